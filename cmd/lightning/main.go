@@ -1,0 +1,127 @@
+// Command lightning runs, serves and inspects MiniMax-01-family models
+// (MiniMax-Text-01, MiniMax-M1) on CPUs.
+//
+// Each subcommand lives in its own file and registers itself in init with
+// register, so the dispatcher below never changes when one is added.
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"strings"
+)
+
+// command is one subcommand of the CLI.
+type command struct {
+	name    string
+	summary string                                      // one line for the command list
+	usage   string                                      // argument synopsis after the name, e.g. "-model DIR [flags]"
+	help    string                                      // longer text printed by -help before the flags
+	run     func(fs *flag.FlagSet, args []string) error // parses args with fs and runs
+}
+
+var commands = map[string]*command{}
+
+func register(c *command) {
+	if _, dup := commands[c.name]; dup {
+		panic("lightning: duplicate command " + c.name)
+	}
+	commands[c.name] = c
+}
+
+// errUsage marks an error that came from bad flags; main prints the usage
+// hint and exits with status 2.
+var errUsage = errors.New("usage")
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stderr))
+}
+
+func run(args []string, stderr io.Writer) int {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "-help" || args[0] == "--help" || args[0] == "help" {
+		if len(args) > 1 {
+			if c, ok := commands[args[1]]; ok {
+				fs := newFlagSet(c, stderr)
+				fs.Usage()
+				return 0
+			}
+		}
+		printCommands(stderr)
+		if len(args) == 0 {
+			return 2
+		}
+		return 0
+	}
+	c, ok := commands[args[0]]
+	if !ok {
+		fmt.Fprintf(stderr, "lightning: unknown command %q\n\n", args[0])
+		printCommands(stderr)
+		return 2
+	}
+	fs := newFlagSet(c, stderr)
+	err := c.run(fs, args[1:])
+	switch {
+	case err == nil:
+		return 0
+	case errors.Is(err, flag.ErrHelp):
+		return 0
+	case errors.Is(err, errUsage):
+		fmt.Fprintf(stderr, "lightning %s: %v\nRun 'lightning %s -help' for usage.\n", c.name, err, c.name)
+		return 2
+	default:
+		fmt.Fprintf(stderr, "lightning %s: %v\n", c.name, err)
+		return 1
+	}
+}
+
+func newFlagSet(c *command, out io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet("lightning "+c.name, flag.ContinueOnError)
+	fs.SetOutput(out)
+	fs.Usage = func() {
+		fmt.Fprintf(out, "Usage: lightning %s %s\n\n", c.name, c.usage)
+		if c.help != "" {
+			fmt.Fprintln(out, strings.TrimSpace(c.help))
+			fmt.Fprintln(out)
+		}
+		fmt.Fprintln(out, "Flags:")
+		fs.PrintDefaults()
+	}
+	return fs
+}
+
+func printCommands(w io.Writer) {
+	fmt.Fprintln(w, "Lightning runs MiniMax-01-family models (MiniMax-Text-01, MiniMax-M1) on CPUs.")
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "Usage: lightning <command> [flags]")
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "Commands:")
+	names := make([]string, 0, len(commands))
+	for n := range commands {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		fmt.Fprintf(w, "  %-14s %s\n", n, commands[n].summary)
+	}
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "Run 'lightning <command> -help' for the flags of one command.")
+}
+
+// parseFlags parses args and turns flag errors into errUsage, and rejects
+// stray positional arguments unless allowArgs.
+func parseFlags(fs *flag.FlagSet, args []string, allowArgs bool) error {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return fmt.Errorf("%w: %v", errUsage, err)
+	}
+	if !allowArgs && fs.NArg() > 0 {
+		return fmt.Errorf("%w: unexpected argument %q", errUsage, fs.Arg(0))
+	}
+	return nil
+}

@@ -1,0 +1,112 @@
+package kernels
+
+import "math"
+
+// Dot returns Σ a[i]·b[i] over len(a) elements; b must be at least as long.
+func Dot(a, b []float32) float32 { return dotGeneric(a, b) }
+
+func dotGeneric(a, b []float32) float32 {
+	b = b[:len(a)]
+	var s0, s1, s2, s3 float32
+	i := 0
+	for ; i+4 <= len(a); i += 4 {
+		s0 += a[i] * b[i]
+		s1 += a[i+1] * b[i+1]
+		s2 += a[i+2] * b[i+2]
+		s3 += a[i+3] * b[i+3]
+	}
+	for ; i < len(a); i++ {
+		s0 += a[i] * b[i]
+	}
+	return (s0 + s1) + (s2 + s3)
+}
+
+// Axpy computes dst[i] += a·x[i] for i < len(dst).
+func Axpy(dst []float32, a float32, x []float32) {
+	x = x[:len(dst)]
+	for i := range dst {
+		dst[i] += a * x[i]
+	}
+}
+
+// Scale computes dst[i] *= a.
+func Scale(dst []float32, a float32) {
+	for i := range dst {
+		dst[i] *= a
+	}
+}
+
+// RMSNorm computes dst = w ⊙ (x / sqrt(mean(x²) + eps)) for one row; the
+// statistic is accumulated in float64 (spec §2.2 normalises in fp32; the
+// wider sum only removes rounding). dst may alias x.
+func RMSNorm(dst, x, w []float32, eps float32) { rmsNormGeneric(dst, x, w, eps) }
+
+func rmsNormGeneric(dst, x, w []float32, eps float32) {
+	n := len(x)
+	dst, w = dst[:n], w[:n]
+	var ss float64
+	for _, v := range x {
+		ss += float64(v) * float64(v)
+	}
+	r := float32(1 / math.Sqrt(ss/float64(n)+float64(eps)))
+	for i, v := range x {
+		dst[i] = w[i] * (v * r)
+	}
+}
+
+// SiLU computes dst[i] = x[i]·sigmoid(x[i]). dst may alias x.
+func SiLU(dst, x []float32) {
+	x = x[:len(dst)]
+	for i, v := range x {
+		dst[i] = v / (1 + float32(math.Exp(float64(-v))))
+	}
+}
+
+// Sigmoid computes dst[i] = 1/(1+exp(-x[i])). dst may alias x.
+func Sigmoid(dst, x []float32) {
+	x = x[:len(dst)]
+	for i, v := range x {
+		dst[i] = 1 / (1 + float32(math.Exp(float64(-v))))
+	}
+}
+
+// SiLUMul computes dst[i] = silu(gate[i])·up[i] (the SwiGLU inner product).
+// dst may alias gate or up.
+func SiLUMul(dst, gate, up []float32) {
+	gate, up = gate[:len(dst)], up[:len(dst)]
+	for i, g := range gate {
+		dst[i] = g / (1 + float32(math.Exp(float64(-g)))) * up[i]
+	}
+}
+
+// Mul computes dst[i] *= x[i].
+func Mul(dst, x []float32) {
+	x = x[:len(dst)]
+	for i := range dst {
+		dst[i] *= x[i]
+	}
+}
+
+// Softmax replaces x with exp(x - max)/Σ exp(x - max), in float32 with a
+// float64 sum.
+func Softmax(x []float32) {
+	if len(x) == 0 {
+		return
+	}
+	m := x[0]
+	for _, v := range x[1:] {
+		if v > m {
+			m = v
+		}
+	}
+	var s float64
+	for i, v := range x {
+		e := float32(math.Exp(float64(v - m)))
+		x[i] = e
+		s += float64(e)
+	}
+	inv := float32(1 / s)
+	for i := range x {
+		x[i] *= inv
+	}
+}

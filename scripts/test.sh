@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# The whole test suite: formatting, vet, the default and purego builds, every
+# package's tests, and short fuzz runs of the parsers. CI (.ci/run) runs exactly
+# this script; run it from the repository root.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+echo "== gofmt"
+bad=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))
+if [ -n "$bad" ]; then echo "not gofmt-clean:"; echo "$bad"; exit 1; fi
+
+echo "== go vet (default and purego)"
+go vet ./...
+go vet -tags purego ./...
+
+echo "== go build (CGO_ENABLED=0, default and purego)"
+CGO_ENABLED=0 go build ./...
+CGO_ENABLED=0 go build -tags purego ./...
+
+echo "== go test"
+go test -count=1 -timeout 30m ./...
+
+echo "== go test -tags purego (kernels without assembly)"
+go test -count=1 -tags purego -timeout 20m ./kernels/...
+
+echo "== short fuzz runs"
+fuzz() { # package target seconds
+	go test -run '^$' -fuzz "^$2\$" -fuzztime "$3s" "$1"
+}
+for f in $(grep -rl --include='*_test.go' '^func Fuzz' . | sort); do
+	pkg=./$(dirname "${f#./}")
+	for target in $(grep -o '^func Fuzz[A-Za-z0-9_]*' "$f" | sed 's/^func //'); do
+		echo "-- $pkg $target"
+		fuzz "$pkg" "$target" 15
+	done
+done
+echo "== all tests passed"
