@@ -1,0 +1,87 @@
+// Package model is what the engine sees of a language model: a Forward over a
+// ragged batch of sequences, each with its own State. It knows nothing about
+// any architecture, tokenizer or file format.
+package model
+
+import "errors"
+
+// LogitsMode says which positions of a sequence's new tokens get logits.
+type LogitsMode uint8
+
+const (
+	// LogitsNone computes no logits (a prefill chunk that is not the last).
+	LogitsNone LogitsMode = iota
+	// LogitsLast computes logits for the last new token only.
+	LogitsLast
+	// LogitsAll computes logits for every new token.
+	LogitsAll
+)
+
+// Seq is one sequence's share of a batch: its state and the tokens to feed.
+type Seq struct {
+	State  State
+	Tokens []int32
+	Logits LogitsMode
+}
+
+// Rows returns how many logits rows s produces.
+func (s Seq) Rows() int {
+	switch s.Logits {
+	case LogitsLast:
+		if len(s.Tokens) > 0 {
+			return 1
+		}
+	case LogitsAll:
+		return len(s.Tokens)
+	}
+	return 0
+}
+
+// LogitRows returns the total logits rows of a batch.
+func LogitRows(seqs []Seq) int {
+	n := 0
+	for _, s := range seqs {
+		n += s.Rows()
+	}
+	return n
+}
+
+// Info describes a model to the engine.
+type Info struct {
+	VocabSize    int
+	ContextLen   int   // longest context the model was built for (0 = unbounded)
+	StateBytes   int64 // bytes of per-sequence state that do not grow with length
+	BytesPerTok  int64 // bytes of per-sequence state added per token (KV cache)
+	WeightBytes  int64 // bytes of weights
+	ActiveParams int64 // parameters used per token (for roofline figures)
+}
+
+// Model runs a causal language model over ragged batches.
+type Model interface {
+	// Info describes the model.
+	Info() Info
+	// NewState returns an empty per-sequence state.
+	NewState() State
+	// Forward feeds every sequence's tokens, in order, updating its state, and
+	// writes logits rows to logits ([LogitRows(seqs), VocabSize]) in batch
+	// order. Each sequence's result equals running it alone. Every State must
+	// come from this model's NewState and appear at most once. Token ids must
+	// be in [0, VocabSize); Forward panics otherwise (callers validate input).
+	Forward(seqs []Seq, logits []float32)
+}
+
+// State is a sequence's decoding state (recurrent states and KV caches).
+type State interface {
+	// Len is the number of tokens the state has absorbed.
+	Len() int
+	// Bytes is the memory the state holds now.
+	Bytes() int64
+	// Clone returns an independent deep copy (a checkpoint).
+	Clone() State
+	// Reset empties the state for reuse, keeping its memory.
+	Reset()
+}
+
+// ErrNoCheckpoint is returned when a state must go back to a length for which
+// no checkpoint exists: recurrent states cannot be cropped.
+var ErrNoCheckpoint = errors.New("model: recurrent state cannot be rewound without a checkpoint")

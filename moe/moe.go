@@ -1,0 +1,118 @@
+// Package moe holds MiniMax-01's mixture-of-experts FFN: a softmax router
+// with top-k selection and renormalised weights, and SwiGLU experts run as
+// one matrix product per expert over the tokens routed to it.
+package moe
+
+import (
+	"github.com/lightninglm/lightning/kernels"
+	"github.com/lightninglm/lightning/tensor"
+)
+
+// Expert is one SwiGLU FFN: W2·(silu(W1·x) ⊙ W3·x) (spec §2.6).
+type Expert struct {
+	W1 tensor.Mat // [ffn, dim] gate projection
+	W3 tensor.Mat // [ffn, dim] up projection
+	W2 tensor.Mat // [dim, ffn] down projection
+}
+
+// Route picks each token's experts (spec §2.6): p = softmax(logits) in fp32
+// over all experts, the topK largest (ties to the lower id), weights
+// renormalised to sum to 1.
+//
+//	logits:  [T, E] router logits (overwritten with probabilities)
+//	ids:     [T, topK] chosen experts, by descending probability
+//	weights: [T, topK] their renormalised weights
+func Route(logits []float32, T, E, topK int, ids []int32, weights []float32) {
+	for t := 0; t < T; t++ {
+		p := logits[t*E : (t+1)*E]
+		kernels.Softmax(p)
+		id := ids[t*topK : (t+1)*topK]
+		w := weights[t*topK : (t+1)*topK]
+		var sum float32
+		for j := range id {
+			best := -1
+			for e, v := range p {
+				if taken(id[:j], e) {
+					continue
+				}
+				if best < 0 || v > p[best] {
+					best = e
+				}
+			}
+			id[j] = int32(best)
+			w[j] = p[best]
+			sum += p[best]
+		}
+		for j := range w {
+			w[j] /= sum
+		}
+	}
+}
+
+func taken(ids []int32, e int) bool {
+	for _, x := range ids {
+		if int(x) == e {
+			return true
+		}
+	}
+	return false
+}
+
+// Scratch holds the buffers of one MoE forward, sized once for up to maxT
+// tokens (every expert may receive all of them).
+type Scratch struct {
+	rows  []int32   // [maxT] token rows routed to the current expert
+	w     []float32 // [maxT] their routing weights
+	x     []float32 // [maxT, dim] gathered inputs
+	gate  []float32 // [maxT, ffn]
+	up    []float32 // [maxT, ffn]
+	y     []float32 // [maxT, dim] expert outputs
+	count []int     // [E] tokens per expert
+}
+
+// NewScratch sizes the buffers for maxT tokens.
+func NewScratch(maxT, dim, ffn, experts int) *Scratch {
+	return &Scratch{
+		rows: make([]int32, maxT), w: make([]float32, maxT),
+		x: make([]float32, maxT*dim), gate: make([]float32, maxT*ffn), up: make([]float32, maxT*ffn),
+		y: make([]float32, maxT*dim), count: make([]int, experts),
+	}
+}
+
+// Forward computes out[T, dim] = Σ_j weights[t,j]·expert_{ids[t,j]}(h[t]).
+// Tokens are grouped per expert so each expert runs one matrix product over
+// all its tokens; experts are visited in ascending id, so each token's sum
+// has the reference's order (index_add_ per expert). out is overwritten.
+func Forward(out, h []float32, T, dim int, experts []Expert, ids []int32, weights []float32, topK int, s *Scratch) {
+	clear(out[:T*dim])
+	clear(s.count)
+	for _, e := range ids[:T*topK] {
+		s.count[e]++
+	}
+	for e := range experts {
+		if s.count[e] == 0 {
+			continue
+		}
+		n := 0
+		for t := 0; t < T; t++ {
+			for j := 0; j < topK; j++ {
+				if int(ids[t*topK+j]) == e {
+					s.rows[n] = int32(t)
+					s.w[n] = weights[t*topK+j]
+					copy(s.x[n*dim:(n+1)*dim], h[t*dim:(t+1)*dim])
+					n++
+				}
+			}
+		}
+		ex := &experts[e]
+		ffn := ex.W1.Rows
+		tensor.MatMul(s.gate, s.x, n, ex.W1)
+		tensor.MatMul(s.up, s.x, n, ex.W3)
+		kernels.SiLUMul(s.gate[:n*ffn], s.gate[:n*ffn], s.up[:n*ffn])
+		tensor.MatMul(s.y, s.gate, n, ex.W2)
+		for i := 0; i < n; i++ {
+			t := int(s.rows[i])
+			kernels.Axpy(out[t*dim:(t+1)*dim], s.w[i], s.y[i*dim:(i+1)*dim])
+		}
+	}
+}
