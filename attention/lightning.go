@@ -30,7 +30,7 @@ func ALiBiSlopes(n int) []float32 {
 
 func alibi(n int) []float64 {
 	pow2 := func(n int) []float64 {
-		start := math.Pow(2, -math.Pow(2, -(math.Log2(float64(n)) - 3)))
+		start := math.Pow(2, -math.Pow(2, -(math.Log2(float64(n))-3)))
 		out := make([]float64, n)
 		for i := range out {
 			out[i] = start * math.Pow(start, float64(i))
