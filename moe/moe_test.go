@@ -1,0 +1,119 @@
+package moe
+
+import (
+	"encoding/binary"
+	"math"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/lightninglm/lightning/quant"
+	"github.com/lightninglm/lightning/tensor"
+)
+
+func f32Mat(t *testing.T, rows, cols int, v []float32) tensor.Mat {
+	b := make([]byte, 4*len(v))
+	for i, x := range v {
+		binary.LittleEndian.PutUint32(b[4*i:], math.Float32bits(x))
+	}
+	m, err := tensor.NewMat(rows, cols, quant.F32, b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+func silu(x float64) float64 { return x / (1 + math.Exp(-x)) }
+
+// TestRoute checks softmax → top-k → renormalise on a worked example and the
+// lowest-id tie break.
+func TestRoute(t *testing.T) {
+	logits := []float32{0, float32(math.Log(3)), float32(math.Log(2)), float32(math.Log(3))} // p ∝ 1, 3, 2, 3
+	ids := make([]int32, 2)
+	w := make([]float32, 2)
+	Route(logits, 1, 4, 2, ids, w)
+	if ids[0] != 1 || ids[1] != 3 {
+		t.Fatalf("ids %v, want [1 3] (tie to the lower id first)", ids)
+	}
+	if math.Abs(float64(w[0])-0.5) > 1e-6 || math.Abs(float64(w[1])-0.5) > 1e-6 {
+		t.Errorf("weights %v, want [0.5 0.5]", w)
+	}
+	logits = []float32{0, float32(math.Log(3)), float32(math.Log(2)), 0}
+	Route(logits, 1, 4, 2, ids, w)
+	if ids[0] != 1 || ids[1] != 2 || math.Abs(float64(w[0])-0.6) > 1e-6 || math.Abs(float64(w[1])-0.4) > 1e-6 {
+		t.Errorf("got %v %v, want [1 2] [0.6 0.4]", ids, w)
+	}
+}
+
+// TestForwardAnalytic uses hand-built experts (tinygrad's idea): dim 1, ffn 1,
+// expert e has w1 = w3 = 1 and w2 = e+1, so expert_e(x) = (e+1)·silu(x)·x.
+func TestForwardAnalytic(t *testing.T) {
+	experts := make([]Expert, 4)
+	for e := range experts {
+		experts[e] = Expert{W1: f32Mat(t, 1, 1, []float32{1}), W3: f32Mat(t, 1, 1, []float32{1}), W2: f32Mat(t, 1, 1, []float32{float32(e + 1)})}
+	}
+	h := []float32{1, 3}
+	ids := []int32{0, 2, 3, 1}
+	w := []float32{0.25, 0.75, 0.5, 0.5}
+	out := make([]float32, 2)
+	Forward(out, h, 2, 1, experts, ids, w, 2, NewScratch(2, 1, 1, 4))
+	want := []float64{(0.25*1 + 0.75*3) * silu(1) * 1, (0.5*4 + 0.5*2) * silu(3) * 3}
+	for i := range want {
+		if math.Abs(float64(out[i])-want[i]) > 1e-5*math.Abs(want[i]) {
+			t.Errorf("token %d: %v, want %v", i, out[i], want[i])
+		}
+	}
+}
+
+// TestForwardEqualsPerToken checks the grouped computation against running
+// each token's experts one by one in float64.
+func TestForwardEqualsPerToken(t *testing.T) {
+	const T, dim, ffn, E, K = 9, 8, 12, 5, 2
+	r := rand.New(rand.NewPCG(7, 8))
+	rnd := func(n int) []float32 {
+		v := make([]float32, n)
+		for i := range v {
+			v[i] = float32(r.NormFloat64())
+		}
+		return v
+	}
+	experts := make([]Expert, E)
+	raw := make([][3][]float32, E)
+	for e := range experts {
+		raw[e] = [3][]float32{rnd(ffn * dim), rnd(ffn * dim), rnd(dim * ffn)}
+		experts[e] = Expert{W1: f32Mat(t, ffn, dim, raw[e][0]), W3: f32Mat(t, ffn, dim, raw[e][1]), W2: f32Mat(t, dim, ffn, raw[e][2])}
+	}
+	h := rnd(T * dim)
+	logits := rnd(T * E)
+	ids := make([]int32, T*K)
+	w := make([]float32, T*K)
+	Route(logits, T, E, K, ids, w)
+	out := make([]float32, T*dim)
+	Forward(out, h, T, dim, experts, ids, w, K, NewScratch(T, dim, ffn, E))
+	for tk := 0; tk < T; tk++ {
+		want := make([]float64, dim)
+		for j := 0; j < K; j++ {
+			e := ids[tk*K+j]
+			hid := make([]float64, ffn)
+			for f := 0; f < ffn; f++ {
+				var g, u float64
+				for i := 0; i < dim; i++ {
+					g += float64(raw[e][0][f*dim+i]) * float64(h[tk*dim+i])
+					u += float64(raw[e][1][f*dim+i]) * float64(h[tk*dim+i])
+				}
+				hid[f] = silu(g) * u
+			}
+			for i := 0; i < dim; i++ {
+				var y float64
+				for f := 0; f < ffn; f++ {
+					y += float64(raw[e][2][i*ffn+f]) * hid[f]
+				}
+				want[i] += float64(w[tk*K+j]) * y
+			}
+		}
+		for i := range want {
+			if math.Abs(float64(out[tk*dim+i])-want[i]) > 1e-4*(1+math.Abs(want[i])) {
+				t.Errorf("token %d dim %d: %v, want %v", tk, i, out[tk*dim+i], want[i])
+			}
+		}
+	}
+}
