@@ -1,0 +1,291 @@
+package minimax01
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"hash/fnv"
+	"math"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"sort"
+
+	"github.com/lightninglm/lightning/format/safetensors"
+	"github.com/lightninglm/lightning/kernels"
+	"github.com/lightninglm/lightning/quant"
+)
+
+// Preset is a named model shape for random-weight models: benchmarks, demos
+// and tests compare engines on exactly these shapes.
+type Preset struct {
+	Name    string
+	Summary string
+	config  func() *Config
+}
+
+// realConfig is MiniMax-Text-01 / M1 (spec §1.1); presets change only their
+// shape and keep every other value.
+func realConfig() *Config {
+	c := &Config{
+		ModelType: "minimax_text_01", Vocab: 200064, Dim: 6144, Layers: 80, Heads: 64, KVHeads: 8,
+		HeadDim: 128, RopeDim: 64, RopeTheta: 1e7, FFN: 9216, Experts: 32, TopK: 2, NormEps: 1e-5,
+		BlockLen: 256, PostNorm: true, MaxPositions: 10240000,
+	}
+	a := float32(3.5565588200778455)
+	c.LinearAlpha, c.FullAlpha, c.MLPAlpha = a, a, a
+	c.LinearBeta, c.FullBeta, c.MLPBeta = 1, 1, 1
+	c.LayerKinds = mix(80)
+	return c
+}
+
+// mix returns n layer kinds in the 7:1 pattern (softmax at every 8th layer).
+func mix(n int) []int {
+	k := make([]int, n)
+	for i := range k {
+		if (i+1)%8 == 0 {
+			k[i] = Softmax
+		}
+	}
+	return k
+}
+
+func shaped(vocab, dim, layers, heads, kv, hd, rope, experts, ffn int) func() *Config {
+	return func() *Config {
+		c := realConfig()
+		c.Vocab, c.Dim, c.Layers, c.Heads, c.KVHeads, c.HeadDim, c.RopeDim = vocab, dim, layers, heads, kv, hd, rope
+		c.Experts, c.FFN, c.LayerKinds = experts, ffn, mix(layers)
+		return c
+	}
+}
+
+// Presets lists the built-in shapes.
+var Presets = []Preset{
+	{"tiny", "the golden tiny-a shape: hidden 64, 8 layers [0]*7+[1], 4 heads × 16, 2 kv heads, rotary 8, 4 experts top-2, ffn 128, vocab 512",
+		shaped(512, 64, 8, 4, 2, 16, 8, 4, 128)},
+	{"m300", "hidden 1024, 8 layers [0]*7+[1], 8 heads × 128, 8 kv heads, rotary 64, 8 experts top-2, ffn 1024, vocab 32000 (~306M parameters)",
+		shaped(32000, 1024, 8, 8, 8, 128, 64, 8, 1024)},
+	{"b2", "hidden 2048, 16 layers ([0]*7+[1])*2, 16 heads × 128, 4 kv heads, rotary 64, 8 experts top-2, ffn 2048, vocab 32000 (~2.1B parameters, 0.8B active)",
+		shaped(32000, 2048, 16, 16, 4, 128, 64, 8, 2048)},
+	{"minimax-text-01", "the real MiniMax-Text-01 / M1 shape (456B parameters; for inspect, far too large to generate here)", realConfig},
+}
+
+// PresetConfig returns the configuration of a named preset.
+func PresetConfig(name string) (*Config, error) {
+	for _, p := range Presets {
+		if p.Name == name {
+			return p.config(), nil
+		}
+	}
+	names := make([]string, len(Presets))
+	for i, p := range Presets {
+		names[i] = p.Name
+	}
+	return nil, fmt.Errorf("minimax01: unknown preset %q (have %v)", name, names)
+}
+
+// JSON renders the configuration as an official-spelling config.json.
+func (c *Config) JSON(dtype quant.Type) []byte {
+	m := map[string]any{
+		"architectures":                    []string{"MiniMaxText01ForCausalLM"},
+		"model_type":                       c.ModelType,
+		"attn_type_list":                   c.LayerKinds,
+		"vocab_size":                       c.Vocab,
+		"hidden_size":                      c.Dim,
+		"num_hidden_layers":                c.Layers,
+		"num_attention_heads":              c.Heads,
+		"num_key_value_heads":              c.KVHeads,
+		"head_dim":                         c.HeadDim,
+		"rotary_dim":                       c.RopeDim,
+		"rope_theta":                       c.RopeTheta,
+		"intermediate_size":                c.FFN,
+		"num_local_experts":                c.Experts,
+		"num_experts_per_tok":              c.TopK,
+		"rms_norm_eps":                     float64(c.NormEps),
+		"postnorm":                         c.PostNorm,
+		"layernorm_linear_attention_alpha": float64(c.LinearAlpha),
+		"layernorm_linear_attention_beta":  float64(c.LinearBeta),
+		"layernorm_full_attention_alpha":   float64(c.FullAlpha),
+		"layernorm_full_attention_beta":    float64(c.FullBeta),
+		"layernorm_mlp_alpha":              float64(c.MLPAlpha),
+		"layernorm_mlp_beta":               float64(c.MLPBeta),
+		"hidden_act":                       "silu",
+		"tie_word_embeddings":              c.TieEmbeddings,
+		"shared_intermediate_size":         0,
+		"sliding_window":                   nil,
+		"max_position_embeddings":          max(c.MaxPositions, 1),
+		"bos_token_id":                     nil,
+		"eos_token_id":                     nil,
+		"torch_dtype":                      map[quant.Type]string{quant.F32: "float32", quant.BF16: "bfloat16", quant.F16: "float16"}[dtype],
+	}
+	if c.BlockLen != 256 {
+		m["block_size"] = c.BlockLen
+	}
+	b, _ := json.MarshalIndent(m, "", "  ")
+	return append(b, '\n')
+}
+
+// tensorPlan is one tensor of a random checkpoint and its init scale.
+type tensorPlan struct {
+	spec safetensors.TensorSpec
+	std  float64 // N(0, std²); 0 means the norm-weight rule 1 + 0.1·N(0,1)
+}
+
+// plan lists every tensor with the golden README's init (§4 "Weights"):
+// linear N(0, (g/√fan_in)²) with g = 2 for out_proj, o_proj, w2 and the router
+// gate, else 1; embeddings N(0, 1); norm weights 1 + 0.1·N(0, 1).
+func (c *Config) plan(dtype quant.Type) []tensorPlan {
+	dt := safetensors.DType(dtype.String())
+	lin := func(name string, out, in int, g float64) tensorPlan {
+		return tensorPlan{spec: safetensors.TensorSpec{Name: name, DType: dt, Shape: []int{out, in}}, std: g / math.Sqrt(float64(in))}
+	}
+	norm := func(name string, n int) tensorPlan {
+		return tensorPlan{spec: safetensors.TensorSpec{Name: name, DType: dt, Shape: []int{n}}}
+	}
+	hd, kvd := c.Heads*c.HeadDim, c.KVHeads*c.HeadDim
+	p := []tensorPlan{
+		{spec: safetensors.TensorSpec{Name: "model.embed_tokens.weight", DType: dt, Shape: []int{c.Vocab, c.Dim}}, std: 1},
+		norm("model.norm.weight", c.Dim),
+	}
+	if !c.TieEmbeddings {
+		p = append(p, lin("lm_head.weight", c.Vocab, c.Dim, 1))
+	}
+	for l, k := range c.LayerKinds {
+		pre := fmt.Sprintf("model.layers.%d.", l)
+		p = append(p, norm(pre+"input_layernorm.weight", c.Dim), norm(pre+"post_attention_layernorm.weight", c.Dim))
+		if k == Lightning {
+			p = append(p, lin(pre+"self_attn.qkv_proj.weight", 3*hd, c.Dim, 1), lin(pre+"self_attn.output_gate.weight", hd, c.Dim, 1),
+				norm(pre+"self_attn.norm.weight", hd), lin(pre+"self_attn.out_proj.weight", c.Dim, hd, 2))
+		} else {
+			p = append(p, lin(pre+"self_attn.q_proj.weight", hd, c.Dim, 1), lin(pre+"self_attn.k_proj.weight", kvd, c.Dim, 1),
+				lin(pre+"self_attn.v_proj.weight", kvd, c.Dim, 1), lin(pre+"self_attn.o_proj.weight", c.Dim, hd, 2))
+		}
+		gate := lin(pre+"block_sparse_moe.gate.weight", c.Experts, c.Dim, 2)
+		gate.spec.DType = safetensors.F32 // router gates stay F32, as in the real checkpoint (spec §1.5)
+		p = append(p, gate)
+		for e := 0; e < c.Experts; e++ {
+			ep := fmt.Sprintf("%sblock_sparse_moe.experts.%d.", pre, e)
+			p = append(p, lin(ep+"w1.weight", c.FFN, c.Dim, 1), lin(ep+"w3.weight", c.FFN, c.Dim, 1), lin(ep+"w2.weight", c.Dim, c.FFN, 2))
+		}
+	}
+	return p
+}
+
+func numel(shape []int) int {
+	n := 1
+	for _, d := range shape {
+		n *= d
+	}
+	return n
+}
+
+// RandomOptions controls WriteRandom.
+type RandomOptions struct {
+	DType      quant.Type // F32, BF16 or F16 (the router gate is always F32)
+	Seed       uint64
+	ShardBytes int64                   // split into shards of about this size; 0 = 2 GiB
+	Progress   func(done, total int64) // bytes written so far; may be nil
+}
+
+// WriteRandom writes a random-weight checkpoint of configuration c into dir
+// in the real Hugging Face layout: config.json and either model.safetensors
+// or 0-based shards model-0000i-of-0000n.safetensors with
+// model.safetensors.index.json. Values are reproducible from the seed.
+func WriteRandom(dir string, c *Config, opt RandomOptions) error {
+	if opt.DType != quant.F32 && opt.DType != quant.BF16 && opt.DType != quant.F16 {
+		return fmt.Errorf("minimax01: random weights must be F32, BF16 or F16, not %v", opt.DType)
+	}
+	if opt.ShardBytes <= 0 {
+		opt.ShardBytes = 2 << 30
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	plan := c.plan(opt.DType)
+	sort.SliceStable(plan, func(i, j int) bool { return plan[i].spec.Name < plan[j].spec.Name })
+	// Group tensors into shards in name order.
+	var shards [][]tensorPlan
+	var size, total int64
+	for _, t := range plan {
+		b := int64(numel(t.spec.Shape) * t.spec.DType.Size())
+		if len(shards) == 0 || (size > 0 && size+b > opt.ShardBytes) {
+			shards = append(shards, nil)
+			size = 0
+		}
+		shards[len(shards)-1] = append(shards[len(shards)-1], t)
+		size += b
+		total += b
+	}
+	weightMap := map[string]string{}
+	var done int64
+	for i, sh := range shards {
+		name := "model.safetensors"
+		if len(shards) > 1 {
+			name = fmt.Sprintf("model-%05d-of-%05d.safetensors", i, len(shards))
+		}
+		specs := make([]safetensors.TensorSpec, len(sh))
+		for j, t := range sh {
+			specs[j] = t.spec
+			weightMap[t.spec.Name] = name
+		}
+		w, err := safetensors.Create(filepath.Join(dir, name), specs, map[string]string{"format": "pt"})
+		if err != nil {
+			return err
+		}
+		for _, t := range sh {
+			data := randomTensor(t, opt.Seed)
+			if err := w.WriteTensor(t.spec.Name, data); err != nil {
+				w.Abort()
+				return err
+			}
+			done += int64(len(data))
+			if opt.Progress != nil {
+				opt.Progress(done, total)
+			}
+		}
+		if err := w.Close(); err != nil {
+			return err
+		}
+	}
+	if len(shards) > 1 {
+		if err := safetensors.WriteIndex(dir, weightMap, total); err != nil {
+			return err
+		}
+	}
+	return os.WriteFile(filepath.Join(dir, "config.json"), c.JSON(opt.DType), 0o644)
+}
+
+// randomTensor draws one tensor's values, in parallel pieces that each have
+// their own generator seeded from (seed, name, piece), and encodes them.
+func randomTensor(t tensorPlan, seed uint64) []byte {
+	n := numel(t.spec.Shape)
+	es := t.spec.DType.Size()
+	out := make([]byte, n*es)
+	h := fnv.New64a()
+	h.Write([]byte(t.spec.Name))
+	key := h.Sum64()
+	const piece = 1 << 20
+	kernels.ParallelFor((n+piece-1)/piece, 1, func(lo, hi int) {
+		for p := lo; p < hi; p++ {
+			r := rand.New(rand.NewPCG(seed, key+uint64(p)))
+			for i := p * piece; i < min(n, (p+1)*piece); i++ {
+				v := r.NormFloat64()
+				if t.std == 0 {
+					v = 1 + 0.1*v
+				} else {
+					v *= t.std
+				}
+				f := float32(v)
+				switch t.spec.DType {
+				case safetensors.F32:
+					binary.LittleEndian.PutUint32(out[4*i:], math.Float32bits(f))
+				case safetensors.BF16:
+					binary.LittleEndian.PutUint16(out[2*i:], kernels.RoundBF16(f))
+				case safetensors.F16:
+					binary.LittleEndian.PutUint16(out[2*i:], kernels.FloatToHalf(f))
+				}
+			}
+		}
+	})
+	return out
+}
