@@ -97,3 +97,6 @@ func FloatToHalf(f float32) uint16 {
 	}
 	return sign | uint16(r)
 }
+
+// bf16ToF32 widens one bfloat16 value exactly.
+func bf16ToF32(h uint16) float32 { return math.Float32frombits(uint32(h) << 16) }

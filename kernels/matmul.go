@@ -1,26 +1,56 @@
 package kernels
 
-import "math"
+import (
+	"math"
+	"sync"
+)
 
 // MatMulF32 computes dst[T, out] = x[T, in] · w[out, in]ᵀ with float32
-// weights, split across the worker pool by output columns.
+// weights. It equals matMulF32Generic up to summation order; it does not
+// allocate and may be called from several goroutines at once.
 func MatMulF32(dst, x, w []float32, T, in, out int) {
 	checkMatMul(len(dst), len(x), len(w), T, in, out)
-	ParallelFor(out, 16, func(lo, hi int) { matMulF32Generic(dst, x, w, T, in, out, lo, hi) })
+	j := getMMJob(dst, x, T, in, out)
+	j.kind, j.wf = wF32, w
+	matMul(j)
+	putMMJob(j)
 }
 
 // MatMulBF16 computes dst[T, out] = x[T, in] · w[out, in]ᵀ with bfloat16
-// weights widened to float32 on the fly; products are accumulated in float32.
+// weights. Activations stay float32 and every weight is widened exactly, so
+// each product is the exact fp32 product; only the summation order differs
+// from matMulHalfGeneric.
 func MatMulBF16(dst, x []float32, w []uint16, T, in, out int) {
 	checkMatMul(len(dst), len(x), len(w), T, in, out)
-	ParallelFor(out, 16, func(lo, hi int) { matMulHalfGeneric(dst, x, w, T, in, out, lo, hi, bf16Row) })
+	j := getMMJob(dst, x, T, in, out)
+	j.kind, j.wh = wBF16, w
+	matMul(j)
+	putMMJob(j)
+}
+
+// MatMulBF16Dot computes dst[T, out] ≈ x[T, in] · w[out, in]ᵀ with bfloat16
+// weights like MatMulBF16, but it is lossy: for prefill it rounds the
+// activations to bfloat16 and multiplies with VDPBF16PS (two products per
+// lane, fp32 accumulation, denormal inputs and outputs flushed to zero),
+// which is about twice as fast. Where that instruction is missing, for small
+// T (decode, where the weights' memory traffic dominates) and for odd in, it
+// computes exactly what MatMulBF16 does. Its reference is bf16DotGeneric.
+func MatMulBF16Dot(dst, x []float32, w []uint16, T, in, out int) {
+	checkMatMul(len(dst), len(x), len(w), T, in, out)
+	j := getMMJob(dst, x, T, in, out)
+	j.kind, j.wh = wBF16Dot, w
+	matMul(j)
+	putMMJob(j)
 }
 
 // MatMulF16 computes dst[T, out] = x[T, in] · w[out, in]ᵀ with IEEE binary16
-// weights widened to float32 on the fly.
+// weights widened exactly to float32.
 func MatMulF16(dst, x []float32, w []uint16, T, in, out int) {
 	checkMatMul(len(dst), len(x), len(w), T, in, out)
-	ParallelFor(out, 16, func(lo, hi int) { matMulHalfGeneric(dst, x, w, T, in, out, lo, hi, F16ToF32) })
+	j := getMMJob(dst, x, T, in, out)
+	j.kind, j.wh = wF16, w
+	matMul(j)
+	putMMJob(j)
 }
 
 func checkMatMul(nd, nx, nw, T, in, out int) {
@@ -32,13 +62,93 @@ func checkMatMul(nd, nx, nw, T, in, out int) {
 	}
 }
 
-// matMulF32Generic computes columns [lo, hi) of dst = x · wᵀ.
+// wtype is the element type of a weight matrix.
+type wtype uint8
+
+const (
+	wF32     wtype = iota
+	wBF16          // bfloat16, widened exactly
+	wF16           // IEEE binary16, widened exactly
+	wBF16Dot       // bfloat16 weights × bf16-rounded activations (lossy)
+)
+
+// mmJob carries one matrix product through the worker pool. Jobs are
+// pooled and their range functions are bound once, so a product allocates
+// nothing once the pool is warm.
+type mmJob struct {
+	dst, x     []float32 // [T, out], [T, in]
+	wf         []float32 // [out, in] for wF32
+	wh         []uint16  // [out, in] for the 16-bit kinds
+	kind       wtype
+	T, in, out int
+
+	a  []float32 // packed activations for the fast paths (layout is theirs)
+	xb []uint16  // activations rounded to bf16 (wBF16Dot)
+
+	genericRange func(lo, hi int) // columns [lo, hi) by the twins
+	arch                          // per-architecture range functions
+}
+
+var mmJobs = sync.Pool{New: func() any {
+	j := new(mmJob)
+	j.genericRange = j.runGeneric
+	j.arch.bind(j)
+	return j
+}}
+
+func getMMJob(dst, x []float32, T, in, out int) *mmJob {
+	j := mmJobs.Get().(*mmJob)
+	j.dst, j.x, j.T, j.in, j.out = dst, x, T, in, out
+	return j
+}
+
+func putMMJob(j *mmJob) {
+	j.dst, j.x, j.wf, j.wh = nil, nil, nil, nil
+	mmJobs.Put(j)
+}
+
+// serialWork is the number of multiply-adds below which a product runs on
+// the calling goroutine: waking a worker costs a few microseconds.
+const serialWork = 1 << 16
+
+// matMulGeneric runs the twins, split across the pool by output columns.
+func matMulGeneric(j *mmJob) {
+	if j.T*j.in*j.out < serialWork {
+		j.runGeneric(0, j.out)
+		return
+	}
+	ParallelFor(j.out, 16, j.genericRange)
+}
+
+func (j *mmJob) runGeneric(lo, hi int) {
+	switch j.kind {
+	case wF32:
+		matMulF32Generic(j.dst, j.x, j.wf, j.T, j.in, j.out, lo, hi)
+	case wBF16:
+		matMulHalfGeneric(j.dst, j.x, j.wh, j.T, j.in, j.out, lo, hi, false)
+	case wF16:
+		matMulHalfGeneric(j.dst, j.x, j.wh, j.T, j.in, j.out, lo, hi, true)
+	case wBF16Dot:
+		matMulHalfGeneric(j.dst, j.x, j.wh, j.T, j.in, j.out, lo, hi, false)
+	}
+}
+
+// matMulF32Generic computes columns [lo, hi) of dst = x · wᵀ:
+//
+//	dst[t*out+o] = Σ_k x[t*in+k] · w[o*in+k]
 func matMulF32Generic(dst, x, w []float32, T, in, out, lo, hi int) {
 	for o := lo; o < hi; o++ {
 		row := w[o*in : (o+1)*in]
 		for t := 0; t < T; t++ {
 			dst[t*out+o] = dotGeneric(x[t*in:(t+1)*in], row)
 		}
+	}
+}
+
+func f16Row(dst []float32, src []uint16) {
+	src = src[:len(dst)]
+	for i, h := range src {
+		dst[i] = HalfToFloat(h)
 	}
 }
 
@@ -49,9 +159,10 @@ func bf16Row(dst []float32, src []uint16) {
 	}
 }
 
-// matMulHalfGeneric computes columns [lo, hi) of dst = x · wᵀ for 16-bit
-// weights, widening each weight row in pieces of 512 with widen.
-func matMulHalfGeneric(dst, x []float32, w []uint16, T, in, out, lo, hi int, widen func([]float32, []uint16)) {
+// matMulHalfGeneric computes columns [lo, hi) of dst = x · wᵀ for bf16
+// weights (or IEEE binary16 when f16), widening each weight row exactly in
+// pieces of 512.
+func matMulHalfGeneric(dst, x []float32, w []uint16, T, in, out, lo, hi int, f16 bool) {
 	const piece = 512
 	var buf [piece]float32
 	for o := lo; o < hi; o++ {
@@ -61,45 +172,13 @@ func matMulHalfGeneric(dst, x []float32, w []uint16, T, in, out, lo, hi int, wid
 		for k0 := 0; k0 < in; k0 += piece {
 			k1 := min(k0+piece, in)
 			b := buf[:k1-k0]
-			widen(b, w[o*in+k0:o*in+k1])
+			if f16 {
+				f16Row(b, w[o*in+k0:o*in+k1])
+			} else {
+				bf16Row(b, w[o*in+k0:o*in+k1])
+			}
 			for t := 0; t < T; t++ {
 				dst[t*out+o] += dotGeneric(x[t*in+k0:t*in+k1], b)
-			}
-		}
-	}
-}
-
-// Sgemm computes C = op(A)·op(B) (or C += when accumulate) for row-major
-// strided matrices: op(A) is [m, k] (A is [k, m] when transA), op(B) is
-// [k, n] (B is [n, k] when transB), C is [m, n]; lda, ldb, ldc are row
-// strides. It runs on the calling goroutine: attention calls it per head from
-// inside ParallelFor.
-func Sgemm(transA, transB bool, m, n, k int, a []float32, lda int, b []float32, ldb int, c []float32, ldc int, accumulate bool) {
-	sgemmGeneric(transA, transB, m, n, k, a, lda, b, ldb, c, ldc, accumulate)
-}
-
-func sgemmGeneric(transA, transB bool, m, n, k int, a []float32, lda int, b []float32, ldb int, c []float32, ldc int, accumulate bool) {
-	for i := 0; i < m; i++ {
-		crow := c[i*ldc : i*ldc+n]
-		if !accumulate {
-			clear(crow)
-		}
-		for p := 0; p < k; p++ {
-			var av float32
-			if transA {
-				av = a[p*lda+i]
-			} else {
-				av = a[i*lda+p]
-			}
-			if transB {
-				for j := range crow {
-					crow[j] += av * b[j*ldb+p]
-				}
-			} else {
-				brow := b[p*ldb : p*ldb+n]
-				for j := range crow {
-					crow[j] += av * brow[j]
-				}
 			}
 		}
 	}

@@ -1,0 +1,31 @@
+// Command _gen writes Lightning's amd64 kernels as Go assembly. Run it from
+// this directory with "go run ." after changing it; the generated .s files in
+// the parent directory are committed.
+//
+// It is a plain Go program rather than an avo program because neither avo
+// nor the Go assembler knows the AVX512_BF16 instructions (VDPBF16PS,
+// VCVTNE2PS2BF16); those are emitted as EVEX bytes by evexRRR.
+package main
+
+func main() {
+	g := newFile("!purego")
+	genGemmKernel(g, "gemmKernF32AVX512", false)
+	genGemmKernel(g, "gemmKernBF16DotAVX512", true)
+	genPack(g, "packGatherDAVX512", "d")
+	genPack(g, "packGatherBF16AVX512", "bf16")
+	genPack(g, "packGatherF16AVX512", "f16")
+	g.write("../gemm_amd64.s")
+
+	v := newFile("!purego")
+	genGemv(v, "gemvF32AVX512", "f32")
+	genGemv(v, "gemvBF16AVX512", "bf16")
+	genGemv(v, "gemvF16AVX512", "f16")
+	v.write("../gemv_amd64.s")
+
+	p := newFile("!purego")
+	genPeakLoop(p, "fmaLoopAVX512", "fma")
+	genPeakLoop(p, "fmaLoopAVX2", "fma256")
+	genPeakLoop(p, "bf16DotLoopAVX512", "bf16")
+	genReadLoop(p, "readLoopAVX512")
+	p.write("../probe_amd64.s")
+}
