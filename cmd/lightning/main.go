@@ -26,6 +26,13 @@ type command struct {
 
 var commands = map[string]*command{}
 
+// stdin and stdout are the command's standard streams; tests replace them.
+// (Diagnostics and progress go to the flag set's output, stderr.)
+var (
+	stdin  io.Reader = os.Stdin
+	stdout io.Writer = os.Stdout
+)
+
 func register(c *command) {
 	if _, dup := commands[c.name]; dup {
 		panic("lightning: duplicate command " + c.name)

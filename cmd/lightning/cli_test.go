@@ -1,0 +1,184 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/lightninglm/lightning/format/safetensors"
+)
+
+// goldenDir holds the official reference outputs copied for the model tests.
+const goldenDir = "../../model/minimax01/testdata/golden"
+
+// runCLI runs the command line in-process and returns stdout, stderr and the
+// exit status.
+func runCLI(t *testing.T, args ...string) (string, string, int) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	old := stdout
+	stdout = &out
+	defer func() { stdout = old }()
+	code := run(args, &errb)
+	return out.String(), errb.String(), code
+}
+
+type goldenManifest struct {
+	Prompts map[string][]int `json:"prompts"`
+	Cases   []struct {
+		Name      string `json:"name"`
+		Kind      string `json:"kind"`
+		Prompt    string `json:"prompt"`
+		Tensor    string `json:"tensor"`
+		Schedule  []int  `json:"schedule"`
+		NewTokens int    `json:"new_tokens"`
+		Generated []int  `json:"generated"`
+	} `json:"cases"`
+}
+
+func readManifest(t *testing.T, dir string) goldenManifest {
+	b, err := os.ReadFile(filepath.Join(dir, "manifest.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m goldenManifest
+	if err := json.Unmarshal(b, &m); err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+func joinIDs(ids []int) string {
+	s := make([]string, len(ids))
+	for i, v := range ids {
+		s[i] = fmt.Sprint(v)
+	}
+	return strings.Join(s, ",")
+}
+
+// TestLogitsCommandReproducesGolden runs 'lightning logits' on golden
+// prompts, whole, token by token and in chunks of 100, and compares the
+// written file with the reference logits (tolerance 2e-4 absolute, as in the
+// model's golden test: ~7× the reference's fp32-vs-fp64 noise).
+func TestLogitsCommandReproducesGolden(t *testing.T) {
+	for _, name := range []string{"tiny-a", "tiny-b"} {
+		dir := filepath.Join(goldenDir, name)
+		man := readManifest(t, dir)
+		ref, err := safetensors.Open(filepath.Join(dir, "prefill.safetensors"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ref.Close()
+		for _, c := range man.Cases {
+			if c.Kind != "prefill" || (c.Prompt != "p7" && c.Prompt != "p257") {
+				continue
+			}
+			for _, chunk := range []string{"0", "1", "100"} {
+				out := filepath.Join(t.TempDir(), "logits.safetensors")
+				_, stderr, code := runCLI(t, "logits", "-model", dir, "-ids", joinIDs(man.Prompts[c.Prompt]), "-chunk", chunk, "-o", out)
+				if code != 0 {
+					t.Fatalf("%s %s: exit %d: %s", name, c.Name, code, stderr)
+				}
+				f, err := safetensors.Open(out)
+				if err != nil {
+					t.Fatal(err)
+				}
+				got, _ := f.Tensor("logits")
+				want, _ := ref.Tensor(c.Tensor)
+				if fmt.Sprint(got.Shape) != fmt.Sprint(want.Shape) {
+					t.Fatalf("shape %v, want %v", got.Shape, want.Shape)
+				}
+				var worst float64
+				for i, v := range got.F32() {
+					worst = max(worst, math.Abs(float64(v-want.F32()[i])))
+				}
+				f.Close()
+				if worst > 2e-4 {
+					t.Errorf("%s %s -chunk %s: max |Δ| %.3g", name, c.Name, chunk, worst)
+				}
+			}
+		}
+	}
+}
+
+// TestGenerateCommandReproducesGolden checks the greedy cases end to end.
+func TestGenerateCommandReproducesGolden(t *testing.T) {
+	for _, name := range []string{"tiny-a", "tiny-a-bf16", "tiny-b"} {
+		dir := filepath.Join(goldenDir, name)
+		man := readManifest(t, dir)
+		for _, c := range man.Cases {
+			if c.Kind != "greedy" {
+				continue
+			}
+			out, stderr, code := runCLI(t, "generate", "-model", dir, "-ids", joinIDs(man.Prompts[c.Prompt]), "-n", fmt.Sprint(c.NewTokens))
+			if code != 0 {
+				t.Fatalf("exit %d: %s", code, stderr)
+			}
+			if got, want := strings.TrimSpace(out), joinIDs(c.Generated); got != want {
+				t.Errorf("%s %s: got %s, want %s", name, c.Name, got, want)
+			}
+		}
+	}
+}
+
+// TestCLIErrors checks that bad input gives a clear message and status 2
+// (usage) or 1 (failure).
+func TestCLIErrors(t *testing.T) {
+	dir := filepath.Join(goldenDir, "tiny-a")
+	for _, c := range []struct {
+		args []string
+		want string
+		code int
+	}{
+		{[]string{"logits", "-model", dir, "-ids", "1,x", "-o", "/tmp/x"}, "not a token id", 2},
+		{[]string{"generate", "-model", dir, "-ids", "1,99999"}, "outside the vocabulary", 2},
+		{[]string{"generate", "-ids", "1"}, "-model DIR is required", 2},
+		{[]string{"generate", "-model", "/nonexistent", "-ids", "1"}, "no such file", 1},
+		{[]string{"inspect"}, "exactly one of", 2},
+		{[]string{"random-model", "-preset", "nope", "-o", "/tmp/x"}, "unknown preset", 1},
+		{[]string{"nosuchcommand"}, "unknown command", 2},
+		{[]string{"generate", "-model", dir, "-ids", "1", "-bogus"}, "flag provided but not defined", 2},
+	} {
+		_, stderr, code := runCLI(t, c.args...)
+		if code != c.code || !strings.Contains(stderr, c.want) {
+			t.Errorf("%v: exit %d, stderr %q; want exit %d mentioning %q", c.args, code, stderr, c.code, c.want)
+		}
+	}
+}
+
+// TestRandomModelAndInspect makes a model with random-model, reads it back
+// with inspect -json and generates from it.
+func TestRandomModelAndInspect(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "m")
+	if _, stderr, code := runCLI(t, "random-model", "-preset", "tiny", "-vocab", "1000", "-o", dir); code != 0 {
+		t.Fatalf("random-model: %s", stderr)
+	}
+	out, stderr, code := runCLI(t, "inspect", "-model", dir, "-json")
+	if code != 0 {
+		t.Fatalf("inspect: %s", stderr)
+	}
+	var r inspectReport
+	if err := json.Unmarshal([]byte(out), &r); err != nil {
+		t.Fatal(err)
+	}
+	if r.Shape["vocab"] != 1000 || r.LayerPlan != "[L]*7+[S]" || r.BytesSource != "safetensors headers" {
+		t.Errorf("inspect report %+v", r)
+	}
+	// Header bytes match the parameter count: BF16 weights, F32 router gates
+	// (8 layers × 4 experts × hidden 64).
+	router := int64(8 * 4 * 64)
+	if got, want := r.BytesByDType["BF16"], (r.Params-router)*2; got != want {
+		t.Errorf("BF16 bytes %d, want %d", got, want)
+	}
+	if got := r.BytesByDType["F32"]; got != router*4 {
+		t.Errorf("F32 bytes %d, want %d", got, router*4)
+	}
+	if out, stderr, code := runCLI(t, "generate", "-model", dir, "-ids", "1,2,3", "-n", "4"); code != 0 || len(strings.Split(strings.TrimSpace(out), ",")) != 4 {
+		t.Errorf("generate on the random model: %q %s", out, stderr)
+	}
+}

@@ -1,0 +1,112 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/lightninglm/lightning/model/minimax01"
+)
+
+// parseIDs reads "1,2,3" (spaces allowed) into token ids.
+func parseIDs(s string) ([]int32, error) {
+	var ids []int32
+	for _, f := range strings.FieldsFunc(s, func(r rune) bool { return r == ',' || r == ' ' }) {
+		v, err := strconv.ParseInt(f, 10, 32)
+		if err != nil || v < 0 {
+			return nil, fmt.Errorf("%w: -ids: %q is not a token id (want comma-separated non-negative integers)", errUsage, f)
+		}
+		ids = append(ids, int32(v))
+	}
+	if len(ids) == 0 {
+		return nil, fmt.Errorf("%w: -ids is empty", errUsage)
+	}
+	return ids, nil
+}
+
+// checkIDs rejects ids outside the model's vocabulary.
+func checkIDs(ids []int32, vocab int) error {
+	for i, id := range ids {
+		if int(id) >= vocab {
+			return fmt.Errorf("%w: token id %d (position %d) is outside the vocabulary [0, %d)", errUsage, id, i, vocab)
+		}
+	}
+	return nil
+}
+
+// loadModel opens a checkpoint folder, printing any load warnings.
+func loadModel(dir string, opt minimax01.Options, stderr io.Writer) (*minimax01.Model, error) {
+	if dir == "" {
+		return nil, fmt.Errorf("%w: -model DIR is required (a Hugging Face checkpoint folder, or make one with 'lightning random-model')", errUsage)
+	}
+	m, err := minimax01.Load(dir, opt)
+	if err != nil {
+		return nil, err
+	}
+	for _, w := range m.Warnings {
+		fmt.Fprintf(stderr, "warning: %s\n", w)
+	}
+	return m, nil
+}
+
+// progress draws a one-line progress bar on a terminal-like writer.
+type progress struct {
+	w     io.Writer
+	label string
+	start time.Time
+	last  time.Time
+	unit  string
+}
+
+func newProgress(w io.Writer, label, unit string) *progress {
+	return &progress{w: w, label: label, unit: unit, start: time.Now()}
+}
+
+// update redraws at most every 200 ms, and always at completion.
+func (p *progress) update(done, total int64) {
+	now := time.Now()
+	if done < total && now.Sub(p.last) < 200*time.Millisecond {
+		return
+	}
+	p.last = now
+	el := now.Sub(p.start).Seconds()
+	frac := float64(done) / float64(max(total, 1))
+	const width = 30
+	bar := strings.Repeat("=", int(frac*width)) + strings.Repeat(" ", width-int(frac*width))
+	rate, eta := "", ""
+	if el > 0 && done > 0 {
+		r := float64(done) / el
+		rate = fmt.Sprintf(" %s/s", human(r, p.unit))
+		eta = fmt.Sprintf(" ETA %s", (time.Duration(float64(total-done)/r) * time.Second / time.Second).Round(time.Second))
+	}
+	fmt.Fprintf(p.w, "\r%s [%s] %5.1f%% %s/%s%s%s ", p.label, bar, 100*frac, human(float64(done), p.unit), human(float64(total), p.unit), rate, eta)
+	if done >= total {
+		fmt.Fprintln(p.w)
+	}
+}
+
+// human formats a count with SI prefixes; unit "B" means bytes (powers of 1024).
+func human(v float64, unit string) string {
+	base, prefixes := 1000.0, []string{"", "k", "M", "G", "T"}
+	if unit == "B" {
+		base, prefixes = 1024, []string{"", "Ki", "Mi", "Gi", "Ti"}
+	}
+	i := 0
+	for v >= base && i < len(prefixes)-1 {
+		v /= base
+		i++
+	}
+	if i == 0 {
+		return fmt.Sprintf("%.0f %s", v, unit)
+	}
+	return fmt.Sprintf("%.1f %s%s", v, prefixes[i], unit)
+}
+
+// isTerminal reports whether f looks like an interactive terminal.
+func isTerminal(f *os.File) bool {
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+}

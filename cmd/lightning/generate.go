@@ -1,0 +1,90 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/lightninglm/lightning/model"
+	"github.com/lightninglm/lightning/model/minimax01"
+)
+
+func init() {
+	register(&command{
+		name:    "generate",
+		summary: "generate token ids from a token-id prompt (greedy by default)",
+		usage:   "-model DIR -ids 1,2,3 [-n 32] [-stop ID,...]",
+		help: `Feeds the prompt, then generates -n new tokens and prints them comma-separated on stdout. Greedy
+(argmax, ties to the lowest id) unless sampling flags are given. Timing goes to stderr with -v.`,
+		run: runGenerate,
+	})
+}
+
+func runGenerate(fs *flag.FlagSet, args []string) error {
+	dir := fs.String("model", "", "model folder")
+	idsFlag := fs.String("ids", "", "prompt token ids, comma-separated")
+	n := fs.Int("n", 32, "number of new tokens")
+	stop := fs.String("stop", "", "stop after generating any of these ids (comma-separated; the stop id is printed)")
+	verbose := fs.Bool("v", false, "print prefill and decode speed to stderr")
+	if err := parseFlags(fs, args, false); err != nil {
+		return err
+	}
+	if *n < 1 {
+		return fmt.Errorf("%w: -n must be at least 1", errUsage)
+	}
+	ids, err := parseIDs(*idsFlag)
+	if err != nil {
+		return err
+	}
+	stopIDs := map[int32]bool{}
+	if *stop != "" {
+		s, err := parseIDs(*stop)
+		if err != nil {
+			return err
+		}
+		for _, id := range s {
+			stopIDs[id] = true
+		}
+	}
+	m, err := loadModel(*dir, minimax01.Options{}, fs.Output())
+	if err != nil {
+		return err
+	}
+	defer m.Close()
+	V := m.Config.Vocab
+	if err := checkIDs(ids, V); err != nil {
+		return err
+	}
+	st := m.NewState()
+	logits := make([]float32, V)
+	var out []string
+	next := ids
+	start := time.Now()
+	var prefill time.Duration
+	for i := 0; i < *n; i++ {
+		m.Forward([]model.Seq{{State: st, Tokens: next, Logits: model.LogitsLast}}, logits)
+		if i == 0 {
+			prefill = time.Since(start)
+		}
+		best := 0
+		for j, v := range logits {
+			if v > logits[best] {
+				best = j
+			}
+		}
+		out = append(out, fmt.Sprint(best))
+		next = []int32{int32(best)}
+		if stopIDs[int32(best)] {
+			break
+		}
+	}
+	fmt.Fprintln(stdout, strings.Join(out, ","))
+	if *verbose {
+		dec := time.Since(start) - prefill
+		fmt.Fprintf(fs.Output(), "prefill %d tokens in %v (%.1f tok/s); decode %d tokens in %v (%.1f tok/s)\n",
+			len(ids), prefill.Round(time.Millisecond), float64(len(ids))/prefill.Seconds(),
+			len(out)-1, dec.Round(time.Millisecond), float64(len(out)-1)/dec.Seconds())
+	}
+	return nil
+}

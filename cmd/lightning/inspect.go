@@ -1,0 +1,205 @@
+package main
+
+import (
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/lightninglm/lightning/format/safetensors"
+	"github.com/lightninglm/lightning/model/minimax01"
+)
+
+func init() {
+	register(&command{
+		name:    "inspect",
+		summary: "show a model's layer plan, parameter counts, bytes per dtype and memory per sequence",
+		usage:   "(-model DIR | -preset NAME) [-json]",
+		help: `Reads config.json (and, when present, the safetensors headers; no weights are loaded) and prints:
+the layer plan, total parameters and parameters active per token, bytes per dtype, and the memory one
+sequence needs at 8K/128K/1M/4M tokens of context (fixed lightning states + the softmax layers' KV cache).
+Works from config.json alone, so a checkpoint can be sized before it is downloaded.`,
+		run: runInspect,
+	})
+}
+
+// inspectReport is what inspect prints (-json gives it verbatim).
+type inspectReport struct {
+	Model            string           `json:"model"`
+	ModelType        string           `json:"model_type"`
+	Layers           int              `json:"layers"`
+	LayerPlan        string           `json:"layer_plan"`
+	Lightning        int              `json:"lightning_layers"`
+	Softmax          int              `json:"softmax_layers"`
+	Shape            map[string]int   `json:"shape"`
+	Params           int64            `json:"params_total"`
+	ActiveParams     int64            `json:"params_active_per_token"`
+	ActiveWithHead   int64            `json:"params_active_incl_lm_head"`
+	BytesByDType     map[string]int64 `json:"bytes_by_dtype"`
+	BytesSource      string           `json:"bytes_source"`
+	StateBytesF32    int64            `json:"lightning_state_bytes_fp32"`
+	KVPerTokenBF16   int64            `json:"kv_bytes_per_token_bf16"`
+	KVPerTokenF32    int64            `json:"kv_bytes_per_token_fp32"`
+	PerSequence      []memRow         `json:"per_sequence"`
+}
+
+type memRow struct {
+	Tokens     int64 `json:"tokens"`
+	KVBF16     int64 `json:"kv_bytes_bf16"`
+	KVF32      int64 `json:"kv_bytes_fp32"`
+	TotalF32   int64 `json:"total_bytes_fp32"`
+}
+
+func runInspect(fs *flag.FlagSet, args []string) error {
+	dir := fs.String("model", "", "model folder (config.json is enough)")
+	preset := fs.String("preset", "", "inspect a built-in shape instead (see 'lightning random-model -help')")
+	asJSON := fs.Bool("json", false, "print JSON")
+	if err := parseFlags(fs, args, false); err != nil {
+		return err
+	}
+	if (*dir == "") == (*preset == "") {
+		return fmt.Errorf("%w: give exactly one of -model DIR or -preset NAME", errUsage)
+	}
+	var c *minimax01.Config
+	var err error
+	name := *dir
+	if *preset != "" {
+		c, err = minimax01.PresetConfig(*preset)
+		name = "preset " + *preset
+	} else {
+		c, err = minimax01.LoadConfig(*dir)
+	}
+	if err != nil {
+		return err
+	}
+	r := buildReport(c, name, *dir)
+	if *asJSON {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(r)
+	}
+	printReport(stdout, r)
+	return nil
+}
+
+func buildReport(c *minimax01.Config, name, dir string) *inspectReport {
+	total, active := c.Params()
+	mem := c.Memory()
+	r := &inspectReport{
+		Model: name, ModelType: c.ModelType, Layers: c.Layers, LayerPlan: layerPlan(c.LayerKinds),
+		Lightning: c.Count(minimax01.Lightning), Softmax: c.Count(minimax01.Softmax),
+		Shape: map[string]int{"hidden": c.Dim, "heads": c.Heads, "kv_heads": c.KVHeads, "head_dim": c.HeadDim,
+			"rotary_dim": c.RopeDim, "experts": c.Experts, "top_k": c.TopK, "ffn": c.FFN, "vocab": c.Vocab},
+		Params: total, ActiveParams: active, ActiveWithHead: active + int64(c.Vocab*c.Dim),
+		StateBytesF32:  mem.StateBytes,
+		KVPerTokenF32:  mem.KVBytesPerToken,
+		KVPerTokenBF16: mem.KVBytesPerToken / 2,
+	}
+	r.BytesByDType, r.BytesSource = dtypeBytes(c, dir)
+	for _, n := range []int64{8 << 10, 128 << 10, 1 << 20, 4 << 20} {
+		r.PerSequence = append(r.PerSequence, memRow{Tokens: n, KVBF16: n * r.KVPerTokenBF16, KVF32: n * r.KVPerTokenF32,
+			TotalF32: n*r.KVPerTokenF32 + r.StateBytesF32})
+	}
+	return r
+}
+
+// dtypeBytes sums tensor bytes per dtype from the safetensors headers when
+// they are present; otherwise it estimates a BF16 checkpoint with F32
+// router gates (the released layout, spec §1.5).
+func dtypeBytes(c *minimax01.Config, dir string) (map[string]int64, string) {
+	if dir != "" {
+		var files []string
+		for _, pat := range []string{"model.safetensors", "model-*.safetensors"} {
+			m, _ := filepath.Glob(filepath.Join(dir, pat))
+			files = append(files, m...)
+		}
+		if len(files) > 0 {
+			out := map[string]int64{}
+			for _, f := range files {
+				sf, err := safetensors.Open(f)
+				if err != nil {
+					continue
+				}
+				for _, n := range sf.Names() {
+					t, _ := sf.Tensor(n)
+					out[string(t.DType)] += int64(len(t.Data))
+				}
+				sf.Close()
+			}
+			return out, "safetensors headers"
+		}
+	}
+	total, _ := c.Params()
+	router := int64(c.Layers * c.Experts * c.Dim)
+	return map[string]int64{"BF16": (total - router) * 2, "F32": router * 4}, "estimate (BF16 weights, F32 router gates)"
+}
+
+// layerPlan compresses a layer-kind list: "([L]*7+[S])*10" when a pattern
+// repeats, else a run-length listing.
+func layerPlan(kinds []int) string {
+	sym := func(k int) string {
+		if k == minimax01.Lightning {
+			return "L"
+		}
+		return "S"
+	}
+	var runs []string
+	for i := 0; i < len(kinds); {
+		j := i
+		for j < len(kinds) && kinds[j] == kinds[i] {
+			j++
+		}
+		if j-i == 1 {
+			runs = append(runs, "["+sym(kinds[i])+"]")
+		} else {
+			runs = append(runs, fmt.Sprintf("[%s]*%d", sym(kinds[i]), j-i))
+		}
+		i = j
+	}
+	for p := 1; p <= len(runs)/2; p++ {
+		if len(runs)%p != 0 {
+			continue
+		}
+		ok := true
+		for i := p; i < len(runs) && ok; i++ {
+			ok = runs[i] == runs[i%p]
+		}
+		if ok {
+			return fmt.Sprintf("(%s)*%d", strings.Join(runs[:p], "+"), len(runs)/p)
+		}
+	}
+	return strings.Join(runs, "+")
+}
+
+func printReport(w io.Writer, r *inspectReport) {
+	fmt.Fprintf(w, "model        %s (%s)\n", r.Model, r.ModelType)
+	fmt.Fprintf(w, "layers       %d: %s  (L = lightning, S = softmax; %d + %d)\n", r.Layers, r.LayerPlan, r.Lightning, r.Softmax)
+	s := r.Shape
+	fmt.Fprintf(w, "shape        hidden %d, %d heads × %d (kv %d, rotary %d), %d experts top-%d, ffn %d, vocab %d\n",
+		s["hidden"], s["heads"], s["head_dim"], s["kv_heads"], s["rotary_dim"], s["experts"], s["top_k"], s["ffn"], s["vocab"])
+	fmt.Fprintf(w, "parameters   %d total (%s)\n", r.Params, human(float64(r.Params), ""))
+	fmt.Fprintf(w, "active/token %d (%s) without embeddings and LM head; %s with the LM head\n", r.ActiveParams, human(float64(r.ActiveParams), ""), human(float64(r.ActiveWithHead), ""))
+	keys := make([]string, 0, len(r.BytesByDType))
+	for k := range r.BytesByDType {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var parts []string
+	var sum int64
+	for _, k := range keys {
+		parts = append(parts, fmt.Sprintf("%s %d B (%s)", k, r.BytesByDType[k], human(float64(r.BytesByDType[k]), "B")))
+		sum += r.BytesByDType[k]
+	}
+	fmt.Fprintf(w, "weights      %s; total %d B  [%s]\n", strings.Join(parts, ", "), sum, r.BytesSource)
+	fmt.Fprintf(w, "state        lightning %d B per sequence (%.1f MB fp32); KV cache %d B/token bf16, %d B/token fp32\n",
+		r.StateBytesF32, float64(r.StateBytesF32)/1e6, r.KVPerTokenBF16, r.KVPerTokenF32)
+	fmt.Fprintf(w, "per sequence %10s %14s %14s %16s\n", "context", "KV bf16", "KV fp32", "state+KV fp32")
+	for _, m := range r.PerSequence {
+		fmt.Fprintf(w, "             %10d %14s %14s %16s\n", m.Tokens, gb(m.KVBF16), gb(m.KVF32), gb(m.TotalF32))
+	}
+}
+
+func gb(b int64) string { return fmt.Sprintf("%.3f GB", float64(b)/1e9) }

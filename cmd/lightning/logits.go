@@ -1,0 +1,70 @@
+package main
+
+import (
+	"encoding/binary"
+	"flag"
+	"fmt"
+	"math"
+
+	"github.com/lightninglm/lightning/format/safetensors"
+	"github.com/lightninglm/lightning/model"
+	"github.com/lightninglm/lightning/model/minimax01"
+)
+
+func init() {
+	register(&command{
+		name:    "logits",
+		summary: "write the logits of a token-id prompt to a safetensors file",
+		usage:   "-model DIR -ids 1,2,3 [-chunk N] -o out.safetensors",
+		help: `Runs the prompt and writes F32 tensor "logits" [T, vocab]: the logits at every position.
+With -chunk N the prompt is fed in chunks of N tokens through the state/cache path (prefill of the first
+chunk, then continuation); -chunk 1 is token-by-token decode. Every schedule gives the same logits up to
+float32 rounding.`,
+		run: runLogits,
+	})
+}
+
+func runLogits(fs *flag.FlagSet, args []string) error {
+	dir := fs.String("model", "", "model folder")
+	idsFlag := fs.String("ids", "", "prompt token ids, comma-separated")
+	chunk := fs.Int("chunk", 0, "feed the prompt in chunks of this many tokens (0 = all at once)")
+	out := fs.String("o", "", "output .safetensors file")
+	if err := parseFlags(fs, args, false); err != nil {
+		return err
+	}
+	if *out == "" {
+		return fmt.Errorf("%w: -o FILE is required", errUsage)
+	}
+	if *chunk < 0 {
+		return fmt.Errorf("%w: -chunk must be ≥ 0", errUsage)
+	}
+	ids, err := parseIDs(*idsFlag)
+	if err != nil {
+		return err
+	}
+	m, err := loadModel(*dir, minimax01.Options{}, fs.Output())
+	if err != nil {
+		return err
+	}
+	defer m.Close()
+	V := m.Config.Vocab
+	if err := checkIDs(ids, V); err != nil {
+		return err
+	}
+	n := *chunk
+	if n == 0 {
+		n = len(ids)
+	}
+	st := m.NewState()
+	logits := make([]float32, len(ids)*V)
+	for i := 0; i < len(ids); i += n {
+		j := min(i+n, len(ids))
+		m.Forward([]model.Seq{{State: st, Tokens: ids[i:j], Logits: model.LogitsAll}}, logits[i*V:j*V])
+	}
+	data := make([]byte, 4*len(logits))
+	for i, v := range logits {
+		binary.LittleEndian.PutUint32(data[4*i:], math.Float32bits(v))
+	}
+	t := safetensors.Tensor{Name: "logits", DType: safetensors.F32, Shape: []int{len(ids), V}, Data: data}
+	return safetensors.Write(*out, []safetensors.Tensor{t}, nil)
+}
