@@ -28,29 +28,29 @@ Works from config.json alone, so a checkpoint can be sized before it is download
 
 // inspectReport is what inspect prints (-json gives it verbatim).
 type inspectReport struct {
-	Model            string           `json:"model"`
-	ModelType        string           `json:"model_type"`
-	Layers           int              `json:"layers"`
-	LayerPlan        string           `json:"layer_plan"`
-	Lightning        int              `json:"lightning_layers"`
-	Softmax          int              `json:"softmax_layers"`
-	Shape            map[string]int   `json:"shape"`
-	Params           int64            `json:"params_total"`
-	ActiveParams     int64            `json:"params_active_per_token"`
-	ActiveWithHead   int64            `json:"params_active_incl_lm_head"`
-	BytesByDType     map[string]int64 `json:"bytes_by_dtype"`
-	BytesSource      string           `json:"bytes_source"`
-	StateBytesF32    int64            `json:"lightning_state_bytes_fp32"`
-	KVPerTokenBF16   int64            `json:"kv_bytes_per_token_bf16"`
-	KVPerTokenF32    int64            `json:"kv_bytes_per_token_fp32"`
-	PerSequence      []memRow         `json:"per_sequence"`
+	Model          string           `json:"model"`
+	ModelType      string           `json:"model_type"`
+	Layers         int              `json:"layers"`
+	LayerPlan      string           `json:"layer_plan"`
+	Lightning      int              `json:"lightning_layers"`
+	Softmax        int              `json:"softmax_layers"`
+	Shape          map[string]int   `json:"shape"`
+	Params         int64            `json:"params_total"`
+	ActiveParams   int64            `json:"params_active_per_token"`
+	ActiveWithHead int64            `json:"params_active_incl_lm_head"`
+	BytesByDType   map[string]int64 `json:"bytes_by_dtype"`
+	BytesSource    string           `json:"bytes_source"`
+	StateBytesF32  int64            `json:"lightning_state_bytes_fp32"`
+	KVPerTokenBF16 int64            `json:"kv_bytes_per_token_bf16"`
+	KVPerTokenF32  int64            `json:"kv_bytes_per_token_fp32"`
+	PerSequence    []memRow         `json:"per_sequence"`
 }
 
 type memRow struct {
-	Tokens     int64 `json:"tokens"`
-	KVBF16     int64 `json:"kv_bytes_bf16"`
-	KVF32      int64 `json:"kv_bytes_fp32"`
-	TotalF32   int64 `json:"total_bytes_fp32"`
+	Tokens   int64 `json:"tokens"`
+	KVBF16   int64 `json:"kv_bytes_bf16"`
+	KVF32    int64 `json:"kv_bytes_fp32"`
+	TotalF32 int64 `json:"total_bytes_fp32"`
 }
 
 func runInspect(fs *flag.FlagSet, args []string) error {
