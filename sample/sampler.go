@@ -1,0 +1,371 @@
+package sample
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+)
+
+// Sampler draws the tokens of one sequence. It is not safe for concurrent use;
+// give each sequence its own.
+//
+// All scratch memory is allocated by [NewSampler]: Sample never allocates, and
+// Accept only while the penalty history is still growing (amortised appends,
+// up to PenaltyWindow entries and the number of distinct tokens in it).
+// With sampling and every penalty on, a sampler holds about 28 bytes per
+// vocabulary entry (5.6 MB for 200,064 tokens); a greedy sampler without
+// penalties holds none.
+type Sampler struct {
+	p     Params
+	vocab int
+	seed  uint64
+	rng   *rand.PCG
+
+	// Token history for the penalties; all nil unless a penalty is on.
+	hist  []histEntry // ring of the last PenaltyWindow tokens; nil if PenaltyWindow = 0
+	head  int         // oldest entry of hist once it is full
+	all   []int32     // [vocab] occurrences in the window, prompt and generated
+	gen   []int32     // [vocab] generated occurrences in the window
+	seen  []int32     // distinct tokens with all > 0, in no particular order
+	slot  []int32     // [vocab] 1 + index of the token in seen, 0 if absent
+	saved []float32   // [len(seen)] caller's logits of seen, put back after Sample
+
+	// Scratch for temperature sampling; nil for greedy samplers.
+	w    []float64             // [vocab] weights exp((l − l_max)/T) of the tokens considered
+	cand []cand                // [vocab] candidate tokens
+	mass [nBuckets + 1]float64 // top-p histogram: weight per bucket
+}
+
+// histEntry is one token of the penalty window.
+type histEntry struct {
+	tok int32
+	gen bool // generated, as opposed to prompt
+}
+
+// cand is a candidate token with its penalised logit.
+type cand struct {
+	id int32
+	l  float32
+}
+
+// pcgStream is the second seed word of every sampler's PCG generator (the
+// 64-bit golden ratio); the first is the sequence's seed.
+const pcgStream = 0x9e3779b97f4a7c15
+
+// NewSampler returns a sampler for p over a vocabulary of vocab tokens, the
+// length of every logits row it will be given. It returns p.Validate's error
+// for bad settings.
+func NewSampler(p Params, vocab int) (*Sampler, error) {
+	if err := p.Validate(); err != nil {
+		return nil, err
+	}
+	if vocab < 1 || vocab > math.MaxInt32 {
+		return nil, fmt.Errorf("sample: vocabulary size %d outside [1, %d]", vocab, math.MaxInt32)
+	}
+	seed := p.Seed
+	if !p.HasSeed {
+		seed = rand.Uint64()
+	}
+	s := &Sampler{p: p, vocab: vocab, seed: seed, rng: rand.NewPCG(seed, pcgStream)}
+	if p.penalized() {
+		s.all = make([]int32, vocab)
+		s.gen = make([]int32, vocab)
+		s.slot = make([]int32, vocab)
+	}
+	if p.Temperature > 0 {
+		s.w = make([]float64, vocab)
+		s.cand = make([]cand, vocab)
+	}
+	return s, nil
+}
+
+// Params returns the settings the sampler was created with.
+func (s *Sampler) Params() Params { return s.p }
+
+// Seed returns the seed of the sampler's generator: Params.Seed if HasSeed was
+// set, otherwise the random seed it drew, so a run can be reproduced.
+func (s *Sampler) Seed() uint64 { return s.seed }
+
+// Accept records a generated token for the penalties. The engine calls it with
+// each token it emits, whether or not Sample chose it. It panics if token is
+// outside [0, vocab).
+func (s *Sampler) Accept(token int) { s.push(token, true) }
+
+// AcceptPrompt records prompt tokens, oldest first, for the penalties. They
+// count for RepetitionPenalty and for the PenaltyWindow but never for
+// PresencePenalty or FrequencyPenalty, which follow OpenAI and vLLM in
+// counting generated tokens only. Call it before the first Accept. It panics
+// if a token is outside [0, vocab).
+func (s *Sampler) AcceptPrompt(tokens []int) {
+	for _, t := range tokens {
+		s.push(t, false)
+	}
+}
+
+func (s *Sampler) push(token int, generated bool) {
+	if uint(token) >= uint(s.vocab) {
+		panic("sample: token id outside the vocabulary")
+	}
+	if s.all == nil {
+		return // no penalty: no history
+	}
+	e := histEntry{int32(token), generated}
+	if n := s.p.PenaltyWindow; n > 0 {
+		if len(s.hist) < n {
+			s.hist = append(s.hist, e)
+		} else {
+			s.remove(s.hist[s.head])
+			s.hist[s.head] = e
+			s.head = (s.head + 1) % n
+		}
+	}
+	t := e.tok
+	s.all[t]++
+	if generated {
+		s.gen[t]++
+	}
+	if s.all[t] == 1 {
+		s.seen = append(s.seen, t)
+		s.saved = append(s.saved, 0)
+		s.slot[t] = int32(len(s.seen))
+	}
+}
+
+// remove forgets one occurrence that left the penalty window.
+func (s *Sampler) remove(e histEntry) {
+	t := e.tok
+	s.all[t]--
+	if e.gen {
+		s.gen[t]--
+	}
+	if s.all[t] > 0 {
+		return
+	}
+	i := s.slot[t] - 1
+	last := s.seen[len(s.seen)-1]
+	s.seen[i] = last
+	s.slot[last] = i + 1
+	s.seen = s.seen[:len(s.seen)-1]
+	s.saved = s.saved[:len(s.saved)-1]
+	s.slot[t] = 0
+}
+
+// Sample returns the next token for logits, a row of len vocab (see the
+// package documentation for the steps). It does not record the token; call
+// Accept.
+//
+// The penalties are applied to logits in place and undone before Sample
+// returns, so logits are bit-for-bit unchanged afterwards, but no other
+// goroutine may read them during the call. Sample panics if len(logits) is not
+// the vocabulary size.
+func (s *Sampler) Sample(logits []float32) int {
+	if len(logits) != s.vocab {
+		panic("sample: len(logits) differs from the vocabulary size")
+	}
+	s.penalize(logits)
+	var tok int
+	if s.p.Temperature == 0 {
+		tok = argmax(logits)
+	} else {
+		c, z, all := s.support(logits)
+		if all {
+			tok = s.drawAll(z)
+		} else {
+			tok = s.draw(c, z)
+		}
+	}
+	s.restore(logits)
+	return tok
+}
+
+// penalize applies the penalties to the logits of the tokens in the window,
+// saving the originals for restore. For a token with n occurrences in the
+// window, g of them generated:
+//
+//	if n > 0: l = l/RepetitionPenalty if l > 0, else l·RepetitionPenalty
+//	if g > 0: l = l − float32(g)·FrequencyPenalty − PresencePenalty
+//
+// all in float32, evaluated left to right.
+func (s *Sampler) penalize(logits []float32) {
+	rep, pres, freq := s.p.RepetitionPenalty, s.p.PresencePenalty, s.p.FrequencyPenalty
+	for j, t := range s.seen {
+		l := logits[t]
+		s.saved[j] = l
+		if rep != 1 {
+			if l > 0 {
+				l /= rep
+			} else {
+				l *= rep
+			}
+		}
+		if g := s.gen[t]; g > 0 {
+			l = l - float32(g)*freq - pres
+		}
+		logits[t] = l
+	}
+}
+
+// restore puts back the logits penalize changed.
+func (s *Sampler) restore(logits []float32) {
+	for j, t := range s.seen {
+		logits[t] = s.saved[j]
+	}
+}
+
+// argmax returns the index of the largest element, the lowest on ties.
+func argmax(x []float32) int {
+	best, bi := x[0], 0
+	for i, v := range x {
+		if v > best {
+			best, bi = v, i
+		}
+	}
+	return bi
+}
+
+// support applies temperature, top-k, top-p and min-p to the penalised logits.
+// It sets s.w[i] to the weight exp((l_i − l_max)/T) of every token it
+// returns and returns the survivors with their total weight z; all reports
+// that every token survives (nothing truncates), in which case c is nil and
+// s.w holds the weight of every token.
+func (s *Sampler) support(logits []float32) (c []cand, z float64, all bool) {
+	invT := 1 / float64(s.p.Temperature)
+	k, topP, minP := s.p.TopK, float64(s.p.TopP), float64(s.p.MinP)
+	sure := 0 // c[:sure] survive top-p in any order; c[sure:] is sorted best first
+	if k > 0 && k < len(logits) {
+		c = topK(s.cand, logits, k)
+		lmax := float64(c[0].l)
+		if math.IsInf(lmax, -1) {
+			return s.allMasked()
+		}
+		for _, x := range c {
+			e := math.Exp(-(lmax - float64(x.l)) * invT)
+			s.w[x.id] = e
+			z += e
+		}
+	} else {
+		lmax := float64(logits[argmax(logits)])
+		if math.IsInf(lmax, -1) {
+			return s.allMasked()
+		}
+		z = s.weigh(logits, lmax, invT, topP < 1)
+		switch {
+		case topP < 1:
+			c, sure = s.nucleus(logits, lmax, invT, topP*z)
+		case minP == 0:
+			return nil, z, true
+		default:
+			c = s.cand[:0]
+			for i, e := range s.w {
+				if e >= minP {
+					c = append(c, cand{int32(i), logits[i]})
+				}
+			}
+		}
+	}
+	if topP < 1 {
+		// z is the mass top-p is taken of: the top k, or the whole vocabulary.
+		target := topP * z
+		var cum float64
+		for _, x := range c[:sure] {
+			cum += s.w[x.id]
+		}
+		for i := sure; i < len(c); i++ {
+			cum += s.w[c[i].id]
+			if cum >= target {
+				c = c[:i+1]
+				break
+			}
+		}
+	}
+	if minP > 0 {
+		// The most likely token has weight 1, so p < min_p·p_max ⇔ w < min_p.
+		n := 0
+		for _, x := range c {
+			if s.w[x.id] >= minP {
+				c[n] = x
+				n++
+			}
+		}
+		c = c[:n]
+	}
+	z = 0
+	for _, x := range c {
+		z += s.w[x.id]
+	}
+	return c, z, false
+}
+
+// allMasked is support's answer when every logit is −Inf: greedy's token 0,
+// rather than NaN weights.
+func (s *Sampler) allMasked() ([]cand, float64, bool) {
+	s.w[0] = 1
+	s.cand[0] = cand{0, float32(math.Inf(-1))}
+	return s.cand[:1], 1, false
+}
+
+// weigh sets s.w to the weights of all tokens and returns their sum. With
+// hist it also fills the top-p histogram.
+func (s *Sampler) weigh(logits []float32, lmax, invT float64, hist bool) float64 {
+	w := s.w[:len(logits)]
+	var z float64
+	if !hist {
+		for i, l := range logits {
+			e := math.Exp(-(lmax - float64(l)) * invT)
+			w[i] = e
+			z += e
+		}
+		return z
+	}
+	s.mass = [nBuckets + 1]float64{}
+	for i, l := range logits {
+		d := (lmax - float64(l)) * invT
+		e := math.Exp(-d)
+		w[i] = e
+		z += e
+		s.mass[bucketOf(d)] += e
+	}
+	return z
+}
+
+// draw returns a token of c chosen with probability s.w[id]/z.
+func (s *Sampler) draw(c []cand, z float64) int {
+	u := s.uniform() * z
+	var cum float64
+	last := int(c[0].id)
+	for _, x := range c {
+		e := s.w[x.id]
+		if e == 0 {
+			continue
+		}
+		cum += e
+		last = int(x.id)
+		if u < cum {
+			return last
+		}
+	}
+	return last // u rounded up to z
+}
+
+// drawAll returns token i with probability s.w[i]/z.
+func (s *Sampler) drawAll(z float64) int {
+	u := s.uniform() * z
+	var cum float64
+	last := 0
+	for i, e := range s.w {
+		if e == 0 {
+			continue
+		}
+		cum += e
+		last = i
+		if u < cum {
+			return i
+		}
+	}
+	return last
+}
+
+// uniform returns a float64 uniform in [0, 1) with 53 random bits.
+func (s *Sampler) uniform() float64 {
+	return float64(s.rng.Uint64()>>11) * 0x1p-53
+}
