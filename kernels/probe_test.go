@@ -36,3 +36,21 @@ func BenchmarkPeaks(b *testing.B) {
 		SetThreads(old)
 	}
 }
+
+// BenchmarkReadBandwidth streams a 1 GB buffer on 1 and 2 threads.
+func BenchmarkReadBandwidth(b *testing.B) {
+	buf := make([]byte, 1<<30)
+	for i := 0; i < len(buf); i += 4096 {
+		buf[i] = 1 // fault the pages in before timing
+	}
+	for _, th := range []int{1, 2} {
+		old := Threads()
+		SetThreads(th)
+		b.Run("threads="+string(rune('0'+th)), func(b *testing.B) {
+			for b.Loop() {
+				b.ReportMetric(ReadBandwidth(buf, 2)/1e9, "GB/s")
+			}
+		})
+		SetThreads(old)
+	}
+}

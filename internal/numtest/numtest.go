@@ -21,20 +21,24 @@ const Eps32 = 1.0 / (1 << 24)
 // can execute (all other paths of kernel switched off), then once as
 // "generic" with every path of kernel off, so one machine tests every path it
 // has. The previous settings are restored afterwards.
+//
+// Subtests are named kernel/path, e.g. "exp/avx512" and "exp/generic".
 func EachImpl(t *testing.T, kernel string, f func(t *testing.T)) {
 	t.Helper()
-	for _, im := range cpu.Impls(kernel) {
-		if !im.Available {
-			t.Logf("%s/%s: not available on this CPU", kernel, im.Name)
-			continue
+	t.Run(kernel, func(t *testing.T) {
+		for _, im := range cpu.Impls(kernel) {
+			if !im.Available {
+				t.Logf("%s/%s: not available on this CPU", kernel, im.Name)
+				continue
+			}
+			restore := cpu.Select(kernel, im.Name)
+			t.Run(im.Name, f)
+			restore()
 		}
-		restore := cpu.Select(kernel, im.Name)
-		t.Run(im.Name, f)
+		restore := cpu.Select(kernel, "")
+		t.Run("generic", f)
 		restore()
-	}
-	restore := cpu.Select(kernel, "")
-	t.Run("generic", f)
-	restore()
+	})
 }
 
 // NMSE returns Σ(got−want)² / Σ want², the normalised mean squared error

@@ -28,4 +28,8 @@ func main() {
 	genPeakLoop(p, "bf16DotLoopAVX512", "bf16")
 	genReadLoop(p, "readLoopAVX512")
 	p.write("../probe_amd64.s")
+
+	e := newFile("!purego")
+	genVec(e)
+	e.write("../vec_amd64.s")
 }
