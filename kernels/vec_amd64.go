@@ -12,8 +12,8 @@ import (
 // vec_amd64.s (each function's comment there names its twin).
 var (
 	useDotAVX512, useAxpyAVX512, useScaleAVX512, useMulAVX512 bool
-	useRMSNormAVX512, useExpAVX512, useSiLUAVX512              bool
-	useSigmoidAVX512, useSiLUMulAVX512, useSoftmaxAVX512       bool
+	useRMSNormAVX512, useExpAVX512, useSiLUAVX512             bool
+	useSigmoidAVX512, useSiLUMulAVX512, useSoftmaxAVX512      bool
 )
 
 func init() {
