@@ -23,7 +23,7 @@ var allowed = map[string][]string{
 	"tensor":             {"quant", "kernels"},
 	"format/safetensors": {"golang.org/x/sys/unix"},
 	"format/gguf":        {"golang.org/x/sys/unix"},
-	"tokenizer":          {"github.com/dlclark/regexp2", "golang.org/x/text/unicode/norm"},
+	"tokenizer":          {"github.com/dlclark/regexp2/v2", "golang.org/x/text/unicode/norm"},
 	"tokenizer/jinja":    {},
 	"tokenizer/chat":     {"tokenizer/jinja"},
 	"attention":          {"tensor", "kernels", "internal/trace"},
