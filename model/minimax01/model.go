@@ -368,52 +368,63 @@ func (m *Model) softmax(s *scratch, l, T int) {
 		}
 		sp.st.kv[l].Append(k[sp.start*kvd:], v[sp.start*kvd:], kvd, len(sp.tokens))
 	}
+	// Work items: (span, KV head, query tile) for the flash kernel.
+	s.flash = s.flash[:0]
 	for si, sp := range s.spans {
-		for i := range sp.tokens {
-			s.rowSpan[sp.start+i] = int32(si)
+		for g := 0; g < c.KVHeads; g++ {
+			for tile := 0; tile < attention.FlashTiles(len(sp.tokens)); tile++ {
+				s.flash = append(s.flash, flashItem{span: int32(si), g: int32(g), tile: int32(tile)})
+			}
 		}
 	}
 	s.layer = l
-	kernels.ParallelFor(T*c.Heads, 1, s.smFn)
+	kernels.ParallelFor(len(s.flash), 1, s.smFn)
 	o := s.o[:T*hd]
 	m.trace("softmax_attn_core", l, o)
 	tensor.MatMul(s.a[:T*c.Dim], o, T, lw.O)
 }
 
-// softmaxHeads attends (row, head) pairs [lo, hi) of the current layer.
+// softmaxHeads runs flash-attention work items [lo, hi) of the current
+// layer.
 func (s *scratch) softmaxHeads(lo, hi int) {
 	c := s.m.Config
 	hd, d := c.Heads*c.HeadDim, c.HeadDim
 	group := c.Heads / c.KVHeads
 	scale := float32(1 / math.Sqrt(float64(d)))
-	for i := lo; i < hi; i++ {
-		r, h := i/c.Heads, i%c.Heads
-		sp := &s.spans[s.rowSpan[r]]
-		nKeys := sp.pos + (r - sp.start) + 1 // causal: keys up to this token
-		attention.SoftmaxAttend(s.o[r*hd+h*d:], s.qkv[r*hd+h*d:], &sp.st.kv[s.layer], h/group, d, nKeys, scale)
+	ws := <-s.flashFree
+	defer func() { s.flashFree <- ws }()
+	for _, it := range s.flash[lo:hi] {
+		sp := &s.spans[it.span]
+		r := sp.start
+		attention.FlashAttend(s.o[r*hd:], hd, s.qkv[r*hd:], hd, &sp.st.kv[s.layer], int(it.g), group, d, sp.pos, len(sp.tokens), int(it.tile), scale, ws)
 	}
 }
 
+// flashItem is one softmax-attention work item: a span's query tile for one
+// KV head.
+type flashItem struct{ span, g, tile int32 }
+
 // scratch holds every intermediate of one step, sized once (style.md G7).
 type scratch struct {
-	m       *Model
-	x       []float32 // [maxT, dim] residual stream
-	h       []float32 // [maxT, dim] normalised input of the current sub-layer
-	a       []float32 // [maxT, dim] sub-layer output
-	qkv     []float32 // [maxT, 3·heads·hd] lightning q|k|v per head; softmax q uses the first heads·hd
-	gate    []float32 // [maxT, heads·hd] lightning output gate
-	o       []float32 // [maxT, heads·hd] attention output
-	kbuf    []float32 // [maxT, kvHeads·hd]
-	vbuf    []float32 // [maxT, kvHeads·hd]
-	router  []float32 // [maxT, E]
-	ids     []int32   // [maxT, topK]
-	wts     []float32 // [maxT, topK]
-	final   []float32 // [maxT, dim] final-norm rows that get logits
-	cos     []float32 // [ropeDim/2]
-	sin     []float32 // [ropeDim/2]
-	rowSpan []int32   // [maxT] span index of each row
-	moe     *moe.Scratch
-	linFree chan *attention.LightningScratch // one per worker thread
+	m         *Model
+	x         []float32   // [maxT, dim] residual stream
+	h         []float32   // [maxT, dim] normalised input of the current sub-layer
+	a         []float32   // [maxT, dim] sub-layer output
+	qkv       []float32   // [maxT, 3·heads·hd] lightning q|k|v per head; softmax q uses the first heads·hd
+	gate      []float32   // [maxT, heads·hd] lightning output gate
+	o         []float32   // [maxT, heads·hd] attention output
+	kbuf      []float32   // [maxT, kvHeads·hd]
+	vbuf      []float32   // [maxT, kvHeads·hd]
+	router    []float32   // [maxT, E]
+	ids       []int32     // [maxT, topK]
+	wts       []float32   // [maxT, topK]
+	final     []float32   // [maxT, dim] final-norm rows that get logits
+	cos       []float32   // [ropeDim/2]
+	sin       []float32   // [ropeDim/2]
+	flash     []flashItem // softmax-attention work items of the current layer
+	moe       *moe.Scratch
+	linFree   chan *attention.LightningScratch // one per worker thread
+	flashFree chan *attention.FlashScratch     // one per worker thread
 
 	spans []span
 	layer int              // layer being run by the ParallelFor bodies
@@ -431,15 +442,17 @@ func newScratch(m *Model) *scratch {
 		kbuf: make([]float32, T*kvd), vbuf: make([]float32, T*kvd),
 		router: make([]float32, T*c.Experts), ids: make([]int32, T*c.TopK), wts: make([]float32, T*c.TopK),
 		final: make([]float32, T*c.Dim), cos: make([]float32, c.RopeDim/2), sin: make([]float32, c.RopeDim/2),
-		rowSpan: make([]int32, T),
-		moe:     moe.NewScratch(T, c.Dim, c.FFN, c.Experts),
-		spans:   make([]span, 0, T),
+		flash: make([]flashItem, 0, 2*T*c.KVHeads+c.KVHeads),
+		moe:   moe.NewScratch(T, c.Dim, c.FFN, c.Experts),
+		spans: make([]span, 0, T),
 	}
 	s.linFn, s.smFn = s.lightningHeads, s.softmaxHeads
 	n := kernels.Threads()
 	s.linFree = make(chan *attention.LightningScratch, n)
+	s.flashFree = make(chan *attention.FlashScratch, n)
 	for i := 0; i < n; i++ {
 		s.linFree <- attention.NewLightningScratch(c.BlockLen, c.HeadDim)
+		s.flashFree <- attention.NewFlashScratch(c.Heads/c.KVHeads, c.HeadDim)
 	}
 	return s
 }

@@ -1,0 +1,125 @@
+package attention
+
+import (
+	"math"
+
+	"github.com/lightninglm/lightning/kernels"
+)
+
+// Flash-style causal softmax attention for a run of query tokens of one
+// sequence. The query heads that share a KV head are stacked into one matrix
+// so each key/value tile is read once per group and multiplied as a GEMM
+// (kernels.Sgemm); an online softmax per query row keeps only running
+// maxima and sums, so no [n, n] score matrix exists (spec §2.4; the same
+// function as SoftmaxAttend, which stays as the simple reference).
+
+// Tile sizes: queries per tile (times the GQA group gives the GEMM rows) and
+// keys per tile.
+const (
+	flashQ = 32
+	flashK = 128
+)
+
+// FlashScratch holds one worker's buffers for FlashAttend.
+type FlashScratch struct {
+	q    []float32 // [group·flashQ, d] stacked queries
+	s    []float32 // [group·flashQ, flashK] scores, then probabilities
+	o    []float32 // [group·flashQ, d] unnormalised outputs
+	m, l []float32 // [group·flashQ] running max and sum per row
+}
+
+// NewFlashScratch sizes the buffers for GQA group size group and head dim d.
+func NewFlashScratch(group, d int) *FlashScratch {
+	rows := group * flashQ
+	return &FlashScratch{
+		q: make([]float32, rows*d), s: make([]float32, rows*flashK), o: make([]float32, rows*d),
+		m: make([]float32, rows), l: make([]float32, rows),
+	}
+}
+
+// FlashTiles returns how many independent work items FlashAttend splits n
+// query tokens of one KV head into.
+func FlashTiles(n int) int { return (n + flashQ - 1) / flashQ }
+
+// FlashAttend computes tile `tile` (of FlashTiles(n)) of causal attention for
+// n consecutive query tokens at positions pos0.. of one sequence, for the
+// group query heads g·group .. g·group+group-1 that share KV head g.
+//
+//	q: query row t, head h at q[t·ldq + h·d : … + d] (after RoPE)
+//	o: output row t, head h at o[t·ldo + h·d : … + d] (overwritten)
+//	c: the sequence's KV cache, already holding keys 0 .. pos0+n-1
+//
+// Query token t attends keys 0 .. pos0+t with weights softmax(q·k·scale).
+func FlashAttend(o []float32, ldo int, q []float32, ldq int, c *KVCache, g, group, d, pos0, n, tile int, scale float32, ws *FlashScratch) {
+	t0 := tile * flashQ
+	nq := min(flashQ, n-t0)
+	rows := group * nq
+	// Stack the group's queries: row r = j·nq + i is head g·group+j, token t0+i.
+	qs := ws.q[:rows*d]
+	for j := 0; j < group; j++ {
+		h := g*group + j
+		for i := 0; i < nq; i++ {
+			copy(qs[(j*nq+i)*d:(j*nq+i+1)*d], q[(t0+i)*ldq+h*d:])
+		}
+	}
+	acc, m, l := ws.o[:rows*d], ws.m[:rows], ws.l[:rows]
+	clear(acc)
+	for r := range m {
+		m[r] = float32(math.Inf(-1))
+		l[r] = 0
+	}
+	last := pos0 + t0 + nq - 1 // position of the tile's last query
+	kv := c.K[g*d:]
+	vv := c.V[g*d:]
+	for s0 := 0; s0 <= last; s0 += flashK {
+		nk := min(flashK, last+1-s0)
+		sc := ws.s[:rows*flashK]
+		kernels.Sgemm(false, true, rows, nk, d, qs, d, kv[s0*c.RowLen:], c.RowLen, sc, flashK, false)
+		for r := 0; r < rows; r++ {
+			row := sc[r*flashK : r*flashK+nk]
+			limit := pos0 + t0 + r%nq - s0 // keys s0+k with k ≤ limit are visible
+			mx := m[r]
+			for k := range row {
+				if k > limit {
+					row[k] = float32(math.Inf(-1))
+					continue
+				}
+				row[k] *= scale
+				if row[k] > mx {
+					mx = row[k]
+				}
+			}
+			if mx == float32(math.Inf(-1)) {
+				clear(row)
+				continue
+			}
+			if mx > m[r] {
+				corr := float32(math.Exp(float64(m[r] - mx)))
+				kernels.Scale(acc[r*d:(r+1)*d], corr)
+				l[r] *= corr
+				m[r] = mx
+			}
+			for k := range row {
+				row[k] -= mx
+			}
+			kernels.Exp(row, row)
+			var sum float32
+			for _, p := range row {
+				sum += p
+			}
+			l[r] += sum
+		}
+		kernels.Sgemm(false, false, rows, d, nk, sc, flashK, vv[s0*c.RowLen:], c.RowLen, acc, d, true)
+	}
+	for j := 0; j < group; j++ {
+		h := g*group + j
+		for i := 0; i < nq; i++ {
+			r := j*nq + i
+			dst := o[(t0+i)*ldo+h*d : (t0+i)*ldo+h*d+d]
+			inv := 1 / l[r]
+			for e, v := range acc[r*d : (r+1)*d] {
+				dst[e] = v * inv
+			}
+		}
+	}
+}
