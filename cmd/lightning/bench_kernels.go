@@ -1,0 +1,316 @@
+package main
+
+import (
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+	"unsafe"
+
+	"github.com/lightninglm/lightning/kernels"
+)
+
+func init() {
+	register(&command{
+		name:    "bench",
+		summary: "measure the machine's limits and the kernels' throughput against them",
+		usage:   "-kernels [-json] [-threads N]",
+		help: `-kernels measures, in one run, the machine's read bandwidth (1 GiB streamed), its fp32 FMA peak
+and its VDPBF16PS peak on the chosen threads, then times each kernel at MiniMax shapes and reports
+it as a ratio to those limits: GEMM GFLOP/s ÷ FMA peak (bf16-dot GEMM ÷ bf16 peak), decode GEMV
+GB/s ÷ read bandwidth. Each kernel runs for about 0.3 s; best and median are shown. It warns when
+the load average says other work shares the cores. Needs about 3 GB of memory.`,
+		run: runBench,
+	})
+}
+
+// benchFlags are the flags of "lightning bench"; each mode adds its own.
+type benchFlags struct {
+	kernels bool
+	json    bool
+	threads int
+}
+
+func runBench(fs *flag.FlagSet, args []string) error {
+	var f benchFlags
+	fs.BoolVar(&f.kernels, "kernels", false, "benchmark the kernels against the machine's limits")
+	fs.BoolVar(&f.json, "json", false, "print the report as JSON")
+	fs.IntVar(&f.threads, "threads", 0, "worker threads (0 = one per core)")
+	if err := parseFlags(fs, args, false); err != nil {
+		return err
+	}
+	if f.threads < 0 {
+		return fmt.Errorf("%w: -threads %d: must be ≥ 0", errUsage, f.threads)
+	}
+	switch {
+	case f.kernels:
+		return benchKernels(os.Stdout, f.json, f.threads)
+	default:
+		return fmt.Errorf("%w: choose a mode: -kernels", errUsage)
+	}
+}
+
+// kernelsReport is what bench -kernels prints (-json gives it verbatim).
+type kernelsReport struct {
+	Threads     int            `json:"threads"`
+	Cores       int            `json:"cores"`
+	LoadAvg     float64        `json:"load_avg_1m"` // -1 when /proc/loadavg is unreadable
+	Warnings    []string       `json:"warnings,omitempty"`
+	FMAPeak     float64        `json:"fma_peak_gflops"`
+	BF16Peak    float64        `json:"bf16dot_peak_gflops"` // 0 without AVX512_BF16
+	ReadBW      float64        `json:"read_bandwidth_gbs"`
+	Kernels     []kernelResult `json:"kernels"`
+	ElapsedSecs float64        `json:"elapsed_seconds"`
+}
+
+// kernelResult is one kernel at one shape.
+type kernelResult struct {
+	Name     string  `json:"name"`
+	Shape    string  `json:"shape"`
+	Runs     int     `json:"runs"`
+	BestSec  float64 `json:"best_seconds"`
+	MedSec   float64 `json:"median_seconds"`
+	GFLOPS   float64 `json:"gflops"`          // at the best time
+	GBS      float64 `json:"gbs"`             // bytes of weights (or operands) per best time
+	Ratio    float64 `json:"ratio"`           // of Limit, at the best time
+	RatioMed float64 `json:"ratio_median"`    // of Limit, at the median time
+	Limit    string  `json:"limit,omitempty"` // "fma", "bf16dot" or "read"
+}
+
+// benchKernels runs the kernel mode of bench and writes its report to w.
+func benchKernels(w io.Writer, jsonOut bool, threads int) error {
+	start := time.Now()
+	if threads == 0 {
+		threads = runtime.NumCPU()
+	}
+	old := kernels.Threads()
+	kernels.SetThreads(threads)
+	defer kernels.SetThreads(old)
+
+	r := kernelsReport{Threads: threads, Cores: runtime.NumCPU(), LoadAvg: loadAvg()}
+	if r.LoadAvg > 0.5*float64(r.Cores) {
+		r.Warnings = append(r.Warnings, fmt.Sprintf("machine busy: load average %.2f on %d cores; numbers will be low and noisy", r.LoadAvg, r.Cores))
+	}
+	if !jsonOut {
+		for _, s := range r.Warnings {
+			fmt.Fprintln(w, "warning:", s)
+		}
+		fmt.Fprintf(w, "measuring limits on %d thread(s)...\n", threads)
+	}
+
+	// One 1 GiB bf16 buffer and one 1 GiB fp32 buffer serve every shape;
+	// the bf16 one also is the bandwidth probe's input.
+	w16 := make([]uint16, 1<<29)
+	w32 := make([]float32, 1<<28)
+	fillBench16(w16)
+	fillBench32(w32)
+	raw := unsafe.Slice((*byte)(unsafe.Pointer(&w16[0])), 2*len(w16))
+
+	r.FMAPeak = best3(func() float64 { return kernels.FMAPeak(300*time.Millisecond) / 1e9 })
+	r.BF16Peak = best3(func() float64 { return kernels.BF16DotPeak(300*time.Millisecond) / 1e9 })
+	r.ReadBW = best3(func() float64 { return kernels.ReadBandwidth(raw, 1) / 1e9 })
+
+	x := make([]float32, 1024*9216)
+	fillBench32(x)
+	dst := make([]float32, 1024*65536)
+	type gemm struct {
+		name       string
+		T, in, out int
+	}
+	gemms := []gemm{
+		{"1024³", 1024, 1024, 1024},
+		{"m300 expert", 512, 1024, 1024},
+		{"b2 expert", 512, 2048, 2048},
+		{"kv_proj", 512, 6144, 1024},
+		{"output_gate", 512, 6144, 8192},
+	}
+	for _, g := range gemms {
+		shape := fmt.Sprintf("T=%d %d→%d", g.T, g.in, g.out)
+		flops := 2 * float64(g.T) * float64(g.in) * float64(g.out)
+		r.add("MatMulF32 "+g.name, shape, flops, 4*float64(g.in*g.out), "fma", r.FMAPeak, func() {
+			kernels.MatMulF32(dst, x, w32, g.T, g.in, g.out)
+		})
+		r.add("MatMulBF16 "+g.name, shape, flops, 2*float64(g.in*g.out), "fma", r.FMAPeak, func() {
+			kernels.MatMulBF16(dst, x, w16, g.T, g.in, g.out)
+		})
+		if r.BF16Peak > 0 {
+			r.add("MatMulBF16Dot "+g.name, shape, flops, 2*float64(g.in*g.out), "bf16dot", r.BF16Peak, func() {
+				kernels.MatMulBF16Dot(dst, x, w16, g.T, g.in, g.out)
+			})
+		}
+	}
+	gemvs := []struct {
+		name       string
+		f32        bool
+		T, in, out int
+	}{
+		{"MatMulBF16 decode 1 GiB", false, 1, 8192, 65536},
+		{"MatMulBF16 decode qkv_proj", false, 1, 6144, 24576},
+		{"MatMulBF16 T=8 1 GiB", false, 8, 8192, 65536},
+		{"MatMulF32 decode 1 GiB", true, 1, 8192, 32768},
+	}
+	for _, g := range gemvs {
+		shape := fmt.Sprintf("T=%d %d→%d", g.T, g.in, g.out)
+		flops := 2 * float64(g.T) * float64(g.in) * float64(g.out)
+		if g.f32 {
+			r.add(g.name, shape, flops, 4*float64(g.in*g.out), "read", r.ReadBW, func() {
+				kernels.MatMulF32(dst, x, w32, g.T, g.in, g.out)
+			})
+		} else {
+			r.add(g.name, shape, flops, 2*float64(g.in*g.out), "read", r.ReadBW, func() {
+				kernels.MatMulBF16(dst, x, w16, g.T, g.in, g.out)
+			})
+		}
+	}
+	// Lightning attention per head (Sgemm runs on the calling goroutine;
+	// 16 heads are spread over the pool as attention does).
+	const heads, m, d = 16, 256, 128
+	q, s, c := w32[:heads*m*d], w32[heads*m*d:heads*m*d+heads*d*d], dst[:heads*m*m]
+	sg := []struct {
+		name    string
+		m, n, k int
+		run     func(h int)
+	}{
+		{"Sgemm Q·S", m, d, d, func(h int) {
+			kernels.Sgemm(false, false, m, d, d, q[h*m*d:], d, s[h*d*d:], d, c[h*m*d:], d, false)
+		}},
+		{"Sgemm Q·Kᵀ", m, m, d, func(h int) {
+			kernels.Sgemm(false, true, m, m, d, q[h*m*d:], d, q[h*m*d:], d, c[h*m*m:], m, false)
+		}},
+		{"Sgemm Kᵀ·V", d, d, m, func(h int) {
+			kernels.Sgemm(true, false, d, d, m, q[h*m*d:], d, q[h*m*d:], d, c[h*d*d:], d, true)
+		}},
+	}
+	for _, g := range sg {
+		flops := heads * 2 * float64(g.m*g.n*g.k)
+		r.add(g.name, fmt.Sprintf("%d heads × %d×%d×%d", heads, g.m, g.n, g.k), flops, 0, "fma", r.FMAPeak, func() {
+			kernels.ParallelFor(heads, 1, func(lo, hi int) {
+				for h := lo; h < hi; h++ {
+					g.run(h)
+				}
+			})
+		})
+	}
+	const n = 9216
+	ew := []struct {
+		name string
+		run  func()
+	}{
+		{"Exp", func() { kernels.Exp(dst[:n], x[:n]) }},
+		{"SiLUMul", func() { kernels.SiLUMul(dst[:n], x[:n], x[n:2*n]) }},
+		{"Softmax", func() { copy(dst[:n], x[:n]); kernels.Softmax(dst[:n]) }},
+		{"RMSNorm", func() { kernels.RMSNorm(dst[:n], x[:n], x[n:2*n], 1e-5) }},
+	}
+	for _, e := range ew {
+		r.add(e.name, "n=9216, one thread", 0, 8*n, "", 0, e.run)
+	}
+	r.ElapsedSecs = time.Since(start).Seconds()
+
+	if jsonOut {
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		return enc.Encode(r)
+	}
+	fmt.Fprintf(w, "threads %d of %d cores, load average %.2f\n", r.Threads, r.Cores, r.LoadAvg)
+	fmt.Fprintf(w, "limits: fp32 FMA peak %.1f GFLOP/s, VDPBF16PS peak %.1f GFLOP/s, read bandwidth %.1f GB/s\n\n",
+		r.FMAPeak, r.BF16Peak, r.ReadBW)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "kernel\tshape\tbest ms\tmedian ms\tGFLOP/s\tGB/s\t% of limit (best/median)\t")
+	for _, k := range r.Kernels {
+		ratio := "-"
+		if k.Limit != "" {
+			ratio = fmt.Sprintf("%.0f%% / %.0f%% %s", 100*k.Ratio, 100*k.RatioMed, k.Limit)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%.3f\t%.3f\t%s\t%s\t%s\t\n", k.Name, k.Shape, 1e3*k.BestSec, 1e3*k.MedSec,
+			fmtRate(k.GFLOPS), fmtRate(k.GBS), ratio)
+	}
+	tw.Flush()
+	fmt.Fprintf(w, "\n(%.0f s)\n", r.ElapsedSecs)
+	return nil
+}
+
+// add times run (one warm-up, then repeats for about 0.3 s, at least 3)
+// and records it. flops and bytes are per run (0 = not reported); limit is
+// the rate, in GFLOP/s or GB/s, the ratio is taken against.
+func (r *kernelsReport) add(name, shape string, flops, bytes float64, limitName string, limit float64, run func()) {
+	run()
+	var times []float64
+	for start := time.Now(); len(times) < 3 || time.Since(start) < 300*time.Millisecond; {
+		t0 := time.Now()
+		run()
+		times = append(times, time.Since(t0).Seconds())
+	}
+	slices.Sort(times)
+	k := kernelResult{Name: name, Shape: shape, Runs: len(times), BestSec: times[0], MedSec: times[len(times)/2]}
+	k.GFLOPS = flops / k.BestSec / 1e9
+	k.GBS = bytes / k.BestSec / 1e9
+	if limit > 0 {
+		k.Limit = limitName
+		rate, rateMed := k.GFLOPS, flops/k.MedSec/1e9
+		if limitName == "read" {
+			rate, rateMed = k.GBS, bytes/k.MedSec/1e9
+		}
+		k.Ratio, k.RatioMed = rate/limit, rateMed/limit
+	}
+	r.Kernels = append(r.Kernels, k)
+}
+
+func fmtRate(v float64) string {
+	if v == 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.1f", v)
+}
+
+// best3 returns the largest of three measurements.
+func best3(f func() float64) float64 {
+	return max(f(), f(), f())
+}
+
+// loadAvg returns the 1-minute load average from /proc/loadavg, or -1.
+func loadAvg() float64 {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return -1
+	}
+	first, _, _ := strings.Cut(string(b), " ")
+	v, err := strconv.ParseFloat(first, 64)
+	if err != nil {
+		return -1
+	}
+	return v
+}
+
+// fillBench32 fills s with cheap pseudo-random values in [-1, 1), in
+// parallel (a GiB of rand would take seconds).
+func fillBench32(s []float32) {
+	kernels.ParallelFor(len(s), 1<<16, func(lo, hi int) {
+		v := uint32(lo)*2654435761 | 1
+		for i := lo; i < hi; i++ {
+			v ^= v << 13
+			v ^= v >> 17
+			v ^= v << 5
+			s[i] = float32(int32(v)) / (1 << 31)
+		}
+	})
+}
+
+// fillBench16 fills s with bf16 values in [-1, 1).
+func fillBench16(s []uint16) {
+	kernels.ParallelFor(len(s), 1<<16, func(lo, hi int) {
+		v := uint32(lo)*2654435761 | 1
+		for i := lo; i < hi; i++ {
+			v ^= v << 13
+			v ^= v >> 17
+			v ^= v << 5
+			s[i] = kernels.RoundBF16(float32(int32(v)) / (1 << 31))
+		}
+	})
+}
