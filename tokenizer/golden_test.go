@@ -272,3 +272,34 @@ func TestGoldenStreaming(t *testing.T) {
 		})
 	}
 }
+
+type fuzzCase struct {
+	Text       string `json:"text"`
+	AddSpecial bool   `json:"add_special_tokens"`
+	IDs        []int  `json:"ids"`
+	Decoded    string `json:"decoded"`
+}
+
+// TestGoldenFuzz checks 3000 random strings of edge-case characters
+// (testdata/oracle/gen_fuzz.mjs) per tokenizer against the reference.
+func TestGoldenFuzz(t *testing.T) {
+	for _, name := range goldenNames {
+		t.Run(name, func(t *testing.T) {
+			tk := loadGolden(t, name, false)
+			fails := 0
+			for _, c := range readJSONL[fuzzCase](t, filepath.Join("testdata", name, "fuzz.jsonl.gz")) {
+				if ids := tk.Encode(c.Text, c.AddSpecial); !equalInts(ids, c.IDs) {
+					t.Errorf("%q add=%v: ids\n got %v\nwant %v", c.Text, c.AddSpecial, ids, c.IDs)
+					fails++
+				}
+				if got := tk.Decode(c.IDs, false); got != c.Decoded {
+					t.Errorf("%q: decode %q, want %q", c.Text, got, c.Decoded)
+					fails++
+				}
+				if fails > 10 {
+					t.Fatal("too many failures")
+				}
+			}
+		})
+	}
+}
