@@ -11,12 +11,14 @@ import (
 
 var (
 	useMatMulAVX512  bool // GEMM and skinny kernels for f32, bf16, f16 weights
+	useMatMulAVX2    bool // the same on AVX2+FMA
 	useBF16DotAVX512 bool // MatMulBF16Dot's VDPBF16PS GEMM
 )
 
 func init() {
 	avx512 := cpu.X86.AVX512F && cpu.X86.AVX512BW && cpu.X86.AVX512VL && cpu.X86.AVX512DQ
 	cpu.Register("matmul", "avx512", &useMatMulAVX512, avx512)
+	cpu.Register("matmul", "avx2", &useMatMulAVX2, cpu.X86.AVX2 && cpu.X86.FMA && cpu.X86.F16C)
 	cpu.Register("matmul.bf16dot", "avx512bf16", &useBF16DotAVX512, avx512 && cpu.X86.AVX512BF16)
 }
 
@@ -39,6 +41,18 @@ func packGatherBF16AVX512(dst *float32, src unsafe.Pointer, idx *[32]int32, n, k
 func packGatherF16AVX512(dst *float32, src unsafe.Pointer, idx *[32]int32, n, kstep, dstride int, gmask, smask uint32)
 
 //go:noescape
+func gemmKernF32AVX2(k int, a unsafe.Pointer, as int, b unsafe.Pointer, bs int, c *float32, ldc int, acc int)
+
+//go:noescape
+func gemvF32AVX2(n int, x *float32, ldx int, w unsafe.Pointer, ldw int, dst *float32, ldd int, tt int)
+
+//go:noescape
+func gemvBF16AVX2(n int, x *float32, ldx int, w unsafe.Pointer, ldw int, dst *float32, ldd int, tt int)
+
+//go:noescape
+func gemvF16AVX2(n int, x *float32, ldx int, w unsafe.Pointer, ldw int, dst *float32, ldd int, tt int)
+
+//go:noescape
 func gemvF32AVX512(n int, x *float32, ldx int, w unsafe.Pointer, ldw int, dst *float32, ldd int, tt int)
 
 //go:noescape
@@ -47,17 +61,17 @@ func gemvBF16AVX512(n int, x *float32, ldx int, w unsafe.Pointer, ldw int, dst *
 //go:noescape
 func gemvF16AVX512(n int, x *float32, ldx int, w unsafe.Pointer, ldw int, dst *float32, ldd int, tt int)
 
-// Blocking of the GEMM (Goto/BLIS): a 14×32 register tile; the packed B
-// panel [kc, 32] (32 KB) stays in L1 while it meets every A panel of the
-// row block; the packed A block [mc, kc] (≈0.5 MB) and the C block
-// [mc, nc] (≈0.5 MB) stay in the 2 MB L2 while the panels of one column
-// block go by.
+// Blocking of the GEMM (Goto/BLIS): an mr×nr register tile (14×32 on
+// AVX-512, 6×16 on AVX2); the packed B panel [kc, nr] (≤ 32 KB) stays in L1
+// while it meets every A panel of the row block; the packed A block
+// [mc, kc] (≈0.5 MB) and the C block [mc, nc] (≈0.5 MB) stay in the 2 MB
+// L2 while the panels of one column block go by.
 const (
-	gemmMR  = 14
-	gemmNR  = 32
+	gemmMR  = 14 // largest mr (buffers are sized for it)
+	gemmNR  = 32 // largest nr
 	gemmKC  = 256
-	gemmMCp = 36 // row panels per block: 504 rows
-	gemmNCp = 8  // column panels per block: 256 outputs
+	gemmMC  = 504 // rows per block
+	gemmNCp = 8   // column panels per block: 256 outputs on AVX-512
 
 	// gemvMaxT is the largest T the skinny (GEMV) kernels take; above it
 	// the packed GEMM wins because it reuses each weight for 14 tokens in
@@ -65,9 +79,39 @@ const (
 	gemvMaxT = 16
 )
 
-// arch holds the bound range functions of the amd64 paths.
+// gemmImpl is one ISA's GEMM: its tile, microkernel and packers.
+type gemmImpl struct {
+	mr, nr int
+	kunit  int // k values per kernel step: 1, or 2 for bf16 pairs
+	kern   func(k int, a unsafe.Pointer, as int, b unsafe.Pointer, bs int, c *float32, ldc int, acc int)
+	packA  func(j *mmJob, p int)                             // row panel p into j.a
+	packB  func(j *mmJob, buf *panelBuf, j0, nr, k0, kc int) // columns [j0, j0+nr) into buf.b
+}
+
+var (
+	gemmAVX512     = &gemmImpl{mr: 14, nr: 32, kunit: 1, kern: gemmKernF32AVX512, packA: packAGather, packB: packBGather}
+	gemmBF16AVX512 = &gemmImpl{mr: 14, nr: 32, kunit: 2, kern: gemmKernBF16DotAVX512, packA: packAGather, packB: packBGather}
+	gemmAVX2       = &gemmImpl{mr: 6, nr: 16, kunit: 1, kern: gemmKernF32AVX2, packA: packAGo, packB: packBGo}
+)
+
+// gemvImpl is one ISA's skinny kernels.
+type gemvImpl struct {
+	chunk, tblock  int // k per kernel step; tokens per kernel call
+	f32, bf16, f16 func(n int, x *float32, ldx int, w unsafe.Pointer, ldw int, dst *float32, ldd int, tt int)
+}
+
+var (
+	gemvAVX512 = &gemvImpl{chunk: 32, tblock: 4, f32: gemvF32AVX512, bf16: gemvBF16AVX512, f16: gemvF16AVX512}
+	gemvAVX2   = &gemvImpl{chunk: 16, tblock: 2, f32: gemvF32AVX2, bf16: gemvBF16AVX2, f16: gemvF16AVX2}
+)
+
+// arch holds the bound range functions of the amd64 paths and the ISA a
+// product runs on.
 type arch struct {
 	packARange, gemmRange, gemvRange, roundRange func(lo, hi int)
+
+	gi *gemmImpl
+	vi *gemvImpl
 }
 
 func (a *arch) bind(j *mmJob) {
@@ -85,12 +129,19 @@ func matMul(j *mmJob) {
 		clear(j.dst[:j.T*j.out])
 		return
 	}
-	if !useMatMulAVX512 {
-		matMulGeneric(j)
-		return
-	}
 	if j.kind == wBF16Dot && (!useBF16DotAVX512 || j.T <= gemvMaxT || j.in%2 != 0) {
 		j.kind = wBF16
+	}
+	switch {
+	case j.kind == wBF16Dot:
+		j.gi = gemmBF16AVX512
+	case useMatMulAVX512:
+		j.gi, j.vi = gemmAVX512, gemvAVX512
+	case useMatMulAVX2:
+		j.gi, j.vi = gemmAVX2, gemvAVX2
+	default:
+		matMulGeneric(j)
+		return
 	}
 	if j.T <= gemvMaxT {
 		if j.kind == wBF16 {
@@ -103,16 +154,15 @@ func matMul(j *mmJob) {
 		}
 		return
 	}
-	mp := (j.T + gemmMR - 1) / gemmMR
+	mr, nr := j.gi.mr, j.gi.nr
+	mp := (j.T + mr - 1) / mr
 	if j.kind == wBF16Dot {
 		j.xb = grow(j.xb, j.T*j.in)
 		ParallelFor(j.T, 1, j.roundRange)
-		j.a = grow(j.a, mp*gemmMR*j.in/2)
-	} else {
-		j.a = grow(j.a, mp*gemmMR*j.in)
 	}
+	j.a = grow(j.a, mp*mr*j.in/j.gi.kunit)
 	ParallelFor(mp, 1, j.packARange)
-	ParallelFor((j.out+gemmNR-1)/gemmNR, 1, j.gemmRange)
+	ParallelFor((j.out+nr-1)/nr, 1, j.gemmRange)
 }
 
 func grow[E any](s []E, n int) []E {
@@ -128,10 +178,17 @@ func (j *mmJob) roundX(lo, hi int) {
 }
 
 // packA packs row panels [lo, hi) of the activations: panel p holds
-// a[p][k][i] = x[14p+i][k] (zero for rows past T), k-major, so the
-// microkernel reads the 14 values of one k together. For wBF16Dot the
+// a[p][k][i] = x[mr·p+i][k] (zero for rows past T), k-major, so the
+// microkernel reads the mr values of one k together. For wBF16Dot the
 // element is the pair (xb[i][2q], xb[i][2q+1]) and k counts pairs.
 func (j *mmJob) packA(lo, hi int) {
+	for p := lo; p < hi; p++ {
+		j.gi.packA(j, p)
+	}
+}
+
+// packAGather is packA for one panel with AVX-512 gathers.
+func packAGather(j *mmJob, p int) {
 	var idx [32]int32
 	esz, src, kn := 4, unsafe.Pointer(unsafe.SliceData(j.x)), j.in
 	if j.kind == wBF16Dot {
@@ -140,10 +197,51 @@ func (j *mmJob) packA(lo, hi int) {
 	for i := range gemmMR {
 		idx[i] = int32(i * j.in * esz)
 	}
-	for p := lo; p < hi; p++ {
-		rows := min(gemmMR, j.T-p*gemmMR)
-		packGatherDAVX512(&j.a[p*kn*gemmMR], unsafe.Add(src, p*gemmMR*j.in*esz), &idx,
-			kn, 4, gemmMR*4, 1<<rows-1, 1<<gemmMR-1)
+	rows := min(gemmMR, j.T-p*gemmMR)
+	packGatherDAVX512(&j.a[p*kn*gemmMR], unsafe.Add(src, p*gemmMR*j.in*esz), &idx,
+		kn, 4, gemmMR*4, 1<<rows-1, 1<<gemmMR-1)
+}
+
+// packAGo is packA for one panel in Go (AVX2 path; mr = 6).
+func packAGo(j *mmJob, p int) {
+	mr, K := j.gi.mr, j.in
+	a := j.a[p*K*mr : (p+1)*K*mr]
+	rows := min(mr, j.T-p*mr)
+	if rows < mr {
+		clear(a)
+	}
+	for i := range rows {
+		x := j.x[(p*mr+i)*K : (p*mr+i+1)*K]
+		for k, v := range x {
+			a[k*mr+i] = v
+		}
+	}
+}
+
+// packBGo is packB in Go (AVX2 path): b[k][jj] = w[j0+jj][k0+k] widened,
+// zero for jj ≥ nr, rows of j.gi.nr.
+func packBGo(j *mmJob, buf *panelBuf, j0, nr, k0, kc int) {
+	NR := j.gi.nr
+	b := buf.b[:kc*NR]
+	if nr < NR {
+		clear(b)
+	}
+	for jj := range nr {
+		o := (j0+jj)*j.in + k0
+		switch j.kind {
+		case wF32:
+			for k, v := range j.wf[o : o+kc] {
+				b[k*NR+jj] = v
+			}
+		case wBF16:
+			for k, h := range j.wh[o : o+kc] {
+				b[k*NR+jj] = bf16ToF32(h)
+			}
+		case wF16:
+			for k, h := range j.wh[o : o+kc] {
+				b[k*NR+jj] = HalfToFloat(h)
+			}
+		}
 	}
 }
 
@@ -156,10 +254,11 @@ type panelBuf struct {
 
 var panelBufs = sync.Pool{New: func() any { return new(panelBuf) }}
 
-// packB packs columns [j0, j0+nr) × k [k0, k0+kc) of wᵀ into buf.b:
-// b[k][j] = w[j0+j][k0+k] widened to fp32 (zero for j ≥ nr); for wBF16Dot
-// b[q][j] = the bf16 pair (w[j0+j][k0+2q], w[j0+j][k0+2q+1]).
-func (j *mmJob) packB(buf *panelBuf, j0, nr, k0, kc int) {
+// packBGather packs columns [j0, j0+nr) × k [k0, k0+kc) of wᵀ into buf.b
+// with AVX-512 gathers: b[k][j] = w[j0+j][k0+k] widened to fp32 (zero for
+// j ≥ nr); for wBF16Dot b[q][j] = the bf16 pair (w[j0+j][k0+2q],
+// w[j0+j][k0+2q+1]).
+func packBGather(j *mmJob, buf *panelBuf, j0, nr, k0, kc int) {
 	gm := uint32(1)<<nr - 1
 	if nr == 32 {
 		gm = ^uint32(0)
@@ -206,14 +305,13 @@ func (j *mmJob) packB(buf *panelBuf, j0, nr, k0, kc int) {
 func (j *mmJob) gemm(plo, phi int) {
 	buf := panelBufs.Get().(*panelBuf)
 	defer panelBufs.Put(buf)
-	kern, kunit := gemmKernF32AVX512, 1
-	if j.kind == wBF16Dot {
-		kern, kunit = gemmKernBF16DotAVX512, 2
-	}
+	gi := j.gi
+	kern, kunit, MR, NR := gi.kern, gi.kunit, gi.mr, gi.nr
 	T, K, out := j.T, j.in, j.out
-	mp := (T + gemmMR - 1) / gemmMR
-	for ic := 0; ic < mp; ic += gemmMCp {
-		icEnd := min(ic+gemmMCp, mp)
+	mp := (T + MR - 1) / MR
+	mcp := gemmMC / MR
+	for ic := 0; ic < mp; ic += mcp {
+		icEnd := min(ic+mcp, mp)
 		for jc := plo; jc < phi; jc += gemmNCp {
 			jcEnd := min(jc+gemmNCp, phi)
 			for k0 := 0; k0 < K; k0 += gemmKC {
@@ -223,22 +321,22 @@ func (j *mmJob) gemm(plo, phi int) {
 					acc = 1
 				}
 				for jp := jc; jp < jcEnd; jp++ {
-					j0 := jp * gemmNR
-					nr := min(gemmNR, out-j0)
-					j.packB(buf, j0, nr, k0, kc)
+					j0 := jp * NR
+					nr := min(NR, out-j0)
+					gi.packB(j, buf, j0, nr, k0, kc)
 					bp := unsafe.Pointer(&buf.b[0])
 					for ip := ic; ip < icEnd; ip++ {
-						i0 := ip * gemmMR
-						mr := min(gemmMR, T-i0)
-						ap := unsafe.Pointer(&j.a[ip*(K/kunit)*gemmMR+(k0/kunit)*gemmMR])
-						if mr == gemmMR && nr == gemmNR {
-							kern(kc/kunit, ap, gemmMR*4, bp, gemmNR*4, &j.dst[i0*out+j0], out*4, acc)
+						i0 := ip * MR
+						mr := min(MR, T-i0)
+						ap := unsafe.Pointer(&j.a[ip*(K/kunit)*MR+(k0/kunit)*MR])
+						if mr == MR && nr == NR {
+							kern(kc/kunit, ap, MR*4, bp, NR*4, &j.dst[i0*out+j0], out*4, acc)
 							continue
 						}
-						kern(kc/kunit, ap, gemmMR*4, bp, gemmNR*4, &buf.tile[0], gemmNR*4, 0)
+						kern(kc/kunit, ap, MR*4, bp, NR*4, &buf.tile[0], NR*4, 0)
 						for i := range mr {
 							row := j.dst[(i0+i)*out+j0 : (i0+i)*out+j0+nr]
-							tile := buf.tile[i*gemmNR : i*gemmNR+nr]
+							tile := buf.tile[i*NR : i*NR+nr]
 							if acc != 0 {
 								for c, v := range tile {
 									row[c] += v
@@ -254,21 +352,22 @@ func (j *mmJob) gemm(plo, phi int) {
 	}
 }
 
-// packEvenOdd stores x for the bf16 skinny kernel: per 32-wide chunk of a
-// row, the 16 even-k values then the 16 odd-k values (a[t][32c+i] =
-// x[t][32c+2i], a[t][32c+16+i] = x[t][32c+2i+1]); the k tail past the last
-// whole chunk is left to gemv's scalar loop.
+// packEvenOdd stores x for the bf16 skinny kernel: per chunk of c = 32
+// (AVX-512) or 16 (AVX2) k, the c/2 even-k values then the c/2 odd-k values
+// (a[t][ck+i] = x[t][ck+2i], a[t][ck+c/2+i] = x[t][ck+2i+1]); the k tail
+// past the last whole chunk is left to gemv's scalar loop.
 func (j *mmJob) packEvenOdd() {
-	k32 := j.in &^ 31
-	j.a = grow(j.a, j.T*k32)
+	c := j.vi.chunk
+	kc := j.in / c * c
+	j.a = grow(j.a, j.T*kc)
 	for t := 0; t < j.T; t++ {
-		src := j.x[t*j.in : t*j.in+k32]
-		dst := j.a[t*k32 : (t+1)*k32]
-		for c := 0; c < k32; c += 32 {
-			s, d := src[c:c+32], dst[c:c+32]
-			for i := range 16 {
+		src := j.x[t*j.in : t*j.in+kc]
+		dst := j.a[t*kc : (t+1)*kc]
+		for k := 0; k < kc; k += c {
+			s, d := src[k:k+c], dst[k:k+c]
+			for i := range c / 2 {
 				d[i] = s[2*i]
-				d[16+i] = s[2*i+1]
+				d[c/2+i] = s[2*i+1]
 			}
 		}
 	}
@@ -279,29 +378,30 @@ func (j *mmJob) packEvenOdd() {
 // tokens per pass (later passes hit the caches).
 func (j *mmJob) gemv(lo, hi int) {
 	T, in, out := j.T, j.in, j.out
-	k32 := in &^ 31
-	kern, esz := gemvF32AVX512, 4
+	vi := j.vi
+	kc := in / vi.chunk * vi.chunk
+	kern, esz := vi.f32, 4
 	var w unsafe.Pointer
 	x, ldx := j.x, in
 	switch j.kind {
 	case wF32:
 		w = unsafe.Pointer(unsafe.SliceData(j.wf))
 	case wBF16:
-		kern, esz, w = gemvBF16AVX512, 2, unsafe.Pointer(unsafe.SliceData(j.wh))
-		x, ldx = j.a, k32
+		kern, esz, w = vi.bf16, 2, unsafe.Pointer(unsafe.SliceData(j.wh))
+		x, ldx = j.a, kc
 	case wF16:
-		kern, esz, w = gemvF16AVX512, 2, unsafe.Pointer(unsafe.SliceData(j.wh))
+		kern, esz, w = vi.f16, 2, unsafe.Pointer(unsafe.SliceData(j.wh))
 	}
 	o := lo
-	if k32 > 0 {
+	if kc > 0 {
 		for ; o+4 <= hi; o += 4 {
-			for t0 := 0; t0 < T; t0 += 4 {
-				kern(k32/32, &x[t0*ldx], ldx*4, unsafe.Add(w, o*in*esz), in*esz, &j.dst[t0*out+o], out*4, min(4, T-t0))
+			for t0 := 0; t0 < T; t0 += vi.tblock {
+				kern(kc/vi.chunk, &x[t0*ldx], ldx*4, unsafe.Add(w, o*in*esz), in*esz, &j.dst[t0*out+o], out*4, min(vi.tblock, T-t0))
 			}
 		}
 	}
 	for r := lo; r < hi; r++ {
-		k0 := k32
+		k0 := kc
 		if r >= o { // rows the kernel did not cover
 			k0 = 0
 		}

@@ -32,7 +32,7 @@ func BenchmarkPackB(b *testing.B) {
 	j := &mmJob{kind: wBF16, wh: w, in: 6144}
 	buf := new(panelBuf)
 	for b.Loop() {
-		j.packB(buf, 0, 32, 0, 256)
+		packBGather(j, buf, 0, 32, 0, 256)
 	}
 	b.ReportMetric(256*32*float64(b.N)/b.Elapsed().Seconds()/1e9, "Gelem/s")
 }

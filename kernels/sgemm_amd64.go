@@ -16,10 +16,13 @@ func init() {
 		cpu.X86.AVX512F && cpu.X86.AVX512BW && cpu.X86.AVX512VL && cpu.X86.AVX512DQ)
 }
 
+// sgemmMCp is the number of 14-row panels in one packed A block.
+const sgemmMCp = gemmMC / gemmMR
+
 // sgemmBuf is the packing scratch of one Sgemm call.
 type sgemmBuf struct {
-	a    [gemmMCp * gemmMR * gemmKC]float32 // A block: panels [kc][14]
-	b    [gemmKC * gemmNR]float32           // B panel [kc][32]
+	a    [sgemmMCp * gemmMR * gemmKC]float32 // A block: panels [kc][14]
+	b    [gemmKC * gemmNR]float32            // B panel [kc][32]
 	tile [gemmMR * gemmNR]float32
 	idx  [32]int32
 }
@@ -46,8 +49,8 @@ func sgemm(transA, transB bool, m, n, k int, a []float32, lda int, b []float32, 
 		if accumulate || k0 > 0 {
 			acc = 1
 		}
-		for ic := 0; ic < mp; ic += gemmMCp {
-			icEnd := min(ic+gemmMCp, mp)
+		for ic := 0; ic < mp; ic += sgemmMCp {
+			icEnd := min(ic+sgemmMCp, mp)
 			// Pack the A panels that cannot be read in place.
 			for ip := ic; ip < icEnd; ip++ {
 				i0 := ip * gemmMR

@@ -14,12 +14,16 @@ func main() {
 	genPack(g, "packGatherDAVX512", "d")
 	genPack(g, "packGatherBF16AVX512", "bf16")
 	genPack(g, "packGatherF16AVX512", "f16")
+	genGemmKernAVX2(g, "gemmKernF32AVX2")
 	g.write("../gemm_amd64.s")
 
 	v := newFile("!purego")
 	genGemv(v, "gemvF32AVX512", "f32")
 	genGemv(v, "gemvBF16AVX512", "bf16")
 	genGemv(v, "gemvF16AVX512", "f16")
+	genGemvAVX2(v, "gemvF32AVX2", "f32")
+	genGemvAVX2(v, "gemvBF16AVX2", "bf16")
+	genGemvAVX2(v, "gemvF16AVX2", "f16")
 	v.write("../gemv_amd64.s")
 
 	p := newFile("!purego")
