@@ -3,6 +3,7 @@ package attention
 import (
 	"math"
 	"math/rand/v2"
+	"strings"
 	"testing"
 )
 
@@ -139,7 +140,7 @@ func TestALiBiSlopes(t *testing.T) {
 func TestSoftmaxAttend(t *testing.T) {
 	const d, kv, n = 16, 2, 300
 	r := rand.New(rand.NewPCG(5, 6))
-	c := NewKVCache(kv*d, 0)
+	c := NewKVCache(KVFloat32, kv, d, 0)
 	k, k64 := randVec(r, n*kv*d, 3)
 	v, v64 := randVec(r, n*kv*d, 1)
 	c.Append(k, v, kv*d, n)
@@ -221,7 +222,7 @@ func TestFlashAttend(t *testing.T) {
 	for _, c := range []struct{ group, kvHeads, pos0, n int }{{1, 2, 0, 1}, {3, 2, 0, 70}, {8, 1, 100, 300}, {2, 2, 250, 1}, {3, 1, 5, 33}} {
 		heads := c.group * c.kvHeads
 		total := c.pos0 + c.n
-		cache := NewKVCache(c.kvHeads*d, 0)
+		cache := NewKVCache(KVFloat32, c.kvHeads, d, 0)
 		k, k64 := randVec(r, total*c.kvHeads*d, 2)
 		v, v64 := randVec(r, total*c.kvHeads*d, 1)
 		cache.Append(k, v, c.kvHeads*d, total)
@@ -263,6 +264,77 @@ func TestFlashAttend(t *testing.T) {
 		}
 		if e := relErr(got, want); e > 1e-5 {
 			t.Errorf("%+v: rel err %.3g", c, e)
+		}
+	}
+}
+
+// TestKVCacheTypes checks each storage type: values read back within the
+// type's rounding (bf16: 2^-8 relative; int8: half a step, max|x|/254 per
+// head vector), Save/Load restores the exact storage, Truncate and Clone.
+func TestKVCacheTypes(t *testing.T) {
+	const heads, d, n = 2, 16, 150
+	r := rand.New(rand.NewPCG(11, 12))
+	k, _ := randVec(r, n*heads*d, 3)
+	v, _ := randVec(r, n*heads*d, 1)
+	for _, typ := range []KVType{KVFloat32, KVBFloat16, KVInt8} {
+		c := NewKVCache(typ, heads, d, 0)
+		c.Append(k[:40*heads*d], v[:40*heads*d], heads*d, 40)
+		c.Append(k[40*heads*d:], v[40*heads*d:], heads*d, n-40)
+		if c.Len != n || c.Bytes() < int64(n)*typ.BytesPerToken(heads, d) {
+			t.Fatalf("%v: len %d bytes %d", typ, c.Len, c.Bytes())
+		}
+		buf := make([]float32, n*d)
+		for g := 0; g < heads; g++ {
+			for which, src := range [][]float32{k, v} {
+				var tile []float32
+				var ld int
+				if which == 0 {
+					tile, ld = c.Keys(buf, 0, n, g)
+				} else {
+					tile, ld = c.Values(buf, 0, n, g)
+				}
+				for s := 0; s < n; s++ {
+					want := src[(s*heads+g)*d : (s*heads+g+1)*d]
+					var amax float64
+					for _, x := range want {
+						amax = max(amax, math.Abs(float64(x)))
+					}
+					for e, x := range want {
+						got := tile[s*ld+e]
+						var tol float64
+						switch typ {
+						case KVBFloat16:
+							tol = math.Abs(float64(x)) / 256
+						case KVInt8:
+							tol = amax/254*1.0001 + 1e-7
+						}
+						if math.Abs(float64(got-x)) > tol {
+							t.Fatalf("%v head %d token %d dim %d: %v, want %v ± %g", typ, g, s, e, got, x, tol)
+						}
+					}
+				}
+			}
+		}
+		var sb strings.Builder
+		if err := c.Save(&sb); err != nil {
+			t.Fatal(err)
+		}
+		back := KVCache{Heads: heads, Dim: d}
+		if err := back.Load(strings.NewReader(sb.String()), n); err != nil {
+			t.Fatal(err)
+		}
+		var sb2 strings.Builder
+		back.Save(&sb2)
+		if sb2.String() != sb.String() || back.Type != typ {
+			t.Errorf("%v: Save/Load round trip differs", typ)
+		}
+		if err := (&KVCache{Heads: heads, Dim: d}).Load(strings.NewReader(sb.String()), n-1); err == nil {
+			t.Errorf("%v: Load accepted more tokens than maxLen", typ)
+		}
+		cl := c.Clone()
+		c.Truncate(10)
+		if c.Len != 10 || cl.Len != n {
+			t.Errorf("%v: truncate/clone lengths %d %d", typ, c.Len, cl.Len)
 		}
 	}
 }

@@ -26,6 +26,7 @@ type FlashScratch struct {
 	s    []float32 // [group·flashQ, flashK] scores, then probabilities
 	o    []float32 // [group·flashQ, d] unnormalised outputs
 	m, l []float32 // [group·flashQ] running max and sum per row
+	k, v []float32 // [flashK, d] dequantised key and value tiles (non-fp32 caches)
 }
 
 // NewFlashScratch sizes the buffers for GQA group size group and head dim d.
@@ -34,6 +35,7 @@ func NewFlashScratch(group, d int) *FlashScratch {
 	return &FlashScratch{
 		q: make([]float32, rows*d), s: make([]float32, rows*flashK), o: make([]float32, rows*d),
 		m: make([]float32, rows), l: make([]float32, rows),
+		k: make([]float32, flashK*d), v: make([]float32, flashK*d),
 	}
 }
 
@@ -69,12 +71,11 @@ func FlashAttend(o []float32, ldo int, q []float32, ldq int, c *KVCache, g, grou
 		l[r] = 0
 	}
 	last := pos0 + t0 + nq - 1 // position of the tile's last query
-	kv := c.K[g*d:]
-	vv := c.V[g*d:]
 	for s0 := 0; s0 <= last; s0 += flashK {
 		nk := min(flashK, last+1-s0)
 		sc := ws.s[:rows*flashK]
-		kernels.Sgemm(false, true, rows, nk, d, qs, d, kv[s0*c.RowLen:], c.RowLen, sc, flashK, false)
+		kt, kld := c.Keys(ws.k, s0, nk, g)
+		kernels.Sgemm(false, true, rows, nk, d, qs, d, kt, kld, sc, flashK, false)
 		for r := 0; r < rows; r++ {
 			row := sc[r*flashK : r*flashK+nk]
 			limit := pos0 + t0 + r%nq - s0 // keys s0+k with k ≤ limit are visible
@@ -109,7 +110,8 @@ func FlashAttend(o []float32, ldo int, q []float32, ldq int, c *KVCache, g, grou
 			}
 			l[r] += sum
 		}
-		kernels.Sgemm(false, false, rows, d, nk, sc, flashK, vv[s0*c.RowLen:], c.RowLen, acc, d, true)
+		vt, vld := c.Values(ws.v, s0, nk, g)
+		kernels.Sgemm(false, false, rows, d, nk, sc, flashK, vt, vld, acc, d, true)
 	}
 	for j := 0; j < group; j++ {
 		h := g*group + j

@@ -30,6 +30,9 @@ type Options struct {
 	// Tracer, if set, receives every named intermediate (golden README §7
 	// debug names). Only meaningful with one sequence per Forward.
 	Tracer trace.Tracer
+	// KVType is the element type of the softmax layers' KV caches: exact
+	// fp32 (the default), or bf16/int8 to halve/quarter long-context memory.
+	KVType attention.KVType
 }
 
 // Model is a loaded MiniMax-01 model. Forward calls are serialised.
@@ -41,6 +44,7 @@ type Model struct {
 	slopes [][]float32 // [layers] → [heads] lightning decay rates (nil for softmax layers)
 	rope   *attention.RoPE
 	maxT   int
+	kvType attention.KVType
 	tracer trace.Tracer
 	ck     *safetensors.Checkpoint
 
@@ -74,7 +78,7 @@ func Load(dir string, opt Options) (*Model, error) {
 
 // New builds a model from a config and weights already in memory.
 func New(cfg *Config, w *Weights, opt Options) *Model {
-	m := &Model{Config: cfg, Weights: w, maxT: opt.MaxBatchTokens, tracer: opt.Tracer}
+	m := &Model{Config: cfg, Weights: w, maxT: opt.MaxBatchTokens, tracer: opt.Tracer, kvType: opt.KVType}
 	if m.maxT <= 0 {
 		m.maxT = 512
 	}
@@ -125,7 +129,7 @@ func (m *Model) Info() model.Info {
 		VocabSize:    c.Vocab,
 		ContextLen:   c.MaxPositions,
 		StateBytes:   mem.StateBytes,
-		BytesPerTok:  mem.KVBytesPerToken,
+		BytesPerTok:  int64(c.Count(Softmax)) * m.kvType.BytesPerToken(c.KVHeads, c.HeadDim),
 		WeightBytes:  wb,
 		ActiveParams: active,
 	}

@@ -28,7 +28,8 @@ import (
 //	metaLen  uint32, meta [metaLen]byte  caller's data (e.g. the chat history)
 //	for each layer in order:
 //	  lightning: heads·hd·hd float32 state
-//	  softmax:   kvLen uint64, then K and V, each kvLen·kvHeads·hd float32
+//	  softmax:   the KV cache as attention.KVCache.Save writes it (type byte,
+//	             length, then keys and values in the cache's element type)
 //	crc      uint32   CRC-32C of every byte before it
 //
 // Readers check the magic, version, fingerprint, every length against the
@@ -117,14 +118,7 @@ func (m *Model) SaveState(w io.Writer, st *State, meta []byte) error {
 			}
 			continue
 		}
-		kv := &st.kv[l]
-		if err := binary.Write(cw, binary.LittleEndian, uint64(kv.Len)); err != nil {
-			return err
-		}
-		if _, err := cw.Write(f32Bytes(kv.K[:kv.Len*kv.RowLen])); err != nil {
-			return err
-		}
-		if _, err := cw.Write(f32Bytes(kv.V[:kv.Len*kv.RowLen])); err != nil {
+		if err := st.kv[l].Save(cw); err != nil {
 			return err
 		}
 	}
@@ -202,22 +196,15 @@ func (m *Model) LoadState(r io.Reader) (*State, []byte, error) {
 			}
 			continue
 		}
-		var kvLen uint64
-		if err := binary.Read(cr, binary.LittleEndian, &kvLen); err != nil {
-			return nil, nil, short(fmt.Sprintf("layer %d", l), err)
-		}
-		if kvLen != n {
-			return nil, nil, fmt.Errorf("%w: layer %d holds %d tokens of KV cache, header says %d", ErrSession, l, kvLen, n)
-		}
 		kv := &st.kv[l]
-		kv.Reserve(int(n))
-		kv.K, kv.V = kv.K[:int(n)*kv.RowLen], kv.V[:int(n)*kv.RowLen]
-		kv.Len = int(n)
-		if _, err := io.ReadFull(cr, f32Bytes(kv.K)); err != nil {
-			return nil, nil, short(fmt.Sprintf("layer %d keys", l), err)
+		if err := kv.Load(cr, int(n)); err != nil {
+			if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+				return nil, nil, short(fmt.Sprintf("layer %d KV cache", l), err)
+			}
+			return nil, nil, fmt.Errorf("%w: layer %d: %v", ErrSession, l, err)
 		}
-		if _, err := io.ReadFull(cr, f32Bytes(kv.V)); err != nil {
-			return nil, nil, short(fmt.Sprintf("layer %d values", l), err)
+		if kv.Len != int(n) {
+			return nil, nil, fmt.Errorf("%w: layer %d holds %d tokens of KV cache, header says %d", ErrSession, l, kv.Len, n)
 		}
 	}
 	want := cr.h.Sum32()

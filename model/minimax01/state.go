@@ -29,7 +29,7 @@ func (m *Model) newState(capacity int) *State {
 		if k == Lightning {
 			s.lin[l] = make([]float32, c.Heads*c.HeadDim*c.HeadDim)
 		} else {
-			s.kv[l] = attention.NewKVCache(c.KVHeads*c.HeadDim, capacity)
+			s.kv[l] = attention.NewKVCache(m.kvType, c.KVHeads, c.HeadDim, capacity)
 		}
 	}
 	return s
