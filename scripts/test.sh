@@ -25,7 +25,7 @@ go test -count=1 -tags purego -timeout 20m ./kernels/...
 
 echo "== short fuzz runs"
 fuzz() { # package target seconds
-	go test -run '^$' -fuzz "^$2\$" -fuzztime "$3s" "$1"
+	go test -run '^$' -fuzz "^$2\$" -fuzztime "$3s" -fuzzminimizetime 5s "$1"
 }
 for f in $(grep -rl --include='*_test.go' '^func Fuzz' . | sort); do
 	pkg=./$(dirname "${f#./}")
