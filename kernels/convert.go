@@ -6,15 +6,23 @@ import "math"
 // float32: dst[i] = float32(src[i]).
 func BF16ToF32(dst []float32, src []uint16) {
 	src = src[:len(dst)]
+	bf16ToF32s(dst, src)
+}
+
+func bf16ToF32Generic(dst []float32, src []uint16) {
 	for i, v := range src {
 		dst[i] = math.Float32frombits(uint32(v) << 16)
 	}
 }
 
 // F32ToBF16 rounds float32 values to bfloat16 with round-to-nearest-even, as
-// PyTorch does; NaNs stay NaN.
+// PyTorch does; NaNs stay NaN (RoundBF16 per element).
 func F32ToBF16(dst []uint16, src []float32) {
 	src = src[:len(dst)]
+	f32ToBF16s(dst, src)
+}
+
+func f32ToBF16Generic(dst []uint16, src []float32) {
 	for i, f := range src {
 		dst[i] = RoundBF16(f)
 	}
@@ -30,9 +38,14 @@ func RoundBF16(f float32) uint16 {
 	return uint16(b >> 16)
 }
 
-// F16ToF32 widens IEEE binary16 values to float32.
+// F16ToF32 widens IEEE binary16 values to float32 (HalfToFloat per element;
+// the fast path quiets signalling NaNs).
 func F16ToF32(dst []float32, src []uint16) {
 	src = src[:len(dst)]
+	f16ToF32s(dst, src)
+}
+
+func f16ToF32Generic(dst []float32, src []uint16) {
 	for i, h := range src {
 		dst[i] = HalfToFloat(h)
 	}

@@ -810,3 +810,123 @@ expSubSumAVX512_fold:
 	VMOVSS X0, ret+24(FP)
 	VZEROUPPER
 	RET
+
+// func f32ToBF16AVX512(dst *uint16, src *float32, n int)
+// 
+// dst[i] = RoundBF16(src[i]): round to nearest even by adding 0x7fff plus the
+// lowest kept bit and truncating; NaNs keep their top bits with the quiet bit set.
+TEXT ·f32ToBF16AVX512(SB), NOSPLIT, $0-24
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ n+16(FP), CX
+	MOVL $0x00000001, AX
+	VPBROADCASTD AX, Z16
+	MOVL $0x00007fff, AX
+	VPBROADCASTD AX, Z17
+	MOVL $0x7fffffff, AX
+	VPBROADCASTD AX, Z18
+	MOVL $0x7f800000, AX
+	VPBROADCASTD AX, Z19
+	MOVL $0x00000040, AX
+	VPBROADCASTD AX, Z20
+f32ToBF16AVX512_loop:
+	CMPQ CX, $16
+	JB f32ToBF16AVX512_tail
+	VMOVDQU32 (SI), Z0
+	VPSRLD $16, Z0, Z1
+	VPANDD Z16, Z1, Z1
+	VPADDD Z17, Z1, Z1
+	VPADDD Z0, Z1, Z1
+	VPSRLD $16, Z1, Z1
+	// NaN lanes: |b| > 0x7f800000 → (b>>16) | 0x40
+	VPANDD Z18, Z0, Z2
+	VPCMPUD $6, Z19, Z2, K2
+	VPSRLD $16, Z0, Z3
+	VPORD Z20, Z3, K2, Z1
+	VPMOVDW Z1, (DI)
+	ADDQ $64, SI
+	ADDQ $32, DI
+	SUBQ $16, CX
+	JMP f32ToBF16AVX512_loop
+f32ToBF16AVX512_tail:
+	TESTQ CX, CX
+	JEQ f32ToBF16AVX512_done
+	MOVL $1, AX
+	SHLL CX, AX
+	DECL AX
+	KMOVW AX, K1
+	VMOVDQU32.Z (SI), K1, Z0
+	VPSRLD $16, Z0, Z1
+	VPANDD Z16, Z1, Z1
+	VPADDD Z17, Z1, Z1
+	VPADDD Z0, Z1, Z1
+	VPSRLD $16, Z1, Z1
+	// NaN lanes: |b| > 0x7f800000 → (b>>16) | 0x40
+	VPANDD Z18, Z0, Z2
+	VPCMPUD $6, Z19, Z2, K2
+	VPSRLD $16, Z0, Z3
+	VPORD Z20, Z3, K2, Z1
+	VPMOVDW Z1, K1, (DI)
+f32ToBF16AVX512_done:
+	VZEROUPPER
+	RET
+
+// func bf16ToF32AVX512(dst *float32, src *uint16, n int)
+// 
+// dst[i] = float32 with bits src[i]<<16 (exact).
+TEXT ·bf16ToF32AVX512(SB), NOSPLIT, $0-24
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ n+16(FP), CX
+bf16ToF32AVX512_loop:
+	CMPQ CX, $16
+	JB bf16ToF32AVX512_tail
+	VPMOVZXWD (SI), Z0
+	VPSLLD $16, Z0, Z0
+	VMOVUPS Z0, (DI)
+	ADDQ $32, SI
+	ADDQ $64, DI
+	SUBQ $16, CX
+	JMP bf16ToF32AVX512_loop
+bf16ToF32AVX512_tail:
+	TESTQ CX, CX
+	JEQ bf16ToF32AVX512_done
+	MOVL $1, AX
+	SHLL CX, AX
+	DECL AX
+	KMOVW AX, K1
+	VPMOVZXWD.Z (SI), K1, Z0
+	VPSLLD $16, Z0, Z0
+	VMOVUPS Z0, K1, (DI)
+bf16ToF32AVX512_done:
+	VZEROUPPER
+	RET
+
+// func f16ToF32AVX512(dst *float32, src *uint16, n int)
+// 
+// dst[i] = HalfToFloat(src[i]) with VCVTPH2PS (exact; NaN payloads kept, quieted).
+TEXT ·f16ToF32AVX512(SB), NOSPLIT, $0-24
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ n+16(FP), CX
+f16ToF32AVX512_loop:
+	CMPQ CX, $16
+	JB f16ToF32AVX512_tail
+	VCVTPH2PS (SI), Z0
+	VMOVUPS Z0, (DI)
+	ADDQ $32, SI
+	ADDQ $64, DI
+	SUBQ $16, CX
+	JMP f16ToF32AVX512_loop
+f16ToF32AVX512_tail:
+	TESTQ CX, CX
+	JEQ f16ToF32AVX512_done
+	MOVL $1, AX
+	SHLL CX, AX
+	DECL AX
+	KMOVW AX, K1
+	VCVTPH2PS.Z (SI), K1, Z0
+	VMOVUPS Z0, K1, (DI)
+f16ToF32AVX512_done:
+	VZEROUPPER
+	RET

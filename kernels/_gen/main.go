@@ -35,5 +35,6 @@ func main() {
 
 	e := newFile("!purego")
 	genVec(e)
+	genConvert(e)
 	e.write("../vec_amd64.s")
 }
