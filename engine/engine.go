@@ -1,0 +1,634 @@
+// Package engine runs generation requests on a model.Model with continuous
+// batching. It knows nothing about tokenization: requests are token ids in,
+// token ids out.
+//
+// One goroutine drives the model. Every step it packs all running sequences
+// into a single Forward call, so the weights stream from memory once per step
+// however many sequences decode: each decoding sequence contributes its next
+// token, and the rest of the step's token budget (Config.BatchTokens) goes to
+// prompt chunks of sequences still prefilling, oldest first. A long prompt is
+// therefore prefilled in chunks between decode steps instead of stalling
+// every other stream.
+//
+// Requests wait in a bounded queue until a sequence slot and enough memory
+// are free. Memory is reserved at admission from the model's figures
+// (model.Info: fixed state bytes plus KV bytes per token, for the prompt and
+// every token the request may generate), so a running sequence never runs
+// out. A request that can never fit, or that arrives with a full queue, is
+// refused at once with an error: nothing is dropped silently.
+//
+// Prefix reuse: recurrent (lightning) state cannot be rewound, so the engine
+// snapshots states (model.State.Clone) at chosen token boundaries into a
+// prefix cache (a token trie with an LRU byte budget). A request whose prompt
+// extends a cached prefix starts from a copy of the longest such snapshot and
+// prefills only the rest. Snapshots are taken at the ends of prompts (with
+// the logits that follow, so an identical prompt needs no forward at all), at
+// the positions a request names (Request.Checkpoints: ends of chat turns or
+// of a shared system prompt), every Config.CheckpointEvery prompt tokens, and
+// at the end of every sequence (for the next turn of a conversation).
+package engine
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/lightninglm/lightning/model"
+	"github.com/lightninglm/lightning/sample"
+)
+
+// Config sizes an engine. Zero fields take the defaults noted.
+type Config struct {
+	// MaxSeqs is the number of sequences running (prefilling or decoding) at
+	// once. Default 8.
+	MaxSeqs int
+	// MaxQueue is the number of requests that may wait for a slot or memory;
+	// Submit fails with ErrQueueFull beyond it. Default 64; negative means no
+	// waiting (a request runs at once or is refused).
+	MaxQueue int
+	// BatchTokens is the token budget of one step: decode tokens plus prefill
+	// chunks. It should match the model's internal step size so one step is
+	// one pass over the weights. Must exceed MaxSeqs. Default 512.
+	BatchTokens int
+	// MaxMemory is the byte budget of running sequences' states; 0 means no
+	// limit.
+	MaxMemory int64
+	// PrefixCacheBytes is the byte budget of the prefix cache; 0 turns prefix
+	// reuse off.
+	PrefixCacheBytes int64
+	// CheckpointEvery snapshots a prefilling sequence at the first chunk end
+	// after every CheckpointEvery prompt tokens. Default 2048.
+	CheckpointEvery int
+	// CacheMinTokens is the shortest prefix worth a snapshot: shorter ones
+	// are cheaper to prefill again than to copy. Default 1.
+	CacheMinTokens int
+}
+
+func (c *Config) defaults() error {
+	if c.MaxSeqs == 0 {
+		c.MaxSeqs = 8
+	}
+	switch {
+	case c.MaxQueue == 0:
+		c.MaxQueue = 64
+	case c.MaxQueue < 0:
+		c.MaxQueue = 0
+	}
+	if c.BatchTokens == 0 {
+		c.BatchTokens = 512
+	}
+	if c.CheckpointEvery == 0 {
+		c.CheckpointEvery = 2048
+	}
+	if c.CacheMinTokens == 0 {
+		c.CacheMinTokens = 1
+	}
+	switch {
+	case c.MaxSeqs < 1:
+		return fmt.Errorf("engine: MaxSeqs = %d, want ≥ 1", c.MaxSeqs)
+	case c.BatchTokens <= c.MaxSeqs:
+		return fmt.Errorf("engine: BatchTokens = %d must exceed MaxSeqs = %d, or prefill could starve", c.BatchTokens, c.MaxSeqs)
+	case c.MaxMemory < 0 || c.PrefixCacheBytes < 0:
+		return fmt.Errorf("engine: negative memory budget")
+	case c.CheckpointEvery < 1 || c.CacheMinTokens < 1:
+		return fmt.Errorf("engine: CheckpointEvery and CacheMinTokens must be ≥ 1")
+	}
+	return nil
+}
+
+// Engine schedules requests onto a model. It is safe for concurrent use.
+type Engine struct {
+	m    model.Model
+	info model.Info
+	cfg  Config
+
+	mu       sync.Mutex
+	cond     *sync.Cond // signalled on new work, Close
+	queue    []*seq
+	ready    []*seq // admitted (slot and memory reserved), not yet started by the loop
+	reserved int64  // memory reserved by running sequences
+	draining bool
+	closed   bool
+	stats    Stats
+	rate     rateMeter     // tokens generated
+	idle     chan struct{} // closed and replaced whenever the engine goes idle
+
+	exited chan struct{} // closed when the loop exits
+
+	// Owned by the loop goroutine.
+	running []*seq
+	cache   *prefixCache
+	batch   []model.Seq
+	owners  []*seq
+	logits  []float32 // [MaxSeqs, vocab]
+}
+
+// New starts an engine on m. Call Close to stop it.
+func New(m model.Model, cfg Config) (*Engine, error) {
+	if err := cfg.defaults(); err != nil {
+		return nil, err
+	}
+	info := m.Info()
+	if info.VocabSize < 1 {
+		return nil, fmt.Errorf("engine: model reports vocabulary size %d", info.VocabSize)
+	}
+	e := &Engine{
+		m: m, info: info, cfg: cfg,
+		idle:   make(chan struct{}),
+		exited: make(chan struct{}),
+		cache:  newPrefixCache(cfg.PrefixCacheBytes),
+		logits: make([]float32, cfg.MaxSeqs*info.VocabSize),
+	}
+	e.cond = sync.NewCond(&e.mu)
+	go e.loop()
+	return e, nil
+}
+
+// Info returns the model's description.
+func (e *Engine) Info() model.Info { return e.info }
+
+// Config returns the engine's configuration with defaults filled in.
+func (e *Engine) Config() Config { return e.cfg }
+
+// seq is one request in flight.
+type seq struct {
+	req    Request
+	ctx    context.Context
+	stream *Stream
+	need   int64 // reserved memory
+
+	sampler *sample.Sampler
+	state   model.State
+	toks    []int32 // known tokens: prompt then generated
+	fed     int     // toks[:fed] are absorbed by state
+	prompt  int     // len(prompt)
+	cached  int     // prompt tokens restored from the cache
+	gen     int     // tokens sampled
+	pend    []float32
+	marks   []int // checkpoint positions still ahead, ascending
+	lastCk  int   // position of the last periodic checkpoint
+	cache   bool  // the sequence uses the prefix cache
+	topBuf  []sample.Logprob
+}
+
+// Submit queues a request. The context bounds the request's whole life:
+// when it ends, the sequence is cancelled and its slot freed within one
+// step. Errors wrap ErrInvalid, ErrTokenInvalid, ErrContextLen, ErrTooLarge,
+// ErrQueueFull, ErrDraining or ErrClosed, or are a *sample.ParamError.
+func (e *Engine) Submit(ctx context.Context, req Request) (*Stream, error) {
+	if err := e.validate(&req); err != nil {
+		return nil, err
+	}
+	sampler, err := sample.NewSampler(req.Params, e.info.VocabSize)
+	if err != nil {
+		return nil, err
+	}
+	base := 0
+	if req.Resume != nil {
+		base = req.Resume.Len()
+	}
+	total := base + len(req.Prompt) + req.MaxTokens
+	if e.info.ContextLen > 0 && total > e.info.ContextLen {
+		return nil, fmt.Errorf("%w: %d + %d tokens > %d", ErrContextLen, base+len(req.Prompt), req.MaxTokens, e.info.ContextLen)
+	}
+	need := e.info.StateBytes + e.info.BytesPerTok*int64(total)
+	if e.cfg.MaxMemory > 0 && need > e.cfg.MaxMemory {
+		return nil, fmt.Errorf("%w: %d MiB for %d tokens, budget %d MiB", ErrTooLarge, need>>20, total, e.cfg.MaxMemory>>20)
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	s := &seq{
+		req: req, ctx: ctx, stream: newStream(cancel), need: need, sampler: sampler,
+		toks: slices.Clone(req.Prompt), prompt: len(req.Prompt),
+	}
+	s.toks = slices.Grow(s.toks, req.MaxTokens)
+	if req.Params.RepetitionPenalty != 1 {
+		p := make([]int, len(req.Prompt))
+		for i, t := range req.Prompt {
+			p[i] = int(t)
+		}
+		sampler.AcceptPrompt(p)
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	switch {
+	case e.closed:
+		cancel()
+		return nil, ErrClosed
+	case e.draining:
+		cancel()
+		e.stats.Rejected++
+		return nil, ErrDraining
+	case len(e.queue) >= e.cfg.MaxQueue && !e.fitsNow(need):
+		cancel()
+		e.stats.Rejected++
+		return nil, fmt.Errorf("%w: %d requests waiting", ErrQueueFull, len(e.queue))
+	}
+	e.queue = append(e.queue, s)
+	e.stats.Submitted++
+	e.admit()
+	e.cond.Signal()
+	return s.stream, nil
+}
+
+// fitsNow reports whether a request needing need bytes would be admitted at
+// the next step without waiting. Called with e.mu held.
+func (e *Engine) fitsNow(need int64) bool {
+	return e.stats.Running < e.cfg.MaxSeqs && (e.cfg.MaxMemory == 0 || e.reserved+need <= e.cfg.MaxMemory)
+}
+
+func (e *Engine) validate(r *Request) error {
+	switch {
+	case len(r.Prompt) == 0 && r.Resume == nil:
+		return fmt.Errorf("%w: empty prompt", ErrInvalid)
+	case r.MaxTokens < 1:
+		return fmt.Errorf("%w: MaxTokens = %d, want ≥ 1", ErrInvalid, r.MaxTokens)
+	case r.TopLogprobs < 0 || r.TopLogprobs > sample.MaxTopLogprobs:
+		return fmt.Errorf("%w: TopLogprobs = %d, want 0…%d", ErrInvalid, r.TopLogprobs, sample.MaxTopLogprobs)
+	}
+	if r.Resume != nil && r.Resume.Len() > 0 && len(r.Prompt) == 0 {
+		return fmt.Errorf("%w: a resumed state needs at least one prompt token to produce logits", ErrInvalid)
+	}
+	V := int32(e.info.VocabSize)
+	for i, t := range r.Prompt {
+		if t < 0 || t >= V {
+			return fmt.Errorf("%w: prompt token %d at position %d (vocabulary %d)", ErrTokenInvalid, t, i, V)
+		}
+	}
+	for _, t := range r.StopTokens {
+		if t < 0 || t >= V {
+			return fmt.Errorf("%w: stop token %d (vocabulary %d)", ErrTokenInvalid, t, V)
+		}
+	}
+	for _, p := range r.Checkpoints {
+		if p <= 0 || p >= len(r.Prompt) {
+			return fmt.Errorf("%w: checkpoint position %d outside (0, %d)", ErrInvalid, p, len(r.Prompt))
+		}
+	}
+	return nil
+}
+
+// Drain stops accepting requests: Submit returns ErrDraining from now on,
+// while queued and running sequences continue. Wait tells when they are done.
+func (e *Engine) Drain() {
+	e.mu.Lock()
+	e.draining = true
+	e.mu.Unlock()
+}
+
+// Wait blocks until no request is queued or running, or ctx ends.
+func (e *Engine) Wait(ctx context.Context) error {
+	for {
+		e.mu.Lock()
+		busy := len(e.queue) > 0 || e.stats.Running > 0
+		idle := e.idle
+		e.mu.Unlock()
+		if !busy {
+			return nil
+		}
+		select {
+		case <-idle:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// Close aborts every queued and running sequence (Reason FinishAborted) and
+// stops the engine. It returns when the loop has exited.
+func (e *Engine) Close() {
+	e.mu.Lock()
+	e.closed = true
+	e.cond.Broadcast()
+	e.mu.Unlock()
+	<-e.exited
+}
+
+// loop is the engine's one goroutine: admit, step, repeat.
+func (e *Engine) loop() {
+	defer close(e.exited)
+	for {
+		e.mu.Lock()
+		for !e.closed && len(e.queue) == 0 && len(e.ready) == 0 && len(e.running) == 0 {
+			e.stats.Running = 0
+			close(e.idle)
+			e.idle = make(chan struct{})
+			e.cond.Wait()
+		}
+		if e.closed {
+			for _, s := range slices.Concat(e.queue, e.ready, e.running) {
+				e.finishLocked(s, FinishAborted, -1, ErrClosed)
+			}
+			e.queue, e.ready, e.running, e.reserved = nil, nil, nil, 0
+			st := &e.stats
+			st.Queued, st.Running, st.Prefilling, st.Reserved, st.StateBytes = 0, 0, 0, 0, 0
+			close(e.idle)
+			e.idle = make(chan struct{})
+			e.mu.Unlock()
+			return
+		}
+		e.admit()
+		ready := e.ready
+		e.ready = nil
+		e.mu.Unlock()
+		for _, s := range ready {
+			e.start(s)
+		}
+		e.step()
+	}
+}
+
+// admit moves queued requests into free slots (e.ready) while memory
+// allows, oldest first, and drops queued requests whose context ended.
+// Called with e.mu held.
+func (e *Engine) admit() {
+	q := e.queue[:0]
+	for i, s := range e.queue {
+		switch {
+		case s.ctx.Err() != nil:
+			e.finishLocked(s, FinishCancelled, -1, s.ctx.Err())
+		case len(q) == 0 && e.fitsNow(s.need):
+			e.reserved += s.need
+			e.stats.Running++
+			e.ready = append(e.ready, s)
+		default:
+			q = append(q, e.queue[i])
+		}
+	}
+	clear(e.queue[len(q):])
+	e.queue = q
+	e.stats.Queued = len(q)
+	e.stats.Reserved = e.reserved
+}
+
+// start gives an admitted sequence its state: a resumed one, a copy of the
+// longest cached prefix, or a fresh one.
+func (e *Engine) start(s *seq) {
+	e.running = append(e.running, s)
+	switch {
+	case s.req.Resume != nil:
+		s.state = s.req.Resume
+		s.req.Resume = nil
+		return
+	case !s.req.NoCache && e.cache.enabled():
+		s.cache = true
+		s.marks = slices.Compact(slices.Sorted(slices.Values(s.req.Checkpoints)))
+		if ck, n := e.cache.lookup(s.toks); ck != nil {
+			s.state = ck.state.Clone()
+			s.fed, s.cached, s.lastCk = n, n, n
+			if n == len(s.toks) {
+				s.pend = ck.logits
+			}
+			for len(s.marks) > 0 && s.marks[0] <= n {
+				s.marks = s.marks[1:]
+			}
+			e.mu.Lock()
+			e.stats.CacheHits++
+			e.mu.Unlock()
+			return
+		}
+	}
+	s.state = e.m.NewState()
+}
+
+// step runs one forward pass over every running sequence and emits the
+// tokens it yields.
+func (e *Engine) step() {
+	e.reap()
+	if len(e.running) == 0 {
+		return
+	}
+	e.batch, e.owners = e.batch[:0], e.owners[:0]
+	budget := e.cfg.BatchTokens
+	// Decoding sequences first: one token each.
+	for _, s := range e.running {
+		if s.pend == nil && s.fed >= s.prompt {
+			e.batch = append(e.batch, model.Seq{State: s.state, Tokens: s.toks[s.fed : s.fed+1], Logits: model.LogitsLast})
+			e.owners = append(e.owners, s)
+			budget--
+		}
+	}
+	// Then prompt chunks, oldest sequence first.
+	for _, s := range e.running {
+		if budget == 0 {
+			break
+		}
+		if s.pend != nil || s.fed >= s.prompt {
+			continue
+		}
+		end := min(s.prompt, s.fed+budget)
+		if len(s.marks) > 0 && s.marks[0] < end {
+			end = s.marks[0]
+		}
+		mode := model.LogitsNone
+		if end == s.prompt {
+			mode = model.LogitsLast
+		}
+		e.batch = append(e.batch, model.Seq{State: s.state, Tokens: s.toks[s.fed:end], Logits: mode})
+		e.owners = append(e.owners, s)
+		budget -= end - s.fed
+	}
+	t0 := time.Now()
+	var fed int
+	if len(e.batch) > 0 {
+		fed = e.cfg.BatchTokens - budget
+		e.m.Forward(e.batch, e.logits)
+	}
+	row := 0
+	V := e.info.VocabSize
+	var generated int
+	for i, b := range e.batch {
+		s := e.owners[i]
+		s.fed += len(b.Tokens)
+		if b.Logits == model.LogitsNone {
+			e.checkpoint(s, nil)
+			continue
+		}
+		logits := e.logits[row*V : (row+1)*V]
+		row++
+		if s.gen == 0 {
+			e.checkpoint(s, logits) // end of prompt, with the logits that follow
+		}
+		e.emit(s, logits)
+		generated++
+	}
+	// Sequences whose first logits came from the cache.
+	for _, s := range e.running {
+		if s.pend != nil {
+			l := s.pend
+			s.pend = nil
+			e.emit(s, l)
+			generated++
+		}
+	}
+	e.reap()
+	e.publish(t0, fed, generated)
+}
+
+// checkpoint snapshots s into the prefix cache if it just reached a
+// boundary: a requested position, a periodic one, or the end of its prompt
+// (when logits is non-nil, which it is exactly then).
+func (e *Engine) checkpoint(s *seq, logits []float32) {
+	if !s.cache {
+		return
+	}
+	mark := false
+	for len(s.marks) > 0 && s.marks[0] <= s.fed {
+		mark = mark || s.marks[0] == s.fed
+		s.marks = s.marks[1:]
+	}
+	if s.fed-s.lastCk >= e.cfg.CheckpointEvery {
+		mark = true
+	}
+	if !mark && logits == nil || s.fed < e.cfg.CacheMinTokens {
+		return
+	}
+	s.lastCk = s.fed
+	key := s.toks[:s.fed]
+	var l []float32
+	if logits != nil {
+		l = slices.Clone(logits)
+	}
+	if ck := e.cache.exact(key); ck != nil {
+		e.cache.addLogits(ck, l)
+		return
+	}
+	e.cache.insert(key, s.state.Clone(), l)
+}
+
+// emit samples s's next token from logits and records it.
+func (e *Engine) emit(s *seq, logits []float32) {
+	tok := s.sampler.Sample(logits)
+	s.gen++
+	s.toks = append(s.toks, int32(tok))
+	if slices.Contains(s.req.StopTokens, int32(tok)) {
+		e.done(s, FinishStop, int32(tok))
+		return
+	}
+	s.sampler.Accept(tok)
+	t := Token{ID: int32(tok)}
+	if s.req.Logprobs || s.req.TopLogprobs > 0 {
+		var top []sample.Logprob
+		t.Logprob, top = sample.TopLogprobs(s.topBuf, logits, tok, s.req.TopLogprobs)
+		if len(top) > 0 {
+			t.Top = slices.Clone(top)
+		}
+		s.topBuf = top
+	}
+	s.stream.push(t)
+	if s.gen >= s.req.MaxTokens {
+		e.done(s, FinishLength, -1)
+	}
+}
+
+// done ends a sequence normally; reap removes it from running. Its state
+// goes to the prefix cache (for the conversation's next turn) or back to the
+// caller.
+func (e *Engine) done(s *seq, why FinishReason, stop int32) {
+	r := e.result(s, why, stop, nil)
+	st := s.state
+	if s.req.KeepState {
+		r.State = s.state
+		r.Pending = []int32{s.toks[len(s.toks)-1]}
+		st = nil // cloned below only if the cache wants it
+	}
+	if key := s.toks[:s.fed]; s.cache && s.fed >= e.cfg.CacheMinTokens && e.cache.exact(key) == nil {
+		if st == nil {
+			st = s.state.Clone()
+		}
+		e.cache.insert(key, st, nil)
+	}
+	s.state = nil
+	e.mu.Lock()
+	e.count(r)
+	e.mu.Unlock()
+	s.stream.finish(r)
+}
+
+// reap removes finished and cancelled sequences from running and returns
+// their memory.
+func (e *Engine) reap() {
+	live := e.running[:0]
+	var freed int64
+	for _, s := range e.running {
+		switch {
+		case s.state == nil: // finished in emit
+			freed += s.need
+		case s.ctx.Err() != nil:
+			e.finish(s, FinishCancelled, -1, s.ctx.Err())
+			freed += s.need
+		default:
+			live = append(live, s)
+		}
+	}
+	clear(e.running[len(live):])
+	e.running = live
+	e.mu.Lock()
+	e.reserved -= freed
+	e.stats.Reserved = e.reserved
+	e.stats.Running = len(live) + len(e.ready)
+	e.mu.Unlock()
+}
+
+func (e *Engine) result(s *seq, why FinishReason, stop int32, err error) *Result {
+	return &Result{
+		Reason: why, StopToken: stop, Err: err,
+		PromptTokens: s.prompt, CachedTokens: s.cached, CompletionTokens: s.gen,
+		Seed: s.sampler.Seed(),
+	}
+}
+
+// finish ends a sequence abnormally (cancelled, aborted).
+func (e *Engine) finish(s *seq, why FinishReason, stop int32, err error) {
+	e.mu.Lock()
+	e.finishLocked(s, why, stop, err)
+	e.mu.Unlock()
+}
+
+func (e *Engine) finishLocked(s *seq, why FinishReason, stop int32, err error) {
+	r := e.result(s, why, stop, err)
+	s.state = nil
+	e.count(r)
+	s.stream.finish(r)
+}
+
+// count records a finished sequence in the stats. Called with e.mu held.
+func (e *Engine) count(r *Result) {
+	e.stats.Finished++
+	switch r.Reason {
+	case FinishCancelled:
+		e.stats.Cancelled++
+	case FinishAborted:
+		e.stats.Aborted++
+	}
+	e.stats.PromptTokens += int64(r.PromptTokens)
+	e.stats.CachedTokens += int64(r.CachedTokens)
+	e.stats.GeneratedTokens += int64(r.CompletionTokens)
+}
+
+// publish copies the loop's figures into the shared stats.
+func (e *Engine) publish(t time.Time, fed, generated int) {
+	var inUse int64
+	prefilling := 0
+	for _, s := range e.running {
+		inUse += s.state.Bytes()
+		if s.fed < s.prompt {
+			prefilling++
+		}
+	}
+	e.mu.Lock()
+	e.stats.Running = len(e.running) + len(e.ready)
+	e.stats.Prefilling = prefilling
+	e.stats.StateBytes = inUse
+	e.stats.CacheBytes = e.cache.bytes
+	e.stats.CacheEntries = e.cache.entries()
+	e.stats.StepTokens += int64(fed)
+	if fed > 0 {
+		e.stats.Steps++
+	}
+	e.stats.Checkpoints = e.cache.inserts
+	e.stats.Evictions = e.cache.evictions
+	e.rate.add(t, generated)
+	e.mu.Unlock()
+}
