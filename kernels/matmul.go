@@ -107,6 +107,15 @@ func putMMJob(j *mmJob) {
 	mmJobs.Put(j)
 }
 
+// grow returns s resized to n elements, reallocating only when its
+// capacity is short (scratch buffers kept in pooled jobs).
+func grow[E any](s []E, n int) []E {
+	if cap(s) < n {
+		return make([]E, n)
+	}
+	return s[:n]
+}
+
 // serialWork is the number of multiply-adds below which a product runs on
 // the calling goroutine: waking a worker costs a few microseconds.
 const serialWork = 1 << 16

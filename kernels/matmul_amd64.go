@@ -165,13 +165,6 @@ func matMul(j *mmJob) {
 	ParallelFor((j.out+nr-1)/nr, 1, j.gemmRange)
 }
 
-func grow[E any](s []E, n int) []E {
-	if cap(s) < n {
-		return make([]E, n)
-	}
-	return s[:n]
-}
-
 // roundX rounds rows [lo, hi) of x to bf16 into xb (MatMulBF16Dot).
 func (j *mmJob) roundX(lo, hi int) {
 	F32ToBF16(j.xb[lo*j.in:hi*j.in], j.x[lo*j.in:hi*j.in])

@@ -3,7 +3,6 @@ package kernels
 import (
 	"math"
 	"sync"
-	"unsafe"
 )
 
 // Quantized matrix products (issue 7). The weights are int8 or int4 with
@@ -314,12 +313,4 @@ func q4At(row []byte, k int) byte {
 		return b & 15
 	}
 	return b >> 4
-}
-
-// u16s views b as 16-bit words (b must be 2-byte aligned).
-func u16s(b []byte) []uint16 {
-	if len(b) == 0 {
-		return nil
-	}
-	return unsafe.Slice((*uint16)(unsafe.Pointer(&b[0])), len(b)/2)
 }
