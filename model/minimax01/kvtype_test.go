@@ -17,7 +17,7 @@ import (
 // agreement must stay ≥ 98%.
 func TestKVCacheTypeAccuracy(t *testing.T) {
 	bounds := map[attention.KVType]struct{ maxAbs, minArgmax float64 }{
-		attention.KVBFloat16: {0.7, 0.98}, // measured: tiny-a 0.0036 / 1.0, tiny-b 0.22 / 0.9986
+		attention.KVBFloat16: {0.7, 0.98},  // measured: tiny-a 0.0036 / 1.0, tiny-b 0.22 / 0.9986
 		attention.KVInt8:     {0.75, 0.98}, // measured: tiny-a 0.25 / 0.9971, tiny-b 0.17 / 0.9986
 	}
 	for _, name := range []string{"tiny-a", "tiny-b"} {
