@@ -27,6 +27,11 @@ type addedVocab struct {
 	byID      map[int]AddedToken
 	byContent map[string]int
 	special   map[string]bool // contents of special tokens
+	// form is what decoding uses for a token with normalized true when the
+	// normalizer changes its content: the normalized content (the
+	// reference's normalized_cache), so the decoder can undo the
+	// normalization. Only tokens whose form differs are present.
+	form      map[int]string
 	raw, norm *tokenTrie
 }
 
@@ -37,7 +42,7 @@ type addedVocab struct {
 // added tokens so far. With keepIDs, a new token whose ID is not negative
 // keeps that ID instead (loaders whose files state ids authoritatively).
 func newAddedVocab(tokens []AddedToken, modelID func(string) (int, bool), modelSize int, n normalizer, keepIDs bool) *addedVocab {
-	v := &addedVocab{byID: map[int]AddedToken{}, byContent: map[string]int{}, special: map[string]bool{}}
+	v := &addedVocab{byID: map[int]AddedToken{}, byContent: map[string]int{}, special: map[string]bool{}, form: map[int]string{}}
 	var specials, others []AddedToken
 	idOf := func(content string) (int, bool) {
 		if id, ok := v.byContent[content]; ok {
@@ -70,6 +75,11 @@ func newAddedVocab(tokens []AddedToken, modelID func(string) (int, bool), modelS
 			}
 		}
 		maxID = max(maxID, id)
+		if t.Normalized && n != nil {
+			if f := n.normalize(t.Content); f != t.Content {
+				v.form[id] = f
+			}
+		}
 		v.byContent[t.Content] = id
 		t.ID = id
 		v.byID[id] = t

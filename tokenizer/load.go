@@ -119,19 +119,22 @@ func (c *component) replacementRune() (rune, error) {
 	return c.singleRune(c.Replacement, "replacement")
 }
 
-// prependScheme reads Metaspace's prepend_scheme, falling back to the legacy
-// add_prefix_space flag as the reference does.
+// prependScheme reads Metaspace's prepend_scheme (default "always"). The
+// legacy add_prefix_space: false is accepted only beside "never", as in the
+// reference; add_prefix_space: true changes nothing.
 func (c *component) prependScheme() (string, error) {
-	switch c.PrependScheme {
-	case "always", "first", "never":
-		return c.PrependScheme, nil
+	scheme := c.PrependScheme
+	switch scheme {
 	case "":
-		if c.boolOr(c.AddPrefixSpace, true) {
-			return "always", nil
-		}
-		return "never", nil
+		scheme = "always"
+	case "always", "first", "never":
+	default:
+		return "", fmt.Errorf("unknown prepend_scheme %q", c.PrependScheme)
 	}
-	return "", fmt.Errorf("unknown prepend_scheme %q", c.PrependScheme)
+	if c.AddPrefixSpace != nil && !*c.AddPrefixSpace && scheme != "never" {
+		return "", errors.New("add_prefix_space does not match declared prepend_scheme")
+	}
+	return scheme, nil
 }
 
 // tokenPair reads a Roberta/Bert [token, id] pair as a template part.

@@ -2,6 +2,7 @@ package tokenizer
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"unicode"
 )
@@ -82,8 +83,9 @@ func splitPieces(dst []piece, p piece, matches []span, b splitBehavior, invert b
 		}
 		segs = out
 	case splitMergedWithNext:
-		// Walk backwards: a delimiter joins the piece that follows it.
-		out := segs[:0]
+		// Walk backwards: a delimiter joins the piece that follows it. The
+		// result goes to a second buffer since it is built in reverse.
+		out := st.segs2[:0]
 		prevMatch := false
 		for i := len(segs) - 1; i >= 0; i-- {
 			s := segs[i]
@@ -94,10 +96,9 @@ func splitPieces(dst []piece, p piece, matches []span, b splitBehavior, invert b
 			}
 			prevMatch = s.match
 		}
-		for i, j := 0, len(out)-1; i < j; i, j = i+1, j-1 {
-			out[i], out[j] = out[j], out[i]
-		}
-		segs = out
+		slices.Reverse(out)
+		st.segs2 = out
+		segs = append(segs[:0], out...)
 	}
 	for _, s := range segs {
 		if !s.remove && s.end > s.start {

@@ -59,7 +59,7 @@ type encodeState struct {
 	splits, subSplits []addedSplit
 	pieces, pieces2   []piece
 	spans             []span
-	segs              []seg
+	segs, segs2       []seg
 	ids32             []int32
 	syms              []int32
 	ranks             []uint32
@@ -190,9 +190,14 @@ func (t *Tokenizer) decodeTokens(toks []string) string {
 }
 
 // IDToToken returns the token string of id: an added token's text, or the
-// vocabulary spelling of a model token.
+// vocabulary spelling of a model token. As in the reference, an added token
+// with normalized true whose text the normalizer changes is returned in its
+// normalized form (which is also what Decode feeds to the decoder).
 func (t *Tokenizer) IDToToken(id int) (string, bool) {
 	if a, ok := t.added.byID[id]; ok {
+		if f, ok := t.added.form[id]; ok {
+			return f, true
+		}
 		return a.Content, true
 	}
 	if id < 0 || id > 1<<31-1 {
