@@ -27,8 +27,11 @@ func BF16DotPeak(d time.Duration) float64 {
 
 // ReadBandwidth streams buf passes times, split evenly across the pool's
 // threads, and returns the read rate in bytes/s. Every byte is loaded
-// (AVX-512 loads folded by XOR where available); buf should be much larger
-// than the last-level cache (the machines have 260 MB of L3: use ≥1 GB).
+// (AVX-512 loads folded by XOR where available), each thread reading its part
+// as 8 interleaved streams, as the matrix kernels read several weight rows
+// at once: one stream per core leaves DRAM idle between misses. buf should
+// be much larger than the last-level cache (the machines have 260 MB of L3:
+// use ≥1 GB).
 func ReadBandwidth(buf []byte, passes int) float64 {
 	n := Threads()
 	part := len(buf) / n &^ 255

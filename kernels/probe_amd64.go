@@ -18,7 +18,7 @@ func fmaLoopAVX2(n int)
 func bf16DotLoopAVX512(n int)
 
 //go:noescape
-func readLoopAVX512(p unsafe.Pointer, n int) uint64
+func readLoopAVX512(p unsafe.Pointer, stride, n int) uint64
 
 const probeIters = 1 << 14
 
@@ -45,10 +45,12 @@ func fmaChunk() float64 {
 	return fmaChunkGeneric()
 }
 
+// readSum reads buf as 8 interleaved streams (the bytes past 8 whole
+// 64-byte-multiple parts are read by the twin).
 func readSum(buf []byte) uint64 {
-	if cpu.X86.AVX512F && len(buf) >= 256 {
-		n := len(buf) / 256
-		return readLoopAVX512(unsafe.Pointer(&buf[0]), n) ^ readSumGeneric(buf[n*256:])
+	part := len(buf) / 8 &^ 63
+	if cpu.X86.AVX512F && part > 0 {
+		return readLoopAVX512(unsafe.Pointer(&buf[0]), part, part/64) ^ readSumGeneric(buf[8*part:])
 	}
 	return readSumGeneric(buf)
 }

@@ -175,31 +175,47 @@ bf16DotLoopAVX512_done:
 	VZEROUPPER
 	RET
 
-// func readLoopAVX512(p unsafe.Pointer, n int) uint64
+// func readLoopAVX512(p unsafe.Pointer, stride, n int) uint64
 // 
-// Read-bandwidth probe: XOR of every 64-bit word in [p, p+256n), folded;
-// four 64-byte loads per iteration.
-TEXT ·readLoopAVX512(SB), NOSPLIT, $0-24
+// Read-bandwidth probe: XOR of every 64-bit word in the 8 regions
+// [p + s·stride, p + s·stride + 64n), s < 8, folded.
+TEXT ·readLoopAVX512(SB), NOSPLIT, $0-32
 	MOVQ p+0(FP), SI
-	MOVQ n+8(FP), CX
+	MOVQ stride+8(FP), R8
+	LEAQ (R8)(R8*2), R9
+	LEAQ (R8)(R8*4), R10
+	LEAQ (R9)(R8*4), R11
+	MOVQ n+16(FP), CX
 	VPXORQ Z0, Z0, Z0
 	VPXORQ Z1, Z1, Z1
 	VPXORQ Z2, Z2, Z2
 	VPXORQ Z3, Z3, Z3
+	VPXORQ Z4, Z4, Z4
+	VPXORQ Z5, Z5, Z5
+	VPXORQ Z6, Z6, Z6
+	VPXORQ Z7, Z7, Z7
 	TESTQ CX, CX
 	JEQ readLoopAVX512_fold
 readLoopAVX512_loop:
-	VPXORQ 0(SI), Z0, Z0
-	VPXORQ 64(SI), Z1, Z1
-	VPXORQ 128(SI), Z2, Z2
-	VPXORQ 192(SI), Z3, Z3
-	ADDQ $256, SI
+	VPXORQ (SI), Z0, Z0
+	VPXORQ (SI)(R8*1), Z1, Z1
+	VPXORQ (SI)(R8*2), Z2, Z2
+	VPXORQ (SI)(R9*1), Z3, Z3
+	VPXORQ (SI)(R8*4), Z4, Z4
+	VPXORQ (SI)(R10*1), Z5, Z5
+	VPXORQ (SI)(R9*2), Z6, Z6
+	VPXORQ (SI)(R11*1), Z7, Z7
+	ADDQ $64, SI
 	DECQ CX
 	JNZ readLoopAVX512_loop
 readLoopAVX512_fold:
 	VPXORQ Z1, Z0, Z0
-	VPXORQ Z3, Z2, Z2
 	VPXORQ Z2, Z0, Z0
+	VPXORQ Z3, Z0, Z0
+	VPXORQ Z4, Z0, Z0
+	VPXORQ Z5, Z0, Z0
+	VPXORQ Z6, Z0, Z0
+	VPXORQ Z7, Z0, Z0
 	VEXTRACTI64X4 $1, Z0, Y1
 	VPXORQ Y1, Y0, Y0
 	VEXTRACTI128 $1, Y0, X1
@@ -207,6 +223,6 @@ readLoopAVX512_fold:
 	VPSRLDQ $8, X0, X1
 	VPXOR X1, X0, X0
 	VMOVQ X0, AX
-	MOVQ AX, ret+16(FP)
+	MOVQ AX, ret+24(FP)
 	VZEROUPPER
 	RET

@@ -56,33 +56,40 @@ func genPeakLoop(f *file, name, op string) {
 	f.i("RET")
 }
 
-// genReadLoop emits a streaming read: every byte of [p, p+256n) is loaded
-// once with 64-byte loads and XORed into four accumulators whose fold is
-// returned, so the loads cannot be dropped.
+// genReadLoop emits a streaming read over 8 streams at once (one core
+// reaches DRAM's rate only with several misses in flight): every byte of
+// the 8 regions [p + s·stride, p + s·stride + 64n) is loaded once with
+// 64-byte loads and XORed into eight accumulators whose fold is returned,
+// so the loads cannot be dropped.
 func genReadLoop(f *file, name string) {
-	f.text(name, "$0-24",
-		"func "+name+"(p unsafe.Pointer, n int) uint64",
+	f.text(name, "$0-32",
+		"func "+name+"(p unsafe.Pointer, stride, n int) uint64",
 		"",
-		"Read-bandwidth probe: XOR of every 64-bit word in [p, p+256n), folded;",
-		"four 64-byte loads per iteration.")
+		"Read-bandwidth probe: XOR of every 64-bit word in the 8 regions",
+		"[p + s·stride, p + s·stride + 64n), s < 8, folded.")
 	f.i("MOVQ p+0(FP), SI")
-	f.i("MOVQ n+8(FP), CX")
-	for z := 0; z < 4; z++ {
+	f.i("MOVQ stride+8(FP), R8")
+	f.i("LEAQ (R8)(R8*2), R9")
+	f.i("LEAQ (R8)(R8*4), R10")
+	f.i("LEAQ (R9)(R8*4), R11")
+	f.i("MOVQ n+16(FP), CX")
+	for z := 0; z < 8; z++ {
 		f.i("VPXORQ Z%d, Z%d, Z%d", z, z, z)
 	}
 	f.i("TESTQ CX, CX")
 	f.i("JEQ %s_fold", name)
 	f.label(name + "_loop")
-	for z := 0; z < 4; z++ {
-		f.i("VPXORQ %d(SI), Z%d, Z%d", 64*z, z, z)
+	addr := []string{"(SI)", "(SI)(R8*1)", "(SI)(R8*2)", "(SI)(R9*1)", "(SI)(R8*4)", "(SI)(R10*1)", "(SI)(R9*2)", "(SI)(R11*1)"}
+	for z, a := range addr {
+		f.i("VPXORQ %s, Z%d, Z%d", a, z, z)
 	}
-	f.i("ADDQ $256, SI")
+	f.i("ADDQ $64, SI")
 	f.i("DECQ CX")
 	f.i("JNZ %s_loop", name)
 	f.label(name + "_fold")
-	f.i("VPXORQ Z1, Z0, Z0")
-	f.i("VPXORQ Z3, Z2, Z2")
-	f.i("VPXORQ Z2, Z0, Z0")
+	for z := 1; z < 8; z++ {
+		f.i("VPXORQ Z%d, Z0, Z0", z)
+	}
 	f.i("VEXTRACTI64X4 $1, Z0, Y1")
 	f.i("VPXORQ Y1, Y0, Y0")
 	f.i("VEXTRACTI128 $1, Y0, X1")
@@ -90,7 +97,7 @@ func genReadLoop(f *file, name string) {
 	f.i("VPSRLDQ $8, X0, X1")
 	f.i("VPXOR X1, X0, X0")
 	f.i("VMOVQ X0, AX")
-	f.i("MOVQ AX, ret+16(FP)")
+	f.i("MOVQ AX, ret+24(FP)")
 	f.i("VZEROUPPER")
 	f.i("RET")
 }
