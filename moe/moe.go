@@ -70,6 +70,11 @@ type Scratch struct {
 	count []int     // [E] tokens per expert
 }
 
+// Bytes is the memory the scratch holds.
+func (s *Scratch) Bytes() int64 {
+	return int64(len(s.rows)+len(s.w)+len(s.x)+len(s.gate)+len(s.up)+len(s.y))*4 + int64(len(s.count))*8
+}
+
 // NewScratch sizes the buffers for maxT tokens.
 func NewScratch(maxT, dim, ffn, experts int) *Scratch {
 	return &Scratch{

@@ -21,12 +21,25 @@ func init() {
 	register(&command{
 		name:    "bench",
 		summary: "measure the machine's limits and the kernels' throughput against them",
-		usage:   "-kernels [-json] [-threads N]",
+		usage:   "-kernels [-json] [-threads N]  |  (-model DIR | -preset NAME) [-prefill N,...] [-decode-ctx N,...] [-long N] [-kv f32|bf16|int8] [-json]",
 		help: `-kernels measures, in one run, the machine's read bandwidth (1 GiB streamed), its fp32 FMA peak
 and its VDPBF16PS peak on the chosen threads, then times each kernel at MiniMax shapes and reports
 it as a ratio to those limits: GEMM GFLOP/s ÷ FMA peak (bf16-dot GEMM ÷ bf16 peak), decode GEMV
 GB/s ÷ read bandwidth. Each kernel runs for about 0.3 s; best and median are shown. It warns when
-the load average says other work shares the cores. Needs about 3 GB of memory.`,
+the load average says other work shares the cores. Needs about 3 GB of memory.
+
+Model mode (-model DIR or -preset NAME) measures the same machine limits, then end-to-end prefill
+tok/s at each -prefill length (with the useful-FLOP rate as a ratio to the FMA peak) and decode tok/s
+at each -decode-ctx context (with bytes moved per token — active weights, KV cache read, lightning
+state read and written — as a ratio to the read bandwidth). -long N adds one chunked prefill of N
+tokens reporting ms/token at 8K, 32K, 128K, 512K and 1M and the peak RSS against the memory formula.
+Presets are written once as random BF16 models into the temp folder.
+
+Examples:
+  lightning bench -kernels
+  lightning bench -preset m300
+  lightning bench -preset b2 -prefill 2048 -decode-ctx 0 -json
+  lightning bench -preset long -prefill '' -decode-ctx '' -long 1M -chunk 4096`,
 		run: runBench,
 	})
 }
@@ -43,17 +56,46 @@ func runBench(fs *flag.FlagSet, args []string) error {
 	fs.BoolVar(&f.kernels, "kernels", false, "benchmark the kernels against the machine's limits")
 	fs.BoolVar(&f.json, "json", false, "print the report as JSON")
 	fs.IntVar(&f.threads, "threads", 0, "worker threads (0 = one per core)")
+	var mo modelBenchOptions
+	fs.StringVar(&mo.dir, "model", "", "model mode: benchmark this model folder")
+	fs.StringVar(&mo.preset, "preset", "", "model mode: benchmark a random-weight preset (tiny, m300, b2, long; written once to the temp folder)")
+	prefill := fs.String("prefill", "512,2048,8192,32768", "model mode: prompt lengths to time (comma-separated; empty = none)")
+	decodeCtx := fs.String("decode-ctx", "0,8192,32768", "model mode: contexts to time decoding at (comma-separated; empty = none)")
+	fs.IntVar(&mo.decodeN, "decode-n", 32, "model mode: tokens decoded per context")
+	fs.IntVar(&mo.chunk, "chunk", 512, "model mode: prefill chunk (tokens per forward step)")
+	fs.IntVar(&mo.long, "long", 0, "model mode: also run one prefill of this many tokens, reporting ms/token at milestones and peak RSS vs the memory formula")
+	fs.StringVar(&mo.kvType, "kv", "f32", "model mode: KV cache type: f32, bf16 or int8")
 	if err := parseFlags(fs, args, false); err != nil {
 		return err
 	}
+	var err error
+	if mo.prefill, err = parseCounts("-prefill", *prefill); err != nil {
+		return err
+	}
+	if mo.decodeCtx, err = parseCounts("-decode-ctx", *decodeCtx); err != nil {
+		return err
+	}
+	if mo.chunk < 1 || mo.decodeN < 1 || mo.long < 0 {
+		return fmt.Errorf("%w: -chunk and -decode-n must be ≥ 1, -long ≥ 0", errUsage)
+	}
+	mo.json = f.json
 	if f.threads < 0 {
 		return fmt.Errorf("%w: -threads %d: must be ≥ 0", errUsage, f.threads)
 	}
 	switch {
+	case f.kernels && (mo.dir != "" || mo.preset != ""):
+		return fmt.Errorf("%w: -kernels and model mode (-model/-preset) are separate runs", errUsage)
+	case mo.dir != "" && mo.preset != "":
+		return fmt.Errorf("%w: give -model DIR or -preset NAME, not both", errUsage)
+	case mo.dir != "" || mo.preset != "":
+		if f.threads > 0 {
+			kernels.SetThreads(f.threads)
+		}
+		return benchModelMode(stdout, fs.Output(), mo)
 	case f.kernels:
 		return benchKernels(os.Stdout, f.json, f.threads)
 	default:
-		return fmt.Errorf("%w: choose a mode: -kernels", errUsage)
+		return fmt.Errorf("%w: choose a mode: -kernels, or -model DIR / -preset NAME", errUsage)
 	}
 }
 

@@ -182,3 +182,20 @@ func TestRandomModelAndInspect(t *testing.T) {
 		t.Errorf("generate on the random model: %q %s", out, stderr)
 	}
 }
+
+// TestBenchModelMode runs bench's model mode on the tiny preset with tiny
+// sizes and checks the JSON report is complete.
+func TestBenchModelMode(t *testing.T) {
+	out, stderr, code := runCLI(t, "bench", "-preset", "tiny", "-prefill", "64", "-decode-ctx", "0,64", "-decode-n", "2", "-long", "300", "-chunk", "128", "-json")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	var r modelReport
+	if err := json.Unmarshal([]byte(out), &r); err != nil {
+		t.Fatal(err)
+	}
+	if len(r.Prefill) != 1 || len(r.Decode) != 2 || r.Long == nil || r.ReadBW <= 0 || r.FMAPeak <= 0 ||
+		r.Prefill[0].TokPerSec <= 0 || r.Decode[1].BytesTok <= r.Decode[0].BytesTok || r.Long.PeakRSS <= 0 {
+		t.Errorf("incomplete report: %+v", r)
+	}
+}

@@ -103,6 +103,19 @@ func (m *Model) Close() error {
 	return nil
 }
 
+// ScratchBytes is the memory of the per-step work buffers, sized once from
+// the config and MaxBatchTokens (style.md G7).
+func (m *Model) ScratchBytes() int64 {
+	s := m.s
+	n := len(s.x) + len(s.h) + len(s.a) + len(s.qkv) + len(s.gate) + len(s.o) + len(s.kbuf) + len(s.vbuf) +
+		len(s.router) + len(s.wts) + len(s.final) + len(s.ids)
+	b := int64(n)*4 + s.moe.Bytes()
+	c := m.Config
+	threads := int64(cap(s.linFree))
+	b += threads * 4 * int64(c.BlockLen+1+c.BlockLen*c.BlockLen+c.BlockLen*c.HeadDim)
+	return b
+}
+
 // Slopes returns lightning layer l's per-head decay rates (nil for softmax).
 func (m *Model) Slopes(l int) []float32 { return m.slopes[l] }
 

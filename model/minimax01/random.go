@@ -67,6 +67,8 @@ var Presets = []Preset{
 		shaped(32000, 1024, 8, 8, 8, 128, 64, 8, 1024)},
 	{"b2", "hidden 2048, 16 layers ([0]*7+[1])*2, 16 heads × 128, 4 kv heads, rotary 64, 8 experts top-2, ffn 2048, vocab 32000 (~2.1B parameters, 0.8B active)",
 		shaped(32000, 2048, 16, 16, 4, 128, 64, 8, 2048)},
+	{"long", "a narrow model for million-token runs: hidden 256, 8 layers [0]*7+[1], 2 heads × 32, 1 kv head, rotary 16, 4 experts top-2, ffn 256, vocab 1024",
+		shaped(1024, 256, 8, 2, 1, 32, 16, 4, 256)},
 	{"minimax-text-01", "the real MiniMax-Text-01 / M1 shape (456B parameters; for inspect, far too large to generate here)", realConfig},
 }
 

@@ -1,0 +1,366 @@
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"runtime"
+	"runtime/debug"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/lightninglm/lightning/attention"
+	"github.com/lightninglm/lightning/kernels"
+	"github.com/lightninglm/lightning/model"
+	"github.com/lightninglm/lightning/model/minimax01"
+	"github.com/lightninglm/lightning/quant"
+)
+
+// modelBenchOptions are the flags of bench's model mode.
+type modelBenchOptions struct {
+	dir, preset string
+	prefill     []int // prompt lengths to time
+	decodeCtx   []int // contexts to decode at
+	decodeN     int   // tokens decoded per context
+	chunk       int   // prefill chunk (MaxBatchTokens)
+	long        int   // one long prefill of this many tokens (0 = off)
+	kvType      string
+	json        bool
+}
+
+// modelReport is what bench's model mode prints (-json gives it verbatim).
+type modelReport struct {
+	Model       string         `json:"model"`
+	Threads     int            `json:"threads"`
+	LoadAvg     float64        `json:"load_avg_1m"`
+	Warnings    []string       `json:"warnings,omitempty"`
+	FMAPeak     float64        `json:"fma_peak_gflops"`
+	ReadBW      float64        `json:"read_bandwidth_gbs"`
+	WeightBytes int64          `json:"weight_bytes_active_per_token"`
+	FlopsPerTok float64        `json:"matmul_flops_per_token"`
+	Prefill     []prefillPoint `json:"prefill,omitempty"`
+	Decode      []decodePoint  `json:"decode,omitempty"`
+	Long        *longRun       `json:"long,omitempty"`
+	ElapsedSecs float64        `json:"elapsed_seconds"`
+}
+
+type prefillPoint struct {
+	Tokens    int     `json:"tokens"`
+	Seconds   float64 `json:"seconds"`
+	TokPerSec float64 `json:"tok_per_s"`
+	GFLOPS    float64 `json:"gflops"`     // useful flops (matmuls + attention) per second
+	FMARatio  float64 `json:"fma_ratio"`  // GFLOPS ÷ measured FMA peak
+	MsPerTok  float64 `json:"ms_per_tok"` // seconds per token × 1000
+}
+
+type decodePoint struct {
+	Context   int     `json:"context"`
+	Tokens    int     `json:"tokens"`
+	TokPerSec float64 `json:"tok_per_s"`
+	BytesTok  int64   `json:"bytes_per_token"` // weights + KV + lightning state moved per token
+	GBs       float64 `json:"gb_per_s"`
+	Roofline  float64 `json:"roofline_ratio"` // GB/s ÷ measured read bandwidth
+}
+
+// longRun is one long chunked prefill with per-token time at milestones and
+// the peak memory against the formula.
+type longRun struct {
+	Tokens       int             `json:"tokens"`
+	Chunk        int             `json:"chunk"`
+	WallSeconds  float64         `json:"wall_seconds"`
+	Milestones   []longMilestone `json:"milestones"`
+	PeakRSS      int64           `json:"peak_rss_bytes"`
+	FormulaBytes int64           `json:"formula_bytes"`
+	Formula      string          `json:"formula"`
+}
+
+type longMilestone struct {
+	Position int     `json:"position"`
+	MsPerTok float64 `json:"ms_per_tok"` // of the chunk that ends at or after Position
+}
+
+// benchModelMode runs the model benchmarks and prints the report.
+func benchModelMode(w io.Writer, stderr io.Writer, o modelBenchOptions) error {
+	start := time.Now()
+	baseline := currentRSS() // the Go runtime and binary, before any model data
+	kv, err := attention.ParseKVType(o.kvType)
+	if err != nil {
+		return fmt.Errorf("%w: -kv: %v", errUsage, err)
+	}
+	dir := o.dir
+	if o.preset != "" {
+		if dir, err = presetModelDir(o.preset, stderr); err != nil {
+			return err
+		}
+	}
+	m, err := loadModel(dir, minimax01.Options{MaxBatchTokens: o.chunk, KVType: kv}, stderr)
+	if err != nil {
+		return err
+	}
+	defer m.Close()
+	r := &modelReport{Model: dir, Threads: kernels.Threads(), LoadAvg: loadAvg()}
+	if r.LoadAvg > 0.5*float64(runtime.NumCPU()) {
+		r.Warnings = append(r.Warnings, fmt.Sprintf("load average %.2f on %d cores: other work shares the machine, numbers are low and noisy", r.LoadAvg, runtime.NumCPU()))
+	}
+	fmt.Fprintln(stderr, "measuring the machine's limits (read bandwidth, FMA peak)...")
+	buf := make([]byte, 1<<30)
+	for i := 0; i < len(buf); i += 4096 {
+		buf[i] = 1
+	}
+	r.ReadBW = kernels.ReadBandwidth(buf, 3) / 1e9
+	buf = nil
+	r.FMAPeak = kernels.FMAPeak(500*time.Millisecond) / 1e9
+	c := m.Config
+	r.WeightBytes = activeWeightBytes(m)
+	_, active := c.Params()
+	r.FlopsPerTok = 2 * float64(active)
+	V := c.Vocab
+	prompt := func(n int) []int32 {
+		p := make([]int32, n)
+		for i := range p {
+			p[i] = int32((i*7919 + 13) % V)
+		}
+		return p
+	}
+	logits := make([]float32, V)
+	for _, n := range o.prefill {
+		fmt.Fprintf(stderr, "prefill %d tokens...\n", n)
+		st := m.NewStateCap(n)
+		p := prompt(n)
+		t0 := time.Now()
+		for i := 0; i < n; i += o.chunk {
+			j := min(i+o.chunk, n)
+			mode := model.LogitsNone
+			if j == n {
+				mode = model.LogitsLast
+			}
+			m.Forward([]model.Seq{{State: st, Tokens: p[i:j], Logits: mode}}, logits)
+		}
+		sec := time.Since(t0).Seconds()
+		flops := float64(n)*r.FlopsPerTok + attentionFlops(c, 0, n)
+		r.Prefill = append(r.Prefill, prefillPoint{Tokens: n, Seconds: sec, TokPerSec: float64(n) / sec,
+			GFLOPS: flops / sec / 1e9, FMARatio: flops / sec / 1e9 / r.FMAPeak, MsPerTok: 1000 * sec / float64(n)})
+	}
+	for _, ctx := range o.decodeCtx {
+		fmt.Fprintf(stderr, "decode at context %d...\n", ctx)
+		st := m.NewStateCap(ctx + o.decodeN + 1)
+		p := prompt(max(ctx, 1))
+		for i := 0; i < len(p); i += o.chunk {
+			m.Forward([]model.Seq{{State: st, Tokens: p[i:min(i+o.chunk, len(p))]}}, nil)
+		}
+		tok := []int32{1}
+		m.Forward([]model.Seq{{State: st, Tokens: tok, Logits: model.LogitsLast}}, logits) // warm up
+		t0 := time.Now()
+		for i := 0; i < o.decodeN; i++ {
+			m.Forward([]model.Seq{{State: st, Tokens: tok, Logits: model.LogitsLast}}, logits)
+		}
+		sec := time.Since(t0).Seconds()
+		tps := float64(o.decodeN) / sec
+		info := m.Info()
+		moved := r.WeightBytes + info.BytesPerTok*int64(ctx) + 2*info.StateBytes
+		r.Decode = append(r.Decode, decodePoint{Context: ctx, Tokens: o.decodeN, TokPerSec: tps, BytesTok: moved,
+			GBs: float64(moved) * tps / 1e9, Roofline: float64(moved) * tps / 1e9 / r.ReadBW})
+	}
+	if o.long > 0 {
+		r.Long = longPrefill(m, o, prompt, baseline, stderr)
+	}
+	r.ElapsedSecs = time.Since(start).Seconds()
+	if o.json {
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		return enc.Encode(r)
+	}
+	printModelReport(w, r)
+	return nil
+}
+
+// activeWeightBytes is the weight bytes one decoded token reads: every
+// attention matrix, top-k experts of each layer (the average expert size),
+// the router, one embedding row and the LM head.
+func activeWeightBytes(m *minimax01.Model) int64 {
+	c, w := m.Config, m.Weights
+	var b int64
+	for _, lw := range w.Layers {
+		for _, t := range []int{lw.QKV.Bytes(), lw.Gate.Bytes(), lw.Out.Bytes(), lw.Q.Bytes(), lw.K.Bytes(), lw.V.Bytes(), lw.O.Bytes()} {
+			b += int64(t)
+		}
+		var experts int64
+		for _, e := range lw.Experts {
+			experts += int64(e.W1.Bytes() + e.W2.Bytes() + e.W3.Bytes())
+		}
+		b += experts * int64(c.TopK) / int64(len(lw.Experts))
+		b += int64(len(lw.Router)) * 4
+	}
+	b += int64(w.LMHead.Bytes()) + int64(w.Embed.Bytes()/max(c.Vocab, 1))
+	return b
+}
+
+// attentionFlops counts the useful attention flops of tokens at positions
+// [from, to): softmax layers 4·heads·hd per visible key (q·k and p·v), and
+// lightning layers heads·4·hd² per token (the recurrence's update and read).
+func attentionFlops(c *minimax01.Config, from, to int) float64 {
+	var f float64
+	hd := float64(c.HeadDim)
+	for _, k := range c.LayerKinds {
+		if k == minimax01.Softmax {
+			keys := (float64(to)*(float64(to)+1) - float64(from)*(float64(from)+1)) / 2
+			f += 4 * float64(c.Heads) * hd * keys
+		} else {
+			f += float64(to-from) * float64(c.Heads) * 4 * hd * hd
+		}
+	}
+	return f
+}
+
+// longPrefill feeds one long prompt in chunks, recording the time per token
+// of the chunks at power-of-two-ish milestones and the peak RSS.
+func longPrefill(m *minimax01.Model, o modelBenchOptions, prompt func(int) []int32, baseline int64, stderr io.Writer) *longRun {
+	n := o.long
+	st := m.NewStateCap(n)
+	p := prompt(n)
+	run := &longRun{Tokens: n, Chunk: o.chunk}
+	var marks []int
+	for _, x := range []int{8 << 10, 32 << 10, 128 << 10, 512 << 10, 1 << 20, 4 << 20} {
+		if x <= n {
+			marks = append(marks, x)
+		}
+	}
+	marks = append(marks, n)
+	// Measure this run's peak alone: give back the bandwidth probe's buffer
+	// and reset the kernel's high-water mark (writing 5 to clear_refs).
+	debug.FreeOSMemory()
+	os.WriteFile("/proc/self/clear_refs", []byte("5"), 0)
+	bar := newProgress(stderr, "prefill", "tok")
+	t0 := time.Now()
+	next := 0
+	for i := 0; i < n; i += o.chunk {
+		j := min(i+o.chunk, n)
+		c0 := time.Now()
+		m.Forward([]model.Seq{{State: st, Tokens: p[i:j]}}, nil)
+		dt := time.Since(c0).Seconds()
+		for next < len(marks) && j >= marks[next] {
+			if next == 0 || marks[next] != marks[next-1] {
+				run.Milestones = append(run.Milestones, longMilestone{Position: marks[next], MsPerTok: 1000 * dt / float64(j-i)})
+			}
+			next++
+		}
+		bar.update(int64(j), int64(n))
+	}
+	run.WallSeconds = time.Since(t0).Seconds()
+	run.PeakRSS = peakRSS()
+	info := m.Info()
+	weights := info.WeightBytes
+	kv := info.BytesPerTok * int64(n)
+	scratch := m.ScratchBytes()
+	run.FormulaBytes = weights + kv + info.StateBytes + scratch + baseline
+	run.Formula = fmt.Sprintf("weights %s + KV %s + lightning state %s + scratch %s + runtime before load %s",
+		human(float64(weights), "B"), human(float64(kv), "B"), human(float64(info.StateBytes), "B"),
+		human(float64(scratch), "B"), human(float64(baseline), "B"))
+	return run
+}
+
+// peakRSS reads VmHWM (the peak resident set) from /proc/self/status.
+func peakRSS() int64 { return procStatus("VmHWM:") }
+
+// currentRSS reads VmRSS (the resident set now) from /proc/self/status.
+func currentRSS() int64 { return procStatus("VmRSS:") }
+
+// procStatus reads one kB figure of /proc/self/status, in bytes (0 if absent).
+func procStatus(key string) int64 {
+	f, err := os.Open("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), key); ok {
+			kb, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+			return kb << 10
+		}
+	}
+	return 0
+}
+
+// presetModelDir returns a cached random BF16 model of a preset, writing it
+// the first time (into the system temp folder).
+func presetModelDir(preset string, stderr io.Writer) (string, error) {
+	c, err := minimax01.PresetConfig(preset)
+	if err != nil {
+		return "", err
+	}
+	dir := filepath.Join(os.TempDir(), "lightning-bench-"+preset+"-bf16-seed1")
+	if _, err := os.Stat(filepath.Join(dir, "config.json")); err == nil {
+		return dir, nil
+	}
+	fmt.Fprintf(stderr, "writing a random %s model to %s (once)\n", preset, dir)
+	os.RemoveAll(dir)
+	bar := newProgress(stderr, "weights", "B")
+	if err := minimax01.WriteRandom(dir, c, minimax01.RandomOptions{DType: quant.BF16, Seed: 1, Progress: bar.update}); err != nil {
+		return "", err
+	}
+	return dir, nil
+}
+
+func printModelReport(w io.Writer, r *modelReport) {
+	fmt.Fprintf(w, "model %s, %d threads, load average %.2f\n", r.Model, r.Threads, r.LoadAvg)
+	for _, x := range r.Warnings {
+		fmt.Fprintf(w, "WARNING: %s\n", x)
+	}
+	fmt.Fprintf(w, "machine: read bandwidth %.1f GB/s, FMA peak %.1f GFLOP/s (measured in this run)\n", r.ReadBW, r.FMAPeak)
+	fmt.Fprintf(w, "active weights per decoded token: %s; matmul flops per token: %.3g\n\n", human(float64(r.WeightBytes), "B"), r.FlopsPerTok)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	if len(r.Prefill) > 0 {
+		fmt.Fprintln(tw, "prefill tokens\tseconds\ttok/s\tms/tok\tGFLOP/s\t× FMA peak\t")
+		for _, p := range r.Prefill {
+			fmt.Fprintf(tw, "%d\t%.2f\t%.1f\t%.3f\t%.1f\t%.2f\t\n", p.Tokens, p.Seconds, p.TokPerSec, p.MsPerTok, p.GFLOPS, p.FMARatio)
+		}
+		fmt.Fprintln(tw)
+	}
+	if len(r.Decode) > 0 {
+		fmt.Fprintln(tw, "decode context\ttokens\ttok/s\tMB/tok\tGB/s\t× read BW\t")
+		for _, d := range r.Decode {
+			fmt.Fprintf(tw, "%d\t%d\t%.2f\t%.1f\t%.2f\t%.2f\t\n", d.Context, d.Tokens, d.TokPerSec, float64(d.BytesTok)/1e6, d.GBs, d.Roofline)
+		}
+	}
+	tw.Flush()
+	if l := r.Long; l != nil {
+		fmt.Fprintf(w, "\nlong prefill: %d tokens in chunks of %d, %.1f s wall\n", l.Tokens, l.Chunk, l.WallSeconds)
+		for _, m := range l.Milestones {
+			fmt.Fprintf(w, "  at %8d tokens: %.4f ms/token\n", m.Position, m.MsPerTok)
+		}
+		fmt.Fprintf(w, "  peak RSS %s; formula %s = %s (ratio %.3f)\n", human(float64(l.PeakRSS), "B"), l.Formula,
+			human(float64(l.FormulaBytes), "B"), float64(l.PeakRSS)/float64(l.FormulaBytes))
+	}
+	fmt.Fprintf(w, "\n(%.0f s)\n", r.ElapsedSecs)
+}
+
+// parseCounts reads a comma-separated list of positive token counts; "K"
+// and "M" suffixes multiply by 1024 and 1024².
+func parseCounts(flagName, s string) ([]int, error) {
+	var out []int
+	for _, f := range strings.Split(s, ",") {
+		f = strings.TrimSpace(f)
+		if f == "" {
+			continue
+		}
+		mul := 1
+		switch {
+		case strings.HasSuffix(f, "K"), strings.HasSuffix(f, "k"):
+			mul, f = 1<<10, f[:len(f)-1]
+		case strings.HasSuffix(f, "M"), strings.HasSuffix(f, "m"):
+			mul, f = 1<<20, f[:len(f)-1]
+		}
+		v, err := strconv.Atoi(f)
+		if err != nil || v < 0 {
+			return nil, fmt.Errorf("%w: %s: %q is not a token count", errUsage, flagName, f)
+		}
+		out = append(out, v*mul)
+	}
+	return out, nil
+}
