@@ -199,3 +199,7 @@ func floatRepr(f float64) string {
 	}
 	return sign + out + "e" + es + strconv.Itoa(exp)
 }
+
+// Str is Python's str(v): what {{ v }} prints (None as "None", floats in
+// repr form, lists and dicts in Python syntax, Undefined as "").
+func Str(v Value) string { return pyStr(v) }
