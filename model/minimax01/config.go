@@ -42,7 +42,8 @@ type Config struct {
 	FullAlpha, FullBeta     float32
 	MLPAlpha, MLPBeta       float32
 	TieEmbeddings           bool
-	MaxPositions            int // max_position_embeddings (informational)
+	MaxPositions            int        // max_position_embeddings (informational)
+	Quant                   *QuantSpec // quantization_config (quantize.go); nil for a float checkpoint
 }
 
 // rawConfig mirrors config.json with pointers so absent fields are visible.
@@ -356,8 +357,8 @@ func (r *rawConfig) resolve() (*Config, error) {
 	if r.SlidingWindow != nil {
 		return nil, bad("sliding_window", "%v: sliding-window attention is not supported (MiniMax-01 uses null)", r.SlidingWindow)
 	}
-	if r.Quantization != nil {
-		return nil, bad("quantization_config", "is set; this build does not load quantized checkpoints")
+	if c.Quant, err = parseQuantConfig(r.Quantization); err != nil {
+		return nil, err
 	}
 	if r.TieWordEmbeddings != nil {
 		c.TieEmbeddings = *r.TieWordEmbeddings

@@ -33,6 +33,9 @@ type Options struct {
 	// KVType is the element type of the softmax layers' KV caches: exact
 	// fp32 (the default), or bf16/int8 to halve/quarter long-context memory.
 	KVType attention.KVType
+	// Quant, if set, quantizes the weight matrices at load (on the fly) as
+	// `lightning quantize` would; the checkpoint must be a float one.
+	Quant *QuantSpec
 }
 
 // Model is a loaded MiniMax-01 model. Forward calls are serialised.
@@ -64,6 +67,13 @@ func Load(dir string, opt Options) (*Model, error) {
 		return nil, fmt.Errorf("minimax01: %w", err)
 	}
 	w, unused, err := loadWeights(cfg, ck)
+	if err == nil && opt.Quant != nil {
+		if cfg.Quant != nil {
+			err = fmt.Errorf("minimax01: %s is already quantized (%s); drop -quant", dir, cfg.Quant)
+		} else {
+			err = quantizeWeights(cfg, w, *opt.Quant) // quantize.go
+		}
+	}
 	if err != nil {
 		ck.Close()
 		return nil, err

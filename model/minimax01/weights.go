@@ -50,8 +50,10 @@ var ErrWeights = errors.New("minimax01: bad checkpoint")
 // loader reads tensors by name, checking dtype and shape against the config,
 // and remembers which names it used so unknown leftovers can be reported.
 type loader struct {
-	ck   *safetensors.Checkpoint
-	used map[string]bool
+	ck    *safetensors.Checkpoint
+	used  map[string]bool
+	quant *QuantSpec // the checkpoint's quantization_config, or nil
+	tied  bool       // tie_word_embeddings (QuantSpec.typeFor)
 }
 
 func dtypeOf(t safetensors.Tensor) (quant.Type, error) {
@@ -95,6 +97,11 @@ func sameShape(a, b []int) bool {
 }
 
 func (l *loader) mat(name string, rows, cols int) (tensor.Mat, error) {
+	if l.quant != nil {
+		if q := l.quant.typeFor(name, l.tied); q != quant.Invalid {
+			return l.qmat(name, rows, cols, q) // quantize.go
+		}
+	}
 	t, typ, err := l.get(name, rows, cols)
 	if err != nil {
 		return tensor.Mat{}, err
@@ -126,7 +133,7 @@ func (l *loader) has(name string) bool {
 // shapes, so Forward can never meet a bad shape. It also returns the names of
 // checkpoint tensors the model does not use.
 func loadWeights(c *Config, ck *safetensors.Checkpoint) (*Weights, []string, error) {
-	l := &loader{ck: ck, used: map[string]bool{}}
+	l := &loader{ck: ck, used: map[string]bool{}, quant: c.Quant, tied: c.TieEmbeddings}
 	w := &Weights{Layers: make([]LayerWeights, c.Layers)}
 	var err error
 	if w.Embed, err = l.mat("model.embed_tokens.weight", c.Vocab, c.Dim); err != nil {
