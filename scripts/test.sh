@@ -9,6 +9,15 @@ echo "== gofmt"
 bad=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))
 if [ -n "$bad" ]; then echo "not gofmt-clean:"; echo "$bad"; exit 1; fi
 
+echo "== generated assembly is current (kernels/_gen)"
+before=$(mktemp -d)
+cp kernels/*.s "$before"/
+(cd kernels/_gen && go run .)
+for f in kernels/*.s; do
+	cmp -s "$f" "$before/$(basename "$f")" || { echo "$f differs from what kernels/_gen generates: run (cd kernels/_gen && go run .) and commit"; exit 1; }
+done
+rm -rf "$before"
+
 echo "== go vet (default and purego)"
 go vet ./...
 go vet -tags purego ./...

@@ -63,7 +63,7 @@ func runBench(fs *flag.FlagSet, args []string) error {
 	decodeCtx := fs.String("decode-ctx", "0,8192,32768", "model mode: contexts to time decoding at (comma-separated; empty = none)")
 	fs.IntVar(&mo.decodeN, "decode-n", 32, "model mode: tokens decoded per context")
 	fs.IntVar(&mo.chunk, "chunk", 512, "model mode: prefill chunk (tokens per forward step)")
-	fs.IntVar(&mo.long, "long", 0, "model mode: also run one prefill of this many tokens, reporting ms/token at milestones and peak RSS vs the memory formula")
+	long := fs.String("long", "", "model mode: also run one prefill of this many tokens (e.g. 1M), reporting ms/token at milestones and peak RSS vs the memory formula")
 	fs.StringVar(&mo.kvType, "kv", "f32", "model mode: KV cache type: f32, bf16 or int8")
 	if err := parseFlags(fs, args, false); err != nil {
 		return err
@@ -75,8 +75,13 @@ func runBench(fs *flag.FlagSet, args []string) error {
 	if mo.decodeCtx, err = parseCounts("-decode-ctx", *decodeCtx); err != nil {
 		return err
 	}
-	if mo.chunk < 1 || mo.decodeN < 1 || mo.long < 0 {
-		return fmt.Errorf("%w: -chunk and -decode-n must be ≥ 1, -long ≥ 0", errUsage)
+	if l, err := parseCounts("-long", *long); err != nil || len(l) > 1 {
+		return fmt.Errorf("%w: -long %q: want one token count such as 131072, 128K or 1M", errUsage, *long)
+	} else if len(l) == 1 {
+		mo.long = l[0]
+	}
+	if mo.chunk < 1 || mo.decodeN < 1 {
+		return fmt.Errorf("%w: -chunk and -decode-n must be ≥ 1", errUsage)
 	}
 	mo.json = f.json
 	if f.threads < 0 {
