@@ -4,7 +4,9 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"strings"
 	"sync"
+	"sync/atomic"
 )
 
 // bpe is the BPE model: a vocabulary, ranked merges, and the options of the
@@ -80,7 +82,6 @@ func newBPE(vocab map[string]int32, merges [][2]string, unk string, prefix, suff
 		}
 		m.unk = id
 	}
-	m.cache.m = make(map[string][]int32)
 	return m, nil
 }
 
@@ -115,38 +116,97 @@ func (m *bpe) token(id int32) (string, bool) {
 	return m.idTok[id], true
 }
 
-// wordCache maps a word to its ids. It is shared by all goroutines and
-// emptied when it reaches cacheCap entries.
+// wordCache maps words to their ids, shared by all goroutines. Readers
+// load an immutable snapshot map with one atomic load and take no lock.
+// Words not in the snapshot go to a pending map under a mutex. A new
+// snapshot holding both is published when the pending map has grown by a
+// quarter of the snapshot (at least pendingMin words), or when pending words
+// have been looked up as often as there are pending words; so copying costs
+// O(1) per word amortized, and words that recur do not stay behind the
+// mutex. At cacheCap words the cache starts over.
 type wordCache struct {
-	mu sync.RWMutex
-	m  map[string][]int32
+	snap    atomic.Pointer[map[string][]int32]
+	mu      sync.Mutex
+	pending map[string][]int32
+	hits    int // lookups answered from pending since the last publish
 }
 
 const (
-	cacheCap        = 1 << 16
+	cacheCap        = 1 << 17
+	pendingMin      = 256
 	maxCacheWordLen = 256 // bytes; longer words are not cached (as in the reference)
 )
 
+// get looks w up in the snapshot, then in the pending map.
+func (c *wordCache) get(w string) ([]int32, bool) {
+	if m := c.snap.Load(); m != nil {
+		if ids, ok := (*m)[w]; ok {
+			return ids, true
+		}
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	ids, ok := c.pending[w]
+	if ok {
+		c.hits++
+		c.maybePublish()
+	}
+	return ids, ok
+}
+
+func (c *wordCache) put(w string, ids []int32) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.pending == nil {
+		c.pending = make(map[string][]int32)
+	}
+	c.pending[w] = ids
+	c.maybePublish()
+}
+
+// maybePublish merges pending into a new snapshot when it is worth it; c.mu
+// is held.
+func (c *wordCache) maybePublish() {
+	var old map[string][]int32
+	if m := c.snap.Load(); m != nil {
+		old = *m
+	}
+	if len(c.pending) < max(pendingMin, len(old)/4) && c.hits < len(c.pending) {
+		return
+	}
+	if len(old)+len(c.pending) > cacheCap {
+		old = nil
+	}
+	next := make(map[string][]int32, len(old)+len(c.pending))
+	for k, v := range old {
+		next[k] = v
+	}
+	for k, v := range c.pending {
+		next[k] = v
+	}
+	c.snap.Store(&next)
+	c.pending, c.hits = nil, 0
+}
+
+// clear empties the cache (benchmarks use it).
+func (c *wordCache) clear() {
+	c.mu.Lock()
+	c.snap.Store(nil)
+	c.pending, c.hits = nil, 0
+	c.mu.Unlock()
+}
+
 // appendWord tokenizes one pre-token w and appends its ids.
 func (m *bpe) appendWord(dst []int32, w string, st *encodeState) []int32 {
-	m.cache.mu.RLock()
-	hit, ok := m.cache.m[w]
-	m.cache.mu.RUnlock()
-	if ok {
-		return append(dst, hit...)
+	if len(w) >= maxCacheWordLen {
+		return m.tokenizeWord(dst, w, st)
+	}
+	if ids, ok := m.cache.get(w); ok {
+		return append(dst, ids...)
 	}
 	n := len(dst)
 	dst = m.tokenizeWord(dst, w, st)
-	if len(w) < maxCacheWordLen {
-		ids := make([]int32, len(dst)-n)
-		copy(ids, dst[n:])
-		m.cache.mu.Lock()
-		if len(m.cache.m) >= cacheCap {
-			m.cache.m = make(map[string][]int32)
-		}
-		m.cache.m[w] = ids
-		m.cache.mu.Unlock()
-	}
+	m.cache.put(strings.Clone(w), slices.Clone(dst[n:]))
 	return dst
 }
 

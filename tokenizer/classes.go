@@ -34,9 +34,24 @@ var classTables = []struct {
 }
 
 var (
-	bmpOnce  sync.Once
-	bmpClass []uint16 // [0x10000] class bits of every BMP rune
+	bmpOnce    sync.Once
+	bmpClass   []uint16 // [0x10000] class bits of every BMP rune; built by initClasses
+	asciiClass [utf8.RuneSelf]uint16
 )
+
+func init() {
+	for c := rune(0); c < utf8.RuneSelf; c++ {
+		for _, ct := range classTables {
+			if unicode.Is(ct.tab, c) {
+				asciiClass[c] |= ct.bit
+			}
+		}
+	}
+}
+
+// initClasses builds the BMP class table (128 KB) on first use; the
+// matchers call it before classifying runes.
+func initClasses() { bmpOnce.Do(buildBMPClasses) }
 
 func buildBMPClasses() {
 	t := make([]uint16, 0x10000)
@@ -50,13 +65,9 @@ func buildBMPClasses() {
 	bmpClass = t
 }
 
-// classOf returns the class bits of r. The BMP table is built on first use.
+// classOf returns the class bits of r. initClasses must have run.
 func classOf(r rune) uint16 {
-	if r < 0x10000 {
-		bmpOnce.Do(buildBMPClasses)
-		if r < 0 {
-			return 0
-		}
+	if uint32(r) < 0x10000 {
 		return bmpClass[r]
 	}
 	var c uint16
@@ -78,7 +89,10 @@ func runeAt(s string, i int) (rune, int) {
 
 // classAt returns the rune at s[i], its size and its class bits.
 func classAt(s string, i int) (rune, int, uint16) {
-	r, n := runeAt(s, i)
+	if c := s[i]; c < utf8.RuneSelf {
+		return rune(c), 1, asciiClass[c]
+	}
+	r, n := utf8.DecodeRuneInString(s[i:])
 	return r, n, classOf(r)
 }
 

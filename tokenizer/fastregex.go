@@ -48,6 +48,7 @@ var fastMatchers = map[string]func(s string, i int) int{
 // fastFindAll appends the matches of at in s, searching left to right and
 // resuming after each match, as Oniguruma's find_iter does.
 func fastFindAll(at func(string, int) int, s string, dst []span) []span {
+	initClasses()
 	for i := 0; i < len(s); {
 		if e := at(s, i); e > i {
 			dst = append(dst, span{i, e})
