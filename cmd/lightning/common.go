@@ -110,3 +110,12 @@ func isTerminal(f *os.File) bool {
 	fi, err := f.Stat()
 	return err == nil && fi.Mode()&os.ModeCharDevice != 0
 }
+
+// readAll reads r to the end with a 1 GiB cap.
+func readAll(r io.Reader) ([]byte, error) {
+	b, err := io.ReadAll(io.LimitReader(r, 1<<30+1))
+	if err == nil && len(b) > 1<<30 {
+		return nil, fmt.Errorf("input exceeds 1 GiB")
+	}
+	return b, err
+}
