@@ -183,7 +183,7 @@ func (st *state) runLoop(n *forNode, itv Value, sc *scope, depth0 int) error {
 	if n.recursive {
 		loop.recurse = func(v Value) (Value, error) {
 			if st.depth >= maxDepth {
-				return nil, newErr("RecursionError", "maximum recursion depth exceeded")
+				return nil, newErr("RecursionError", "maximum recursion depth exceeded while calling a Python object")
 			}
 			st.depth++
 			defer func() { st.depth-- }()
@@ -291,7 +291,7 @@ func (m *macro) name() string { return m.def.name }
 func (st *state) callMacro(m *macro, args []Value, kw []kwarg) (Value, error) {
 	d := m.def
 	if st.depth >= maxDepth {
-		return nil, newErr("RecursionError", "maximum recursion depth exceeded")
+		return nil, newErr("RecursionError", "maximum recursion depth exceeded while calling a Python object")
 	}
 	st.depth++
 	defer func() { st.depth-- }()
