@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -32,7 +33,7 @@ type goldenCase struct {
 	raw      *jinja.Dict
 }
 
-func readCases(t *testing.T, name string) []goldenCase {
+func readCases(t testing.TB, name string) []goldenCase {
 	t.Helper()
 	f, err := os.Open(filepath.Join("testdata", name, "cases.jsonl"))
 	if err != nil {
@@ -78,7 +79,7 @@ func requestFromCase(d *jinja.Dict) *Request {
 // loaded: from its tokenizer_config.json when it has one (checking that the
 // template and special tokens match the golden's), else from template.jinja
 // with special_tokens.json.
-func loadGoldenTemplate(t *testing.T, name string) *Template {
+func loadGoldenTemplate(t testing.TB, name string) *Template {
 	t.Helper()
 	dir := filepath.Join("testdata", name)
 	src, err := os.ReadFile(filepath.Join(dir, "template.jinja"))
@@ -157,5 +158,54 @@ func TestGolden(t *testing.T) {
 				t.Errorf("%d cases, want 78", len(cases))
 			}
 		})
+	}
+}
+
+// BenchmarkRender renders one golden conversation with each MiniMax
+// template (tools, a tool call and its result: tool_call_dict_args).
+func BenchmarkRender(b *testing.B) {
+	for _, name := range []string{"minimax_m1", "minimax_text01", "vllm_minimax_m1_tool", "hf_features"} {
+		b.Run(name, func(b *testing.B) {
+			tmpl := loadGoldenTemplate(b, name)
+			var req *Request
+			for _, c := range readCases(b, name) {
+				if c.ID == "tool_call_dict_args/agp=true" {
+					req = c.req
+				}
+			}
+			if req == nil {
+				b.Fatal("case not found")
+			}
+			for b.Loop() {
+				if _, err := tmpl.Render(req); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// TestConcurrentRender renders one template from several goroutines (run
+// with -race to check that templates and inputs are only read).
+func TestConcurrentRender(t *testing.T) {
+	tmpl := loadGoldenTemplate(t, "hf_features")
+	cases := readCases(t, "hf_features")
+	done := make(chan error)
+	for g := 0; g < 4; g++ {
+		go func() {
+			for _, c := range cases {
+				out, err := tmpl.Render(c.req)
+				if c.Rendered != nil && (err != nil || out != *c.Rendered) {
+					done <- fmt.Errorf("%s: concurrent render differs", c.ID)
+					return
+				}
+			}
+			done <- nil
+		}()
+	}
+	for g := 0; g < 4; g++ {
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
 	}
 }
