@@ -45,7 +45,7 @@ func benchPrompt(n, vocab int) []int32 {
 // Run: go test -run '^$' -bench Prefill ./model/minimax01
 func BenchmarkPrefill(b *testing.B) {
 	for _, preset := range []string{"m300", "b2"} {
-		for _, n := range []int{512} {
+		for _, n := range []int{512, 2048} {
 			b.Run(fmt.Sprintf("%s/T=%d", preset, n), func(b *testing.B) {
 				m := benchModel(b, preset)
 				prompt := benchPrompt(n, m.Config.Vocab)
