@@ -36,9 +36,9 @@ const q8Block = 32
 type q8Kind uint8
 
 const (
-	q8Row  q8Kind = iota // int8, one float32 scale per output row
-	q8Blk                // int8, one 16-bit float scale per 32 inputs
-	q4Grp                // packed int4, 16-bit float scale (and min) per group
+	q8Row q8Kind = iota // int8, one float32 scale per output row
+	q8Blk               // int8, one 16-bit float scale per 32 inputs
+	q4Grp               // packed int4, 16-bit float scale (and min) per group
 )
 
 // MatMulQ8 computes dst[T, out] ≈ x[T, in] · wᵀ for int8 weights with one
