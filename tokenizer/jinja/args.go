@@ -59,8 +59,8 @@ func orDefault(v, def Value) Value {
 }
 
 // method builds a bound builtin method.
-func method(name string, fn func(args []Value, kw []kwarg) (Value, error)) *Func {
-	return &Func{name: name, fn: func(_ *state, args []Value, kw []kwarg) (Value, error) { return fn(args, kw) }}
+func method(name string, fn func(args []Value, kw []kwarg) (Value, error)) *builtin {
+	return &builtin{name: name, fn: func(_ *state, args []Value, kw []kwarg) (Value, error) { return fn(args, kw) }}
 }
 
 // argInt converts an int-like argument to int.

@@ -11,8 +11,9 @@ type kwarg struct {
 	val  Value
 }
 
-// Func is a builtin callable: a global function or a bound method.
-type Func struct {
+// builtin is a callable implemented in Go: a global function or a bound
+// method.
+type builtin struct {
 	name string
 	fn   func(st *state, args []Value, kw []kwarg) (Value, error)
 }
@@ -280,7 +281,7 @@ func (st *state) call(fn Value, args []Value, kw []kwarg) (Value, error) {
 		return nil, f.fail()
 	case *macro:
 		return st.callMacro(f, args, kw)
-	case *Func:
+	case *builtin:
 		return f.fn(st, args, kw)
 	case *loopContext:
 		if f.recurse == nil {

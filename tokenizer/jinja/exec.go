@@ -258,7 +258,7 @@ func (l *loopContext) attr(name string) (Value, bool) {
 		}
 		return l.items[i+1], true
 	case "cycle":
-		return &Func{name: "cycle", fn: func(_ *state, args []Value, kw []kwarg) (Value, error) {
+		return &builtin{name: "cycle", fn: func(_ *state, args []Value, kw []kwarg) (Value, error) {
 			if len(kw) > 0 {
 				return nil, typeErr("cycle() got an unexpected keyword argument '%s'", kw[0].name)
 			}
@@ -268,7 +268,7 @@ func (l *loopContext) attr(name string) (Value, bool) {
 			return args[l.index0%len(args)], nil
 		}}, true
 	case "changed":
-		return &Func{name: "changed", fn: func(_ *state, args []Value, _ []kwarg) (Value, error) {
+		return &builtin{name: "changed", fn: func(_ *state, args []Value, _ []kwarg) (Value, error) {
 			if l.called && equal(NewTuple(l.changed...), NewTuple(args...)) {
 				return false, nil
 			}

@@ -12,13 +12,13 @@ const maxRange = 100000
 // globalScope holds the template globals: Jinja's range, dict, namespace,
 // cycler and joiner, and transformers' raise_exception and strftime_now.
 var globalScope = &scope{vars: map[string]Value{
-	"range":           &Func{name: "range", fn: globalRange},
-	"dict":            &Func{name: "dict", fn: globalDict},
-	"namespace":       &Func{name: "namespace", fn: globalNamespace},
-	"cycler":          &Func{name: "cycler", fn: globalCycler},
-	"joiner":          &Func{name: "joiner", fn: globalJoiner},
-	"raise_exception": &Func{name: "raise_exception", fn: globalRaise},
-	"strftime_now":    &Func{name: "strftime_now", fn: globalStrftimeNow},
+	"range":           &builtin{name: "range", fn: globalRange},
+	"dict":            &builtin{name: "dict", fn: globalDict},
+	"namespace":       &builtin{name: "namespace", fn: globalNamespace},
+	"cycler":          &builtin{name: "cycler", fn: globalCycler},
+	"joiner":          &builtin{name: "joiner", fn: globalJoiner},
+	"raise_exception": &builtin{name: "raise_exception", fn: globalRaise},
+	"strftime_now":    &builtin{name: "strftime_now", fn: globalStrftimeNow},
 }}
 
 func globalRange(_ *state, args []Value, kw []kwarg) (Value, error) {
@@ -160,7 +160,7 @@ func globalJoiner(_ *state, args []Value, kw []kwarg) (Value, error) {
 		return nil, err
 	}
 	j := &joiner{sep: pyStr(orDefault(a[0], ", "))}
-	return &Func{name: "joiner", fn: func(*state, []Value, []kwarg) (Value, error) {
+	return &builtin{name: "joiner", fn: func(*state, []Value, []kwarg) (Value, error) {
 		if !j.used {
 			j.used = true
 			return "", nil

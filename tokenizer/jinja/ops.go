@@ -450,7 +450,7 @@ func equal(a, b Value) bool {
 	case *Undefined:
 		_, ok := b.(*Undefined)
 		return ok
-	case *Namespace, *macro, *Func, *generator, *loopContext, *cycler, *joiner:
+	case *Namespace, *macro, *builtin, *generator, *loopContext, *cycler, *joiner:
 		return a == b
 	}
 	return false

@@ -91,7 +91,7 @@ func writeRepr(b *strings.Builder, v Value, str bool) {
 		b.WriteString(">")
 	case *macro:
 		b.WriteString("<Macro " + strRepr(v.name()) + ">")
-	case *Func:
+	case *builtin:
 		b.WriteString("<built-in function " + v.name + ">")
 	case *generator:
 		b.WriteString("<generator object " + v.name + ">")

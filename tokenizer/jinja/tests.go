@@ -102,7 +102,7 @@ func init() {
 		}),
 		"callable": pred(func(v Value) bool {
 			switch v.(type) {
-			case *macro, *Func, *loopContext, *Undefined, *joiner:
+			case *macro, *builtin, *loopContext, *Undefined, *joiner:
 				return true
 			}
 			return false

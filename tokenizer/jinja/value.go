@@ -208,7 +208,7 @@ func typeName(v Value) string {
 		return "Undefined"
 	case *macro:
 		return "Macro"
-	case *Func:
+	case *builtin:
 		return "builtin_function_or_method"
 	case *generator:
 		return "generator"
