@@ -60,7 +60,9 @@ func TestLoadErrors(t *testing.T) {
 		{func(m map[string]any) {
 			m["pre_tokenizer"] = map[string]any{"type": "Metaspace", "replacement": "▁", "add_prefix_space": false}
 		}, "add_prefix_space does not match"},
-		{func(m map[string]any) { m["decoder"] = map[string]any{"type": "Strip", "content": "ab", "start": 1, "stop": 0} }, "not a single character"},
+		{func(m map[string]any) {
+			m["decoder"] = map[string]any{"type": "Strip", "content": "ab", "start": 1, "stop": 0}
+		}, "not a single character"},
 		{func(m map[string]any) {
 			m["post_processor"] = map[string]any{"type": "TemplateProcessing", "single": []any{map[string]any{"SpecialToken": map[string]any{"id": "<s>", "type_id": 0}}}, "special_tokens": map[string]any{}}
 		}, `special token "<s>" is not in special_tokens`},
