@@ -32,7 +32,7 @@ var allowed = map[string][]string{
 	"model":              {"tensor"},
 	"model/minimax01":    {"model", "attention", "moe", "tensor", "quant", "kernels", "format/safetensors", "format/gguf", "internal/trace"},
 	"engine":             {"model", "sample"},
-	"server":             {"engine", "model", "sample", "tokenizer", "tokenizer/chat"},
+	"server":             {"engine", "model", "sample", "tokenizer", "tokenizer/chat", "tokenizer/jinja"},
 	"train":              {"model/minimax01", "attention", "moe", "tensor", "kernels"},
 	"cmd/lightning":      {"*"},
 }

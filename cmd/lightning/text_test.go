@@ -29,8 +29,7 @@ func qwenModel(t *testing.T) string {
 		}
 		tokDir := filepath.Join(tmp, "tok")
 		os.MkdirAll(tokDir, 0o755)
-		src := "../../server/testdata/qwen3"
-		gz, err := os.Open(filepath.Join(src, "tokenizer.json.gz"))
+		gz, err := os.Open("../../tokenizer/testdata/qwen3/tokenizer.json.gz")
 		if err != nil {
 			qwenErr = err
 			return
@@ -44,7 +43,7 @@ func qwenModel(t *testing.T) string {
 		out, _ := os.Create(filepath.Join(tokDir, "tokenizer.json"))
 		io.Copy(out, zr)
 		out.Close()
-		if qwenErr = copyFile(filepath.Join(src, "tokenizer_config.json"), filepath.Join(tokDir, "tokenizer_config.json")); qwenErr != nil {
+		if qwenErr = copyFile("../../tokenizer/chat/testdata/qwen3/tokenizer_config.json", filepath.Join(tokDir, "tokenizer_config.json")); qwenErr != nil {
 			return
 		}
 		qwenDir = filepath.Join(tmp, "model")
