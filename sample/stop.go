@@ -11,17 +11,17 @@ import (
 // A streaming caller keeps the text generated so far and the number of bytes
 // already sent, and after appending each token's text does:
 //
-//	if i, _ := m.Find(text, sent); i >= 0 {
-//		send(text[sent:i]) // the stop string and what follows are dropped
-//		return
-//	}
-//	safe := len(text) - m.Holdback(text)
+//	stop, safe := m.Next(text, sent)
 //	send(text[sent:safe])
 //	sent = safe
+//	if stop >= 0 {
+//		return // the stop string and what follows are dropped
+//	}
 //
-// and when generation ends for another reason sends text[sent:]. Searching
-// from sent is enough: every earlier byte was checked and released because no
-// stop string could start there, and safe never moves backwards.
+// and when generation ends for another reason cuts the rest at
+// m.Find(text, sent) (if found) and sends it. The result does not depend on
+// how the text was split into tokens: it is always the text before the
+// earliest occurrence of any stop string.
 type StopMatcher struct {
 	stops []string
 }
@@ -58,6 +58,20 @@ func (m *StopMatcher) Find(text string, from int) (i, which int) {
 		i += from
 	}
 	return i, which
+}
+
+// Next is one streaming step (see the type's doc): given the text so far
+// and how much of it was sent, it returns the stop position (or -1) and how
+// far it is safe to send. A stop string found at i is only final when no
+// other stop string can still complete at an earlier offset, i.e. when no
+// proper prefix of a stop string starts before i at the end of the text;
+// otherwise the caller waits for more text.
+func (m *StopMatcher) Next(text string, sent int) (stop, safe int) {
+	safe = max(len(text)-m.Holdback(text), sent)
+	if i, _ := m.Find(text, sent); i >= 0 && i <= safe {
+		return i, i
+	}
+	return -1, safe
 }
 
 // Holdback returns the length of the longest suffix of text that is a proper

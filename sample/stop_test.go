@@ -77,24 +77,27 @@ func TestStopEmpty(t *testing.T) {
 }
 
 // stream runs the streaming protocol of the StopMatcher doc comment over the
-// chunks and returns what was sent. It fails if a byte once sent is later
-// part of a stop string or the release point moves backwards.
+// chunks and returns what was sent. It fails if the release point moves
+// backwards or a stop lands inside bytes already sent.
 func stream(t testing.TB, m *StopMatcher, chunks []string) (sent string, stopped bool) {
 	var text string
 	n := 0
 	for _, ch := range chunks {
 		text += ch
-		if i, _ := m.Find(text, n); i >= 0 {
-			if i < n {
-				t.Fatalf("stop at %d inside bytes already sent (%d)", i, n)
-			}
-			return text[:i], true
-		}
-		safe := len(text) - m.Holdback(text)
+		stop, safe := m.Next(text, n)
 		if safe < n {
 			t.Fatalf("release point moved back from %d to %d in %q", n, safe, text)
 		}
 		n = safe
+		if stop >= 0 {
+			return text[:stop], true
+		}
+	}
+	if i, _ := m.Find(text, n); i >= 0 {
+		if i < n {
+			t.Fatalf("stop at %d inside bytes already sent (%d)", i, n)
+		}
+		return text[:i], true
 	}
 	return text, false
 }

@@ -204,15 +204,18 @@ func (t *textModel) generate(ctx context.Context, req engine.Request, stops []st
 	dec := t.tok.NewStreamDecoder(true)
 	var text strings.Builder
 	printed := 0
+	// flush sends what is safe; it reports a stop string (the text ends at it).
 	flush := func(final bool) bool {
 		s := text.String()
-		limit := len(s)
-		stopped := false
+		limit, stopped := len(s), false
 		if sm != nil {
-			if pos, _ := sm.Find(s, printed); pos >= 0 {
-				limit, stopped = pos, true
-			} else if !final {
-				limit -= sm.Holdback(s)
+			if final {
+				if i, _ := sm.Find(s, printed); i >= 0 {
+					limit, stopped = i, true
+				}
+			} else {
+				stop, safe := sm.Next(s, printed)
+				limit, stopped = safe, stop >= 0
 			}
 		}
 		if limit > printed {
