@@ -199,3 +199,27 @@ func TestBenchModelMode(t *testing.T) {
 		t.Errorf("incomplete report: %+v", r)
 	}
 }
+
+// TestInspectRealShape checks inspect's figures for the real MiniMax-Text-01
+// configuration against the spec (§1.5, §4.2): 456,089,655,296 parameters,
+// 45,944,920,064 active per token, 912,210,767,872 bytes as BF16 with F32
+// router gates, 40,960 B/token of bf16 KV cache and 293.6 MB of fp32
+// lightning state per sequence.
+func TestInspectRealShape(t *testing.T) {
+	out, stderr, code := runCLI(t, "inspect", "-preset", "minimax-text-01", "-json")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	var r inspectReport
+	if err := json.Unmarshal([]byte(out), &r); err != nil {
+		t.Fatal(err)
+	}
+	total := r.BytesByDType["BF16"] + r.BytesByDType["F32"]
+	if r.Params != 456_089_655_296 || r.ActiveParams != 45_944_920_064 || total != 912_210_767_872 ||
+		r.KVPerTokenBF16 != 40_960 || r.StateBytesF32 != 293_601_280 || r.LayerPlan != "([L]*7+[S])*10" {
+		t.Errorf("report %+v", r)
+	}
+	if got := r.PerSequence[2]; got.Tokens != 1<<20 || got.KVBF16 != 40_960<<20 {
+		t.Errorf("1M row %+v", got)
+	}
+}
