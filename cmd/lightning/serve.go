@@ -1,0 +1,296 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/lightninglm/lightning/engine"
+	"github.com/lightninglm/lightning/model/minimax01"
+	"github.com/lightninglm/lightning/server"
+	"github.com/lightninglm/lightning/tokenizer"
+	"github.com/lightninglm/lightning/tokenizer/chat"
+)
+
+func init() {
+	register(&command{
+		name:    "serve",
+		summary: "serve a model over an OpenAI-compatible HTTP API (chat, completions, streaming)",
+		usage:   "-model DIR [-host 127.0.0.1] [-port 8080] [-api-key KEY] [flags]",
+		help: `Serves POST /v1/chat/completions and /v1/completions (streaming with "stream": true), GET /v1/models,
+GET /health and GET /metrics (Prometheus). Existing OpenAI clients work unchanged: point their base URL at
+http://HOST:PORT/v1 and use the model name from /v1/models (the model folder's name unless -model-name).
+
+The tokenizer (tokenizer.json or vocab.json + merges.txt) and chat template (tokenizer_config.json or
+chat_template.jinja) are read from the model folder unless -tokenizer names another one.
+
+Concurrent requests are batched: every engine step runs all running sequences through one forward pass,
+so the weights stream from memory once per step however many clients decode. Long prompts are prefilled
+in chunks of at most -batch-tokens per step between decode steps. Requests beyond -max-seqs wait in a
+queue of -max-queue; beyond that the server answers 429 with Retry-After. Each sequence reserves its
+state memory (fixed part plus KV cache for prompt + max_tokens) against -max-memory before it starts.
+
+Prefix reuse: states are snapshotted at the end of prompts, of shared system prompts and of each
+conversation turn into a cache of -prefix-cache-mb; a request that extends a cached prefix (the next turn
+of a chat, the same system prompt) skips prefilling it. "usage.prompt_tokens_details.cached_tokens"
+reports how many prompt tokens were reused.
+
+Security: with -api-key (or $LIGHTNING_API_KEY) every endpoint except /health needs
+"Authorization: Bearer KEY". Bodies over -max-body-mb are refused with 413. The server binds to
+127.0.0.1 by default; use -host 0.0.0.0 to listen on every interface.
+
+SIGINT/SIGTERM drain the server: /health turns to "draining", new requests get 503, requests in flight
+finish for up to -drain-timeout, then the rest are aborted.
+
+Example:
+  lightning random-model -preset tiny -tokenizer /path/to/qwen3-tokenizer -o /tmp/tiny
+  lightning serve -model /tmp/tiny -port 8080
+  curl -s localhost:8080/v1/chat/completions -H 'Content-Type: application/json' \
+    -d '{"model": "tiny", "messages": [{"role": "user", "content": "Hello"}], "max_tokens": 16}'`,
+		run: runServe,
+	})
+}
+
+func runServe(fs *flag.FlagSet, args []string) error {
+	dir := fs.String("model", "", "model folder (config.json + safetensors, tokenizer files)")
+	tokDir := fs.String("tokenizer", "", "tokenizer folder (default: the model folder)")
+	name := fs.String("model-name", "", "model id for clients (default: the model folder's name)")
+	host := fs.String("host", "127.0.0.1", "address to listen on (0.0.0.0 for every interface)")
+	port := fs.Int("port", 8080, "TCP port (0 picks a free one, printed at startup)")
+	apiKey := fs.String("api-key", "", "require 'Authorization: Bearer KEY' (default $LIGHTNING_API_KEY)")
+	maxMem := fs.String("max-memory", "auto", "memory budget for sequence states, e.g. 8GiB, 512MiB or bytes; auto = 70% of available memory minus the weights; 0 = unlimited")
+	maxSeqs := fs.Int("max-seqs", 8, "sequences decoding at once (the batch size of a decode step)")
+	maxQueue := fs.Int("max-queue", 64, "requests that may wait for a slot; beyond it the server answers 429")
+	batchTokens := fs.Int("batch-tokens", 512, "tokens per engine step (decode tokens + prefill chunks)")
+	prefixMB := fs.Int64("prefix-cache-mb", 1024, "prefix cache budget in MiB (0 turns prefix reuse off)")
+	ckEvery := fs.Int("checkpoint-every", 2048, "also snapshot long prompts every this many tokens")
+	maxTokens := fs.Int("max-tokens", 4096, "largest max_tokens a request may ask for (and the default)")
+	timeout := fs.Duration("request-timeout", 10*time.Minute, "longest time a request may take (0 = no limit)")
+	drain := fs.Duration("drain-timeout", 30*time.Second, "on SIGTERM, how long requests in flight may finish")
+	bodyMB := fs.Int64("max-body-mb", 8, "largest request body in MiB")
+	logFormat := fs.String("log-format", "text", "log format: text or json")
+	logLevel := fs.String("log-level", "info", "log level: debug, info, warn or error")
+	if err := parseFlags(fs, args, false); err != nil {
+		return err
+	}
+	if *dir == "" {
+		return fmt.Errorf("%w: -model DIR is required", errUsage)
+	}
+	switch {
+	case *port < 0 || *port > 65535:
+		return fmt.Errorf("%w: -port %d outside 0…65535", errUsage, *port)
+	case *maxSeqs < 1 || *maxQueue < 0 || *batchTokens <= *maxSeqs:
+		return fmt.Errorf("%w: need -max-seqs ≥ 1, -max-queue ≥ 0 and -batch-tokens > -max-seqs", errUsage)
+	case *prefixMB < 0 || *bodyMB < 1 || *maxTokens < 1 || *ckEvery < 1:
+		return fmt.Errorf("%w: -prefix-cache-mb ≥ 0, -max-body-mb ≥ 1, -max-tokens ≥ 1 and -checkpoint-every ≥ 1 required", errUsage)
+	}
+	budget, auto, err := parseBytes(*maxMem)
+	if err != nil {
+		return fmt.Errorf("%w: -max-memory: %v", errUsage, err)
+	}
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
+		return fmt.Errorf("%w: -log-level: %v", errUsage, err)
+	}
+	hopts := &slog.HandlerOptions{Level: level}
+	var logger *slog.Logger
+	switch *logFormat {
+	case "text":
+		logger = slog.New(slog.NewTextHandler(fs.Output(), hopts))
+	case "json":
+		logger = slog.New(slog.NewJSONHandler(fs.Output(), hopts))
+	default:
+		return fmt.Errorf("%w: -log-format %q, want text or json", errUsage, *logFormat)
+	}
+	if *apiKey == "" {
+		*apiKey = os.Getenv("LIGHTNING_API_KEY")
+	}
+	if *tokDir == "" {
+		*tokDir = *dir
+	}
+	if *name == "" {
+		*name = filepath.Base(filepath.Clean(*dir))
+	}
+
+	// Listen first, so /health answers "loading" while the model loads.
+	ln, err := net.Listen("tcp", net.JoinHostPort(*host, strconv.Itoa(*port)))
+	if err != nil {
+		return err
+	}
+	srv := server.New(server.Config{
+		ModelName: *name, APIKey: *apiKey, MaxBodyBytes: *bodyMB << 20, MaxTokens: *maxTokens,
+		RequestTimeout: *timeout, Logger: logger,
+	})
+	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 30 * time.Second, ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn)}
+	served := make(chan error, 1)
+	go func() { served <- hs.Serve(ln) }()
+	logger.Info("listening", "addr", "http://"+ln.Addr().String(), "auth", *apiKey != "")
+
+	start := time.Now()
+	m, err := minimax01.Load(*dir, minimax01.Options{MaxBatchTokens: *batchTokens})
+	if err != nil {
+		hs.Close()
+		return err
+	}
+	defer m.Close()
+	for _, w := range m.Warnings {
+		logger.Warn("model", "warning", w)
+	}
+	tok, err := tokenizer.Load(*tokDir)
+	if err != nil {
+		hs.Close()
+		return fmt.Errorf("%w (pass -tokenizer DIR if the tokenizer lives elsewhere)", err)
+	}
+	info := m.Info()
+	if tok.VocabSize() > info.VocabSize {
+		hs.Close()
+		return fmt.Errorf("tokenizer uses %d ids but the model's vocabulary has %d", tok.VocabSize(), info.VocabSize)
+	}
+	chatCfg, err := chat.LoadConfig(filepath.Join(*tokDir, "tokenizer_config.json"))
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		chatCfg = nil
+	case err != nil:
+		hs.Close()
+		return err
+	case len(chatCfg.Templates) == 0:
+		chatCfg = nil
+	}
+	if chatCfg == nil {
+		logger.Warn("no chat template: /v1/chat/completions is off, /v1/completions works")
+	}
+	if auto {
+		budget, err = autoBudget(info.WeightBytes, *prefixMB<<20)
+		if err != nil {
+			hs.Close()
+			return err
+		}
+	}
+	queue := *maxQueue
+	if queue == 0 {
+		queue = -1 // engine.Config's 0 means its default; -max-queue 0 means no waiting
+	}
+	// Prompts shorter than CacheMinTokens are cheaper to prefill again than a
+	// state copy is to keep.
+	eng, err := engine.New(m, engine.Config{
+		MaxSeqs: *maxSeqs, MaxQueue: queue, BatchTokens: *batchTokens, MaxMemory: budget,
+		PrefixCacheBytes: *prefixMB << 20, CheckpointEvery: *ckEvery, CacheMinTokens: 32,
+	})
+	if err != nil {
+		hs.Close()
+		return err
+	}
+	if err := srv.Attach(server.Backend{Engine: eng, Tokenizer: tok, Chat: chatCfg, StopTokens: server.DefaultStopTokens(tok)}); err != nil {
+		eng.Close()
+		hs.Close()
+		return err
+	}
+	perSeq := info.StateBytes + info.BytesPerTok*int64(*maxTokens)
+	logger.Info("ready", "model", *name, "load", time.Since(start).Round(time.Millisecond), "weights", human(float64(info.WeightBytes), "B"),
+		"state_per_seq", human(float64(info.StateBytes), "B"), "kv_per_token", human(float64(info.BytesPerTok), "B"),
+		"max_memory", memString(budget), "seqs_fitting_at_max_tokens", fitting(budget, perSeq), "max_seqs", *maxSeqs)
+
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
+	defer signal.Stop(sig)
+	select {
+	case err := <-served:
+		eng.Close()
+		return err
+	case s := <-sig:
+		logger.Info("draining", "signal", s.String(), "deadline", *drain)
+	}
+	srv.Drain()
+	ctx, cancel := context.WithTimeout(context.Background(), *drain)
+	defer cancel()
+	go func() { // a second signal stops at once
+		<-sig
+		cancel()
+	}()
+	err = hs.Shutdown(ctx)
+	eng.Close() // aborts whatever is still running; their handlers answer and return
+	if err != nil {
+		logger.Warn("drain deadline passed; aborted the remaining requests")
+		hs.Close()
+	}
+	st := eng.Stats()
+	logger.Info("stopped", "finished", st.Finished, "aborted", st.Aborted, "generated_tokens", st.GeneratedTokens)
+	return nil
+}
+
+// parseBytes reads a size: "auto", a plain byte count, or a number with a
+// unit (KB, MB, GB, KiB, MiB, GiB, TB, TiB).
+func parseBytes(s string) (n int64, auto bool, err error) {
+	s = strings.TrimSpace(s)
+	if strings.EqualFold(s, "auto") {
+		return 0, true, nil
+	}
+	units := []struct {
+		suffix string
+		mult   float64
+	}{{"kib", 1 << 10}, {"mib", 1 << 20}, {"gib", 1 << 30}, {"tib", 1 << 40}, {"kb", 1e3}, {"mb", 1e6}, {"gb", 1e9}, {"tb", 1e12}, {"b", 1}}
+	num, mult := strings.ToLower(s), 1.0
+	for _, u := range units {
+		if strings.HasSuffix(num, u.suffix) {
+			num, mult = strings.TrimSpace(strings.TrimSuffix(num, u.suffix)), u.mult
+			break
+		}
+	}
+	v, err := strconv.ParseFloat(num, 64)
+	if err != nil || v < 0 {
+		return 0, false, fmt.Errorf("%q is not a size (want e.g. 8GiB, 512MiB, 1000000 or auto)", s)
+	}
+	return int64(v * mult), false, nil
+}
+
+// autoBudget is 70% of the available memory (Linux /proc/meminfo) after the
+// weights and the prefix cache.
+func autoBudget(weights, cache int64) (int64, error) {
+	f, err := os.Open("/proc/meminfo")
+	if err != nil {
+		return 0, fmt.Errorf("-max-memory auto needs /proc/meminfo (%v); pass a size", err)
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		fields := strings.Fields(sc.Text())
+		if len(fields) >= 2 && fields[0] == "MemAvailable:" {
+			kb, err := strconv.ParseInt(fields[1], 10, 64)
+			if err != nil {
+				break
+			}
+			b := int64(float64(kb<<10-weights-cache) * 0.7)
+			if b <= 0 {
+				return 0, fmt.Errorf("-max-memory auto: %d MiB available is not enough for the weights (%d MiB) and prefix cache; pass a size", kb>>10, weights>>20)
+			}
+			return b, nil
+		}
+	}
+	return 0, errors.New("-max-memory auto: no MemAvailable in /proc/meminfo; pass a size")
+}
+
+func memString(b int64) string {
+	if b == 0 {
+		return "unlimited"
+	}
+	return human(float64(b), "B")
+}
+
+func fitting(budget, perSeq int64) string {
+	if budget == 0 {
+		return "unlimited"
+	}
+	return strconv.FormatInt(budget/perSeq, 10)
+}

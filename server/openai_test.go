@@ -1,0 +1,395 @@
+package server_test
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/openai/openai-go/v3"
+	"github.com/openai/openai-go/v3/option"
+	"github.com/openai/openai-go/v3/shared"
+
+	"github.com/lightninglm/lightning/engine"
+)
+
+// TestOpenAIChat drives chat completions with the official Go client,
+// streaming and not: greedy decoding gives the same text both ways, usage
+// adds up, and logprobs come back in the client's types.
+func TestOpenAIChat(t *testing.T) {
+	ts := start(t, setup{template: "vllm_minimax_m1_tool"})
+	params := openai.ChatCompletionNewParams{
+		Model: modelName,
+		Messages: []openai.ChatCompletionMessageParamUnion{
+			openai.SystemMessage("You are terse."),
+			openai.UserMessage("Name three colours."),
+		},
+		MaxTokens:   openai.Int(12),
+		Temperature: openai.Float(0),
+		Logprobs:    openai.Bool(true),
+		TopLogprobs: openai.Int(3),
+	}
+	resp, err := ts.client.Chat.Completions.New(bg(), params)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(resp.Choices) != 1 || resp.Object != "chat.completion" || resp.Model != modelName {
+		t.Fatalf("response %+v", resp)
+	}
+	ch := resp.Choices[0]
+	if ch.FinishReason != "length" || ch.Message.Role != "assistant" || ch.Message.Content == "" {
+		t.Errorf("choice %+v", ch)
+	}
+	u := resp.Usage
+	if u.CompletionTokens != 12 || u.PromptTokens < 10 || u.TotalTokens != u.PromptTokens+u.CompletionTokens {
+		t.Errorf("usage %+v", u)
+	}
+	if len(ch.Logprobs.Content) != 12 {
+		t.Fatalf("%d logprob entries, want 12", len(ch.Logprobs.Content))
+	}
+	var joined strings.Builder
+	for _, lp := range ch.Logprobs.Content {
+		if len(lp.TopLogprobs) != 3 || lp.Logprob > 0 || lp.TopLogprobs[0].Logprob < lp.Logprob {
+			t.Errorf("logprob entry %+v", lp)
+		}
+		joined.WriteString(lp.Token)
+	}
+
+	// Streaming, with usage in the last chunk.
+	params.StreamOptions = openai.ChatCompletionStreamOptionsParam{IncludeUsage: openai.Bool(true)}
+	stream := ts.client.Chat.Completions.NewStreaming(bg(), params)
+	var acc openai.ChatCompletionAccumulator
+	chunks := 0
+	for stream.Next() {
+		acc.AddChunk(stream.Current())
+		chunks++
+	}
+	if err := stream.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if chunks < 3 {
+		t.Errorf("only %d chunks", chunks)
+	}
+	got := acc.Choices[0]
+	if got.Message.Content != ch.Message.Content || got.FinishReason != "length" {
+		t.Errorf("streamed %q (%s), non-streamed %q", got.Message.Content, got.FinishReason, ch.Message.Content)
+	}
+	if acc.Usage.CompletionTokens != 12 || acc.Usage.PromptTokens != u.PromptTokens {
+		t.Errorf("streamed usage %+v", acc.Usage)
+	}
+}
+
+// TestOpenAICompletions covers the legacy completions endpoint.
+func TestOpenAICompletions(t *testing.T) {
+	ts := start(t, setup{})
+	params := openai.CompletionNewParams{
+		Model:       modelName,
+		Prompt:      openai.CompletionNewParamsPromptUnion{OfString: openai.String("Once upon a time")},
+		MaxTokens:   openai.Int(10),
+		Temperature: openai.Float(0),
+		Logprobs:    openai.Int(2),
+	}
+	resp, err := ts.client.Completions.New(bg(), params)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := resp.Choices[0]
+	if c.Text == "" || c.FinishReason != "length" || len(c.Logprobs.Tokens) != 10 || len(c.Logprobs.TopLogprobs[0]) != 2 {
+		t.Errorf("completion %+v", c)
+	}
+	stream := ts.client.Completions.NewStreaming(bg(), params)
+	var text strings.Builder
+	finish := ""
+	for stream.Next() {
+		for _, ch := range stream.Current().Choices {
+			text.WriteString(ch.Text)
+			if ch.FinishReason != "" {
+				finish = string(ch.FinishReason)
+			}
+		}
+	}
+	if err := stream.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if text.String() != c.Text || finish != "length" {
+		t.Errorf("streamed %q (%s), non-streamed %q", text.String(), finish, c.Text)
+	}
+	// A prompt of token ids, echoed back.
+	ids := []int64{1, 450, 4996}
+	resp, err = ts.client.Completions.New(bg(), openai.CompletionNewParams{
+		Model: modelName, Prompt: openai.CompletionNewParamsPromptUnion{OfArrayOfTokens: ids},
+		MaxTokens: openai.Int(3), Echo: openai.Bool(true), Temperature: openai.Float(0),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.Usage.PromptTokens != 3 || !strings.HasPrefix(resp.Choices[0].Text, ts.tok.Decode([]int{1, 450, 4996}, false)) {
+		t.Errorf("token prompt: %+v", resp)
+	}
+}
+
+// TestSamplingFields sends every sampling field the server accepts,
+// including vLLM's extensions through extra JSON.
+func TestSamplingFields(t *testing.T) {
+	ts := start(t, setup{template: "vllm_minimax_m1_tool"})
+	params := openai.ChatCompletionNewParams{
+		Model:            modelName,
+		Messages:         []openai.ChatCompletionMessageParamUnion{openai.UserMessage("Hi")},
+		MaxTokens:        openai.Int(8),
+		Temperature:      openai.Float(0.8),
+		TopP:             openai.Float(0.9),
+		PresencePenalty:  openai.Float(0.5),
+		FrequencyPenalty: openai.Float(0.5),
+		Seed:             openai.Int(42),
+		N:                openai.Int(1),
+		Stop:             openai.ChatCompletionNewParamsStopUnion{OfStringArray: []string{"\n\n\n", "zzz"}},
+	}
+	extra := []option.RequestOption{option.WithJSONSet("top_k", 40), option.WithJSONSet("min_p", 0.05), option.WithJSONSet("repetition_penalty", 1.1)}
+	a, err := ts.client.Chat.Completions.New(bg(), params, extra...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := ts.client.Chat.Completions.New(bg(), params, extra...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.Choices[0].Message.Content != b.Choices[0].Message.Content {
+		t.Errorf("same seed, different text: %q vs %q", a.Choices[0].Message.Content, b.Choices[0].Message.Content)
+	}
+	params.MaxTokens = openai.Int(0)
+	params.MaxCompletionTokens = openai.Int(5)
+	c, err := ts.client.Chat.Completions.New(bg(), params)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Usage.CompletionTokens > 5 {
+		t.Errorf("max_completion_tokens ignored: %+v", c.Usage)
+	}
+}
+
+var weatherTool = openai.ChatCompletionFunctionTool(shared.FunctionDefinitionParam{
+	Name:        "get_weather",
+	Description: openai.String("Current weather of a city"),
+	Parameters: shared.FunctionParameters{
+		"type":       "object",
+		"properties": map[string]any{"city": map[string]any{"type": "string"}},
+		"required":   []string{"city"},
+	},
+})
+
+// scripted starts a server whose model writes text, then EOS.
+func scripted(t *testing.T, text string, ec engine.Config) *testServer {
+	tok := loadTokenizer(t, "llama2")
+	ids := tok.Encode(text, false)
+	script := make([]int32, len(ids))
+	for i, id := range ids {
+		script[i] = int32(id)
+	}
+	eos, _ := tok.EOS()
+	m := &scriptModel{vocab: tok.VocabSize(), script: script, eos: int32(eos)}
+	return start(t, setup{model: m, template: "vllm_minimax_m1_tool", engine: ec})
+}
+
+// TestToolCalls checks MiniMax's tool-call output becomes OpenAI tool_calls,
+// streaming and not, and that the tool's answer renders as the next turn.
+func TestToolCalls(t *testing.T) {
+	out := "Let me check.\n<tool_calls>\n" +
+		`{"name": "get_weather", "arguments": {"city": "Paris"}}` + "\n" +
+		`{"name": "get_weather", "arguments": {"city": "Oslo"}}` + "\n</tool_calls>"
+	ts := scripted(t, out, engine.Config{})
+	params := openai.ChatCompletionNewParams{
+		Model:    modelName,
+		Messages: []openai.ChatCompletionMessageParamUnion{openai.UserMessage("Weather in Paris and Oslo?")},
+		Tools:    []openai.ChatCompletionToolUnionParam{weatherTool},
+	}
+	resp, err := ts.client.Chat.Completions.New(bg(), params)
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg := resp.Choices[0].Message
+	if resp.Choices[0].FinishReason != "tool_calls" || len(msg.ToolCalls) != 2 {
+		t.Fatalf("choice %+v", resp.Choices[0])
+	}
+	for i, city := range []string{"Paris", "Oslo"} {
+		tc := msg.ToolCalls[i]
+		var args map[string]string
+		if err := json.Unmarshal([]byte(tc.Function.Arguments), &args); err != nil || tc.Function.Name != "get_weather" || args["city"] != city || tc.ID == "" {
+			t.Errorf("tool call %d: %+v (%v)", i, tc, err)
+		}
+	}
+	if msg.Content != "Let me check." {
+		t.Errorf("content %q", msg.Content)
+	}
+
+	stream := ts.client.Chat.Completions.NewStreaming(bg(), params)
+	var acc openai.ChatCompletionAccumulator
+	var finished []string
+	for stream.Next() {
+		acc.AddChunk(stream.Current())
+		if tc, ok := acc.JustFinishedToolCall(); ok {
+			finished = append(finished, tc.Arguments)
+		}
+	}
+	if err := stream.Err(); err != nil {
+		t.Fatal(err)
+	}
+	sm := acc.Choices[0].Message
+	if acc.Choices[0].FinishReason != "tool_calls" || len(sm.ToolCalls) != 2 || sm.ToolCalls[1].Function.Arguments != msg.ToolCalls[1].Function.Arguments {
+		t.Errorf("streamed: %+v", acc.Choices[0])
+	}
+	if strings.Contains(sm.Content, "tool_calls") || strings.TrimSpace(sm.Content) != "Let me check." {
+		t.Errorf("streamed content leaks the tool-call block: %q", sm.Content)
+	}
+	if len(finished) != 2 {
+		t.Errorf("accumulator finished %d tool calls", len(finished))
+	}
+
+	// Next turn: the assistant's calls and the tool results go back in.
+	params.Messages = append(params.Messages, msg.ToParam(),
+		openai.ToolMessage("18°C, sunny", msg.ToolCalls[0].ID),
+		openai.ToolMessage("9°C, rain", msg.ToolCalls[1].ID))
+	if _, err := ts.client.Chat.Completions.New(bg(), params); err != nil {
+		t.Fatal(err)
+	}
+	// tool_choice none: the same output is plain text.
+	params.ToolChoice = openai.ChatCompletionToolChoiceOptionUnionParam{OfAuto: openai.String("none")}
+	resp, err = ts.client.Chat.Completions.New(bg(), params)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(resp.Choices[0].Message.ToolCalls) != 0 || !strings.Contains(resp.Choices[0].Message.Content, "<tool_calls>") || resp.Choices[0].FinishReason != "stop" {
+		t.Errorf("tool_choice none: %+v", resp.Choices[0])
+	}
+}
+
+// TestStopStrings checks that stop strings cut the text (the stop string
+// itself excluded) in both modes, also when a stop string spans tokens.
+func TestStopStrings(t *testing.T) {
+	ts := scripted(t, "The answer is forty-two. END of story, nothing more.", engine.Config{})
+	for _, stop := range []string{"END", "ty-t", "story, no"} {
+		params := openai.ChatCompletionNewParams{
+			Model:    modelName,
+			Messages: []openai.ChatCompletionMessageParamUnion{openai.UserMessage("?")},
+			Stop:     openai.ChatCompletionNewParamsStopUnion{OfString: openai.String(stop)},
+		}
+		full := "The answer is forty-two. END of story, nothing more."
+		want := full[:strings.Index(full, stop)]
+		resp, err := ts.client.Chat.Completions.New(bg(), params)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := resp.Choices[0].Message.Content; got != want || resp.Choices[0].FinishReason != "stop" {
+			t.Errorf("stop %q: %q (%s), want %q", stop, got, resp.Choices[0].FinishReason, want)
+		}
+		stream := ts.client.Chat.Completions.NewStreaming(bg(), params)
+		var acc openai.ChatCompletionAccumulator
+		for stream.Next() {
+			acc.AddChunk(stream.Current())
+		}
+		if err := stream.Err(); err != nil {
+			t.Fatal(err)
+		}
+		if got := acc.Choices[0].Message.Content; got != want {
+			t.Errorf("stop %q streamed: %q, want %q", stop, got, want)
+		}
+	}
+	// Without a stop string the model's EOS ends it: finish_reason stop.
+	resp, err := ts.client.Chat.Completions.New(bg(), openai.ChatCompletionNewParams{
+		Model: modelName, Messages: []openai.ChatCompletionMessageParamUnion{openai.UserMessage("?")},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.Choices[0].Message.Content != "The answer is forty-two. END of story, nothing more." || resp.Choices[0].FinishReason != "stop" {
+		t.Errorf("EOS: %+v", resp.Choices[0])
+	}
+}
+
+// TestConcurrentClients runs many clients at once; each greedy stream must
+// equal what the same request gives alone.
+func TestConcurrentClients(t *testing.T) {
+	ts := start(t, setup{template: "vllm_minimax_m1_tool", engine: engine.Config{MaxSeqs: 4, MaxQueue: 32}})
+	ask := func(i int) (string, error) {
+		resp, err := ts.client.Chat.Completions.New(bg(), openai.ChatCompletionNewParams{
+			Model:       modelName,
+			Messages:    []openai.ChatCompletionMessageParamUnion{openai.UserMessage(fmt.Sprintf("Question number %d?", i))},
+			MaxTokens:   openai.Int(int64(6 + i%5)),
+			Temperature: openai.Float(0),
+		})
+		if err != nil {
+			return "", err
+		}
+		return resp.Choices[0].Message.Content, nil
+	}
+	const n = 10
+	alone := make([]string, n)
+	for i := range n {
+		var err error
+		if alone[i], err = ask(i); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var wg sync.WaitGroup
+	got := make([]string, n)
+	errs := make([]error, n)
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			got[i], errs[i] = ask(i)
+		}()
+	}
+	wg.Wait()
+	for i := range n {
+		if errs[i] != nil {
+			t.Errorf("client %d: %v", i, errs[i])
+		} else if got[i] != alone[i] {
+			t.Errorf("client %d: concurrent %q, alone %q", i, got[i], alone[i])
+		}
+	}
+}
+
+// TestQwen3 renders a real tokenizer's own template (Qwen3, with tools) and
+// shows prefix reuse across turns and a shared system prompt.
+func TestQwen3(t *testing.T) {
+	ts := start(t, setup{tok: "qwen3", engine: engine.Config{PrefixCacheBytes: 64 << 20}})
+	system := openai.SystemMessage(strings.Repeat("You are a careful assistant who answers briefly. ", 8))
+	params := openai.ChatCompletionNewParams{
+		Model:       modelName,
+		Messages:    []openai.ChatCompletionMessageParamUnion{system, openai.UserMessage("What is 2+2?")},
+		Tools:       []openai.ChatCompletionToolUnionParam{weatherTool},
+		MaxTokens:   openai.Int(6),
+		Temperature: openai.Float(0),
+	}
+	first, err := ts.client.Chat.Completions.New(bg(), params)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if first.Usage.PromptTokensDetails.CachedTokens != 0 {
+		t.Errorf("first request reused %d tokens", first.Usage.PromptTokensDetails.CachedTokens)
+	}
+	// Same system prompt, another question: the system part is reused.
+	params.Messages = []openai.ChatCompletionMessageParamUnion{system, openai.UserMessage("And 3+3?")}
+	second, err := ts.client.Chat.Completions.New(bg(), params)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := second.Usage.PromptTokensDetails.CachedTokens; c < 80 || c >= second.Usage.PromptTokens {
+		t.Errorf("shared system prompt: %d of %d prompt tokens reused", c, second.Usage.PromptTokens)
+	}
+	// The next turn of the first conversation reuses all of its prompt (and
+	// more, when the reply re-tokenizes to the same ids).
+	params.Messages = []openai.ChatCompletionMessageParamUnion{system, openai.UserMessage("What is 2+2?"),
+		first.Choices[0].Message.ToParam(), openai.UserMessage("Are you sure?")}
+	third, err := ts.client.Chat.Completions.New(bg(), params)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := third.Usage.PromptTokensDetails.CachedTokens; c < first.Usage.PromptTokens {
+		t.Errorf("next turn: %d of %d prompt tokens reused, want at least the first prompt's %d", c, third.Usage.PromptTokens, first.Usage.PromptTokens)
+	}
+	t.Logf("first: %d prompt tokens; shared system prompt: %d of %d reused; next turn: %d of %d reused", first.Usage.PromptTokens,
+		second.Usage.PromptTokensDetails.CachedTokens, second.Usage.PromptTokens,
+		third.Usage.PromptTokensDetails.CachedTokens, third.Usage.PromptTokens)
+}
