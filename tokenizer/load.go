@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
 	"unicode/utf8"
 )
 
@@ -35,16 +34,16 @@ type addedJSON struct {
 }
 
 type modelJSON struct {
-	Type                    string           `json:"type"`
-	Dropout                 *float64         `json:"dropout"`
-	UnkToken                *string          `json:"unk_token"`
-	ContinuingSubwordPrefix *string          `json:"continuing_subword_prefix"`
-	EndOfWordSuffix         *string          `json:"end_of_word_suffix"`
-	FuseUnk                 bool             `json:"fuse_unk"`
-	ByteFallback            bool             `json:"byte_fallback"`
-	IgnoreMerges            bool             `json:"ignore_merges"`
-	Vocab                   map[string]int32 `json:"vocab"`
-	Merges                  json.RawMessage  `json:"merges"`
+	Type                    string          `json:"type"`
+	Dropout                 *float64        `json:"dropout"`
+	UnkToken                *string         `json:"unk_token"`
+	ContinuingSubwordPrefix *string         `json:"continuing_subword_prefix"`
+	EndOfWordSuffix         *string         `json:"end_of_word_suffix"`
+	FuseUnk                 bool            `json:"fuse_unk"`
+	ByteFallback            bool            `json:"byte_fallback"`
+	IgnoreMerges            bool            `json:"ignore_merges"`
+	Vocab                   json.RawMessage `json:"vocab"`
+	Merges                  json.RawMessage `json:"merges"`
 }
 
 // component is any normalizer, pre-tokenizer, post-processor or decoder of
@@ -179,36 +178,6 @@ func (p *patternJSON) matcher(slowRegex bool) (matcher, error) {
 	return nil, errors.New("pattern is neither String nor Regex")
 }
 
-// readMerges reads merges in either format: "a b" strings or [a, b] pairs.
-func readMerges(raw json.RawMessage) ([][2]string, error) {
-	raw = bytes.TrimSpace(raw)
-	if len(raw) == 0 || string(raw) == "null" {
-		return nil, nil
-	}
-	// Look at the first element to tell the formats apart.
-	inner := bytes.TrimSpace(bytes.TrimPrefix(raw, []byte("[")))
-	if len(inner) > 0 && inner[0] == '[' {
-		var pairs [][2]string
-		if err := json.Unmarshal(raw, &pairs); err != nil {
-			return nil, fmt.Errorf("merges: %w", err)
-		}
-		return pairs, nil
-	}
-	var lines []string
-	if err := json.Unmarshal(raw, &lines); err != nil {
-		return nil, fmt.Errorf("merges: %w", err)
-	}
-	pairs := make([][2]string, len(lines))
-	for i, l := range lines {
-		a, b, ok := strings.Cut(l, " ")
-		if !ok || strings.Contains(b, " ") {
-			return nil, fmt.Errorf("merges: entry %d %q is not two tokens separated by one space", i, l)
-		}
-		pairs[i] = [2]string{a, b}
-	}
-	return pairs, nil
-}
-
 // options are internal loading options (tests use slowRegex to run every
 // regex through regexp2).
 type options struct {
@@ -256,9 +225,23 @@ func Load(path string) (*Tokenizer, error) {
 func FromJSON(data []byte) (*Tokenizer, error) { return fromJSON(data, options{}) }
 
 func fromJSON(data []byte, opt options) (*Tokenizer, error) {
-	var f fileJSON
-	if err := json.Unmarshal(data, &f); err != nil {
+	// The vocab and merges are parsed by jsonscan.go; the rest, small, by
+	// encoding/json.
+	top, modelParts, err := splitTokenizerJSON(data)
+	if err != nil {
 		return nil, err
+	}
+	var f fileJSON
+	if err := unmarshalParts(top, &f); err != nil {
+		return nil, err
+	}
+	if len(modelParts) > 0 {
+		f.Model = &modelJSON{Vocab: modelParts["vocab"], Merges: modelParts["merges"]}
+		delete(modelParts, "vocab")
+		delete(modelParts, "merges")
+		if err := unmarshalParts(modelParts, f.Model); err != nil {
+			return nil, fmt.Errorf("model: %w", err)
+		}
 	}
 	if f.Version != "" && f.Version != "1.0" {
 		return nil, fmt.Errorf("unknown tokenizer.json version %q", f.Version)
@@ -279,7 +262,14 @@ func fromJSON(data []byte, opt options) (*Tokenizer, error) {
 	if m.Dropout != nil && *m.Dropout != 0 {
 		return nil, fmt.Errorf("model: dropout %v is not supported", *m.Dropout)
 	}
-	merges, err := readMerges(m.Merges)
+	if isNull(m.Vocab) {
+		return nil, errors.New("model: missing vocab")
+	}
+	vocab, err := parseVocab(m.Vocab)
+	if err != nil {
+		return nil, fmt.Errorf("model: %w", err)
+	}
+	merges, err := parseMergesJSON(m.Merges)
 	if err != nil {
 		return nil, fmt.Errorf("model: %w", err)
 	}
@@ -289,7 +279,7 @@ func fromJSON(data []byte, opt options) (*Tokenizer, error) {
 		}
 		return *p
 	}
-	model, err := newBPE(m.Vocab, merges, str(m.UnkToken), str(m.ContinuingSubwordPrefix), str(m.EndOfWordSuffix))
+	model, err := newBPE(vocab, merges, str(m.UnkToken), str(m.ContinuingSubwordPrefix), str(m.EndOfWordSuffix))
 	if err != nil {
 		return nil, err
 	}
@@ -300,6 +290,19 @@ func fromJSON(data []byte, opt options) (*Tokenizer, error) {
 			LStrip: a.LStrip, RStrip: a.RStrip, Normalized: a.Normalized}
 	}
 	return build(model, f.Normalizer, f.PreTokenizer, f.PostProcessor, f.Decoder, added, false, opt)
+}
+
+// unmarshalParts decodes an object given as its fields' raw values.
+func unmarshalParts(parts map[string][]byte, v any) error {
+	obj := make(map[string]json.RawMessage, len(parts))
+	for k, p := range parts {
+		obj[k] = p
+	}
+	b, err := json.Marshal(obj)
+	if err != nil {
+		return err
+	}
+	return json.Unmarshal(b, v)
 }
 
 func isNull(raw json.RawMessage) bool {
