@@ -35,6 +35,7 @@ var allowed = map[string][]string{
 	"server":             {"engine", "model", "sample", "tokenizer", "tokenizer/chat", "tokenizer/jinja"},
 	"train":              {"model/minimax01", "attention", "moe", "tensor", "kernels"},
 	"cmd/lightning":      {"*"},
+	"cmd/loadtest":       {}, // an HTTP client of the server: standard library only
 }
 
 const module = "github.com/lightninglm/lightning"

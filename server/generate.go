@@ -224,12 +224,18 @@ func (s *Server) run(rc *requestCtx, j *job, started func() error, emit func(pie
 		}
 		end := len(text)
 		if !stopped {
-			if i, _ := stops.Find(text, released); i >= 0 {
-				stopped, end = true, i
-				text = text[:i]
+			// Mid-stream, Next holds back text a stop string may still claim;
+			// at the end, the earliest stop string left cuts the rest.
+			stop := -1
+			if res == nil {
+				stop, end = stops.Next(text, released)
+			} else {
+				stop, _ = stops.Find(text, released)
+			}
+			if stop >= 0 {
+				stopped, end = true, stop
+				text = text[:stop]
 				stream.Cancel()
-			} else if res == nil {
-				end -= stops.Holdback(text)
 			}
 		}
 		final := res != nil || stopped
