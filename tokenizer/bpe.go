@@ -144,6 +144,10 @@ func (c *wordCache) get(w string) ([]int32, bool) {
 			return ids, true
 		}
 	}
+	return c.getPending(w)
+}
+
+func (c *wordCache) getPending(w string) ([]int32, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	ids, ok := c.pending[w]

@@ -70,6 +70,10 @@ func classOf(r rune) uint16 {
 	if uint32(r) < 0x10000 {
 		return bmpClass[r]
 	}
+	return classOfAstral(r)
+}
+
+func classOfAstral(r rune) uint16 {
 	var c uint16
 	for _, ct := range classTables {
 		if unicode.Is(ct.tab, r) {
@@ -92,6 +96,10 @@ func classAt(s string, i int) (rune, int, uint16) {
 	if c := s[i]; c < utf8.RuneSelf {
 		return rune(c), 1, asciiClass[c]
 	}
+	return classAtSlow(s, i)
+}
+
+func classAtSlow(s string, i int) (rune, int, uint16) {
 	r, n := utf8.DecodeRuneInString(s[i:])
 	return r, n, classOf(r)
 }
@@ -100,7 +108,14 @@ func classAt(s string, i int) (rune, int, uint16) {
 // mask.
 func runWhile(s string, i int, mask uint16) int {
 	for i < len(s) {
-		_, n, c := classAt(s, i)
+		if c := s[i]; c < utf8.RuneSelf {
+			if asciiClass[c]&mask == 0 {
+				break
+			}
+			i++
+			continue
+		}
+		_, n, c := classAtSlow(s, i)
 		if c&mask == 0 {
 			break
 		}

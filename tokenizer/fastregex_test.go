@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"unicode/utf8"
 )
 
 // fuzzAlphabet is drawn from when making random strings: every class the
@@ -95,4 +96,30 @@ func TestGoldenCasesSlowRegex(t *testing.T) {
 			}
 		})
 	}
+}
+
+// FuzzFastMatchers compares every hand-written matcher with regexp2 on
+// arbitrary text.
+func FuzzFastMatchers(f *testing.F) {
+	for _, s := range []string{"Hello, world!", "I'm  fine\r\n\n  x", "中文 123 ½", "A\u0301B'S", "\u0085\u00a0 a"} {
+		f.Add(s)
+	}
+	slow := map[string]matcher{}
+	for pat := range fastMatchers {
+		m, err := compileRegex(pat, true)
+		if err != nil {
+			f.Fatal(err)
+		}
+		slow[pat] = m
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		if !utf8.ValidString(s) {
+			s = strings.ToValidUTF8(s, "\uFFFD") // the tokenizer repairs its input the same way
+		}
+		for pat, fast := range fastMatchers {
+			if got, want := fastFindAll(fast, s, nil), slow[pat].findAll(s, nil); !spansEqual(got, want) {
+				t.Fatalf("pattern %q on %q:\n fast %v\n slow %v", pat, s, got, want)
+			}
+		}
+	})
 }

@@ -3,6 +3,8 @@ package tokenizer
 import (
 	"encoding/json"
 	"math/rand/v2"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -158,5 +160,39 @@ func TestAPI(t *testing.T) {
 	ids, toks := tk.EncodeTokens("Hi", true)
 	if len(ids) != len(toks) || toks[0] != "<s>" {
 		t.Errorf("EncodeTokens %v %q", ids, toks)
+	}
+}
+
+// TestLoadWithConfig loads tokenizer.json as a file and as a folder; the
+// tokenizer_config.json beside it names BOS and EOS.
+func TestLoadWithConfig(t *testing.T) {
+	dir := t.TempDir()
+	cfg, err := os.ReadFile(filepath.Join("testdata", "llama2", "tokenizer_config.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "tokenizer_config.json"), cfg, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "tokenizer.json"), readGz(t, filepath.Join("testdata", "llama2", "tokenizer.json.gz")), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, path := range []string{dir, filepath.Join(dir, "tokenizer.json")} {
+		tk, err := Load(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if id, ok := tk.BOS(); !ok || id != 1 {
+			t.Errorf("%s: BOS %d %v, want 1", path, id, ok)
+		}
+		if id, ok := tk.EOS(); !ok || id != 2 {
+			t.Errorf("%s: EOS %d %v, want 2", path, id, ok)
+		}
+	}
+	if _, err := Load(filepath.Join(dir, "missing")); err == nil {
+		t.Error("missing path: no error")
+	}
+	if _, err := Load(t.TempDir()); err == nil || !strings.Contains(err.Error(), "neither tokenizer.json") {
+		t.Errorf("empty folder: %v", err)
 	}
 }
