@@ -154,6 +154,7 @@ func (s *Server) run(rc *requestCtx, j *job, started func() error, emit func(pie
 	}
 	defer stream.Cancel()
 	if err := started(); err != nil {
+		s.metrics.count(&s.metrics.disconnects)
 		return nil, nil // client gone; Cancel above frees the sequence
 	}
 	stops, _ := sample.NewStopMatcher(j.stops) // validated in parseSampling
@@ -240,6 +241,7 @@ func (s *Server) run(rc *requestCtx, j *job, started func() error, emit func(pie
 		}
 		final := res != nil || stopped
 		if err := release(max(end, released), toks, final); err != nil {
+			s.metrics.count(&s.metrics.disconnects)
 			return nil, nil // client gone
 		}
 		if res == nil {
