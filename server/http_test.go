@@ -235,7 +235,9 @@ func TestCapacityAndDisconnect(t *testing.T) {
 	waitFor(t, func() bool { st := ts.eng.Stats(); return st.Running == 0 && st.Submitted == st.Finished })
 	_ = body2
 	// The handlers count the disconnects just after the engine lets go.
-	waitFor(t, func() bool { return strings.Contains(get(t, ts.url+"/metrics", apiKey), "lightning_client_disconnects_total 2") })
+	waitFor(t, func() bool {
+		return strings.Contains(get(t, ts.url+"/metrics", apiKey), "lightning_client_disconnects_total 2")
+	})
 	metrics := get(t, ts.url+"/metrics", apiKey)
 	for _, want := range []string{"lightning_running_sequences 0", "lightning_queue_depth 0", "lightning_client_disconnects_total 2",
 		`lightning_http_requests_total{path="/v1/chat/completions",status="429"} 1`, "# TYPE lightning_time_to_first_token_seconds histogram"} {
