@@ -188,7 +188,7 @@ func buildDecoder(c *component, slowRegex bool) (decoder, error) {
 	case "Fuse":
 		return fuseDecoder{}, nil
 	case "Strip":
-		r, err := c.singleRune(c.Content, "content")
+		r, err := singleRune(c.Content, "content")
 		if err != nil {
 			return nil, fmt.Errorf("Strip decoder: %w", err)
 		}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 )
 
@@ -127,21 +128,11 @@ func newGPT2(vocab map[string]int32, merges [][2]string, cfg *tokenizerConfig) (
 	for _, a := range cfg.Decoder {
 		added = append(added, a)
 	}
-	sortAdded(added)
+	slices.SortFunc(added, func(a, b AddedToken) int { return a.ID - b.ID })
 	for _, name := range append([]string{cfg.BOS, cfg.EOS, cfg.UNK, cfg.PAD}, cfg.Additional...) {
-		if name == "" {
-			continue
-		}
-		if _, ok := vocab[name]; ok {
-			// Already a model token: registering it marks it special.
-			added = append(added, AddedToken{ID: -1, Content: name, Special: true})
-			continue
-		}
-		known := false
-		for _, a := range added {
-			known = known || a.Content == name
-		}
-		if !known {
+		known := slices.ContainsFunc(added, func(a AddedToken) bool { return a.Content == name })
+		if name != "" && !known {
+			// A name already in the vocabulary keeps its id and becomes special.
 			added = append(added, AddedToken{ID: -1, Content: name, Special: true})
 		}
 	}
@@ -151,14 +142,6 @@ func newGPT2(vocab map[string]int32, merges [][2]string, cfg *tokenizerConfig) (
 	}
 	t.setBOSEOS(cfg)
 	return t, nil
-}
-
-func sortAdded(a []AddedToken) {
-	for i := 1; i < len(a); i++ {
-		for j := i; j > 0 && a[j].ID < a[j-1].ID; j-- {
-			a[j], a[j-1] = a[j-1], a[j]
-		}
-	}
 }
 
 // newGPT2Added assembles the GPT-2 pipeline (see LoadGPT2) with the given

@@ -99,14 +99,14 @@ type templateSpecial struct {
 	Tokens []string `json:"tokens"`
 }
 
-func (c *component) boolOr(p *bool, def bool) bool {
+func boolOr(p *bool, def bool) bool {
 	if p == nil {
 		return def
 	}
 	return *p
 }
 
-func (c *component) singleRune(s, field string) (rune, error) {
+func singleRune(s, field string) (rune, error) {
 	r, n := utf8.DecodeRuneInString(s)
 	if n == 0 || n != len(s) {
 		return 0, fmt.Errorf("%s %q is not a single character", field, s)
@@ -115,7 +115,7 @@ func (c *component) singleRune(s, field string) (rune, error) {
 }
 
 func (c *component) replacementRune() (rune, error) {
-	return c.singleRune(c.Replacement, "replacement")
+	return singleRune(c.Replacement, "replacement")
 }
 
 // prependScheme reads Metaspace's prepend_scheme (default "always"). The

@@ -253,8 +253,8 @@ func (q *preTokenizerSeq) add(c *component, slowRegex bool) error {
 			}
 		}
 	case "ByteLevel":
-		b := &byteLevelPre{addPrefixSpace: c.boolOr(c.AddPrefixSpace, true)}
-		if c.boolOr(c.UseRegex, true) {
+		b := &byteLevelPre{addPrefixSpace: boolOr(c.AddPrefixSpace, true)}
+		if boolOr(c.UseRegex, true) {
 			m, err := compileRegex(patGPT2, slowRegex)
 			if err != nil {
 				return err
@@ -307,7 +307,7 @@ func (q *preTokenizerSeq) add(c *component, slowRegex bool) error {
 		if err != nil {
 			return fmt.Errorf("Metaspace pre-tokenizer: %w", err)
 		}
-		q.steps = append(q.steps, &metaspacePre{repl: repl, prepend: scheme, split: c.boolOr(c.Split, true)})
+		q.steps = append(q.steps, &metaspacePre{repl: repl, prepend: scheme, split: boolOr(c.Split, true)})
 	default:
 		return fmt.Errorf("pre_tokenizer: unsupported type %q", c.Type)
 	}

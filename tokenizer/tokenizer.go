@@ -1,31 +1,3 @@
-// Package tokenizer turns text into token ids and back with the exact
-// semantics of Hugging Face's tokenizer.json files (the Rust `tokenizers`
-// library, version 0.23).
-//
-// Supported: the BPE model (byte-level or SentencePiece-style, with unk,
-// fuse_unk, byte_fallback, ignore_merges, continuing_subword_prefix and
-// end_of_word_suffix; no dropout); the normalizers NFC, NFD, NFKC, NFKD,
-// Lowercase, Strip, Prepend, Replace and Sequence; the pre-tokenizers
-// ByteLevel, Split, Digits, Metaspace, Punctuation, Whitespace,
-// WhitespaceSplit, BertPreTokenizer and Sequence; the decoders ByteLevel,
-// ByteFallback, Fuse, Strip, Replace, Metaspace and Sequence; the
-// post-processors TemplateProcessing (single sequences), RobertaProcessing,
-// BertProcessing, ByteLevel and Sequence; and added tokens with all their
-// options. Anything else, and any truncation or padding setting, fails at
-// load with an error that names it.
-//
-// Encoding follows the reference step by step: added tokens are found in the
-// raw text first (longest match, leftmost first); the text between them is
-// normalized, searched for "normalized" added tokens, pre-tokenized and run
-// through the model; the post-processor adds special tokens when asked.
-// Pre-tokenizer regexes run on regexp2 (Oniguruma-compatible look-ahead);
-// the patterns of GPT-2, cl100k/Llama 3, Qwen2/3, o200k and DeepSeek-V3 have
-// hand-written matchers that are tested to give the same matches.
-//
-// Added-token ids are assigned as the reference assigns them when loading:
-// a token whose text is already in the vocabulary keeps that id, a new one
-// takes the next free id. For well-formed files this equals the id the file
-// declares.
 package tokenizer
 
 import (
