@@ -196,3 +196,29 @@ func TestLoadWithConfig(t *testing.T) {
 		t.Errorf("empty folder: %v", err)
 	}
 }
+
+// TestConcurrentEncode encodes the golden strings from several goroutines
+// at once (run with -race) and checks the results.
+func TestConcurrentEncode(t *testing.T) {
+	tk := loadGolden(t, "qwen3", false)
+	tk.model.cache.clear()
+	cases := readJSONL[goldenCase](t, filepath.Join("testdata", "qwen3", "cases.jsonl.gz"))
+	errs := make(chan string, 8)
+	for g := 0; g < 4; g++ {
+		go func() {
+			for i := range cases {
+				c := cases[(i*7+g*31)%len(cases)]
+				if ids := tk.Encode(c.Text, c.AddSpecial); !equalInts(ids, c.IDs) {
+					errs <- c.ID
+					return
+				}
+			}
+			errs <- ""
+		}()
+	}
+	for g := 0; g < 4; g++ {
+		if id := <-errs; id != "" {
+			t.Errorf("%s: wrong ids under concurrency", id)
+		}
+	}
+}
