@@ -219,12 +219,17 @@ func runServe(fs *flag.FlagSet, args []string) error {
 		<-sig
 		cancel()
 	}()
-	err = hs.Shutdown(ctx)
-	eng.Close() // aborts whatever is still running; their handlers answer and return
-	if err != nil {
-		logger.Warn("drain deadline passed; aborted the remaining requests")
+	if err := hs.Shutdown(ctx); err != nil {
+		// Abort what is still running: each handler then sends its client an
+		// error (503) and returns, which the second Shutdown waits for.
+		logger.Warn("drain deadline passed; aborting the remaining requests")
+		eng.Close()
+		ctx2, cancel2 := context.WithTimeout(context.Background(), 5*time.Second)
+		hs.Shutdown(ctx2)
+		cancel2()
 		hs.Close()
 	}
+	eng.Close()
 	st := eng.Stats()
 	logger.Info("stopped", "finished", st.Finished, "aborted", st.Aborted, "generated_tokens", st.GeneratedTokens)
 	return nil
