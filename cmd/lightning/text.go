@@ -10,7 +10,6 @@ import (
 	"math"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"time"
 
@@ -19,6 +18,7 @@ import (
 	"github.com/lightninglm/lightning/model"
 	"github.com/lightninglm/lightning/model/minimax01"
 	"github.com/lightninglm/lightning/sample"
+	"github.com/lightninglm/lightning/server"
 	"github.com/lightninglm/lightning/tokenizer"
 	"github.com/lightninglm/lightning/tokenizer/chat"
 	"github.com/lightninglm/lightning/tokenizer/jinja"
@@ -72,7 +72,7 @@ func loadText(f *textFlags, prefixCache int64, stderr io.Writer) (*textModel, er
 		m.Close()
 		return nil, fmt.Errorf("the tokenizer has %d ids but the model's vocabulary is %d", tok.VocabSize(), m.Config.Vocab)
 	}
-	t := &textModel{m: m, tok: tok, stops: stopTokens(tok), maxBatch: f.batch}
+	t := &textModel{m: m, tok: tok, stops: server.DefaultStopTokens(tok), maxBatch: f.batch}
 	cfgPath := filepath.Join(f.dir, "tokenizer_config.json")
 	if _, err := os.Stat(cfgPath); err == nil {
 		cc, err := chat.LoadConfig(cfgPath)
@@ -292,31 +292,4 @@ func maxTokensFlag(n int) error {
 		return fmt.Errorf("%w: -n must be at least 1", errUsage)
 	}
 	return nil
-}
-
-// endOfTurn names the special tokens that end a turn in common chat formats:
-// MiniMax's <end_of_sentence>, ChatML's <|im_end|>, Llama 3's <|eot_id|>, ...
-var endOfTurn = []string{
-	"<end_of_sentence>", "<|im_end|>", "<|endoftext|>", "<|eot_id|>", "<|eom_id|>", "<|end_of_text|>",
-	"<｜end▁of▁sentence｜>", "</s>", "<|end|>",
-}
-
-// stopTokens returns the tokenizer's EOS and every special end-of-turn token
-// it has.
-func stopTokens(t *tokenizer.Tokenizer) []int32 {
-	var out []int32
-	add := func(id int) {
-		if !slices.Contains(out, int32(id)) {
-			out = append(out, int32(id))
-		}
-	}
-	if id, ok := t.EOS(); ok {
-		add(id)
-	}
-	for _, name := range endOfTurn {
-		if id, ok := t.TokenToID(name); ok && t.IsSpecial(id) {
-			add(id)
-		}
-	}
-	return out
 }
