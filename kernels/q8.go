@@ -3,6 +3,7 @@ package kernels
 import (
 	"math"
 	"sync"
+	"unsafe"
 )
 
 // Quantized matrix products (issue 7). The weights are int8 or int4 with
@@ -42,8 +43,10 @@ const (
 )
 
 // MatMulQ8 computes dst[T, out] ≈ x[T, in] · wᵀ for int8 weights with one
-// scale per output row: w[o][k] = scale[o]·int8(q[o·in+k]). q holds out·in
-// bytes, scale out values. x is quantized as described above.
+// scale per output row: w[o][k] = scale[o]·int8(q[o·in+k]), quants in
+// [−127, 127] (−128 is outside the format: the AVX2 path negates quants).
+// q holds out·in bytes, scale out values. x is quantized as described
+// above.
 func MatMulQ8(dst, x []float32, q []byte, scale []float32, T, in, out int) {
 	checkQ(len(dst), len(x), T, in, out)
 	if len(q) < out*in || len(scale) < out {
@@ -57,8 +60,8 @@ func MatMulQ8(dst, x []float32, q []byte, scale []float32, T, in, out int) {
 
 // MatMulQ8B32 computes dst[T, out] ≈ x[T, in] · wᵀ for int8 weights with one
 // scale per block of 32 inputs: w[o][k] = scale[o·in/32 + k/32]·int8(q[o·in+k]),
-// the scales being IEEE binary16 (or bfloat16 when bf16). in must be a
-// multiple of 32.
+// the scales being IEEE binary16 (or bfloat16 when bf16), quants in
+// [−127, 127]. in must be a multiple of 32.
 func MatMulQ8B32(dst, x []float32, q []byte, scale []uint16, bf16 bool, T, in, out int) {
 	checkQ(len(dst), len(x), T, in, out)
 	if in%32 != 0 {
@@ -117,22 +120,24 @@ type q8Job struct {
 	group      int       // inputs per weight scale (in for q8Row)
 	bf16       bool      // sc and mn are bfloat16 rather than binary16
 
-	// The quantized activations, shared by every output row.
+	// The quantized activations, shared by every output row: one record
+	// per token (see actRecord), laid out for the path that runs.
+	unit  int       // inputs per record unit: 64, 32 for the 256-bit paths, 128 for AVX-512 int4
+	perm  bool      // the unit's blocks are in the order 0, 2, 1, 3 (128-input units)
+	act   int       // activation quantizer: 0 the twin, else q8ActArch's assembly
+	off   int32     // the weight offset o the path's L lanes take out
 	inPad int       // in rounded up to a multiple of 64
-	ng16  int       // groups per token, rounded up to a multiple of 16
-	xq    []int8    // [T, inPad] int8 activations, zero past in
-	dx    []float32 // [T, inPad/32, 8] block scales, each repeated 8 times (the SIMD lane layout)
-	eg    []float32 // [T, ng16] Σ_{b∈g} dx_b·Σ_{k∈b} xq[k] per weight group, zero past the last
+	rec   []float32 // [T, 4·inPad bytes]
+	fast  q8Kernel  // the chosen fast kernel (id 0: the twin)
 
-	actRange, genericRange func(lo, hi int)
-	q8arch
+	actRange, genericRange, fastRange func(lo, hi int)
 }
 
 var q8Jobs = sync.Pool{New: func() any {
 	j := new(q8Job)
 	j.actRange = j.quantizeActs
 	j.genericRange = j.runGeneric
-	j.q8arch.bind(j)
+	j.fastRange = j.runFast
 	return j
 }}
 
@@ -148,8 +153,8 @@ func putQ8Job(j *q8Job) {
 	q8Jobs.Put(j)
 }
 
-// q8MatMul quantizes the activations, then runs a fast path if one takes
-// the job, else the twins.
+// q8MatMul picks a path, quantizes the activations into its record layout,
+// then runs it (or the twins).
 func q8MatMul(j *q8Job) {
 	if j.T == 0 || j.out == 0 {
 		return
@@ -158,75 +163,126 @@ func q8MatMul(j *q8Job) {
 		clear(j.dst[:j.T*j.out])
 		return
 	}
-	j.inPad = (j.in + 63) &^ 63
-	ng := (j.in + j.group - 1) / j.group
-	j.ng16 = (ng + 15) &^ 15
-	j.xq = grow(j.xq, j.T*j.inPad)
-	j.dx = grow(j.dx, j.T*j.inPad/q8Block*8)
-	j.eg = grow(j.eg, j.T*j.ng16)
+	j.unit, j.perm, j.off, j.fast, j.act = 64, false, 0, q8Kernel{}, 0
+	q8Choose(j)
+	j.inPad = (j.in + 63) &^ 63 // a whole number of units: q8Choose only picks 128-input units when in%128 == 0
+	j.rec = grow(j.rec, j.T*j.inPad)
 	if j.T*j.in < serialWork/16 {
 		j.quantizeActs(0, j.T)
 	} else {
 		ParallelFor(j.T, 1, j.actRange)
 	}
-	if q8MatMulArch(j) {
-		return
+	run, align := j.genericRange, 4
+	if j.fast.id != 0 {
+		run, align = j.fastRange, j.fast.R
 	}
 	if j.T*j.in*j.out < serialWork {
-		j.runGeneric(0, j.out)
+		run(0, j.out)
 		return
 	}
-	ParallelFor(j.out, 4, j.genericRange)
+	ParallelFor(j.out, align, run)
 }
 
-// quantizeActs quantizes tokens [lo, hi) of x into xq, dx and eg.
+// The activation record of one token, 4·inPad bytes, is a sequence of
+// units of U inputs (U = j.unit) that the SIMD paths read with one pointer:
+//
+//	xq [U]int8     the quantized activations (zero past in)
+//	dx [U/4]f32    lane l: dx of the block holding inputs 4l..4l+3
+//	L  [U/4]i32    lane l: −o·Σ_{i<4} xq[4l+i], o = j.off
+//	ef [U/4]f32    lane l: dx·Σ_{i<4} xq[4l+i] (the mins' term)
+//
+// A lane is the 4 inputs one VPDPBUSD int32 lane sums. Each array holds
+// the unit's blocks of 32 inputs (32 bytes each) in order, except that
+// 128-input units with perm hold them in the order 0, 2, 1, 3 (recPos),
+// which is how the AVX-512 int4 kernel unpacks nibbles.
+
+// quantizeActs quantizes tokens [lo, hi) of x into their records.
 func (j *q8Job) quantizeActs(lo, hi int) {
-	nb := j.inPad / q8Block
 	for t := lo; t < hi; t++ {
-		xq := j.xq[t*j.inPad : (t+1)*j.inPad]
-		dx := j.dx[t*nb*8 : (t+1)*nb*8]
-		eg := j.eg[t*j.ng16 : (t+1)*j.ng16]
-		clear(eg)
-		quantizeActRow(xq, dx, eg, j.x[t*j.in:(t+1)*j.in], j.group)
+		rec := recBytes(j.rec[t*j.inPad : (t+1)*j.inPad])
+		x := j.x[t*j.in : (t+1)*j.in]
+		k0 := q8ActArch(j.act, rec, x, j.unit, j.off) // whole units, when a fast path is chosen
+		for ; k0 < j.inPad; k0 += q8Block {
+			quantizeActBlock(rec, x, k0, j.unit, j.perm, j.off)
+		}
 	}
 }
 
-// quantizeActRow quantizes one row x (len n ≤ len(xq)) in blocks of 32 and
-// adds each block's dx_b·Σxq to eg[b·32/group]; xq and dx past n are zeroed.
-func quantizeActRow(xq []int8, dx, eg []float32, x []float32, group int) {
-	n := len(x)
-	for b := 0; b*q8Block < len(xq); b++ {
-		k0 := b * q8Block
-		k1 := min(k0+q8Block, n)
-		var amax float32
-		for k := k0; k < k1; k++ {
-			amax = max(amax, abs32(x[k]))
-		}
-		q := xq[k0 : k0+q8Block]
-		d := amax / 127
-		if amax == 0 || k0 >= n || d != d { // empty, zero or NaN block
-			clear(q)
-			d = 0
-		} else {
-			id := 127 / amax
-			var s int32
-			for k := k0; k < k0+q8Block; k++ {
-				var v int8
-				if k < k1 {
-					v = int8(math.RoundToEven(float64(x[k] * id)))
-				}
-				q[k-k0] = v
-				s += int32(v)
-			}
-			eg[k0/group] += d * float32(s)
-		}
-		for i := range 8 {
-			dx[b*8+i] = d
-		}
+func recBytes(rec []float32) []byte {
+	return unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(rec))), 4*len(rec))
+}
+
+// quantizeActRow writes the whole record of one row x into rec (4·inPad
+// bytes, inPad a multiple of 64 and ≥ len(x)) for units of U inputs (and
+// block order perm) and offset o, with the twin only.
+func quantizeActRow(rec []byte, x []float32, U int, perm bool, o int32) {
+	for k0 := 0; k0 < len(rec)/4; k0 += q8Block {
+		quantizeActBlock(rec, x, k0, U, perm, o)
+	}
+}
+
+// recPos returns the unit of the record that holds input k's block and the
+// byte offset of the block within each of the unit's arrays.
+func recPos(k, U int, perm bool) (u, off int) {
+	u, b := k/U, (k%U)/q8Block
+	if perm {
+		b = [4]int{0, 2, 1, 3}[b]
+	}
+	return u, q8Block * b
+}
+
+// quantizeActBlock writes the block of 32 inputs at k0 (zero past len(x))
+// into the record. amax is taken over the |x| bit patterns, so NaN and Inf
+// propagate into d and the outputs; an all-zero block gets d = 0 and xq = 0
+// (0·(127/0) is NaN, which converts to the integer 0x80000000, whose low
+// byte is 0, exactly as VCVTPS2DQ + VPMOVDB give). Rounding to nearest even
+// adds and subtracts 1.5·2²³ (exact for |v| ≤ 2²²; here |v| ≤ 127). The
+// assembly versions (kernels/_gen/q8 actQuant) equal this bit for bit.
+func quantizeActBlock(rec []byte, x []float32, k0, U int, perm bool, o int32) {
+	const magic = 1.5 * (1 << 23)
+	inPad := len(rec) / 4
+	f32 := unsafe.Slice((*float32)(unsafe.Pointer(unsafe.SliceData(rec))), inPad)
+	i32 := unsafe.Slice((*int32)(unsafe.Pointer(unsafe.SliceData(rec))), inPad)
+	var xs []float32
+	if k0 < len(x) {
+		xs = x[k0:min(k0+q8Block, len(x))]
+	}
+	var amaxBits uint32
+	for _, v := range xs {
+		amaxBits = max(amaxBits, math.Float32bits(v)&^(1<<31))
+	}
+	amax := math.Float32frombits(amaxBits)
+	d, id := amax/127, 127/amax
+	var q [q8Block]int8
+	for k, v := range xs {
+		r := float32(float32(v*id)+magic) - magic
+		q[k] = int8(int32(r))
+	}
+	u, i := recPos(k0, U, perm)
+	base := 4 * U * u
+	copy(rec[base+i:base+i+q8Block], unsafe.Slice((*byte)(unsafe.Pointer(&q[0])), q8Block))
+	for l := range q8Block / 4 {
+		s := int32(q[4*l]) + int32(q[4*l+1]) + int32(q[4*l+2]) + int32(q[4*l+3])
+		lane := i/4 + l
+		f32[(base+U)/4+lane] = d
+		i32[(base+2*U)/4+lane] = -o * s
+		f32[(base+3*U)/4+lane] = d * float32(s)
 	}
 }
 
 func abs32(f float32) float32 { return math.Float32frombits(math.Float32bits(f) &^ (1 << 31)) }
+
+// xqAt and dxAt read input k's quantized activation and block b's scale
+// from token t's record.
+func (j *q8Job) xqAt(t, k int) int8 {
+	u, off := recPos(k, j.unit, j.perm)
+	return int8(recBytes(j.rec[t*j.inPad:])[4*j.unit*u+off+k%q8Block])
+}
+
+func (j *q8Job) dxAt(t, b int) float32 {
+	u, off := recPos(b*q8Block, j.unit, j.perm)
+	return j.rec[t*j.inPad+(4*j.unit*u+j.unit+off)/4]
+}
 
 // scaleAt widens the 16-bit scale s (bfloat16 when bf16, else binary16).
 func scaleAt(s uint16, bf16 bool) float32 {
@@ -247,16 +303,14 @@ func (j *q8Job) runGeneric(lo, hi int) {
 
 // q8DotGeneric is the reference for one output: row o of the weights
 // against token t's quantized activations, with signed quants and exact
-// int32 block sums:
+// int32 block sums, S_b = Σ_{k∈b} xq[k]:
 //
 //	Q8:    s[o] · Σ_b dx_b · Σ_{k∈b} q[k]·xq[k]
 //	Q8B32: Σ_b (s_b·dx_b) · Σ_{k∈b} q[k]·xq[k]
-//	Q4:    Σ_g Σ_{b∈g} (s_g·dx_b) · Σ_{k∈b} (q[k]−8)·xq[k]            symmetric
-//	       Σ_g [Σ_{b∈g} (s_g·dx_b) · Σ_{k∈b} q[k]·xq[k] + m_g·eg_g]  with mins
+//	Q4:    Σ_g Σ_{b∈g} (s_g·dx_b) · Σ_{k∈b} (q[k]−8)·xq[k]                 symmetric
+//	       Σ_g Σ_{b∈g} [(s_g·dx_b) · Σ_{k∈b} q[k]·xq[k] + m_g·dx_b·S_b]   with mins
 func q8DotGeneric(j *q8Job, o, t int) float32 {
 	in := j.in
-	xq := j.xq[t*j.inPad:]
-	dx := j.dx[t*j.inPad/q8Block*8:]
 	var acc float32
 	switch j.kind {
 	case q8Row:
@@ -264,9 +318,9 @@ func q8DotGeneric(j *q8Job, o, t int) float32 {
 		for k0 := 0; k0 < in; k0 += q8Block {
 			var dp int32
 			for k := k0; k < min(k0+q8Block, in); k++ {
-				dp += int32(int8(w[k])) * int32(xq[k])
+				dp += int32(int8(w[k])) * int32(j.xqAt(t, k))
 			}
-			acc += dx[k0/q8Block*8] * float32(dp)
+			acc += j.dxAt(t, k0/q8Block) * float32(dp)
 		}
 		return j.rs[o] * acc
 	case q8Blk:
@@ -275,30 +329,32 @@ func q8DotGeneric(j *q8Job, o, t int) float32 {
 		for b := 0; b < in/32; b++ {
 			var dp int32
 			for k := 32 * b; k < 32*b+32; k++ {
-				dp += int32(int8(w[k])) * int32(xq[k])
+				dp += int32(int8(w[k])) * int32(j.xqAt(t, k))
 			}
-			acc += scaleAt(sc[b], j.bf16) * dx[b*8] * float32(dp)
+			acc += scaleAt(sc[b], j.bf16) * j.dxAt(t, b) * float32(dp)
 		}
 		return acc
 	default: // q4Grp
 		w := j.w[o*in/2 : (o+1)*in/2]
 		G, ng := j.group, in/j.group
-		sc := j.sc[o*ng : (o+1)*ng]
 		off := int32(8)
 		if j.mn != nil {
 			off = 0
 		}
 		for g := range ng {
-			s := scaleAt(sc[g], j.bf16)
+			s := scaleAt(j.sc[o*ng+g], j.bf16)
 			for k0 := g * G; k0 < (g+1)*G; k0 += q8Block {
-				var dp int32
+				var dp, sx int32
 				for k := k0; k < k0+q8Block; k++ {
-					dp += (int32(q4At(w, k)) - off) * int32(xq[k])
+					x := int32(j.xqAt(t, k))
+					dp += (int32(q4At(w, k)) - off) * x
+					sx += x
 				}
-				acc += s * dx[k0/q8Block*8] * float32(dp)
-			}
-			if j.mn != nil {
-				acc += scaleAt(j.mn[o*ng+g], j.bf16) * j.eg[t*j.ng16+g]
+				dx := j.dxAt(t, k0/q8Block)
+				acc += s * dx * float32(dp)
+				if j.mn != nil {
+					acc += scaleAt(j.mn[o*ng+g], j.bf16) * dx * float32(sx)
+				}
 			}
 		}
 		return acc
@@ -313,4 +369,76 @@ func q4At(row []byte, k int) byte {
 		return b & 15
 	}
 	return b >> 4
+}
+
+// q8Args are a fast kernel's arguments (layout shared with
+// kernels/_gen/q8: a test checks the offsets).
+type q8Args struct {
+	w    unsafe.Pointer // row 0's quants
+	ldw  int            // bytes between rows' quants
+	sc   unsafe.Pointer // row 0's scales: float32 per row (Q8) or 16-bit per group
+	lds  int            // bytes between rows' scales (and mins)
+	mn   unsafe.Pointer // row 0's mins (int4 with mins)
+	act  unsafe.Pointer // token 0's activation record
+	ldt  int            // bytes between tokens' records
+	dst  unsafe.Pointer // dst[t0][o0]
+	ldd  int            // bytes between tokens' dst rows
+	n    int            // loop steps
+	tail uint64         // byte mask of a last partial 64-input step (AVX-512 int8), else 0
+	T    int            // tokens, 1..maxT
+}
+
+// q8Kernel is one fast kernel (q8Call's id; 0 = none): R rows × up to
+// maxT tokens per call, step inputs per loop step.
+type q8Kernel struct {
+	id, R, maxT, step int
+}
+
+// q8TokenBlock is the activation bytes a thread keeps hot while it sweeps
+// its rows (prefill): tokens are taken in blocks of about this size.
+const q8TokenBlock = 512 << 10
+
+// runFast computes outputs [lo, hi) with j.fast: row groups of R, tokens in
+// groups of maxT, in token blocks so the records stay in cache; leftover
+// rows (out not a multiple of R) run on the twin.
+func (j *q8Job) runFast(lo, hi int) {
+	k := j.fast
+	rowBytes := j.in
+	if j.kind == q4Grp {
+		rowBytes = j.in / 2
+	}
+	ng := j.in / j.group
+	ldt := 4 * j.inPad
+	tb := max(q8TokenBlock/ldt/k.maxT, 1) * k.maxT
+	var a q8Args
+	a.ldw, a.ldt, a.ldd = rowBytes, ldt, 4*j.out
+	a.n = j.in / k.step
+	if rem := j.in % k.step; rem != 0 {
+		a.tail = 1<<rem - 1
+	}
+	rows := lo + (hi-lo)/k.R*k.R
+	for t0 := 0; t0 < j.T; t0 += tb {
+		t1 := min(t0+tb, j.T)
+		for o := lo; o < rows; o += k.R {
+			a.w = unsafe.Pointer(&j.w[o*rowBytes])
+			switch j.kind {
+			case q8Row:
+				a.sc = unsafe.Pointer(&j.rs[o])
+			default:
+				a.sc, a.lds = unsafe.Pointer(&j.sc[o*ng]), 2*ng
+				if j.mn != nil {
+					a.mn = unsafe.Pointer(&j.mn[o*ng])
+				}
+			}
+			for t := t0; t < t1; t += k.maxT {
+				a.T = min(k.maxT, t1-t)
+				a.act = unsafe.Pointer(&j.rec[t*j.inPad])
+				a.dst = unsafe.Pointer(&j.dst[t*j.out+o])
+				q8Call(k.id, &a)
+			}
+		}
+	}
+	if rows < hi {
+		j.runGeneric(rows, hi)
+	}
 }

@@ -2,10 +2,11 @@
 
 package kernels
 
-// q8arch holds no per-architecture state without assembly.
-type q8arch struct{}
+// q8Choose leaves the twin in charge: there is no fast path.
+func q8Choose(*q8Job) {}
 
-func (*q8arch) bind(*q8Job) {}
+// q8Call is never reached without assembly.
+func q8Call(int, *q8Args) { panic("kernels: no quantized fast path in this build") }
 
-// q8MatMulArch never takes a job: the twins run.
-func q8MatMulArch(*q8Job) bool { return false }
+// q8ActArch quantizes nothing without assembly: the twin does every block.
+func q8ActArch(int, []byte, []float32, int, int32) int { return 0 }

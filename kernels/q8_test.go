@@ -1,6 +1,7 @@
 package kernels
 
 import (
+	"encoding/binary"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -83,7 +84,7 @@ func randQWeights(f qFormat, in, out int, r *rand.Rand) qWeights {
 		}
 		for o := range out {
 			for k := range in {
-				v := int8(r.IntN(256) - 128) // −128 too: the layout allows it
+				v := int8(r.IntN(255) - 127)
 				w.q[o*in+k] = byte(v)
 				w.deq[o*in+k] = float64(scaleAt(w.sc[o*in/32+k/32], f.bf16)) * float64(v)
 			}
@@ -174,18 +175,13 @@ func TestMatMulQ(t *testing.T) {
 					}
 					runQ(f, w, dst, x, c)
 					check()
-					inPad := (c.in + 63) &^ 63
-					xq := make([]int8, inPad)
-					dx := make([]float32, inPad/32*8)
-					eg := make([]float32, inPad/32)
 					bad := 0
 					for tt := range c.T {
-						clear(eg)
-						quantizeActRow(xq, dx, eg, x[tt*c.in:(tt+1)*c.in], 32)
+						xq, dx := refActs(x[tt*c.in : (tt+1)*c.in])
 						for o := range c.out {
 							var want float64
 							for k := range c.in {
-								want += w.deq[o*c.in+k] * float64(dx[k/32*8]) * float64(xq[k])
+								want += w.deq[o*c.in+k] * float64(dx[k/32]) * float64(xq[k])
 							}
 							tol := numtest.DotTol(c.in, qAbsBound(f, w, dx, xq, o, c.in))
 							got := float64(dst[tt*c.out+o])
@@ -201,12 +197,28 @@ func TestMatMulQ(t *testing.T) {
 	})
 }
 
+// refActs quantizes one row of activations as the kernels do and returns
+// the int8 values and the per-block scales.
+func refActs(x []float32) ([]int8, []float32) {
+	inPad := (len(x) + 63) &^ 63
+	j := &q8Job{unit: 64, inPad: inPad, rec: make([]float32, inPad)}
+	quantizeActRow(recBytes(j.rec), x, 64, false, 0)
+	xq, dx := make([]int8, inPad), make([]float32, inPad/32)
+	for k := range xq {
+		xq[k] = j.xqAt(0, k)
+	}
+	for b := range dx {
+		dx[b] = j.dxAt(0, b)
+	}
+	return xq, dx
+}
+
 // qAbsBound returns Σ_k |dx·xq[k]|·(|s|·(|q[k]|+128) + |m|) for row o: the
 // largest terms any path's float32 sums see.
 func qAbsBound(f qFormat, w qWeights, dx []float32, xq []int8, o, in int) float64 {
 	var abs float64
 	for k := range in {
-		xv := math.Abs(float64(dx[k/32*8]) * float64(xq[k]))
+		xv := math.Abs(float64(dx[k/32]) * float64(xq[k]))
 		var s, q, m float64
 		switch f.kind {
 		case q8Row:
@@ -225,37 +237,47 @@ func qAbsBound(f qFormat, w qWeights, dx []float32, xq []int8, o, in int) float6
 	return abs
 }
 
-// TestQuantizeActRow checks the activation quantization against its
-// definition: xq = RNE(x·127/amax) per block of 32, dx = amax/127, so
-// |x − dx·xq| ≤ dx/2 (plus float32 rounding of the scale).
+// TestQuantizeActRow checks the activation record against its definition
+// for both unit sizes: xq = RNE(x·127/amax) per block of 32, dx = amax/127,
+// so |x − dx·xq| ≤ dx/2 (plus the rounding of the scale), and the L and ef
+// lanes hold −o·Σ and dx·Σ of their 4 inputs.
 func TestQuantizeActRow(t *testing.T) {
 	r := rand.New(rand.NewPCG(1, 2))
-	for _, n := range []int{1, 31, 32, 33, 64, 100, 1000} {
-		x := randActs(1, n, r)
-		pad := (n + 63) &^ 63
-		xq := make([]int8, pad)
-		dx := make([]float32, pad/32*8)
-		eg := make([]float32, pad/32)
-		quantizeActRow(xq, dx, eg, x, 32)
-		for k := range pad {
-			d := dx[k/32*8]
-			if k >= n {
-				if xq[k] != 0 {
-					t.Fatalf("n=%d: xq[%d] = %d past the end, want 0", n, k, xq[k])
+	for _, U := range []int{64, 32, 128} {
+		perm := U == 128
+		for _, n := range []int{1, 31, 32, 33, 64, 100, 1000} {
+			x := randActs(1, n, r)
+			pad := (n + 63) &^ 63
+			if perm {
+				pad = (n + 127) &^ 127
+			}
+			j := &q8Job{unit: U, perm: perm, inPad: pad, rec: make([]float32, pad)}
+			rec := recBytes(j.rec)
+			quantizeActRow(rec, x, U, perm, 8)
+			for k := range pad {
+				d, q := j.dxAt(0, k/32), j.xqAt(0, k)
+				if k >= n {
+					if q != 0 {
+						t.Fatalf("U=%d n=%d: xq[%d] = %d past the end, want 0", U, n, k, q)
+					}
+					continue
 				}
-				continue
+				if err := math.Abs(float64(x[k]) - float64(d)*float64(q)); err > float64(d)*(0.5+1e-5) {
+					t.Errorf("U=%d n=%d k=%d: x=%g, dx·xq=%g (error %g > dx/2)", U, n, k, x[k], d*float32(q), err)
+				}
 			}
-			if err := math.Abs(float64(x[k]) - float64(d)*float64(xq[k])); err > float64(d)*(0.5+1e-5) {
-				t.Errorf("n=%d k=%d: x=%g, dx·xq=%g (error %g > dx/2)", n, k, x[k], d*float32(xq[k]), err)
-			}
-		}
-		for b := range pad / 32 {
-			var s float64
-			for k := b * 32; k < b*32+32; k++ {
-				s += float64(xq[k])
-			}
-			if want := float64(dx[b*8]) * s; math.Abs(float64(eg[b])-want) > 1e-6*math.Abs(want) {
-				t.Errorf("n=%d: eg[%d] = %g, want %g", n, b, eg[b], want)
+			for l := 0; l < pad/4; l++ { // lane l of the whole row: inputs 4l..4l+3
+				u, off := recPos(4*l, U, perm)
+				li := off/4 + l%8
+				var s int32
+				for k := 4 * l; k < 4*l+4; k++ {
+					s += int32(j.xqAt(0, k))
+				}
+				L := int32(binary.LittleEndian.Uint32(rec[4*U*u+2*U+4*li:]))
+				ef := math.Float32frombits(binary.LittleEndian.Uint32(rec[4*U*u+3*U+4*li:]))
+				if L != -8*s || ef != j.dxAt(0, 4*l/32)*float32(s) {
+					t.Errorf("U=%d n=%d lane %d: L=%d ef=%g, want %d and %g", U, n, l, L, ef, -8*s, j.dxAt(0, 4*l/32)*float32(s))
+				}
 			}
 		}
 	}
@@ -278,5 +300,51 @@ func TestMatMulQNoAlloc(t *testing.T) {
 		}); n != 0 {
 			t.Errorf("T=%d: %v allocations per call, want 0", T, n)
 		}
+	}
+}
+
+// BenchmarkQ8Decode times single-token products (decode) over a working
+// set of 1 GiB of weights, far beyond the caches (260 MB of L3 on the dev
+// machine), so the figure is the DRAM-bound rate: GB/s of weight bytes
+// (scales included), beside bf16 for the same shape. -benchtime=20x or
+// more; CPU time is shared, repeat and compare.
+func BenchmarkQ8Decode(b *testing.B) {
+	const in, out = 2048, 2048
+	const total = 1 << 30
+	x := randActs(1, in, rand.New(rand.NewPCG(5, 5)))
+	dst := make([]float32, out)
+	r := rand.New(rand.NewPCG(6, 6))
+	for _, f := range append([]qFormat{{name: "bf16"}}, qFormats...) {
+		b.Run(f.name, func(b *testing.B) {
+			var run []func()
+			var bytes int
+			if f.name == "bf16" {
+				w := make([]uint16, in*out)
+				for i := range w {
+					w[i] = RoundBF16(float32(r.NormFloat64()))
+				}
+				bytes = 2 * in * out
+				for range total / bytes {
+					wc := append([]uint16(nil), w...)
+					run = append(run, func() { MatMulBF16(dst, x, wc, 1, in, out) })
+				}
+			} else {
+				w := randQWeights(f, in, out, r)
+				w.deq = nil
+				bytes = len(w.q) + 4*len(w.rs) + 2*len(w.sc) + 2*len(w.mn)
+				for range total / bytes {
+					wc := qWeights{q: append([]byte(nil), w.q...), rs: w.rs, sc: append([]uint16(nil), w.sc...), mn: append([]uint16(nil), w.mn...)}
+					if w.mn == nil {
+						wc.mn = nil
+					}
+					run = append(run, func() { runQ(f, wc, dst, x, qCase{1, in, out}) })
+				}
+			}
+			b.SetBytes(int64(bytes))
+			b.ResetTimer()
+			for i := 0; b.Loop(); i++ {
+				run[i%len(run)]()
+			}
+		})
 	}
 }
