@@ -27,6 +27,7 @@ func runGenerate(fs *flag.FlagSet, args []string) error {
 	n := fs.Int("n", 32, "number of new tokens")
 	stop := fs.String("stop", "", "stop after generating any of these ids (comma-separated; the stop id is printed)")
 	verbose := fs.Bool("v", false, "print prefill and decode speed to stderr")
+	quantFmt := fs.String("quant", "", "quantize the weights at load to this format (q8, q8b32, q4g64, …; see 'lightning quantize')")
 	if err := parseFlags(fs, args, false); err != nil {
 		return err
 	}
@@ -47,7 +48,11 @@ func runGenerate(fs *flag.FlagSet, args []string) error {
 			stopIDs[id] = true
 		}
 	}
-	m, err := loadModel(*dir, minimax01.Options{}, fs.Output())
+	spec, err := quantOption(*quantFmt)
+	if err != nil {
+		return err
+	}
+	m, err := loadModel(*dir, minimax01.Options{Quant: spec}, fs.Output())
 	if err != nil {
 		return err
 	}

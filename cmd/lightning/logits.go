@@ -29,6 +29,7 @@ func runLogits(fs *flag.FlagSet, args []string) error {
 	idsFlag := fs.String("ids", "", "prompt token ids, comma-separated")
 	chunk := fs.Int("chunk", 0, "feed the prompt in chunks of this many tokens (0 = all at once)")
 	out := fs.String("o", "", "output .safetensors file")
+	quantFmt := fs.String("quant", "", "quantize the weights at load to this format (q8, q8b32, q4g64, …; see 'lightning quantize')")
 	if err := parseFlags(fs, args, false); err != nil {
 		return err
 	}
@@ -42,7 +43,11 @@ func runLogits(fs *flag.FlagSet, args []string) error {
 	if err != nil {
 		return err
 	}
-	m, err := loadModel(*dir, minimax01.Options{}, fs.Output())
+	spec, err := quantOption(*quantFmt)
+	if err != nil {
+		return err
+	}
+	m, err := loadModel(*dir, minimax01.Options{Quant: spec}, fs.Output())
 	if err != nil {
 		return err
 	}

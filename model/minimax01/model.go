@@ -67,11 +67,12 @@ func Load(dir string, opt Options) (*Model, error) {
 		return nil, fmt.Errorf("minimax01: %w", err)
 	}
 	w, unused, err := loadWeights(cfg, ck)
+	var notes []string
 	if err == nil && opt.Quant != nil {
 		if cfg.Quant != nil {
 			err = fmt.Errorf("minimax01: %s is already quantized (%s); drop -quant", dir, cfg.Quant)
 		} else {
-			err = quantizeWeights(cfg, w, *opt.Quant) // quantize.go
+			notes, err = quantizeWeights(cfg, w, *opt.Quant) // quantize.go
 		}
 	}
 	if err != nil {
@@ -83,6 +84,7 @@ func Load(dir string, opt Options) (*Model, error) {
 	if len(unused) > 0 {
 		m.Warnings = append(m.Warnings, fmt.Sprintf("%d checkpoint tensors are not used by this architecture (first: %s)", len(unused), unused[0]))
 	}
+	m.Warnings = append(m.Warnings, notes...)
 	return m, nil
 }
 

@@ -96,20 +96,57 @@ const (
 	embedName  = "model.embed_tokens.weight"
 )
 
-// typeFor returns the quantized format of the checkpoint tensor name under
-// s, or quant.Invalid when it stays as stored.
-func (s QuantSpec) typeFor(name string, tied bool) quant.Type {
+// typeFor returns the quantized format of the checkpoint tensor name with
+// cols inputs under s, or quant.Invalid when it stays as stored. A format
+// whose rows cannot hold cols elements (int4 needs a multiple of 64 and of
+// the group, q8b32 of 32) falls back to q8b32, then to q8, which takes any
+// width (llama.cpp's fallback types); the rule depends on the shape only, so
+// the writer and the loader agree.
+func (s QuantSpec) typeFor(name string, tied bool, cols int) quant.Type {
+	var t quant.Type
 	switch {
 	case linearRE.MatchString(name):
-		return s.Format
+		t = s.Format
 	case name == lmHeadName:
-		return s.LMHead
+		t = s.LMHead
 	case name == embedName && tied && s.LMHead != quant.Invalid:
-		return s.LMHead
+		t = s.LMHead
 	case name == embedName:
-		return s.Embed
+		t = s.Embed
 	}
-	return quant.Invalid
+	if t == quant.Invalid {
+		return t
+	}
+	for _, f := range []quant.Type{t, quant.Q8B32, quant.Q8} {
+		if _, err := f.RowBytes(cols); err == nil {
+			return f
+		}
+	}
+	return quant.Q8
+}
+
+// fallbacks collects the matrices typeFor moved to another format, for
+// one warning per (from, to, cols).
+type fallbacks map[string]int
+
+func (f fallbacks) note(want, got quant.Type, cols int) {
+	if want != got {
+		f[fmt.Sprintf("%s instead of %s (%d inputs)", got, want, cols)]++
+	}
+}
+
+func (f fallbacks) messages() []string {
+	var out []string
+	for k, n := range f {
+		out = append(out, fmt.Sprintf("%d matrices use %s: their width does not fit the format", n, k))
+	}
+	slices.Sort(out)
+	return out
+}
+
+// wanted returns the format s asks for name before any fallback.
+func (s QuantSpec) wanted(name string, tied bool) quant.Type {
+	return s.typeFor(name, tied, 1<<20) // a width every format takes
 }
 
 // quantJSON is the quantization_config object of config.json.
@@ -226,17 +263,19 @@ func (l *loader) qmat(name string, rows, cols int, t quant.Type) (tensor.Mat, er
 }
 
 // quantizeWeights replaces the matrices of w that spec quantizes by
-// quantized copies (on-the-fly quantization at load). The checkpoint must
-// not be quantized already.
-func quantizeWeights(c *Config, w *Weights, spec QuantSpec) error {
+// quantized copies (on-the-fly quantization at load) and returns warnings
+// about format fallbacks. The checkpoint must not be quantized already.
+func quantizeWeights(c *Config, w *Weights, spec QuantSpec) ([]string, error) {
 	if err := spec.Validate(); err != nil {
-		return err
+		return nil, err
 	}
+	fb := fallbacks{}
 	q := func(m *tensor.Mat, name string) error {
-		t := spec.typeFor(name, c.TieEmbeddings)
+		t := spec.typeFor(name, c.TieEmbeddings, m.Cols)
 		if t == quant.Invalid || m.Rows == 0 {
 			return nil
 		}
+		fb.note(spec.wanted(name, c.TieEmbeddings), t, m.Cols)
 		if m.Type.Quantized() {
 			return fmt.Errorf("minimax01: %s is already %s; -quant applies to float checkpoints", name, m.Type)
 		}
@@ -248,12 +287,12 @@ func quantizeWeights(c *Config, w *Weights, spec QuantSpec) error {
 		return nil
 	}
 	if err := q(&w.Embed, embedName); err != nil {
-		return err
+		return nil, err
 	}
 	if c.TieEmbeddings {
 		w.LMHead = w.Embed
 	} else if err := q(&w.LMHead, lmHeadName); err != nil {
-		return err
+		return nil, err
 	}
 	for i := range w.Layers {
 		lw := &w.Layers[i]
@@ -263,7 +302,7 @@ func quantizeWeights(c *Config, w *Weights, spec QuantSpec) error {
 			name string
 		}{{&lw.QKV, "qkv_proj"}, {&lw.Gate, "output_gate"}, {&lw.Out, "out_proj"}, {&lw.Q, "q_proj"}, {&lw.K, "k_proj"}, {&lw.V, "v_proj"}, {&lw.O, "o_proj"}} {
 			if err := q(m.m, p+m.name+".weight"); err != nil {
-				return err
+				return nil, err
 			}
 		}
 		for e := range lw.Experts {
@@ -274,18 +313,19 @@ func quantizeWeights(c *Config, w *Weights, spec QuantSpec) error {
 				name string
 			}{{&ex.W1, "w1"}, {&ex.W3, "w3"}, {&ex.W2, "w2"}} {
 				if err := q(m.m, p+m.name+".weight"); err != nil {
-					return err
+					return nil, err
 				}
 			}
 		}
 	}
-	return nil
+	return fb.messages(), nil
 }
 
 // QuantizeOptions controls QuantizeCheckpoint.
 type QuantizeOptions struct {
 	Spec     QuantSpec
 	Progress func(done, total int64) // source bytes processed so far; may be nil
+	Warn     func(msg string)        // format fallbacks; may be nil
 }
 
 // QuantizeCheckpoint writes a quantized copy of the float checkpoint folder
@@ -336,10 +376,11 @@ func QuantizeCheckpoint(src, dst string, opt QuantizeOptions) error {
 		return fmt.Errorf("minimax01: quantize: %w", err)
 	}
 	weightMap := map[string]string{}
+	fb := fallbacks{}
 	var done, outTotal int64
 	for _, file := range files {
 		base := filepath.Base(file)
-		n, err := quantizeFile(filepath.Join(dst, base), byFile[file], cfg, spec, func(d int64) {
+		n, err := quantizeFile(filepath.Join(dst, base), byFile[file], cfg, spec, fb, func(d int64) {
 			done += d
 			if opt.Progress != nil {
 				opt.Progress(done, total)
@@ -363,13 +404,21 @@ func QuantizeCheckpoint(src, dst string, opt QuantizeOptions) error {
 	if err := copyExtraFiles(src, dst); err != nil {
 		return err
 	}
+	if opt.Warn != nil {
+		for _, m := range fb.messages() {
+			opt.Warn(m)
+		}
+	}
 	return writeQuantConfig(src, dst, spec)
 }
 
 // outSpecs returns the output tensors for source tensor t.
 func outSpecs(t safetensors.Tensor, cfg *Config, spec QuantSpec) []safetensors.TensorSpec {
-	q := spec.typeFor(t.Name, cfg.TieEmbeddings)
-	if q == quant.Invalid || len(t.Shape) != 2 {
+	if len(t.Shape) != 2 {
+		return []safetensors.TensorSpec{{Name: t.Name, DType: t.DType, Shape: t.Shape}}
+	}
+	q := spec.typeFor(t.Name, cfg.TieEmbeddings, t.Shape[1])
+	if q == quant.Invalid {
 		return []safetensors.TensorSpec{{Name: t.Name, DType: t.DType, Shape: t.Shape}}
 	}
 	return quantTensorSpecs(t.Name, t.Shape[0], t.Shape[1], q, spec.scaleTypeFor(q))
@@ -378,17 +427,11 @@ func outSpecs(t safetensors.Tensor, cfg *Config, spec QuantSpec) []safetensors.T
 // quantizeFile writes the tensors of one source file to path, quantizing
 // the ones spec selects, and returns the bytes of tensor data written.
 // step reports the source bytes of each finished tensor.
-func quantizeFile(path string, ts []safetensors.Tensor, cfg *Config, spec QuantSpec, step func(int64)) (int64, error) {
+func quantizeFile(path string, ts []safetensors.Tensor, cfg *Config, spec QuantSpec, fb fallbacks, step func(int64)) (int64, error) {
 	var specs []safetensors.TensorSpec
 	for _, t := range ts {
-		q := spec.typeFor(t.Name, cfg.TieEmbeddings)
-		if q != quant.Invalid {
-			if len(t.Shape) != 2 {
-				return 0, fmt.Errorf("minimax01: quantize: %s (in %s): shape %v is not a matrix", t.Name, t.File, t.Shape)
-			}
-			if _, err := q.RowBytes(t.Shape[1]); err != nil {
-				return 0, fmt.Errorf("minimax01: quantize: %s (in %s): %v", t.Name, t.File, err)
-			}
+		if spec.wanted(t.Name, cfg.TieEmbeddings) != quant.Invalid && len(t.Shape) != 2 {
+			return 0, fmt.Errorf("minimax01: quantize: %s (in %s): shape %v is not a matrix", t.Name, t.File, t.Shape)
 		}
 		specs = append(specs, outSpecs(t, cfg, spec)...)
 	}
@@ -403,7 +446,11 @@ func quantizeFile(path string, ts []safetensors.Tensor, cfg *Config, spec QuantS
 		return w.WriteTensor(name, b)
 	}
 	for _, t := range ts {
-		q := spec.typeFor(t.Name, cfg.TieEmbeddings)
+		q := quant.Invalid
+		if len(t.Shape) == 2 {
+			q = spec.typeFor(t.Name, cfg.TieEmbeddings, t.Shape[1])
+			fb.note(spec.wanted(t.Name, cfg.TieEmbeddings), q, t.Shape[1])
+		}
 		if q == quant.Invalid {
 			if err := write(t.Name, t.Data); err != nil {
 				return 0, err

@@ -98,7 +98,7 @@ func sameShape(a, b []int) bool {
 
 func (l *loader) mat(name string, rows, cols int) (tensor.Mat, error) {
 	if l.quant != nil {
-		if q := l.quant.typeFor(name, l.tied); q != quant.Invalid {
+		if q := l.quant.typeFor(name, l.tied, cols); q != quant.Invalid {
 			return l.qmat(name, rows, cols, q) // quantize.go
 		}
 	}
