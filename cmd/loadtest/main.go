@@ -235,8 +235,8 @@ func loadTest(o options) (bool, error) {
 	}
 	wg.Wait()
 	elapsed := time.Since(start)
-	leak, leakMsg := checkIdle(o)
-	return report(o, results, elapsed, leak, leakMsg), nil
+	leak, leakMsg, m := checkIdle(o)
+	return report(o, results, elapsed, leak, leakMsg, m), nil
 }
 
 func modelName(o options) (string, error) {
@@ -326,7 +326,7 @@ func oneRequest(o options, body []byte, cancelAfter time.Duration) result {
 // checkIdle waits for the server to return to idle and compares the
 // engine's counters: a leaked sequence keeps running/queued above zero or
 // submitted above finished.
-func checkIdle(o options) (bool, string) {
+func checkIdle(o options) (bool, string, map[string]float64) {
 	deadline := time.Now().Add(30 * time.Second)
 	var m map[string]float64
 	for {
@@ -334,11 +334,11 @@ func checkIdle(o options) (bool, string) {
 		m, err = scrape(o)
 		if err == nil && m["lightning_running_sequences"] == 0 && m["lightning_queue_depth"] == 0 &&
 			m["lightning_sequences_submitted_total"] == m["lightning_sequences_finished_total"] {
-			return false, fmt.Sprintf("running 0, queued 0, submitted %.0f = finished %.0f", m["lightning_sequences_submitted_total"], m["lightning_sequences_finished_total"])
+			return false, fmt.Sprintf("running 0, queued 0, submitted %.0f = finished %.0f", m["lightning_sequences_submitted_total"], m["lightning_sequences_finished_total"]), m
 		}
 		if time.Now().After(deadline) {
 			return true, fmt.Sprintf("after 30s: running %.0f, queued %.0f, submitted %.0f, finished %.0f (err %v)",
-				m["lightning_running_sequences"], m["lightning_queue_depth"], m["lightning_sequences_submitted_total"], m["lightning_sequences_finished_total"], err)
+				m["lightning_running_sequences"], m["lightning_queue_depth"], m["lightning_sequences_submitted_total"], m["lightning_sequences_finished_total"], err), m
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
@@ -368,7 +368,7 @@ func scrape(o options) (map[string]float64, error) {
 	return out, sc.Err()
 }
 
-func report(o options, results []result, elapsed time.Duration, leak bool, leakMsg string) bool {
+func report(o options, results []result, elapsed time.Duration, leak bool, leakMsg string, m map[string]float64) bool {
 	statuses := map[int]int{}
 	var ttfts []time.Duration
 	tokens, completed, cancelled, streamErrs, server5xx := 0, 0, 0, 0, 0
@@ -405,6 +405,10 @@ func report(o options, results []result, elapsed time.Duration, leak bool, leakM
 		tokens, elapsed.Round(time.Millisecond), float64(tokens)/elapsed.Seconds(), float64(len(results))/elapsed.Seconds())
 	fmt.Printf("TTFT: p50 %v, p90 %v, p99 %v, max %v (%d requests with a first token)\n",
 		pct(0.50).Round(time.Millisecond), pct(0.90).Round(time.Millisecond), pct(0.99).Round(time.Millisecond), pct(1).Round(time.Millisecond), len(ttfts))
+	if p := m["lightning_prompt_tokens_total"]; p > 0 {
+		fmt.Printf("server: %.0f prompt tokens, %.0f (%.0f%%) restored from the prefix cache; %.0f sequences cancelled; %.0f engine steps\n",
+			p, m["lightning_prompt_tokens_cached_total"], 100*m["lightning_prompt_tokens_cached_total"]/p, m["lightning_sequences_cancelled_total"], m["lightning_engine_steps_total"])
+	}
 	fmt.Printf("server 5xx: %d; leaked sequences: %v (%s)\n", server5xx, leak, leakMsg)
 	ok := server5xx == 0 && !leak && streamErrs == 0
 	if ok {
