@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"unicode/utf8"
 )
 
 // bpe is the BPE model: a vocabulary, ranked merges, and the options of the
@@ -33,6 +34,9 @@ type bpe struct {
 	rawVocab  map[string]int32 // vocab keyed by the bytes tokens stand for (ignore_merges only)
 
 	cache wordCache
+
+	chunkOnce sync.Once
+	chunks    *chunkTables // built on the first long word
 }
 
 // mergeKey packs a pair of ids; mergeVal packs (rank, new id).
@@ -228,6 +232,14 @@ func (m *bpe) tokenizeWord(dst []int32, w string, st *encodeState) []int32 {
 			return append(dst, id)
 		}
 	}
+	if !m.byteLevel && m.prefix == "" && m.suffix == "" && len(w) >= chunkMin {
+		return m.tokenizeChunks(dst, w, st)
+	}
+	return m.bpeWord(dst, w, st)
+}
+
+// bpeWord runs BPE on w: initial symbols, then merges.
+func (m *bpe) bpeWord(dst []int32, w string, st *encodeState) []int32 {
 	syms := st.syms[:0]
 	if m.byteLevel && m.fastBytes {
 		for i := 0; i < len(w); i++ {
@@ -244,6 +256,88 @@ func (m *bpe) tokenizeWord(dst []int32, w string, st *encodeState) []int32 {
 	syms = m.mergeSymbols(syms, st)
 	st.syms = syms
 	return append(dst, syms...)
+}
+
+// Long words without a pre-tokenizer (SentencePiece-style BPE sees a whole
+// text segment as one word) are cut where no merge can ever join the two
+// sides, and the parts are tokenized (and cached) separately. A boundary
+// between runes a and b is such a place when both are tokens by themselves
+// (so their initial symbols are exactly "a" and "b") and no merged token
+// contains "ab": a symbol spanning the boundary would be a merged token
+// containing "ab". The result is the same as BPE on the whole word, since
+// merges on the two sides never interact.
+
+// chunkMin is the length from which a word is cut.
+const chunkMin = 64
+
+// chunkBits is the size (log2 bits) of the bit set of rune pairs that occur
+// in merged tokens; a hash collision only makes a cut point look uncuttable.
+const chunkBits = 21
+
+type chunkTables struct {
+	single []int32  // [0x10000] id of each BMP rune that is a token by itself, or -1
+	pairs  []uint64 // bit set over pairHash of adjacent runes in merged tokens
+}
+
+func pairHash(a, b rune) uint32 {
+	return uint32((uint64(uint32(a))<<32|uint64(uint32(b)))*0x9E3779B97F4A7C15>>(64-chunkBits))
+}
+
+func (m *bpe) buildChunkTables() {
+	t := &chunkTables{single: make([]int32, 0x10000), pairs: make([]uint64, 1<<chunkBits/64)}
+	for i := range t.single {
+		t.single[i] = -1
+	}
+	for tok, id := range m.vocab {
+		if r, n := utf8.DecodeRuneInString(tok); n == len(tok) && r < 0x10000 && r != utf8.RuneError {
+			t.single[r] = id
+		}
+	}
+	for _, v := range m.merges {
+		tok := m.idTok[int32(uint32(v))]
+		prev := rune(-1)
+		for _, r := range tok {
+			if prev >= 0 {
+				h := pairHash(prev, r)
+				t.pairs[h/64] |= 1 << (h % 64)
+			}
+			prev = r
+		}
+	}
+	m.chunks = t
+}
+
+// tokenizeChunks cuts w (see above) and tokenizes each part.
+func (m *bpe) tokenizeChunks(dst []int32, w string, st *encodeState) []int32 {
+	m.chunkOnce.Do(m.buildChunkTables)
+	t := m.chunks
+	start := 0
+	prev, prevN := runeAt(w, 0)
+	for i := prevN; i < len(w); {
+		r, n := runeAt(w, i)
+		if r < 0x10000 && prev < 0x10000 && t.single[r] >= 0 && t.single[prev] >= 0 {
+			if h := pairHash(prev, r); t.pairs[h/64]&(1<<(h%64)) == 0 {
+				dst = m.appendChunk(dst, w[start:i], st)
+				start = i
+			}
+		}
+		prev = r
+		i += n
+	}
+	if start == 0 {
+		return m.bpeWord(dst, w, st)
+	}
+	return m.appendChunk(dst, w[start:], st)
+}
+
+// appendChunk tokenizes one part of a cut word. Without ignore_merges a part
+// goes through the cache like a word (tokenizeWord on it is plain BPE);
+// with it, the whole-word lookup must not apply to parts.
+func (m *bpe) appendChunk(dst []int32, c string, st *encodeState) []int32 {
+	if m.ignoreMerges {
+		return m.bpeWord(dst, c, st)
+	}
+	return m.appendWord(dst, c, st)
 }
 
 // initialSymbols splits w into one symbol per rune, following the
@@ -386,6 +480,9 @@ func (a heapItem) less(b heapItem) bool {
 // doubly linked list of symbols, skipping stale entries.
 func (m *bpe) mergeHeap(syms []int32, st *encodeState) []int32 {
 	n := len(syms)
+	if n < 2 {
+		return syms
+	}
 	prev := growInt32(st.prev, n)
 	next := growInt32(st.next, n)
 	alive := growBool(st.alive, n)
