@@ -280,7 +280,7 @@ type chunkTables struct {
 }
 
 func pairHash(a, b rune) uint32 {
-	return uint32((uint64(uint32(a))<<32|uint64(uint32(b)))*0x9E3779B97F4A7C15>>(64-chunkBits))
+	return uint32((uint64(uint32(a))<<32 | uint64(uint32(b))) * 0x9E3779B97F4A7C15 >> (64 - chunkBits))
 }
 
 func (m *bpe) buildChunkTables() {
