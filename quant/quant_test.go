@@ -269,7 +269,7 @@ func TestMatMulMatchesDequant(t *testing.T) {
 					xv := x[tt*in+k]
 					var amax float32
 					for _, v := range x[tt*in+k/32*32 : tt*in+k/32*32+32] {
-						amax = max(amax, abs(v))
+						amax = max(amax, float32(math.Abs(float64(v))))
 					}
 					want += float64(deq[o*in+k]) * float64(xv)
 					bound += math.Abs(float64(deq[o*in+k])) * (float64(amax)/254 + 4*math.Abs(float64(xv))*1e-7)
