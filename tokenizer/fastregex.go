@@ -1,5 +1,7 @@
 package tokenizer
 
+import "unicode/utf8"
+
 // Hand-written matchers for the pre-tokenizer regexes that real byte-level
 // BPE tokenizers use. regexp2 is a general backtracking engine working on
 // rune slices; these matchers do the same leftmost-first search for one fixed
@@ -35,14 +37,56 @@ const (
 )
 
 // fastMatchers maps a pattern to its hand-written matcher.
-var fastMatchers = map[string]func(s string, i int) int{
-	patGPT2:        matchGPT2,
-	patCL100K:      func(s string, i int) int { return matchCL100K(s, i, 3) },
-	patQwen2:       func(s string, i int) int { return matchCL100K(s, i, 1) },
-	patO200K:       matchO200K,
-	patDigits3:     func(s string, i int) int { return matchDigits(s, i, 3) },
-	patDeepSeekCJK: matchDeepSeekCJK,
-	patDeepSeek:    matchDeepSeek,
+var fastMatchers = map[string]matcher{
+	patGPT2:        fastMatcher(matchGPT2),
+	patCL100K:      fastMatcher(func(s string, i int) int { return matchCL100K(s, i, 3) }),
+	patQwen2:       fastMatcher(func(s string, i int) int { return matchCL100K(s, i, 1) }),
+	patO200K:       fastMatcher(matchO200K),
+	patDigits3:     digitsMatcher(3),
+	patDeepSeekCJK: cjkMatcher{},
+	patDeepSeek:    fastMatcher(matchDeepSeek),
+}
+
+// digitsMatcher matches \p{N}{1,max}, skipping ASCII non-digits quickly.
+type digitsMatcher int
+
+func (m digitsMatcher) findAll(s string, dst []span) []span {
+	initClasses()
+	for i := 0; i < len(s); {
+		if c := s[i]; c < utf8.RuneSelf && (c < '0' || c > '9') {
+			i++
+			continue
+		}
+		if e := matchDigits(s, i, int(m)); e > 0 {
+			dst = append(dst, span{i, e})
+			i = e
+			continue
+		}
+		_, n := runeAt(s, i)
+		i += n
+	}
+	return dst
+}
+
+// cjkMatcher matches patDeepSeekCJK. Its runes (U+3040 to U+9FA5) are
+// three-byte sequences led by 0xE3 to 0xE9, so other bytes are skipped.
+type cjkMatcher struct{}
+
+func (cjkMatcher) findAll(s string, dst []span) []span {
+	for i := 0; i < len(s); {
+		if c := s[i]; c < 0xE3 || c > 0xE9 {
+			i++
+			continue
+		}
+		if e := matchDeepSeekCJK(s, i); e > 0 {
+			dst = append(dst, span{i, e})
+			i = e
+			continue
+		}
+		_, n := runeAt(s, i)
+		i += n
+	}
+	return dst
 }
 
 // fastFindAll appends the matches of at in s, searching left to right and

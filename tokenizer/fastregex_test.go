@@ -68,7 +68,7 @@ func TestFastMatchersMatchRegexp2(t *testing.T) {
 		}
 		bad := 0
 		for _, s := range texts {
-			got := fastFindAll(fast, s, nil)
+			got := fast.findAll(s, nil)
 			want := slow.findAll(s, nil)
 			if !spansEqual(got, want) {
 				t.Errorf("pattern %q on %q:\n fast %v\n slow %v", pat, s, got, want)
@@ -117,7 +117,7 @@ func FuzzFastMatchers(f *testing.F) {
 			s = strings.ToValidUTF8(s, "\uFFFD") // the tokenizer repairs its input the same way
 		}
 		for pat, fast := range fastMatchers {
-			if got, want := fastFindAll(fast, s, nil), slow[pat].findAll(s, nil); !spansEqual(got, want) {
+			if got, want := fast.findAll(s, nil), slow[pat].findAll(s, nil); !spansEqual(got, want) {
 				t.Fatalf("pattern %q on %q:\n fast %v\n slow %v", pat, s, got, want)
 			}
 		}

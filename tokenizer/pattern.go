@@ -77,7 +77,7 @@ func (m regexMatcher) findAll(s string, dst []span) []span {
 // slow to compare the two).
 func compileRegex(src string, slow bool) (matcher, error) {
 	if f, ok := fastMatchers[src]; ok && !slow {
-		return fastMatcher(f), nil
+		return f, nil
 	}
 	re, err := regexp2.Compile(src, regexp2.None)
 	if err != nil {
