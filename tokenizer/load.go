@@ -338,6 +338,12 @@ func build(model *bpe, normC, preC, postC, decC *component, added []AddedToken, 
 	}, len(model.vocab), norm, keepIDs)
 	t.streamByteLevel = containsDecoder(dec, func(d decoder) bool { _, ok := d.(byteLevelDecoder); return ok })
 	t.streamFallback = containsDecoder(dec, func(d decoder) bool { _, ok := d.(byteFallbackDecoder); return ok })
+	containsDecoder(dec, func(d decoder) bool {
+		if s, ok := d.(stripDecoder); ok && s.start > 0 {
+			t.stripRunes = append(t.stripRunes, s.content)
+		}
+		return false
+	})
 	return t, nil
 }
 

@@ -1,6 +1,9 @@
 package tokenizer
 
-import "strings"
+import (
+	"slices"
+	"strings"
+)
 
 // StreamDecoder turns ids into text one id at a time, for streaming
 // generated text. After each Add, the text returned so far is exactly
@@ -16,9 +19,9 @@ import "strings"
 //
 // Flush returns the tail. The decoder keeps only a short window of tokens:
 // each Add decodes the tokens since the last point where everything was
-// emitted, plus one token before it as context (so decoders that treat the
-// first token specially, like Strip or Metaspace, see the same first token
-// in both decodes whose difference is emitted).
+// emitted, plus context tokens before it (usually one), so that decoders
+// that treat the start of the text specially, like Strip or Metaspace, act
+// the same on both decodes whose difference is emitted.
 type StreamDecoder struct {
 	t    *Tokenizer
 	skip bool
@@ -44,11 +47,29 @@ func (d *StreamDecoder) Add(id int) string {
 	out := s[d.sent:stable]
 	d.sent = stable
 	if stable == len(s) && len(d.toks) > 1 {
-		last := d.toks[len(d.toks)-1]
-		d.toks = append(d.toks[:0], last)
-		d.sent = len(d.t.decodeTokens(d.toks))
+		d.reanchor()
 	}
 	return out
+}
+
+// reanchor drops the window's tokens except a context suffix: the last
+// token, or more when a Strip decoder could remove the suffix's text
+// entirely (its decode must show a rune Strip does not remove, so that
+// stripping the window and stripping the window plus new tokens remove the
+// same text).
+func (d *StreamDecoder) reanchor() {
+	k := len(d.toks) - 1
+	for ; k > 0; k-- {
+		txt := d.t.decodeTokens(d.toks[k:])
+		if strings.IndexFunc(txt, func(r rune) bool { return !slices.Contains(d.t.stripRunes, r) }) >= 0 {
+			break
+		}
+	}
+	if k == 0 {
+		return
+	}
+	d.toks = append(d.toks[:0], d.toks[k:]...)
+	d.sent = len(d.t.decodeTokens(d.toks))
 }
 
 // Flush returns the held-back tail (as Decode shows it) and starts over.

@@ -20,8 +20,9 @@ type Tokenizer struct {
 	bos, eos int // from tokenizer_config.json, -1 if unknown
 
 	// What the stream decoder must hold back (see StreamDecoder).
-	streamByteLevel bool // a ByteLevel decoder: unfinished UTF-8 at the end
-	streamFallback  bool // a ByteFallback decoder: a trailing run of <0xNN>
+	streamByteLevel bool   // a ByteLevel decoder: unfinished UTF-8 at the end
+	streamFallback  bool   // a ByteFallback decoder: a trailing run of <0xNN>
+	stripRunes      []rune // what the Strip decoders remove
 
 	states sync.Pool // *encodeState
 }

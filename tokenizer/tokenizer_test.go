@@ -95,8 +95,31 @@ func TestEncodeInvalidUTF8(t *testing.T) {
 // prefix of Decode of the ids so far.
 func TestStreamDecoderRandom(t *testing.T) {
 	r := rand.New(rand.NewPCG(3, 4))
-	for _, name := range goldenNames {
-		tk := loadGolden(t, name, false)
+	// llama2 with a Strip decoder that removes up to three leading spaces.
+	var file map[string]any
+	if err := json.Unmarshal(readGz(t, filepath.Join("testdata", "llama2", "tokenizer.json.gz")), &file); err != nil {
+		t.Fatal(err)
+	}
+	file["decoder"] = map[string]any{"type": "Sequence", "decoders": []any{
+		map[string]any{"type": "Replace", "pattern": map[string]any{"String": "▁"}, "content": " "},
+		map[string]any{"type": "ByteFallback"}, map[string]any{"type": "Fuse"},
+		map[string]any{"type": "Strip", "content": " ", "start": 3, "stop": 0},
+	}}
+	data, err := json.Marshal(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	strip3, err := FromJSON(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range append(goldenNames, "llama2-strip3") {
+		var tk *Tokenizer
+		if name == "llama2-strip3" {
+			tk = strip3
+		} else {
+			tk = loadGolden(t, name, false)
+		}
 		// Candidate ids: byte-level single bytes (or <0xNN>), specials, and ordinary tokens.
 		var pool []int
 		for b := 0; b < 256; b++ {
@@ -108,7 +131,7 @@ func TestStreamDecoderRandom(t *testing.T) {
 			}
 		}
 		pool = append(pool, tk.SpecialTokenIDs()[:min(5, len(tk.SpecialTokenIDs()))]...)
-		for _, w := range []string{" the", "▁the", "é", "中文", "😀", " 🫠", "\n"} {
+		for _, w := range []string{" the", "▁the", "é", "中文", "😀", " 🫠", "\n", " ", "  ", "   "} {
 			pool = append(pool, tk.Encode(w, false)...)
 		}
 		for trial := 0; trial < 300; trial++ {
