@@ -31,6 +31,7 @@ package engine
 import (
 	"context"
 	"fmt"
+	"math"
 	"slices"
 	"sync"
 	"time"
@@ -168,9 +169,16 @@ type seq struct {
 	gen     int     // tokens sampled
 	pend    []float32
 	marks   []int // checkpoint positions still ahead, ascending
-	lastCk  int   // position of the last periodic checkpoint
-	cache   bool  // the sequence uses the prefix cache
+	masked  []maskedLogit
+	lastCk  int  // position of the last periodic checkpoint
+	cache   bool // the sequence uses the prefix cache
 	topBuf  []sample.Logprob
+}
+
+// maskedLogit is a logit sample set aside to enforce a constraint.
+type maskedLogit struct {
+	id    int32
+	logit float32
 }
 
 // Submit queues a request. The context bounds the request's whole life:
@@ -499,7 +507,11 @@ func (e *Engine) checkpoint(s *seq, logits []float32) {
 
 // emit samples s's next token from logits and records it.
 func (e *Engine) emit(s *seq, logits []float32) {
-	tok := s.sampler.Sample(logits)
+	tok := e.sample(s, logits)
+	if tok < 0 { // the constraint allows nothing more
+		e.done(s, FinishStop, -1)
+		return
+	}
 	s.gen++
 	s.toks = append(s.toks, int32(tok))
 	if slices.Contains(s.req.StopTokens, int32(tok)) {
@@ -507,6 +519,9 @@ func (e *Engine) emit(s *seq, logits []float32) {
 		return
 	}
 	s.sampler.Accept(tok)
+	if c := s.req.Constraint; c != nil {
+		c.Accept(int32(tok))
+	}
 	t := Token{ID: int32(tok)}
 	if s.req.Logprobs || s.req.TopLogprobs > 0 {
 		var top []sample.Logprob
@@ -520,6 +535,55 @@ func (e *Engine) emit(s *seq, logits []float32) {
 	if s.gen >= s.req.MaxTokens {
 		e.done(s, FinishLength, -1)
 	}
+}
+
+// rejectTries is how many disallowed tokens sample rejects one at a time
+// before it masks the whole vocabulary.
+const rejectTries = 4
+
+// sample draws s's next token from logits, honouring its constraint: a
+// disallowed draw is masked (-Inf) and redrawn, a few times one by one (the
+// common case, where the model mostly follows the constraint), then by
+// checking every token once. logits are restored before it returns. It
+// returns -1 if the constraint allows no token at all.
+func (e *Engine) sample(s *seq, logits []float32) int {
+	tok := s.sampler.Sample(logits)
+	c := s.req.Constraint
+	if c == nil || c.Allowed(int32(tok)) {
+		return tok
+	}
+	masked := s.masked[:0]
+	defer func() {
+		for _, m := range masked {
+			logits[m.id] = m.logit
+		}
+		s.masked = masked[:0]
+	}()
+	mask := func(id int) {
+		masked = append(masked, maskedLogit{int32(id), logits[id]})
+		logits[id] = float32(math.Inf(-1))
+	}
+	for range rejectTries {
+		mask(tok)
+		tok = s.sampler.Sample(logits)
+		if !math.IsInf(float64(logits[tok]), -1) && c.Allowed(int32(tok)) {
+			return tok
+		}
+	}
+	allowed := 0
+	for id, l := range logits {
+		switch {
+		case math.IsInf(float64(l), -1):
+		case c.Allowed(int32(id)):
+			allowed++
+		default:
+			mask(id)
+		}
+	}
+	if allowed == 0 {
+		return -1
+	}
+	return s.sampler.Sample(logits)
 }
 
 // done ends a sequence normally; reap removes it from running. Its state

@@ -497,3 +497,76 @@ func TestPrefixReuse(t *testing.T) {
 		t.Errorf("stats %+v", st)
 	}
 }
+
+// modConstraint allows tokens ≡ 3 (mod 7) for n tokens, then only stop.
+type modConstraint struct {
+	n, seen int
+	stop    int32
+}
+
+func (c *modConstraint) Allowed(tok int32) bool {
+	if c.seen >= c.n {
+		return tok == c.stop
+	}
+	return tok%7 == 3
+}
+
+func (c *modConstraint) Accept(tok int32) { c.seen++ }
+
+// TestConstraint checks constrained sampling: only allowed tokens come out,
+// greedy picks the best allowed token, and the constraint can end the
+// sequence through a stop token.
+func TestConstraint(t *testing.T) {
+	m := tinyModel(t, 64)
+	V := m.Info().VocabSize
+	prompt := randomPrompt(rand.New(rand.NewPCG(19, 20)), 12, V)
+	e := newEngine(t, m, engine.Config{})
+	// Reference: greedy with the mask applied by hand.
+	st := m.NewState()
+	logits := make([]float32, V)
+	var want []int32
+	next := prompt
+	for range 6 {
+		m.Forward([]model.Seq{{State: st, Tokens: next, Logits: model.LogitsLast}}, logits)
+		best := int32(-1)
+		for j, v := range logits {
+			if j%7 == 3 && (best < 0 || v > logits[best]) {
+				best = int32(j)
+			}
+		}
+		want = append(want, best)
+		next = []int32{best}
+	}
+	const stop = 5
+	toks, r := run(t, e, engine.Request{Prompt: prompt, MaxTokens: 20, Params: greedy(), StopTokens: []int32{stop},
+		Constraint: &modConstraint{n: 6, stop: stop}, TopLogprobs: 2})
+	if !slices.Equal(ids(toks), want) || r.Reason != engine.FinishStop || r.StopToken != stop {
+		t.Errorf("greedy constrained: %v %+v, want %v then stop", ids(toks), r, want)
+	}
+	// Logprobs stay those of the raw distribution (the mask is undone): the
+	// top alternatives include disallowed tokens.
+	raw := 0
+	for _, tk := range toks {
+		if tk.Top[0].Token%7 != 3 {
+			raw++
+		}
+	}
+	if raw == 0 {
+		t.Errorf("top logprobs only list allowed tokens: the mask leaked into them")
+	}
+	for seed := range uint64(5) {
+		p := sample.DefaultParams()
+		p.Seed, p.HasSeed = seed, true
+		toks, _ := run(t, e, engine.Request{Prompt: prompt, MaxTokens: 10, Params: p, Constraint: &modConstraint{n: 100}})
+		for _, tk := range toks {
+			if tk.ID%7 != 3 {
+				t.Fatalf("seed %d: sampled disallowed token %d", seed, tk.ID)
+			}
+		}
+	}
+	// A constraint that allows nothing ends the sequence.
+	toks, r = run(t, e, engine.Request{Prompt: prompt, MaxTokens: 10, Params: greedy(), Constraint: &modConstraint{n: 0, stop: -1}})
+	if len(toks) != 0 || r.Reason != engine.FinishStop || r.StopToken != -1 {
+		t.Errorf("nothing allowed: %v %+v", ids(toks), r)
+	}
+}

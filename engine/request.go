@@ -42,6 +42,22 @@ type Request struct {
 	KeepState bool
 	// NoCache keeps the request away from the prefix cache entirely.
 	NoCache bool
+	// Constraint, if set, restricts which tokens may be sampled (e.g. to
+	// keep the output valid JSON). It must allow a stop token when it wants
+	// generation to end.
+	Constraint Constraint
+}
+
+// Constraint restricts sampling, for example to a grammar. The engine asks
+// Allowed about candidate tokens, possibly every token of the vocabulary in
+// one step, and calls Accept with each token it emits (never a stop token).
+// It holds one sequence's state and is used from the engine's goroutine
+// only.
+type Constraint interface {
+	// Allowed reports whether tok may come next.
+	Allowed(tok int32) bool
+	// Accept advances past tok.
+	Accept(tok int32)
 }
 
 // Token is one generated token.

@@ -74,11 +74,19 @@ func (s *Server) chatCompletions(w http.ResponseWriter, r *http.Request, rc *req
 		j.req.TopLogprobs = *req.TopLogprobs
 	}
 	j.req.Logprobs = req.Logprobs != nil && *req.Logprobs
-	if rf := req.ResponseFormat; rf != nil && rf.Type != "text" {
-		if rf.Type != "json_object" && rf.Type != "json_schema" {
+	if rf := req.ResponseFormat; rf != nil {
+		switch rf.Type {
+		case "text":
+		case "json_object":
+			if j.tools {
+				return badRequest("response_format", "response_format json_object cannot be combined with tools")
+			}
+			j.req.Constraint = newJSONConstraint(b)
+		case "json_schema":
+			return unsupported("response_format", "response_format json_schema (use json_object)")
+		default:
 			return badRequest("response_format", "response_format.type = %q, want text, json_object or json_schema", rf.Type)
 		}
-		return unsupported("response_format", "response_format "+rf.Type+" (constrained decoding)")
 	}
 	kwargs := map[string]jinja.Value{}
 	for k, v := range req.ChatTemplateKwargs {

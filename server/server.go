@@ -66,7 +66,8 @@ type Backend struct {
 	// DefaultStopTokens.
 	StopTokens []int32
 
-	chat *chatTemplates // parsed from Chat by Attach
+	chat  *chatTemplates  // parsed from Chat by Attach
+	texts *tokenTextCache // token texts for JSON mode, built on first use
 }
 
 // Server is the HTTP API. Create it with New, make it ready with Attach.
@@ -122,6 +123,7 @@ func (s *Server) Attach(b Backend) error {
 		}
 		b.chat = t
 	}
+	b.texts = new(tokenTextCache)
 	s.backend.Store(&b)
 	s.log.Info("model ready", "model", s.cfg.ModelName, "vocab", b.Engine.Info().VocabSize, "chat_template", b.chat != nil, "stop_tokens", b.StopTokens)
 	return nil
