@@ -97,3 +97,34 @@ func BenchmarkLoad(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkBPEWords runs BPE alone (no cache, no pre-tokenizer) on the
+// distinct pre-tokens of the long strings.
+func BenchmarkBPEWords(b *testing.B) {
+	texts := longTexts(b)
+	for _, name := range goldenNames {
+		tk := loadGolden(b, name, false)
+		st := &encodeState{}
+		seen := map[string]bool{}
+		var words []string
+		size := 0
+		for _, s := range texts {
+			for _, p := range tk.pre.run(nil, piece{s: s}, st) {
+				if !seen[p.s] {
+					seen[p.s] = true
+					words = append(words, p.s)
+					size += len(p.s)
+				}
+			}
+		}
+		b.Run(name, func(b *testing.B) {
+			b.SetBytes(int64(size))
+			var out []int32
+			for b.Loop() {
+				for _, w := range words {
+					out = tk.model.tokenizeWord(out[:0], w, st)
+				}
+			}
+		})
+	}
+}
