@@ -82,3 +82,27 @@ func BenchmarkDecode(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkPrefillChunk measures a 2048-token prefill with different step
+// sizes (MaxBatchTokens).
+func BenchmarkPrefillChunk(b *testing.B) {
+	for _, chunk := range []int{512, 2048} {
+		b.Run(fmt.Sprintf("m300/chunk=%d", chunk), func(b *testing.B) {
+			m0 := benchModel(b, "m300")
+			m, err := Load(m0.ck.Dir(), Options{MaxBatchTokens: chunk})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer m.Close()
+			prompt := benchPrompt(2048, m.Config.Vocab)
+			logits := make([]float32, m.Config.Vocab)
+			st := m.NewStateCap(2048)
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				st.Reset()
+				m.Forward([]model.Seq{{State: st, Tokens: prompt, Logits: model.LogitsLast}}, logits)
+			}
+			b.ReportMetric(float64(2048*b.N)/b.Elapsed().Seconds(), "tok/s")
+		})
+	}
+}
