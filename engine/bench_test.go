@@ -38,7 +38,7 @@ func benchModel(b *testing.B, preset string, batchTokens int) *minimax01.Model {
 	return m
 }
 
-// BenchmarkDecodeStreams measures aggregate decode throughput with 1 and 8
+// BenchmarkDecodeStreams measures aggregate decode throughput with 1, 8 and 16
 // concurrent streams: every step decodes all streams in one forward pass,
 // so the weights stream once per step for all of them. The decode rate is
 // measured from the moment every stream has its first token (prefill done)
@@ -51,7 +51,7 @@ func BenchmarkDecodeStreams(b *testing.B) {
 		presets = []string{p}
 	}
 	for _, preset := range presets {
-		for _, n := range []int{1, 8} {
+		for _, n := range []int{1, 8, 16} {
 			b.Run(fmt.Sprintf("%s/streams=%d", preset, n), func(b *testing.B) {
 				m := benchModel(b, preset, 256)
 				V := m.Info().VocabSize

@@ -212,6 +212,8 @@ func runServe(fs *flag.FlagSet, args []string) error {
 	case s := <-sig:
 		logger.Info("draining", "signal", s.String(), "deadline", *drain)
 	}
+	// Keep listening while draining: new requests get 503 with Retry-After
+	// and /health says "draining", so clients and load balancers move on.
 	srv.Drain()
 	ctx, cancel := context.WithTimeout(context.Background(), *drain)
 	defer cancel()
@@ -219,17 +221,17 @@ func runServe(fs *flag.FlagSet, args []string) error {
 		<-sig
 		cancel()
 	}()
-	if err := hs.Shutdown(ctx); err != nil {
-		// Abort what is still running: each handler then sends its client an
-		// error (503) and returns, which the second Shutdown waits for.
+	if err := eng.Wait(ctx); err != nil {
 		logger.Warn("drain deadline passed; aborting the remaining requests")
-		eng.Close()
-		ctx2, cancel2 := context.WithTimeout(context.Background(), 5*time.Second)
-		hs.Shutdown(ctx2)
-		cancel2()
+	}
+	// Abort whatever is left: each handler then sends its client an error
+	// (503) and returns, which Shutdown waits for.
+	eng.Close()
+	ctx2, cancel2 := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel2()
+	if err := hs.Shutdown(ctx2); err != nil {
 		hs.Close()
 	}
-	eng.Close()
 	st := eng.Stats()
 	logger.Info("stopped", "finished", st.Finished, "aborted", st.Aborted, "generated_tokens", st.GeneratedTokens)
 	return nil
