@@ -162,16 +162,16 @@ type seq struct {
 
 	sampler *sample.Sampler
 	state   model.State
-	toks    []int32 // known tokens: prompt then generated
-	fed     int     // toks[:fed] are absorbed by state
-	prompt  int     // len(prompt)
-	cached  int     // prompt tokens restored from the cache
-	gen     int     // tokens sampled
-	pend    []float32
-	marks   []int // checkpoint positions still ahead, ascending
-	masked  []maskedLogit
-	lastCk  int  // position of the last periodic checkpoint
-	cache   bool // the sequence uses the prefix cache
+	toks    []int32       // known tokens: prompt then generated
+	fed     int           // toks[:fed] are absorbed by state
+	prompt  int           // len(prompt)
+	cached  int           // prompt tokens restored from the cache
+	gen     int           // tokens sampled
+	pend    []float32     // [vocab] first logits restored from the cache, not yet sampled
+	marks   []int         // checkpoint positions still ahead, ascending
+	masked  []maskedLogit // scratch of sample: logits set aside by the constraint
+	lastCk  int           // position of the last periodic checkpoint
+	cache   bool          // the sequence uses the prefix cache
 	topBuf  []sample.Logprob
 }
 
@@ -210,7 +210,7 @@ func (e *Engine) Submit(ctx context.Context, req Request) (*Stream, error) {
 		req: req, ctx: ctx, stream: newStream(cancel), need: need, sampler: sampler,
 		toks: slices.Clone(req.Prompt), prompt: len(req.Prompt),
 	}
-	s.toks = slices.Grow(s.toks, req.MaxTokens)
+	s.toks = slices.Grow(s.toks, min(req.MaxTokens, 4096))
 	if req.Params.RepetitionPenalty != 1 {
 		p := make([]int, len(req.Prompt))
 		for i, t := range req.Prompt {
