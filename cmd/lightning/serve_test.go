@@ -1,0 +1,47 @@
+package main
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestParseBytes(t *testing.T) {
+	for _, c := range []struct {
+		in   string
+		want int64
+		auto bool
+		bad  bool
+	}{
+		{"auto", 0, true, false}, {"AUTO", 0, true, false}, {"0", 0, false, false}, {"1000", 1000, false, false},
+		{"8GiB", 8 << 30, false, false}, {"512MiB", 512 << 20, false, false}, {"1.5GB", 1_500_000_000, false, false},
+		{"2kb", 2000, false, false}, {"10 MiB", 10 << 20, false, false}, {"-1", 0, false, true}, {"lots", 0, false, true},
+		{"GiB", 0, false, true},
+	} {
+		n, auto, err := parseBytes(c.in)
+		if (err != nil) != c.bad || n != c.want || auto != c.auto {
+			t.Errorf("parseBytes(%q) = %d, %v, %v; want %d, %v, error %v", c.in, n, auto, err, c.want, c.auto, c.bad)
+		}
+	}
+}
+
+func TestServeFlags(t *testing.T) {
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"serve"}, "-model DIR is required"},
+		{[]string{"serve", "-model", "x", "-port", "70000"}, "-port 70000"},
+		{[]string{"serve", "-model", "x", "-max-seqs", "8", "-batch-tokens", "8"}, "-batch-tokens > -max-seqs"},
+		{[]string{"serve", "-model", "x", "-max-memory", "lots"}, "-max-memory"},
+		{[]string{"serve", "-model", "x", "-log-format", "xml"}, "-log-format"},
+	} {
+		_, stderr, code := runCLI(t, c.args...)
+		if code != 2 || !strings.Contains(stderr, c.want) {
+			t.Errorf("%v: exit %d, stderr %q; want 2 and %q", c.args, code, stderr, c.want)
+		}
+	}
+	_, stderr, code := runCLI(t, "serve", "-help")
+	if code != 0 || !strings.Contains(stderr, "/v1/chat/completions") || !strings.Contains(stderr, "-prefix-cache-mb") {
+		t.Errorf("serve -help: exit %d\n%s", code, stderr)
+	}
+}
