@@ -32,6 +32,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"runtime"
 	"slices"
 	"sync"
 	"time"
@@ -124,6 +125,7 @@ type Engine struct {
 	batch   []model.Seq
 	owners  []*seq
 	logits  []float32 // [MaxSeqs, vocab]
+	draws   []draw
 }
 
 // New starts an engine on m. Call Close to stop it.
@@ -386,7 +388,7 @@ func (e *Engine) start(s *seq) {
 			s.state = ck.state.Clone()
 			s.fed, s.cached, s.lastCk = n, n, n
 			if n == len(s.toks) {
-				s.pend = ck.logits
+				s.pend = slices.Clone(ck.logits) // sampling edits logits in place for a while
 			}
 			for len(s.marks) > 0 && s.marks[0] <= n {
 				s.marks = s.marks[1:]
@@ -445,7 +447,7 @@ func (e *Engine) step() {
 	}
 	row := 0
 	V := e.info.VocabSize
-	var generated int
+	e.draws = e.draws[:0]
 	for i, b := range e.batch {
 		s := e.owners[i]
 		s.fed += len(b.Tokens)
@@ -458,20 +460,82 @@ func (e *Engine) step() {
 		if s.gen == 0 {
 			e.checkpoint(s, logits) // end of prompt, with the logits that follow
 		}
-		e.emit(s, logits)
-		generated++
+		e.draws = append(e.draws, draw{s: s, logits: logits})
 	}
 	// Sequences whose first logits came from the cache.
 	for _, s := range e.running {
 		if s.pend != nil {
-			l := s.pend
+			e.draws = append(e.draws, draw{s: s, logits: s.pend})
 			s.pend = nil
-			e.emit(s, l)
-			generated++
 		}
 	}
+	drawAll(e.draws)
+	for i := range e.draws {
+		e.record(&e.draws[i])
+	}
 	e.reap()
-	e.publish(t0, fed, generated)
+	e.publish(t0, fed, len(e.draws))
+}
+
+// draw is one sequence's sampling in a step.
+type draw struct {
+	s      *seq
+	logits []float32 // [vocab]
+	tok    int       // sampled token; -1 if the constraint allowed none
+	stop   bool      // tok is a stop token
+	t      Token
+}
+
+// drawAll samples every draw, in parallel across sequences when there are
+// several: with a large vocabulary, temperature sampling (an exp per logit)
+// costs milliseconds per sequence, which would otherwise add up serially.
+// Each draw touches only its own sequence.
+func drawAll(ds []draw) {
+	workers := min(len(ds), runtime.GOMAXPROCS(0))
+	if workers <= 1 {
+		for i := range ds {
+			ds[i].run()
+		}
+		return
+	}
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := w; i < len(ds); i += workers {
+				ds[i].run()
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+// run samples the draw's token and advances its sequence's sampler and
+// constraint; everything it touches belongs to d.s.
+func (d *draw) run() {
+	s := d.s
+	d.tok = s.sample(d.logits)
+	if d.tok < 0 {
+		return
+	}
+	if slices.Contains(s.req.StopTokens, int32(d.tok)) {
+		d.stop = true
+		return
+	}
+	s.sampler.Accept(d.tok)
+	if c := s.req.Constraint; c != nil {
+		c.Accept(int32(d.tok))
+	}
+	d.t = Token{ID: int32(d.tok)}
+	if s.req.Logprobs || s.req.TopLogprobs > 0 {
+		var top []sample.Logprob
+		d.t.Logprob, top = sample.TopLogprobs(s.topBuf, d.logits, d.tok, s.req.TopLogprobs)
+		if len(top) > 0 {
+			d.t.Top = slices.Clone(top)
+		}
+		s.topBuf = top
+	}
 }
 
 // checkpoint snapshots s into the prefix cache if it just reached a
@@ -505,33 +569,23 @@ func (e *Engine) checkpoint(s *seq, logits []float32) {
 	e.cache.insert(key, s.state.Clone(), l)
 }
 
-// emit samples s's next token from logits and records it.
-func (e *Engine) emit(s *seq, logits []float32) {
-	tok := e.sample(s, logits)
-	if tok < 0 { // the constraint allows nothing more
+// record applies a drawn token to its sequence: the stream gets it, and a
+// stop token or the length limit ends the sequence.
+func (e *Engine) record(d *draw) {
+	s := d.s
+	switch {
+	case d.tok < 0: // the constraint allows nothing more
 		e.done(s, FinishStop, -1)
+		return
+	case d.stop:
+		s.gen++
+		s.toks = append(s.toks, int32(d.tok))
+		e.done(s, FinishStop, int32(d.tok))
 		return
 	}
 	s.gen++
-	s.toks = append(s.toks, int32(tok))
-	if slices.Contains(s.req.StopTokens, int32(tok)) {
-		e.done(s, FinishStop, int32(tok))
-		return
-	}
-	s.sampler.Accept(tok)
-	if c := s.req.Constraint; c != nil {
-		c.Accept(int32(tok))
-	}
-	t := Token{ID: int32(tok)}
-	if s.req.Logprobs || s.req.TopLogprobs > 0 {
-		var top []sample.Logprob
-		t.Logprob, top = sample.TopLogprobs(s.topBuf, logits, tok, s.req.TopLogprobs)
-		if len(top) > 0 {
-			t.Top = slices.Clone(top)
-		}
-		s.topBuf = top
-	}
-	s.stream.push(t)
+	s.toks = append(s.toks, int32(d.tok))
+	s.stream.push(d.t)
 	if s.gen >= s.req.MaxTokens {
 		e.done(s, FinishLength, -1)
 	}
@@ -546,7 +600,7 @@ const rejectTries = 4
 // common case, where the model mostly follows the constraint), then by
 // checking every token once. logits are restored before it returns. It
 // returns -1 if the constraint allows no token at all.
-func (e *Engine) sample(s *seq, logits []float32) int {
+func (s *seq) sample(logits []float32) int {
 	tok := s.sampler.Sample(logits)
 	c := s.req.Constraint
 	if c == nil || c.Allowed(int32(tok)) {
