@@ -26,6 +26,10 @@
 // the positions a request names (Request.Checkpoints: ends of chat turns or
 // of a shared system prompt), every Config.CheckpointEvery prompt tokens, and
 // at the end of every sequence (for the next turn of a conversation).
+//
+// Sessions: Request.KeepState hands a finished sequence's state back, and
+// Request.Resume starts a sequence from such a state (e.g. one loaded from
+// disk). Request.Constraint restricts sampling to a grammar (JSON mode).
 package engine
 
 import (

@@ -5,7 +5,8 @@
 // It turns requests into token ids (tokenizer, chat templates), hands them
 // to the engine, which batches all running requests into shared forward
 // passes, and turns the tokens back into text, applying stop strings and
-// parsing tool calls. Every field is validated, and errors use the OpenAI
+// parsing tool calls (MiniMax's <tool_calls> format); response_format
+// json_object constrains sampling to a JSON object. Every field is validated, and errors use the OpenAI
 // error shape with the matching status: 400 naming the field, 401 for a
 // missing or wrong API key, 404 for an unknown model, 413 for an oversized
 // body, 429 when the queue is full and 503 while loading or draining (both
