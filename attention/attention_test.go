@@ -231,7 +231,7 @@ func TestFlashAttend(t *testing.T) {
 		got := make([]float32, c.n*heads*d)
 		ws := NewFlashScratch(c.group, d)
 		for g := 0; g < c.kvHeads; g++ {
-			for tile := 0; tile < FlashTiles(c.n); tile++ {
+			for tile := 0; tile < FlashTiles(c.n, c.group); tile++ {
 				FlashAttend(got, heads*d, q, heads*d, &cache, g, c.group, d, c.pos0, c.n, tile, scale, ws)
 			}
 		}

@@ -13,25 +13,30 @@ import (
 // maxima and sums, so no [n, n] score matrix exists (spec §2.4; the same
 // function as SoftmaxAttend, which stays as the simple reference).
 
-// Tile sizes: queries per tile (times the GQA group gives the GEMM rows) and
-// keys per tile.
+// Tile sizes: a query tile holds flashRows/group tokens, so with the GQA
+// group's heads stacked every tile is a GEMM of about flashRows rows (each
+// key/value tile is packed once per that many rows); keys come in tiles of
+// flashK.
 const (
-	flashQ = 32
-	flashK = 128
+	flashRows = 256
+	flashK    = 256
 )
+
+// queryTile is the number of query tokens per tile for GQA group size group.
+func queryTile(group int) int { return max(flashRows/group, 8) }
 
 // FlashScratch holds one worker's buffers for FlashAttend.
 type FlashScratch struct {
-	q    []float32 // [group·flashQ, d] stacked queries
-	s    []float32 // [group·flashQ, flashK] scores, then probabilities
-	o    []float32 // [group·flashQ, d] unnormalised outputs
-	m, l []float32 // [group·flashQ] running max and sum per row
+	q    []float32 // [rows, d] stacked queries, rows = group·queryTile(group)
+	s    []float32 // [rows, flashK] scores, then probabilities
+	o    []float32 // [rows, d] unnormalised outputs
+	m, l []float32 // [rows] running max and sum per row
 	k, v []float32 // [flashK, d] dequantised key and value tiles (non-fp32 caches)
 }
 
 // NewFlashScratch sizes the buffers for GQA group size group and head dim d.
 func NewFlashScratch(group, d int) *FlashScratch {
-	rows := group * flashQ
+	rows := group * queryTile(group)
 	return &FlashScratch{
 		q: make([]float32, rows*d), s: make([]float32, rows*flashK), o: make([]float32, rows*d),
 		m: make([]float32, rows), l: make([]float32, rows),
@@ -40,8 +45,8 @@ func NewFlashScratch(group, d int) *FlashScratch {
 }
 
 // FlashTiles returns how many independent work items FlashAttend splits n
-// query tokens of one KV head into.
-func FlashTiles(n int) int { return (n + flashQ - 1) / flashQ }
+// query tokens of one KV head (GQA group size group) into.
+func FlashTiles(n, group int) int { return (n + queryTile(group) - 1) / queryTile(group) }
 
 // FlashAttend computes tile `tile` (of FlashTiles(n)) of causal attention for
 // n consecutive query tokens at positions pos0.. of one sequence, for the
@@ -53,8 +58,9 @@ func FlashTiles(n int) int { return (n + flashQ - 1) / flashQ }
 //
 // Query token t attends keys 0 .. pos0+t with weights softmax(q·k·scale).
 func FlashAttend(o []float32, ldo int, q []float32, ldq int, c *KVCache, g, group, d, pos0, n, tile int, scale float32, ws *FlashScratch) {
-	t0 := tile * flashQ
-	nq := min(flashQ, n-t0)
+	qt := queryTile(group)
+	t0 := tile * qt
+	nq := min(qt, n-t0)
 	rows := group * nq
 	// Stack the group's queries: row r = j·nq + i is head g·group+j, token t0+i.
 	qs := ws.q[:rows*d]

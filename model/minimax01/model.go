@@ -401,7 +401,7 @@ func (m *Model) softmax(s *scratch, l, T int) {
 	s.flash = s.flash[:0]
 	for si, sp := range s.spans {
 		for g := 0; g < c.KVHeads; g++ {
-			for tile := 0; tile < attention.FlashTiles(len(sp.tokens)); tile++ {
+			for tile := 0; tile < attention.FlashTiles(len(sp.tokens), c.Heads/c.KVHeads); tile++ {
 				s.flash = append(s.flash, flashItem{span: int32(si), g: int32(g), tile: int32(tile)})
 			}
 		}
