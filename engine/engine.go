@@ -261,7 +261,7 @@ func (e *Engine) validate(r *Request) error {
 	case r.TopLogprobs < 0 || r.TopLogprobs > sample.MaxTopLogprobs:
 		return fmt.Errorf("%w: TopLogprobs = %d, want 0…%d", ErrInvalid, r.TopLogprobs, sample.MaxTopLogprobs)
 	}
-	if r.Resume != nil && r.Resume.Len() > 0 && len(r.Prompt) == 0 {
+	if r.Resume != nil && len(r.Prompt) == 0 {
 		return fmt.Errorf("%w: a resumed state needs at least one prompt token to produce logits", ErrInvalid)
 	}
 	V := int32(e.info.VocabSize)

@@ -332,6 +332,7 @@ func TestValidation(t *testing.T) {
 		{engine.Request{Prompt: []int32{1}, MaxTokens: 1, Params: greedy(), StopTokens: []int32{V}}, engine.ErrTokenInvalid},
 		{engine.Request{Prompt: []int32{1, 2}, MaxTokens: 1, Params: greedy(), Checkpoints: []int{2}}, engine.ErrInvalid},
 		{engine.Request{Prompt: []int32{1}, MaxTokens: 1, Params: greedy(), TopLogprobs: 21}, engine.ErrInvalid},
+		{engine.Request{Resume: m.NewState(), MaxTokens: 1, Params: greedy()}, engine.ErrInvalid},
 	} {
 		if _, err := e.Submit(context.Background(), c.req); !errors.Is(err, c.want) {
 			t.Errorf("%+v: %v, want %v", c.req, err, c.want)
