@@ -39,6 +39,7 @@ import (
 	"runtime"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/lightninglm/lightning/model"
@@ -349,8 +350,27 @@ func (e *Engine) loop() {
 		for _, s := range ready {
 			e.start(s)
 		}
-		e.step()
+		e.safeStep()
 	}
+}
+
+// safeStep runs a step; if the model or a sampler panics (a bug), the
+// sequences of that step end with ErrPanic instead of taking the server
+// down, and the engine carries on with the next requests.
+func (e *Engine) safeStep() {
+	defer func() {
+		if r := recover(); r != nil {
+			err := fmt.Errorf("%w: %v", ErrPanic, r)
+			for _, s := range e.running {
+				if s.state != nil {
+					e.finish(s, FinishAborted, -1, err)
+				}
+			}
+			e.reap()
+			e.publish(time.Now(), 0, 0)
+		}
+	}()
+	e.step()
 }
 
 // admit moves queued requests into free slots (e.ready) while memory
@@ -503,16 +523,25 @@ func drawAll(ds []draw) {
 		return
 	}
 	var wg sync.WaitGroup
+	var failure atomic.Value // a worker's panic, re-raised on the loop goroutine
 	for w := range workers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			defer func() {
+				if r := recover(); r != nil {
+					failure.Store(fmt.Sprint(r))
+				}
+			}()
 			for i := w; i < len(ds); i += workers {
 				ds[i].run()
 			}
 		}()
 	}
 	wg.Wait()
+	if r := failure.Load(); r != nil {
+		panic(r)
+	}
 }
 
 // run samples the draw's token and advances its sequence's sampler and

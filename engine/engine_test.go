@@ -571,3 +571,33 @@ func TestConstraint(t *testing.T) {
 		t.Errorf("nothing allowed: %v %+v", ids(toks), r)
 	}
 }
+
+// panicModel panics in Forward when a sequence feeds token 13.
+type panicModel struct{ model.Model }
+
+func (p panicModel) Forward(seqs []model.Seq, logits []float32) {
+	for _, s := range seqs {
+		if slices.Contains(s.Tokens, 13) {
+			panic("poisoned token")
+		}
+	}
+	p.Model.Forward(seqs, logits)
+}
+
+// TestPanicIsContained checks that a failing step ends its sequences with
+// ErrPanic and the engine keeps serving.
+func TestPanicIsContained(t *testing.T) {
+	m := tinyModel(t, 64)
+	e := newEngine(t, panicModel{m}, engine.Config{})
+	_, r := run(t, e, engine.Request{Prompt: []int32{1, 13, 2}, MaxTokens: 3, Params: greedy()})
+	if r.Reason != engine.FinishAborted || !errors.Is(r.Err, engine.ErrPanic) {
+		t.Errorf("poisoned request: %+v", r)
+	}
+	toks, r := run(t, e, engine.Request{Prompt: []int32{1, 2, 3}, MaxTokens: 3, Params: greedy()})
+	if r.Reason != engine.FinishLength || len(toks) != 3 {
+		t.Errorf("request after the panic: %+v", r)
+	}
+	if st := e.Stats(); st.Running != 0 || st.Reserved != 0 {
+		t.Errorf("stats %+v", st)
+	}
+}

@@ -78,7 +78,7 @@ const (
 	FinishStop      FinishReason = "stop"      // a stop token was sampled
 	FinishLength    FinishReason = "length"    // MaxTokens generated
 	FinishCancelled FinishReason = "cancelled" // the request's context ended or Cancel was called
-	FinishAborted   FinishReason = "aborted"   // the engine was closed
+	FinishAborted   FinishReason = "aborted"   // the engine was closed, or the step failed (Err says which)
 )
 
 // Result is a finished sequence's summary.
@@ -87,7 +87,7 @@ type Result struct {
 	// StopToken is the stop token that ended the sequence, or -1.
 	StopToken int32
 	// Err is the context's error for FinishCancelled (context.Canceled or
-	// context.DeadlineExceeded), ErrClosed for FinishAborted.
+	// context.DeadlineExceeded); ErrClosed or ErrPanic for FinishAborted.
 	Err error
 	// PromptTokens counts the prompt, CachedTokens the part of it restored
 	// from the prefix cache instead of prefilled, CompletionTokens every
@@ -111,6 +111,8 @@ var (
 	ErrContextLen   = errors.New("engine: prompt plus max tokens exceed the model's context length")
 	ErrInvalid      = errors.New("engine: invalid request")
 	ErrTokenInvalid = errors.New("engine: token id outside the vocabulary")
+	// ErrPanic ends sequences whose step panicked (Reason FinishAborted).
+	ErrPanic = errors.New("engine: internal error during a step")
 )
 
 // Stream delivers a sequence's tokens as they are generated. The engine never

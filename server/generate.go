@@ -262,6 +262,9 @@ func (s *Server) run(rc *requestCtx, j *job, started func() error, emit func(pie
 			out.finish = "stop"
 		case res.Reason == engine.FinishLength:
 			out.finish = "length"
+		case res.Reason == engine.FinishAborted && errors.Is(res.Err, engine.ErrPanic):
+			s.log.Error("generation failed", "id", rc.id, "error", res.Err)
+			return out, internalError("generation failed inside the engine; the request was dropped")
 		case res.Reason == engine.FinishAborted:
 			return out, unavailable("server shut down before the request finished", s.cfg.RetryAfter)
 		case errors.Is(res.Err, context.DeadlineExceeded):
