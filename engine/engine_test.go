@@ -145,6 +145,7 @@ func TestBatchedEqualsSequential(t *testing.T) {
 			t.Errorf("sequence %d (prompt %d): batched %v\nalone %v", i, lens[i], got, want[i])
 		}
 	}
+	waitIdle(t, e) // results are delivered before the step publishes its figures
 	st := e.Stats()
 	if st.Running != 0 || st.Queued != 0 || st.Reserved != 0 || st.Finished != int64(len(lens)) {
 		t.Errorf("stats after the run: %+v", st)
@@ -309,6 +310,7 @@ func TestCapacity(t *testing.T) {
 			t.Errorf("%+v", res)
 		}
 	}
+	waitIdle(t, e) // results are delivered before the step publishes its figures
 	if st := e.Stats(); st.Rejected != 1 || st.Finished != 3 {
 		t.Errorf("stats %+v", st)
 	}
@@ -494,6 +496,7 @@ func TestPrefixReuse(t *testing.T) {
 	reply := check("again", q1, nil, len(q1))
 	turn2 := slices.Concat(q1, ids(reply), randomPrompt(r, 5, V))
 	check("next turn", turn2, nil, len(q1)+gen-1)
+	waitIdle(t, e) // results are delivered before the step publishes its figures
 	if st := e.Stats(); st.CacheHits < 4 || st.CacheEntries == 0 {
 		t.Errorf("stats %+v", st)
 	}
@@ -597,6 +600,7 @@ func TestPanicIsContained(t *testing.T) {
 	if r.Reason != engine.FinishLength || len(toks) != 3 {
 		t.Errorf("request after the panic: %+v", r)
 	}
+	waitIdle(t, e) // results are delivered before the step publishes its figures
 	if st := e.Stats(); st.Running != 0 || st.Reserved != 0 {
 		t.Errorf("stats %+v", st)
 	}
