@@ -3,7 +3,10 @@
 // any architecture, tokenizer or file format.
 package model
 
-import "errors"
+import (
+	"errors"
+	"io"
+)
 
 // LogitsMode says which positions of a sequence's new tokens get logits.
 type LogitsMode uint8
@@ -80,6 +83,16 @@ type State interface {
 	Clone() State
 	// Reset empties the state for reuse, keeping its memory.
 	Reset()
+}
+
+// StateStore is implemented by models whose states can be saved to and
+// restored from a byte stream (sessions on disk). Load must reject data
+// written by another model, a corrupt stream and an unknown version.
+type StateStore interface {
+	// SaveState writes st (made by this model) and the caller's meta bytes.
+	SaveState(w io.Writer, st State, meta []byte) error
+	// LoadState reads what SaveState wrote.
+	LoadState(r io.Reader) (State, []byte, error)
 }
 
 // ErrNoCheckpoint is returned when a state must go back to a length for which

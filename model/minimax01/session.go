@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"unsafe"
 
+	"github.com/lightninglm/lightning/model"
 	"github.com/lightninglm/lightning/tensor"
 )
 
@@ -90,9 +91,11 @@ func f32Bytes(v []float32) []byte {
 	return unsafe.Slice((*byte)(unsafe.Pointer(&v[0])), 4*len(v))
 }
 
-// SaveState writes st (which must belong to m) and the caller's meta bytes.
-func (m *Model) SaveState(w io.Writer, st *State, meta []byte) error {
-	if st.m != m {
+// SaveState writes st (which must belong to m) and the caller's meta bytes
+// (model.StateStore).
+func (m *Model) SaveState(w io.Writer, ms model.State, meta []byte) error {
+	st, ok := ms.(*State)
+	if !ok || st.m != m {
 		return fmt.Errorf("%w: the state belongs to another model", ErrSession)
 	}
 	if len(meta) > maxSessionMeta {
@@ -141,9 +144,17 @@ func (c *crcReader) Read(p []byte) (int, error) {
 }
 
 // LoadState reads a state written by SaveState for this model and returns it
-// with the meta bytes. Truncated or corrupted data, another model's state
-// and unknown versions are errors wrapping ErrSession.
-func (m *Model) LoadState(r io.Reader) (*State, []byte, error) {
+// with the meta bytes (model.StateStore). Truncated or corrupted data,
+// another model's state and unknown versions are errors wrapping ErrSession.
+func (m *Model) LoadState(r io.Reader) (model.State, []byte, error) {
+	st, meta, err := m.loadState(r)
+	if err != nil {
+		return nil, nil, err
+	}
+	return st, meta, nil
+}
+
+func (m *Model) loadState(r io.Reader) (*State, []byte, error) {
 	cr := &crcReader{r: bufio.NewReaderSize(r, 1<<20), h: crc32.New(castagnoli)}
 	short := func(what string, err error) error {
 		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
@@ -252,9 +263,11 @@ func (m *Model) LoadStateFile(path string) (*State, []byte, error) {
 		return nil, nil, err
 	}
 	defer f.Close()
-	st, meta, err := m.LoadState(f)
+	st, meta, err := m.loadState(f)
 	if err != nil {
 		return nil, nil, fmt.Errorf("%s: %w", path, err)
 	}
 	return st, meta, nil
 }
+
+var _ model.StateStore = (*Model)(nil)
