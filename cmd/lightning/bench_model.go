@@ -70,13 +70,19 @@ type decodePoint struct {
 // longRun is one long chunked prefill with per-token time at milestones and
 // the peak memory against the formula.
 type longRun struct {
-	Tokens       int             `json:"tokens"`
-	Chunk        int             `json:"chunk"`
-	WallSeconds  float64         `json:"wall_seconds"`
-	Milestones   []longMilestone `json:"milestones"`
-	PeakRSS      int64           `json:"peak_rss_bytes"`
-	FormulaBytes int64           `json:"formula_bytes"`
-	Formula      string          `json:"formula"`
+	Tokens      int             `json:"tokens"`
+	Chunk       int             `json:"chunk"`
+	WallSeconds float64         `json:"wall_seconds"`
+	Milestones  []longMilestone `json:"milestones"`
+	// Fit of every chunk's ms/token against its position: a flat part (the
+	// weights, lightning layers, MoE) plus a slope (softmax attention reads
+	// a KV cache that grows with the position).
+	FlatMsPerTok float64 `json:"fit_flat_ms_per_tok"`
+	SlopeMsPer1M float64 `json:"fit_slope_ms_per_tok_per_1m_tokens"`
+	FitR2        float64 `json:"fit_r2"`
+	PeakRSS      int64   `json:"peak_rss_bytes"`
+	FormulaBytes int64   `json:"formula_bytes"`
+	Formula      string  `json:"formula"`
 }
 
 type longMilestone struct {
@@ -238,11 +244,13 @@ func longPrefill(m *minimax01.Model, o modelBenchOptions, prompt func(int) []int
 	bar := newProgress(stderr, "prefill", "tok")
 	t0 := time.Now()
 	next := 0
+	var xs, ys []float64
 	for i := 0; i < n; i += o.chunk {
 		j := min(i+o.chunk, n)
 		c0 := time.Now()
 		m.Forward([]model.Seq{{State: st, Tokens: p[i:j]}}, nil)
 		dt := time.Since(c0).Seconds()
+		xs, ys = append(xs, float64(i+j)/2), append(ys, 1000*dt/float64(j-i))
 		for next < len(marks) && j >= marks[next] {
 			if next == 0 || marks[next] != marks[next-1] {
 				run.Milestones = append(run.Milestones, longMilestone{Position: marks[next], MsPerTok: 1000 * dt / float64(j-i)})
@@ -253,6 +261,8 @@ func longPrefill(m *minimax01.Model, o modelBenchOptions, prompt func(int) []int
 	}
 	run.WallSeconds = time.Since(t0).Seconds()
 	run.PeakRSS = peakRSS()
+	a, b, r2 := linearFit(xs, ys)
+	run.FlatMsPerTok, run.SlopeMsPer1M, run.FitR2 = a, b*(1<<20), r2
 	info := m.Info()
 	weights := info.WeightBytes
 	kv := info.BytesPerTok * int64(n)
@@ -334,6 +344,8 @@ func printModelReport(w io.Writer, r *modelReport) {
 		for _, m := range l.Milestones {
 			fmt.Fprintf(w, "  at %8d tokens: %.4f ms/token\n", m.Position, m.MsPerTok)
 		}
+		fmt.Fprintf(w, "  fit over all chunks: ms/token = %.4f + %.4f × (position / 1M)   (R² %.3f): the first term stays flat, the second is softmax attention over the growing KV cache\n",
+			l.FlatMsPerTok, l.SlopeMsPer1M, l.FitR2)
 		fmt.Fprintf(w, "  peak RSS %s; formula %s = %s (ratio %.3f)\n", human(float64(l.PeakRSS), "B"), l.Formula,
 			human(float64(l.FormulaBytes), "B"), float64(l.PeakRSS)/float64(l.FormulaBytes))
 	}
@@ -363,4 +375,39 @@ func parseCounts(flagName, s string) ([]int, error) {
 		out = append(out, v*mul)
 	}
 	return out, nil
+}
+
+// linearFit returns the least-squares line y = a + b·x and its R².
+func linearFit(xs, ys []float64) (a, b, r2 float64) {
+	n := float64(len(xs))
+	if n < 2 {
+		if n == 1 {
+			return ys[0], 0, 1
+		}
+		return 0, 0, 0
+	}
+	var sx, sy, sxx, sxy float64
+	for i := range xs {
+		sx += xs[i]
+		sy += ys[i]
+		sxx += xs[i] * xs[i]
+		sxy += xs[i] * ys[i]
+	}
+	den := n*sxx - sx*sx
+	if den == 0 {
+		return sy / n, 0, 0
+	}
+	b = (n*sxy - sx*sy) / den
+	a = (sy - b*sx) / n
+	var ssRes, ssTot float64
+	mean := sy / n
+	for i := range xs {
+		e := ys[i] - (a + b*xs[i])
+		ssRes += e * e
+		ssTot += (ys[i] - mean) * (ys[i] - mean)
+	}
+	if ssTot > 0 {
+		r2 = 1 - ssRes/ssTot
+	}
+	return a, b, r2
 }
