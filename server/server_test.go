@@ -28,12 +28,20 @@ const (
 	apiKey    = "sk-test-key"
 )
 
-// loadTokenizer unpacks testdata/NAME/tokenizer.json.gz next to its
+// The fixtures are the tokenizer packages' own: tokenizers (tokenizer.json.gz
+// + tokenizer_config.json) in tokenizerTestdata/NAME, chat templates in
+// chatTestdata/NAME/template.jinja.
+const (
+	tokenizerTestdata = "../tokenizer/testdata"
+	chatTestdata      = "../tokenizer/chat/testdata"
+)
+
+// loadTokenizer unpacks tokenizerTestdata/NAME/tokenizer.json.gz next to its
 // tokenizer_config.json and loads it.
 func loadTokenizer(t testing.TB, name string) *tokenizer.Tokenizer {
 	t.Helper()
 	dir := t.TempDir()
-	src := filepath.Join("testdata", name)
+	src := filepath.Join(tokenizerTestdata, name)
 	f, err := os.Open(filepath.Join(src, "tokenizer.json.gz"))
 	if err != nil {
 		t.Fatal(err)
@@ -64,10 +72,10 @@ func loadTokenizer(t testing.TB, name string) *tokenizer.Tokenizer {
 	return tok
 }
 
-// templateConfig returns a chat config holding testdata/templates/NAME.jinja.
+// templateConfig returns a chat config holding chatTestdata/NAME/template.jinja.
 func templateConfig(t testing.TB, name string) *chat.Config {
 	t.Helper()
-	src, err := os.ReadFile(filepath.Join("testdata", "templates", name+".jinja"))
+	src, err := os.ReadFile(filepath.Join(chatTestdata, name, "template.jinja"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -117,8 +125,8 @@ type testServer struct {
 
 type setup struct {
 	model    model.Model // nil: a random model for the tokenizer
-	tok      string      // testdata tokenizer folder
-	template string      // testdata/templates name; "" = the tokenizer config's own
+	tok      string      // tokenizerTestdata folder
+	template string      // chatTestdata template name; "" = the tokenizer config's own
 	engine   engine.Config
 	server   server.Config
 }
@@ -144,7 +152,7 @@ func start(t testing.TB, s setup) *testServer {
 	if s.template != "" {
 		cc = templateConfig(t, s.template)
 	} else {
-		cc, err = chat.LoadConfig(filepath.Join("testdata", s.tok, "tokenizer_config.json"))
+		cc, err = chat.LoadConfig(filepath.Join(tokenizerTestdata, s.tok, "tokenizer_config.json"))
 		if err != nil {
 			t.Fatal(err)
 		}
