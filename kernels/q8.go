@@ -2,18 +2,20 @@ package kernels
 
 import (
 	"math"
+	"math/bits"
 	"sync"
 	"unsafe"
 )
 
 // Quantized matrix products (issue 7). The weights are int8 or int4 with
 // float scales; the activations are quantized on the fly, per token, to int8
-// in blocks of 32 (q8Block), so every product is an int8 × int8 dot product
-// accumulated exactly in int32 within a block, then scaled and summed in
-// float32. The activation quantization is the only loss these kernels add to
-// the weights' own:
+// in blocks of 32 (q8Block; 64 for the int4 formats with groups of 64 or
+// more, whose kernels then add both halves of a group in integers), so
+// every product is an int8 × int8 dot product accumulated exactly in int32
+// within a block, then scaled and summed in float32. The activation
+// quantization is the only loss these kernels add to the weights' own:
 //
-//	xq[k] = RNE(x[k] · 127/amax_b)   amax_b = max |x| over block b = k/32
+//	xq[k] = RNE(x[k] · 127/amax_b)   amax_b = max |x| over k's block b
 //	dx_b  = amax_b / 127             (xq = 0, dx = 0 for an all-zero block)
 //
 // Weight layouts (rows of w are output features, as in nn.Linear):
@@ -122,10 +124,8 @@ type q8Job struct {
 
 	// The quantized activations, shared by every output row: one record
 	// per token (see actRecord), laid out for the path that runs.
-	unit  int       // inputs per record unit: 64, 32 for the 256-bit paths, 128 for AVX-512 int4
-	perm  bool      // the unit's blocks are in the order 0, 2, 1, 3 (128-input units)
+	lay   actLayout // how the records are laid out for the chosen path
 	act   int       // activation quantizer: 0 the twin, else q8ActArch's assembly
-	off   int32     // the weight offset o the path's L lanes take out
 	inPad int       // in rounded up to a multiple of 64
 	rec   []float32 // [T, 4·inPad bytes]
 	fast  q8Kernel  // the chosen fast kernel (id 0: the twin)
@@ -163,9 +163,10 @@ func q8MatMul(j *q8Job) {
 		clear(j.dst[:j.T*j.out])
 		return
 	}
-	j.unit, j.perm, j.off, j.fast, j.act = 64, false, 0, q8Kernel{}, 0
+	j.lay = actLayout{U: 64, pair: j.kind == q4Grp && j.group >= 64}
+	j.fast, j.act = q8Kernel{}, 0
 	q8Choose(j)
-	j.inPad = (j.in + 63) &^ 63 // a whole number of units: q8Choose only picks 128-input units when in%128 == 0
+	j.inPad = (j.in + 63) &^ 63 // whole units: q8Choose picks 128-input units only when in%128 == 0
 	j.rec = grow(j.rec, j.T*j.inPad)
 	if j.T*j.in < serialWork/16 {
 		j.quantizeActs(0, j.T)
@@ -183,27 +184,45 @@ func q8MatMul(j *q8Job) {
 	ParallelFor(j.out, align, run)
 }
 
+// actLayout says how a product's activation records are laid out and
+// filled.
+type actLayout struct {
+	U    int   // inputs per record unit: 64, 32 for the 256-bit paths, 128 for AVX-512 int4
+	perm bool  // 128-input units hold their blocks in the order 0, 2, 1, 3
+	o    int32 // the weight offset the L lanes take out
+	// pair quantizes activations in blocks of 64 (the int4 formats with
+	// groups of 64 or more): blocks 2i and 2i+1 share one scale. With perm
+	// as well, the pair's L and ef sums are kept in block 2i's lanes and
+	// block 2i+1's are zero, since the AVX-512 int4 kernel adds the two
+	// blocks' integer sums lane by lane before converting them.
+	pair bool
+}
+
 // The activation record of one token, 4·inPad bytes, is a sequence of
-// units of U inputs (U = j.unit) that the SIMD paths read with one pointer:
+// units of U inputs that the SIMD paths read with one pointer:
 //
 //	xq [U]int8     the quantized activations (zero past in)
 //	dx [U/4]f32    lane l: dx of the block holding inputs 4l..4l+3
-//	L  [U/4]i32    lane l: −o·Σ_{i<4} xq[4l+i], o = j.off
+//	L  [U/4]i32    lane l: −o·Σ_{i<4} xq[4l+i]
 //	ef [U/4]f32    lane l: dx·Σ_{i<4} xq[4l+i] (the mins' term)
 //
 // A lane is the 4 inputs one VPDPBUSD int32 lane sums. Each array holds
 // the unit's blocks of 32 inputs (32 bytes each) in order, except that
-// 128-input units with perm hold them in the order 0, 2, 1, 3 (recPos),
-// which is how the AVX-512 int4 kernel unpacks nibbles.
+// perm units hold them in the order 0, 2, 1, 3 (recPos), which is how the
+// AVX-512 int4 kernel unpacks nibbles.
 
 // quantizeActs quantizes tokens [lo, hi) of x into their records.
 func (j *q8Job) quantizeActs(lo, hi int) {
+	step := q8Block
+	if j.lay.pair {
+		step = 2 * q8Block
+	}
 	for t := lo; t < hi; t++ {
 		rec := recBytes(j.rec[t*j.inPad : (t+1)*j.inPad])
 		x := j.x[t*j.in : (t+1)*j.in]
-		k0 := q8ActArch(j.act, rec, x, j.unit, j.off) // whole units, when a fast path is chosen
-		for ; k0 < j.inPad; k0 += q8Block {
-			quantizeActBlock(rec, x, k0, j.unit, j.perm, j.off)
+		k0 := q8ActArch(j.act, rec, x, j.lay.o) // whole steps, when a fast path is chosen
+		for ; k0 < j.inPad; k0 += step {
+			quantizeActBlock(rec, x, k0, j.lay)
 		}
 	}
 }
@@ -213,39 +232,47 @@ func recBytes(rec []float32) []byte {
 }
 
 // quantizeActRow writes the whole record of one row x into rec (4·inPad
-// bytes, inPad a multiple of 64 and ≥ len(x)) for units of U inputs (and
-// block order perm) and offset o, with the twin only.
-func quantizeActRow(rec []byte, x []float32, U int, perm bool, o int32) {
-	for k0 := 0; k0 < len(rec)/4; k0 += q8Block {
-		quantizeActBlock(rec, x, k0, U, perm, o)
+// bytes, inPad a multiple of 64 and ≥ len(x)), with the twin only.
+func quantizeActRow(rec []byte, x []float32, lay actLayout) {
+	step := q8Block
+	if lay.pair {
+		step = 2 * q8Block
+	}
+	for k0 := 0; k0 < len(rec)/4; k0 += step {
+		quantizeActBlock(rec, x, k0, lay)
 	}
 }
 
 // recPos returns the unit of the record that holds input k's block and the
 // byte offset of the block within each of the unit's arrays.
-func recPos(k, U int, perm bool) (u, off int) {
-	u, b := k/U, (k%U)/q8Block
-	if perm {
+func recPos(k int, lay actLayout) (u, off int) {
+	u, b := k/lay.U, (k%lay.U)/q8Block
+	if lay.perm {
 		b = [4]int{0, 2, 1, 3}[b]
 	}
 	return u, q8Block * b
 }
 
-// quantizeActBlock writes the block of 32 inputs at k0 (zero past len(x))
-// into the record. amax is taken over the |x| bit patterns, so NaN and Inf
-// propagate into d and the outputs; an all-zero block gets d = 0 and xq = 0
-// (0·(127/0) is NaN, which converts to the integer 0x80000000, whose low
-// byte is 0, exactly as VCVTPS2DQ + VPMOVDB give). Rounding to nearest even
-// adds and subtracts 1.5·2²³ (exact for |v| ≤ 2²²; here |v| ≤ 127). The
-// assembly versions (kernels/_gen/q8 actQuant) equal this bit for bit.
-func quantizeActBlock(rec []byte, x []float32, k0, U int, perm bool, o int32) {
+// quantizeActBlock writes the block of 32 inputs at k0 (64 with lay.pair;
+// zero past len(x)) into the record. amax is taken over the |x| bit
+// patterns, so NaN and Inf propagate into d and the outputs; an all-zero
+// block gets d = 0 and xq = 0 (0·(127/0) is NaN, which converts to the
+// integer 0x80000000, whose low byte is 0, exactly as VCVTPS2DQ + VPMOVDB
+// give). Rounding to nearest even adds and subtracts 1.5·2²³ (exact for
+// |v| ≤ 2²²; here |v| ≤ 127). The assembly versions (kernels/_gen/q8
+// actQuant) equal this bit for bit.
+func quantizeActBlock(rec []byte, x []float32, k0 int, lay actLayout) {
 	const magic = 1.5 * (1 << 23)
+	nb := 1
+	if lay.pair {
+		nb = 2
+	}
 	inPad := len(rec) / 4
 	f32 := unsafe.Slice((*float32)(unsafe.Pointer(unsafe.SliceData(rec))), inPad)
 	i32 := unsafe.Slice((*int32)(unsafe.Pointer(unsafe.SliceData(rec))), inPad)
 	var xs []float32
 	if k0 < len(x) {
-		xs = x[k0:min(k0+q8Block, len(x))]
+		xs = x[k0:min(k0+nb*q8Block, len(x))]
 	}
 	var amaxBits uint32
 	for _, v := range xs {
@@ -253,20 +280,39 @@ func quantizeActBlock(rec []byte, x []float32, k0, U int, perm bool, o int32) {
 	}
 	amax := math.Float32frombits(amaxBits)
 	d, id := amax/127, 127/amax
-	var q [q8Block]int8
-	for k, v := range xs {
-		r := float32(float32(v*id)+magic) - magic
-		q[k] = int8(int32(r))
+	var sums [2][q8Block / 4]int32
+	var base [2]int
+	for h := range nb {
+		var q [q8Block]int8
+		for k := range q8Block {
+			if kk := h*q8Block + k; kk < len(xs) {
+				r := float32(float32(xs[kk]*id)+magic) - magic
+				q[k] = int8(int32(r))
+			}
+		}
+		u, i := recPos(k0+h*q8Block, lay)
+		base[h] = 4*lay.U*u + i
+		copy(rec[base[h]:base[h]+q8Block], unsafe.Slice((*byte)(unsafe.Pointer(&q[0])), q8Block))
+		for l := range q8Block / 4 {
+			sums[h][l] = int32(q[4*l]) + int32(q[4*l+1]) + int32(q[4*l+2]) + int32(q[4*l+3])
+			f32[(base[h]+lay.U)/4+l] = d
+		}
 	}
-	u, i := recPos(k0, U, perm)
-	base := 4 * U * u
-	copy(rec[base+i:base+i+q8Block], unsafe.Slice((*byte)(unsafe.Pointer(&q[0])), q8Block))
-	for l := range q8Block / 4 {
-		s := int32(q[4*l]) + int32(q[4*l+1]) + int32(q[4*l+2]) + int32(q[4*l+3])
-		lane := i/4 + l
-		f32[(base+U)/4+lane] = d
-		i32[(base+2*U)/4+lane] = -o * s
-		f32[(base+3*U)/4+lane] = d * float32(s)
+	combine := lay.pair && lay.perm // the pair's sums in the first block's lanes, zeros in the second's
+	if combine {
+		for l := range q8Block / 4 {
+			sums[0][l] += sums[1][l]
+		}
+	}
+	for h := range nb {
+		for l, s := range sums[h] {
+			if combine && h == 1 {
+				i32[(base[h]+2*lay.U)/4+l], f32[(base[h]+3*lay.U)/4+l] = 0, 0
+				continue
+			}
+			i32[(base[h]+2*lay.U)/4+l] = -lay.o * s
+			f32[(base[h]+3*lay.U)/4+l] = d * float32(s)
+		}
 	}
 }
 
@@ -275,13 +321,13 @@ func abs32(f float32) float32 { return math.Float32frombits(math.Float32bits(f) 
 // xqAt and dxAt read input k's quantized activation and block b's scale
 // from token t's record.
 func (j *q8Job) xqAt(t, k int) int8 {
-	u, off := recPos(k, j.unit, j.perm)
-	return int8(recBytes(j.rec[t*j.inPad:])[4*j.unit*u+off+k%q8Block])
+	u, off := recPos(k, j.lay)
+	return int8(recBytes(j.rec[t*j.inPad:])[4*j.lay.U*u+off+k%q8Block])
 }
 
 func (j *q8Job) dxAt(t, b int) float32 {
-	u, off := recPos(b*q8Block, j.unit, j.perm)
-	return j.rec[t*j.inPad+(4*j.unit*u+j.unit+off)/4]
+	u, off := recPos(b*q8Block, j.lay)
+	return j.rec[t*j.inPad+(4*j.lay.U*u+j.lay.U+off)/4]
 }
 
 // scaleAt widens the 16-bit scale s (bfloat16 when bf16, else binary16).
@@ -386,7 +432,37 @@ type q8Args struct {
 	n    int            // loop steps
 	tail uint64         // byte mask of a last partial 64-input step (AVX-512 int8), else 0
 	T    int            // tokens, 1..maxT
+	idx  *int32         // q4IdxTable of the group size (AVX-512 int4, one token)
 }
+
+// q4IdxTable holds, per int4 group size, the VPERMPS indices with which the
+// one-token AVX-512 int4 kernel spreads a window of 16 converted scales
+// over its steps of 128 inputs (kernels/_gen/q8 bodyQ4ZT1). A step's two
+// halves see blocks (0, 2) in lanes 0–7 and 8–15, then (1, 3), so step j
+// takes groups:
+//
+//	G=32:  lo [4j, 4j+2], hi [4j+1, 4j+3]   (4 steps per window)
+//	G=64:  [2j, 2j+1] for both halves       (8 steps)
+//	G=128: [j, j] for both halves           (16 steps)
+var q4IdxTable = func() (t [3][256]int32) {
+	for j := range 4 {
+		for l := range 16 {
+			t[0][32*j+l] = int32(4*j + 2*(l/8))
+			t[0][32*j+16+l] = int32(4*j + 1 + 2*(l/8))
+		}
+	}
+	for j := range 8 {
+		for l := range 16 {
+			t[1][16*j+l] = int32(2*j + l/8)
+		}
+	}
+	for j := range 16 {
+		for l := range 16 {
+			t[2][16*j+l] = int32(j)
+		}
+	}
+	return t
+}()
 
 // q8Kernel is one fast kernel (q8Call's id; 0 = none): R rows × up to
 // maxT tokens per call, step inputs per loop step.
@@ -413,6 +489,9 @@ func (j *q8Job) runFast(lo, hi int) {
 	var a q8Args
 	a.ldw, a.ldt, a.ldd = rowBytes, ldt, 4*j.out
 	a.n = j.in / k.step
+	if j.kind == q4Grp {
+		a.idx = &q4IdxTable[bits.TrailingZeros(uint(j.group))-5][0]
+	}
 	if rem := j.in % k.step; rem != 0 {
 		a.tail = 1<<rem - 1
 	}

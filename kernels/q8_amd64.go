@@ -69,11 +69,11 @@ func q8Choose(j *q8Job) {
 	var p q8Path
 	switch {
 	case useQ8AVX512VNNI && (j.kind != q4Grp || j.in%128 == 0):
-		p, j.unit = q8PathAVX512VNNI, 64
+		p, j.lay.U = q8PathAVX512VNNI, 64
 	case useQ8AVXVNNI && j.in%32 == 0:
-		p, j.unit = q8PathAVXVNNI, 32
+		p, j.lay.U = q8PathAVXVNNI, 32
 	case useQ8AVX2 && j.in%32 == 0:
-		p, j.unit = q8PathAVX2, 32
+		p, j.lay.U = q8PathAVX2, 32
 	default:
 		return
 	}
@@ -82,38 +82,62 @@ func q8Choose(j *q8Job) {
 		key.group = j.group
 	}
 	j.fast = q8Fast[p][key]
-	j.act = 1 + int(min(p, q8PathAVXVNNI)) // AVX-512 or AVX2 activation quantizer
-	if p == q8PathAVX512VNNI && j.kind == q4Grp {
-		j.unit, j.perm, j.act = 128, true, 3
+	switch {
+	case p == q8PathAVX512VNNI && j.kind == q4Grp:
+		j.lay.U, j.lay.perm, j.act = 128, true, actAVX512Q4
+		if j.lay.pair {
+			j.act = actAVX512Q4P
+		}
+	case p == q8PathAVX512VNNI:
+		j.act = actAVX512
+	case j.lay.pair:
+		j.act = actAVX2P
+	default:
+		j.act = actAVX2
 	}
 	switch {
 	case j.kind == q4Grp && j.mn != nil:
-		j.off = 0
+		j.lay.o = 0
 	case j.kind == q4Grp:
-		j.off = 8
+		j.lay.o = 8
 	case p == q8PathAVX2:
-		j.off = 0
+		j.lay.o = 0
 	default:
-		j.off = 128
+		j.lay.o = 128
 	}
 }
 
-// q8ActArch quantizes the whole units of x with the assembly quantizer sel
-// (1: AVX-512, units of 64; 2: AVX2, units of 32; 3: AVX-512, 128-input
-// units in int4 order; 0: none) and returns the inputs done; the twin
-// finishes the rest.
-func q8ActArch(sel int, rec []byte, x []float32, U int, o int32) int {
-	units := len(x) / U
-	if sel == 0 || units == 0 {
+// The assembly activation quantizers (q8ActArch's sel).
+const (
+	actGo        = iota // none: the twin
+	actAVX512           // units of 64
+	actAVX512Q4         // 128-input perm units
+	actAVX512Q4P        // and blocks of 64 with combined sums
+	actAVX2             // units of 32
+	actAVX2P            // and blocks of 64
+)
+
+// q8ActArch quantizes the leading whole loop steps of x (64 or 128
+// inputs, or 32 for actAVX2) into rec with the assembly quantizer sel and
+// weight offset o, and returns the inputs done; the twin finishes the rest.
+func q8ActArch(sel int, rec []byte, x []float32, o int32) int {
+	step := [...]int{actAVX512: 64, actAVX512Q4: 128, actAVX512Q4P: 128, actAVX2: 32, actAVX2P: 64}
+	if sel == actGo || len(x) < step[sel] {
 		return 0
 	}
+	n := len(x) / step[sel]
+	r, xp := &rec[0], &x[0]
 	switch sel {
-	case 1:
-		q8ActAVX512(&rec[0], &x[0], units, -o)
-	case 2:
-		q8ActAVX2(&rec[0], &x[0], units, -o)
-	default:
-		q8ActAVX512Q4(&rec[0], &x[0], units, -o)
+	case actAVX512:
+		q8ActAVX512(r, xp, n, -o)
+	case actAVX512Q4:
+		q8ActAVX512Q4(r, xp, n, -o)
+	case actAVX512Q4P:
+		q8ActAVX512Q4P(r, xp, n, -o)
+	case actAVX2:
+		q8ActAVX2(r, xp, n, -o)
+	case actAVX2P:
+		q8ActAVX2P(r, xp, n, -o)
 	}
-	return units * U
+	return n * step[sel]
 }

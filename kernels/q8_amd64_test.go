@@ -25,6 +25,7 @@ func TestQ8ArgsLayout(t *testing.T) {
 		{"lds", unsafe.Offsetof(a.lds), 24}, {"mn", unsafe.Offsetof(a.mn), 32}, {"act", unsafe.Offsetof(a.act), 40},
 		{"ldt", unsafe.Offsetof(a.ldt), 48}, {"dst", unsafe.Offsetof(a.dst), 56}, {"ldd", unsafe.Offsetof(a.ldd), 64},
 		{"n", unsafe.Offsetof(a.n), 72}, {"tail", unsafe.Offsetof(a.tail), 80}, {"T", unsafe.Offsetof(a.T), 88},
+		{"idx", unsafe.Offsetof(a.idx), 96},
 	} {
 		if c.got != c.off {
 			t.Errorf("q8Args.%s at offset %d, the assembly reads %d", c.name, c.got, c.off)
@@ -51,14 +52,23 @@ func TestQ8KernelTable(t *testing.T) {
 // all-zero blocks, outliers, subnormals, rounding ties and infinities.
 func TestQ8ActArch(t *testing.T) {
 	r := rand.New(rand.NewPCG(7, 7))
+	avx2 := cpu.X86.AVX2 && cpu.X86.FMA
 	for _, sel := range []struct {
-		id, U int
-		ok    bool
-	}{{1, 64, useQ8AVX512VNNI}, {2, 32, cpu.X86.AVX2 && cpu.X86.FMA}, {3, 128, useQ8AVX512VNNI}} {
+		id  int
+		lay actLayout
+		ok  bool
+	}{
+		{actAVX512, actLayout{U: 64}, useQ8AVX512VNNI},
+		{actAVX512Q4, actLayout{U: 128, perm: true}, useQ8AVX512VNNI},
+		{actAVX512Q4P, actLayout{U: 128, perm: true, pair: true}, useQ8AVX512VNNI},
+		{actAVX2, actLayout{U: 32}, avx2},
+		{actAVX2P, actLayout{U: 32, pair: true}, avx2},
+	} {
 		if !sel.ok {
 			t.Logf("quantizer %d not available", sel.id)
 			continue
 		}
+		sel.lay.o = 128
 		for _, n := range []int{32, 64, 96, 128, 200, 2048} {
 			x := randActs(1, n, r)
 			for i := range x {
@@ -73,25 +83,25 @@ func TestQ8ActArch(t *testing.T) {
 			if n >= 128 {
 				x[100] = float32(math.Inf(1))
 			}
-			perm := sel.U == 128
 			pad := (n + 63) &^ 63
-			if perm {
+			if sel.lay.perm {
 				pad = (n + 127) &^ 127
 			}
 			want := make([]byte, 4*pad)
 			got := make([]byte, 4*pad)
-			quantizeActRow(want, x, sel.U, perm, 128)
-			done := q8ActArch(sel.id, got, x, sel.U, 128)
-			if done != n/sel.U*sel.U {
-				t.Fatalf("quantizer %d n=%d: did %d inputs", sel.id, n, done)
+			quantizeActRow(want, x, sel.lay)
+			done := q8ActArch(sel.id, got, x, sel.lay.o)
+			step := 32
+			if sel.lay.pair {
+				step = 64
 			}
-			for k0 := done; k0 < pad; k0 += q8Block {
-				quantizeActBlock(got, x, k0, sel.U, perm, 128)
+			for k0 := done; k0 < pad; k0 += step {
+				quantizeActBlock(got, x, k0, sel.lay)
 			}
 			if !bytes.Equal(got, want) {
 				for i := range got {
 					if got[i] != want[i] {
-						t.Fatalf("quantizer %d n=%d: record byte %d = %#x, twin %#x", sel.id, n, i, got[i], want[i])
+						t.Fatalf("quantizer %d n=%d (did %d): record byte %d = %#x, twin %#x", sel.id, n, done, i, got[i], want[i])
 					}
 				}
 			}

@@ -9,4 +9,4 @@ func q8Choose(*q8Job) {}
 func q8Call(int, *q8Args) { panic("kernels: no quantized fast path in this build") }
 
 // q8ActArch quantizes nothing without assembly: the twin does every block.
-func q8ActArch(int, []byte, []float32, int, int32) int { return 0 }
+func q8ActArch(int, []byte, []float32, int32) int { return 0 }

@@ -176,8 +176,9 @@ func TestMatMulQ(t *testing.T) {
 					runQ(f, w, dst, x, c)
 					check()
 					bad := 0
+					pair := f.kind == q4Grp && f.group >= 64 // activations in blocks of 64
 					for tt := range c.T {
-						xq, dx := refActs(x[tt*c.in : (tt+1)*c.in])
+						xq, dx := refActs(x[tt*c.in:(tt+1)*c.in], pair)
 						for o := range c.out {
 							var want float64
 							for k := range c.in {
@@ -197,12 +198,12 @@ func TestMatMulQ(t *testing.T) {
 	})
 }
 
-// refActs quantizes one row of activations as the kernels do and returns
-// the int8 values and the per-block scales.
-func refActs(x []float32) ([]int8, []float32) {
+// refActs quantizes one row of activations as the kernels do (in blocks
+// of 64 with pair) and returns the int8 values and the per-block scales.
+func refActs(x []float32, pair bool) ([]int8, []float32) {
 	inPad := (len(x) + 63) &^ 63
-	j := &q8Job{unit: 64, inPad: inPad, rec: make([]float32, inPad)}
-	quantizeActRow(recBytes(j.rec), x, 64, false, 0)
+	j := &q8Job{lay: actLayout{U: 64, pair: pair}, inPad: inPad, rec: make([]float32, inPad)}
+	quantizeActRow(recBytes(j.rec), x, j.lay)
 	xq, dx := make([]int8, inPad), make([]float32, inPad/32)
 	for k := range xq {
 		xq[k] = j.xqAt(0, k)
@@ -238,45 +239,70 @@ func qAbsBound(f qFormat, w qWeights, dx []float32, xq []int8, o, in int) float6
 }
 
 // TestQuantizeActRow checks the activation record against its definition
-// for both unit sizes: xq = RNE(x·127/amax) per block of 32, dx = amax/127,
-// so |x − dx·xq| ≤ dx/2 (plus the rounding of the scale), and the L and ef
-// lanes hold −o·Σ and dx·Σ of their 4 inputs.
+// for every layout: xq = RNE(x·127/amax) per block of 32 (64 with pair),
+// dx = amax/127, so |x − dx·xq| ≤ dx/2 (plus the rounding of the scale),
+// and the L and ef lanes hold −o·Σ and dx·Σ of their 4 inputs (with perm
+// and pair, of their 4 inputs and of the paired block's 4, in the first
+// block's lanes).
 func TestQuantizeActRow(t *testing.T) {
 	r := rand.New(rand.NewPCG(1, 2))
-	for _, U := range []int{64, 32, 128} {
-		perm := U == 128
+	for _, lay := range []actLayout{{U: 64}, {U: 32}, {U: 128, perm: true}, {U: 64, pair: true}, {U: 32, pair: true}, {U: 128, perm: true, pair: true}} {
+		lay.o = 8
 		for _, n := range []int{1, 31, 32, 33, 64, 100, 1000} {
 			x := randActs(1, n, r)
 			pad := (n + 63) &^ 63
-			if perm {
+			if lay.perm {
 				pad = (n + 127) &^ 127
 			}
-			j := &q8Job{unit: U, perm: perm, inPad: pad, rec: make([]float32, pad)}
+			j := &q8Job{lay: lay, inPad: pad, rec: make([]float32, pad)}
 			rec := recBytes(j.rec)
-			quantizeActRow(rec, x, U, perm, 8)
+			quantizeActRow(rec, x, lay)
+			ab := 32
+			if lay.pair {
+				ab = 64
+			}
 			for k := range pad {
 				d, q := j.dxAt(0, k/32), j.xqAt(0, k)
 				if k >= n {
 					if q != 0 {
-						t.Fatalf("U=%d n=%d: xq[%d] = %d past the end, want 0", U, n, k, q)
+						t.Fatalf("%+v n=%d: xq[%d] = %d past the end, want 0", lay, n, k, q)
 					}
 					continue
 				}
+				var amax float32
+				for _, v := range x[k/ab*ab : min(k/ab*ab+ab, n)] {
+					amax = max(amax, abs32(v))
+				}
+				if d != amax/127 {
+					t.Fatalf("%+v n=%d k=%d: dx = %g, want %g", lay, n, k, d, amax/127)
+				}
 				if err := math.Abs(float64(x[k]) - float64(d)*float64(q)); err > float64(d)*(0.5+1e-5) {
-					t.Errorf("U=%d n=%d k=%d: x=%g, dx·xq=%g (error %g > dx/2)", U, n, k, x[k], d*float32(q), err)
+					t.Errorf("%+v n=%d k=%d: x=%g, dx·xq=%g (error %g > dx/2)", lay, n, k, x[k], d*float32(q), err)
 				}
 			}
-			for l := 0; l < pad/4; l++ { // lane l of the whole row: inputs 4l..4l+3
-				u, off := recPos(4*l, U, perm)
-				li := off/4 + l%8
+			sum := func(k int) int32 {
 				var s int32
-				for k := 4 * l; k < 4*l+4; k++ {
-					s += int32(j.xqAt(0, k))
+				for i := k; i < k+4; i++ {
+					s += int32(j.xqAt(0, i))
 				}
-				L := int32(binary.LittleEndian.Uint32(rec[4*U*u+2*U+4*li:]))
-				ef := math.Float32frombits(binary.LittleEndian.Uint32(rec[4*U*u+3*U+4*li:]))
-				if L != -8*s || ef != j.dxAt(0, 4*l/32)*float32(s) {
-					t.Errorf("U=%d n=%d lane %d: L=%d ef=%g, want %d and %g", U, n, l, L, ef, -8*s, j.dxAt(0, 4*l/32)*float32(s))
+				return s
+			}
+			for l := 0; l < pad/4; l++ { // lane l of the whole row: inputs 4l..4l+3
+				k := 4 * l
+				u, off := recPos(k, lay)
+				li := off/4 + l%8
+				s := sum(k)
+				if lay.pair && lay.perm { // first block of a pair: both blocks' sums; second: none
+					if k/32%2 == 0 {
+						s += sum(k + 32)
+					} else {
+						s = 0
+					}
+				}
+				L := int32(binary.LittleEndian.Uint32(rec[4*lay.U*u+2*lay.U+4*li:]))
+				ef := math.Float32frombits(binary.LittleEndian.Uint32(rec[4*lay.U*u+3*lay.U+4*li:]))
+				if L != -8*s || ef != j.dxAt(0, k/32)*float32(s) {
+					t.Errorf("%+v n=%d lane %d: L=%d ef=%g, want %d and %g", lay, n, l, L, ef, -8*s, j.dxAt(0, k/32)*float32(s))
 				}
 			}
 		}

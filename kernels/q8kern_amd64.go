@@ -8,13 +8,19 @@ package kernels
 // tokens of one weight layout (q8DotGeneric is the reference).
 
 //go:noescape
-func q8ActAVX512(rec *byte, x *float32, units int, negO int32)
+func q8ActAVX512(rec *byte, x *float32, n int, negO int32)
 
 //go:noescape
-func q8ActAVX512Q4(rec *byte, x *float32, units int, negO int32)
+func q8ActAVX512Q4(rec *byte, x *float32, n int, negO int32)
 
 //go:noescape
-func q8ActAVX2(rec *byte, x *float32, units int, negO int32)
+func q8ActAVX512Q4P(rec *byte, x *float32, n int, negO int32)
+
+//go:noescape
+func q8ActAVX2(rec *byte, x *float32, n int, negO int32)
+
+//go:noescape
+func q8ActAVX2P(rec *byte, x *float32, n int, negO int32)
 
 //go:noescape
 func q8KernRowAVX512VNNI(a *q8Args)

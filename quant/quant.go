@@ -266,8 +266,9 @@ func (t Type) DequantRow(dst []float32, q, sc, mn []byte, st Type) {
 
 // MatMul computes dst[T, out] = x[T, in] · wᵀ for a weight matrix [out, in]
 // of format t, accumulating in float32. For quantized formats it quantizes
-// the activations per token in blocks of 32 to int8 first (kernels.MatMulQ8
-// and friends), a loss of about 2⁻⁹ relative per block.
+// the activations per token to int8 first, in blocks of 32 (64 for int4
+// with groups of 64 or more; kernels.MatMulQ8 and friends): an error of at
+// most amax/254 per activation, amax being its block's largest |x|.
 func (t Type) MatMul(dst, x []float32, T, in, out int, w Weights) {
 	t.Info().matMul(dst, x, T, in, out, w)
 }

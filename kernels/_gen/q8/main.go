@@ -99,11 +99,12 @@ const (
 	argN    = 72 // steps
 	argTail = 80 // byte mask of the tail step's weights (0: no tail), zmm int8 only
 	argT    = 88
+	argIdx  = 96 // AVX-512 int4, one token: the scale permutation table of the group size
 )
 
 // prefetch is how far ahead (bytes) each step prefetches its rows' weights
 // (0: no prefetch instructions).
-const prefetch = 1024
+const prefetch = 8192
 
 // gen accumulates assembly text.
 type gen struct{ b strings.Builder }
@@ -407,6 +408,10 @@ func (g *gen) kernel(is isa, k kind) {
 
 // body emits the code for T tokens.
 func (g *gen) body(is isa, k kind, T int, name string) {
+	if is.zmm && k.q4 && T == 1 {
+		g.bodyQ4ZT1(k, name)
+		return
+	}
 	rg := regsFor(is, k, T)
 	U := is.unit()
 	su := stepUnits(is, k)
@@ -604,6 +609,176 @@ func (g *gen) stepQ4Z(k kind, rg regs, T int) {
 	}
 }
 
+// q4Window returns, for the one-token AVX-512 int4 body, the steps (of 128
+// inputs) that one window of 16 scales covers, and log2 of the groups per
+// step.
+func q4Window(k kind) (steps, shift int) {
+	switch k.group {
+	case 32:
+		return 4, 2
+	case 64:
+		return 8, 1
+	}
+	return 16, 0
+}
+
+// Registers of the one-token AVX-512 int4 body.
+const (
+	t1Acc  = 0  // 0..3: acc[r]
+	t1T    = 4  // 4..7: row r's high nibbles (groups ≥ 64)
+	t1Sw   = 8  // 8..11: row r's window of 16 scales
+	t1Mw   = 12 // 12..15: and of 16 mins
+	t1W    = 16 // 16..19: weights
+	t1Sv   = 20 // 20..23: the step's scale vector
+	t1Mv   = 24 // 24..27: the step's min vector
+	t1Tmp  = 28
+	t1S    = 29
+	t1Idx  = 30
+	t1Cnst = 31 // 0x0F bytes
+)
+
+// bodyQ4ZT1 emits the decode (one token) body of the AVX-512 int4
+// kernels. It converts each row's scales (and mins) 16 at a time, once per
+// window of q4Window steps, and picks each step's lanes with VPERMPS and a
+// precomputed index table (a.idx); with groups of 64 or more both halves
+// of a step share their scales and activation scales, so their integer
+// sums are added before one conversion. Same sums as the generic body,
+// fewer instructions.
+func (g *gen) bodyQ4ZT1(k kind, name string) {
+	is := isas[0]
+	lab := name + "_t1"
+	W, sh := q4Window(k)
+	stride := 64 // idx table bytes per step
+	if k.group == 32 {
+		stride = 128 // a lo and a hi index per step
+	}
+	z := func(n int) string { return fmt.Sprintf("Z%d", n) }
+	g.label(lab)
+	for r := range is.R {
+		g.i("VPXORD %s, %s, %s", z(t1Acc+r), z(t1Acc+r), z(t1Acc+r))
+	}
+	g.i("MOVQ %d(DI), CX", argN)
+	g.i("MOVQ %d(DI), R13", argIdx)
+	g.label(lab + "_window")
+	g.i("TESTQ CX, CX")
+	g.i("JEQ %s_reduce", lab)
+	g.c("K2 = the window's groups: min(16, steps left × groups per step)")
+	g.i("MOVQ CX, AX")
+	if sh > 0 {
+		g.i("SHLQ $%d, AX", sh)
+	}
+	g.i("MOVL $16, DI")
+	g.i("CMPQ AX, DI")
+	g.i("CMOVQGT DI, AX")
+	g.i("MOVL $1, DI")
+	g.i("SHLXQ AX, DI, DI")
+	g.i("DECQ DI")
+	g.i("KMOVW DI, K2")
+	for r := range is.R {
+		for _, m := range []bool{false, true} {
+			if m && !k.mins {
+				continue
+			}
+			addr, dst := scAddr(0, r), t1Sw+r
+			if m {
+				addr, dst = mnAddr(0, r), t1Mw+r
+			}
+			if k.bf16 {
+				g.i("VPMOVZXWD.Z %s, K2, %s", addr, z(dst))
+				g.i("VPSLLD $16, %s, %s", z(dst), z(dst))
+			} else {
+				g.i("VMOVDQU16.Z %s, K2, Y%d", addr, dst)
+				g.i("VCVTPH2PS Y%d, %s", dst, z(dst))
+			}
+		}
+	}
+	g.c("AX runs over the window's index table entries, DI is their end")
+	g.i("MOVQ CX, AX")
+	g.i("MOVL $%d, DI", W)
+	g.i("CMPQ AX, DI")
+	g.i("CMOVQGT DI, AX")
+	g.i("SUBQ AX, CX")
+	g.i("IMULQ $%d, AX", stride)
+	g.i("LEAQ (R13)(AX*1), DI")
+	g.i("MOVQ R13, AX")
+	g.label(lab + "_step")
+	if prefetch > 0 {
+		for r := range is.R {
+			g.i("PREFETCHT0 %s", wAddr(prefetch, r))
+		}
+	}
+	pick := func(idxOff int) {
+		g.i("VMOVDQU32 %d(AX), %s", idxOff, z(t1Idx))
+		for r := range is.R {
+			g.i("VPERMPS %s, %s, %s", z(t1Sw+r), z(t1Idx), z(t1Sv+r))
+			if k.mins {
+				g.i("VPERMPS %s, %s, %s", z(t1Mw+r), z(t1Idx), z(t1Mv+r))
+			}
+		}
+	}
+	pick(0)
+	if k.group >= 64 {
+		// Both halves share the scales and (blocks of 64) the activation
+		// scales, and the record holds the pair's L and ef in the low
+		// half's lanes: one integer sum per lane, one conversion.
+		for r := range is.R {
+			lo, hi, tmp := z(t1W+r), z(t1T+r), z(t1Tmp)
+			g.i("VPANDD %s, %s, %s", wAddr(0, r), z(t1Cnst), lo)
+			g.i("VPSRLW $4, %s, %s", wAddr(0, r), hi)
+			g.i("VPANDD %s, %s, %s", z(t1Cnst), hi, hi)
+			g.i("VMOVDQU32 256(R10), %s", tmp)
+			g.i("VPDPBUSD 0(R10), %s, %s", lo, tmp)
+			g.i("VPDPBUSD 64(R10), %s, %s", hi, tmp)
+			g.i("VCVTDQ2PS %s, %s", tmp, tmp)
+			g.i("VMULPS 128(R10), %s, %s", tmp, tmp)
+			g.i("VFMADD231PS %s, %s, %s", tmp, z(t1Sv+r), z(t1Acc+r))
+			if k.mins {
+				g.i("VFMADD231PS 384(R10), %s, %s", z(t1Mv+r), z(t1Acc+r))
+			}
+		}
+	} else {
+		for h := range 2 {
+			if h == 1 {
+				pick(64)
+			}
+			xo, dxo, lo, eo := 64*h, 128+64*h, 256+64*h, 384+64*h
+			for r := range is.R {
+				w := z(t1W + r)
+				if h == 0 {
+					g.i("VPANDD %s, %s, %s", wAddr(0, r), z(t1Cnst), w)
+				} else {
+					g.i("VPSRLW $4, %s, %s", wAddr(0, r), w)
+					g.i("VPANDD %s, %s, %s", z(t1Cnst), w, w)
+				}
+				tmp := z(t1Tmp)
+				g.i("VMOVDQU32 %d(R10), %s", lo, tmp)
+				g.i("VPDPBUSD %d(R10), %s, %s", xo, w, tmp)
+				g.i("VCVTDQ2PS %s, %s", tmp, tmp)
+				g.i("VMULPS %d(R10), %s, %s", dxo, z(t1Sv+r), z(t1S))
+				g.i("VFMADD231PS %s, %s, %s", z(t1S), tmp, z(t1Acc+r))
+				if k.mins {
+					g.i("VFMADD231PS %d(R10), %s, %s", eo, z(t1Mv+r), z(t1Acc+r))
+				}
+			}
+		}
+	}
+	g.i("ADDQ $64, SI")
+	g.i("ADDQ $512, R10")
+	g.i("ADDQ $%d, AX", stride)
+	g.i("CMPQ AX, DI")
+	g.i("JNE %s_step", lab)
+	g.i("ADDQ $32, R8")
+	if k.mins {
+		g.i("ADDQ $32, R12")
+	}
+	g.i("JMP %s_window", lab)
+	g.label(lab + "_reduce")
+	g.i("MOVQ a+0(FP), DI")
+	g.reduce(is, k, 1)
+	g.i("VZEROUPPER")
+	g.i("RET")
+}
+
 // reduce sums each accumulator's lanes and stores dst[t][0..R), scaled by
 // the per-row scales for the Row layout.
 func (g *gen) reduce(is isa, k kind, T int) {
@@ -646,38 +821,23 @@ func (g *gen) reduce(is isa, k kind, T int) {
 	}
 }
 
-// actQuant emits the activation quantizer of a path: units whole units of
-// the record (64 inputs for AVX-512, 32 for AVX2), each block of 32 as
-// quantizeActBlock does, bit for bit: amax as the largest |x| bit pattern
-// (NaN and Inf propagate), d = amax/127, xq = RNE(x·(127/amax)) by
-// VCVTPS2DQ, lane sums by VPDPBUSD (or VPMADDUBSW + VPMADDWD) against
-// ones, L = −o·sum, ef = d·sum.
-//
-// With perm (AVX-512 int4) the units hold 128 inputs, blocks in the order
-// 0, 2, 1, 3 (recUnit).
-func (g *gen) actQuant(zmm, perm bool) {
-	name, U := "q8ActAVX2", 32
-	if zmm {
-		name, U = "q8ActAVX512", 64
-	}
-	if perm {
-		name, U = "q8ActAVX512Q4", 128
-	}
-	pos := func(h int) int {
-		if perm {
-			return []int{0, 2, 1, 3}[h]
-		}
-		return h
-	}
-	fmt.Fprintf(&g.b, "\n// func %s(rec *byte, x *float32, units int, negO int32)\n//\n", name)
-	fmt.Fprintf(&g.b, "// Quantizes units×%d activations into record units of %d inputs (quantizeActBlock).\n", U, U)
+// actQuant emits an activation quantizer (the name says which): units
+// whole record units of U inputs, each block of 32 as quantizeActBlock
+// does, bit for bit: amax as the largest |x| bit pattern (NaN and Inf
+// propagate), d = amax/127, xq = RNE(x·(127/amax)) by VCVTPS2DQ, lane sums
+// by VPDPBUSD (or VPMADDUBSW + VPMADDWD) against ones, L = −o·sum,
+// ef = d·sum. pos maps a block of the unit to its record position; with
+// pair, blocks (2i, 2i+1) share one amax (blocks of 64 inputs), and with
+// combine the pair's L and ef sums go to the first block's lanes and zeros
+// to the second's (the AVX-512 int4 order puts their lanes face to face).
+func (g *gen) actQuant(name string, zmm bool, U, nb int, pos func(h int) int, pair, combine bool) {
+	fmt.Fprintf(&g.b, "\n// func %s(rec *byte, x *float32, n int, negO int32)\n//\n", name)
+	fmt.Fprintf(&g.b, "// Quantizes n×%d activations into record units of %d inputs (quantizeActBlock).\n", 32*nb, U)
 	fmt.Fprintf(&g.b, "TEXT ·%s(SB), NOSPLIT, $0-28\n", name)
 	g.i("MOVQ rec+0(FP), DI")
 	g.i("MOVQ x+8(FP), SI")
-	g.i("MOVQ units+16(FP), CX")
+	g.i("MOVQ n+16(FP), CX")
 	g.i("MOVL negO+24(FP), AX")
-	// Constants (Y registers; the zmm path uses only their low 256 bits
-	// for the per-block work).
 	g.i("VMOVD AX, X15")
 	g.i("VPBROADCASTD X15, Y15") // −o
 	g.i("MOVL $0x7fffffff, AX")
@@ -692,7 +852,9 @@ func (g *gen) actQuant(zmm, perm bool) {
 	g.i("MOVL $0x00010001, AX")
 	g.i("VMOVD AX, X11")
 	g.i("VPBROADCASTD X11, Y11") // i16 ones
-	if !zmm {
+	if zmm {
+		g.i("VINSERTI64X4 $1, Y14, Z14, Z14")
+	} else {
 		g.c("VPERMD order that undoes VPACKSSDW/VPACKSSWB's lane interleave")
 		g.i("MOVQ $0x0000000400000000, AX")
 		g.i("VMOVQ AX, X10")
@@ -711,80 +873,104 @@ func (g *gen) actQuant(zmm, perm bool) {
 	g.i("TESTQ CX, CX")
 	g.i("JEQ %s_done", name)
 	g.label(name + "_loop")
-	for h := range U / 32 {
-		p := pos(h)
-		xo, qo, dxo, lo, eo := 128*h, 32*p, U+32*p, 2*U+32*p, 3*U+32*p
-		g.c("block %d of the unit: 32 inputs at x+%d", h, xo)
+	ab := 1
+	if pair {
+		ab = 2
+	}
+	for h0 := 0; h0 < nb; h0 += ab {
+		g.c("blocks %d..%d of the unit: amax of their |x| bit patterns into every lane of Y3", h0, h0+ab-1)
 		if zmm {
-			g.i("VMOVUPS %d(SI), Z0", xo)
-			g.i("VMOVUPS %d(SI), Z1", xo+64)
-			g.i("VINSERTI64X4 $1, Y14, Z14, Z2")
-			g.i("VPANDD Z2, Z0, Z3")
-			g.i("VPANDD Z2, Z1, Z4")
-			g.i("VPMAXUD Z4, Z3, Z3")
+			for h := h0; h < h0+ab; h++ {
+				for v := range 2 {
+					if h == h0 && v == 0 {
+						g.i("VPANDD %d(SI), Z14, Z3", 128*h)
+						continue
+					}
+					g.i("VPANDD %d(SI), Z14, Z4", 128*h+64*v)
+					g.i("VPMAXUD Z4, Z3, Z3")
+				}
+			}
 			g.i("VEXTRACTI64X4 $1, Z3, Y4")
 			g.i("VPMAXUD Y4, Y3, Y3")
 		} else {
-			for i := range 4 {
-				g.i("VMOVUPS %d(SI), Y%d", xo+32*i, i)
+			for h := h0; h < h0+ab; h++ {
+				for v := range 4 {
+					if h == h0 && v == 0 {
+						g.i("VPAND %d(SI), Y14, Y3", 128*h)
+						continue
+					}
+					g.i("VPAND %d(SI), Y14, Y4", 128*h+32*v)
+					g.i("VPMAXUD Y4, Y3, Y3")
+				}
 			}
-			g.i("VPAND Y14, Y0, Y4")
-			g.i("VPAND Y14, Y1, Y5")
-			g.i("VPMAXUD Y5, Y4, Y4")
-			g.i("VPAND Y14, Y2, Y5")
-			g.i("VPMAXUD Y5, Y4, Y4")
-			g.i("VPAND Y14, Y3, Y5")
-			g.i("VPMAXUD Y5, Y4, Y7")
 		}
-		m := 3 // the |x| bits maximum (Y7 on AVX2, where Y3 holds inputs)
-		if !zmm {
-			m = 7
-		}
-		g.c("amax in every lane of Y%d", m)
-		g.i("VEXTRACTI128 $1, Y%d, X4", m)
-		g.i("VPMAXUD X4, X%d, X%d", m, m)
-		g.i("VPSHUFD $0x4e, X%d, X4", m)
-		g.i("VPMAXUD X4, X%d, X%d", m, m)
-		g.i("VPSHUFD $0xb1, X%d, X4", m)
-		g.i("VPMAXUD X4, X%d, X%d", m, m)
-		g.i("VPBROADCASTD X%d, Y%d", m, m)
-		g.i("VDIVPS Y13, Y%d, Y5", m) // d = amax/127
-		g.i("VDIVPS Y%d, Y13, Y6", m) // id = 127/amax
+		g.i("VEXTRACTI128 $1, Y3, X4")
+		g.i("VPMAXUD X4, X3, X3")
+		g.i("VPSHUFD $0x4e, X3, X4")
+		g.i("VPMAXUD X4, X3, X3")
+		g.i("VPSHUFD $0xb1, X3, X4")
+		g.i("VPMAXUD X4, X3, X3")
+		g.i("VPBROADCASTD X3, Y3")
+		g.i("VDIVPS Y13, Y3, Y5") // d = amax/127
+		g.i("VDIVPS Y3, Y13, Y6") // id = 127/amax
 		if zmm {
 			g.i("VINSERTF64X4 $1, Y6, Z6, Z6")
-			g.i("VMULPS Z6, Z0, Z0")
-			g.i("VMULPS Z6, Z1, Z1")
-			g.i("VCVTPS2DQ Z0, Z0")
-			g.i("VCVTPS2DQ Z1, Z1")
-			g.i("VPMOVDB Z0, X0")
-			g.i("VPMOVDB Z1, X1")
-			g.i("VINSERTI128 $1, X1, Y0, Y0")
-			g.i("VPXOR Y1, Y1, Y1")
-			g.i("VPDPBUSD Y0, Y12, Y1") // lane sums: u8 ones × s8 q
-		} else {
-			for i := range 4 {
-				g.i("VMULPS Y6, Y%d, Y%d", i, i)
-				g.i("VCVTPS2DQ Y%d, Y%d", i, i)
-				g.i("VPCMPEQD Y9, Y%d, Y8", i)
-				g.i("VPANDN Y%d, Y8, Y%d", i, i)
-			}
-			g.i("VPACKSSDW Y1, Y0, Y0")
-			g.i("VPACKSSDW Y3, Y2, Y2")
-			g.i("VPACKSSWB Y2, Y0, Y0")
-			g.i("VPERMD Y0, Y10, Y0")
-			g.i("VPMADDUBSW Y0, Y12, Y1")
-			g.i("VPMADDWD Y11, Y1, Y1")
 		}
-		g.i("VMOVDQU Y0, %d(DI)", qo)
-		g.i("VMOVUPS Y5, %d(DI)", dxo)
-		g.i("VPMULLD Y15, Y1, Y2")
-		g.i("VMOVDQU Y2, %d(DI)", lo)
-		g.i("VCVTDQ2PS Y1, Y1")
-		g.i("VMULPS Y5, Y1, Y1")
-		g.i("VMOVUPS Y1, %d(DI)", eo)
+		// off returns block h's byte offsets in the xq, dx, L and ef arrays.
+		off := func(h int) (int, int, int, int) {
+			base := 4 * U * (h / (U / 32))
+			p := 32 * pos(h%(U/32))
+			return base + p, base + U + p, base + 2*U + p, base + 3*U + p
+		}
+		for h := h0; h < h0+ab; h++ {
+			qo, dxo, lo, eo := off(h)
+			g.c("block %d", h)
+			if zmm {
+				g.i("VMULPS %d(SI), Z6, Z0", 128*h)
+				g.i("VMULPS %d(SI), Z6, Z1", 128*h+64)
+				g.i("VCVTPS2DQ Z0, Z0")
+				g.i("VCVTPS2DQ Z1, Z1")
+				g.i("VPMOVDB Z0, X0")
+				g.i("VPMOVDB Z1, X1")
+				g.i("VINSERTI128 $1, X1, Y0, Y0")
+				g.i("VPXOR Y1, Y1, Y1")
+				g.i("VPDPBUSD Y0, Y12, Y1") // lane sums: u8 ones × s8 q
+			} else {
+				for i := range 4 {
+					g.i("VMULPS %d(SI), Y6, Y%d", 128*h+32*i, i)
+					g.i("VCVTPS2DQ Y%d, Y%d", i, i)
+					g.i("VPCMPEQD Y9, Y%d, Y8", i)
+					g.i("VPANDN Y%d, Y8, Y%d", i, i)
+				}
+				g.i("VPACKSSDW Y1, Y0, Y0")
+				g.i("VPACKSSDW Y3, Y2, Y2")
+				g.i("VPACKSSWB Y2, Y0, Y0")
+				g.i("VPERMD Y0, Y10, Y0")
+				g.i("VPMADDUBSW Y0, Y12, Y1")
+				g.i("VPMADDWD Y11, Y1, Y1")
+			}
+			g.i("VMOVDQU Y0, %d(DI)", qo)
+			g.i("VMOVUPS Y5, %d(DI)", dxo)
+			if combine && h == h0 {
+				g.i("VMOVDQA Y1, Y7") // the pair's first sums, completed by the second block
+				continue
+			}
+			if combine {
+				g.i("VPXOR Y2, Y2, Y2")
+				g.i("VMOVDQU Y2, %d(DI)", lo)
+				g.i("VMOVUPS Y2, %d(DI)", eo)
+				g.i("VPADDD Y7, Y1, Y1")
+				_, _, lo, eo = off(h0)
+			}
+			g.i("VPMULLD Y15, Y1, Y2")
+			g.i("VMOVDQU Y2, %d(DI)", lo)
+			g.i("VCVTDQ2PS Y1, Y1")
+			g.i("VMULPS Y5, Y1, Y1")
+			g.i("VMOVUPS Y1, %d(DI)", eo)
+		}
 	}
-	g.i("ADDQ $%d, SI", 4*U)
-	g.i("ADDQ $%d, DI", 4*U)
+	g.i("ADDQ $%d, SI", 128*nb)
+	g.i("ADDQ $%d, DI", 128*nb)
 	g.i("DECQ CX")
 	g.i("JNZ %s_loop", name)
 	g.label(name + "_done")
@@ -798,12 +984,25 @@ func main() {
 	var decl strings.Builder
 	decl.WriteString("// Code generated by kernels/_gen/q8 (go run ./q8 in kernels/_gen). DO NOT EDIT.\n\n//go:build !purego\n\npackage kernels\n\n")
 	decl.WriteString("// Quantized matmul kernels in q8_amd64.s; each computes R rows × a.T\n// tokens of one weight layout (q8DotGeneric is the reference).\n")
-	g.actQuant(true, false)
-	g.actQuant(true, true)
-	g.actQuant(false, false)
-	decl.WriteString("\n//go:noescape\nfunc q8ActAVX512(rec *byte, x *float32, units int, negO int32)\n")
-	decl.WriteString("\n//go:noescape\nfunc q8ActAVX512Q4(rec *byte, x *float32, units int, negO int32)\n")
-	decl.WriteString("\n//go:noescape\nfunc q8ActAVX2(rec *byte, x *float32, units int, negO int32)\n")
+	ident := func(h int) int { return h }
+	perm := func(h int) int { return []int{0, 2, 1, 3}[h] }
+	acts := []struct {
+		name          string
+		zmm           bool
+		U, nb         int // record unit, blocks per loop step
+		pos           func(int) int
+		pair, combine bool
+	}{
+		{"q8ActAVX512", true, 64, 2, ident, false, false},
+		{"q8ActAVX512Q4", true, 128, 4, perm, false, false},
+		{"q8ActAVX512Q4P", true, 128, 4, perm, true, true},
+		{"q8ActAVX2", false, 32, 1, ident, false, false},
+		{"q8ActAVX2P", false, 32, 2, ident, true, false},
+	}
+	for _, a := range acts {
+		g.actQuant(a.name, a.zmm, a.U, a.nb, a.pos, a.pair, a.combine)
+		fmt.Fprintf(&decl, "\n//go:noescape\nfunc %s(rec *byte, x *float32, n int, negO int32)\n", a.name)
+	}
 	for _, is := range isas {
 		for _, k := range kinds() {
 			g.kernel(is, k)
