@@ -80,7 +80,7 @@ func (p *progress) update(done, total int64) {
 	if el > 0 && done > 0 {
 		r := float64(done) / el
 		rate = fmt.Sprintf(" %s/s", human(r, p.unit))
-		eta = fmt.Sprintf(" ETA %s", (time.Duration(float64(total-done)/r) * time.Second / time.Second).Round(time.Second))
+		eta = fmt.Sprintf(" ETA %s", time.Duration(float64(total-done)/r*float64(time.Second)).Round(time.Second))
 	}
 	fmt.Fprintf(p.w, "\r%s [%s] %5.1f%% %s/%s%s%s ", p.label, bar, 100*frac, human(float64(done), p.unit), human(float64(total), p.unit), rate, eta)
 	if done >= total {
