@@ -157,6 +157,10 @@ func New(m model.Model, cfg Config) (*Engine, error) {
 // Info returns the model's description.
 func (e *Engine) Info() model.Info { return e.info }
 
+// Model returns the model the engine runs (e.g. to save or load states
+// through an optional interface such as model.StateStore).
+func (e *Engine) Model() model.Model { return e.m }
+
 // Config returns the engine's configuration with defaults filled in.
 func (e *Engine) Config() Config { return e.cfg }
 

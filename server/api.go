@@ -48,6 +48,7 @@ type chatRequest struct {
 	ToolChoice          json.RawMessage `json:"tool_choice"`
 	ResponseFormat      *responseFormat `json:"response_format"`
 	ChatTemplateKwargs  map[string]any  `json:"chat_template_kwargs"` // vLLM extension, e.g. enable_thinking
+	Session             *string         `json:"session"`              // Lightning extension: a session saved to disk
 }
 
 // completionRequest is the body of POST /v1/completions.
@@ -59,6 +60,7 @@ type completionRequest struct {
 	Echo     *bool   `json:"echo"`
 	Suffix   *string `json:"suffix"`
 	BestOf   *int    `json:"best_of"`
+	Session  *string `json:"session"` // refused: sessions are chat-only
 }
 
 type responseFormat struct {

@@ -104,12 +104,38 @@ func (s *Server) chatCompletions(w http.ResponseWriter, r *http.Request, rc *req
 	if err != nil {
 		return err
 	}
-	j.req.Prompt = encode(b, prompt, false)
-	if len(j.req.Prompt) == 0 {
+	if prompt == "" {
 		return badRequest("messages", "the rendered conversation is empty")
 	}
+	var sess *sessionUse
+	if req.Session != nil {
+		var apiErr *apiError
+		if sess, apiErr = s.openSession(b, *req.Session); apiErr != nil {
+			return apiErr
+		}
+		defer sess.release()
+		sess.plan(b, j, prompt)
+		w.Header().Set("X-Lightning-Session", sess.status)
+		s.metrics.session(sess.status, j.base)
+		rc.log = append(rc.log, "session", sess.name, "session_status", sess.status)
+	} else {
+		j.req.Prompt = encode(b, prompt, false)
+	}
 	j.req.StopTokens = b.StopTokens
-	j.req.Checkpoints = s.turnBoundaries(b, tmpl, req.Messages, tools, kwargs, j.req.Prompt)
+	if j.req.Resume == nil {
+		j.req.Checkpoints = s.turnBoundaries(b, tmpl, req.Messages, tools, kwargs, j.req.Prompt)
+	}
+	// answer is the reply as a message, for the session's conversation.
+	var text strings.Builder
+	var calls []toolCall
+	answer := func() message {
+		m := message{Role: "assistant", Content: content{Text: text.String()}, ToolCalls: calls}
+		if len(calls) > 0 {
+			m.Content.Text = strings.TrimSpace(m.Content.Text)
+			m.Content.Null = m.Content.Text == ""
+		}
+		return m
+	}
 
 	id := "chatcmpl-" + rc.id
 	base := chatCompletion{ID: id, Object: "chat.completion.chunk", Created: time.Now().Unix(), Model: s.cfg.ModelName, SystemFingerprint: s.fingerprint}
@@ -143,6 +169,7 @@ func (s *Server) chatCompletions(w http.ResponseWriter, r *http.Request, rc *req
 			return ev.send(c)
 		}, func(p piece) error {
 			c := base
+			text.WriteString(p.text)
 			if p.text != "" || len(p.toks) > 0 {
 				t := p.text
 				c.Choices = []chatChoice{{Delta: &chatMessage{Content: &t}, Logprobs: logprobs(p.toks)}}
@@ -153,6 +180,7 @@ func (s *Server) chatCompletions(w http.ResponseWriter, r *http.Request, rc *req
 			for _, call := range p.calls {
 				i := ncalls
 				ncalls++
+				calls = append(calls, toolCall{ID: callID(i), Type: "function", Function: functionCall{Name: call.Name, Arguments: call.Arguments}})
 				c.Choices = []chatChoice{{Delta: &chatMessage{ToolCalls: []toolCall{{Index: &i, ID: callID(i), Type: "function",
 					Function: functionCall{Name: call.Name, Arguments: call.Arguments}}}}}}
 				if err := ev.send(c); err != nil {
@@ -170,20 +198,19 @@ func (s *Server) chatCompletions(w http.ResponseWriter, r *http.Request, rc *req
 		case out == nil:
 			return nil // client gone
 		}
+		s.finishSession(rc, sess, req.Messages, out, answer()) // before the end, so the next turn finds it
 		c := base
 		c.Choices = []chatChoice{{Delta: &chatMessage{}, FinishReason: &out.finish}}
 		ev.send(c)
 		if j.includeUsage {
 			c.Choices = []chatChoice{}
-			c.Usage = makeUsage(out.res)
+			c.Usage = makeUsage(out.res, j.base)
 			ev.send(c)
 		}
 		ev.done()
 		return nil
 	}
 
-	var text strings.Builder
-	var calls []toolCall
 	var lp *chatLogprobs
 	if wantLogprobs {
 		lp = &chatLogprobs{Content: []tokenLogprob{}}
@@ -201,6 +228,7 @@ func (s *Server) chatCompletions(w http.ResponseWriter, r *http.Request, rc *req
 	if apiErr != nil || out == nil {
 		return apiErr
 	}
+	s.finishSession(rc, sess, req.Messages, out, answer())
 	msg := &chatMessage{Role: "assistant", ToolCalls: calls}
 	content := text.String()
 	if len(calls) > 0 {
@@ -212,7 +240,7 @@ func (s *Server) chatCompletions(w http.ResponseWriter, r *http.Request, rc *req
 	resp := base
 	resp.Object = "chat.completion"
 	resp.Choices = []chatChoice{{Message: msg, Logprobs: lp, FinishReason: &out.finish}}
-	resp.Usage = makeUsage(out.res)
+	resp.Usage = makeUsage(out.res, j.base)
 	writeJSON(w, http.StatusOK, resp)
 	return nil
 }

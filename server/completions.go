@@ -29,6 +29,9 @@ func (s *Server) completions(w http.ResponseWriter, r *http.Request, rc *request
 	if req.Suffix != nil && *req.Suffix != "" {
 		return unsupported("suffix", "suffix (fill-in-the-middle)")
 	}
+	if req.Session != nil {
+		return badRequest("session", "session is only supported by /v1/chat/completions")
+	}
 	if req.BestOf != nil && *req.BestOf != 1 {
 		return badRequest("best_of", "best_of = %d: only 1 is supported", *req.BestOf)
 	}
@@ -106,7 +109,7 @@ func (s *Server) completions(w http.ResponseWriter, r *http.Request, rc *request
 		ev.send(c)
 		if j.includeUsage {
 			c.Choices = []completionChoice{}
-			c.Usage = makeUsage(out.res)
+			c.Usage = makeUsage(out.res, j.base)
 			ev.send(c)
 		}
 		ev.done()
@@ -129,7 +132,7 @@ func (s *Server) completions(w http.ResponseWriter, r *http.Request, rc *request
 	}
 	resp := base
 	resp.Choices = []completionChoice{{Text: text.String(), Logprobs: lp, FinishReason: &out.finish}}
-	resp.Usage = makeUsage(out.res)
+	resp.Usage = makeUsage(out.res, j.base)
 	writeJSON(w, http.StatusOK, resp)
 	return nil
 }

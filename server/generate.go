@@ -24,6 +24,7 @@ type job struct {
 	stream       bool
 	includeUsage bool
 	tools        bool // parse MiniMax tool calls out of the output
+	base         int  // prompt tokens absorbed by req.Resume (a session)
 }
 
 // parseSampling validates the fields both endpoints share into j. maxField
@@ -139,7 +140,8 @@ type piece struct {
 type outcome struct {
 	finish string // "stop", "length" or "tool_calls"
 	res    *engine.Result
-	calls  int // tool calls emitted
+	calls  int     // tool calls emitted
+	ids    []int32 // every generated token, kept for sessions (req.KeepState)
 }
 
 // run submits j and drives its stream to the end. started is called once
@@ -214,6 +216,11 @@ func (s *Server) run(rc *requestCtx, j *job, started func() error, emit func(pie
 			}
 			last = now
 		}
+		if j.req.KeepState {
+			for _, t := range toks {
+				out.ids = append(out.ids, t.ID)
+			}
+		}
 		if stopped {
 			toks = nil // tokens after a stop string are dropped
 		}
@@ -246,13 +253,19 @@ func (s *Server) run(rc *requestCtx, j *job, started func() error, emit func(pie
 		}
 		if res == nil {
 			if stopped {
-				_, res, _ = stream.Wait(context.Background())
+				var more []engine.Token
+				more, res, _ = stream.Wait(context.Background())
+				if j.req.KeepState {
+					for _, t := range more {
+						out.ids = append(out.ids, t.ID)
+					}
+				}
 			} else {
 				continue
 			}
 		}
 		out.res = res
-		rc.log = append(rc.log, "prompt_tokens", res.PromptTokens, "cached_tokens", res.CachedTokens,
+		rc.log = append(rc.log, "prompt_tokens", j.base+res.PromptTokens, "cached_tokens", j.base+res.CachedTokens,
 			"completion_tokens", res.CompletionTokens, "finish", res.Reason)
 		s.metrics.duration.observe(time.Since(rc.start))
 		switch {
@@ -291,7 +304,7 @@ func (s *Server) submitError(err error, j *job) *apiError {
 	case errors.Is(err, engine.ErrDraining), errors.Is(err, engine.ErrClosed):
 		return unavailable("server is shutting down", s.cfg.RetryAfter)
 	case errors.Is(err, engine.ErrTooLarge), errors.Is(err, engine.ErrContextLen):
-		e := badRequest("max_tokens", "prompt (%d tokens) plus max_tokens (%d) is too long for this server: %v", len(j.req.Prompt), j.req.MaxTokens, err)
+		e := badRequest("max_tokens", "prompt (%d tokens) plus max_tokens (%d) is too long for this server: %v", j.base+len(j.req.Prompt), j.req.MaxTokens, err)
 		e.Code = strp("context_length_exceeded")
 		return e
 	case errors.As(err, &pe):
@@ -369,9 +382,12 @@ func finite(v float32) float32 {
 	return v
 }
 
-func makeUsage(r *engine.Result) *usage {
+// makeUsage reports a request's token counts; base prompt tokens came from
+// a session's state (counted as cached).
+func makeUsage(r *engine.Result, base int) *usage {
+	p := base + r.PromptTokens
 	return &usage{
-		PromptTokens: r.PromptTokens, CompletionTokens: r.CompletionTokens, TotalTokens: r.PromptTokens + r.CompletionTokens,
-		PromptTokensDetails: &promptDetails{CachedTokens: r.CachedTokens},
+		PromptTokens: p, CompletionTokens: r.CompletionTokens, TotalTokens: p + r.CompletionTokens,
+		PromptTokensDetails: &promptDetails{CachedTokens: base + r.CachedTokens},
 	}
 }

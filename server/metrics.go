@@ -23,6 +23,12 @@ type metrics struct {
 
 	disconnects int64 // requests cancelled because the client went away
 	timeouts    int64 // requests cancelled by the request timeout
+
+	sessionUses       map[string]int64 // chat requests with a session, by outcome (resumed, new, mismatch)
+	sessionTokens     int64            // prompt tokens resumed from sessions instead of read
+	sessionSaveErrors int64
+	sessionLoad       *histogram // seconds to read and check a session file
+	sessionSave       *histogram // seconds to write a session file
 }
 
 func newMetrics() *metrics {
@@ -31,7 +37,19 @@ func newMetrics() *metrics {
 		ttft:     newHistogram(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
 		itl:      newHistogram(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
 		duration: newHistogram(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300),
+
+		sessionUses: map[string]int64{},
+		sessionLoad: newHistogram(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+		sessionSave: newHistogram(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 	}
+}
+
+// session records a chat request's use of a session.
+func (m *metrics) session(status string, resumed int) {
+	m.mu.Lock()
+	m.sessionUses[status]++
+	m.sessionTokens += int64(resumed)
+	m.mu.Unlock()
 }
 
 func (m *metrics) request(path string, status int) {
@@ -136,12 +154,26 @@ func (s *Server) serveMetrics(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintf(&sb, "lightning_http_requests_total{path=%q,status=%q} %d\n", k[0], k[1], m.requests[k])
 	}
 	disc, tmo := m.disconnects, m.timeouts
+	sessionOn := s.sessions != nil
+	if sessionOn {
+		sb.WriteString("# HELP lightning_session_requests_total Chat requests naming a session, by outcome (resumed, new, mismatch = read in full).\n# TYPE lightning_session_requests_total counter\n")
+		for _, k := range []string{"resumed", "new", "mismatch"} {
+			fmt.Fprintf(&sb, "lightning_session_requests_total{outcome=%q} %d\n", k, m.sessionUses[k])
+		}
+	}
+	stok, serr := m.sessionTokens, m.sessionSaveErrors
 	m.mu.Unlock()
 	counter("lightning_client_disconnects_total", "Requests whose client went away before the end.", disc)
 	counter("lightning_request_timeouts_total", "Requests stopped by the request timeout.", tmo)
 	m.ttft.write(&sb, "lightning_time_to_first_token_seconds", "Time from request arrival to its first generated token.")
 	m.itl.write(&sb, "lightning_inter_token_latency_seconds", "Time between consecutive tokens of a request.")
 	m.duration.write(&sb, "lightning_request_duration_seconds", "Time from request arrival to the end of generation.")
+	if sessionOn {
+		counter("lightning_session_resumed_tokens_total", "Prompt tokens restored from session files instead of read.", stok)
+		counter("lightning_session_save_errors_total", "Session files that could not be written.", serr)
+		m.sessionLoad.write(&sb, "lightning_session_load_seconds", "Time to read and check a session file.")
+		m.sessionSave.write(&sb, "lightning_session_save_seconds", "Time to write a session file (fsync included).")
+	}
 	io.WriteString(w, sb.String())
 }
 

@@ -1,6 +1,8 @@
 // Package server is Lightning's OpenAI-compatible HTTP API: POST
 // /v1/chat/completions and /v1/completions (streaming over SSE or not),
-// GET /v1/models, /health and /metrics (Prometheus text).
+// GET /v1/models, /health and /metrics (Prometheus text), and, with
+// Config.SessionDir, sessions saved to disk (GET /v1/sessions, GET and
+// DELETE /v1/sessions/{id}).
 //
 // It turns requests into token ids (tokenizer, chat templates), hands them
 // to the engine, which batches all running requests into shared forward
@@ -11,6 +13,19 @@
 // missing or wrong API key, 404 for an unknown model, 413 for an oversized
 // body, 429 when the queue is full and 503 while loading or draining (both
 // with Retry-After).
+//
+// Sessions: a chat request may carry the extension field "session": NAME.
+// Its model state is then saved to SessionDir/NAME.session after the answer
+// (atomically), and the next request naming it resumes from that state when
+// its rendered conversation extends the text the state absorbed: only the
+// new messages are tokenized and read, and the model keeps seeing its own
+// generated ids (as llama.cpp's chat does). Otherwise the whole prompt is
+// read and the file replaced. The response header X-Lightning-Session says
+// "resumed", "new" or "mismatch", and usage.prompt_tokens_details.cached_tokens
+// counts the tokens the session spared. A session serves one request at a
+// time (409 session_busy), and a file that is corrupt, truncated, from
+// another model or another format version gives 409 session_invalid, which
+// DELETE /v1/sessions/{id} clears.
 package server
 
 import (
@@ -23,12 +38,15 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"os"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/lightninglm/lightning/engine"
+	"github.com/lightninglm/lightning/model"
 	"github.com/lightninglm/lightning/tokenizer"
 	"github.com/lightninglm/lightning/tokenizer/chat"
 )
@@ -53,6 +71,9 @@ type Config struct {
 	// Logger receives one line per request and the server's events. Default
 	// slog.Default().
 	Logger *slog.Logger
+	// SessionDir, if set, is an existing folder for sessions saved to disk;
+	// the model must implement model.StateStore. One server per folder.
+	SessionDir string
 }
 
 // Backend is what a server needs to generate: the engine and how to turn
@@ -67,19 +88,21 @@ type Backend struct {
 	// DefaultStopTokens.
 	StopTokens []int32
 
-	chat  *chatTemplates  // parsed from Chat by Attach
-	texts *tokenTextCache // token texts for JSON mode, built on first use
+	chat  *chatTemplates   // parsed from Chat by Attach
+	texts *tokenTextCache  // token texts for JSON mode, built on first use
+	store model.StateStore // the engine's model, when sessions are on
 }
 
 // Server is the HTTP API. Create it with New, make it ready with Attach.
 type Server struct {
-	cfg     Config
-	log     *slog.Logger
-	mux     *http.ServeMux
-	backend atomic.Pointer[Backend] // nil while loading
-	drain   atomic.Bool
-	created int64
-	metrics *metrics
+	cfg      Config
+	log      *slog.Logger
+	mux      *http.ServeMux
+	backend  atomic.Pointer[Backend] // nil while loading
+	drain    atomic.Bool
+	created  int64
+	metrics  *metrics
+	sessions *sessions // nil when off
 
 	fingerprint string
 	tokenText   sync.Map // int32 → string: single-token texts for logprobs
@@ -110,13 +133,31 @@ func New(cfg Config) *Server {
 	s.mux.Handle("GET /v1/models/{id}", s.auth(http.HandlerFunc(s.getModel)))
 	s.mux.Handle("POST /v1/chat/completions", s.auth(s.generation("chat", s.chatCompletions)))
 	s.mux.Handle("POST /v1/completions", s.auth(s.generation("completions", s.completions)))
+	if cfg.SessionDir != "" {
+		s.sessions = &sessions{dir: cfg.SessionDir, busy: map[string]bool{}}
+	}
+	s.mux.Handle("GET /v1/sessions", s.sessionHandler("/v1/sessions", s.listSessions))
+	s.mux.Handle("GET /v1/sessions/{id}", s.sessionHandler("/v1/sessions/{id}", s.getSession))
+	s.mux.Handle("DELETE /v1/sessions/{id}", s.sessionHandler("/v1/sessions/{id}", s.deleteSession))
 	s.mux.HandleFunc("/", s.notFound)
 	return s
 }
 
 // Attach makes the server ready with a loaded model. It fails if the chat
-// templates do not parse.
+// templates do not parse, or if sessions are on and the model cannot save
+// its states or the folder is missing.
 func (s *Server) Attach(b Backend) error {
+	if ss := s.sessions; ss != nil {
+		store, ok := b.Engine.Model().(model.StateStore)
+		if !ok {
+			return fmt.Errorf("server: sessions need a model that can save its states (%T cannot)", b.Engine.Model())
+		}
+		if fi, err := os.Stat(ss.dir); err != nil || !fi.IsDir() {
+			return fmt.Errorf("server: session folder %s: not a folder (%v)", ss.dir, err)
+		}
+		ss.removeStaleTemps()
+		b.store = store
+	}
 	if b.Chat != nil && len(b.Chat.Templates) > 0 {
 		t, err := newChatTemplates(b.Chat)
 		if err != nil {
@@ -209,9 +250,14 @@ func (s *Server) auth(h http.Handler) http.Handler {
 
 func (s *Server) notFound(w http.ResponseWriter, r *http.Request) {
 	switch r.URL.Path {
-	case "/health", "/metrics", "/v1/models", "/v1/chat/completions", "/v1/completions":
+	case "/health", "/metrics", "/v1/models", "/v1/chat/completions", "/v1/completions", "/v1/sessions":
 		writeError(w, &apiError{Status: http.StatusMethodNotAllowed, Type: "invalid_request_error",
 			Message: fmt.Sprintf("method %s not allowed on %s", r.Method, r.URL.Path)})
+		return
+	}
+	if rest, ok := strings.CutPrefix(r.URL.Path, "/v1/sessions/"); ok && rest != "" && !strings.Contains(rest, "/") {
+		writeError(w, &apiError{Status: http.StatusMethodNotAllowed, Type: "invalid_request_error",
+			Message: fmt.Sprintf("method %s not allowed on %s (GET or DELETE)", r.Method, r.URL.Path)})
 		return
 	}
 	writeError(w, &apiError{Status: http.StatusNotFound, Type: "invalid_request_error",

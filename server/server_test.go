@@ -83,14 +83,21 @@ func templateConfig(t testing.TB, name string) *chat.Config {
 }
 
 var (
-	modelOnce sync.Map // vocab → *minimax01.Model, shared by the tests of one run
+	modelOnce sync.Map // [vocab, seed] → *minimax01.Model, shared by the tests of one run
 )
 
 // randomModel returns a tiny random f32 model whose vocabulary fits vocab
 // ids, generated once per test binary run.
 func randomModel(t testing.TB, vocab int) *minimax01.Model {
 	t.Helper()
-	if m, ok := modelOnce.Load(vocab); ok {
+	return randomModelSeed(t, vocab, 11)
+}
+
+// randomModelSeed is randomModel with other random weights.
+func randomModelSeed(t testing.TB, vocab int, seed uint64) *minimax01.Model {
+	t.Helper()
+	key := [2]uint64{uint64(vocab), seed}
+	if m, ok := modelOnce.Load(key); ok {
 		return m.(*minimax01.Model)
 	}
 	cfg, err := minimax01.PresetConfig("tiny")
@@ -102,7 +109,7 @@ func randomModel(t testing.TB, vocab int) *minimax01.Model {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := minimax01.WriteRandom(dir, cfg, minimax01.RandomOptions{DType: quant.F32, Seed: 11}); err != nil {
+	if err := minimax01.WriteRandom(dir, cfg, minimax01.RandomOptions{DType: quant.F32, Seed: seed}); err != nil {
 		t.Fatal(err)
 	}
 	m, err := minimax01.Load(dir, minimax01.Options{MaxBatchTokens: 64})
@@ -110,7 +117,7 @@ func randomModel(t testing.TB, vocab int) *minimax01.Model {
 	if err != nil {
 		t.Fatal(err)
 	}
-	modelOnce.Store(vocab, m)
+	modelOnce.Store(key, m)
 	return m
 }
 

@@ -28,7 +28,7 @@ func init() {
 	register(&command{
 		name:    "serve",
 		summary: "serve a model over an OpenAI-compatible HTTP API (chat, completions, streaming)",
-		usage:   "-model DIR [-host 127.0.0.1] [-port 8080] [-api-key KEY] [flags]",
+		usage:   "-model DIR [-host 127.0.0.1] [-port 8080] [-api-key KEY] [-session-dir DIR] [flags]",
 		help: `Serves POST /v1/chat/completions and /v1/completions (streaming with "stream": true), GET /v1/models,
 GET /health and GET /metrics (Prometheus). Existing OpenAI clients work unchanged: point their base URL at
 http://HOST:PORT/v1 and use the model name from /v1/models (the model folder's name unless -model-name).
@@ -46,6 +46,19 @@ Prefix reuse: states are snapshotted at the end of prompts, of shared system pro
 conversation turn into a cache of -prefix-cache-mb; a request that extends a cached prefix (the next turn
 of a chat, the same system prompt) skips prefilling it. "usage.prompt_tokens_details.cached_tokens"
 reports how many prompt tokens were reused.
+
+Sessions (-session-dir DIR, off by default) keep a conversation's model state on disk, so its next turn
+reads only the new messages, even after a restart (the prefix cache lives in memory only). A chat request
+names one with the extension field "session": "NAME" (1-128 of A-Z a-z 0-9 _ . -, not starting with
+'.'); it is stored as DIR/NAME.session, rewritten atomically after every answer that ends with a stop
+token or max_tokens. The next request naming it resumes from the saved state if its rendered conversation
+extends the text the state absorbed (the model keeps seeing its own generated tokens); otherwise the
+whole prompt is read and the session replaced. The response header X-Lightning-Session says "resumed",
+"new" or "mismatch", and cached_tokens counts the tokens not re-read. One request at a time per session
+(else 409 session_busy). A corrupt, truncated or other model's file gives 409 session_invalid; nothing
+is overwritten until DELETE. GET /v1/sessions lists them (id, tokens, bytes, created_at, modified_at),
+GET /v1/sessions/NAME checks one and shows its conversation, DELETE /v1/sessions/NAME removes it.
+repetition_penalty sees only the tokens read by the request. One server per folder.
 
 Security: with -api-key (or $LIGHTNING_API_KEY) every endpoint except /health needs
 "Authorization: Bearer KEY". Bodies over -max-body-mb are refused with 413. The server binds to
@@ -82,6 +95,7 @@ func runServe(fs *flag.FlagSet, args []string) error {
 	bodyMB := fs.Int64("max-body-mb", 8, "largest request body in MiB")
 	logFormat := fs.String("log-format", "text", "log format: text or json")
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn or error")
+	sessionDir := fs.String("session-dir", "", "save chat sessions (\"session\": NAME) in this folder, created if missing (default: sessions off)")
 	if err := parseFlags(fs, args, false); err != nil {
 		return err
 	}
@@ -95,6 +109,11 @@ func runServe(fs *flag.FlagSet, args []string) error {
 		return fmt.Errorf("%w: need -max-seqs ≥ 1, -max-queue ≥ 0 and -batch-tokens > -max-seqs", errUsage)
 	case *prefixMB < 0 || *bodyMB < 1 || *maxTokens < 1 || *ckEvery < 1:
 		return fmt.Errorf("%w: -prefix-cache-mb ≥ 0, -max-body-mb ≥ 1, -max-tokens ≥ 1 and -checkpoint-every ≥ 1 required", errUsage)
+	}
+	if *sessionDir != "" {
+		if err := os.MkdirAll(*sessionDir, 0o700); err != nil {
+			return fmt.Errorf("%w: -session-dir: %v", errUsage, err)
+		}
 	}
 	budget, auto, err := parseBytes(*maxMem)
 	if err != nil {
@@ -131,7 +150,7 @@ func runServe(fs *flag.FlagSet, args []string) error {
 	}
 	srv := server.New(server.Config{
 		ModelName: *name, APIKey: *apiKey, MaxBodyBytes: *bodyMB << 20, MaxTokens: *maxTokens,
-		RequestTimeout: *timeout, Logger: logger,
+		RequestTimeout: *timeout, Logger: logger, SessionDir: *sessionDir,
 	})
 	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 30 * time.Second, ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn)}
 	served := make(chan error, 1)

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -25,6 +27,10 @@ func TestParseBytes(t *testing.T) {
 }
 
 func TestServeFlags(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "a-file")
+	if err := os.WriteFile(file, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
 	for _, c := range []struct {
 		args []string
 		want string
@@ -34,6 +40,7 @@ func TestServeFlags(t *testing.T) {
 		{[]string{"serve", "-model", "x", "-max-seqs", "8", "-batch-tokens", "8"}, "-batch-tokens > -max-seqs"},
 		{[]string{"serve", "-model", "x", "-max-memory", "lots"}, "-max-memory"},
 		{[]string{"serve", "-model", "x", "-log-format", "xml"}, "-log-format"},
+		{[]string{"serve", "-model", "x", "-session-dir", file}, "-session-dir"},
 	} {
 		_, stderr, code := runCLI(t, c.args...)
 		if code != 2 || !strings.Contains(stderr, c.want) {
@@ -41,7 +48,8 @@ func TestServeFlags(t *testing.T) {
 		}
 	}
 	_, stderr, code := runCLI(t, "serve", "-help")
-	if code != 0 || !strings.Contains(stderr, "/v1/chat/completions") || !strings.Contains(stderr, "-prefix-cache-mb") {
+	if code != 0 || !strings.Contains(stderr, "/v1/chat/completions") || !strings.Contains(stderr, "-prefix-cache-mb") ||
+		!strings.Contains(stderr, "-session-dir") || !strings.Contains(stderr, "/v1/sessions") {
 		t.Errorf("serve -help: exit %d\n%s", code, stderr)
 	}
 }
