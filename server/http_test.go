@@ -280,7 +280,7 @@ func openStream(t *testing.T, ctx context.Context, url, body string) io.ReadClos
 	}
 }
 
-func get(t *testing.T, url, key string) string {
+func get(t testing.TB, url, key string) string {
 	t.Helper()
 	req, _ := http.NewRequest("GET", url, nil)
 	req.Header.Set("Authorization", "Bearer "+key)
