@@ -14,11 +14,15 @@
 // tests can force every path (numtest.EachImpl). The purego build tag leaves
 // the assembly out.
 //
-// Matrix products: for T ≤ 16 tokens a skinny kernel streams each weight row
-// once (the decode case, bound by memory bandwidth); above it a Goto/BLIS
-// GEMM packs the activations once, packs 32-column weight panels (widening
-// bf16/f16 exactly to fp32) and runs a 14×32 (AVX-512) or 6×16 (AVX2)
-// register-blocked microkernel, split across the pool by output panels.
+// Matrix products: for small T (decode and small expert batches; on AVX-512
+// up to 48–128 tokens depending on the weight type and width, see
+// skinnyMaxT) skinny kernels read each weight row in place, widen each
+// 32-weight chunk once in registers and multiply it with every token of a
+// block of up to 8, keeping a 16-lane partial sum per token and row (up to
+// 10 rows) in registers, so decode stays bound by memory bandwidth. Above that a Goto/BLIS GEMM packs the activations
+// once, packs 32-column weight panels (widening bf16/f16 exactly to fp32)
+// and runs a 14×32 (AVX-512) or 6×16 (AVX2) register-blocked microkernel,
+// split across the pool by output panels.
 //
 // Glossary: T = rows of activations (tokens), in = input width, out = output
 // width. Weights are stored as PyTorch nn.Linear keeps them, [out, in]

@@ -31,10 +31,12 @@ func MatMulBF16(dst, x []float32, w []uint16, T, in, out int) {
 // MatMulBF16Dot computes dst[T, out] ≈ x[T, in] · w[out, in]ᵀ with bfloat16
 // weights like MatMulBF16, but it is lossy: for prefill it rounds the
 // activations to bfloat16 and multiplies with VDPBF16PS (two products per
-// lane, fp32 accumulation, denormal inputs and outputs flushed to zero),
-// which is about twice as fast. Where that instruction is missing, for small
-// T (decode, where the weights' memory traffic dominates) and for odd in, it
-// computes exactly what MatMulBF16 does. Its reference is bf16DotGeneric.
+// lane, fp32 accumulation, denormal inputs and outputs flushed to zero).
+// That pays only on CPUs whose VDPBF16PS peak exceeds the fp32 FMA peak; on
+// the Xeons we measured it is half, and MatMulBF16 is faster. Where that
+// instruction is missing, for T the skinny kernels take (decode, where the
+// weights' memory traffic dominates) and for odd in, it computes exactly
+// what MatMulBF16 does, and so does its twin (matMulHalfGeneric).
 func MatMulBF16Dot(dst, x []float32, w []uint16, T, in, out int) {
 	checkMatMul(len(dst), len(x), len(w), T, in, out)
 	j := getMMJob(dst, x, T, in, out)

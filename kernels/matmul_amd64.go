@@ -52,15 +52,6 @@ func gemvBF16AVX2(n int, x *float32, ldx int, w unsafe.Pointer, ldw int, dst *fl
 //go:noescape
 func gemvF16AVX2(n int, x *float32, ldx int, w unsafe.Pointer, ldw int, dst *float32, ldd int, tt int)
 
-//go:noescape
-func gemvF32AVX512(n int, x *float32, ldx int, w unsafe.Pointer, ldw int, dst *float32, ldd int, tt int)
-
-//go:noescape
-func gemvBF16AVX512(n int, x *float32, ldx int, w unsafe.Pointer, ldw int, dst *float32, ldd int, tt int)
-
-//go:noescape
-func gemvF16AVX512(n int, x *float32, ldx int, w unsafe.Pointer, ldw int, dst *float32, ldd int, tt int)
-
 // Blocking of the GEMM (Goto/BLIS): an mr×nr register tile (14×32 on
 // AVX-512, 6×16 on AVX2); the packed B panel [kc, nr] (≤ 32 KB) stays in L1
 // while it meets every A panel of the row block; the packed A block
@@ -73,8 +64,8 @@ const (
 	gemmMC  = 504 // rows per block
 	gemmNCp = 8   // column panels per block: 256 outputs on AVX-512
 
-	// gemvMaxT is the largest T the skinny (GEMV) kernels take; above it
-	// the packed GEMM wins because it reuses each weight for 14 tokens in
+	// gemvMaxT is the largest T the AVX2 skinny (GEMV) kernels take; above
+	// it the packed GEMM wins because it reuses each weight for 6 tokens in
 	// registers.
 	gemvMaxT = 16
 )
@@ -94,30 +85,32 @@ var (
 	gemmAVX2       = &gemmImpl{mr: 6, nr: 16, kunit: 1, kern: gemmKernF32AVX2, packA: packAGo, packB: packBGo}
 )
 
-// gemvImpl is one ISA's skinny kernels.
+// gemvImpl is the AVX2 skinny kernels.
 type gemvImpl struct {
 	chunk, tblock  int // k per kernel step; tokens per kernel call
 	f32, bf16, f16 func(n int, x *float32, ldx int, w unsafe.Pointer, ldw int, dst *float32, ldd int, tt int)
 }
 
 var (
-	gemvAVX512 = &gemvImpl{chunk: 32, tblock: 4, f32: gemvF32AVX512, bf16: gemvBF16AVX512, f16: gemvF16AVX512}
-	gemvAVX2   = &gemvImpl{chunk: 16, tblock: 2, f32: gemvF32AVX2, bf16: gemvBF16AVX2, f16: gemvF16AVX2}
+	gemvAVX2 = &gemvImpl{chunk: 16, tblock: 2, f32: gemvF32AVX2, bf16: gemvBF16AVX2, f16: gemvF16AVX2}
 )
 
 // arch holds the bound range functions of the amd64 paths and the ISA a
 // product runs on.
 type arch struct {
-	packARange, gemmRange, gemvRange, roundRange func(lo, hi int)
+	packARange, gemmRange, gemvRange, skinnyRange, roundRange func(lo, hi int)
 
 	gi *gemmImpl
 	vi *gemvImpl
+	sr int // skinny kernels' rows per call (R)
+	tb int // skinny kernels' tokens per block
 }
 
 func (a *arch) bind(j *mmJob) {
 	a.packARange = j.packA
 	a.gemmRange = j.gemm
 	a.gemvRange = j.gemv
+	a.skinnyRange = j.skinny
 	a.roundRange = j.roundX
 }
 
@@ -129,29 +122,33 @@ func matMul(j *mmJob) {
 		clear(j.dst[:j.T*j.out])
 		return
 	}
-	if j.kind == wBF16Dot && (!useBF16DotAVX512 || j.T <= gemvMaxT || j.in%2 != 0) {
+	skinny := useMatMulAVX512 && j.T <= skinnyMaxT(j.kind, j.in)
+	if j.kind == wBF16Dot && (!useBF16DotAVX512 || skinny || j.T <= gemvMaxT || j.in%2 != 0) {
 		j.kind = wBF16
 	}
 	switch {
 	case j.kind == wBF16Dot:
 		j.gi = gemmBF16AVX512
+	case skinny:
+		j.runSkinny()
+		return
 	case useMatMulAVX512:
-		j.gi, j.vi = gemmAVX512, gemvAVX512
+		j.gi = gemmAVX512
 	case useMatMulAVX2:
 		j.gi, j.vi = gemmAVX2, gemvAVX2
+		if j.T <= gemvMaxT {
+			if j.kind == wBF16 {
+				j.packEvenOdd()
+			}
+			if j.T*j.in*j.out < serialWork {
+				j.gemv(0, j.out)
+			} else {
+				ParallelFor(j.out, 4, j.gemvRange)
+			}
+			return
+		}
 	default:
 		matMulGeneric(j)
-		return
-	}
-	if j.T <= gemvMaxT {
-		if j.kind == wBF16 {
-			j.packEvenOdd()
-		}
-		if j.T*j.in*j.out < serialWork {
-			j.gemv(0, j.out)
-		} else {
-			ParallelFor(j.out, 4, j.gemvRange)
-		}
 		return
 	}
 	mr, nr := j.gi.mr, j.gi.nr
@@ -345,8 +342,8 @@ func (j *mmJob) gemm(plo, phi int) {
 	}
 }
 
-// packEvenOdd stores x for the bf16 skinny kernel: per chunk of c = 32
-// (AVX-512) or 16 (AVX2) k, the c/2 even-k values then the c/2 odd-k values
+// packEvenOdd stores x for the AVX2 bf16 skinny kernel: per chunk of c = 16
+// k, the c/2 even-k values then the c/2 odd-k values
 // (a[t][ck+i] = x[t][ck+2i], a[t][ck+c/2+i] = x[t][ck+2i+1]); the k tail
 // past the last whole chunk is left to gemv's scalar loop.
 func (j *mmJob) packEvenOdd() {
@@ -366,7 +363,7 @@ func (j *mmJob) packEvenOdd() {
 	}
 }
 
-// gemv computes outputs [lo, hi) for T ≤ 16 with the skinny kernels: each
+// gemv computes outputs [lo, hi) for T ≤ 16 with the AVX2 skinny kernels: each
 // group of 4 weight rows is streamed from memory once and meets up to 4
 // tokens per pass (later passes hit the caches).
 func (j *mmJob) gemv(lo, hi int) {
@@ -430,4 +427,121 @@ func (j *mmJob) rowDot(t, r, k0, k1 int) float32 {
 		}
 	}
 	return s
+}
+
+// skinnyKern is one AVX-512 skinny kernel (skinny_amd64.go).
+type skinnyKern func(n int, x *float32, ldx int, w unsafe.Pointer, ldw int, dst *float32, ldd int, mask int)
+
+// skinnyMaxT returns the largest T the AVX-512 skinny kernels take for
+// weights of kind and rows of in. They read the weights in place, so they
+// beat the packed GEMM (whose packing costs the same whatever T) at small T,
+// until the activations, re-read from L2 for every group of rows, outgrow
+// about 1.5 MB (T·in ≤ 3·2¹⁷). Measured with MatMul 2048→2048 and 6144→2048
+// on 2 cores of a Xeon with 2 MB of L2 per core (best of 7, T = 32…128):
+// skinny/GEMM ms at T = 32, 64, 96, 128 for in = 2048 were bf16 2.2/3.4,
+// 4.2/5.0, 6.2/6.5, 8.8/8.6; f32 2.5/4.4, 4.5/5.9, 6.5/7.7, 9.4/11.6; f16
+// 2.7/3.3, 5.3/5.0, 7.8/6.5 (widening f16 costs two more µops per 16
+// weights); and for in = 6144 at T = 64 and 96: bf16 19/24 and 48/30, f32
+// 20/26 and 47/24, f16 21/21 and 43/26. At T ≤ 8 the GEMM is ≥ 2.5×
+// slower whatever in.
+func skinnyMaxT(kind wtype, in int) int {
+	maxT := 96
+	switch kind {
+	case wF32:
+		maxT = 128
+	case wF16:
+		maxT = 48
+	}
+	return min(maxT, max(8, 3<<17/in))
+}
+
+// skinnyRowsFew[T] is R for T ≤ 4 tokens in one block: the most weight rows
+// whose accumulators fit the registers.
+var skinnyRowsFew = [5]int{0, 10, 7, 6, 5}
+
+// runSkinny computes the product with the AVX-512 skinny kernels. T ≤ 4
+// tokens are one block that meets skinnyRowsFew[T] weight rows per call.
+// Larger T is cut into blocks that all meet the same rows while those are in
+// L1: blocks of 8 tokens and 3 rows when the 8 tokens' activations fit
+// 32 KB of L1 (in ≤ 1024), else blocks of 4 tokens and 5 rows, whose
+// activations re-read from L1 (in = 2048) or L2 leave the weights' stream
+// from DRAM undisturbed (T = 8 at 2048→2048 on DRAM-resident weights: 1.06
+// against 1.30 ms median for blocks of 8).
+func (j *mmJob) runSkinny() {
+	T := j.T
+	switch {
+	case T <= 4:
+		j.tb, j.sr = T, skinnyRowsFew[T]
+	case 8*j.in*4 <= 32<<10:
+		j.tb, j.sr = 8, 3
+	default:
+		j.tb, j.sr = 4, 5
+	}
+	if j.out < j.sr {
+		j.tb, j.sr = 8, 3
+	}
+	if j.out < j.sr {
+		j.runGeneric(0, j.out)
+		return
+	}
+	if kc := j.in / 32 * 32; j.kind == wBF16 && kc > 0 {
+		j.a = grow(j.a, j.T*kc)
+		if kc == j.in {
+			packEvenOddAVX512(&j.a[0], &j.x[0], j.T*kc/32)
+		} else {
+			for t := range j.T {
+				packEvenOddAVX512(&j.a[t*kc], &j.x[t*j.in], kc/32)
+			}
+		}
+	}
+	if j.T*j.in*j.out < serialWork {
+		j.skinny(0, j.out)
+	} else {
+		ParallelFor(j.out, j.sr, j.skinnyRange)
+	}
+}
+
+// skinny computes outputs [lo, hi) with the AVX-512 skinny kernels, in
+// groups of R = j.sr rows; a last group shorter than R is shifted back to
+// end at hi and stores only its new rows (lanes under the mask). The k tail
+// past the last whole 32-wide chunk is added by rowDot.
+func (j *mmJob) skinny(lo, hi int) {
+	T, in, out, R := j.T, j.in, j.out, j.sr
+	kc := in / 32 * 32
+	esz, x, ldx := 2, j.x, in
+	var w unsafe.Pointer
+	switch j.kind {
+	case wF32:
+		esz, w = 4, unsafe.Pointer(unsafe.SliceData(j.wf))
+	case wBF16:
+		w = unsafe.Pointer(unsafe.SliceData(j.wh))
+		x, ldx = j.a, kc
+	case wF16:
+		w = unsafe.Pointer(unsafe.SliceData(j.wh))
+	}
+	kerns := &skinnyAVX512[j.kind]
+	if kc > 0 {
+		for g := lo; g < hi; g += R {
+			g0, mask := g, 1<<R-1
+			if g+R > hi {
+				g0 = hi - R
+				mask &^= 1<<(g-g0) - 1
+			}
+			for t0 := 0; t0 < T; t0 += j.tb {
+				kerns[min(j.tb, T-t0)][R](kc/32, &x[t0*ldx], ldx*4, unsafe.Add(w, g0*in*esz), in*esz, &j.dst[t0*out+g0], out*4, mask)
+			}
+		}
+	}
+	if kc == in {
+		return
+	}
+	for r := lo; r < hi; r++ {
+		for t := range T {
+			s := j.rowDot(t, r, kc, in)
+			if kc > 0 {
+				s += j.dst[t*out+r]
+			}
+			j.dst[t*out+r] = s
+		}
+	}
 }

@@ -97,3 +97,19 @@ func BenchmarkMatMul(b *testing.B) {
 		b.Run(kind+"/T=1024/1024x1024", func(b *testing.B) { benchMatMul(b, kind, 1024, 1024, 1024) })
 	}
 }
+
+// BenchmarkMatMulSmallT runs the skinny range (decode batches and small
+// expert groups) at the b2 preset's 2048→2048 and the expert w1/w3 shape:
+// -bench 'MatMulSmallT/bf16/b2' and the like.
+func BenchmarkMatMulSmallT(b *testing.B) {
+	for _, kind := range []string{"bf16", "f32", "f16"} {
+		for _, s := range []struct {
+			name    string
+			in, out int
+		}{{"b2_2048x2048", 2048, 2048}, {"w13_6144x9216", 6144, 9216}} {
+			for _, T := range []int{1, 4, 8, 16, 32, 64} {
+				b.Run(fmt.Sprintf("%s/%s/T=%d", kind, s.name, T), func(b *testing.B) { benchMatMul(b, kind, T, s.in, s.out) })
+			}
+		}
+	}
+}

@@ -18,13 +18,17 @@ func main() {
 	g.write("../gemm_amd64.s")
 
 	v := newFile("!purego")
-	genGemv(v, "gemvF32AVX512", "f32")
-	genGemv(v, "gemvBF16AVX512", "bf16")
-	genGemv(v, "gemvF16AVX512", "f16")
+	for _, w := range skinnyWeights {
+		for _, s := range skinnyShapes() {
+			genSkinny(v, w, s[0], s[1])
+		}
+	}
+	genPackEvenOdd(v)
 	genGemvAVX2(v, "gemvF32AVX2", "f32")
 	genGemvAVX2(v, "gemvBF16AVX2", "bf16")
 	genGemvAVX2(v, "gemvF16AVX2", "f16")
 	v.write("../gemv_amd64.s")
+	writeSkinnyGo("../skinny_amd64.go")
 
 	p := newFile("!purego")
 	genPeakLoop(p, "fmaLoopAVX512", "fma")
