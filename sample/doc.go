@@ -44,6 +44,8 @@
 // maximal logits, and top-k and top-p cut ties the same way. Logits must be
 // finite or −Inf; −Inf marks a token that must never be drawn.
 //
-// Probabilities are computed in float64 from float32 logits:
-// w(l) = exp((l − l_max)/T), so the most likely token has weight 1.
+// Each token's weight w(l) = exp((l − l_max)/T) is computed in float32 with
+// the vectorized kernels.Exp (the exponent rounded in float32, the result
+// within 2 ulp), so the most likely token has weight 1; sums and cumulative
+// masses of the weights are taken in float64.
 package sample

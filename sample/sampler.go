@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+
+	"github.com/lightninglm/lightning/kernels"
 )
 
 // Sampler draws the tokens of one sequence. It is not safe for concurrent use;
@@ -12,8 +14,8 @@ import (
 // All scratch memory is allocated by [NewSampler]: Sample never allocates, and
 // Accept only while the penalty history is still growing (amortised appends,
 // up to PenaltyWindow entries and the number of distinct tokens in it).
-// With sampling and every penalty on, a sampler holds about 28 bytes per
-// vocabulary entry (5.6 MB for 200,064 tokens); a greedy sampler without
+// With sampling and every penalty on, a sampler holds about 24 bytes per
+// vocabulary entry (4.8 MB for 200,064 tokens); a greedy sampler without
 // penalties holds none.
 type Sampler struct {
 	p     Params
@@ -31,7 +33,7 @@ type Sampler struct {
 	saved []float32   // [len(seen)] caller's logits of seen, put back after Sample
 
 	// Scratch for temperature sampling; nil for greedy samplers.
-	w    []float64             // [vocab] weights exp((l − l_max)/T) of the tokens considered
+	w    []float32             // [vocab] weights exp((l − l_max)/T) of the tokens considered
 	cand []cand                // [vocab] candidate tokens
 	mass [nBuckets + 1]float64 // top-p histogram: weight per bucket
 }
@@ -73,7 +75,7 @@ func NewSampler(p Params, vocab int) (*Sampler, error) {
 		s.slot = make([]int32, vocab)
 	}
 	if p.Temperature > 0 {
-		s.w = make([]float64, vocab)
+		s.w = make([]float32, vocab)
 		s.cand = make([]cand, vocab)
 	}
 	return s, nil
@@ -238,11 +240,7 @@ func (s *Sampler) support(logits []float32) (c []cand, z float64, all bool) {
 		if math.IsInf(lmax, -1) {
 			return s.allMasked()
 		}
-		for _, x := range c {
-			e := math.Exp(-(lmax - float64(x.l)) * invT)
-			s.w[x.id] = e
-			z += e
-		}
+		z = s.weighCands(c, c[0].l, invT)
 	} else {
 		lmax := float64(logits[argmax(logits)])
 		if math.IsInf(lmax, -1) {
@@ -257,7 +255,7 @@ func (s *Sampler) support(logits []float32) (c []cand, z float64, all bool) {
 		default:
 			c = s.cand[:0]
 			for i, e := range s.w {
-				if e >= minP {
+				if float64(e) >= minP {
 					c = append(c, cand{int32(i), logits[i]})
 				}
 			}
@@ -268,10 +266,10 @@ func (s *Sampler) support(logits []float32) (c []cand, z float64, all bool) {
 		target := topP * z
 		var cum float64
 		for _, x := range c[:sure] {
-			cum += s.w[x.id]
+			cum += float64(s.w[x.id])
 		}
 		for i := sure; i < len(c); i++ {
-			cum += s.w[c[i].id]
+			cum += float64(s.w[c[i].id])
 			if cum >= target {
 				c = c[:i+1]
 				break
@@ -282,7 +280,7 @@ func (s *Sampler) support(logits []float32) (c []cand, z float64, all bool) {
 		// The most likely token has weight 1, so p < min_p·p_max ⇔ w < min_p.
 		n := 0
 		for _, x := range c {
-			if s.w[x.id] >= minP {
+			if float64(s.w[x.id]) >= minP {
 				c[n] = x
 				n++
 			}
@@ -291,7 +289,7 @@ func (s *Sampler) support(logits []float32) (c []cand, z float64, all bool) {
 	}
 	z = 0
 	for _, x := range c {
-		z += s.w[x.id]
+		z += float64(s.w[x.id])
 	}
 	return c, z, false
 }
@@ -304,26 +302,86 @@ func (s *Sampler) allMasked() ([]cand, float64, bool) {
 	return s.cand[:1], 1, false
 }
 
+// expChunk is how many weights weigh and weighCands compute per call of
+// kernels.Exp: small enough that the chunk's logits and weights stay in L1
+// between the passes over it.
+const expChunk = 512
+
+// histMinWeight is below the weight of every token the top-p histogram
+// counts: e^-16.0625, a sixteenth of a nat below the last bucket's bound.
+const histMinWeight = 1.05e-7
+
+// weights32 returns −l_max and 1/T rounded to float32, the operands of the
+// weights' exponents (l − l_max)·(1/T), which are computed in float32 and
+// exponentiated by kernels.Exp (within 2 ulp). A 1/T beyond the float32
+// range (T below 3e-39) is clamped to the largest float32, which keeps the
+// maximum at weight 1 where 0·∞ would be NaN; such a temperature is greedy
+// in effect either way.
+func weights32(lmax, invT float64) (negMax, it float32) {
+	return float32(-lmax), float32(min(invT, math.MaxFloat32))
+}
+
 // weigh sets s.w to the weights of all tokens and returns their sum. With
 // hist it also fills the top-p histogram.
 func (s *Sampler) weigh(logits []float32, lmax, invT float64, hist bool) float64 {
 	w := s.w[:len(logits)]
-	var z float64
-	if !hist {
-		for i, l := range logits {
-			e := math.Exp(-(lmax - float64(l)) * invT)
-			w[i] = e
-			z += e
-		}
-		return z
+	negMax, it := weights32(lmax, invT)
+	if hist {
+		s.mass = [nBuckets + 1]float64{}
 	}
-	s.mass = [nBuckets + 1]float64{}
-	for i, l := range logits {
-		d := (lmax - float64(l)) * invT
-		e := math.Exp(-d)
-		w[i] = e
-		z += e
-		s.mass[bucketOf(d)] += e
+	var z0, z1, z2, z3 float64
+	for i0 := 0; i0 < len(w); i0 += expChunk {
+		wc := w[i0:min(i0+expChunk, len(w))]
+		lc := logits[i0 : i0+len(wc)]
+		for i, l := range lc {
+			wc[i] = (l + negMax) * it
+		}
+		kernels.Exp(wc, wc)
+		i := 0
+		for ; i+4 <= len(wc); i += 4 {
+			z0 += float64(wc[i])
+			z1 += float64(wc[i+1])
+			z2 += float64(wc[i+2])
+			z3 += float64(wc[i+3])
+		}
+		for ; i < len(wc); i++ {
+			z0 += float64(wc[i])
+		}
+		if hist {
+			// The last bucket (d ≥ 16 nats) is never read (see
+			// nucleus); its tokens, most of a peaked distribution,
+			// are skipped by their weight (e^-16 ≈ 1.1e-7, less a
+			// margin far above the weights' float32 error) before
+			// bucketOf places the others exactly.
+			for i, e := range wc {
+				if e >= histMinWeight {
+					if b := bucketOf((lmax - float64(lc[i])) * invT); b < nBuckets {
+						s.mass[b] += float64(e)
+					}
+				}
+			}
+		}
+	}
+	return (z0 + z1) + (z2 + z3)
+}
+
+// weighCands sets s.w[x.id] to the weight of every candidate x, for a
+// maximum logit lmax, and returns their sum.
+func (s *Sampler) weighCands(c []cand, lmax float32, invT float64) float64 {
+	negMax, it := weights32(float64(lmax), invT)
+	var buf [expChunk]float32
+	var z float64
+	for len(c) > 0 {
+		b := buf[:min(len(c), len(buf))]
+		for i, x := range c[:len(b)] {
+			b[i] = (x.l + negMax) * it
+		}
+		kernels.Exp(b, b)
+		for i, x := range c[:len(b)] {
+			s.w[x.id] = b[i]
+			z += float64(b[i])
+		}
+		c = c[len(b):]
 	}
 	return z
 }
@@ -334,7 +392,7 @@ func (s *Sampler) draw(c []cand, z float64) int {
 	var cum float64
 	last := int(c[0].id)
 	for _, x := range c {
-		e := s.w[x.id]
+		e := float64(s.w[x.id])
 		if e == 0 {
 			continue
 		}
@@ -356,7 +414,7 @@ func (s *Sampler) drawAll(z float64) int {
 		if e == 0 {
 			continue
 		}
-		cum += e
+		cum += float64(e)
 		last = i
 		if u < cum {
 			return i
