@@ -27,8 +27,8 @@ func init() {
 		summary: "compare a (quantized) model's logits with a reference: KL divergence, top-1 agreement, speed",
 		usage:   "-model A [-quant FORMAT,...] [-ref B] [-prompts FILE | -text FILE] [-speed N]",
 		help: `Runs every prompt through model A and the reference B (default: A as stored) and reports, over all
-positions: the mean and largest KL divergence KL(B‖A) of the next-token distributions, the top-1 (argmax)
-agreement, and the largest absolute logit difference.
+positions: the mean, median and largest KL divergence KL(B‖A) of the next-token distributions, the top-1
+(argmax) agreement, and the largest absolute logit difference.
 
 -quant q8,q4g64 evaluates A quantized at load in each listed format (same defaults as 'lightning quantize'),
 so 'eval -model DIR -quant q8' measures what int8 costs against the float model without writing a copy.
@@ -53,6 +53,7 @@ type variant struct {
 // evalStats accumulates the comparison of one variant with the reference.
 type evalStats struct {
 	positions int
+	kl        []float64 // per position
 	klSum     float64
 	klMax     float64
 	agree     int
@@ -131,11 +132,16 @@ func runEval(fs *flag.FlagSet, args []string) error {
 		}
 	}
 	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintf(tw, "model\tpositions\tKL mean\tKL max\ttop-1 agree\tmax |Δlogit|\tweights\n")
+	fmt.Fprintf(tw, "model\tpositions\tKL mean\tKL median\tKL max\ttop-1 agree\tmax |Δlogit|\tweights\n")
 	for i, v := range vs {
 		s := stats[i]
-		fmt.Fprintf(tw, "%s\t%d\t%.3g\t%.3g\t%.2f%%\t%.3g\t%s\n", v.name, s.positions, s.klSum/float64(max(s.positions, 1)),
-			s.klMax, 100*float64(s.agree)/float64(max(s.positions, 1)), s.maxAbs, human(float64(v.m.Info().WeightBytes), "B"))
+		slices.Sort(s.kl)
+		var med float64
+		if len(s.kl) > 0 {
+			med = s.kl[len(s.kl)/2]
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%.3g\t%.3g\t%.3g\t%.2f%%\t%.3g\t%s\n", v.name, s.positions, s.klSum/float64(max(s.positions, 1)),
+			med, s.klMax, 100*float64(s.agree)/float64(max(s.positions, 1)), s.maxAbs, human(float64(v.m.Info().WeightBytes), "B"))
 	}
 	tw.Flush()
 	if *speed > 0 {
@@ -149,6 +155,7 @@ func (s *evalStats) add(got, want []float32, V int) {
 	for r := 0; r < len(want)/V; r++ {
 		g, w := got[r*V:(r+1)*V], want[r*V:(r+1)*V]
 		kl := klDiv(w, g)
+		s.kl = append(s.kl, kl)
 		s.klSum += kl
 		s.klMax = max(s.klMax, kl)
 		if argmax(g) == argmax(w) {
@@ -325,23 +332,25 @@ func activeBytes(m *minimax01.Model) int64 {
 	return n
 }
 
-// evalSpeed times n decode steps of every model in interleaved rounds and
-// prints tok/s (median and best of the rounds), the ratio of the medians to
-// the first model's, and the roofline ratio.
+// evalSpeed times n decode steps of every model in interleaved rounds,
+// each round starting with a read-bandwidth probe, and prints tok/s
+// (median and best of the rounds), the ratio to the first model's, and the
+// roofline ratio: active bytes per token × tok/s ÷ read bandwidth, the
+// median against the median probe and the best against the best probe
+// (CPU time is shared, so the best rounds are the least disturbed ones).
 func evalSpeed(vs []variant, n, bwMB int, stderr io.Writer) error {
-	const rounds = 5
+	const rounds = 7
 	per := max(n/rounds, 1)
 	buf := make([]byte, bwMB<<20)
 	for i := range buf {
 		buf[i] = byte(i)
 	}
-	fmt.Fprintf(stderr, "measuring read bandwidth (%d MiB, %d threads), load average %.2f\n", bwMB, kernels.Threads(), loadAvg())
-	bw := kernels.ReadBandwidth(buf, 3)
-	buf = nil
+	fmt.Fprintf(stderr, "decode speed: %d rounds × %d steps per model, read-bandwidth probe of %d MiB per round on %d threads; load average %.2f\n",
+		rounds, per, bwMB, kernels.Threads(), loadAvg())
 	type run struct {
 		st     model.State
 		logits []float32
-		times  []float64 // seconds per token, per round
+		rates  []float64 // tok/s per round
 		next   int32
 	}
 	runs := make([]run, len(vs))
@@ -354,7 +363,9 @@ func evalSpeed(vs []variant, n, bwMB int, stderr io.Writer) error {
 			v.m.Forward([]model.Seq{{State: runs[i].st, Tokens: []int32{9}, Logits: model.LogitsLast}}, runs[i].logits)
 		}
 	}
+	var bws []float64
 	for range rounds {
+		bws = append(bws, kernels.ReadBandwidth(buf, 2))
 		for i, v := range vs {
 			r := &runs[i]
 			start := time.Now()
@@ -364,24 +375,25 @@ func evalSpeed(vs []variant, n, bwMB int, stderr io.Writer) error {
 				v.m.Forward([]model.Seq{{State: r.st, Tokens: []int32{r.next}, Logits: model.LogitsLast}}, r.logits)
 				r.next = int32(argmax(r.logits))
 			}
-			r.times = append(r.times, time.Since(start).Seconds()/float64(per))
+			r.rates = append(r.rates, float64(per)/time.Since(start).Seconds())
 		}
 	}
 	fmt.Fprintf(stderr, "load average after: %.2f\n", loadAvg())
+	slices.Sort(bws)
+	bwMed, bwBest := bws[len(bws)/2], bws[len(bws)-1]
 	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintf(tw, "model\tdecode tok/s (median)\tbest\t× reference\tactive MB/token\tGB/s\troofline\n")
-	var refMed float64
+	fmt.Fprintf(tw, "model\tdecode tok/s median\tbest\t× ref median\t× ref best\tactive MB/token\troofline median\tbest\n")
+	var refMed, refBest float64
 	for i, v := range vs {
-		ts := slices.Clone(runs[i].times)
-		slices.Sort(ts)
-		med, best := 1/ts[len(ts)/2], 1/ts[0]
+		rs := slices.Clone(runs[i].rates)
+		slices.Sort(rs)
+		med, best := rs[len(rs)/2], rs[len(rs)-1]
 		if i == 0 {
-			refMed = med
+			refMed, refBest = med, best
 		}
 		ab := float64(activeBytes(v.m))
-		fmt.Fprintf(tw, "%s\t%.2f\t%.2f\t%.2f\t%.1f\t%.2f\t%.2f\n", v.name, med, best, med/refMed, ab/1e6, ab*med/1e9, ab*med/bw)
+		fmt.Fprintf(tw, "%s\t%.2f\t%.2f\t%.2f\t%.2f\t%.1f\t%.2f\t%.2f\n", v.name, med, best, med/refMed, best/refBest, ab/1e6, ab*med/bwMed, ab*best/bwBest)
 	}
-	fmt.Fprintf(tw, "read bandwidth\t%.2f GB/s\t\t\t\t\t\n", bw/1e9)
-	fmt.Fprintf(tw, "rounds × steps\t%d × %d\t\t\t\t\t\n", rounds, per)
+	fmt.Fprintf(tw, "read bandwidth GB/s\t%.2f\t%.2f\t\t\t\t\t\n", bwMed/1e9, bwBest/1e9)
 	return tw.Flush()
 }
