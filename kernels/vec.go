@@ -173,3 +173,23 @@ func softmaxGeneric(x []float32) {
 		x[i] *= inv
 	}
 }
+
+// Argmax returns the index of the largest element of x, the lowest among
+// equal ones. NaNs are skipped, except that a NaN x[0] is returned (the
+// twin's loop never finds anything larger than it). It panics if x is empty.
+func Argmax(x []float32) int {
+	if len(x) == 0 {
+		panic("kernels: Argmax of an empty slice")
+	}
+	return argmax(x)
+}
+
+func argmaxGeneric(x []float32) int {
+	best, bi := x[0], 0
+	for i, v := range x {
+		if v > best {
+			best, bi = v, i
+		}
+	}
+	return bi
+}

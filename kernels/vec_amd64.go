@@ -14,6 +14,7 @@ var (
 	useDotAVX512, useAxpyAVX512, useScaleAVX512, useMulAVX512 bool
 	useRMSNormAVX512, useExpAVX512, useSiLUAVX512             bool
 	useSigmoidAVX512, useSiLUMulAVX512, useSoftmaxAVX512      bool
+	useArgmaxAVX512                                           bool
 )
 
 func init() {
@@ -25,7 +26,7 @@ func init() {
 		{"dot", &useDotAVX512}, {"axpy", &useAxpyAVX512}, {"scale", &useScaleAVX512},
 		{"mul", &useMulAVX512}, {"rmsnorm", &useRMSNormAVX512}, {"exp", &useExpAVX512},
 		{"silu", &useSiLUAVX512}, {"sigmoid", &useSigmoidAVX512}, {"silumul", &useSiLUMulAVX512},
-		{"softmax", &useSoftmaxAVX512},
+		{"softmax", &useSoftmaxAVX512}, {"argmax", &useArgmaxAVX512},
 	} {
 		cpu.Register(r.kernel, "avx512", r.flag, ok)
 	}
@@ -66,6 +67,9 @@ func maxAVX512(x *float32, n int) float32
 
 //go:noescape
 func expSubSumAVX512(x *float32, n int, m float32) float32
+
+//go:noescape
+func argmaxAVX512(x *float32, n int) int
 
 // ptr returns the address of s's first element (nil for a nil slice; the
 // kernels read nothing when n is 0).
@@ -153,4 +157,11 @@ func softmax(x []float32) {
 		return
 	}
 	softmaxGeneric(x)
+}
+
+func argmax(x []float32) int {
+	if useArgmaxAVX512 && x[0] == x[0] { // x[0] not NaN: the twin's answer is a non-NaN maximum
+		return argmaxAVX512(ptr(x), len(x))
+	}
+	return argmaxGeneric(x)
 }

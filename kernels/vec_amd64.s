@@ -811,6 +811,104 @@ expSubSumAVX512_fold:
 	VZEROUPPER
 	RET
 
+// func argmaxAVX512(x *float32, n int) int
+// 
+// The lowest i < n with x[i] = m, m the largest non-NaN x[i] (n > 0; −1 if
+// every x[i] is NaN). Twin: argmaxGeneric, for x[0] not NaN (Argmax checks).
+TEXT ·argmaxAVX512(SB), NOSPLIT, $0-24
+	MOVQ x+0(FP), SI
+	MOVQ n+8(FP), R8
+	MOVL $0xff800000, AX // -Inf
+	VPBROADCASTD AX, Z8
+	VMOVAPS Z8, Z4
+	VMOVAPS Z8, Z5
+	VMOVAPS Z8, Z6
+	VMOVAPS Z8, Z7
+	// pass 1: m = max over x, acc = x > acc ? x : acc, so a NaN x keeps acc
+	MOVQ SI, DI
+	MOVQ R8, DX
+argmaxAVX512_max64:
+	CMPQ DX, $64
+	JB argmaxAVX512_max16
+	VMOVUPS 0(DI), Z0
+	VMAXPS Z4, Z0, Z4
+	VMOVUPS 64(DI), Z0
+	VMAXPS Z5, Z0, Z5
+	VMOVUPS 128(DI), Z0
+	VMAXPS Z6, Z0, Z6
+	VMOVUPS 192(DI), Z0
+	VMAXPS Z7, Z0, Z7
+	ADDQ $256, DI
+	SUBQ $64, DX
+	JMP argmaxAVX512_max64
+argmaxAVX512_max16:
+	CMPQ DX, $16
+	JB argmaxAVX512_maxtail
+	VMOVUPS (DI), Z0
+	VMAXPS Z4, Z0, Z4
+	ADDQ $64, DI
+	SUBQ $16, DX
+	JMP argmaxAVX512_max16
+argmaxAVX512_maxtail:
+	TESTQ DX, DX
+	JEQ argmaxAVX512_fold
+	MOVQ DX, CX
+	MOVL $1, AX
+	SHLL CX, AX
+	DECL AX
+	KMOVW AX, K1
+	VMOVAPS Z8, Z0
+	VMOVUPS (DI), K1, Z0
+	VMAXPS Z5, Z0, Z5
+argmaxAVX512_fold:
+	// no lane is NaN from here on
+	VMAXPS Z5, Z4, Z4
+	VMAXPS Z7, Z6, Z6
+	VMAXPS Z6, Z4, Z0
+	VEXTRACTF64X4 $1, Z0, Y1
+	VMAXPS Y1, Y0, Y0
+	VEXTRACTF32X4 $1, Y0, X1
+	VMAXPS X1, X0, X0
+	VPERMILPS $0x4e, X0, X1
+	VMAXPS X1, X0, X0
+	VPERMILPS $0xb1, X0, X1
+	VMAXPS X1, X0, X0
+	VBROADCASTSS X0, Z1
+	// pass 2: the first i with x[i] == m (ordered compare: NaN never equals)
+	XORQ BX, BX
+argmaxAVX512_find16:
+	LEAQ 16(BX), DX
+	CMPQ DX, R8
+	JA argmaxAVX512_findtail
+	VCMPPS $0, (SI)(BX*4), Z1, K2
+	KMOVW K2, AX
+	TESTL AX, AX
+	JNZ argmaxAVX512_found
+	MOVQ DX, BX
+	JMP argmaxAVX512_find16
+argmaxAVX512_findtail:
+	MOVQ R8, CX
+	SUBQ BX, CX
+	JEQ argmaxAVX512_none
+	MOVL $1, AX
+	SHLL CX, AX
+	DECL AX
+	KMOVW AX, K1
+	VCMPPS $0, (SI)(BX*4), Z1, K1, K2
+	KMOVW K2, AX
+	TESTL AX, AX
+	JNZ argmaxAVX512_found
+argmaxAVX512_none:
+	MOVQ $-1, ret+16(FP)
+	VZEROUPPER
+	RET
+argmaxAVX512_found:
+	TZCNTL AX, AX
+	ADDQ BX, AX
+	MOVQ AX, ret+16(FP)
+	VZEROUPPER
+	RET
+
 // func f32ToBF16AVX512(dst *uint16, src *float32, n int)
 // 
 // dst[i] = RoundBF16(src[i]): round to nearest even by adding 0x7fff plus the

@@ -12,3 +12,4 @@ func silu(dst, x []float32)                      { siluGeneric(dst, x) }
 func sigmoid(dst, x []float32)                   { sigmoidGeneric(dst, x) }
 func siluMul(dst, gate, up []float32)            { siluMulGeneric(dst, gate, up) }
 func softmax(x []float32)                        { softmaxGeneric(x) }
+func argmax(x []float32) int                     { return argmaxGeneric(x) }

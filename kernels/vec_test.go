@@ -193,6 +193,7 @@ func BenchmarkVec(b *testing.B) {
 		{"Softmax", func() { copy(d, x); Softmax(d) }},
 		{"RMSNorm", func() { RMSNorm(d, x, y, 1e-5) }},
 		{"Dot", func() { Dot(x, y) }},
+		{"Argmax", func() { Argmax(x) }},
 	} {
 		b.Run(c.name, func(b *testing.B) {
 			b.SetBytes(4 * n)
@@ -201,4 +202,56 @@ func BenchmarkVec(b *testing.B) {
 			}
 		})
 	}
+}
+
+// TestArgmax compares Argmax with its twin exactly on random values, ties on
+// a coarse grid, ±0, ±Inf and NaNs anywhere (x[0] included), at every length
+// up to 200 and a few large ones, from unaligned starts.
+func TestArgmax(t *testing.T) {
+	nan, inf := float32(math.NaN()), float32(math.Inf(1))
+	numtest.EachImpl(t, "argmax", func(t *testing.T) {
+		sizes := []int{1000, 4099, 200064}
+		for n := 1; n <= 200; n++ {
+			sizes = append(sizes, n)
+		}
+		for si, n := range sizes {
+			base := numtest.Rand(n, uint64(si))
+			variants := map[string]func(x []float32){
+				"random": func([]float32) {},
+				"ties": func(x []float32) {
+					for i := range x {
+						x[i] = float32(math.Round(float64(x[i]) * 2))
+					}
+				},
+				"zeros": func(x []float32) {
+					for i := range x {
+						x[i] = float32(math.Copysign(0, float64(x[i])))
+					}
+				},
+				"-inf": func(x []float32) {
+					for i := range x {
+						x[i] = -inf
+					}
+				},
+				"+inf last": func(x []float32) { x[n-1] = inf },
+				"nan": func(x []float32) {
+					for i := si % 3; i < n; i += 5 {
+						x[i] = nan
+					}
+				},
+				"all nan": func(x []float32) {
+					for i := range x {
+						x[i] = nan
+					}
+				},
+			}
+			for name, f := range variants {
+				x := numtest.Offset(base, 1+si%3)
+				f(x)
+				if got, want := Argmax(x), argmaxGeneric(x); got != want {
+					t.Fatalf("%s n=%d: Argmax = %d (%g), want %d (%g)", name, n, got, x[got], want, x[want])
+				}
+			}
+		}
+	})
 }

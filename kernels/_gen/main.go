@@ -39,6 +39,7 @@ func main() {
 
 	e := newFile("!purego")
 	genVec(e)
+	genArgmax(e)
 	genConvert(e)
 	e.write("../vec_amd64.s")
 }
