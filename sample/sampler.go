@@ -214,16 +214,9 @@ func (s *Sampler) restore(logits []float32) {
 	}
 }
 
-// argmax returns the index of the largest element, the lowest on ties.
-func argmax(x []float32) int {
-	best, bi := x[0], 0
-	for i, v := range x {
-		if v > best {
-			best, bi = v, i
-		}
-	}
-	return bi
-}
+// argmax returns the index of the largest element, the lowest on ties
+// (kernels.Argmax: a vectorized max, then the first index holding it).
+func argmax(x []float32) int { return kernels.Argmax(x) }
 
 // support applies temperature, top-k, top-p and min-p to the penalised logits.
 // It sets s.w[i] to the weight exp((l_i − l_max)/T) of every token it
