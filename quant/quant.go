@@ -63,6 +63,10 @@ const (
 	Q4G32M       // int4 in groups of 32 with a scale and a min each
 	Q4G64M       // int4 in groups of 64 with mins
 	Q4G128M      // int4 in groups of 128 with mins
+	// BF16Dot is BF16 weights multiplied by the opt-in lossy path: the
+	// activations are rounded to bfloat16 too and products use VDPBF16PS
+	// (kernels.MatMulBF16Dot). It is a compute choice, never a file dtype.
+	BF16Dot
 )
 
 // Format describes one weight format.
@@ -115,6 +119,7 @@ var formats = [...]Format{
 	Q4G128:  {Name: "q4g128", BlockLen: 128, BlockBytes: 64, Bits: 4, RowAlign: 128, quantize: quantizeQ4Sym, dequant: dequantQ4(128), matMul: matMulQ4(128, false)},
 	Q4G32M:  {Name: "q4g32m", BlockLen: 32, BlockBytes: 16, Bits: 4, Mins: true, RowAlign: 64, quantize: quantizeQ4Min, dequant: dequantQ4(32), matMul: matMulQ4(32, true)},
 	Q4G64M:  {Name: "q4g64m", BlockLen: 64, BlockBytes: 32, Bits: 4, Mins: true, RowAlign: 64, quantize: quantizeQ4Min, dequant: dequantQ4(64), matMul: matMulQ4(64, true)},
+	BF16Dot: {Name: "BF16dot", BlockLen: 1, BlockBytes: 2, Dequant: dequantBF16, matMul: matMulBF16Dot},
 	Q4G128M: {Name: "q4g128m", BlockLen: 128, BlockBytes: 64, Bits: 4, Mins: true, RowAlign: 128, quantize: quantizeQ4Min, dequant: dequantQ4(128), matMul: matMulQ4(128, true)},
 }
 
@@ -359,6 +364,10 @@ func matMulF32(dst, x []float32, T, in, out int, w Weights) {
 
 func matMulBF16(dst, x []float32, T, in, out int, w Weights) {
 	kernels.MatMulBF16(dst, x, u16s(w.Q), T, in, out)
+}
+
+func matMulBF16Dot(dst, x []float32, T, in, out int, w Weights) {
+	kernels.MatMulBF16Dot(dst, x, u16s(w.Q), T, in, out)
 }
 
 func matMulF16(dst, x []float32, T, in, out int, w Weights) {

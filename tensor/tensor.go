@@ -172,7 +172,7 @@ func (m Mat) F32() []float32 {
 
 // U16 views the data of a BF16 or F16 matrix as raw 16-bit words.
 func (m Mat) U16() []uint16 {
-	if m.Type != quant.BF16 && m.Type != quant.F16 {
+	if m.Type != quant.BF16 && m.Type != quant.F16 && m.Type != quant.BF16Dot {
 		panic("tensor: 16-bit view of a matrix that is not BF16/F16")
 	}
 	if len(m.Data) == 0 {

@@ -65,6 +65,7 @@ func runBench(fs *flag.FlagSet, args []string) error {
 	fs.IntVar(&mo.chunk, "chunk", 512, "model mode: prefill chunk (tokens per forward step)")
 	long := fs.String("long", "", "model mode: also run one prefill of this many tokens (e.g. 1M), reporting ms/token at milestones and peak RSS vs the memory formula")
 	fs.StringVar(&mo.kvType, "kv", "f32", "model mode: KV cache type: f32, bf16 or int8")
+	fs.BoolVar(&mo.bf16Dot, "bf16-dot", false, "model mode: multiply BF16 attention/expert matrices with the lossy VDPBF16PS path (activations rounded to bf16)")
 	if err := parseFlags(fs, args, false); err != nil {
 		return err
 	}

@@ -30,6 +30,7 @@ type modelBenchOptions struct {
 	chunk       int   // prefill chunk (MaxBatchTokens)
 	long        int   // one long prefill of this many tokens (0 = off)
 	kvType      string
+	bf16Dot     bool
 	json        bool
 }
 
@@ -104,7 +105,7 @@ func benchModelMode(w io.Writer, stderr io.Writer, o modelBenchOptions) error {
 			return err
 		}
 	}
-	m, err := loadModel(dir, minimax01.Options{MaxBatchTokens: o.chunk, KVType: kv}, stderr)
+	m, err := loadModel(dir, minimax01.Options{MaxBatchTokens: o.chunk, KVType: kv, BF16Dot: o.bf16Dot}, stderr)
 	if err != nil {
 		return err
 	}

@@ -36,6 +36,10 @@ type Options struct {
 	// Quant, if set, quantizes the weight matrices at load (on the fly) as
 	// `lightning quantize` would; the checkpoint must be a float one.
 	Quant *QuantSpec
+	// BF16Dot multiplies BF16 attention and expert matrices with the opt-in
+	// lossy kernel that also rounds activations to bfloat16 (VDPBF16PS); the
+	// router and the LM head keep the exact fp32-activation path.
+	BF16Dot bool
 }
 
 // Model is a loaded MiniMax-01 model. Forward calls are serialised.
@@ -78,6 +82,9 @@ func Load(dir string, opt Options) (*Model, error) {
 	if err != nil {
 		ck.Close()
 		return nil, err
+	}
+	if opt.BF16Dot {
+		w.useBF16Dot()
 	}
 	m := New(cfg, w, opt)
 	m.ck = ck
