@@ -5,7 +5,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -115,14 +114,9 @@ func runRandomModel(fs *flag.FlagSet, args []string) error {
 	}
 	fmt.Fprintf(stderr, "writing %s: %s parameters (%s active per token), %s, %s\n", *out, human(float64(total), ""), human(float64(active), ""), typ, human(float64(total*esize), "B"))
 	bar := newProgress(stderr, "weights", "B")
-	err = minimax01.WriteRandom(*out, cfg, minimax01.RandomOptions{DType: typ, Seed: *seed, ShardBytes: *shard << 20, Progress: bar.update})
+	err = minimax01.WriteRandom(*out, cfg, minimax01.RandomOptions{DType: typ, Seed: *seed, ShardBytes: *shard << 20, Progress: bar.update, Files: tokFiles})
 	if err != nil {
 		return err
-	}
-	for _, f := range tokFiles {
-		if err := copyFile(f, filepath.Join(*out, filepath.Base(f))); err != nil {
-			return err
-		}
 	}
 	fmt.Fprintf(stderr, "done: %s\n", *out)
 	return nil
@@ -173,21 +167,4 @@ func tokenizerVocab(dir string) (int, []string, error) {
 		return 0, nil, errors.New("-tokenizer: tokenizer.json has an empty vocabulary")
 	}
 	return maxID + 1, files, nil
-}
-
-func copyFile(src, dst string) error {
-	in, err := os.Open(src)
-	if err != nil {
-		return err
-	}
-	defer in.Close()
-	out, err := os.Create(dst)
-	if err != nil {
-		return err
-	}
-	if _, err := io.Copy(out, in); err != nil {
-		out.Close()
-		return err
-	}
-	return out.Close()
 }

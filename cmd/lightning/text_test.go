@@ -43,7 +43,12 @@ func qwenModel(t *testing.T) string {
 		out, _ := os.Create(filepath.Join(tokDir, "tokenizer.json"))
 		io.Copy(out, zr)
 		out.Close()
-		if qwenErr = copyFile("../../tokenizer/chat/testdata/qwen3/tokenizer_config.json", filepath.Join(tokDir, "tokenizer_config.json")); qwenErr != nil {
+		cfg, err := os.ReadFile("../../tokenizer/chat/testdata/qwen3/tokenizer_config.json")
+		if err != nil {
+			qwenErr = err
+			return
+		}
+		if qwenErr = os.WriteFile(filepath.Join(tokDir, "tokenizer_config.json"), cfg, 0o644); qwenErr != nil {
 			return
 		}
 		qwenDir = filepath.Join(tmp, "model")

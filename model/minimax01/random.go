@@ -187,6 +187,9 @@ type RandomOptions struct {
 	Seed       uint64
 	ShardBytes int64                   // split into shards of about this size; 0 = 2 GiB
 	Progress   func(done, total int64) // bytes written so far; may be nil
+	// Files are copied into the folder as they are (e.g. a tokenizer's
+	// tokenizer.json and tokenizer_config.json).
+	Files []string
 }
 
 // WriteRandom writes a random-weight checkpoint of configuration c into dir
@@ -252,6 +255,11 @@ func WriteRandom(dir string, c *Config, opt RandomOptions) error {
 	if len(shards) > 1 {
 		if err := safetensors.WriteIndex(dir, weightMap, total); err != nil {
 			return err
+		}
+	}
+	for _, f := range opt.Files {
+		if err := copyFile(f, filepath.Join(dir, filepath.Base(f))); err != nil {
+			return fmt.Errorf("minimax01: copy %s: %w", f, err)
 		}
 	}
 	return os.WriteFile(filepath.Join(dir, "config.json"), c.JSON(opt.DType), 0o644)
