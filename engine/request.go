@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"errors"
+	"slices"
 	"sync"
 
 	"github.com/lightninglm/lightning/model"
@@ -99,6 +100,25 @@ type Result struct {
 	// every token but the last sampled one, which is Pending.
 	State   model.State
 	Pending []int32
+}
+
+// Absorbed returns the generated ids that a kept final state (KeepState)
+// has absorbed, given the ids the stream emitted, and whether the state can
+// be resumed at all: only a sequence that ended on a stop token or on
+// MaxTokens can, and its state then holds the prompt and every sampled
+// token (the stop token included) except the Pending one.
+func (r *Result) Absorbed(emitted []int32) ([]int32, bool) {
+	if r == nil || r.State == nil || (r.Reason != FinishStop && r.Reason != FinishLength) {
+		return nil, false
+	}
+	sampled := emitted
+	if r.StopToken >= 0 {
+		sampled = append(slices.Clone(emitted), r.StopToken)
+	}
+	if len(r.Pending) > len(sampled) {
+		return nil, false
+	}
+	return sampled[:len(sampled)-len(r.Pending)], true
 }
 
 // Errors returned by Submit. Callers branch on them with errors.Is; the

@@ -17,7 +17,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/lightninglm/lightning/engine"
 	"github.com/lightninglm/lightning/model"
 )
 
@@ -329,21 +328,14 @@ func (s *Server) finishSession(rc *requestCtx, u *sessionUse, msgs []message, ou
 	}
 	u.done = true
 	defer u.ss.release(u.name)
-	if out == nil || out.res == nil || out.res.State == nil {
+	if out == nil {
 		return
 	}
 	r := out.res
-	if r.Reason != engine.FinishStop && r.Reason != engine.FinishLength {
+	kept, ok := r.Absorbed(out.ids)
+	if !ok {
 		return
 	}
-	sampled := out.ids
-	if r.StopToken >= 0 {
-		sampled = append(slices.Clone(sampled), r.StopToken)
-	}
-	if len(r.Pending) > len(sampled) {
-		return
-	}
-	kept := sampled[:len(sampled)-len(r.Pending)]
 	ids := make([]int, len(kept))
 	for i, id := range kept {
 		ids[i] = int(id)

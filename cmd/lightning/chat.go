@@ -192,23 +192,15 @@ func runChat(fs *flag.FlagSet, args []string) error {
 // stop string or cancelled are not resumable (the state ran past the text).
 func (cs *chatState) keep(t *textModel, promptText string, prompt []int32, g *generation) {
 	cs.state, cs.absorbed, cs.text = nil, nil, ""
-	r := g.result
-	if r == nil || r.State == nil || (r.Reason != engine.FinishStop && r.Reason != engine.FinishLength) {
+	kept, ok := g.result.Absorbed(g.tokens)
+	if !ok {
 		return
 	}
-	sampled := g.tokens
-	if r.StopToken >= 0 {
-		sampled = append(slices.Clone(sampled), r.StopToken)
-	}
-	if len(r.Pending) > len(sampled) {
-		return
-	}
-	kept := sampled[:len(sampled)-len(r.Pending)]
 	ids := make([]int, len(kept))
 	for i, id := range kept {
 		ids[i] = int(id)
 	}
-	cs.state = r.State
+	cs.state = g.result.State
 	cs.absorbed = append(slices.Clone(prompt), kept...)
 	cs.text = promptText + t.tok.Decode(ids, false)
 }
