@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/lightninglm/lightning/format/safetensors"
+	"github.com/lightninglm/lightning/internal/cpu"
 	"github.com/lightninglm/lightning/model"
 	"github.com/lightninglm/lightning/moe"
 )
@@ -220,82 +221,127 @@ func maxAbs(a []float32) float64 {
 // implementation's outputs, and logs the worst error per case kind.
 func TestGolden(t *testing.T) {
 	for _, dir := range goldenDirs(t) {
-		t.Run(filepath.Base(dir), func(t *testing.T) {
-			g := openGolden(t, dir, Options{})
-			worst := map[string]float64{}
-			note := func(kind string, e float64) { worst[kind] = max(worst[kind], e) }
-			V := g.m.Config.Vocab
-			for _, c := range g.man.Cases {
-				prompt := g.man.Prompts[c.Prompt]
-				switch c.Kind {
-				case "prefill":
-					want, ok := g.tensor(t, c.File, *c.Tensor)
-					if !ok {
-						t.Fatalf("%s: %s missing", c.Name, c.File)
-					}
-					got := run(g.m, prompt, []int{len(prompt)}, 0)
-					e := maxAbsDiff(got, want.F32())
-					note("prefill", e)
-					if e > logitTol {
-						t.Errorf("%s: max |Δlogit| = %.3g > %.0e", c.Name, e, logitTol)
-					}
-				case "cached":
-					got := run(g.m, prompt, c.Schedule, c.PrefillLen)
-					var want []float32
-					if c.Tensor != nil {
-						if x, ok := g.tensor(t, c.File, *c.Tensor); ok {
-							want = x.F32()
-						}
-					}
-					if want == nil { // compare with the prefill rows (README §3)
-						full := g.prefillLogits(t, c.Prompt)
-						if full == nil {
-							t.Fatalf("%s: neither %s nor prefill logits of %s are present", c.Name, c.File, c.Prompt)
-						}
-						want = full[c.PrefillLen*V:]
-					}
-					e := maxAbsDiff(got, want)
-					note("cached", e)
-					if e > logitTol {
-						t.Errorf("%s: max |Δlogit| = %.3g > %.0e", c.Name, e, logitTol)
-					}
-				case "greedy":
-					ids, steps := greedy(g.m, prompt, c.NewTokens)
-					if !slices.Equal(ids, c.Generated) {
-						t.Errorf("%s: generated %v, want %v", c.Name, ids, c.Generated)
-					}
-					if x, ok := g.tensor(t, c.File, c.LogitsTensor); ok {
-						e := maxAbsDiff(steps, x.F32())
-						note("greedy step logits", e)
-						if e > logitTol {
-							t.Errorf("%s: step logits max |Δ| = %.3g > %.0e", c.Name, e, logitTol)
-						}
-					}
-				default:
-					t.Errorf("unknown case kind %q", c.Kind)
-				}
+		t.Run(filepath.Base(dir), func(t *testing.T) { checkGoldenModel(t, dir, "") })
+	}
+}
+
+// TestGoldenEveryPath runs the same checks with the kernels forced onto
+// their AVX2 paths and onto the pure-Go twins (style.md G3: the golden tests
+// pass on every path the machine can run).
+func TestGoldenEveryPath(t *testing.T) {
+	if testing.Short() {
+		t.Skip("slow: runs every golden case twice more")
+	}
+	for _, path := range []string{"avx2", "generic"} {
+		t.Run(path, func(t *testing.T) {
+			defer forcePath(path)()
+			for _, dir := range goldenDirs(t) {
+				t.Run(filepath.Base(dir), func(t *testing.T) { checkGoldenModel(t, dir, path) })
 			}
-			if g.man.Router != nil {
-				note("router logits (rel)", checkRouter(t, dir, g))
-			}
-			if g.man.Batch != nil {
-				if e, ok := checkBatch(t, g); ok {
-					note("batch (unpadded)", e)
-				}
-			}
-			var parts []string
-			for _, k := range slices.Sorted(func(yield func(string) bool) {
-				for k := range worst {
-					if !yield(k) {
-						return
-					}
-				}
-			}) {
-				parts = append(parts, fmt.Sprintf("%s %.2g", k, worst[k]))
-			}
-			t.Logf("golden %s: worst max|Δ|: %s (tolerance %.0e abs on logits)", dir, strings.Join(parts, ", "), logitTol)
 		})
 	}
+}
+
+// forcePath switches every registered kernel to its path named path, or to
+// the Go twin when it has none ("generic" turns all fast paths off).
+func forcePath(path string) (restore func()) {
+	if path == "generic" {
+		return cpu.DisableAll()
+	}
+	var restores []func()
+	seen := map[string]bool{}
+	for _, im := range cpu.Impls("") {
+		if !seen[im.Kernel] {
+			seen[im.Kernel] = true
+			restores = append(restores, cpu.Select(im.Kernel, path))
+		}
+	}
+	return func() {
+		for i := len(restores) - 1; i >= 0; i-- {
+			restores[i]()
+		}
+	}
+}
+
+// checkGoldenModel checks every case of one reference model and logs the
+// worst error per case kind; path names the kernel path for the log.
+func checkGoldenModel(t *testing.T, dir, path string) {
+	g := openGolden(t, dir, Options{})
+	worst := map[string]float64{}
+	note := func(kind string, e float64) { worst[kind] = max(worst[kind], e) }
+	V := g.m.Config.Vocab
+	for _, c := range g.man.Cases {
+		prompt := g.man.Prompts[c.Prompt]
+		switch c.Kind {
+		case "prefill":
+			want, ok := g.tensor(t, c.File, *c.Tensor)
+			if !ok {
+				t.Fatalf("%s: %s missing", c.Name, c.File)
+			}
+			got := run(g.m, prompt, []int{len(prompt)}, 0)
+			e := maxAbsDiff(got, want.F32())
+			note("prefill", e)
+			if e > logitTol {
+				t.Errorf("%s: max |Δlogit| = %.3g > %.0e", c.Name, e, logitTol)
+			}
+		case "cached":
+			got := run(g.m, prompt, c.Schedule, c.PrefillLen)
+			var want []float32
+			if c.Tensor != nil {
+				if x, ok := g.tensor(t, c.File, *c.Tensor); ok {
+					want = x.F32()
+				}
+			}
+			if want == nil { // compare with the prefill rows (README §3)
+				full := g.prefillLogits(t, c.Prompt)
+				if full == nil {
+					t.Fatalf("%s: neither %s nor prefill logits of %s are present", c.Name, c.File, c.Prompt)
+				}
+				want = full[c.PrefillLen*V:]
+			}
+			e := maxAbsDiff(got, want)
+			note("cached", e)
+			if e > logitTol {
+				t.Errorf("%s: max |Δlogit| = %.3g > %.0e", c.Name, e, logitTol)
+			}
+		case "greedy":
+			ids, steps := greedy(g.m, prompt, c.NewTokens)
+			if !slices.Equal(ids, c.Generated) {
+				t.Errorf("%s: generated %v, want %v", c.Name, ids, c.Generated)
+			}
+			if x, ok := g.tensor(t, c.File, c.LogitsTensor); ok {
+				e := maxAbsDiff(steps, x.F32())
+				note("greedy step logits", e)
+				if e > logitTol {
+					t.Errorf("%s: step logits max |Δ| = %.3g > %.0e", c.Name, e, logitTol)
+				}
+			}
+		default:
+			t.Errorf("unknown case kind %q", c.Kind)
+		}
+	}
+	if g.man.Router != nil {
+		note("router logits (rel)", checkRouter(t, dir, g))
+	}
+	if g.man.Batch != nil {
+		if e, ok := checkBatch(t, g); ok {
+			note("batch (unpadded)", e)
+		}
+	}
+	var parts []string
+	for _, k := range slices.Sorted(func(yield func(string) bool) {
+		for k := range worst {
+			if !yield(k) {
+				return
+			}
+		}
+	}) {
+		parts = append(parts, fmt.Sprintf("%s %.2g", k, worst[k]))
+	}
+	if path != "" {
+		dir += " [" + path + " kernels]"
+	}
+	t.Logf("golden %s: worst max|Δ|: %s (tolerance %.0e abs on logits)", dir, strings.Join(parts, ", "), logitTol)
 }
 
 // routerTracer records router logits per layer.
