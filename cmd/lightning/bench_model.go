@@ -89,6 +89,32 @@ type longRun struct {
 type longMilestone struct {
 	Position int     `json:"position"`
 	MsPerTok float64 `json:"ms_per_tok"` // of the chunk that ends at or after Position
+	// The same time split: softmax attention blocks (projections, RoPE,
+	// attention over the KV cache) and everything else (lightning layers,
+	// MoE, norms), which should stay flat as the context grows.
+	SoftmaxMsPerTok float64 `json:"softmax_ms_per_tok"`
+	RestMsPerTok    float64 `json:"rest_ms_per_tok"`
+}
+
+// softmaxTimer is a tracer that sums the wall time spent in the softmax
+// layers' attention blocks: from each softmax layer's "input_norm" to its
+// "attn_out" (golden debug names, internal/trace).
+type softmaxTimer struct {
+	softmax map[int]bool
+	start   time.Time
+	total   time.Duration
+}
+
+func (s *softmaxTimer) Trace(name string, layer int, _ []float32) {
+	if !s.softmax[layer] {
+		return
+	}
+	switch name {
+	case "input_norm":
+		s.start = time.Now()
+	case "attn_out":
+		s.total += time.Since(s.start)
+	}
 }
 
 // benchModelMode runs the model benchmarks and prints the report.
@@ -174,7 +200,17 @@ func benchModelMode(w io.Writer, stderr io.Writer, o modelBenchOptions) error {
 			GBs: float64(moved) * tps / 1e9, Roofline: float64(moved) * tps / 1e9 / r.ReadBW})
 	}
 	if o.long > 0 {
-		r.Long = longPrefill(m, o, prompt, baseline, stderr)
+		// The long run reloads the model with a timing tracer.
+		timer := &softmaxTimer{softmax: map[int]bool{}}
+		for l, k := range c.LayerKinds {
+			timer.softmax[l] = k == minimax01.Softmax
+		}
+		lm, err := minimax01.Load(dir, minimax01.Options{MaxBatchTokens: o.chunk, KVType: kv, BF16Dot: o.bf16Dot, Tracer: timer})
+		if err != nil {
+			return err
+		}
+		r.Long = longPrefill(lm, o, prompt, baseline, timer, stderr)
+		lm.Close()
 	}
 	r.ElapsedSecs = time.Since(start).Seconds()
 	if o.json {
@@ -226,7 +262,7 @@ func attentionFlops(c *minimax01.Config, from, to int) float64 {
 
 // longPrefill feeds one long prompt in chunks, recording the time per token
 // of the chunks at power-of-two-ish milestones and the peak RSS.
-func longPrefill(m *minimax01.Model, o modelBenchOptions, prompt func(int) []int32, baseline int64, stderr io.Writer) *longRun {
+func longPrefill(m *minimax01.Model, o modelBenchOptions, prompt func(int) []int32, baseline int64, timer *softmaxTimer, stderr io.Writer) *longRun {
 	n := o.long
 	st := m.NewStateCap(n)
 	p := prompt(n)
@@ -249,12 +285,16 @@ func longPrefill(m *minimax01.Model, o modelBenchOptions, prompt func(int) []int
 	for i := 0; i < n; i += o.chunk {
 		j := min(i+o.chunk, n)
 		c0 := time.Now()
+		sm0 := timer.total
 		m.Forward([]model.Seq{{State: st, Tokens: p[i:j]}}, nil)
 		dt := time.Since(c0).Seconds()
-		xs, ys = append(xs, float64(i+j)/2), append(ys, 1000*dt/float64(j-i))
+		sm := (timer.total - sm0).Seconds()
+		perTok := func(sec float64) float64 { return 1000 * sec / float64(j-i) }
+		xs, ys = append(xs, float64(i+j)/2), append(ys, perTok(dt))
 		for next < len(marks) && j >= marks[next] {
 			if next == 0 || marks[next] != marks[next-1] {
-				run.Milestones = append(run.Milestones, longMilestone{Position: marks[next], MsPerTok: 1000 * dt / float64(j-i)})
+				run.Milestones = append(run.Milestones, longMilestone{Position: marks[next], MsPerTok: perTok(dt),
+					SoftmaxMsPerTok: perTok(sm), RestMsPerTok: perTok(dt - sm)})
 			}
 			next++
 		}
@@ -343,7 +383,7 @@ func printModelReport(w io.Writer, r *modelReport) {
 	if l := r.Long; l != nil {
 		fmt.Fprintf(w, "\nlong prefill: %d tokens in chunks of %d, %.1f s wall\n", l.Tokens, l.Chunk, l.WallSeconds)
 		for _, m := range l.Milestones {
-			fmt.Fprintf(w, "  at %8d tokens: %.4f ms/token\n", m.Position, m.MsPerTok)
+			fmt.Fprintf(w, "  at %8d tokens: %.4f ms/token = softmax attention %.4f + everything else %.4f\n", m.Position, m.MsPerTok, m.SoftmaxMsPerTok, m.RestMsPerTok)
 		}
 		fmt.Fprintf(w, "  fit over all chunks: ms/token = %.4f + %.4f × (position / 1M)   (R² %.3f): the first term stays flat, the second is softmax attention over the growing KV cache\n",
 			l.FlatMsPerTok, l.SlopeMsPer1M, l.FitR2)
