@@ -3,17 +3,36 @@ package kernels
 import (
 	"runtime"
 	"sync"
+	"sync/atomic"
 )
 
 // The pool is a fixed set of goroutines that wait for work. ParallelFor hands
 // each of them one contiguous range and runs the first range itself, so no
 // goroutine is started per call and nothing is allocated.
+//
+// A decode step is a chain of small matrix products (a 1024×1024 bf16
+// matrix streams in ~40 µs), so waking a parked thread through the kernel
+// (tens of µs) would cost as much as the work. Idle workers therefore spin
+// on a job counter for a short while before they park, and the caller spins
+// while it waits for them; a parked worker is woken through its channel.
+
+// spinLimit is how many polls an idle worker (or a waiting caller) makes
+// before it parks (or yields): about 50–100 µs.
+const spinLimit = 1 << 15
+
+type poolWorker struct {
+	wake   chan struct{} // capacity 1: a token wakes a parked worker
+	parked atomic.Bool
+	_      [48]byte // keep workers' flags on separate cache lines
+}
 
 var pool struct {
 	mu      sync.Mutex // held for the duration of one ParallelFor
 	threads int
-	wake    []chan struct{}
-	done    sync.WaitGroup
+	workers []*poolWorker
+	gen     atomic.Uint64 // job counter; a change means new work (or exit)
+	pending atomic.Int32  // workers that have not finished the current job
+	stop    atomic.Bool   // the current workers must exit (SetThreads)
 	fn      func(lo, hi int)
 	bounds  []int // len threads+1
 }
@@ -28,16 +47,21 @@ func SetThreads(n int) {
 	}
 	pool.mu.Lock()
 	defer pool.mu.Unlock()
-	for _, c := range pool.wake {
-		close(c)
+	if len(pool.workers) > 0 { // retire the old workers
+		pool.stop.Store(true)
+		pool.pending.Store(int32(len(pool.workers)))
+		pool.gen.Add(1)
+		wakeAll()
+		waitWorkers()
+		pool.stop.Store(false)
 	}
 	pool.threads = n
-	pool.wake = make([]chan struct{}, n-1)
 	pool.bounds = make([]int, n+1)
-	for i := range pool.wake {
-		c := make(chan struct{})
-		pool.wake[i] = c
-		go worker(i+1, c)
+	pool.workers = make([]*poolWorker, n-1)
+	for i := range pool.workers {
+		w := &poolWorker{wake: make(chan struct{}, 1)}
+		pool.workers[i] = w
+		go worker(i+1, w, pool.gen.Load())
 	}
 }
 
@@ -48,13 +72,50 @@ func Threads() int {
 	return pool.threads
 }
 
-func worker(id int, wake chan struct{}) {
-	for range wake {
-		lo, hi := pool.bounds[id], pool.bounds[id+1]
-		if lo < hi {
+func worker(id int, w *poolWorker, last uint64) {
+	for {
+		// Wait for the job counter to move: spin first, then park.
+		for spins := 0; pool.gen.Load() == last; spins++ {
+			if spins < spinLimit {
+				continue
+			}
+			w.parked.Store(true)
+			if pool.gen.Load() != last {
+				if !w.parked.CompareAndSwap(true, false) {
+					<-w.wake // a waker claimed us: take its token
+				}
+				break
+			}
+			<-w.wake
+			spins = 0
+		}
+		last = pool.gen.Load()
+		if pool.stop.Load() {
+			pool.pending.Add(-1)
+			return
+		}
+		if lo, hi := pool.bounds[id], pool.bounds[id+1]; lo < hi {
 			pool.fn(lo, hi)
 		}
-		pool.done.Done()
+		pool.pending.Add(-1)
+	}
+}
+
+// wakeAll sends a token to every parked worker.
+func wakeAll() {
+	for _, w := range pool.workers {
+		if w.parked.CompareAndSwap(true, false) {
+			w.wake <- struct{}{}
+		}
+	}
+}
+
+// waitWorkers spins, then yields, until every worker has finished the job.
+func waitWorkers() {
+	for spins := 0; pool.pending.Load() > 0; spins++ {
+		if spins >= spinLimit {
+			runtime.Gosched()
+		}
 	}
 }
 
@@ -88,11 +149,10 @@ func ParallelFor(n, align int, fn func(lo, hi int)) {
 		pool.bounds[i] = min(b, n)
 	}
 	pool.fn = fn
-	pool.done.Add(t - 1)
-	for i := 0; i < t-1; i++ {
-		pool.wake[i] <- struct{}{}
-	}
+	pool.pending.Store(int32(len(pool.workers)))
+	pool.gen.Add(1) // publishes fn and bounds to the workers
+	wakeAll()
 	fn(pool.bounds[0], pool.bounds[1])
-	pool.done.Wait()
+	waitWorkers()
 	pool.fn = nil
 }
