@@ -22,6 +22,11 @@ const (
 	flashK    = 256
 )
 
+// directRows is the largest tile (decode: one token times the GQA group)
+// that skips the GEMM and streams keys and values with dot products and
+// axpys: packing a tile for so few rows costs more than it saves.
+const directRows = 8
+
 // queryTile is the number of query tokens per tile for GQA group size group.
 func queryTile(group int) int { return max(flashRows/group, 8) }
 
@@ -81,7 +86,17 @@ func FlashAttend(o []float32, ldo int, q []float32, ldq int, c *KVCache, g, grou
 		nk := min(flashK, last+1-s0)
 		sc := ws.s[:rows*flashK]
 		kt, kld := c.Keys(ws.k, s0, nk, g)
-		kernels.Sgemm(false, true, rows, nk, d, qs, d, kt, kld, sc, flashK, false)
+		if rows <= directRows { // decode: a few query rows stream the keys once
+			for r := 0; r < rows; r++ {
+				q := qs[r*d : (r+1)*d]
+				out := sc[r*flashK : r*flashK+nk]
+				for k := range out {
+					out[k] = kernels.Dot(q, kt[k*kld:k*kld+d])
+				}
+			}
+		} else {
+			kernels.Sgemm(false, true, rows, nk, d, qs, d, kt, kld, sc, flashK, false)
+		}
 		for r := 0; r < rows; r++ {
 			row := sc[r*flashK : r*flashK+nk]
 			limit := pos0 + t0 + r%nq - s0 // keys s0+k with k ≤ limit are visible
@@ -117,7 +132,16 @@ func FlashAttend(o []float32, ldo int, q []float32, ldq int, c *KVCache, g, grou
 			l[r] += sum
 		}
 		vt, vld := c.Values(ws.v, s0, nk, g)
-		kernels.Sgemm(false, false, rows, d, nk, sc, flashK, vt, vld, acc, d, true)
+		if rows <= directRows {
+			for k := 0; k < nk; k++ {
+				v := vt[k*vld : k*vld+d]
+				for r := 0; r < rows; r++ {
+					kernels.Axpy(acc[r*d:(r+1)*d], sc[r*flashK+k], v)
+				}
+			}
+		} else {
+			kernels.Sgemm(false, false, rows, d, nk, sc, flashK, vt, vld, acc, d, true)
+		}
 	}
 	for j := 0; j < group; j++ {
 		h := g*group + j
