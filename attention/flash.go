@@ -15,12 +15,22 @@ import (
 
 // Tile sizes: a query tile holds flashRows/group tokens, so with the GQA
 // group's heads stacked every tile is a GEMM of about flashRows rows (each
-// key/value tile is packed once per that many rows); keys come in tiles of
+// key/value tile is packed once per that many rows; 512 measured ~10% faster
+// than 256 on m300's shape); keys come in tiles of
 // flashK.
 const (
-	flashRows = 256
+	flashRows = 512
 	flashK    = 256
 )
+
+// onesRow is flashK ones: sums and shifts of score rows run as Dot/Axpy.
+var onesRow = func() []float32 {
+	o := make([]float32, flashK)
+	for i := range o {
+		o[i] = 1
+	}
+	return o
+}()
 
 // directRows is the largest tile (decode: one token times the GQA group)
 // that skips the GEMM and streams keys and values with dot products and
@@ -72,7 +82,9 @@ func FlashAttend(o []float32, ldo int, q []float32, ldq int, c *KVCache, g, grou
 	for j := 0; j < group; j++ {
 		h := g*group + j
 		for i := 0; i < nq; i++ {
-			copy(qs[(j*nq+i)*d:(j*nq+i+1)*d], q[(t0+i)*ldq+h*d:])
+			row := qs[(j*nq+i)*d : (j*nq+i+1)*d]
+			copy(row, q[(t0+i)*ldq+h*d:])
+			kernels.Scale(row, scale) // fold the softmax scale into the queries
 		}
 	}
 	acc, m, l := ws.o[:rows*d], ws.m[:rows], ws.l[:rows]
@@ -97,20 +109,17 @@ func FlashAttend(o []float32, ldo int, q []float32, ldq int, c *KVCache, g, grou
 		} else {
 			kernels.Sgemm(false, true, rows, nk, d, qs, d, kt, kld, sc, flashK, false)
 		}
+		ones := onesRow[:nk]
 		for r := 0; r < rows; r++ {
 			row := sc[r*flashK : r*flashK+nk]
-			limit := pos0 + t0 + r%nq - s0 // keys s0+k with k ≤ limit are visible
-			mx := m[r]
-			for k := range row {
-				if k > limit {
+			// Keys s0+k with k > limit are in this row's future: mask them
+			// (only the tile that crosses the diagonal has any).
+			if limit := pos0 + t0 + r%nq - s0; limit < nk-1 {
+				for k := max(limit+1, 0); k < nk; k++ {
 					row[k] = float32(math.Inf(-1))
-					continue
-				}
-				row[k] *= scale
-				if row[k] > mx {
-					mx = row[k]
 				}
 			}
+			mx := row[kernels.Argmax(row)]
 			if mx == float32(math.Inf(-1)) {
 				clear(row)
 				continue
@@ -121,15 +130,9 @@ func FlashAttend(o []float32, ldo int, q []float32, ldq int, c *KVCache, g, grou
 				l[r] *= corr
 				m[r] = mx
 			}
-			for k := range row {
-				row[k] -= mx
-			}
+			kernels.Axpy(row, -m[r], ones) // row -= running max
 			kernels.Exp(row, row)
-			var sum float32
-			for _, p := range row {
-				sum += p
-			}
-			l[r] += sum
+			l[r] += kernels.Dot(row, ones)
 		}
 		vt, vld := c.Values(ws.v, s0, nk, g)
 		if rows <= directRows {
