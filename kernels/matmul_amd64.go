@@ -299,7 +299,7 @@ func (j *mmJob) gemm(plo, phi int) {
 	kern, kunit, MR, NR := gi.kern, gi.kunit, gi.mr, gi.nr
 	T, K, out := j.T, j.in, j.out
 	mp := (T + MR - 1) / MR
-	mcp := gemmMC / MR
+	mcp := rowBlockPanels(mp, gemmMC/MR)
 	for ic := 0; ic < mp; ic += mcp {
 		icEnd := min(ic+mcp, mp)
 		for jc := plo; jc < phi; jc += gemmNCp {
@@ -340,6 +340,17 @@ func (j *mmJob) gemm(plo, phi int) {
 			}
 		}
 	}
+}
+
+// rowBlockPanels returns the row panels per row block for mp panels when a
+// block should hold about target: the blocks are made equal, and up to a
+// quarter more than target is taken to avoid a short last block. Each row
+// block packs every weight panel again (a read of all the weights, from DRAM
+// once they outgrow the caches), so T = 512 as one block of 37 panels
+// instead of 36 + 1 saves a second pass over the weights for 8 rows.
+func rowBlockPanels(mp, target int) int {
+	nb := max(1, (mp+target+target/4-1)/(target+target/4))
+	return (mp + nb - 1) / nb
 }
 
 // packEvenOdd stores x for the AVX2 bf16 skinny kernel: per chunk of c = 16

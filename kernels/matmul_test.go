@@ -12,13 +12,13 @@ type mmCase struct{ T, in, out int }
 // mmCases covers the skinny path (T ≤ 16), the GEMM path, edge tiles in
 // every dimension (T not a multiple of 14, out not a multiple of 32 or 4,
 // in not a multiple of 32 or of the 256-wide k block, odd in), zero sizes,
-// and a row block boundary (T > 504).
+// and row block boundaries (T > 630 is two blocks on both ISAs).
 var mmCases = []mmCase{
 	{0, 5, 7}, {3, 0, 5}, {2, 5, 0},
 	{1, 1, 1}, {1, 31, 3}, {1, 32, 4}, {1, 33, 5}, {1, 100, 70}, {1, 530, 64},
 	{2, 64, 9}, {3, 97, 13}, {4, 256, 8}, {5, 257, 17}, {15, 96, 33}, {16, 64, 40},
 	{17, 33, 33}, {14, 300, 32}, {29, 530, 70}, {40, 600, 100}, {64, 31, 65},
-	{520, 40, 40},
+	{520, 40, 40}, {700, 40, 40},
 }
 
 // mmKind is one weight type of the matrix products under test.
