@@ -502,6 +502,73 @@ func TestPrefixReuse(t *testing.T) {
 	}
 }
 
+// countingModel counts the fresh states the engine asks its model for.
+type countingModel struct {
+	*minimax01.Model
+	mu    sync.Mutex
+	fresh int
+}
+
+func (m *countingModel) NewState() model.State {
+	m.mu.Lock()
+	m.fresh++
+	m.mu.Unlock()
+	return m.Model.NewState()
+}
+
+// TestSpareStates checks that ended sequences' states (finished,
+// cancelled, or evicted from the prefix cache) are reset and reused, and
+// that a reused state gives the tokens of a fresh one.
+func TestSpareStates(t *testing.T) {
+	m := &countingModel{Model: tinyModel(t, 32)}
+	V := m.Info().VocabSize
+	r := rand.New(rand.NewPCG(21, 22))
+	e := newEngine(t, m, engine.Config{MaxSeqs: 2, BatchTokens: 32})
+	const gen = 6
+	for i := range 4 {
+		prompt := randomPrompt(r, 20+9*i, V) // crosses lightning blocks and chunks
+		got, _ := run(t, e, engine.Request{Prompt: prompt, MaxTokens: gen, Params: greedy()})
+		if want := reference(m.Model, prompt, gen); !slices.Equal(ids(got), want) {
+			t.Fatalf("request %d on a reused state: %v, want %v", i, ids(got), want)
+		}
+	}
+	// A cancelled sequence's state comes back too.
+	ctx, cancel := context.WithCancel(context.Background())
+	s, err := e.Submit(ctx, engine.Request{Prompt: randomPrompt(r, 30, V), MaxTokens: 1 << 20, Params: greedy()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	<-s.Ready()
+	cancel()
+	if _, res, _ := s.Wait(context.Background()); res.Reason != engine.FinishCancelled {
+		t.Fatalf("cancelled stream: %+v", res)
+	}
+	run(t, e, engine.Request{Prompt: randomPrompt(r, 5, V), MaxTokens: 2, Params: greedy()})
+	waitIdle(t, e)
+	if st := e.Stats(); m.fresh != 1 || st.SpareStates != 1 || st.SpareBytes <= 0 {
+		t.Errorf("%d fresh states, stats %+v; want 1 fresh state and it kept as the one spare", m.fresh, st)
+	}
+
+	// With a prefix cache that holds one checkpoint, every insert evicts the
+	// previous one, whose state becomes a spare: fresh states are needed only
+	// for the checkpoint copies, not for each sequence.
+	m.fresh = 0
+	one := m.NewState().Bytes() + int64(V)*4
+	m.fresh = 0
+	e2 := newEngine(t, m, engine.Config{MaxSeqs: 2, BatchTokens: 32, PrefixCacheBytes: one + one/2})
+	for range 6 {
+		prompt := randomPrompt(r, 12, V)
+		got, _ := run(t, e2, engine.Request{Prompt: prompt, MaxTokens: gen, Params: greedy()})
+		if want := reference(m.Model, prompt, gen); !slices.Equal(ids(got), want) {
+			t.Fatalf("with the prefix cache: %v, want %v", ids(got), want)
+		}
+	}
+	waitIdle(t, e2)
+	if st := e2.Stats(); st.Evictions == 0 || m.fresh >= 6 {
+		t.Errorf("%d fresh states for 6 requests, stats %+v; want evictions and reuse", m.fresh, st)
+	}
+}
+
 // modConstraint allows tokens ≡ 3 (mod 7) for n tokens, then only stop.
 type modConstraint struct {
 	n, seen int

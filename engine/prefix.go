@@ -20,6 +20,7 @@ type prefixCache struct {
 	lru    list.List // *checkpoint, most recently used at the front
 
 	inserts, evictions int64
+	drop               func(model.State) // receives evicted states (may be nil)
 }
 
 // trieNode is a node of the radix trie. The tokens from the root to a node
@@ -40,8 +41,10 @@ type checkpoint struct {
 	elem   *list.Element
 }
 
-func newPrefixCache(budget int64) *prefixCache {
-	return &prefixCache{budget: budget}
+// newPrefixCache returns a cache of budget bytes; drop, if not nil, receives
+// the state of each evicted checkpoint.
+func newPrefixCache(budget int64, drop func(model.State)) *prefixCache {
+	return &prefixCache{budget: budget, drop: drop}
 }
 
 func (c *prefixCache) enabled() bool { return c.budget > 0 }
@@ -144,6 +147,9 @@ func (c *prefixCache) evict(keep *checkpoint) {
 func (c *prefixCache) remove(ck *checkpoint) {
 	c.lru.Remove(ck.elem)
 	c.bytes -= ck.bytes
+	if c.drop != nil {
+		c.drop(ck.state)
+	}
 	n := ck.node
 	n.ck = nil
 	// Delete empty leaves upwards, then merge a pass-through node into its

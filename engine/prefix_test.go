@@ -24,7 +24,7 @@ func (s *fakeState) Reset()             { s.n = 0 }
 func TestPrefixCacheAgainstBruteForce(t *testing.T) {
 	r := rand.New(rand.NewPCG(1, 2))
 	const budget = 1000
-	c := newPrefixCache(budget)
+	c := newPrefixCache(budget, nil)
 	type entry struct {
 		key    []int32
 		bytes  int
@@ -158,7 +158,7 @@ func TestResumeMatchesUninterrupted(t *testing.T) {
 	whole := make([]float32, len(tokens)*V)
 	m.Forward([]model.Seq{{State: m.NewState(), Tokens: tokens, Logits: model.LogitsAll}}, whole)
 
-	c := newPrefixCache(1 << 30)
+	c := newPrefixCache(1<<30, nil)
 	for _, k := range []int{1, 15, 16, 17, 31, 32, 33, 50, 89} {
 		// Prefill k tokens, checkpoint, and keep going on the original state
 		// so the checkpoint must be independent of it.

@@ -12,6 +12,8 @@ type Stats struct {
 	StateBytes   int64   // memory the running sequences' states hold now
 	CacheBytes   int64   // memory held by prefix-cache checkpoints
 	CacheEntries int     // checkpoints in the prefix cache
+	SpareStates  int     // reset states of ended sequences kept for new ones
+	SpareBytes   int64   // memory those spare states hold
 	TokensPerSec float64 // tokens generated per second over the last few seconds
 
 	Submitted, Finished, Rejected int64 // requests accepted, finished (any reason), refused

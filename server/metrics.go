@@ -124,6 +124,7 @@ func (s *Server) serveMetrics(w http.ResponseWriter, r *http.Request) {
 		gauge("lightning_memory_budget_bytes", "Configured memory budget for sequences (0 = unlimited).", cfg.MaxMemory)
 		gauge("lightning_state_bytes", "Memory held by running sequences' states now.", st.StateBytes)
 		gauge("lightning_prefix_cache_bytes", "Memory held by prefix-cache checkpoints.", st.CacheBytes)
+		gauge("lightning_spare_state_bytes", "Memory held by ended sequences' states kept for reuse.", st.SpareBytes)
 		gauge("lightning_prefix_cache_entries", "Checkpoints in the prefix cache.", st.CacheEntries)
 		gauge("lightning_generation_tokens_per_second", "Tokens generated per second over the last few seconds.", fmt.Sprintf("%.3f", st.TokensPerSec))
 		counter("lightning_sequences_submitted_total", "Sequences accepted by the engine.", st.Submitted)
