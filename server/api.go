@@ -225,9 +225,10 @@ type chatChoice struct {
 
 // chatMessage is a response message or a streaming delta.
 type chatMessage struct {
-	Role      string     `json:"role,omitempty"`
-	Content   *string    `json:"content,omitempty"`
-	ToolCalls []toolCall `json:"tool_calls,omitempty"`
+	Role             string     `json:"role,omitempty"`
+	Content          *string    `json:"content,omitempty"`
+	ReasoningContent *string    `json:"reasoning_content,omitempty"` // with Config.SplitReasoning
+	ToolCalls        []toolCall `json:"tool_calls,omitempty"`
 }
 
 type chatLogprobs struct {

@@ -161,6 +161,34 @@ func (s *Server) chatCompletions(w http.ResponseWriter, r *http.Request, rc *req
 	if j.stream {
 		var ev *sse
 		ncalls := 0
+		var split chat.ReasoningSplitter
+		// sendText sends a piece of the reply: its reasoning and its answer
+		// as their own deltas, the logprobs with the last one (or alone).
+		sendText := func(reply string, toks []engine.Token) error {
+			reasoning, answer := "", reply
+			if s.cfg.SplitReasoning {
+				reasoning, answer = split.Feed(reply)
+			}
+			lp := logprobs(toks)
+			if reasoning != "" {
+				c := base
+				d := &chatMessage{ReasoningContent: &reasoning}
+				if answer == "" {
+					c.Choices = []chatChoice{{Delta: d, Logprobs: lp}}
+					return ev.send(c)
+				}
+				c.Choices = []chatChoice{{Delta: d}}
+				if err := ev.send(c); err != nil {
+					return err
+				}
+			}
+			if answer != "" || (reasoning == "" && len(toks) > 0) {
+				c := base
+				c.Choices = []chatChoice{{Delta: &chatMessage{Content: &answer}, Logprobs: lp}}
+				return ev.send(c)
+			}
+			return nil
+		}
 		out, apiErr := s.run(rc, j, func() error {
 			ev = newSSE(w)
 			c := base
@@ -170,12 +198,8 @@ func (s *Server) chatCompletions(w http.ResponseWriter, r *http.Request, rc *req
 		}, func(p piece) error {
 			c := base
 			text.WriteString(p.text)
-			if p.text != "" || len(p.toks) > 0 {
-				t := p.text
-				c.Choices = []chatChoice{{Delta: &chatMessage{Content: &t}, Logprobs: logprobs(p.toks)}}
-				if err := ev.send(c); err != nil {
-					return err
-				}
+			if err := sendText(p.text, p.toks); err != nil {
+				return err
 			}
 			for _, call := range p.calls {
 				i := ncalls
@@ -199,6 +223,18 @@ func (s *Server) chatCompletions(w http.ResponseWriter, r *http.Request, rc *req
 			return nil // client gone
 		}
 		s.finishSession(rc, sess, req.Messages, out, answer()) // before the end, so the next turn finds it
+		if s.cfg.SplitReasoning {
+			restReasoning, restAnswer := split.Flush()
+			c := base
+			if restReasoning != "" {
+				c.Choices = []chatChoice{{Delta: &chatMessage{ReasoningContent: &restReasoning}}}
+				ev.send(c)
+			}
+			if restAnswer != "" {
+				c.Choices = []chatChoice{{Delta: &chatMessage{Content: &restAnswer}}}
+				ev.send(c)
+			}
+		}
 		c := base
 		c.Choices = []chatChoice{{Delta: &chatMessage{}, FinishReason: &out.finish}}
 		ev.send(c)
@@ -231,6 +267,12 @@ func (s *Server) chatCompletions(w http.ResponseWriter, r *http.Request, rc *req
 	s.finishSession(rc, sess, req.Messages, out, answer())
 	msg := &chatMessage{Role: "assistant", ToolCalls: calls}
 	content := text.String()
+	if s.cfg.SplitReasoning {
+		var reasoning string
+		if reasoning, content = chat.SplitReasoning(content); reasoning != "" {
+			msg.ReasoningContent = &reasoning
+		}
+	}
 	if len(calls) > 0 {
 		content = strings.TrimSpace(content)
 	}

@@ -11,9 +11,11 @@ import (
 
 	"github.com/openai/openai-go/v3"
 	"github.com/openai/openai-go/v3/option"
+	"github.com/openai/openai-go/v3/packages/respjson"
 	"github.com/openai/openai-go/v3/shared"
 
 	"github.com/lightninglm/lightning/engine"
+	"github.com/lightninglm/lightning/server"
 )
 
 // TestOpenAIChat drives chat completions with the official Go client,
@@ -182,6 +184,11 @@ var weatherTool = openai.ChatCompletionFunctionTool(shared.FunctionDefinitionPar
 
 // scripted starts a server whose model writes text, then EOS.
 func scripted(t *testing.T, text string, ec engine.Config) *testServer {
+	return scriptedWith(t, text, ec, server.Config{})
+}
+
+// scriptedWith is scripted with a server configuration.
+func scriptedWith(t *testing.T, text string, ec engine.Config, sc server.Config) *testServer {
 	tok := loadTokenizer(t, "llama2")
 	ids := tok.Encode(text, false)
 	script := make([]int32, len(ids))
@@ -190,7 +197,73 @@ func scripted(t *testing.T, text string, ec engine.Config) *testServer {
 	}
 	eos, _ := tok.EOS()
 	m := &scriptModel{vocab: tok.VocabSize(), script: script, eos: int32(eos)}
-	return start(t, setup{model: m, template: "vllm_minimax_m1_tool", engine: ec})
+	return start(t, setup{model: m, template: "vllm_minimax_m1_tool", engine: ec, server: sc})
+}
+
+// TestReasoningContent checks -reasoning-parser: MiniMax-M1's leading
+// <think>…</think> comes back as reasoning_content, streaming and not, with
+// tool calls after it still parsed; without the option it stays in content.
+func TestReasoningContent(t *testing.T) {
+	out := "<think>\nThe user wants the weather. I will call the tool.\n</think>\n\nChecking.\n<tool_calls>\n" +
+		`{"name": "get_weather", "arguments": {"city": "Paris"}}` + "\n</tool_calls>"
+	const wantReasoning, wantContent = "The user wants the weather. I will call the tool.", "Checking."
+	params := openai.ChatCompletionNewParams{
+		Model:    modelName,
+		Messages: []openai.ChatCompletionMessageParamUnion{openai.UserMessage("Weather in Paris?")},
+		Tools:    []openai.ChatCompletionToolUnionParam{weatherTool},
+	}
+	reasoningOf := func(f map[string]respjson.Field) string {
+		raw := f["reasoning_content"].Raw()
+		if raw == "" || raw == "null" {
+			return ""
+		}
+		var s string
+		if err := json.Unmarshal([]byte(raw), &s); err != nil {
+			t.Fatalf("reasoning_content %s: %v", raw, err)
+		}
+		return s
+	}
+	ts := scriptedWith(t, out, engine.Config{}, server.Config{SplitReasoning: true})
+	resp, err := ts.client.Chat.Completions.New(bg(), params)
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg := resp.Choices[0].Message
+	if r := reasoningOf(msg.JSON.ExtraFields); r != wantReasoning || msg.Content != wantContent || len(msg.ToolCalls) != 1 {
+		t.Errorf("message: reasoning %q, content %q, %d tool calls; want %q, %q, 1", r, msg.Content, len(msg.ToolCalls), wantReasoning, wantContent)
+	}
+
+	stream := ts.client.Chat.Completions.NewStreaming(bg(), params)
+	var reasoning, content strings.Builder
+	calls, mixed := 0, 0
+	for stream.Next() {
+		for _, ch := range stream.Current().Choices {
+			r := reasoningOf(ch.Delta.JSON.ExtraFields)
+			reasoning.WriteString(r)
+			content.WriteString(ch.Delta.Content)
+			calls += len(ch.Delta.ToolCalls)
+			if r != "" && ch.Delta.Content != "" {
+				mixed++
+			}
+		}
+	}
+	if err := stream.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if reasoning.String() != wantReasoning || strings.TrimSpace(content.String()) != wantContent || calls != 1 || mixed != 0 {
+		t.Errorf("stream: reasoning %q, content %q, %d tool calls, %d deltas with both", reasoning.String(), content.String(), calls, mixed)
+	}
+
+	// Off (the default): the thinking stays in the content.
+	plain := scripted(t, out, engine.Config{})
+	resp, err = plain.client.Chat.Completions.New(bg(), params)
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg = resp.Choices[0].Message
+	if r := reasoningOf(msg.JSON.ExtraFields); r != "" || !strings.Contains(msg.Content, "<think>") {
+		t.Errorf("without the option: reasoning %q, content %q", r, msg.Content)
+	}
 }
 
 // TestToolCalls checks MiniMax's tool-call output becomes OpenAI tool_calls,

@@ -74,6 +74,11 @@ type Config struct {
 	// SessionDir, if set, is an existing folder for sessions saved to disk;
 	// the model must implement model.StateStore. One server per folder.
 	SessionDir string
+	// SplitReasoning sends the thinking of a chat reply that opens with
+	// <think>…</think> (MiniMax-M1's format) as the message's
+	// reasoning_content, and only the rest as its content, like vLLM's
+	// reasoning parsers. Sessions keep the whole reply.
+	SplitReasoning bool
 }
 
 // Backend is what a server needs to generate: the engine and how to turn

@@ -64,6 +64,13 @@ Security: with -api-key (or $LIGHTNING_API_KEY) every endpoint except /health ne
 "Authorization: Bearer KEY". Bodies over -max-body-mb are refused with 413. The server binds to
 127.0.0.1 by default; use -host 0.0.0.0 to listen on every interface.
 
+Reasoning: MiniMax-M1 thinks before it answers, in <think>…</think> at the start of its reply. With
+-reasoning-parser minimax_m1 that part goes to the message's "reasoning_content" (streamed as its own
+deltas) and only the answer to "content", as vLLM's reasoning parsers do; a reply cut off while thinking
+is all reasoning. A recurrent state cannot forget tokens it has read, so a session resumes the next turn
+only if the client sends the reply back whole, thinking included; otherwise the turn re-reads the
+conversation. The prefix cache still skips everything up to the previous reply.
+
 SIGINT/SIGTERM drain the server: /health turns to "draining", new requests get 503, requests in flight
 finish for up to -drain-timeout, then the rest are aborted.
 
@@ -96,6 +103,7 @@ func runServe(fs *flag.FlagSet, args []string) error {
 	logFormat := fs.String("log-format", "text", "log format: text or json")
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn or error")
 	sessionDir := fs.String("session-dir", "", "save chat sessions (\"session\": NAME) in this folder, created if missing (default: sessions off)")
+	reasoning := fs.String("reasoning-parser", "none", "minimax_m1 (or think): send a chat reply's leading <think>…</think> as reasoning_content; none: leave it in content")
 	if err := parseFlags(fs, args, false); err != nil {
 		return err
 	}
@@ -109,6 +117,11 @@ func runServe(fs *flag.FlagSet, args []string) error {
 		return fmt.Errorf("%w: need -max-seqs ≥ 1, -max-queue ≥ 0 and -batch-tokens > -max-seqs", errUsage)
 	case *prefixMB < 0 || *bodyMB < 1 || *maxTokens < 1 || *ckEvery < 1:
 		return fmt.Errorf("%w: -prefix-cache-mb ≥ 0, -max-body-mb ≥ 1, -max-tokens ≥ 1 and -checkpoint-every ≥ 1 required", errUsage)
+	}
+	switch *reasoning {
+	case "none", "minimax_m1", "think":
+	default:
+		return fmt.Errorf("%w: -reasoning-parser %q, want none, minimax_m1 or think", errUsage, *reasoning)
 	}
 	if *sessionDir != "" {
 		if err := os.MkdirAll(*sessionDir, 0o700); err != nil {
@@ -150,7 +163,7 @@ func runServe(fs *flag.FlagSet, args []string) error {
 	}
 	srv := server.New(server.Config{
 		ModelName: *name, APIKey: *apiKey, MaxBodyBytes: *bodyMB << 20, MaxTokens: *maxTokens,
-		RequestTimeout: *timeout, Logger: logger, SessionDir: *sessionDir,
+		RequestTimeout: *timeout, Logger: logger, SessionDir: *sessionDir, SplitReasoning: *reasoning != "none",
 	})
 	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 30 * time.Second, ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn)}
 	served := make(chan error, 1)

@@ -41,6 +41,7 @@ func TestServeFlags(t *testing.T) {
 		{[]string{"serve", "-model", "x", "-max-memory", "lots"}, "-max-memory"},
 		{[]string{"serve", "-model", "x", "-log-format", "xml"}, "-log-format"},
 		{[]string{"serve", "-model", "x", "-session-dir", file}, "-session-dir"},
+		{[]string{"serve", "-model", "x", "-reasoning-parser", "deepseek"}, "want none, minimax_m1 or think"},
 	} {
 		_, stderr, code := runCLI(t, c.args...)
 		if code != 2 || !strings.Contains(stderr, c.want) {
