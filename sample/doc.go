@@ -10,16 +10,17 @@
 //
 // Sample applies, in this order:
 //
-//  1. penalties: repetition (HF/vLLM/llama.cpp), then frequency and presence
+//  1. logit bias: Params.LogitBias added to the listed tokens' logits;
+//  2. penalties: repetition (HF/vLLM/llama.cpp), then frequency and presence
 //     (OpenAI), on the logits of tokens in the history;
-//  2. temperature: z = logit/T; T = 0 means greedy and skips every later step;
-//  3. top-k: keep the k largest z;
-//  4. top-p: keep the smallest prefix of the survivors, by descending
+//  3. temperature: z = logit/T; T = 0 means greedy and skips every later step;
+//  4. top-k: keep the k largest z;
+//  5. top-p: keep the smallest prefix of the survivors, by descending
 //     probability, whose renormalised mass is at least p;
-//  5. min-p: drop survivors whose probability is below min_p·p_max;
-//  6. draw one token from what is left, proportionally to exp(z − z_max).
+//  6. min-p: drop survivors whose probability is below min_p·p_max;
+//  7. draw one token from what is left, proportionally to exp(z − z_max).
 //
-// This is the order of HF transformers (penalty processors, then the
+// This is the order of HF transformers (logit bias and penalty processors, then the
 // temperature, top-k, top-p and min-p warpers) and of vLLM, except that vLLM
 // applies min-p before top-k and top-p. Temperature comes before truncation so
 // that top-p and min-p act on the distribution that is actually sampled: a 90%

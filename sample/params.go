@@ -40,6 +40,13 @@ type Params struct {
 	// repeat_last_n); 0 means the whole sequence.
 	PenaltyWindow int
 
+	// LogitBias is added to the logits of the listed tokens before the
+	// penalties and every other step (OpenAI's logit_bias): −100 bans a token
+	// in practice and +100 all but forces it. Values in [-100, 100]; token
+	// ids must lie in the vocabulary (checked by NewSampler). Logprobs still
+	// report the model's own distribution.
+	LogitBias map[int32]float32
+
 	// Seed seeds the sampler's random number generator when HasSeed is set:
 	// the same Seed, Params and logits give the same tokens. Without HasSeed
 	// the sampler draws a random seed, reported by [Sampler.Seed].
@@ -91,6 +98,11 @@ func (p Params) Validate() error {
 		return bad("frequency_penalty", float64(p.FrequencyPenalty), "in [-2, 2] (0 = off)")
 	case p.PenaltyWindow < 0:
 		return bad("penalty_window", float64(p.PenaltyWindow), ">= 0 (0 = whole sequence)")
+	}
+	for _, b := range p.LogitBias {
+		if !(b >= -100 && b <= 100) {
+			return bad("logit_bias", float64(b), "in [-100, 100] for every token")
+		}
 	}
 	return nil
 }

@@ -2,8 +2,10 @@ package sample
 
 import (
 	"fmt"
+	"maps"
 	"math"
 	"math/rand/v2"
+	"slices"
 
 	"github.com/lightninglm/lightning/kernels"
 )
@@ -31,6 +33,11 @@ type Sampler struct {
 	seen  []int32     // distinct tokens with all > 0, in no particular order
 	slot  []int32     // [vocab] 1 + index of the token in seen, 0 if absent
 	saved []float32   // [len(seen)] caller's logits of seen, put back after Sample
+
+	// Params.LogitBias by token id, and the caller's logits it changed.
+	biasTok   []int32
+	biasVal   []float32
+	biasSaved []float32
 
 	// Scratch for temperature sampling; nil for greedy samplers.
 	w    []float32             // [vocab] weights exp((l − l_max)/T) of the tokens considered
@@ -69,6 +76,14 @@ func NewSampler(p Params, vocab int) (*Sampler, error) {
 		seed = rand.Uint64()
 	}
 	s := &Sampler{p: p, vocab: vocab, seed: seed, rng: rand.NewPCG(seed, pcgStream)}
+	for _, t := range slices.Sorted(maps.Keys(p.LogitBias)) {
+		if t < 0 || int(t) >= vocab {
+			return nil, fmt.Errorf("sample: logit_bias token %d outside the vocabulary [0, %d)", t, vocab)
+		}
+		s.biasTok = append(s.biasTok, t)
+		s.biasVal = append(s.biasVal, p.LogitBias[t])
+	}
+	s.biasSaved = make([]float32, len(s.biasTok))
 	if p.penalized() {
 		s.all = make([]int32, vocab)
 		s.gen = make([]int32, vocab)
@@ -156,13 +171,17 @@ func (s *Sampler) remove(e histEntry) {
 // package documentation for the steps). It does not record the token; call
 // Accept.
 //
-// The penalties are applied to logits in place and undone before Sample
-// returns, so logits are bit-for-bit unchanged afterwards, but no other
+// The logit bias and the penalties are applied to logits in place and undone
+// before Sample returns, so logits are bit-for-bit unchanged afterwards, but no other
 // goroutine may read them during the call. Sample panics if len(logits) is not
 // the vocabulary size.
 func (s *Sampler) Sample(logits []float32) int {
 	if len(logits) != s.vocab {
 		panic("sample: len(logits) differs from the vocabulary size")
+	}
+	for i, t := range s.biasTok {
+		s.biasSaved[i] = logits[t]
+		logits[t] += s.biasVal[i]
 	}
 	s.penalize(logits)
 	var tok int
@@ -177,6 +196,9 @@ func (s *Sampler) Sample(logits []float32) int {
 		}
 	}
 	s.restore(logits)
+	for i, t := range s.biasTok {
+		logits[t] = s.biasSaved[i]
+	}
 	return tok
 }
 

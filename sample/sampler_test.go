@@ -6,6 +6,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"testing"
 )
 
@@ -524,6 +525,52 @@ func TestPenalties(t *testing.T) {
 	}
 	if !bitsEqual(row, logits) {
 		t.Errorf("Sample modified logits: %v, want %v", row, logits)
+	}
+}
+
+// TestLogitBias checks that the bias moves greedy and sampled choices,
+// combines with penalties on the same token, leaves the caller's logits
+// bit-for-bit unchanged, and that bad biases are refused.
+func TestLogitBias(t *testing.T) {
+	logits := []float32{2, -1, 0, 3, 0.5}
+	p := seeded(3)
+	p.Temperature = 0
+	p.LogitBias = map[int32]float32{3: -100, 1: 3.5}
+	s := newSampler(t, p, len(logits))
+	row := slices.Clone(logits)
+	if tok := s.Sample(row); tok != 1 { // 2 vs −1+3.5 = 2.5 vs 3−100
+		t.Errorf("greedy with bias = %d, want 1", tok)
+	}
+	if !bitsEqual(row, logits) {
+		t.Errorf("Sample modified logits: %v", row)
+	}
+	// With a repetition penalty on a biased token, the bias comes first:
+	// (−1 + 3.5)/2 = 1.25 < 2, so token 0 wins.
+	p.RepetitionPenalty = 2
+	s = newSampler(t, p, len(logits))
+	s.Accept(1)
+	if tok := s.Sample(row); tok != 0 || !bitsEqual(row, logits) {
+		t.Errorf("bias then penalty: token %d, logits %v; want 0 and unchanged", tok, row)
+	}
+	// A banned token is never drawn at temperature 1.
+	p = seeded(4)
+	p.LogitBias = map[int32]float32{3: -100, 0: -100}
+	s = newSampler(t, p, len(logits))
+	for range 2000 {
+		if tok := s.Sample(row); tok == 3 || tok == 0 {
+			t.Fatalf("drew banned token %d", tok)
+		}
+	}
+	for _, bad := range []map[int32]float32{{1: 101}, {1: float32(math.NaN())}} {
+		p.LogitBias = bad
+		var pe *ParamError
+		if _, err := NewSampler(p, len(logits)); !errors.As(err, &pe) || pe.Field != "logit_bias" {
+			t.Errorf("bias %v: %v, want a logit_bias ParamError", bad, err)
+		}
+	}
+	p.LogitBias = map[int32]float32{5: 1}
+	if _, err := NewSampler(p, len(logits)); err == nil || !strings.Contains(err.Error(), "outside the vocabulary") {
+		t.Errorf("token past the vocabulary: %v", err)
 	}
 }
 

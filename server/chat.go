@@ -53,7 +53,7 @@ func (s *Server) chatCompletions(w http.ResponseWriter, r *http.Request, rc *req
 	if req.MaxCompletionTokens != nil {
 		maxField, maxTok = "max_completion_tokens", req.MaxCompletionTokens
 	}
-	if err := s.parseSampling(&req.samplingFields, maxField, maxTok, j); err != nil {
+	if err := s.parseSampling(&req.samplingFields, maxField, maxTok, b.Engine.Info().VocabSize, j); err != nil {
 		return err
 	}
 	if err := validateMessages(req.Messages); err != nil {

@@ -23,7 +23,7 @@ func (s *Server) completions(w http.ResponseWriter, r *http.Request, rc *request
 	}
 	b := rc.backend
 	j := &job{}
-	if err := s.parseSampling(&req.samplingFields, "max_tokens", req.MaxTokens, j); err != nil {
+	if err := s.parseSampling(&req.samplingFields, "max_tokens", req.MaxTokens, b.Engine.Info().VocabSize, j); err != nil {
 		return err
 	}
 	if req.Suffix != nil && *req.Suffix != "" {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/lightninglm/lightning/engine"
@@ -16,6 +17,9 @@ import (
 
 // maxStops bounds the stop list (OpenAI allows 4; vLLM any number).
 const maxStops = 16
+
+// maxLogitBias bounds the logit_bias map.
+const maxLogitBias = 1024
 
 // job is a validated generation request, whatever the endpoint.
 type job struct {
@@ -30,14 +34,27 @@ type job struct {
 // parseSampling validates the fields both endpoints share into j. maxField
 // names the field that set the token limit ("max_tokens" or
 // "max_completion_tokens"), maxTok its value.
-func (s *Server) parseSampling(f *samplingFields, maxField string, maxTok *int, j *job) *apiError {
+func (s *Server) parseSampling(f *samplingFields, maxField string, maxTok *int, vocab int, j *job) *apiError {
 	if f.N != nil && *f.N != 1 {
 		return badRequest("n", "n = %d: this server generates one choice per request (n must be 1); send parallel requests instead", *f.N)
 	}
-	if len(f.LogitBias) > 0 {
-		return unsupported("logit_bias", "logit_bias")
-	}
 	p := sample.DefaultParams()
+	if len(f.LogitBias) > 0 {
+		if len(f.LogitBias) > maxLogitBias {
+			return badRequest("logit_bias", "logit_bias has %d entries, at most %d allowed", len(f.LogitBias), maxLogitBias)
+		}
+		p.LogitBias = make(map[int32]float32, len(f.LogitBias))
+		for k, v := range f.LogitBias {
+			id, err := strconv.ParseInt(k, 10, 32)
+			switch {
+			case err != nil || id < 0 || id >= int64(vocab):
+				return badRequest("logit_bias", "logit_bias key %q is not a token id in [0, %d)", k, vocab)
+			case !(v >= -100 && v <= 100):
+				return badRequest("logit_bias", "logit_bias[%q] = %g, want a number in [-100, 100]", k, v)
+			}
+			p.LogitBias[int32(id)] = float32(v)
+		}
+	}
 	if v := f.Temperature; v != nil {
 		if !(*v >= 0 && *v <= 2) {
 			return badRequest("temperature", "temperature = %g, want a number in [0, 2]", *v)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -119,6 +120,21 @@ func TestOpenAICompletions(t *testing.T) {
 	if text.String() != c.Text || finish != "length" {
 		t.Errorf("streamed %q (%s), non-streamed %q", text.String(), finish, c.Text)
 	}
+	// logit_bias: +100 on one token makes every token that one, even at
+	// temperature 1.
+	biased := params
+	const forced = 4996
+	biased.LogitBias = map[string]int64{fmt.Sprint(forced): 100}
+	biased.Temperature = openai.Float(1)
+	biased.Logprobs = openai.Int(0)
+	resp, err = ts.client.Completions.New(bg(), biased)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := ts.tok.Decode(slices.Repeat([]int{forced}, 10), true); resp.Choices[0].Text != want {
+		t.Errorf("forced token: %q, want %q", resp.Choices[0].Text, want)
+	}
+
 	// A prompt of token ids, echoed back.
 	ids := []int64{1, 450, 4996}
 	resp, err = ts.client.Completions.New(bg(), openai.CompletionNewParams{
