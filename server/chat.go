@@ -59,11 +59,14 @@ func (s *Server) chatCompletions(w http.ResponseWriter, r *http.Request, rc *req
 	if err := validateMessages(req.Messages); err != nil {
 		return err
 	}
-	tools, toolsOn, err := parseTools(req.Tools, req.ToolChoice)
+	tools, toolsOn, force, err := parseTools(req.Tools, req.ToolChoice)
 	if err != nil {
 		return err
 	}
 	j.tools = toolsOn
+	if force != nil {
+		j.req.Constraint = newToolConstraint(b, *force)
+	}
 	if req.TopLogprobs != nil {
 		if *req.TopLogprobs < 0 || *req.TopLogprobs > sample.MaxTopLogprobs {
 			return badRequest("top_logprobs", "top_logprobs = %d, want 0…%d", *req.TopLogprobs, sample.MaxTopLogprobs)
@@ -317,9 +320,11 @@ func validateMessages(msgs []message) *apiError {
 }
 
 // parseTools validates tools and tool_choice and returns the tools as
-// template values (keys in the client's order, since templates print them)
-// and whether to parse tool calls out of the output.
-func parseTools(raw, choice json.RawMessage) (jinja.Value, bool, *apiError) {
+// template values (keys in the client's order, since templates print them),
+// whether to parse tool calls out of the output, and, for tool_choice
+// "required" or a named function, the grammar that forces a call.
+func parseTools(raw, choice json.RawMessage) (jinja.Value, bool, *toolGrammar, *apiError) {
+	var force *toolGrammar
 	if len(choice) > 0 && !bytes.Equal(bytes.TrimSpace(choice), []byte("null")) {
 		var s string
 		var obj struct {
@@ -330,39 +335,75 @@ func parseTools(raw, choice json.RawMessage) (jinja.Value, bool, *apiError) {
 		}
 		switch {
 		case json.Unmarshal(choice, &s) == nil:
-			if s != "none" && s != "auto" && s != "required" {
-				return nil, false, badRequest("tool_choice", "tool_choice = %q, want none, auto, required or a function object", s)
-			}
-			if s == "none" {
+			switch s {
+			case "none":
 				raw = nil // OpenAI: the model will not call tools
+			case "auto":
+			case "required":
+				force = &toolGrammar{multi: true}
+			default:
+				return nil, false, nil, badRequest("tool_choice", "tool_choice = %q, want none, auto, required or a function object", s)
 			}
 		case json.Unmarshal(choice, &obj) == nil && obj.Type == "function" && obj.Function.Name != "":
-			// Honoured as "required" without forcing the name: there is no
-			// constrained decoding, so it is a hint in the prompt only.
+			force = &toolGrammar{names: []string{obj.Function.Name}}
 		default:
-			return nil, false, badRequest("tool_choice", "tool_choice must be none, auto, required or {\"type\": \"function\", \"function\": {\"name\": ...}}")
+			return nil, false, nil, badRequest("tool_choice", "tool_choice must be none, auto, required or {\"type\": \"function\", \"function\": {\"name\": ...}}")
 		}
 	}
 	if len(raw) == 0 || bytes.Equal(bytes.TrimSpace(raw), []byte("null")) {
-		return nil, false, nil
+		if force != nil {
+			return nil, false, nil, badRequest("tool_choice", "tool_choice forces a tool call, but the request has no tools")
+		}
+		return nil, false, nil, nil
 	}
 	var defs []toolDef
 	if err := json.Unmarshal(raw, &defs); err != nil {
-		return nil, false, badRequest("tools", "tools must be an array of {\"type\": \"function\", \"function\": {\"name\", \"description\", \"parameters\"}}: %v", err)
+		return nil, false, nil, badRequest("tools", "tools must be an array of {\"type\": \"function\", \"function\": {\"name\", \"description\", \"parameters\"}}: %v", err)
 	}
 	if len(defs) == 0 {
-		return nil, false, nil
+		if force != nil {
+			return nil, false, nil, badRequest("tool_choice", "tool_choice forces a tool call, but the request has no tools")
+		}
+		return nil, false, nil, nil
 	}
+	var names []string
 	for i, d := range defs {
 		if d.Type != "function" || d.Function == nil || d.Function.Name == "" {
-			return nil, false, badRequest("tools", "tools[%d] must have type \"function\" and a function.name", i)
+			return nil, false, nil, badRequest("tools", "tools[%d] must have type \"function\" and a function.name", i)
+		}
+		names = append(names, d.Function.Name)
+	}
+	if force != nil {
+		if force.multi {
+			force.names = names
+		} else if !slices.Contains(names, force.names[0]) {
+			return nil, false, nil, badRequest("tool_choice", "tool_choice names function %q, which is not in tools", force.names[0])
+		}
+		for _, n := range force.names {
+			if !validFunctionName(n) {
+				return nil, false, nil, badRequest("tools", "function name %q: a forced call needs names of 1-64 letters, digits, '_' or '-'", n)
+			}
 		}
 	}
 	v, err := jinja.DecodeJSON(raw)
 	if err != nil {
-		return nil, false, badRequest("tools", "tools: %v", err)
+		return nil, false, nil, badRequest("tools", "tools: %v", err)
 	}
-	return v, true, nil
+	return v, true, force, nil
+}
+
+// validFunctionName reports whether name fits OpenAI's rule for function
+// names (1-64 of a-z A-Z 0-9 _ -), which also keeps it free of JSON escapes.
+func validFunctionName(name string) bool {
+	if len(name) == 0 || len(name) > 64 {
+		return false
+	}
+	for _, c := range []byte(name) {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-') {
+			return false
+		}
+	}
+	return true
 }
 
 // renderChat renders messages with a template. Tool-call arguments become

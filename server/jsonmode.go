@@ -278,7 +278,7 @@ func (s *jsonState) copyFrom(o *jsonState) {
 // tokenBytes are the texts of a vocabulary's tokens as they appear inside
 // generated text, for grammar checks; built once per tokenizer.
 type tokenBytes struct {
-	text    []string // [vocab]
+	text    []string // [vocab]; a special token's content
 	special []bool   // [vocab]
 }
 
@@ -296,8 +296,9 @@ func (b *Backend) tokenTexts() *tokenBytes {
 		}
 		base := t.Decode(anchor, false)
 		for id := range V {
-			if _, ok := t.IDToToken(id); !ok || t.IsSpecial(id) {
+			if tok, ok := t.IDToToken(id); !ok || t.IsSpecial(id) {
 				tb.special[id] = true
+				tb.text[id] = tok // its content, for literals of a forced format
 				continue
 			}
 			if anchor == nil {

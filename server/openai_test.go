@@ -216,6 +216,61 @@ func scriptedWith(t *testing.T, text string, ec engine.Config, sc server.Config)
 	return start(t, setup{model: m, template: "vllm_minimax_m1_tool", engine: ec, server: sc})
 }
 
+// TestForcedToolChoice checks tool_choice "required" and a named function:
+// the model's own call passes the constraint token by token (so the format
+// the grammar forces is the one the tokenizer produces), and a call to a
+// function other than the named one cannot come out.
+func TestForcedToolChoice(t *testing.T) {
+	out := "<tool_calls>\n" + `{"name": "get_weather", "arguments": {"city": "Paris"}}` + "\n</tool_calls>"
+	timeTool := openai.ChatCompletionFunctionTool(shared.FunctionDefinitionParam{Name: "get_time", Parameters: shared.FunctionParameters{"type": "object"}})
+	named := func(name string) openai.ChatCompletionToolChoiceOptionUnionParam {
+		return openai.ChatCompletionToolChoiceOptionUnionParam{OfFunctionToolChoice: &openai.ChatCompletionNamedToolChoiceParam{
+			Function: openai.ChatCompletionNamedToolChoiceFunctionParam{Name: name}}}
+	}
+	ts := scripted(t, out, engine.Config{})
+	for _, c := range []struct {
+		name   string
+		choice openai.ChatCompletionToolChoiceOptionUnionParam
+		want   string // the call that must come out, or "" for none
+	}{
+		{"named", named("get_weather"), "get_weather"},
+		{"required", openai.ChatCompletionToolChoiceOptionUnionParam{OfAuto: openai.String("required")}, "get_weather"},
+		{"another function", named("get_time"), ""},
+	} {
+		resp, err := ts.client.Chat.Completions.New(bg(), openai.ChatCompletionNewParams{
+			Model:      modelName,
+			Messages:   []openai.ChatCompletionMessageParamUnion{openai.UserMessage("Weather in Paris?")},
+			Tools:      []openai.ChatCompletionToolUnionParam{weatherTool, timeTool},
+			ToolChoice: c.choice,
+			MaxTokens:  openai.Int(60),
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ch := resp.Choices[0]
+		var names []string
+		for _, tc := range ch.Message.ToolCalls {
+			names = append(names, tc.Function.Name)
+		}
+		switch {
+		case c.want != "" && (ch.FinishReason != "tool_calls" || len(names) != 1 || names[0] != c.want || ch.Message.ToolCalls[0].Function.Arguments != `{"city": "Paris"}`):
+			t.Errorf("%s: finish %s, calls %+v; want one %s call", c.name, ch.FinishReason, ch.Message.ToolCalls, c.want)
+		case c.want == "" && slices.Contains(names, "get_weather"):
+			t.Errorf("%s: the constraint let a get_weather call through", c.name)
+		}
+	}
+	for _, bad := range []string{
+		`"tool_choice": "required"`,
+		`"tools": [{"type": "function", "function": {"name": "f"}}], "tool_choice": {"type": "function", "function": {"name": "g"}}`,
+		`"tools": [{"type": "function", "function": {"name": "f g"}}], "tool_choice": "required"`,
+	} {
+		body := `{"model": "` + modelName + `", "messages": [{"role": "user", "content": "hi"}], ` + bad + `}`
+		if code, _, e := post(t, ts.url, "/v1/chat/completions", apiKey, body); code != 400 || e.Param == nil || (*e.Param != "tool_choice" && *e.Param != "tools") {
+			t.Errorf("%s: status %d, error %+v", bad, code, e)
+		}
+	}
+}
+
 // TestReasoningContent checks -reasoning-parser: MiniMax-M1's leading
 // <think>…</think> comes back as reasoning_content, streaming and not, with
 // tool calls after it still parsed; without the option it stays in content.

@@ -64,6 +64,11 @@ Security: with -api-key (or $LIGHTNING_API_KEY) every endpoint except /health ne
 "Authorization: Bearer KEY". Bodies over -max-body-mb are refused with 413. The server binds to
 127.0.0.1 by default; use -host 0.0.0.0 to listen on every interface.
 
+Tools: MiniMax's <tool_calls> output becomes OpenAI "tool_calls". tool_choice "required" or
+{"type": "function", "function": {"name": ...}} forces a call: sampling is constrained to the tool-call
+format with the allowed names and a JSON object for the arguments. response_format {"type": "json_object"}
+constrains the reply to one JSON object.
+
 Reasoning: MiniMax-M1 thinks before it answers, in <think>…</think> at the start of its reply. With
 -reasoning-parser minimax_m1 that part goes to the message's "reasoning_content" (streamed as its own
 deltas) and only the answer to "content", as vLLM's reasoning parsers do; a reply cut off while thinking
