@@ -132,10 +132,20 @@ func startServer(bin, dir string, extra []string) (stop func(), base string, err
 		return nil, "", err
 	}
 	found := make(chan string, 1)
+	exited := make(chan struct{}) // closed once the server process has ended
+	var mu sync.Mutex
+	var tail []string // the server's last lines, for the error if it dies
+	var waitErr error
 	go func() {
 		sc := bufio.NewScanner(stderr)
 		for sc.Scan() {
 			line := sc.Text()
+			mu.Lock()
+			tail = append(tail, line)
+			if len(tail) > 5 {
+				tail = tail[1:]
+			}
+			mu.Unlock()
 			if m := listenRe.FindStringSubmatch(line); m != nil {
 				found <- m[1]
 			}
@@ -143,20 +153,27 @@ func startServer(bin, dir string, extra []string) (stop func(), base string, err
 				fmt.Fprintln(os.Stderr, "server:", line)
 			}
 		}
+		waitErr = cmd.Wait() // after the last read, as os/exec requires
+		close(exited)
 	}()
+	died := func() error {
+		mu.Lock()
+		defer mu.Unlock()
+		return fmt.Errorf("server exited (%v):\n  %s", waitErr, strings.Join(tail, "\n  "))
+	}
 	stop = func() {
 		cmd.Process.Signal(syscall.SIGTERM)
-		done := make(chan error, 1)
-		go func() { done <- cmd.Wait() }()
 		select {
-		case <-done:
+		case <-exited:
 		case <-time.After(60 * time.Second):
 			cmd.Process.Kill()
-			<-done
+			<-exited
 		}
 	}
 	select {
 	case base = <-found:
+	case <-exited:
+		return nil, "", died()
 	case <-time.After(60 * time.Second):
 		stop()
 		return nil, "", errors.New("server did not start listening within 60s")
@@ -170,6 +187,11 @@ func startServer(bin, dir string, extra []string) (stop func(), base string, err
 			if resp.StatusCode == 200 {
 				return stop, base, nil
 			}
+		}
+		select {
+		case <-exited:
+			return nil, "", died()
+		default:
 		}
 		if time.Now().After(deadline) {
 			stop()
