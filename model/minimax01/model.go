@@ -1,6 +1,7 @@
 // Package minimax01 is the MiniMax-01 architecture (MiniMax-Text-01,
 // MiniMax-M1): config, weights, state and an eager forward pass that follows
-// the official modeling code (spec = ../shared/spec/minimax01.md).
+// the official modeling code ("spec" below is the project's contract,
+// spec/minimax01.md of the shared folder).
 //
 // Glossary: dim = hidden size, heads/kvHeads = query/KV heads, hd = headDim,
 // ropeDim = rotary dims per head, E = experts, topK = experts per token,
