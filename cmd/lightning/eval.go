@@ -80,21 +80,33 @@ func runEval(fs *flag.FlagSet, args []string) error {
 	if *ref == "" {
 		*ref = *dir
 	}
+	// Check the formats and read the prompts before the slow part.
+	formats := strings.Split(*quantList, ",")
+	if *quantList == "" {
+		formats = []string{""}
+	}
+	var specs []*minimax01.QuantSpec
+	for _, f := range formats {
+		spec, err := quantOption(strings.TrimSpace(f))
+		if err != nil {
+			return err
+		}
+		specs = append(specs, spec)
+	}
+	ps, err := readPrompts(*prompts, *text, *dir, *ref, *ctx)
+	if err != nil {
+		return err
+	}
+	if *maxPrompts > 0 && len(ps) > *maxPrompts {
+		ps = ps[:*maxPrompts]
+	}
 	refModel, err := loadModel(*ref, minimax01.Options{}, stderr)
 	if err != nil {
 		return err
 	}
 	defer refModel.Close()
 	var vs []variant
-	formats := strings.Split(*quantList, ",")
-	if *quantList == "" {
-		formats = []string{""}
-	}
-	for _, f := range formats {
-		spec, err := quantOption(strings.TrimSpace(f))
-		if err != nil {
-			return err
-		}
+	for _, spec := range specs {
 		start := time.Now()
 		m, err := loadModel(*dir, minimax01.Options{Quant: spec}, stderr)
 		if err != nil {
@@ -110,13 +122,6 @@ func runEval(fs *flag.FlagSet, args []string) error {
 			return fmt.Errorf("%s has vocabulary %d, the reference %d", *dir, m.Config.Vocab, refModel.Config.Vocab)
 		}
 		vs = append(vs, variant{name, m})
-	}
-	ps, err := readPrompts(*prompts, *text, *dir, *ref, *ctx)
-	if err != nil {
-		return err
-	}
-	if *maxPrompts > 0 && len(ps) > *maxPrompts {
-		ps = ps[:*maxPrompts]
 	}
 	V := refModel.Config.Vocab
 	for i, p := range ps {
