@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite: formatting, vet, the default and purego builds, every
-# package's tests, and short fuzz runs of the parsers. CI (.ci/run) runs exactly
-# this script; run it from the repository root.
+# package's tests, the race detector on the concurrent packages, and short
+# fuzz runs of the parsers. CI (.ci/run) runs exactly this script; run it from
+# the repository root.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -28,6 +29,9 @@ CGO_ENABLED=0 go build -tags purego ./...
 
 echo "== go test"
 go test -count=1 -timeout 30m ./...
+
+echo "== go test -race (the concurrent packages: engine loop, HTTP server)"
+go test -count=1 -race -timeout 20m ./engine ./server
 
 echo "== go test -tags purego (kernels without assembly)"
 go test -count=1 -tags purego -timeout 20m ./kernels/...
