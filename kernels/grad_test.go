@@ -14,7 +14,7 @@ import (
 // float64 twins with tolerances derived per op.
 
 // fdStep is the central-difference step: the truncation error is
-// h²·|f”'|/6 ≈ 1e-12 and the rounding error ≈ 1e-16·|f|/h ≈ 1e-9 for the
+// h²·|f⁽³⁾|/6 ≈ 1e-12 and the rounding error ≈ 1e-16·|f|/h ≈ 1e-9 for the
 // O(10) losses below, so 1e-7 (absolute, plus the same relative) is a safe
 // bound that a wrong formula (errors of order one) cannot meet.
 const (
