@@ -131,7 +131,7 @@ type moeCase struct {
 	ref                  []refExpert
 }
 
-func newMoECase(t *testing.T, T, dim, ffn, E, topK int, seed uint64) *moeCase {
+func newMoECase(t testing.TB, T, dim, ffn, E, topK int, seed uint64) *moeCase {
 	r := rand.New(rand.NewPCG(seed, 99))
 	rnd := func(n int, scale float64) []float32 {
 		v := make([]float32, n)
@@ -307,4 +307,255 @@ func TestBackward(t *testing.T) {
 			check(fmt.Sprintf("e%d dW2", e), grads[e].W2, init[e].w2, magGrads[e].w2)
 		}
 	}
+}
+
+// route64 is Route in float64: probabilities [T, E], the topK ids and the
+// renormalised weights [T, topK]. With keep set it reuses the given ids (the
+// choice passes no gradient, so a finite difference must not re-choose).
+func route64(logits []float64, T, E, topK int, ids []int32, keep bool) (p, w []float64) {
+	p, w = make([]float64, T*E), make([]float64, T*topK)
+	for t := 0; t < T; t++ {
+		l, pt := logits[t*E:(t+1)*E], p[t*E:(t+1)*E]
+		m := math.Inf(-1)
+		for _, v := range l {
+			m = math.Max(m, v)
+		}
+		var z float64
+		for e, v := range l {
+			pt[e] = math.Exp(v - m)
+			z += pt[e]
+		}
+		for e := range pt {
+			pt[e] /= z
+		}
+		id := ids[t*topK : (t+1)*topK]
+		var sum float64
+		for j := range id {
+			if !keep {
+				best := -1
+				for e, v := range pt {
+					if !taken(id[:j], e) && (best < 0 || v > pt[best]) {
+						best = e
+					}
+				}
+				id[j] = int32(best)
+			}
+			sum += pt[id[j]]
+		}
+		for j, e := range id {
+			w[t*topK+j] = pt[e] / sum
+		}
+	}
+	return p, w
+}
+
+var routeShapes = []struct{ T, E, topK int }{{1, 4, 1}, {1, 5, 2}, {7, 4, 2}, {7, 5, 1}, {33, 5, 2}, {33, 4, 1}}
+
+// TestRouteBackwardFD differentiates L = Σ R ⊙ weights through the softmax
+// and the renormalisation. Kept and dropped experts are checked apart: a
+// kept logit moves its own weight and the others' through the shared sum, a
+// dropped one changes every probability but, after renormalisation, no
+// weight, so its gradient is exactly zero.
+func TestRouteBackwardFD(t *testing.T) {
+	for si, s := range routeShapes {
+		r := rand.New(rand.NewPCG(uint64(si), 3))
+		logits, R := make([]float64, s.T*s.E), make([]float64, s.T*s.topK)
+		for i := range logits {
+			logits[i] = 2 * r.NormFloat64()
+		}
+		for i := range R {
+			R[i] = r.NormFloat64()
+		}
+		ids := make([]int32, s.T*s.topK)
+		_, w := route64(logits, s.T, s.E, s.topK, ids, false)
+		loss := func() float64 {
+			_, w := route64(logits, s.T, s.E, s.topK, ids, true)
+			var l float64
+			for i, v := range w {
+				l += R[i] * v
+			}
+			return l
+		}
+		dl := make([]float64, len(logits))
+		routeBackward(dl, s.T, s.E, s.topK, ids, w, R)
+		name := fmt.Sprintf("T%d E%d k%d", s.T, s.E, s.topK)
+		var kept, dropped int
+		for tok := 0; tok < s.T; tok++ {
+			for e := 0; e < s.E; e++ {
+				i := tok*s.E + e
+				fd := centralDiff(loss, &logits[i])
+				if taken(ids[tok*s.topK:(tok+1)*s.topK], e) {
+					kept++
+					checkFD(t, name+" kept dlogits", i, dl[i], fd)
+				} else {
+					dropped++
+					if dl[i] != 0 || math.Abs(fd) > fdTol {
+						t.Errorf("%s dropped dlogits[%d] = %g, finite difference %g, want 0", name, i, dl[i], fd)
+					}
+				}
+			}
+		}
+		if kept != s.topK*s.T || dropped != s.T*(s.E-s.topK) {
+			t.Fatalf("%s: %d kept, %d dropped logits", name, kept, dropped)
+		}
+	}
+}
+
+// TestRouteBackward runs the float32 path against the float64 twin on the
+// same float32 inputs.
+func TestRouteBackward(t *testing.T) {
+	const eps32 = 1.0 / (1 << 24)
+	for si, s := range routeShapes {
+		r := rand.New(rand.NewPCG(uint64(si), 4))
+		logits, dw := make([]float32, s.T*s.E), make([]float32, s.T*s.topK)
+		for i := range logits {
+			logits[i] = float32(2 * r.NormFloat64())
+		}
+		for i := range dw {
+			dw[i] = float32(r.NormFloat64())
+		}
+		ids, w := make([]int32, s.T*s.topK), make([]float32, s.T*s.topK)
+		Route(logits, s.T, s.E, s.topK, ids, w)
+		got, want := make([]float32, s.T*s.E), make([]float64, s.T*s.E)
+		for i := range got {
+			got[i] = float32(math.NaN()) // overwritten, not accumulated
+		}
+		RouteBackward(got, s.T, s.E, s.topK, ids, w, dw)
+		routeBackward(want, s.T, s.E, s.topK, ids, wide(w), wide(dw))
+		for i := range got {
+			// Both sides compute w·(dw − Σ w·dw) in float64 from the same
+			// float32 values; the float32 path rounds the result once.
+			if d := math.Abs(float64(got[i]) - want[i]); d > eps32*math.Abs(want[i]) {
+				t.Errorf("T%d E%d k%d dlogits[%d] = %g, want %g", s.T, s.E, s.topK, i, got[i], want[i])
+			}
+		}
+	}
+}
+
+// TestLoadBalancingLossWorked checks the official loss on a case worked by
+// hand: 2 layers × 2 tokens, E = 4, topK = 2, so N = 4 tokens.
+//
+//	layer 0: t0 p = [.4 .3 .2 .1] picks {0,1};  t1 p = [.5 .1 .15 .25] picks {0,3}
+//	layer 1: t0 p = [.1 .6 .2 .1] picks {1,2};  t1 p = [.35 .05 .2 .4] picks {3,0}
+//	counts = [3 2 1 2]            f = counts/4 = [.75 .5 .25 .5]
+//	Σp     = [1.35 1.05 .75 .85]  P = Σp/4     = [.3375 .2625 .1875 .2125]
+//	Σ f·P  = .253125 + .13125 + .046875 + .10625 = .5375
+//	loss   = E·Σ f·P = 4 · .5375 = 2.15
+//	dprob  = E·f/N = [.75 .5 .25 .5]
+func TestLoadBalancingLossWorked(t *testing.T) {
+	probs := [][]float32{{.4, .3, .2, .1, .5, .1, .15, .25}, {.1, .6, .2, .1, .35, .05, .2, .4}}
+	ids := [][]int32{{0, 1, 0, 3}, {1, 2, 3, 0}}
+	dprob := make([]float64, 4)
+	loss := LoadBalancingLoss(dprob, probs, ids, 2, 4, 2)
+	// The float32 probabilities differ from the decimals by ½ ulp each
+	// (≤ 3e-8), so the loss by at most E·Σ f·|δP| ≤ 4·1.75·3e-8.
+	if math.Abs(loss-2.15) > 4*1.75*3e-8 {
+		t.Errorf("loss %.9f, want 2.15", loss)
+	}
+	for e, want := range []float64{.75, .5, .25, .5} {
+		if dprob[e] != want {
+			t.Errorf("dprob[%d] = %g, want %g", e, dprob[e], want)
+		}
+	}
+}
+
+// TestLoadBalancingGradFD differentiates the official loss, as a function of
+// every layer's router logits with the top-k choice held (it passes no
+// gradient), by central differences.
+func TestLoadBalancingGradFD(t *testing.T) {
+	const layers = 3
+	for si, s := range routeShapes {
+		r := rand.New(rand.NewPCG(uint64(si), 6))
+		logits := make([][]float64, layers)
+		ids := make([][]int32, layers)
+		for l := range logits {
+			logits[l] = make([]float64, s.T*s.E)
+			for i := range logits[l] {
+				logits[l][i] = 2 * r.NormFloat64()
+			}
+			ids[l] = make([]int32, s.T*s.topK)
+			route64(logits[l], s.T, s.E, s.topK, ids[l], false)
+		}
+		dprob := make([]float64, s.E)
+		loss := func() float64 {
+			probs := make([][]float64, layers)
+			for l := range probs {
+				probs[l], _ = route64(logits[l], s.T, s.E, s.topK, ids[l], true)
+			}
+			return loadBalancingLoss(dprob, probs, ids, s.T, s.E, s.topK)
+		}
+		loss()
+		const coef = 0.37 // the gradient is scaled by coef
+		name := fmt.Sprintf("T%d E%d k%d", s.T, s.E, s.topK)
+		for l := range logits {
+			probs, _ := route64(logits[l], s.T, s.E, s.topK, ids[l], true)
+			dl := make([]float64, s.T*s.E)
+			for i := range dl {
+				dl[i] = 1 // added to, not overwritten
+			}
+			addLoadBalancingGrad(dl, coef, probs, dprob, s.T, s.E)
+			for i := range dl {
+				checkFD(t, fmt.Sprintf("%s layer %d dlogits", name, l), i, (dl[i]-1)/coef, centralDiff(loss, &logits[l][i]))
+			}
+		}
+	}
+}
+
+// TestLoadBalancing32 runs the float32 entry points against the float64
+// twins on the same float32 probabilities.
+func TestLoadBalancing32(t *testing.T) {
+	const eps32 = 1.0 / (1 << 24)
+	const layers, T, E, topK = 2, 33, 5, 2
+	r := rand.New(rand.NewPCG(1, 2))
+	probs, ids := make([][]float32, layers), make([][]int32, layers)
+	w := make([]float32, T*topK)
+	for l := range probs {
+		probs[l] = make([]float32, T*E)
+		for i := range probs[l] {
+			probs[l][i] = float32(2 * r.NormFloat64())
+		}
+		ids[l] = make([]int32, T*topK)
+		Route(probs[l], T, E, topK, ids[l], w)
+	}
+	dprob, dprob64 := make([]float64, E), make([]float64, E)
+	probs64 := [][]float64{wide(probs[0]), wide(probs[1])}
+	loss := LoadBalancingLoss(dprob, probs, ids, T, E, topK)
+	// The same float64 sums of the same values, in the same order.
+	if want := loadBalancingLoss(dprob64, probs64, ids, T, E, topK); loss != want {
+		t.Errorf("loss %g, float64 twin %g", loss, want)
+	}
+	got, want := make([]float32, T*E), make([]float64, T*E)
+	const coef = float32(0.01)
+	AddLoadBalancingGrad(got, coef, probs[0], dprob, T, E)
+	addLoadBalancingGrad(want, float64(coef), probs64[0], dprob64, T, E)
+	for i := range got {
+		// p·(dprob − c) in float64, then rounded to float32 and
+		// multiplied by the same coefficient: 2 roundings.
+		if d := math.Abs(float64(got[i]) - want[i]); d > 2*eps32*math.Abs(want[i]) {
+			t.Errorf("dlogits[%d] = %g, want %g", i, got[i], want[i])
+		}
+	}
+}
+
+// BenchmarkTrainStep times ForwardTrain and Backward of one MoE layer on a
+// small training shape (T 256, dim 256, ffn 512, 4 experts, top-2).
+func BenchmarkTrainStep(b *testing.B) {
+	const T, dim, ffn, E, topK = 256, 256, 512, 4, 2
+	c := newMoECase(b, T, dim, ffn, E, topK, 1)
+	acts := NewActs(T, dim, ffn, E, topK)
+	out, dh, dw := make([]float32, T*dim), make([]float32, T*dim), make([]float32, T*topK)
+	grads := make([]ExpertGrad, E)
+	for e := range grads {
+		grads[e] = ExpertGrad{make([]float32, ffn*dim), make([]float32, ffn*dim), make([]float32, dim*ffn)}
+	}
+	b.Run("forward", func(b *testing.B) {
+		for b.Loop() {
+			ForwardTrain(out, c.h, T, dim, c.experts, c.ids, c.w, topK, acts)
+		}
+	})
+	b.Run("backward", func(b *testing.B) {
+		for b.Loop() {
+			Backward(dh, dw, grads, c.dout, c.h, T, dim, c.experts, c.ids, c.w, topK, acts)
+		}
+	})
 }
