@@ -121,9 +121,11 @@ func ForwardTrain(out, h []float32, T, dim int, experts []Expert, ids []int32, w
 //	dout:     [T, dim] d loss / d out
 //
 // The experts must be F32 matrices; the products run on the calling
-// goroutine (kernels.Sgemm).
+// goroutine (kernels.Sgemm). The rows are grouped again from ids, exactly as
+// ForwardTrain grouped them, so acts only has to carry the pre-activations.
 func Backward(dh, dweights []float32, grads []ExpertGrad, dout, h []float32, T, dim int, experts []Expert, ids []int32, weights []float32, topK int, acts *Acts) {
 	clear(dh[:T*dim])
+	acts.group(T, len(experts), topK, ids)
 	for e := range experts {
 		lo, hi := acts.start[e], acts.start[e+1]
 		n := hi - lo
