@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"iter"
 	"os"
 	"path/filepath"
 	"strings"
@@ -24,9 +25,14 @@ type Doc struct {
 	// Source is the file the document came from, as reached from the path
 	// given (a folder's files are joined onto the folder's path).
 	Source string
+	// Name is Source relative to the path it was found under: the path
+	// inside a folder given, or the base name of a file given. It does not
+	// change when the same data is given by another path (absolute,
+	// relative, moved), so the held-out split and the saved data position
+	// use Name and Index, not Source.
+	Name string
 	// Index is the document's 0-based line number in a JSONL file, and 0
-	// for a text file. Source and Index name a document stably, so the
-	// held-out split hashes them.
+	// for a text file.
 	Index int
 	// Text is the document's text: a text file's whole contents (after a
 	// leading UTF-8 byte-order mark, if any) or a JSONL line's "text" field.
@@ -59,7 +65,7 @@ func ReadDocs(paths []string, fn func(Doc) error) error {
 			return err
 		}
 		if !info.IsDir() {
-			if err := readFile(p, true, fn); err != nil {
+			if err := readFile(p, filepath.Base(p), true, fn); err != nil {
 				return err
 			}
 			continue
@@ -77,7 +83,11 @@ func ReadDocs(paths []string, fn func(Doc) error) error {
 			if !d.Type().IsRegular() {
 				return nil // folders are walked into; sockets, devices and symlinks are not data
 			}
-			return readFile(path, false, fn)
+			rel, err := filepath.Rel(p, path)
+			if err != nil {
+				return err
+			}
+			return readFile(path, filepath.ToSlash(rel), false, fn)
 		})
 		if err != nil {
 			return err
@@ -86,10 +96,27 @@ func ReadDocs(paths []string, fn func(Doc) error) error {
 	return nil
 }
 
+// Docs is ReadDocs as an iterator: it yields each document with a nil
+// error, or a zero Doc with the error that ended the reading.
+func Docs(paths []string) iter.Seq2[Doc, error] {
+	return func(yield func(Doc, error) bool) {
+		stopped := errors.New("stopped")
+		err := ReadDocs(paths, func(d Doc) error {
+			if !yield(d, nil) {
+				return stopped
+			}
+			return nil
+		})
+		if err != nil && err != stopped {
+			yield(Doc{}, err)
+		}
+	}
+}
+
 // readFile reads one file as JSONL or as one text document.
-func readFile(path string, named bool, fn func(Doc) error) error {
+func readFile(path, name string, named bool, fn func(Doc) error) error {
 	if strings.HasSuffix(path, ".jsonl") {
-		return readJSONL(path, fn)
+		return readJSONL(path, name, fn)
 	}
 	b, err := os.ReadFile(path)
 	if err != nil {
@@ -105,7 +132,7 @@ func readFile(path string, named bool, fn func(Doc) error) error {
 	if len(b) == 0 {
 		return nil
 	}
-	return fn(Doc{Source: path, Text: string(b)})
+	return fn(Doc{Source: path, Name: name, Text: string(b)})
 }
 
 var utf8BOM = []byte("\xef\xbb\xbf")
@@ -116,7 +143,7 @@ func isBinary(b []byte) bool {
 
 // readJSONL streams a JSONL file line by line, so a large file is never held
 // in memory at once.
-func readJSONL(path string, fn func(Doc) error) error {
+func readJSONL(path, name string, fn func(Doc) error) error {
 	f, err := os.Open(path)
 	if err != nil {
 		return err
@@ -137,7 +164,7 @@ func readJSONL(path string, fn func(Doc) error) error {
 				return fmt.Errorf("%s:%d: %v", path, line+1, perr)
 			}
 			if text != "" {
-				if ferr := fn(Doc{Source: path, Index: line, Text: text}); ferr != nil {
+				if ferr := fn(Doc{Source: path, Name: name, Index: line, Text: text}); ferr != nil {
 					return ferr
 				}
 			}

@@ -48,11 +48,11 @@ func TestReadDocsFolder(t *testing.T) {
 	})
 	got := readAll(t, dir)
 	want := []Doc{
-		{filepath.Join(dir, "a.txt"), 0, "first file"},
-		{filepath.Join(dir, "b.txt"), 0, "second file"},
-		{filepath.Join(dir, "sub/c.md"), 0, "# nested\n"},
-		{filepath.Join(dir, "sub/d.jsonl"), 0, "line one"},
-		{filepath.Join(dir, "sub/d.jsonl"), 3, "line four"},
+		{filepath.Join(dir, "a.txt"), "a.txt", 0, "first file"},
+		{filepath.Join(dir, "b.txt"), "b.txt", 0, "second file"},
+		{filepath.Join(dir, "sub/c.md"), "sub/c.md", 0, "# nested\n"},
+		{filepath.Join(dir, "sub/d.jsonl"), "sub/d.jsonl", 0, "line one"},
+		{filepath.Join(dir, "sub/d.jsonl"), "sub/d.jsonl", 3, "line four"},
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("got %+v\nwant %+v", got, want)
@@ -63,12 +63,15 @@ func TestReadDocsPathsInOrder(t *testing.T) {
 	dir := t.TempDir()
 	writeFiles(t, dir, map[string]string{"x.txt": "x", "y/z.txt": "z", ".h.txt": "named hidden file"})
 	got := readAll(t, filepath.Join(dir, "y"), filepath.Join(dir, "x.txt"), filepath.Join(dir, ".h.txt"))
-	var texts []string
+	var texts, names []string
 	for _, d := range got {
-		texts = append(texts, d.Text)
+		texts, names = append(texts, d.Text), append(names, d.Name)
 	}
 	if want := []string{"z", "x", "named hidden file"}; !reflect.DeepEqual(texts, want) {
 		t.Errorf("texts %q, want %q", texts, want)
+	}
+	if want := []string{"z.txt", "x.txt", ".h.txt"}; !reflect.DeepEqual(names, want) {
+		t.Errorf("names %q, want %q", names, want)
 	}
 }
 
@@ -117,5 +120,30 @@ func TestReadDocsStopsOnCallbackError(t *testing.T) {
 	})
 	if err != stop || n != 2 {
 		t.Errorf("err %v after %d documents, want the callback's error after 2", err, n)
+	}
+}
+
+func TestDocsIterator(t *testing.T) {
+	dir := t.TempDir()
+	writeFiles(t, dir, map[string]string{"a.txt": "1", "b.txt": "2", "c.jsonl": "{\"text\":\"3\"}\nnot json\n"})
+	var texts []string
+	var last error
+	for d, err := range Docs([]string{dir}) {
+		if err != nil {
+			last = err
+			break
+		}
+		texts = append(texts, d.Text)
+	}
+	if !reflect.DeepEqual(texts, []string{"1", "2", "3"}) || last == nil || !strings.Contains(last.Error(), "c.jsonl:2: invalid JSON") {
+		t.Errorf("texts %q, error %v", texts, last)
+	}
+	n := 0
+	for range Docs([]string{dir}) {
+		n++
+		break // an early break must not panic or run on
+	}
+	if n != 1 {
+		t.Errorf("%d documents after break", n)
 	}
 }
