@@ -241,59 +241,77 @@ func TestLightningForwardKeep(t *testing.T) {
 // coefficient is positive, so that is the sum of |terms|). The float64
 // oracle's own error is 2⁻²⁹ times smaller.
 func TestLightningBackward(t *testing.T) {
-	const d = 8
 	r := rand.New(rand.NewPCG(9, 10))
 	numtest.EachImpl(t, "sgemm", func(t *testing.T) {
 		for _, block := range []int{1, 3, 16, 256} {
 			for _, n := range []int{1, 2, 255, 256, 257, 700} {
 				for _, slope := range []float32{0.917, 0.3, 0.004} {
-					name := fmt.Sprintf("block %d n %d slope %v", block, n, slope)
-					c := newLightningCase(r, n, d)
-					kept := make([]float32, LightningKeptLen(n, d, block))
-					o := make([]float32, n*c.ldo)
-					LightningForwardKeep(o, c.ldo, c.q32, c.k32, c.v32, c.ld, n, d, kept, slope, block, NewLightningScratch(block, d))
-					grads := make([]float32, n*c.ld)
-					const sentinel = -1234.5
-					for i := range grads {
-						grads[i] = sentinel
-					}
-					dq, dk, dv := grads, grads[d:], grads[2*d:]
-					LightningBackward(dq, dk, dv, c.ld, c.do, c.ldo, c.q32, c.k32, c.v32, n, d, kept, slope, block, NewLightningGradScratch(block, d))
-					wq, wk, wv := lightningRecurrenceBackward(c.do64, c.q, c.k, c.v, n, d, float64(slope))
-					a := absAll(c.do64, c.q, c.k, c.v)
-					aq, ak, av := lightningRecurrenceBackward(a[0], a[1], a[2], a[3], n, d, float64(slope))
-					tol := float64(n+2*d+2*min(n, block)+8) * numtest.Eps32
-					worst := 0.0
-					for part, g := range []struct {
-						name      string
-						want, abs []float64
-					}{{"dq", wq, aq}, {"dk", wk, ak}, {"dv", wv, av}} {
-						for tok := 0; tok < n; tok++ {
-							for i := 0; i < d; i++ {
-								got := float64(grads[tok*c.ld+part*d+i])
-								want, abs := g.want[tok*d+i], g.abs[tok*d+i]
-								err := math.Abs(got - want)
-								if err > tol*abs {
-									t.Fatalf("%s: %s[%d][%d] = %v, recurrence %v (tol %.3g)", name, g.name, tok, i, got, want, tol*abs)
-								}
-								if abs > 0 {
-									worst = max(worst, err/(tol*abs))
-								}
-							}
-						}
-					}
-					for tok := 0; tok < n; tok++ {
-						for _, x := range grads[tok*c.ld+3*d : (tok+1)*c.ld] {
-							if x != sentinel {
-								t.Fatalf("%s: padding of row %d written", name, tok)
-							}
-						}
-					}
+					worst := checkLightningBackward(t, r, n, 8, block, slope)
 					if n == 700 && slope == 0.004 {
-						t.Logf("%s: worst error %.3g of the tolerance", name, worst)
+						t.Logf("d 8 block %d n %d slope %v: worst error %.3g of the tolerance", block, n, slope, worst)
 					}
 				}
 			}
 		}
+		// d = 32 fills whole Sgemm panels (32 columns on AVX-512, 16 on AVX2)
+		// in the d-wide products too.
+		for _, block := range []int{16, 256} {
+			for _, n := range []int{257, 700} {
+				worst := checkLightningBackward(t, r, n, 32, block, 0.3)
+				t.Logf("d 32 block %d n %d slope 0.3: worst error %.3g of the tolerance", block, n, worst)
+			}
+		}
 	})
+}
+
+// checkLightningBackward runs the training forward and the backward on one
+// random case and compares the gradients with the recurrence's (tolerance in
+// TestLightningBackward), checking that the padding between the interleaved
+// gradient rows is left alone. It returns the largest error as a fraction of
+// its tolerance.
+func checkLightningBackward(t *testing.T, r *rand.Rand, n, d, block int, slope float32) float64 {
+	t.Helper()
+	name := fmt.Sprintf("d %d block %d n %d slope %v", d, block, n, slope)
+	c := newLightningCase(r, n, d)
+	kept := make([]float32, LightningKeptLen(n, d, block))
+	o := make([]float32, n*c.ldo)
+	LightningForwardKeep(o, c.ldo, c.q32, c.k32, c.v32, c.ld, n, d, kept, slope, block, NewLightningScratch(block, d))
+	grads := make([]float32, n*c.ld)
+	const sentinel = -1234.5
+	for i := range grads {
+		grads[i] = sentinel
+	}
+	dq, dk, dv := grads, grads[d:], grads[2*d:]
+	LightningBackward(dq, dk, dv, c.ld, c.do, c.ldo, c.q32, c.k32, c.v32, n, d, kept, slope, block, NewLightningGradScratch(block, d))
+	wq, wk, wv := lightningRecurrenceBackward(c.do64, c.q, c.k, c.v, n, d, float64(slope))
+	a := absAll(c.do64, c.q, c.k, c.v)
+	aq, ak, av := lightningRecurrenceBackward(a[0], a[1], a[2], a[3], n, d, float64(slope))
+	tol := float64(n+2*d+2*min(n, block)+8) * numtest.Eps32
+	worst := 0.0
+	for part, g := range []struct {
+		name      string
+		want, abs []float64
+	}{{"dq", wq, aq}, {"dk", wk, ak}, {"dv", wv, av}} {
+		for tok := 0; tok < n; tok++ {
+			for i := 0; i < d; i++ {
+				got := float64(grads[tok*c.ld+part*d+i])
+				want, abs := g.want[tok*d+i], g.abs[tok*d+i]
+				err := math.Abs(got - want)
+				if err > tol*abs {
+					t.Fatalf("%s: %s[%d][%d] = %v, recurrence %v (tol %.3g)", name, g.name, tok, i, got, want, tol*abs)
+				}
+				if abs > 0 {
+					worst = max(worst, err/(tol*abs))
+				}
+			}
+		}
+	}
+	for tok := 0; tok < n; tok++ {
+		for _, x := range grads[tok*c.ld+3*d : (tok+1)*c.ld] {
+			if x != sentinel {
+				t.Fatalf("%s: padding of row %d written", name, tok)
+			}
+		}
+	}
+	return worst
 }
