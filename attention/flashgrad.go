@@ -39,10 +39,11 @@ func FlashForward(o []float32, ldo int, lse []float32, ldl int, q []float32, ldq
 
 // Backward tile sizes: a query tile stacks the group's heads into about
 // gradRows rows (as the forward does), and keys come in tiles of gradK
-// (at most flashK, the length of onesRow). 504 is a multiple of the GEMM
-// microkernel's row panels (14 with AVX-512, 6 with AVX2) and, divided by a
-// power-of-two group, still is; tile sizes from 256 to 512 rows and 128 to
-// 256 keys measured within 5% of each other at MiniMax's shape.
+// (at most flashK, the length of onesRow). 504 rows are whole row panels of
+// the GEMM microkernel (14 rows with AVX-512, 6 with AVX2) and stay 504 for
+// groups 1, 2, 4 and 8; tiles of 256 to 512 rows and 112 to 256 keys
+// measured alike (within the ±8% noise of a shared machine) at MiniMax's
+// shape.
 const (
 	gradRows = 504
 	gradK    = 128
@@ -54,7 +55,7 @@ func gradQueryTile(group int) int { return max(gradRows/group, 8) }
 // FlashGradScratch holds one worker's buffers for FlashBackward; make one per
 // worker with NewFlashGradScratch and reuse it for every call.
 type FlashGradScratch struct {
-	q, dout, dq []float32 // [rows, d] stacked queries·scale, output gradients, query gradients/scale
+	q, dout, dq []float32 // [rows, d] stacked queries·scale, output gradients, query gradients·sqrt(d)
 	qT, doutT   []float32 // [d, rows] q and dout transposed: Sgemm reads them in place as left operands
 	lse, dd     []float32 // [rows] log-sum-exp and D = rowsum(dO ⊙ O)
 	p, ds       []float32 // [rows, gradK] probabilities; dP, then dS
@@ -134,7 +135,8 @@ func FlashBackward(dq, dk, dv, dOut []float32, q []float32, ldq int, k []float32
 			kernels.Sgemm(true, true, rows, nk, d, qsT, rows, kt, ldk, p, gradK, false) // S = q·kᵀ/sqrt(d)
 			for r := 0; r < rows; r++ {
 				row := p[r*gradK : r*gradK+nk]
-				// Keys after the row's token (s0+limit) are masked: P = 0.
+				// The row's token sees the tile's first vis keys; the
+				// later ones are masked: P = 0.
 				vis := min(max(t0+r%nq-s0+1, 0), nk)
 				kernels.Axpy(row[:vis], -ls[r], onesRow)
 				kernels.Exp(row[:vis], row[:vis])
