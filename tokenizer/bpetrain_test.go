@@ -259,3 +259,44 @@ func TestTrainBPEErrors(t *testing.T) {
 		t.Error("config naming an unknown special token accepted")
 	}
 }
+
+// BenchmarkBPECount measures pre-token counting (the o200k matcher and the
+// word map) on the test corpus, in bytes of text per second.
+func BenchmarkBPECount(b *testing.B) {
+	texts := corpusTexts(b)
+	size := 0
+	for _, s := range texts {
+		size += len(s)
+	}
+	b.SetBytes(int64(size))
+	for b.Loop() {
+		tr, err := NewBPETrainer(MiniMaxSpecialTokens)
+		if err != nil {
+			b.Fatal(err)
+		}
+		for _, s := range texts {
+			tr.Add(s)
+		}
+	}
+}
+
+// BenchmarkBPEMerge measures the merge loop: 1734 merges over the test
+// corpus's counted words, reported as merges per second.
+func BenchmarkBPEMerge(b *testing.B) {
+	tr, err := NewBPETrainer(MiniMaxSpecialTokens)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, s := range corpusTexts(b) {
+		tr.Add(s)
+	}
+	merges := 0
+	for b.Loop() {
+		res, err := tr.Train(bpeTestVocab, nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		merges += len(res.Merges)
+	}
+	b.ReportMetric(float64(merges)/b.Elapsed().Seconds(), "merges/s")
+}
