@@ -16,14 +16,27 @@
 // reference ids, one {"ids": [...]} per line: the Go test
 // TestTrainBPEReference reads them from tokenizer/testdata/bpetrain/ref_ids.jsonl.
 //
-// The recorded file for the test comes from:
+// A second mode checks the trainer itself against Hugging Face's BpeTrainer:
+//   NODE_PATH=… node scripts/tokenizer_ref.js -hf-train TOKENIZER.json OUT.jsonl.gz FILE...
+// takes the pipeline of TOKENIZER.json (its pre-tokenizer and decoder; the
+// vocabulary, merges and added tokens are dropped), trains it with the BPE
+// model's default trainer on FILE... (which reads each line, with its line
+// ending, as one text, and merges until no pair is left), and writes the
+// merges, one ["left", "right"] per line, gzipped. TestTrainBPEMatchesHFTrainer
+// trains the Go trainer on the same lines and compares.
+//
+// The recorded files for the tests come from:
 //   go test ./tokenizer -run TrainBPEGolden -update
 //   NODE_PATH=/tmp/tokref/node_modules node scripts/tokenizer_ref.js tokenizer/testdata/bpetrain \
 //     tokenizer/testdata/bpetrain/heldout.jsonl -record tokenizer/testdata/bpetrain/ref_ids.jsonl
+//   NODE_PATH=/tmp/tokref/node_modules node scripts/tokenizer_ref.js -hf-train tokenizer/testdata/bpetrain/tokenizer.json \
+//     tokenizer/testdata/bpetrain/hf_merges.jsonl.gz tokenizer/testdata/bpetrain/corpus/*
 "use strict";
 
 const fs = require("fs");
 const path = require("path");
+const os = require("os");
+const zlib = require("zlib");
 const { execFileSync } = require("child_process");
 const { Tokenizer } = require("tokenizers");
 
@@ -32,8 +45,29 @@ function usage(msg) {
   process.exit(2);
 }
 
+// hfTrain trains tokenizer.json's pipeline with the reference's BpeTrainer.
+function hfTrain(tokenizerJSON, out, files) {
+  const j = JSON.parse(fs.readFileSync(tokenizerJSON, "utf8"));
+  j.added_tokens = [];
+  j.model.vocab = {};
+  j.model.merges = [];
+  const tok = Tokenizer.fromString(JSON.stringify(j));
+  tok.train(files);
+  const tmp = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "tokref-")), "tokenizer.json");
+  tok.save(tmp);
+  const merges = JSON.parse(fs.readFileSync(tmp, "utf8")).model.merges;
+  const lines = merges.map((m) => JSON.stringify(typeof m === "string" ? m.split(" ") : m) + "\n").join("");
+  fs.writeFileSync(out, zlib.gzipSync(lines, { level: 9 }));
+  console.log(`${merges.length} merges from ${files.length} files in ${out}`);
+}
+
 async function main() {
   const args = process.argv.slice(2);
+  if (args[0] === "-hf-train") {
+    if (args.length < 4) usage("-hf-train needs TOKENIZER.json OUT.jsonl.gz FILE...");
+    hfTrain(args[1], args[2], args.slice(3));
+    return;
+  }
   const pos = [];
   let record = "";
   let lightning = "";

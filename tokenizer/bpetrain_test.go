@@ -116,6 +116,44 @@ func TestTrainBPEDeterministic(t *testing.T) {
 	}
 }
 
+// TestTrainBPEMatchesHFTrainer trains on the corpus the way Hugging Face's
+// BpeTrainer reads files (each line with its ending is one text; no special
+// tokens, so their text is counted like any other) until no pair is left,
+// and compares every merge, in order, with the merges that BpeTrainer
+// (tokenizers 0.23.2, same pre-tokenizer) learned from the same files
+// (scripts/tokenizer_ref.js -hf-train). Its queue breaks ties the same way:
+// higher count, then the smaller pair of ids, with ids in code-point order
+// of the byte-level symbols and merges numbered in order.
+func TestTrainBPEMatchesHFTrainer(t *testing.T) {
+	want := readJSONL[[2]string](t, filepath.Join(bpeTestDir, "hf_merges.jsonl.gz"))
+	tr, err := NewBPETrainer(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, text := range corpusTexts(t) {
+		for len(text) > 0 {
+			line, rest, ended := strings.Cut(text, "\n")
+			if ended {
+				line += "\n"
+			}
+			tr.Add(line)
+			text = rest
+		}
+	}
+	res, err := tr.Train(1<<30, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range min(len(res.Merges), len(want)) {
+		if res.Merges[i] != want[i] {
+			t.Fatalf("merge %d: %q, reference %q", i, res.Merges[i], want[i])
+		}
+	}
+	if len(res.Merges) != len(want) {
+		t.Fatalf("%d merges, reference %d", len(res.Merges), len(want))
+	}
+}
+
 // TestTrainBPEHandWorked checks merges worked out by hand on one word,
 // "aaabdaaabac" (the pattern keeps it whole), with the tie rule: equal
 // counts go to the smaller (left id, right id), ids 0..255 being the bytes
