@@ -2,8 +2,12 @@ package minimax01
 
 import (
 	"fmt"
+	"hash/fnv"
+	"math/rand/v2"
 
+	"github.com/lightninglm/lightning/kernels"
 	"github.com/lightninglm/lightning/moe"
+	"github.com/lightninglm/lightning/quant"
 	"github.com/lightninglm/lightning/tensor"
 )
 
@@ -179,4 +183,67 @@ func (w *Weights) Bind(p Param) (m *tensor.Mat, v *[]float32) {
 		return &lw.Experts[p.Expert].W2, nil
 	}
 	panic("minimax01: Bind: unknown parameter role")
+}
+
+// NewF32Weights returns fp32 weights whose matrices and vectors are
+// writable views into one slab laid out by ParamTable(c) (a tied LM head is
+// the embedding's view). Writing to the slab changes the weights, so a
+// model built with New on them follows every optimizer step.
+func NewF32Weights(c *Config) (*Weights, []float32) {
+	ps := ParamTable(c)
+	slab := make([]float32, SlabSize(ps))
+	w := newWeightsShell(c)
+	for _, p := range ps {
+		view := slab[p.Offset : p.Offset+p.Size : p.Offset+p.Size]
+		m, v := w.Bind(p)
+		if m != nil {
+			*m = tensor.Mat{Rows: p.Shape[0], Cols: p.Shape[1], Type: quant.F32, Data: f32Bytes(view)}
+		} else {
+			*v = view
+		}
+	}
+	if c.TieEmbeddings {
+		w.LMHead = w.Embed
+	}
+	return w, slab
+}
+
+// InitWeights fills a slab laid out by ParamTable(c) with a fresh model:
+// the official _init_weights (every nn.Linear and the embedding drawn from
+// N(0, initializer_range²)) and RMSNorm weights at one, as the modules are
+// constructed. It is the init of `lightning random-model` too. Values are
+// reproducible: each tensor is drawn in pieces whose generators are seeded
+// from (seed, tensor name, piece), so a tensor's values do not depend on
+// the rest of the table or on the thread count.
+func InitWeights(c *Config, slab []float32, seed uint64) {
+	ps := ParamTable(c)
+	if len(slab) != SlabSize(ps) {
+		panic("minimax01: InitWeights: slab length is not the parameter table's size")
+	}
+	for _, p := range ps {
+		initParam(slab[p.Offset:p.Offset+p.Size], p, c.InitRange, seed)
+	}
+}
+
+// initParam draws parameter p into dst (len p.Size): ones for a norm, else
+// N(0, std²).
+func initParam(dst []float32, p Param, std float64, seed uint64) {
+	if p.Role.Norm() {
+		for i := range dst {
+			dst[i] = 1
+		}
+		return
+	}
+	h := fnv.New64a()
+	h.Write([]byte(p.Name))
+	key := h.Sum64()
+	const piece = 1 << 20
+	kernels.ParallelFor((len(dst)+piece-1)/piece, 1, func(lo, hi int) {
+		for k := lo; k < hi; k++ {
+			r := rand.New(rand.NewPCG(seed, key+uint64(k)))
+			for i := k * piece; i < min(len(dst), (k+1)*piece); i++ {
+				dst[i] = float32(std * r.NormFloat64())
+			}
+		}
+	})
 }

@@ -1,11 +1,13 @@
 package minimax01
 
 import (
+	"math"
 	"path/filepath"
 	"slices"
 	"testing"
 
 	"github.com/lightninglm/lightning/format/safetensors"
+	"github.com/lightninglm/lightning/quant"
 )
 
 // TestParamTableMatchesGolden checks the table against the safetensors
@@ -79,5 +81,88 @@ func TestParamTableTied(t *testing.T) {
 		if p.Role == RoleLMHead {
 			t.Errorf("tied table lists %s", p.Name)
 		}
+	}
+}
+
+// TestF32WeightsAliasSlab checks that every matrix and vector of
+// NewF32Weights is the slab's memory at the table's offset.
+func TestF32WeightsAliasSlab(t *testing.T) {
+	c, err := PresetConfig("tiny")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tied := range []bool{false, true} {
+		c.TieEmbeddings = tied
+		w, slab := NewF32Weights(c)
+		ps := ParamTable(c)
+		if len(slab) != SlabSize(ps) {
+			t.Fatalf("slab %d, table %d", len(slab), SlabSize(ps))
+		}
+		for i, p := range ps {
+			slab[p.Offset] = float32(i + 1)
+			slab[p.Offset+p.Size-1] = -float32(i + 1)
+			var got []float32
+			if m, v := w.Bind(p); m != nil {
+				if m.Rows != p.Shape[0] || m.Cols != p.Shape[1] || m.Type != quant.F32 {
+					t.Fatalf("%s: Mat [%d, %d] %s", p.Name, m.Rows, m.Cols, m.Type)
+				}
+				got = m.F32()
+			} else {
+				got = *v
+			}
+			if len(got) != p.Size || got[0] != float32(i+1) || got[p.Size-1] != -float32(i+1) {
+				t.Fatalf("%s: the view is not the slab at offset %d", p.Name, p.Offset)
+			}
+		}
+		if &w.LMHead.Data[0] != &w.Embed.Data[0] && tied {
+			t.Error("tied LM head is not the embedding")
+		}
+	}
+}
+
+// TestInitWeights checks the init's distribution (norms exactly one, every
+// other tensor N(0, initializer_range²)) and that an F32 random model holds
+// exactly the slab InitWeights fills, so both give the same logits.
+func TestInitWeights(t *testing.T) {
+	c, err := PresetConfig("tiny")
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, slab := NewF32Weights(c)
+	InitWeights(c, slab, 7)
+	for _, p := range ParamTable(c) {
+		v := slab[p.Offset : p.Offset+p.Size]
+		if p.Role.Norm() {
+			for _, x := range v {
+				if x != 1 {
+					t.Fatalf("%s: norm weight %v, want 1", p.Name, x)
+				}
+			}
+			continue
+		}
+		var s, ss float64
+		for _, x := range v {
+			s += float64(x)
+			ss += float64(x) * float64(x)
+		}
+		n := float64(len(v))
+		mean, std := s/n, math.Sqrt(ss/n)
+		// Sampling error of N(0, σ²) estimates: the mean's sd is σ/√n and the
+		// rms's relative sd is 1/√(2n); allow 6 of each.
+		if math.Abs(mean) > 6*c.InitRange/math.Sqrt(n) || math.Abs(std/c.InitRange-1) > 6/math.Sqrt(2*n) {
+			t.Errorf("%s: mean %.3g rms %.4g over %d values, want N(0, %g²)", p.Name, mean, std, len(v), c.InitRange)
+		}
+	}
+	dir := writeTiny(t, RandomOptions{DType: quant.F32, Seed: 7})
+	loaded, err := Load(dir, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer loaded.Close()
+	toks := []int32{1, 2, 3, 4, 5}
+	want := run(loaded, toks, []int{5}, 0)
+	got := run(New(c, w, Options{}), toks, []int{5}, 0)
+	if d := maxAbsDiff(got, want); d != 0 {
+		t.Errorf("slab model and random-model checkpoint differ by %g", d)
 	}
 }
