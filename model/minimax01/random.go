@@ -177,61 +177,20 @@ func WriteRandom(dir string, c *Config, opt RandomOptions) error {
 		return fmt.Errorf("minimax01: random weights must be F32, BF16 or F16, not %v", opt.DType)
 	}
 	if opt.ShardBytes <= 0 {
-		opt.ShardBytes = 2 << 30
+		opt.ShardBytes = defaultShardBytes
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
 	plan := c.plan(opt.DType)
 	sort.SliceStable(plan, func(i, j int) bool { return plan[i].spec.Name < plan[j].spec.Name })
-	// Group tensors into shards in name order.
-	var shards [][]tensorPlan
-	var size, total int64
-	for _, t := range plan {
-		b := int64(numel(t.spec.Shape) * t.spec.DType.Size())
-		if len(shards) == 0 || (size > 0 && size+b > opt.ShardBytes) {
-			shards = append(shards, nil)
-			size = 0
-		}
-		shards[len(shards)-1] = append(shards[len(shards)-1], t)
-		size += b
-		total += b
+	specs := make([]safetensors.TensorSpec, len(plan))
+	for i, t := range plan {
+		specs[i] = t.spec
 	}
-	weightMap := map[string]string{}
-	var done int64
-	for i, sh := range shards {
-		name := "model.safetensors"
-		if len(shards) > 1 {
-			name = fmt.Sprintf("model-%05d-of-%05d.safetensors", i, len(shards))
-		}
-		specs := make([]safetensors.TensorSpec, len(sh))
-		for j, t := range sh {
-			specs[j] = t.spec
-			weightMap[t.spec.Name] = name
-		}
-		w, err := safetensors.Create(filepath.Join(dir, name), specs, map[string]string{"format": "pt"})
-		if err != nil {
-			return err
-		}
-		for _, t := range sh {
-			data := randomTensor(t, c, opt.Seed)
-			if err := w.WriteTensor(t.spec.Name, data); err != nil {
-				w.Abort()
-				return err
-			}
-			done += int64(len(data))
-			if opt.Progress != nil {
-				opt.Progress(done, total)
-			}
-		}
-		if err := w.Close(); err != nil {
-			return err
-		}
-	}
-	if len(shards) > 1 {
-		if err := safetensors.WriteIndex(dir, weightMap, total); err != nil {
-			return err
-		}
+	err := writeTensors(dir, specs, opt.ShardBytes, func(i int) []byte { return randomTensor(plan[i], c, opt.Seed) }, opt.Progress)
+	if err != nil {
+		return err
 	}
 	for _, f := range opt.Files {
 		if err := copyFile(f, filepath.Join(dir, filepath.Base(f))); err != nil {
@@ -266,4 +225,59 @@ func randomTensor(t tensorPlan, c *Config, seed uint64) []byte {
 		binary.LittleEndian.PutUint32(out[4*i:], math.Float32bits(f))
 	}
 	return out
+}
+
+// writeTensors writes the tensors of specs into dir, in their order, as
+// model.safetensors or, above shardBytes, as 0-based shards
+// model-0000i-of-0000n.safetensors with model.safetensors.index.json (the
+// Hugging Face layout). data(i) returns the bytes of specs[i]; progress,
+// if not nil, gets the bytes written so far.
+func writeTensors(dir string, specs []safetensors.TensorSpec, shardBytes int64, data func(i int) []byte, progress func(done, total int64)) error {
+	var shards [][]int // indices into specs
+	var size, total int64
+	for i, s := range specs {
+		b := int64(numel(s.Shape) * s.DType.Size())
+		if len(shards) == 0 || (size > 0 && size+b > shardBytes) {
+			shards = append(shards, nil)
+			size = 0
+		}
+		shards[len(shards)-1] = append(shards[len(shards)-1], i)
+		size += b
+		total += b
+	}
+	weightMap := map[string]string{}
+	var done int64
+	for k, sh := range shards {
+		name := "model.safetensors"
+		if len(shards) > 1 {
+			name = fmt.Sprintf("model-%05d-of-%05d.safetensors", k, len(shards))
+		}
+		part := make([]safetensors.TensorSpec, len(sh))
+		for j, i := range sh {
+			part[j] = specs[i]
+			weightMap[specs[i].Name] = name
+		}
+		w, err := safetensors.Create(filepath.Join(dir, name), part, map[string]string{"format": "pt"})
+		if err != nil {
+			return err
+		}
+		for _, i := range sh {
+			b := data(i)
+			if err := w.WriteTensor(specs[i].Name, b); err != nil {
+				w.Abort()
+				return err
+			}
+			done += int64(len(b))
+			if progress != nil {
+				progress(done, total)
+			}
+		}
+		if err := w.Close(); err != nil {
+			return err
+		}
+	}
+	if len(shards) > 1 {
+		return safetensors.WriteIndex(dir, weightMap, total)
+	}
+	return nil
 }
