@@ -57,6 +57,16 @@ func (r Role) Norm() bool {
 	return r == RoleFinalNorm || r == RoleInputNorm || r == RolePostNorm || r == RoleAttnNorm
 }
 
+// Linear reports whether the role is an attention projection or an expert
+// matrix: the matrices QuantSpec.Format quantizes.
+func (r Role) Linear() bool {
+	switch r {
+	case RoleQKV, RoleGate, RoleOut, RoleQ, RoleK, RoleV, RoleO, RoleW1, RoleW3, RoleW2:
+		return true
+	}
+	return false
+}
+
 // Param is one parameter tensor.
 type Param struct {
 	Name   string // official safetensors name (spec §3.1)

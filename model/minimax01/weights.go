@@ -96,9 +96,10 @@ func sameShape(a, b []int) bool {
 	return true
 }
 
-func (l *loader) mat(name string, rows, cols int) (tensor.Mat, error) {
+func (l *loader) mat(p Param) (tensor.Mat, error) {
+	name, rows, cols := p.Name, p.Shape[0], p.Shape[1]
 	if l.quant != nil {
-		if q := l.quant.typeFor(name, l.tied, cols); q != quant.Invalid {
+		if q := l.quant.typeFor(p.Role, l.tied, cols); q != quant.Invalid {
 			return l.qmat(name, rows, cols, q) // quantize.go
 		}
 	}
@@ -153,7 +154,7 @@ func loadWeights(c *Config, ck *safetensors.Checkpoint) (*Weights, []string, err
 		}
 		var err error
 		if m, v := w.Bind(p); m != nil {
-			*m, err = l.mat(p.Name, p.Shape[0], p.Shape[1])
+			*m, err = l.mat(p)
 		} else {
 			*v, err = l.vec(p.Name, p.Shape...)
 		}
