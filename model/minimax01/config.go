@@ -417,30 +417,22 @@ func (c *Config) Count(kind int) int {
 	return n
 }
 
-// Params counts parameters: total, and active per token (routed experts only,
-// excluding the embedding and the LM head, as the MiniMax model card counts).
+// Params counts parameters from the parameter table: total, and active per
+// token (routed experts only, excluding the embedding and the LM head, as
+// the MiniMax model card counts).
 func (c *Config) Params() (total, active int64) {
-	d, hd := int64(c.Dim), int64(c.Heads*c.HeadDim)
-	kvd := int64(c.KVHeads * c.HeadDim)
-	lightning := d*3*hd + d*hd + hd*d + hd // qkv, gate, out, norm
-	softmax := d*hd + 2*d*kvd + hd*d       // q, k, v, o
-	expert := 3 * d * int64(c.FFN)
-	router := int64(c.Experts) * d
-	embed := int64(c.Vocab) * d
-	var attn int64
-	for _, k := range c.LayerKinds {
-		if k == Lightning {
-			attn += lightning
-		} else {
-			attn += softmax
+	var experts int64
+	for _, p := range ParamTable(c) {
+		n := int64(p.Size)
+		total += n
+		switch {
+		case p.Role == RoleEmbed || p.Role == RoleLMHead:
+		case p.Expert >= 0:
+			experts += n
+		default:
+			active += n
 		}
 	}
-	norms := int64(c.Layers)*2*d + d
-	layers := int64(c.Layers)
-	total = embed + attn + layers*(router+int64(c.Experts)*expert) + norms
-	if !c.TieEmbeddings {
-		total += embed
-	}
-	active = attn + layers*(router+int64(c.TopK)*expert) + norms
+	active += experts * int64(c.TopK) / int64(c.Experts)
 	return total, active
 }

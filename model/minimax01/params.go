@@ -257,3 +257,42 @@ func initParam(dst []float32, p Param, std float64, seed uint64) {
 		}
 	})
 }
+
+// WeightBytes are the memory of a model's weights as loaded: matrices in
+// their stored or quantized format (scales included), vectors as fp32.
+type WeightBytes struct {
+	Total int64 // every parameter once (a tied head is the embedding)
+	// PerToken is what one decoded token reads: one embedding row, the LM
+	// head, every attention matrix, norm weight and router gate, and TopK of
+	// each layer's experts at their average size. Norms count: they are
+	// read on every token like the rest.
+	PerToken int64
+}
+
+// Bytes measures w, whose shapes are c's, by walking the parameter table.
+func (w *Weights) Bytes(c *Config) WeightBytes {
+	var b WeightBytes
+	var experts int64
+	for _, p := range ParamTable(c) {
+		var n int64
+		if m, v := w.Bind(p); m != nil {
+			n = int64(m.Bytes())
+		} else {
+			n = int64(len(*v)) * 4
+		}
+		b.Total += n
+		switch {
+		case p.Role == RoleEmbed:
+			b.PerToken += n / int64(c.Vocab) // the token's row
+			if c.TieEmbeddings {
+				b.PerToken += n // and all of it as the LM head
+			}
+		case p.Expert >= 0:
+			experts += n
+		default:
+			b.PerToken += n
+		}
+	}
+	b.PerToken += experts * int64(c.TopK) / int64(c.Experts)
+	return b
+}

@@ -166,3 +166,30 @@ func TestInitWeights(t *testing.T) {
 		t.Errorf("slab model and random-model checkpoint differ by %g", d)
 	}
 }
+
+// TestWeightBytes checks Weights.Bytes on fp32 weights against the sizes
+// worked out from the config by hand.
+func TestWeightBytes(t *testing.T) {
+	for _, tied := range []bool{false, true} {
+		c, _ := PresetConfig("tiny")
+		c.TieEmbeddings = tied
+		w, slab := NewF32Weights(c)
+		got := w.Bytes(c)
+		hd, kvd := c.Heads*c.HeadDim, c.KVHeads*c.HeadDim
+		lightning := 3*hd*c.Dim + hd*c.Dim + hd + c.Dim*hd
+		softmax := hd*c.Dim + 2*kvd*c.Dim + c.Dim*hd
+		perLayer := 2*c.Dim + c.Experts*c.Dim // norms and router
+		want := c.Dim + c.Vocab*c.Dim + c.Dim // embedding row, LM head, final norm
+		for _, k := range c.LayerKinds {
+			want += perLayer + c.TopK*3*c.FFN*c.Dim
+			if k == Lightning {
+				want += lightning
+			} else {
+				want += softmax
+			}
+		}
+		if got.Total != int64(4*len(slab)) || got.PerToken != int64(4*want) {
+			t.Errorf("tied=%v: %+v, want total %d and per token %d", tied, got, 4*len(slab), 4*want)
+		}
+	}
+}
