@@ -85,7 +85,7 @@ func Load(dir string, opt Options) (*Model, error) {
 		return nil, err
 	}
 	if opt.BF16Dot {
-		w.useBF16Dot()
+		w.useBF16Dot(cfg)
 	}
 	m := New(cfg, w, opt)
 	m.ck = ck

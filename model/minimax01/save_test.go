@@ -181,3 +181,77 @@ func TestSlabRoundTrip(t *testing.T) {
 		t.Errorf("short slab: error %v", err)
 	}
 }
+
+// TestFusedExpertLayout rewrites the golden tiny-a model in the HF v5 fused
+// expert layout (spec §3.4) and checks that Load gives exactly the same
+// logits and LoadF32 exactly the same slab as from the official layout.
+func TestFusedExpertLayout(t *testing.T) {
+	src := filepath.Join("testdata", "golden", "tiny-a")
+	c, err := LoadConfig(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := safetensors.Open(filepath.Join(src, "model.safetensors"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	get := func(name string) []byte {
+		x, ok := f.Tensor(name)
+		if !ok {
+			t.Fatalf("golden lacks %s", name)
+		}
+		return x.Data
+	}
+	var ts []safetensors.Tensor
+	for _, n := range f.Names() {
+		if !strings.Contains(n, ".block_sparse_moe.") {
+			x, _ := f.Tensor(n)
+			ts = append(ts, x)
+		}
+	}
+	for l := range c.Layers {
+		p := fmt.Sprintf("model.layers.%d.", l)
+		var gu, dn []byte
+		for e := range c.Experts {
+			ep := fmt.Sprintf("%sblock_sparse_moe.experts.%d.", p, e)
+			gu = append(append(gu, get(ep+"w1.weight")...), get(ep+"w3.weight")...)
+			dn = append(dn, get(ep+"w2.weight")...)
+		}
+		ts = append(ts,
+			safetensors.Tensor{Name: p + "mlp.gate.weight", DType: safetensors.F32, Shape: []int{c.Experts, c.Dim}, Data: get(p + "block_sparse_moe.gate.weight")},
+			safetensors.Tensor{Name: p + "mlp.experts.gate_up_proj", DType: safetensors.F32, Shape: []int{c.Experts, 2 * c.FFN, c.Dim}, Data: gu},
+			safetensors.Tensor{Name: p + "mlp.experts.down_proj", DType: safetensors.F32, Shape: []int{c.Experts, c.Dim, c.FFN}, Data: dn})
+	}
+	dir := t.TempDir()
+	if err := safetensors.Write(filepath.Join(dir, "model.safetensors"), ts, nil); err != nil {
+		t.Fatal(err)
+	}
+	cfg, _ := os.ReadFile(filepath.Join(src, "config.json"))
+	if err := os.WriteFile(filepath.Join(dir, "config.json"), cfg, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	toks := []int32{5, 4, 3, 2, 1, 9}
+	var logits [2][]float32
+	var slabs [2][]float32
+	for i, d := range []string{src, dir} {
+		m, err := Load(d, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(m.Warnings) != 0 {
+			t.Errorf("%s: warnings %v", d, m.Warnings)
+		}
+		logits[i] = run(m, toks, []int{len(toks)}, 0)
+		m.Close()
+		if _, _, slabs[i], err = LoadF32(d); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if !sameBits(logits[0], logits[1]) {
+		t.Errorf("fused layout: logits differ by %g", maxAbsDiff(logits[0], logits[1]))
+	}
+	if !sameBits(slabs[0], slabs[1]) {
+		t.Error("fused layout: LoadF32 slabs differ")
+	}
+}

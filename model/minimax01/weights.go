@@ -213,25 +213,13 @@ func (l *loader) unused() []string {
 	return out
 }
 
-// useBF16Dot switches the BF16 attention and expert matrices to the lossy
-// bf16-activation kernel (Options.BF16Dot). The embedding and the LM head
-// keep the exact path.
-func (w *Weights) useBF16Dot() {
-	sw := func(m *tensor.Mat) {
-		if m.Type == quant.BF16 {
+// useBF16Dot switches the BF16 attention and expert matrices (Role.Linear)
+// to the lossy bf16-activation kernel (Options.BF16Dot). The embedding and
+// the LM head keep the exact path.
+func (w *Weights) useBF16Dot(c *Config) {
+	for _, p := range ParamTable(c) {
+		if m, _ := w.Bind(p); p.Role.Linear() && m.Type == quant.BF16 {
 			m.Type = quant.BF16Dot
-		}
-	}
-	for i := range w.Layers {
-		lw := &w.Layers[i]
-		for _, m := range []*tensor.Mat{&lw.QKV, &lw.Gate, &lw.Out, &lw.Q, &lw.K, &lw.V, &lw.O} {
-			sw(m)
-		}
-		for e := range lw.Experts {
-			ex := &lw.Experts[e]
-			sw(&ex.W1)
-			sw(&ex.W2)
-			sw(&ex.W3)
 		}
 	}
 }
