@@ -114,7 +114,6 @@ func (c *Config) JSON(dtype quant.Type) []byte {
 		"tie_word_embeddings":              c.TieEmbeddings,
 		"shared_intermediate_size":         0,
 		"sliding_window":                   nil,
-		"max_position_embeddings":          max(c.MaxPositions, 1),
 		"initializer_range":                c.InitRange,
 		"router_aux_loss_coef":             c.RouterAuxCoef,
 		"bos_token_id":                     nil,
@@ -123,6 +122,9 @@ func (c *Config) JSON(dtype quant.Type) []byte {
 	}
 	if c.BlockLen != 256 {
 		m["block_size"] = c.BlockLen
+	}
+	if c.MaxPositions > 0 { // absent stays absent: no context limit, not a limit of 1
+		m["max_position_embeddings"] = c.MaxPositions
 	}
 	b, _ := json.MarshalIndent(m, "", "  ")
 	return append(b, '\n')

@@ -31,6 +31,10 @@ func TestSaveCheckpointRoundTrip(t *testing.T) {
 			}
 			c.TieEmbeddings = tied
 			c.RouterAuxCoef = 0.01 // not the default, so the round trip shows it
+			if tied {
+				c.MaxPositions = 0 // absent from config.json: must stay absent
+				c.BlockLen = 64
+			}
 			w, slab := NewF32Weights(c)
 			InitWeights(c, slab, 3)
 			dir := filepath.Join(t.TempDir(), "ckpt")
