@@ -44,6 +44,7 @@ const (
 var roleNames = [...]string{"embed", "lm_head", "final_norm", "input_norm", "post_norm", "qkv", "gate",
 	"attn_norm", "out", "q", "k", "v", "o", "router", "w1", "w3", "w2"}
 
+// String names the role for messages.
 func (r Role) String() string {
 	if r < 0 || int(r) >= len(roleNames) {
 		return fmt.Sprintf("Role(%d)", int(r))

@@ -64,8 +64,8 @@ func TestParamTableMatchesGolden(t *testing.T) {
 	}
 }
 
-// TestParamTableTied checks that a tied head has no entry of its own and
-// that loading binds it to the embedding.
+// TestParamTableTied checks that a tied head has no entry of its own
+// (TestF32WeightsAliasSlab checks that it binds to the embedding).
 func TestParamTableTied(t *testing.T) {
 	c, err := PresetConfig("tiny")
 	if err != nil {
