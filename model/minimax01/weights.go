@@ -10,10 +10,12 @@ import (
 	"github.com/lightninglm/lightning/tensor"
 )
 
-// Weights are the model's parameters as views into the checkpoint (never an
-// fp32 copy of the big matrices). Vectors (norm weights, router gates) are
-// small and kept as fp32 copies. Names in comments are the official
-// safetensors keys (spec §3.1), relative to "model.layers.N." for layers.
+// Weights are the model's parameters. Loaded for inference they are views
+// into the checkpoint (never an fp32 copy of the big matrices), with the
+// small vectors (norm weights, router gates) as fp32 copies; for training
+// (NewF32Weights) every tensor is a view into one fp32 slab. Names in
+// comments are the official safetensors keys (spec §3.1), relative to
+// "model.layers.N." for layers; ParamTable lists them all.
 type Weights struct {
 	Embed  tensor.Mat // model.embed_tokens.weight [vocab, dim]
 	Norm   []float32  // model.norm.weight [dim]
