@@ -204,28 +204,25 @@ func WriteRandom(dir string, c *Config, opt RandomOptions) error {
 
 // randomTensor draws one tensor's values with InitWeights' rule (so an
 // F32 random model holds exactly the slab InitWeights fills) and encodes
-// them.
+// them in the tensor's dtype.
 func randomTensor(t tensorPlan, c *Config, seed uint64) []byte {
 	vals := make([]float32, t.param.Size)
 	initParam(vals, t.param, c.InitRange, seed)
-	switch t.spec.DType {
-	case safetensors.BF16:
-		out := make([]byte, 2*len(vals))
-		for i, f := range vals {
-			binary.LittleEndian.PutUint16(out[2*i:], kernels.RoundBF16(f))
+	es := t.spec.DType.Size()
+	out := make([]byte, es*len(vals))
+	const piece = 1 << 20
+	kernels.ParallelFor((len(vals)+piece-1)/piece, 1, func(lo, hi int) {
+		for i := lo * piece; i < min(len(vals), hi*piece); i++ {
+			switch t.spec.DType {
+			case safetensors.BF16:
+				binary.LittleEndian.PutUint16(out[2*i:], kernels.RoundBF16(vals[i]))
+			case safetensors.F16:
+				binary.LittleEndian.PutUint16(out[2*i:], kernels.FloatToHalf(vals[i]))
+			default:
+				binary.LittleEndian.PutUint32(out[4*i:], math.Float32bits(vals[i]))
+			}
 		}
-		return out
-	case safetensors.F16:
-		out := make([]byte, 2*len(vals))
-		for i, f := range vals {
-			binary.LittleEndian.PutUint16(out[2*i:], kernels.FloatToHalf(f))
-		}
-		return out
-	}
-	out := make([]byte, 4*len(vals))
-	for i, f := range vals {
-		binary.LittleEndian.PutUint32(out[4*i:], math.Float32bits(f))
-	}
+	})
 	return out
 }
 
