@@ -10,7 +10,9 @@ package attention
 
 import (
 	"math"
+	"time"
 
+	"github.com/lightninglm/lightning/internal/trace"
 	"github.com/lightninglm/lightning/kernels"
 )
 
@@ -69,6 +71,11 @@ func LayerSlopes(base []float32, l, nLayers int) []float32 {
 // LightningScratch holds the per-head work buffers of the block algorithm;
 // one per concurrently running head.
 type LightningScratch struct {
+	// Profile, if set, receives the CPU time of LightningPrefill's
+	// inter-block part (with the state update) as split 0 and of its
+	// intra-block part as split 1 (trace.Profile.AddSplit).
+	Profile *trace.Profile
+
 	decay  []float32 // [B+1]: decay[j] = exp(-s·j)
 	scores []float32 // [B, B]: masked, decayed Q Kᵀ of one block
 	kd     []float32 // [B, d]: K rows scaled by their decay to the block end
@@ -98,10 +105,26 @@ func NewLightningScratch(blockLen, d int) *LightningScratch {
 func LightningPrefill(o []float32, ldo int, q, k, v []float32, ld, n, d int, state []float32, slope float32, blockLen int, ws *LightningScratch) {
 	B := blockLen
 	dec := decayTable(ws.decay[:B+1], slope)
+	p := ws.Profile
 	for r0 := 0; r0 < n; r0 += B {
 		m := min(B, n-r0)
-		lightningBlockOut(o[r0*ldo:], ldo, q[r0*ld:], k[r0*ld:], v[r0*ld:], ld, m, d, state, dec, B, ws)
+		var t0, t1, t2 time.Time
+		if p != nil {
+			t0 = time.Now()
+		}
+		lightningBlockInter(o[r0*ldo:], ldo, q[r0*ld:], ld, m, d, state, dec)
+		if p != nil {
+			t1 = time.Now()
+		}
+		lightningBlockIntra(o[r0*ldo:], ldo, q[r0*ld:], k[r0*ld:], v[r0*ld:], ld, m, d, dec, B, ws)
+		if p != nil {
+			t2 = time.Now()
+		}
 		lightningBlockState(state, k[r0*ld:], v[r0*ld:], ld, m, d, dec, ws)
+		if p != nil {
+			p.AddSplit(0, t1.Sub(t0)+time.Since(t2))
+			p.AddSplit(1, t2.Sub(t1))
+		}
 	}
 }
 
@@ -119,12 +142,22 @@ func decayTable(dec []float32, slope float32) []float32 {
 //	ob: row c at [c·ldo : c·ldo+d] (overwritten); qb, kb, vb: row c at [c·ld:]
 //	state: [d, d]; dec: decayTable of ≥ B+1 entries
 func lightningBlockOut(ob []float32, ldo int, qb, kb, vb []float32, ld, m, d int, state, dec []float32, B int, ws *LightningScratch) {
-	// Inter-block: O = (Q ⊙ qd)·S with qd[c] = exp(-s(c+1)).
+	lightningBlockInter(ob, ldo, qb, ld, m, d, state, dec)
+	lightningBlockIntra(ob, ldo, qb, kb, vb, ld, m, d, dec, B, ws)
+}
+
+// lightningBlockInter writes the inter-block part of a block's outputs:
+// O = (Q ⊙ qd)·S with qd[c] = exp(-s(c+1)).
+func lightningBlockInter(ob []float32, ldo int, qb []float32, ld, m, d int, state, dec []float32) {
 	kernels.Sgemm(false, false, m, d, d, qb, ld, state, d, ob, ldo, false)
 	for c := 0; c < m; c++ {
 		kernels.Scale(ob[c*ldo:c*ldo+d], dec[c+1])
 	}
-	// Intra-block: O += ((Q Kᵀ) ⊙ M)·V with M[c,c'] = exp(-s(c-c')) for c ≥ c', else 0.
+}
+
+// lightningBlockIntra adds the intra-block part of a block's outputs:
+// O += ((Q Kᵀ) ⊙ M)·V with M[c,c'] = exp(-s(c-c')) for c ≥ c', else 0.
+func lightningBlockIntra(ob []float32, ldo int, qb, kb, vb []float32, ld, m, d int, dec []float32, B int, ws *LightningScratch) {
 	sc := ws.scores[:m*B]
 	maskedProduct(sc, B, qb, ld, kb, ld, m, d, dec)
 	kernels.Sgemm(false, false, m, d, m, sc, B, vb, ld, ob, ldo, true)

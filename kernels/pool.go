@@ -153,6 +153,6 @@ func ParallelFor(n, align int, fn func(lo, hi int)) {
 	pool.gen.Add(1) // publishes fn and bounds to the workers
 	wakeAll()
 	fn(pool.bounds[0], pool.bounds[1])
-	waitWorkers()
+	waitWorkersTimed()
 	pool.fn = nil
 }

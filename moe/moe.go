@@ -4,6 +4,7 @@
 package moe
 
 import (
+	"github.com/lightninglm/lightning/internal/trace"
 	"github.com/lightninglm/lightning/kernels"
 	"github.com/lightninglm/lightning/tensor"
 )
@@ -61,6 +62,10 @@ func taken(ids []int32, e int) bool {
 // Scratch holds the buffers of one MoE forward, sized once for up to maxT
 // tokens (every expert may receive all of them).
 type Scratch struct {
+	// Profile, if set, gets Forward's laps: gather, expert GEMMs, SwiGLU
+	// and scatter (trace.Profile).
+	Profile *trace.Profile
+
 	rows  []int32   // [maxT] token rows routed to the current expert
 	w     []float32 // [maxT] their routing weights
 	x     []float32 // [maxT, dim] gathered inputs
@@ -89,11 +94,13 @@ func NewScratch(maxT, dim, ffn, experts int) *Scratch {
 // all its tokens; experts are visited in ascending id, so each token's sum
 // has the reference's order (index_add_ per expert). out is overwritten.
 func Forward(out, h []float32, T, dim int, experts []Expert, ids []int32, weights []float32, topK int, s *Scratch) {
+	p := s.Profile
 	clear(out[:T*dim])
 	clear(s.count)
 	for _, e := range ids[:T*topK] {
 		s.count[e]++
 	}
+	p.Lap(trace.OpScatter, 0, 4*float64(T*dim))
 	for e := range experts {
 		if s.count[e] == 0 {
 			continue
@@ -109,15 +116,20 @@ func Forward(out, h []float32, T, dim int, experts []Expert, ids []int32, weight
 				}
 			}
 		}
+		p.Lap(trace.OpGather, 0, 8*float64(n*dim))
 		ex := &experts[e]
 		ffn := ex.W1.Rows
 		tensor.MatMul(s.gate, s.x, n, ex.W1)
 		tensor.MatMul(s.up, s.x, n, ex.W3)
+		p.Lap(trace.OpExperts, 4*float64(n*dim*ffn), float64(ex.W1.Bytes()+ex.W3.Bytes()+4*n*(dim+2*ffn)))
 		kernels.SiLUMul(s.gate[:n*ffn], s.gate[:n*ffn], s.up[:n*ffn])
+		p.Lap(trace.OpAct, 0, 12*float64(n*ffn))
 		tensor.MatMul(s.y, s.gate, n, ex.W2)
+		p.Lap(trace.OpExperts, 2*float64(n*dim*ffn), float64(ex.W2.Bytes()+4*n*(dim+ffn)))
 		for i := 0; i < n; i++ {
 			t := int(s.rows[i])
 			kernels.Axpy(out[t*dim:(t+1)*dim], s.w[i], s.y[i*dim:(i+1)*dim])
 		}
+		p.Lap(trace.OpScatter, 0, 12*float64(n*dim))
 	}
 }

@@ -21,7 +21,7 @@ func init() {
 	register(&command{
 		name:    "bench",
 		summary: "measure the machine's limits and the kernels' throughput against them",
-		usage:   "-kernels [-json] [-threads N]  |  (-model DIR | -preset NAME) [-prefill N,...] [-decode-ctx N,...] [-long N] [-kv f32|bf16|int8] [-json]",
+		usage:   "-kernels [-json] [-threads N]  |  (-model DIR | -preset NAME) [-prefill N,...] [-decode-ctx N,...] [-long N] [-kv f32|bf16|int8] [-profile] [-json]",
 		help: `-kernels measures, in one run, the machine's read bandwidth (1 GiB streamed), its fp32 FMA peak
 and its VDPBF16PS peak on the chosen threads, then times each kernel at MiniMax shapes and reports
 it as a ratio to those limits: GEMM GFLOP/s ÷ FMA peak (bf16-dot GEMM ÷ bf16 peak), decode GEMV
@@ -35,10 +35,19 @@ state read and written — as a ratio to the read bandwidth). -long N adds one c
 tokens reporting ms/token at 8K, 32K, 128K, 512K and 1M and the peak RSS against the memory formula.
 Presets are written once as random BF16 models into the temp folder.
 
+-profile splits the wall time of each measured prefill and decode point's steps by op class (each
+GEMM by the role of its weights, MoE routing, gather and scatter, the lightning inter- and
+intra-block parts, softmax attention, norms, activations, residuals, waiting for the kernel pool's
+workers) and layer kind, each as a share of the measured step and as a ratio to its own limit
+(flops ÷ FMA peak or bytes ÷ read bandwidth, whichever binds); the unattributed remainder is
+printed. The lightning core's wall time is split between its two parts in proportion to their CPU
+time on all threads.
+
 Examples:
   lightning bench -kernels
   lightning bench -preset m300
   lightning bench -preset b2 -prefill 2048 -decode-ctx 0 -json
+  lightning bench -preset m300 -prefill 2048 -decode-ctx 0 -profile
   lightning bench -preset long -prefill '' -decode-ctx '' -long 1M -chunk 4096`,
 		run: runBench,
 	})
@@ -65,6 +74,7 @@ func runBench(fs *flag.FlagSet, args []string) error {
 	fs.IntVar(&mo.chunk, "chunk", 1024, "model mode: prefill chunk (tokens per forward step), as run and chat use by default")
 	long := fs.String("long", "", "model mode: also run one prefill of this many tokens (e.g. 1M), reporting ms/token at milestones and peak RSS vs the memory formula")
 	fs.StringVar(&mo.kvType, "kv", "f32", "model mode: KV cache type: f32, bf16 or int8")
+	fs.BoolVar(&mo.profile, "profile", false, "model mode: split each prefill and decode step by op class and layer kind, as shares of the step and ratios to the machine's limits")
 	fs.BoolVar(&mo.bf16Dot, "bf16-dot", false, "model mode: multiply BF16 attention/expert matrices with the lossy VDPBF16PS path (activations rounded to bf16)")
 	if err := parseFlags(fs, args, false); err != nil {
 		return err

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/lightninglm/lightning/attention"
+	"github.com/lightninglm/lightning/internal/trace"
 	"github.com/lightninglm/lightning/kernels"
 	"github.com/lightninglm/lightning/model"
 	"github.com/lightninglm/lightning/model/minimax01"
@@ -32,6 +33,7 @@ type modelBenchOptions struct {
 	kvType      string
 	bf16Dot     bool
 	json        bool
+	profile     bool // split each measured step by op class (trace.Profile)
 }
 
 // modelReport is what bench's model mode prints (-json gives it verbatim).
@@ -47,6 +49,7 @@ type modelReport struct {
 	Prefill     []prefillPoint `json:"prefill,omitempty"`
 	Decode      []decodePoint  `json:"decode,omitempty"`
 	Long        *longRun       `json:"long,omitempty"`
+	Profiles    []*stepProfile `json:"profiles,omitempty"` // -profile: one per prefill and decode point
 	ElapsedSecs float64        `json:"elapsed_seconds"`
 }
 
@@ -160,11 +163,22 @@ func benchModelMode(w io.Writer, stderr io.Writer, o modelBenchOptions) error {
 		}
 		return p
 	}
+	var prof *trace.Profile
+	if o.profile {
+		prof = &trace.Profile{}
+		m.SetProfile(prof)
+	}
+	addProfile := func(label string, ph trace.Phase, measured time.Duration) {
+		if sp := newStepProfile(label, ph, &prof.Phases[ph], measured, r.FMAPeak, r.ReadBW); sp != nil {
+			r.Profiles = append(r.Profiles, sp)
+		}
+	}
 	logits := make([]float32, V)
 	for _, n := range o.prefill {
 		fmt.Fprintf(stderr, "prefill %d tokens...\n", n)
 		st := m.NewStateCap(n)
 		p := prompt(n)
+		prof.Reset()
 		t0 := time.Now()
 		for i := 0; i < n; i += o.chunk {
 			j := min(i+o.chunk, n)
@@ -174,7 +188,11 @@ func benchModelMode(w io.Writer, stderr io.Writer, o modelBenchOptions) error {
 			}
 			m.Forward([]model.Seq{{State: st, Tokens: p[i:j], Logits: mode}}, logits)
 		}
-		sec := time.Since(t0).Seconds()
+		el := time.Since(t0)
+		sec := el.Seconds()
+		if prof != nil {
+			addProfile(fmt.Sprintf("prefill %d", n), trace.Prefill, el)
+		}
 		flops := float64(n)*r.FlopsPerTok + attentionFlops(c, 0, n)
 		r.Prefill = append(r.Prefill, prefillPoint{Tokens: n, Seconds: sec, TokPerSec: float64(n) / sec,
 			GFLOPS: flops / sec / 1e9, FMARatio: flops / sec / 1e9 / r.FMAPeak, MsPerTok: 1000 * sec / float64(n)})
@@ -188,17 +206,23 @@ func benchModelMode(w io.Writer, stderr io.Writer, o modelBenchOptions) error {
 		}
 		tok := []int32{1}
 		m.Forward([]model.Seq{{State: st, Tokens: tok, Logits: model.LogitsLast}}, logits) // warm up
+		prof.Reset()
 		t0 := time.Now()
 		for i := 0; i < o.decodeN; i++ {
 			m.Forward([]model.Seq{{State: st, Tokens: tok, Logits: model.LogitsLast}}, logits)
 		}
-		sec := time.Since(t0).Seconds()
+		el := time.Since(t0)
+		sec := el.Seconds()
+		if prof != nil {
+			addProfile(fmt.Sprintf("decode at context %d", ctx), trace.Decode, el)
+		}
 		tps := float64(o.decodeN) / sec
 		info := m.Info()
 		moved := r.WeightBytes + info.BytesPerTok*int64(ctx) + 2*info.StateBytes
 		r.Decode = append(r.Decode, decodePoint{Context: ctx, Tokens: o.decodeN, TokPerSec: tps, BytesTok: moved,
 			GBs: float64(moved) * tps / 1e9, Roofline: float64(moved) * tps / 1e9 / r.ReadBW})
 	}
+	m.SetProfile(nil)
 	if o.long > 0 {
 		// The long run reloads the model with a timing tracer.
 		timer := &softmaxTimer{softmax: map[int]bool{}}
@@ -359,6 +383,9 @@ func printModelReport(w io.Writer, r *modelReport) {
 		}
 	}
 	tw.Flush()
+	for _, sp := range r.Profiles {
+		sp.print(w)
+	}
 	if l := r.Long; l != nil {
 		fmt.Fprintf(w, "\nlong prefill: %d tokens in chunks of %d, %.1f s wall\n", l.Tokens, l.Chunk, l.WallSeconds)
 		for _, m := range l.Milestones {

@@ -200,6 +200,37 @@ func TestBenchModelMode(t *testing.T) {
 	}
 }
 
+// TestBenchProfile checks bench -profile gives one profile per measured
+// point, each a prefill or decode profile whose parts (shares of the
+// measured step) do not exceed the step and whose GEMM rows have ratios to
+// a limit.
+func TestBenchProfile(t *testing.T) {
+	out, stderr, code := runCLI(t, "bench", "-preset", "tiny", "-prefill", "64", "-decode-ctx", "0", "-decode-n", "2", "-chunk", "32", "-profile", "-json")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	var r modelReport
+	if err := json.Unmarshal([]byte(out), &r); err != nil {
+		t.Fatal(err)
+	}
+	if len(r.Profiles) != 2 || r.Profiles[0].Phase != "prefill" || r.Profiles[0].Steps != 2 || r.Profiles[1].Phase != "decode" || r.Profiles[1].Steps != 2 {
+		t.Fatalf("profiles %+v", r.Profiles)
+	}
+	for _, sp := range r.Profiles {
+		var share float64
+		gemms := 0
+		for _, o := range sp.Ops {
+			share += o.Share
+			if strings.HasPrefix(o.Op, "gemm ") && o.Limit != "" && o.Ratio > 0 {
+				gemms++
+			}
+		}
+		if share > 1+1e-9 || sp.PartsMs > sp.StepMs*(1+1e-9) || gemms < 5 {
+			t.Errorf("%s: parts %.3f of a %.3f ms step (shares sum to %.3f), %d GEMM rows with a limit", sp.Label, sp.PartsMs, sp.StepMs, share, gemms)
+		}
+	}
+}
+
 // TestInspectRealShape checks inspect's figures for the real MiniMax-Text-01
 // configuration against the spec (§1.5, §4.2): 456,089,655,296 parameters,
 // 45,944,920,064 active per token, 912,210,767,872 bytes as BF16 with F32

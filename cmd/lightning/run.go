@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/lightninglm/lightning/engine"
+	"github.com/lightninglm/lightning/internal/trace"
 )
 
 func init() {
@@ -39,6 +40,7 @@ func runRun(fs *flag.FlagSet, args []string) error {
 	raw := fs.Bool("raw", false, "feed the prompt as raw text, without the chat template")
 	promptFile := fs.String("prompt-file", "", "read the prompt from this file")
 	verbose := fs.Bool("v", false, "print token counts and speeds to stderr")
+	profile := fs.Bool("profile", false, "print to stderr the op-by-op profile of the prefill and decode steps (bench -profile has the same table)")
 	var stops stopFlag
 	fs.Var(&stops, "stop", "stop at this string (repeatable)")
 	if err := parseFlags(fs, args, true); err != nil {
@@ -77,6 +79,11 @@ func runRun(fs *flag.FlagSet, args []string) error {
 		return err
 	}
 	defer t.close()
+	var fma, bw float64
+	if *profile {
+		fma, bw = quickLimits()
+		t.m.SetProfile(&trace.Profile{})
+	}
 	var ids []int32
 	if t.tmpl != nil && !*raw {
 		var msgs []message
@@ -102,6 +109,14 @@ func runRun(fs *flag.FlagSet, args []string) error {
 	fmt.Fprintln(stdout)
 	if err != nil {
 		return err
+	}
+	if *profile {
+		phases := t.m.TakeProfile()
+		for ph := range trace.NumPhases {
+			if sp := newStepProfile("run", ph, &phases[ph], 0, fma, bw); sp != nil {
+				sp.print(stderr)
+			}
+		}
 	}
 	if *verbose {
 		fmt.Fprintf(stderr, "prompt %d tokens, generated %d tokens (%s), first token after %v, finish %s, seed %d\n",

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/lightninglm/lightning/engine"
+	"github.com/lightninglm/lightning/internal/trace"
 	"github.com/lightninglm/lightning/model/minimax01"
 	"github.com/lightninglm/lightning/server"
 	"github.com/lightninglm/lightning/tokenizer"
@@ -108,6 +109,7 @@ func runServe(fs *flag.FlagSet, args []string) error {
 	logFormat := fs.String("log-format", "text", "log format: text or json")
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn or error")
 	sessionDir := fs.String("session-dir", "", "save chat sessions (\"session\": NAME) in this folder, created if missing (default: sessions off)")
+	profile := fs.Duration("profile", 0, "log the op-by-op profile of the prefill and decode steps of each such period (e.g. 1m; 0 = off)")
 	reasoning := fs.String("reasoning-parser", "none", "minimax_m1 (or think): send a chat reply's leading <think>…</think> as reasoning_content; none: leave it in content")
 	if err := parseFlags(fs, args, false); err != nil {
 		return err
@@ -122,6 +124,8 @@ func runServe(fs *flag.FlagSet, args []string) error {
 		return fmt.Errorf("%w: need -max-seqs ≥ 1, -max-queue ≥ 0 and -batch-tokens > -max-seqs", errUsage)
 	case *prefixMB < 0 || *bodyMB < 1 || *maxTokens < 1 || *ckEvery < 1:
 		return fmt.Errorf("%w: -prefix-cache-mb ≥ 0, -max-body-mb ≥ 1, -max-tokens ≥ 1 and -checkpoint-every ≥ 1 required", errUsage)
+	case *profile < 0:
+		return fmt.Errorf("%w: -profile %v: want a period such as 1m, or 0 for off", errUsage, *profile)
 	}
 	switch *reasoning {
 	case "none", "minimax_m1", "think":
@@ -184,6 +188,10 @@ func runServe(fs *flag.FlagSet, args []string) error {
 	defer m.Close()
 	for _, w := range m.Warnings {
 		logger.Warn("model", "warning", w)
+	}
+	if *profile > 0 {
+		stop := logProfiles(m, *profile, logger)
+		defer stop()
 	}
 	tok, err := tokenizer.Load(*tokDir)
 	if err != nil {
@@ -337,4 +345,35 @@ func fitting(budget, perSeq int64) string {
 		return "unlimited"
 	}
 	return strconv.FormatInt(budget/perSeq, 10)
+}
+
+// logProfiles measures the machine's limits, turns the model's profile on
+// and logs the prefill and decode steps of every period that had some; the
+// returned function stops it.
+func logProfiles(m *minimax01.Model, every time.Duration, logger *slog.Logger) (stop func()) {
+	fma, bw := quickLimits()
+	logger.Info("profiling", "every", every, "fma_peak_gflops", fmt.Sprintf("%.1f", fma), "read_bandwidth_gbs", fmt.Sprintf("%.1f", bw))
+	m.SetProfile(&trace.Profile{})
+	done := make(chan struct{})
+	go func() {
+		t := time.NewTicker(every)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+			}
+			phases := m.TakeProfile()
+			for ph := range trace.NumPhases {
+				sp := newStepProfile("serve", ph, &phases[ph], 0, fma, bw)
+				if sp == nil {
+					continue
+				}
+				logger.Info("profile", "phase", sp.Phase, "steps", sp.Steps, "tokens_per_step", fmt.Sprintf("%.1f", sp.TokensPerStep),
+					"step_ms", fmt.Sprintf("%.3f", sp.StepMs), "top", sp.summary())
+			}
+		}
+	}()
+	return func() { close(done) }
 }

@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"math"
 	"sync"
+	"time"
 
 	"github.com/lightninglm/lightning/attention"
 	"github.com/lightninglm/lightning/format/safetensors"
@@ -41,6 +42,9 @@ type Options struct {
 	// lossy kernel that also rounds activations to bfloat16 (VDPBF16PS); the
 	// router and the LM head keep the exact fp32-activation path.
 	BF16Dot bool
+	// Profile, if set, accumulates the wall time of every step by op class
+	// and layer kind (SetProfile changes it later).
+	Profile *trace.Profile
 }
 
 // Model is a loaded MiniMax-01 model. Forward calls are serialised.
@@ -54,6 +58,7 @@ type Model struct {
 	maxT   int
 	kvType attention.KVType
 	tracer trace.Tracer
+	prof   *trace.Profile // nil: off
 	ck     *safetensors.Checkpoint
 
 	mu sync.Mutex
@@ -111,7 +116,29 @@ func New(cfg *Config, w *Weights, opt Options) *Model {
 	}
 	m.rope = attention.NewRoPE(cfg.RopeDim, cfg.RopeTheta)
 	m.s = newScratch(m)
+	m.SetProfile(opt.Profile)
 	return m
+}
+
+// SetProfile makes later steps accumulate their op-by-op wall time into p
+// (nil turns profiling off). It turns the kernel pool's wait timing on
+// while p is set, so p's pool waits are those of this model's steps only
+// when no other model runs at the same time.
+func (m *Model) SetProfile(p *trace.Profile) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if p != nil && p.Waited == nil {
+		p.Waited = kernels.PoolWaited
+	}
+	kernels.TimePoolWaits(p != nil)
+	m.prof = p
+	s := m.s
+	s.moe.Profile = p
+	for range cap(s.linFree) {
+		ws := <-s.linFree
+		ws.Profile = p
+		s.linFree <- ws
+	}
 }
 
 // Close releases the checkpoint's memory maps. The model must not be used
@@ -134,6 +161,19 @@ func (m *Model) ScratchBytes() int64 {
 	threads := int64(cap(s.linFree))
 	b += threads * 4 * int64(c.BlockLen+1+c.BlockLen*c.BlockLen+c.BlockLen*c.HeadDim)
 	return b
+}
+
+// TakeProfile returns the steps accumulated so far in the profile given to
+// SetProfile (zero without one) and clears them; it is safe while other
+// goroutines call Forward.
+func (m *Model) TakeProfile() (phases [trace.NumPhases]trace.Steps) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.prof != nil {
+		phases = m.prof.Phases
+		m.prof.Reset()
+	}
+	return phases
 }
 
 // Slopes returns lightning layer l's per-head decay rates (nil for softmax).
@@ -230,6 +270,10 @@ func (m *Model) Forward(seqs []model.Seq, logits []float32) {
 func (m *Model) step(s *scratch, T int, logits []float32) int {
 	c, w := m.Config, m.Weights
 	dim := c.Dim
+	p := m.prof
+	if p != nil {
+		p.Begin(stepPhase(s.spans, T))
+	}
 	x := s.x[:T*dim]
 	for _, sp := range s.spans {
 		for i, id := range sp.tokens {
@@ -238,35 +282,49 @@ func (m *Model) step(s *scratch, T int, logits []float32) int {
 		}
 	}
 	m.trace("embed", -1, x)
+	act := 4 * float64(T*dim) // bytes of one [T, dim] activation
+	p.Lap(trace.OpEmbed, 0, float64(T*w.Embed.Bytes()/max(w.Embed.Rows, 1))+act)
 	h, a := s.h[:T*dim], s.a[:T*dim]
 	for l := range w.Layers {
 		lw := &w.Layers[l]
 		// Attention sub-layer (spec §2.3).
+		alpha, beta := c.LinearAlpha, c.LinearBeta
+		if c.LayerKinds[l] == Lightning {
+			p.Kind(trace.KindLightning)
+		} else {
+			alpha, beta = c.FullAlpha, c.FullBeta
+			p.Kind(trace.KindSoftmax)
+		}
 		rmsNormRows(h, x, lw.InputNorm, dim, c.NormEps)
 		m.trace("input_norm", l, h)
-		alpha, beta := c.LinearAlpha, c.LinearBeta
+		p.Lap(trace.OpNorm, 0, 2*act)
 		if c.LayerKinds[l] == Lightning {
 			m.lightning(s, l, T)
 		} else {
-			alpha, beta = c.FullAlpha, c.FullBeta
 			m.softmax(s, l, T)
 		}
 		m.trace("attn_out", l, a)
 		residual(x, h, a, alpha, beta, c.PostNorm)
 		m.trace("attn_residual", l, x)
+		p.Lap(trace.OpResidual, 0, 3*act)
 		// MoE sub-layer (spec §2.6).
 		rmsNormRows(h, x, lw.PostNorm, dim, c.NormEps)
 		m.trace("post_attn_norm", l, h)
+		p.Lap(trace.OpNorm, 0, 2*act)
 		router := s.router[:T*c.Experts]
 		kernels.MatMulF32(router, h, lw.Router, T, dim, c.Experts)
 		m.trace("router_logits", l, router)
+		p.Lap(trace.OpRouter, 2*float64(T*dim*c.Experts), 4*float64(dim*c.Experts+T*(dim+c.Experts)))
 		ids, wts := s.ids[:T*c.TopK], s.wts[:T*c.TopK]
 		moe.Route(router, T, c.Experts, c.TopK, ids, wts)
-		moe.Forward(a, h, T, dim, lw.Experts, ids, wts, c.TopK, s.moe)
+		p.Lap(trace.OpRoute, 0, 4*float64(T*(c.Experts+2*c.TopK)))
+		moe.Forward(a, h, T, dim, lw.Experts, ids, wts, c.TopK, s.moe) // laps inside
 		m.trace("moe_out", l, a)
 		residual(x, h, a, c.MLPAlpha, c.MLPBeta, c.PostNorm)
 		m.trace("out", l, x)
+		p.Lap(trace.OpResidual, 0, 3*act)
 	}
+	p.Kind(trace.KindModel)
 	// Final norm on the rows that need logits, then the LM head in fp32 (spec §2.7).
 	R := 0
 	for _, sp := range s.spans {
@@ -278,12 +336,33 @@ func (m *Model) step(s *scratch, T int, logits []float32) int {
 			}
 		}
 	}
+	p.Lap(trace.OpNorm, 0, 8*float64(R*dim))
 	if R > 0 {
 		m.trace("final_norm", -1, s.final[:R*dim])
-		tensor.MatMul(logits[:R*c.Vocab], s.final[:R*dim], R, w.LMHead)
+		m.matmul(trace.OpLMHead, logits[:R*c.Vocab], s.final[:R*dim], R, w.LMHead)
 		m.trace("logits", -1, logits[:R*c.Vocab])
 	}
+	p.End(T)
 	return R
+}
+
+// stepPhase says whether a step is a decode step (one new token per
+// sequence) or a prefill step, for profiles.
+func stepPhase(spans []span, T int) trace.Phase {
+	if T == len(spans) {
+		return trace.Decode
+	}
+	return trace.Prefill
+}
+
+// matmul is tensor.MatMul charged to op in the profile (dst[T, w.Rows] =
+// x[T, w.Cols] · wᵀ): 2·T·Rows·Cols flops; the weights and both
+// activations are the bytes.
+func (m *Model) matmul(op trace.Op, dst, x []float32, T int, w tensor.Mat) {
+	tensor.MatMul(dst, x, T, w)
+	if p := m.prof; p != nil {
+		p.Lap(op, 2*float64(T)*float64(w.Rows*w.Cols), float64(w.Bytes()+4*T*(w.Rows+w.Cols)))
+	}
 }
 
 func (m *Model) trace(name string, l int, v []float32) {
@@ -320,25 +399,60 @@ const lightningEps = 1e-6
 func (m *Model) lightning(s *scratch, l, T int) {
 	c, lw := m.Config, &m.Weights.Layers[l]
 	hd := c.Heads * c.HeadDim
+	p := m.prof
 	qkv := s.qkv[:T*3*hd]
-	tensor.MatMul(qkv, s.h[:T*c.Dim], T, lw.QKV)
+	m.matmul(trace.OpQKV, qkv, s.h[:T*c.Dim], T, lw.QKV)
 	m.trace("qkv_proj", l, qkv)
 	kernels.SiLU(qkv, qkv) // SiLU on all of q, k and v (spec §2.5.1)
+	p.Lap(trace.OpAct, 0, 8*float64(T*3*hd))
 	gate := s.gate[:T*hd]
-	tensor.MatMul(gate, s.h[:T*c.Dim], T, lw.Gate)
+	m.matmul(trace.OpGate, gate, s.h[:T*c.Dim], T, lw.Gate)
 	m.trace("output_gate", l, gate)
 	kernels.Sigmoid(gate, gate)
+	p.Lap(trace.OpAct, 0, 8*float64(T*hd))
 	s.layer = l
 	kernels.ParallelFor(len(s.spans)*c.Heads, 1, s.linFn)
+	if p != nil {
+		flops, bytes := m.lightningWork(s.spans)
+		p.LapSplit([2]trace.Op{trace.OpLinInter, trace.OpLinIntra}, flops, bytes)
+	}
 	o := s.o[:T*hd]
 	m.trace("lin_attn_core", l, o)
 	rmsNormRows(o, o, lw.AttnNorm, hd, lightningEps)
 	m.trace("lin_attn_normed", l, o)
+	p.Lap(trace.OpNorm, 0, 8*float64(T*hd))
 	kernels.Mul(o, gate)
-	tensor.MatMul(s.a[:T*c.Dim], o, T, lw.Out)
+	p.Lap(trace.OpAct, 0, 12*float64(T*hd))
+	m.matmul(trace.OpOut, s.a[:T*c.Dim], o, T, lw.Out)
 	if m.tracer != nil && len(s.spans) == 1 {
 		m.trace("cache_kv", l, s.spans[0].st.lin[l])
 	}
+}
+
+// lightningWork counts the flops and bytes of one lightning layer's core
+// over the spans, as the block algorithm (or the decode recurrence) performs
+// them: [0] the inter-block part with the state update — Q·S and Kᵀ·V,
+// 4·m·d² per block of m rows, the state read and written — and [1] the
+// intra-block part — the full m×m Q·Kᵀ and its product with V, 4·m²·d, with
+// q, k, v read and o written.
+func (m *Model) lightningWork(spans []span) (flops, bytes [2]float64) {
+	c := m.Config
+	d, B, H := float64(c.HeadDim), c.BlockLen, float64(c.Heads)
+	for _, sp := range spans {
+		n := len(sp.tokens)
+		bytes[0] += H * 8 * d * d
+		bytes[1] += H * 16 * float64(n) * d
+		if n == 1 {
+			flops[0] += H * 4 * d * d
+			continue
+		}
+		for r0 := 0; r0 < n; r0 += B {
+			mb := float64(min(B, n-r0))
+			flops[0] += H * 4 * mb * d * d
+			flops[1] += H * 4 * mb * mb * d
+		}
+	}
+	return flops, bytes
 }
 
 // lightningHeads runs heads [lo, hi) of the flattened (span, head) pairs of
@@ -361,6 +475,12 @@ func (s *scratch) lightningHeads(lo, hi int) {
 		st := sp.st.lin[s.layer][h*d*d : (h+1)*d*d]
 		slope := m.slopes[s.layer][h]
 		if n == 1 {
+			if p := m.prof; p != nil {
+				t0 := time.Now()
+				attention.LightningStep(o, q, k, v, st, d, slope)
+				p.AddSplit(0, time.Since(t0))
+				continue
+			}
 			attention.LightningStep(o, q, k, v, st, d, slope)
 		} else {
 			attention.LightningPrefill(o, hd, q, k, v, ld, n, d, st, slope, c.BlockLen, ws)
@@ -373,10 +493,11 @@ func (m *Model) softmax(s *scratch, l, T int) {
 	c, lw := m.Config, &m.Weights.Layers[l]
 	hd, kvd := c.Heads*c.HeadDim, c.KVHeads*c.HeadDim
 	h := s.h[:T*c.Dim]
+	p := m.prof
 	q, k, v := s.qkv[:T*hd], s.kbuf[:T*kvd], s.vbuf[:T*kvd]
-	tensor.MatMul(q, h, T, lw.Q)
-	tensor.MatMul(k, h, T, lw.K)
-	tensor.MatMul(v, h, T, lw.V)
+	m.matmul(trace.OpQ, q, h, T, lw.Q)
+	m.matmul(trace.OpK, k, h, T, lw.K)
+	m.matmul(trace.OpV, v, h, T, lw.V)
 	m.trace("q_proj", l, q)
 	m.trace("k_proj", l, k)
 	m.trace("v_proj", l, v)
@@ -391,6 +512,8 @@ func (m *Model) softmax(s *scratch, l, T int) {
 		}
 		sp.st.kv[l].Append(k[sp.start*kvd:], v[sp.start*kvd:], kvd, len(sp.tokens))
 	}
+	kvBytes := float64(m.kvType.BytesPerToken(c.KVHeads, c.HeadDim)) // one token's K and V
+	p.Lap(trace.OpRoPE, 0, 4*float64(T*(hd+kvd))*2+float64(T)*kvBytes)
 	// Work items: (span, KV head, query tile) for the flash kernel.
 	s.flash = s.flash[:0]
 	for si, sp := range s.spans {
@@ -402,9 +525,22 @@ func (m *Model) softmax(s *scratch, l, T int) {
 	}
 	s.layer = l
 	kernels.ParallelFor(len(s.flash), 1, s.smFn)
+	if p != nil {
+		// 4·hd flops per head and visible key (q·k and p·v); every span's
+		// cache is read once per query tile and KV head group.
+		var flops, bytes float64
+		for _, sp := range s.spans {
+			n, end := float64(len(sp.tokens)), float64(sp.pos+len(sp.tokens))
+			keys := (end*(end+1) - float64(sp.pos)*float64(sp.pos+1)) / 2
+			flops += 4 * float64(hd) * keys
+			tiles := float64(attention.FlashTiles(len(sp.tokens), c.Heads/c.KVHeads))
+			bytes += tiles*end*kvBytes + 8*n*float64(hd)
+		}
+		p.Lap(trace.OpSoftmax, flops, bytes)
+	}
 	o := s.o[:T*hd]
 	m.trace("softmax_attn_core", l, o)
-	tensor.MatMul(s.a[:T*c.Dim], o, T, lw.O)
+	m.matmul(trace.OpO, s.a[:T*c.Dim], o, T, lw.O)
 }
 
 // softmaxHeads runs flash-attention work items [lo, hi) of the current
