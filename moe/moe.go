@@ -80,6 +80,19 @@ func (s *Scratch) Bytes() int64 {
 	return int64(len(s.rows)+len(s.w)+len(s.x)+len(s.gate)+len(s.up)+len(s.y))*4 + int64(len(s.count))*8
 }
 
+// Touch writes a zero to every 4 KiB page of the buffers, on the kernel
+// pool's threads, so that the OS maps them before the first Forward.
+func (s *Scratch) Touch() {
+	bufs := [][]float32{s.w, s.x, s.gate, s.up, s.y}
+	kernels.ParallelFor(len(bufs), 1, func(lo, hi int) {
+		for _, b := range bufs[lo:hi] {
+			for i := 0; i < len(b); i += 1024 {
+				b[i] = 0
+			}
+		}
+	})
+}
+
 // NewScratch sizes the buffers for maxT tokens.
 func NewScratch(maxT, dim, ffn, experts int) *Scratch {
 	return &Scratch{

@@ -33,6 +33,8 @@ tok/s at each -prefill length (with the useful-FLOP rate as a ratio to the FMA p
 at each -decode-ctx context (with bytes moved per token — active weights, KV cache read, lightning
 state read and written — as a ratio to the read bandwidth). -long N adds one chunked prefill of N
 tokens reporting ms/token at 8K, 32K, 128K, 512K and 1M and the peak RSS against the memory formula.
+It also reports the load time and the first prefill after load (the first -prefill length, run
+before anything else) against the same length warm; -lazy-weights loads without prefaulting.
 Presets are written once as random BF16 models into the temp folder.
 
 -profile splits the wall time of each measured prefill and decode point's steps by op class (each
@@ -75,6 +77,7 @@ func runBench(fs *flag.FlagSet, args []string) error {
 	long := fs.String("long", "", "model mode: also run one prefill of this many tokens (e.g. 1M), reporting ms/token at milestones and peak RSS vs the memory formula")
 	fs.StringVar(&mo.kvType, "kv", "f32", "model mode: KV cache type: f32, bf16 or int8")
 	fs.BoolVar(&mo.profile, "profile", false, "model mode: split each prefill and decode step by op class and layer kind, as shares of the step and ratios to the machine's limits")
+	fs.BoolVar(&mo.lazy, "lazy-weights", false, "model mode: do not prefault the weights at load (the behaviour before prefaulting, to compare the first prefill)")
 	fs.BoolVar(&mo.bf16Dot, "bf16-dot", false, "model mode: multiply BF16 attention/expert matrices with the lossy VDPBF16PS path (activations rounded to bf16)")
 	if err := parseFlags(fs, args, false); err != nil {
 		return err

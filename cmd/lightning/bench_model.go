@@ -34,23 +34,29 @@ type modelBenchOptions struct {
 	bf16Dot     bool
 	json        bool
 	profile     bool // split each measured step by op class (trace.Profile)
+	lazy        bool // minimax01.Options.LazyWeights: do not prefault the weights at load
 }
 
 // modelReport is what bench's model mode prints (-json gives it verbatim).
 type modelReport struct {
-	Model       string         `json:"model"`
-	Threads     int            `json:"threads"`
-	LoadAvg     float64        `json:"load_avg_1m"`
-	Warnings    []string       `json:"warnings,omitempty"`
-	FMAPeak     float64        `json:"fma_peak_gflops"`
-	ReadBW      float64        `json:"read_bandwidth_gbs"`
-	WeightBytes int64          `json:"weight_bytes_active_per_token"`
-	FlopsPerTok float64        `json:"matmul_flops_per_token"`
-	Prefill     []prefillPoint `json:"prefill,omitempty"`
-	Decode      []decodePoint  `json:"decode,omitempty"`
-	Long        *longRun       `json:"long,omitempty"`
-	Profiles    []*stepProfile `json:"profiles,omitempty"` // -profile: one per prefill and decode point
-	ElapsedSecs float64        `json:"elapsed_seconds"`
+	Model       string   `json:"model"`
+	Threads     int      `json:"threads"`
+	LoadAvg     float64  `json:"load_avg_1m"`
+	Warnings    []string `json:"warnings,omitempty"`
+	FMAPeak     float64  `json:"fma_peak_gflops"`
+	ReadBW      float64  `json:"read_bandwidth_gbs"`
+	WeightBytes int64    `json:"weight_bytes_active_per_token"`
+	FlopsPerTok float64  `json:"matmul_flops_per_token"`
+	LoadSecs    float64  `json:"load_seconds"`
+	LazyWeights bool     `json:"lazy_weights"` // -lazy-weights: not prefaulted at load
+	// FirstPrefill is the first -prefill length run right after the load,
+	// before anything else, against the same length warm (Prefill).
+	FirstPrefill *firstPrefill  `json:"first_prefill,omitempty"`
+	Prefill      []prefillPoint `json:"prefill,omitempty"`
+	Decode       []decodePoint  `json:"decode,omitempty"`
+	Long         *longRun       `json:"long,omitempty"`
+	Profiles     []*stepProfile `json:"profiles,omitempty"` // -profile: one per prefill and decode point
+	ElapsedSecs  float64        `json:"elapsed_seconds"`
 }
 
 type prefillPoint struct {
@@ -60,6 +66,14 @@ type prefillPoint struct {
 	GFLOPS    float64 `json:"gflops"`     // useful flops (matmuls + attention) per second
 	FMARatio  float64 `json:"fma_ratio"`  // GFLOPS ÷ measured FMA peak
 	MsPerTok  float64 `json:"ms_per_tok"` // seconds per token × 1000
+}
+
+type firstPrefill struct {
+	Tokens        int     `json:"tokens"`
+	Seconds       float64 `json:"seconds"`
+	TokPerSec     float64 `json:"tok_per_s"`
+	WarmTokPerSec float64 `json:"warm_tok_per_s"`
+	Ratio         float64 `json:"ratio_to_warm"`
 }
 
 type decodePoint struct {
@@ -134,27 +148,14 @@ func benchModelMode(w io.Writer, stderr io.Writer, o modelBenchOptions) error {
 			return err
 		}
 	}
-	m, err := loadModel(dir, minimax01.Options{MaxBatchTokens: o.chunk, KVType: kv, BF16Dot: o.bf16Dot}, stderr)
+	t0 := time.Now()
+	m, err := loadModel(dir, minimax01.Options{MaxBatchTokens: o.chunk, KVType: kv, BF16Dot: o.bf16Dot, LazyWeights: o.lazy}, stderr)
 	if err != nil {
 		return err
 	}
 	defer m.Close()
-	r := &modelReport{Model: dir, Threads: kernels.Threads(), LoadAvg: loadAvg()}
-	if r.LoadAvg > 0.5*float64(runtime.NumCPU()) {
-		r.Warnings = append(r.Warnings, fmt.Sprintf("load average %.2f on %d cores: other work shares the machine, numbers are low and noisy", r.LoadAvg, runtime.NumCPU()))
-	}
-	fmt.Fprintln(stderr, "measuring the machine's limits (read bandwidth, FMA peak)...")
-	buf := make([]byte, 1<<30)
-	for i := 0; i < len(buf); i += 4096 {
-		buf[i] = 1
-	}
-	r.ReadBW = kernels.ReadBandwidth(buf, 3) / 1e9
-	buf = nil
-	r.FMAPeak = kernels.FMAPeak(500*time.Millisecond) / 1e9
+	r := &modelReport{Model: dir, Threads: kernels.Threads(), LoadAvg: loadAvg(), LoadSecs: time.Since(t0).Seconds(), LazyWeights: o.lazy}
 	c := m.Config
-	r.WeightBytes = m.Weights.Bytes(c).PerToken
-	_, active := c.Params()
-	r.FlopsPerTok = 2 * float64(active)
 	V := c.Vocab
 	prompt := func(n int) []int32 {
 		p := make([]int32, n)
@@ -163,19 +164,14 @@ func benchModelMode(w io.Writer, stderr io.Writer, o modelBenchOptions) error {
 		}
 		return p
 	}
+	logits := make([]float32, V)
 	var prof *trace.Profile
 	if o.profile {
 		prof = &trace.Profile{}
 		m.SetProfile(prof)
 	}
-	addProfile := func(label string, ph trace.Phase, measured time.Duration) {
-		if sp := newStepProfile(label, ph, &prof.Phases[ph], measured, r.FMAPeak, r.ReadBW); sp != nil {
-			r.Profiles = append(r.Profiles, sp)
-		}
-	}
-	logits := make([]float32, V)
-	for _, n := range o.prefill {
-		fmt.Fprintf(stderr, "prefill %d tokens...\n", n)
+	// prefill times one prompt of n tokens in chunks from a fresh state.
+	prefill := func(n int) time.Duration {
 		st := m.NewStateCap(n)
 		p := prompt(n)
 		prof.Reset()
@@ -188,10 +184,50 @@ func benchModelMode(w io.Writer, stderr io.Writer, o modelBenchOptions) error {
 			}
 			m.Forward([]model.Seq{{State: st, Tokens: p[i:j], Logits: mode}}, logits)
 		}
-		el := time.Since(t0)
+		return time.Since(t0)
+	}
+	var cold time.Duration
+	if len(o.prefill) > 0 {
+		fmt.Fprintf(stderr, "first prefill after load, %d tokens...\n", o.prefill[0])
+		cold = prefill(o.prefill[0])
+	}
+	var coldProfile *trace.Steps
+	if prof != nil {
+		coldProfile = new(trace.Steps)
+		*coldProfile = prof.Phases[trace.Prefill]
+	}
+	if r.LoadAvg > 0.5*float64(runtime.NumCPU()) {
+		r.Warnings = append(r.Warnings, fmt.Sprintf("load average %.2f on %d cores: other work shares the machine, numbers are low and noisy", r.LoadAvg, runtime.NumCPU()))
+	}
+	fmt.Fprintln(stderr, "measuring the machine's limits (read bandwidth, FMA peak)...")
+	buf := make([]byte, 1<<30)
+	for i := 0; i < len(buf); i += 4096 {
+		buf[i] = 1
+	}
+	r.ReadBW = kernels.ReadBandwidth(buf, 3) / 1e9
+	buf = nil
+	r.FMAPeak = kernels.FMAPeak(500*time.Millisecond) / 1e9
+	r.WeightBytes = m.Weights.Bytes(c).PerToken
+	_, active := c.Params()
+	r.FlopsPerTok = 2 * float64(active)
+	addProfile := func(label string, ph trace.Phase, st *trace.Steps, measured time.Duration) {
+		if sp := newStepProfile(label, ph, st, measured, r.FMAPeak, r.ReadBW); sp != nil {
+			r.Profiles = append(r.Profiles, sp)
+		}
+	}
+	if coldProfile != nil {
+		addProfile(fmt.Sprintf("first prefill after load, %d", o.prefill[0]), trace.Prefill, coldProfile, cold)
+	}
+	for _, n := range o.prefill {
+		fmt.Fprintf(stderr, "prefill %d tokens...\n", n)
+		el := prefill(n)
 		sec := el.Seconds()
 		if prof != nil {
-			addProfile(fmt.Sprintf("prefill %d", n), trace.Prefill, el)
+			addProfile(fmt.Sprintf("prefill %d", n), trace.Prefill, &prof.Phases[trace.Prefill], el)
+		}
+		if r.FirstPrefill == nil {
+			r.FirstPrefill = &firstPrefill{Tokens: n, Seconds: cold.Seconds(), TokPerSec: float64(n) / cold.Seconds(),
+				WarmTokPerSec: float64(n) / sec, Ratio: sec / cold.Seconds()}
 		}
 		flops := float64(n)*r.FlopsPerTok + attentionFlops(c, 0, n)
 		r.Prefill = append(r.Prefill, prefillPoint{Tokens: n, Seconds: sec, TokPerSec: float64(n) / sec,
@@ -214,7 +250,7 @@ func benchModelMode(w io.Writer, stderr io.Writer, o modelBenchOptions) error {
 		el := time.Since(t0)
 		sec := el.Seconds()
 		if prof != nil {
-			addProfile(fmt.Sprintf("decode at context %d", ctx), trace.Decode, el)
+			addProfile(fmt.Sprintf("decode at context %d", ctx), trace.Decode, &prof.Phases[trace.Decode], el)
 		}
 		tps := float64(o.decodeN) / sec
 		info := m.Info()
@@ -367,7 +403,16 @@ func printModelReport(w io.Writer, r *modelReport) {
 		fmt.Fprintf(w, "WARNING: %s\n", x)
 	}
 	fmt.Fprintf(w, "machine: read bandwidth %.1f GB/s, FMA peak %.1f GFLOP/s (measured in this run)\n", r.ReadBW, r.FMAPeak)
-	fmt.Fprintf(w, "active weights per decoded token: %s; matmul flops per token: %.3g\n\n", human(float64(r.WeightBytes), "B"), r.FlopsPerTok)
+	fmt.Fprintf(w, "active weights per decoded token: %s; matmul flops per token: %.3g\n", human(float64(r.WeightBytes), "B"), r.FlopsPerTok)
+	lazy := "weights prefaulted at load"
+	if r.LazyWeights {
+		lazy = "weights left to fault in on use (-lazy-weights)"
+	}
+	fmt.Fprintf(w, "load %.2f s (%s)\n", r.LoadSecs, lazy)
+	if f := r.FirstPrefill; f != nil {
+		fmt.Fprintf(w, "first prefill after load: %d tokens in %.2f s, %.1f tok/s = %.2f× the warm %.1f tok/s\n", f.Tokens, f.Seconds, f.TokPerSec, f.Ratio, f.WarmTokPerSec)
+	}
+	fmt.Fprintln(w)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	if len(r.Prefill) > 0 {
 		fmt.Fprintln(tw, "prefill tokens\tseconds\ttok/s\tms/tok\tGFLOP/s\t× FMA peak\t")

@@ -201,7 +201,7 @@ func TestBenchModelMode(t *testing.T) {
 }
 
 // TestBenchProfile checks bench -profile gives one profile per measured
-// point, each a prefill or decode profile whose parts (shares of the
+// point (and the first prefill after load), each a prefill or decode profile whose parts (shares of the
 // measured step) do not exceed the step and whose GEMM rows have ratios to
 // a limit.
 func TestBenchProfile(t *testing.T) {
@@ -213,8 +213,12 @@ func TestBenchProfile(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &r); err != nil {
 		t.Fatal(err)
 	}
-	if len(r.Profiles) != 2 || r.Profiles[0].Phase != "prefill" || r.Profiles[0].Steps != 2 || r.Profiles[1].Phase != "decode" || r.Profiles[1].Steps != 2 {
+	// The first prefill after load, the same prefill warm, then decode.
+	if len(r.Profiles) != 3 || r.Profiles[0].Phase != "prefill" || r.Profiles[0].Steps != 2 || r.Profiles[1].Steps != 2 || r.Profiles[2].Phase != "decode" || r.Profiles[2].Steps != 2 {
 		t.Fatalf("profiles %+v", r.Profiles)
+	}
+	if f := r.FirstPrefill; f == nil || f.Tokens != 64 || f.Ratio <= 0 || r.LoadSecs <= 0 {
+		t.Errorf("first prefill %+v, load %v s", f, r.LoadSecs)
 	}
 	for _, sp := range r.Profiles {
 		var share float64

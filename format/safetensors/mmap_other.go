@@ -17,3 +17,6 @@ func mapFile(f *os.File, size int) ([]byte, func() error, error) {
 	}
 	return data, func() error { return nil }, nil
 }
+
+// Prefault does nothing here: mapFile read the data into memory.
+func Prefault(data []byte) {}

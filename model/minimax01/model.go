@@ -45,6 +45,11 @@ type Options struct {
 	// Profile, if set, accumulates the wall time of every step by op class
 	// and layer kind (SetProfile changes it later).
 	Profile *trace.Profile
+	// LazyWeights leaves the mapped weights to be read from the file (or
+	// mapped from the page cache) page by page when the first requests
+	// touch them, instead of by Load, on every thread, at once: a faster
+	// load and a slower first request.
+	LazyWeights bool
 }
 
 // Model is a loaded MiniMax-01 model. Forward calls are serialised.
@@ -92,12 +97,24 @@ func Load(dir string, opt Options) (*Model, error) {
 	if opt.BF16Dot {
 		w.useBF16Dot(cfg)
 	}
+	var lazyNote string
+	if !opt.LazyWeights {
+		size, avail := w.Bytes(cfg).Total, availableMemory()
+		if avail > 0 && size <= avail {
+			w.prefault(cfg)
+		} else {
+			lazyNote = fmt.Sprintf("weights (%d MiB) not prefaulted at load: the OS reports %d MiB of memory available", size>>20, avail>>20)
+		}
+	}
 	m := New(cfg, w, opt)
 	m.ck = ck
 	if len(unused) > 0 {
 		m.Warnings = append(m.Warnings, fmt.Sprintf("%d checkpoint tensors are not used by this architecture (first: %s)", len(unused), unused[0]))
 	}
 	m.Warnings = append(m.Warnings, notes...)
+	if lazyNote != "" {
+		m.Warnings = append(m.Warnings, lazyNote)
+	}
 	return m, nil
 }
 
@@ -606,6 +623,15 @@ func newScratch(m *Model) *scratch {
 		spans: make([]span, 0, T),
 	}
 	s.linFn, s.smFn = s.lightningHeads, s.softmaxHeads
+	// Fault the buffers' pages in now, on every thread, rather than in the
+	// first request (fresh memory from the OS is mapped on first write).
+	bufs := [][]float32{s.x, s.h, s.a, s.qkv, s.gate, s.o, s.kbuf, s.vbuf, s.router, s.wts, s.final}
+	kernels.ParallelFor(len(bufs), 1, func(lo, hi int) {
+		for _, b := range bufs[lo:hi] {
+			touchPages(b)
+		}
+	})
+	s.moe.Touch()
 	n := kernels.Threads()
 	s.linFree = make(chan *attention.LightningScratch, n)
 	s.flashFree = make(chan *attention.FlashScratch, n)
@@ -614,4 +640,12 @@ func newScratch(m *Model) *scratch {
 		s.flashFree <- attention.NewFlashScratch(c.Heads/c.KVHeads, c.HeadDim)
 	}
 	return s
+}
+
+// touchPages writes a zero to every 4 KiB page of b, so that the OS maps
+// its pages now.
+func touchPages(b []float32) {
+	for i := 0; i < len(b); i += 1024 {
+		b[i] = 0
+	}
 }

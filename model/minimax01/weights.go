@@ -3,8 +3,12 @@ package minimax01
 import (
 	"errors"
 	"fmt"
+	"os"
+	"strconv"
+	"strings"
 
 	"github.com/lightninglm/lightning/format/safetensors"
+	"github.com/lightninglm/lightning/kernels"
 	"github.com/lightninglm/lightning/moe"
 	"github.com/lightninglm/lightning/quant"
 	"github.com/lightninglm/lightning/tensor"
@@ -224,4 +228,53 @@ func (w *Weights) useBF16Dot(c *Config) {
 			m.Type = quant.BF16Dot
 		}
 	}
+}
+
+// prefault brings every page of the weight matrices into memory on the
+// kernel pool's threads (safetensors.Prefault: from the page cache, or the
+// disk), so the first request does not fault them in one at a time.
+func (w *Weights) prefault(c *Config) {
+	const piece = 8 << 20 // bytes per work item
+	var pieces [][]byte
+	seen := map[*byte]bool{} // a tied LM head is the embedding
+	for _, p := range ParamTable(c) {
+		m, _ := w.Bind(p)
+		if m == nil {
+			continue
+		}
+		for _, b := range [][]byte{m.Data, m.Scales, m.Mins} {
+			if len(b) == 0 || seen[&b[0]] {
+				continue
+			}
+			seen[&b[0]] = true
+			for ; len(b) > 0; b = b[min(piece, len(b)):] {
+				pieces = append(pieces, b[:min(piece, len(b))])
+			}
+		}
+	}
+	kernels.ParallelFor(len(pieces), 1, func(lo, hi int) {
+		for _, b := range pieces[lo:hi] {
+			safetensors.Prefault(b)
+		}
+	})
+}
+
+// availableMemory is MemAvailable of /proc/meminfo in bytes (free memory
+// plus what the page cache can give back, the model file's cached pages
+// included), or 0 where it cannot be read.
+func availableMemory() int64 {
+	b, err := os.ReadFile("/proc/meminfo")
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if rest, ok := strings.CutPrefix(line, "MemAvailable:"); ok {
+			kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(rest, "kB")), 10, 64)
+			if err != nil {
+				return 0
+			}
+			return kb << 10
+		}
+	}
+	return 0
 }

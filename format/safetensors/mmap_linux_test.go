@@ -1,0 +1,62 @@
+package safetensors
+
+import (
+	"encoding/binary"
+	"os"
+	"path/filepath"
+	"testing"
+	"unsafe"
+)
+
+// presentPages counts the pages of data that are mapped in this process's
+// page table, from /proc/self/pagemap (bit 63 of each page's entry).
+func presentPages(t *testing.T, data []byte) int {
+	f, err := os.Open("/proc/self/pagemap")
+	if err != nil {
+		t.Skipf("no pagemap: %v", err)
+	}
+	defer f.Close()
+	page := os.Getpagesize()
+	first := uintptr(unsafe.Pointer(&data[0])) / uintptr(page)
+	n := (len(data) + page - 1) / page
+	buf := make([]byte, 8*n)
+	if _, err := f.ReadAt(buf, int64(first)*8); err != nil {
+		t.Skipf("read pagemap: %v", err)
+	}
+	present := 0
+	for i := 0; i < n; i++ {
+		if binary.LittleEndian.Uint64(buf[8*i:])>>63 == 1 {
+			present++
+		}
+	}
+	return present
+}
+
+// TestPrefault maps a 4 MiB file (written, so in the page cache) and checks
+// that few of its pages are mapped before Prefault and all of them after,
+// with data starting mid-page.
+func TestPrefault(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "w.bin")
+	const size = 4 << 20
+	if err := os.WriteFile(path, make([]byte, size), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	data, release, err := mapFile(f, size)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer release()
+	pages := size / os.Getpagesize()
+	if n := presentPages(t, data); n > pages/2 {
+		t.Skipf("%d of %d pages are mapped before any read: nothing to measure", n, pages)
+	}
+	Prefault(data[1:])
+	if n := presentPages(t, data); n != pages {
+		t.Errorf("after Prefault %d of %d pages are mapped", n, pages)
+	}
+}
