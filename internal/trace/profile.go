@@ -14,7 +14,7 @@ const (
 	OpEmbed              // embedding rows
 	OpNorm               // RMSNorms (sub-layer inputs, lightning output, final)
 	OpAct                // SiLU, sigmoid, gating products, SwiGLU
-	OpResidual           // residual updates
+	OpResidual           // residual updates, with the RMSNorm that follows each fused in
 	OpQKV                // lightning fused q|k|v projection
 	OpGate               // lightning output gate projection
 	OpOut                // lightning output projection
@@ -36,7 +36,7 @@ const (
 	NumOps
 )
 
-var opNames = [NumOps]string{"other", "embed", "norm", "activation", "residual", "gemm qkv", "gemm output gate",
+var opNames = [NumOps]string{"other", "embed", "norm", "activation", "residual + norm", "gemm qkv", "gemm output gate",
 	"gemm out", "gemm q", "gemm k", "gemm v", "gemm o", "gemm router", "gemm experts", "gemm lm head",
 	"moe routing", "moe gather", "moe scatter", "lightning inter-block", "lightning intra-block",
 	"rope + kv append", "softmax attention", "pool wait"}

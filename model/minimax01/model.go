@@ -302,32 +302,28 @@ func (m *Model) step(s *scratch, T int, logits []float32) int {
 	act := 4 * float64(T*dim) // bytes of one [T, dim] activation
 	p.Lap(trace.OpEmbed, 0, float64(T*w.Embed.Bytes()/max(w.Embed.Rows, 1))+act)
 	h, a := s.h[:T*dim], s.a[:T*dim]
+	if len(w.Layers) > 0 {
+		p.Kind(m.layerKind(0))
+		rmsNormRows(h, x, w.Layers[0].InputNorm, dim, c.NormEps)
+		m.trace("input_norm", 0, h)
+		p.Lap(trace.OpNorm, 0, 2*act)
+	}
 	for l := range w.Layers {
 		lw := &w.Layers[l]
-		// Attention sub-layer (spec §2.3).
+		// Attention sub-layer (spec §2.3); h holds its normalised input.
 		alpha, beta := c.LinearAlpha, c.LinearBeta
-		if c.LayerKinds[l] == Lightning {
-			p.Kind(trace.KindLightning)
-		} else {
-			alpha, beta = c.FullAlpha, c.FullBeta
-			p.Kind(trace.KindSoftmax)
-		}
-		rmsNormRows(h, x, lw.InputNorm, dim, c.NormEps)
-		m.trace("input_norm", l, h)
-		p.Lap(trace.OpNorm, 0, 2*act)
 		if c.LayerKinds[l] == Lightning {
 			m.lightning(s, l, T)
 		} else {
+			alpha, beta = c.FullAlpha, c.FullBeta
 			m.softmax(s, l, T)
 		}
 		m.trace("attn_out", l, a)
-		residual(x, h, a, alpha, beta, c.PostNorm)
+		s.residualNorm(T, alpha, beta, lw.PostNorm)
 		m.trace("attn_residual", l, x)
-		p.Lap(trace.OpResidual, 0, 3*act)
-		// MoE sub-layer (spec §2.6).
-		rmsNormRows(h, x, lw.PostNorm, dim, c.NormEps)
 		m.trace("post_attn_norm", l, h)
-		p.Lap(trace.OpNorm, 0, 2*act)
+		p.Lap(trace.OpResidual, 0, 5*act)
+		// MoE sub-layer (spec §2.6).
 		router := s.router[:T*c.Experts]
 		kernels.MatMulF32(router, h, lw.Router, T, dim, c.Experts)
 		m.trace("router_logits", l, router)
@@ -337,9 +333,17 @@ func (m *Model) step(s *scratch, T int, logits []float32) int {
 		p.Lap(trace.OpRoute, 0, 4*float64(T*(c.Experts+2*c.TopK)))
 		moe.Forward(a, h, T, dim, lw.Experts, ids, wts, c.TopK, s.moe) // laps inside
 		m.trace("moe_out", l, a)
-		residual(x, h, a, c.MLPAlpha, c.MLPBeta, c.PostNorm)
-		m.trace("out", l, x)
-		p.Lap(trace.OpResidual, 0, 3*act)
+		if l+1 < len(w.Layers) { // the residual, and the next layer's input norm
+			s.residualNorm(T, c.MLPAlpha, c.MLPBeta, w.Layers[l+1].InputNorm)
+			m.trace("out", l, x)
+			p.Lap(trace.OpResidual, 0, 5*act)
+			p.Kind(m.layerKind(l + 1))
+			m.trace("input_norm", l+1, h)
+		} else {
+			s.residualNorm(T, c.MLPAlpha, c.MLPBeta, nil)
+			m.trace("out", l, x)
+			p.Lap(trace.OpResidual, 0, 3*act)
+		}
 	}
 	p.Kind(trace.KindModel)
 	// Final norm on the rows that need logits, then the LM head in fp32 (spec §2.7).
@@ -385,6 +389,53 @@ func (m *Model) matmul(op trace.Op, dst, x []float32, T int, w tensor.Mat) {
 func (m *Model) trace(name string, l int, v []float32) {
 	if m.tracer != nil {
 		m.tracer.Trace(name, l, v)
+	}
+}
+
+// layerKind is layer l's kind in profiles.
+func (m *Model) layerKind(l int) trace.Kind {
+	if m.Config.LayerKinds[l] == Lightning {
+		return trace.KindLightning
+	}
+	return trace.KindSoftmax
+}
+
+// residualNormMinRows is the number of rows from which residualNorm splits
+// its rows over the pool (a row of the real model takes about a
+// microsecond, a pool dispatch a few).
+const residualNormMinRows = 64
+
+// residualNorm applies the residual to the first T rows of the stream,
+// x = res·alpha + a·beta (see residual), then, when normW is not nil,
+// normalises each new row into h: h = RMSNorm(x)·normW. Each row is done
+// in one pass while it is in cache; the rows are split over the pool when
+// there are many. Every row's arithmetic is the one of residual followed by
+// rmsNormRows, so the results are bitwise the same.
+func (s *scratch) residualNorm(T int, alpha, beta float32, normW []float32) {
+	s.rn = residualNormArgs{alpha: alpha, beta: beta, normW: normW}
+	if T < residualNormMinRows {
+		s.residualNormRows(0, T)
+		return
+	}
+	kernels.ParallelFor(T, 1, s.rnFn)
+}
+
+// residualNormArgs are the arguments of the current residualNorm.
+type residualNormArgs struct {
+	alpha, beta float32
+	normW       []float32 // nil: no norm
+}
+
+// residualNormRows runs rows [lo, hi) of residualNorm.
+func (s *scratch) residualNormRows(lo, hi int) {
+	c := s.m.Config
+	dim, a := c.Dim, &s.rn
+	for r := lo; r < hi; r++ {
+		x, h := s.x[r*dim:(r+1)*dim], s.h[r*dim:(r+1)*dim]
+		residual(x, h, s.a[r*dim:(r+1)*dim], a.alpha, a.beta, c.PostNorm)
+		if a.normW != nil {
+			kernels.RMSNorm(h, x, a.normW, c.NormEps)
+		}
 	}
 }
 
@@ -604,8 +655,10 @@ type scratch struct {
 
 	spans []span
 	layer int              // layer being run by the ParallelFor bodies
+	rn    residualNormArgs // arguments of the residualNorm being run
 	linFn func(lo, hi int) // s.lightningHeads, bound once so ParallelFor does not allocate
 	smFn  func(lo, hi int) // s.softmaxHeads, likewise
+	rnFn  func(lo, hi int) // s.residualNormRows, likewise
 }
 
 func newScratch(m *Model) *scratch {
@@ -622,7 +675,7 @@ func newScratch(m *Model) *scratch {
 		moe:   moe.NewScratch(T, c.Dim, c.FFN, c.Experts),
 		spans: make([]span, 0, T),
 	}
-	s.linFn, s.smFn = s.lightningHeads, s.softmaxHeads
+	s.linFn, s.smFn, s.rnFn = s.lightningHeads, s.softmaxHeads, s.residualNormRows
 	// Fault the buffers' pages in now, on every thread, rather than in the
 	// first request (fresh memory from the OS is mapped on first write).
 	bufs := [][]float32{s.x, s.h, s.a, s.qkv, s.gate, s.o, s.kbuf, s.vbuf, s.router, s.wts, s.final}
