@@ -172,7 +172,7 @@ func (m *Model) Close() error {
 func (m *Model) ScratchBytes() int64 {
 	s := m.s
 	n := len(s.x) + len(s.h) + len(s.a) + len(s.qkv) + len(s.gate) + len(s.o) + len(s.kbuf) + len(s.vbuf) +
-		len(s.router) + len(s.wts) + len(s.final) + len(s.ids)
+		len(s.router) + len(s.wts) + len(s.final) + len(s.ids) + len(s.rowPos) + len(s.ropeTab)
 	b := int64(n)*4 + s.moe.Bytes()
 	c := m.Config
 	threads := int64(cap(s.linFree))
@@ -296,6 +296,7 @@ func (m *Model) step(s *scratch, T int, logits []float32) int {
 		for i, id := range sp.tokens {
 			r := sp.start + i
 			tensor.Row(x[r*dim:(r+1)*dim], w.Embed, int(id))
+			s.rowPos[r] = int32(sp.pos + i)
 		}
 	}
 	m.trace("embed", -1, x)
@@ -400,10 +401,10 @@ func (m *Model) layerKind(l int) trace.Kind {
 	return trace.KindSoftmax
 }
 
-// residualNormMinRows is the number of rows from which residualNorm splits
-// its rows over the pool (a row of the real model takes about a
-// microsecond, a pool dispatch a few).
-const residualNormMinRows = 64
+// parallelMinRows is the number of rows from which the row-wise passes
+// (residualNorm, RoPE) split their rows over the pool (a row of the real
+// model takes about a microsecond, a pool dispatch a few).
+const parallelMinRows = 64
 
 // residualNorm applies the residual to the first T rows of the stream,
 // x = res·alpha + a·beta (see residual), then, when normW is not nil,
@@ -413,7 +414,7 @@ const residualNormMinRows = 64
 // rmsNormRows, so the results are bitwise the same.
 func (s *scratch) residualNorm(T int, alpha, beta float32, normW []float32) {
 	s.rn = residualNormArgs{alpha: alpha, beta: beta, normW: normW}
-	if T < residualNormMinRows {
+	if T < parallelMinRows {
 		s.residualNormRows(0, T)
 		return
 	}
@@ -569,15 +570,12 @@ func (m *Model) softmax(s *scratch, l, T int) {
 	m.trace("q_proj", l, q)
 	m.trace("k_proj", l, k)
 	m.trace("v_proj", l, v)
-	half := c.RopeDim / 2
+	if T < parallelMinRows {
+		s.ropeRows(0, T)
+	} else {
+		kernels.ParallelFor(T, 1, s.ropeFn)
+	}
 	for _, sp := range s.spans {
-		for i := range sp.tokens {
-			r := sp.start + i
-			cos, sin := s.cos[:half], s.sin[:half]
-			m.rope.Angles(cos, sin, sp.pos+i)
-			m.rope.Rotate(q[r*hd:(r+1)*hd], c.Heads, c.HeadDim, cos, sin)
-			m.rope.Rotate(k[r*kvd:(r+1)*kvd], c.KVHeads, c.HeadDim, cos, sin)
-		}
 		sp.st.kv[l].Append(k[sp.start*kvd:], v[sp.start*kvd:], kvd, len(sp.tokens))
 	}
 	kvBytes := float64(m.kvType.BytesPerToken(c.KVHeads, c.HeadDim)) // one token's K and V
@@ -609,6 +607,21 @@ func (m *Model) softmax(s *scratch, l, T int) {
 	o := s.o[:T*hd]
 	m.trace("softmax_attn_core", l, o)
 	m.matmul(trace.OpO, s.a[:T*c.Dim], o, T, lw.O)
+}
+
+// ropeRows rotates the queries (s.qkv) and keys (s.kbuf) of rows [lo, hi)
+// of the current softmax layer by their positions (spec §2.4.1), with each
+// row's angles in its own row of s.ropeTab.
+func (s *scratch) ropeRows(lo, hi int) {
+	m := s.m
+	c := m.Config
+	hd, kvd, half := c.Heads*c.HeadDim, c.KVHeads*c.HeadDim, c.RopeDim/2
+	for r := lo; r < hi; r++ {
+		cos, sin := s.ropeTab[r*c.RopeDim:r*c.RopeDim+half], s.ropeTab[r*c.RopeDim+half:(r+1)*c.RopeDim]
+		m.rope.Angles(cos, sin, int(s.rowPos[r]))
+		m.rope.Rotate(s.qkv[r*hd:(r+1)*hd], c.Heads, c.HeadDim, cos, sin)
+		m.rope.Rotate(s.kbuf[r*kvd:(r+1)*kvd], c.KVHeads, c.HeadDim, cos, sin)
+	}
 }
 
 // softmaxHeads runs flash-attention work items [lo, hi) of the current
@@ -646,19 +659,20 @@ type scratch struct {
 	ids       []int32     // [maxT, topK]
 	wts       []float32   // [maxT, topK]
 	final     []float32   // [maxT, dim] final-norm rows that get logits
-	cos       []float32   // [ropeDim/2]
-	sin       []float32   // [ropeDim/2]
+	rowPos    []int32     // [maxT] each row's position in its sequence
+	ropeTab   []float32   // [maxT, ropeDim] each row's RoPE cos | sin
 	flash     []flashItem // softmax-attention work items of the current layer
 	moe       *moe.Scratch
 	linFree   chan *attention.LightningScratch // one per worker thread
 	flashFree chan *attention.FlashScratch     // one per worker thread
 
-	spans []span
-	layer int              // layer being run by the ParallelFor bodies
-	rn    residualNormArgs // arguments of the residualNorm being run
-	linFn func(lo, hi int) // s.lightningHeads, bound once so ParallelFor does not allocate
-	smFn  func(lo, hi int) // s.softmaxHeads, likewise
-	rnFn  func(lo, hi int) // s.residualNormRows, likewise
+	spans  []span
+	layer  int              // layer being run by the ParallelFor bodies
+	rn     residualNormArgs // arguments of the residualNorm being run
+	linFn  func(lo, hi int) // s.lightningHeads, bound once so ParallelFor does not allocate
+	smFn   func(lo, hi int) // s.softmaxHeads, likewise
+	rnFn   func(lo, hi int) // s.residualNormRows, likewise
+	ropeFn func(lo, hi int) // s.ropeRows, likewise
 }
 
 func newScratch(m *Model) *scratch {
@@ -670,15 +684,15 @@ func newScratch(m *Model) *scratch {
 		qkv: make([]float32, T*3*hd), gate: make([]float32, T*hd), o: make([]float32, T*hd),
 		kbuf: make([]float32, T*kvd), vbuf: make([]float32, T*kvd),
 		router: make([]float32, T*c.Experts), ids: make([]int32, T*c.TopK), wts: make([]float32, T*c.TopK),
-		final: make([]float32, T*c.Dim), cos: make([]float32, c.RopeDim/2), sin: make([]float32, c.RopeDim/2),
+		final: make([]float32, T*c.Dim), rowPos: make([]int32, T), ropeTab: make([]float32, T*c.RopeDim),
 		flash: make([]flashItem, 0, 2*T*c.KVHeads+c.KVHeads),
 		moe:   moe.NewScratch(T, c.Dim, c.FFN, c.Experts),
 		spans: make([]span, 0, T),
 	}
-	s.linFn, s.smFn, s.rnFn = s.lightningHeads, s.softmaxHeads, s.residualNormRows
+	s.linFn, s.smFn, s.rnFn, s.ropeFn = s.lightningHeads, s.softmaxHeads, s.residualNormRows, s.ropeRows
 	// Fault the buffers' pages in now, on every thread, rather than in the
 	// first request (fresh memory from the OS is mapped on first write).
-	bufs := [][]float32{s.x, s.h, s.a, s.qkv, s.gate, s.o, s.kbuf, s.vbuf, s.router, s.wts, s.final}
+	bufs := [][]float32{s.x, s.h, s.a, s.qkv, s.gate, s.o, s.kbuf, s.vbuf, s.router, s.wts, s.final, s.ropeTab}
 	kernels.ParallelFor(len(bufs), 1, func(lo, hi int) {
 		for _, b := range bufs[lo:hi] {
 			touchPages(b)
