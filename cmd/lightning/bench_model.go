@@ -74,6 +74,13 @@ type firstPrefill struct {
 	TokPerSec     float64 `json:"tok_per_s"`
 	WarmTokPerSec float64 `json:"warm_tok_per_s"`
 	Ratio         float64 `json:"ratio_to_warm"`
+	// Minor page faults of the process during the first and the warm run
+	// (from /proc/self/stat; 0 where unreadable): unlike the times, they do
+	// not depend on what else runs on the machine. Both runs fault in their
+	// fresh state (KV cache, lightning state); the excess of the first is
+	// what a cold start costs.
+	MinorFaults     int64 `json:"minor_faults"`
+	WarmMinorFaults int64 `json:"warm_minor_faults"`
 }
 
 type decodePoint struct {
@@ -170,11 +177,15 @@ func benchModelMode(w io.Writer, stderr io.Writer, o modelBenchOptions) error {
 		prof = &trace.Profile{}
 		m.SetProfile(prof)
 	}
-	// prefill times one prompt of n tokens in chunks from a fresh state.
+	// prefill times one prompt of n tokens in chunks from a fresh state and
+	// counts the minor page faults it took.
+	var faults int64
 	prefill := func(n int) time.Duration {
 		st := m.NewStateCap(n)
 		p := prompt(n)
 		prof.Reset()
+		f0 := minorFaults()
+		defer func() { faults = minorFaults() - f0 }()
 		t0 := time.Now()
 		for i := 0; i < n; i += o.chunk {
 			j := min(i+o.chunk, n)
@@ -187,9 +198,11 @@ func benchModelMode(w io.Writer, stderr io.Writer, o modelBenchOptions) error {
 		return time.Since(t0)
 	}
 	var cold time.Duration
+	var coldFaults int64
 	if len(o.prefill) > 0 {
 		fmt.Fprintf(stderr, "first prefill after load, %d tokens...\n", o.prefill[0])
 		cold = prefill(o.prefill[0])
+		coldFaults = faults
 	}
 	var coldProfile *trace.Steps
 	if prof != nil {
@@ -227,7 +240,7 @@ func benchModelMode(w io.Writer, stderr io.Writer, o modelBenchOptions) error {
 		}
 		if r.FirstPrefill == nil {
 			r.FirstPrefill = &firstPrefill{Tokens: n, Seconds: cold.Seconds(), TokPerSec: float64(n) / cold.Seconds(),
-				WarmTokPerSec: float64(n) / sec, Ratio: sec / cold.Seconds()}
+				WarmTokPerSec: float64(n) / sec, Ratio: sec / cold.Seconds(), MinorFaults: coldFaults, WarmMinorFaults: faults}
 		}
 		flops := float64(n)*r.FlopsPerTok + attentionFlops(c, 0, n)
 		r.Prefill = append(r.Prefill, prefillPoint{Tokens: n, Seconds: sec, TokPerSec: float64(n) / sec,
@@ -354,6 +367,24 @@ func longPrefill(m *minimax01.Model, o modelBenchOptions, prompt func(int) []int
 	return run
 }
 
+// minorFaults is the process's count of minor page faults, field 10 of
+// /proc/self/stat (0 where it cannot be read).
+func minorFaults() int64 {
+	b, err := os.ReadFile("/proc/self/stat")
+	if err != nil {
+		return 0
+	}
+	// The command name (field 2) is in parentheses and may hold spaces
+	// and parentheses: the fields go on after the last ')'.
+	s := string(b)
+	f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+	if len(f) < 8 {
+		return 0
+	}
+	n, _ := strconv.ParseInt(f[7], 10, 64) // fields from 3 on: state ppid pgrp session tty tpgid flags minflt
+	return n
+}
+
 // peakRSS reads VmHWM (the peak resident set) from /proc/self/status.
 func peakRSS() int64 { return procStatus("VmHWM:") }
 
@@ -410,7 +441,8 @@ func printModelReport(w io.Writer, r *modelReport) {
 	}
 	fmt.Fprintf(w, "load %.2f s (%s)\n", r.LoadSecs, lazy)
 	if f := r.FirstPrefill; f != nil {
-		fmt.Fprintf(w, "first prefill after load: %d tokens in %.2f s, %.1f tok/s = %.2f× the warm %.1f tok/s\n", f.Tokens, f.Seconds, f.TokPerSec, f.Ratio, f.WarmTokPerSec)
+		fmt.Fprintf(w, "first prefill after load: %d tokens in %.2f s, %.1f tok/s = %.2f× the warm %.1f tok/s; %d minor page faults against %d warm\n",
+			f.Tokens, f.Seconds, f.TokPerSec, f.Ratio, f.WarmTokPerSec, f.MinorFaults, f.WarmMinorFaults)
 	}
 	fmt.Fprintln(w)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
