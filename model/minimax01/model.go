@@ -440,6 +440,77 @@ func (s *scratch) residualNormRows(lo, hi int) {
 	}
 }
 
+// ewOp is an elementwise kernel that elementwise can split over the pool.
+type ewOp uint8
+
+const (
+	ewSiLU    ewOp = iota // dst = SiLU(x)
+	ewSigmoid             // dst = sigmoid(x)
+	ewMul                 // dst *= x
+)
+
+// elementwiseMin is the length from which elementwise splits its work over
+// the pool.
+const elementwiseMin = 1 << 16
+
+// elementwise applies op to dst and x, on the calling thread for short
+// vectors and over the pool, in pieces of whole 64-element blocks, for long
+// ones. Each element's result does not depend on the split (the kernels
+// are elementwise, lane by lane), so it is bitwise the kernel's.
+func (s *scratch) elementwise(op ewOp, dst, x []float32) {
+	s.ew = ewArgs{op: op, dst: dst, x: x}
+	if len(dst) < elementwiseMin {
+		s.elementwiseRange(0, len(dst))
+		return
+	}
+	kernels.ParallelFor(len(dst), 64, s.ewFn)
+}
+
+// ewArgs are the arguments of the elementwise call being run.
+type ewArgs struct {
+	op     ewOp
+	dst, x []float32
+}
+
+// elementwiseRange runs elements [lo, hi) of the current elementwise call.
+func (s *scratch) elementwiseRange(lo, hi int) {
+	a := &s.ew
+	dst, x := a.dst[lo:hi], a.x[lo:hi]
+	switch a.op {
+	case ewSiLU:
+		kernels.SiLU(dst, x)
+	case ewSigmoid:
+		kernels.Sigmoid(dst, x)
+	case ewMul:
+		kernels.Mul(dst, x)
+	}
+}
+
+// normRows normalises each width-wide row of x in place (x = RMSNorm(x)·w),
+// its rows split over the pool from parallelMinRows rows.
+func (s *scratch) normRows(x, w []float32, width int, eps float32) {
+	s.nr = normRowsArgs{x: x, w: w, width: width, eps: eps}
+	if rows := len(x) / width; rows < parallelMinRows {
+		s.normRowsRange(0, rows)
+	} else {
+		kernels.ParallelFor(rows, 1, s.nrFn)
+	}
+}
+
+// normRowsArgs are the arguments of the normRows call being run.
+type normRowsArgs struct {
+	x, w  []float32
+	width int
+	eps   float32
+}
+
+// normRowsRange runs rows [lo, hi) of the current normRows call.
+func (s *scratch) normRowsRange(lo, hi int) {
+	a := &s.nr
+	rows := a.x[lo*a.width : hi*a.width]
+	rmsNormRows(rows, rows, a.w, a.width, a.eps)
+}
+
 // rmsNormRows normalises each dim-wide row of x into dst.
 func rmsNormRows(dst, x, w []float32, dim int, eps float32) {
 	for r := 0; r*dim < len(x); r++ {
@@ -472,12 +543,12 @@ func (m *Model) lightning(s *scratch, l, T int) {
 	qkv := s.qkv[:T*3*hd]
 	m.matmul(trace.OpQKV, qkv, s.h[:T*c.Dim], T, lw.QKV)
 	m.trace("qkv_proj", l, qkv)
-	kernels.SiLU(qkv, qkv) // SiLU on all of q, k and v (spec §2.5.1)
+	s.elementwise(ewSiLU, qkv, qkv) // SiLU on all of q, k and v (spec §2.5.1)
 	p.Lap(trace.OpAct, 0, 8*float64(T*3*hd))
 	gate := s.gate[:T*hd]
 	m.matmul(trace.OpGate, gate, s.h[:T*c.Dim], T, lw.Gate)
 	m.trace("output_gate", l, gate)
-	kernels.Sigmoid(gate, gate)
+	s.elementwise(ewSigmoid, gate, gate)
 	p.Lap(trace.OpAct, 0, 8*float64(T*hd))
 	s.layer = l
 	kernels.ParallelFor(len(s.spans)*c.Heads, 1, s.linFn)
@@ -487,10 +558,10 @@ func (m *Model) lightning(s *scratch, l, T int) {
 	}
 	o := s.o[:T*hd]
 	m.trace("lin_attn_core", l, o)
-	rmsNormRows(o, o, lw.AttnNorm, hd, lightningEps)
+	s.normRows(o, lw.AttnNorm, hd, lightningEps)
 	m.trace("lin_attn_normed", l, o)
 	p.Lap(trace.OpNorm, 0, 8*float64(T*hd))
-	kernels.Mul(o, gate)
+	s.elementwise(ewMul, o, gate)
 	p.Lap(trace.OpAct, 0, 12*float64(T*hd))
 	m.matmul(trace.OpOut, s.a[:T*c.Dim], o, T, lw.Out)
 	if m.tracer != nil && len(s.spans) == 1 {
@@ -669,10 +740,14 @@ type scratch struct {
 	spans  []span
 	layer  int              // layer being run by the ParallelFor bodies
 	rn     residualNormArgs // arguments of the residualNorm being run
+	ew     ewArgs           // arguments of the elementwise call being run
+	nr     normRowsArgs     // arguments of the normRows call being run
 	linFn  func(lo, hi int) // s.lightningHeads, bound once so ParallelFor does not allocate
 	smFn   func(lo, hi int) // s.softmaxHeads, likewise
 	rnFn   func(lo, hi int) // s.residualNormRows, likewise
 	ropeFn func(lo, hi int) // s.ropeRows, likewise
+	ewFn   func(lo, hi int) // s.elementwiseRange, likewise
+	nrFn   func(lo, hi int) // s.normRowsRange, likewise
 }
 
 func newScratch(m *Model) *scratch {
@@ -690,6 +765,7 @@ func newScratch(m *Model) *scratch {
 		spans: make([]span, 0, T),
 	}
 	s.linFn, s.smFn, s.rnFn, s.ropeFn = s.lightningHeads, s.softmaxHeads, s.residualNormRows, s.ropeRows
+	s.ewFn, s.nrFn = s.elementwiseRange, s.normRowsRange
 	// Fault the buffers' pages in now, on every thread, rather than in the
 	// first request (fresh memory from the OS is mapped on first write).
 	bufs := [][]float32{s.x, s.h, s.a, s.qkv, s.gate, s.o, s.kbuf, s.vbuf, s.router, s.wts, s.final, s.ropeTab}
