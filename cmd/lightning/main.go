@@ -40,6 +40,16 @@ func register(c *command) {
 	commands[c.name] = c
 }
 
+// exitError ends a command with exit status code after printing msg (a
+// command stopped by a signal exits with 128 + its number, as a shell
+// reports it).
+type exitError struct {
+	code int
+	msg  string
+}
+
+func (e exitError) Error() string { return e.msg }
+
 // errUsage marks an error that came from bad flags; main prints the usage
 // hint and exits with status 2.
 var errUsage = errors.New("usage")
@@ -71,7 +81,11 @@ func run(args []string, stderr io.Writer) int {
 	}
 	fs := newFlagSet(c, stderr)
 	err := c.run(fs, args[1:])
+	var exit exitError
 	switch {
+	case errors.As(err, &exit):
+		fmt.Fprintf(stderr, "lightning %s: %s\n", c.name, exit.msg)
+		return exit.code
 	case err == nil:
 		return 0
 	case errors.Is(err, flag.ErrHelp):

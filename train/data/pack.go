@@ -83,11 +83,12 @@ type Stream struct {
 	next func() (Doc, error, bool) // pulls the next document of the data
 	stop func()
 
-	pos    Position
-	cur    []int32 // tokens of document pos.Doc
-	curDoc Doc
-	inDoc  bool // cur holds document pos.Doc
-	ended  bool // no Wrap, and the documents ran out
+	pos     Position
+	cur     []int32 // tokens of document pos.Doc
+	curDoc  Doc
+	inDoc   bool // cur holds document pos.Doc
+	ended   bool // no Wrap, and the documents ran out
+	seenDoc bool // a document of either split was read
 
 	tokens    []int32 // [SeqLen] the sequence Next returns
 	docStarts []int
@@ -169,13 +170,13 @@ func (s *Stream) Seek(p Position) error {
 }
 
 func (s *Stream) noDocuments() error {
-	if s.opt.Split == TrainSplit && s.opt.EvalFrac > 0 {
+	if !s.seenDoc {
+		return fmt.Errorf("no documents with text in %v", s.opt.Paths)
+	}
+	if s.opt.Split == TrainSplit {
 		return fmt.Errorf("no training documents in %v: every document with text is held out (lower -eval-frac or add documents)", s.opt.Paths)
 	}
-	if s.opt.Split == EvalSplit {
-		return fmt.Errorf("no held-out documents in %v at -eval-frac %v (raise it or add documents: the split is by whole document)", s.opt.Paths, s.opt.EvalFrac)
-	}
-	return fmt.Errorf("no documents with text in %v", s.opt.Paths)
+	return fmt.Errorf("no held-out documents in %v at -eval-frac %v (raise it or add documents: the split is by whole document)", s.opt.Paths, s.opt.EvalFrac)
 }
 
 // restart opens the documents from the beginning.
@@ -195,6 +196,7 @@ func (s *Stream) pull() (*Doc, error) {
 		if err != nil {
 			return nil, err
 		}
+		s.seenDoc = true
 		if HeldOut(d.Name, d.Index, s.opt.EvalFrac) == (s.opt.Split == EvalSplit) {
 			return &d, nil
 		}
