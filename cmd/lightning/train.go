@@ -315,6 +315,7 @@ type trainSession struct {
 var trainStepHook func(train.Record)
 
 func trainRun(stderr io.Writer, f trainFlags, st *trainState, out string) error {
+	defer kernels.SetThreads(kernels.Threads())
 	kernels.SetThreads(f.Threads)
 	s := &trainSession{f: f, out: out, stderr: stderr}
 
@@ -476,11 +477,13 @@ func exitStatus(sig os.Signal) int {
 
 // trainFLOPsPerToken is the FLOPs of one trained token: three times the
 // forward's (the backward does two products per forward one): the matrix
-// products of the active parameters (2 FLOPs each) and attention at the
-// mean position of a seqLen-token sequence, as bench counts them.
+// products of the active parameters and the LM head (2 FLOPs per weight;
+// the embedding lookup has none) and attention at the mean position of a
+// seqLen-token sequence, as bench counts it.
 func trainFLOPsPerToken(c *minimax01.Config, seqLen int) float64 {
 	_, active := c.Params()
-	return 3 * (2*float64(active) + attentionFlops(c, 0, seqLen)/float64(seqLen))
+	head := float64(c.Vocab) * float64(c.Dim)
+	return 3 * (2*(float64(active)+head) + attentionFlops(c, 0, seqLen)/float64(seqLen))
 }
 
 // checkpointDir is the folder of the checkpoint of step.

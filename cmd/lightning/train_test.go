@@ -156,6 +156,20 @@ func TestTrainLowersEvalLossAndResumesExactly(t *testing.T) {
 		t.Error("resumed run's final weights differ from the uninterrupted run's")
 	}
 	checkCheckpointRuns(t, filepath.Join(straight, "step-00000024"))
+
+	// -init starts a new run (step 1, fresh optimizer) from the trained
+	// weights, with the checkpoint's own tokenizer: its first step reads the
+	// same first batch as the straight run's first step, so its loss must be
+	// far lower (the straight run's step 24 is more than a nat below step 1).
+	initRun := filepath.Join(dir, "init")
+	_, stderr, code = runCLI(t, "train", "-data", trainData, "-init", filepath.Join(straight, "step-00000024"),
+		"-steps", "2", "-seq-len", "64", "-batch-tokens", "128", "-eval-frac", "0.3", "-threads", "2", "-o", initRun)
+	if code != 0 {
+		t.Fatalf("train -init: status %d\n%s", code, stderr)
+	}
+	if im := readMetrics(t, initRun); len(im) != 2 || im[0].Step != 1 || im[0].Loss > ms[0].Loss-1 {
+		t.Errorf("-init run's metrics %+v; the fresh run's first loss was %v", im, ms[0].Loss)
+	}
 }
 
 // checkCheckpointRuns loads a checkpoint with the inference engine and
