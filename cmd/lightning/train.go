@@ -60,8 +60,9 @@ at start), learning rate and ETA.
 Ctrl-C or SIGTERM finishes the step in progress, writes a checkpoint and exits (status 130 or 143); a
 second one exits at once without saving. -resume DIR (a checkpoint, or a run folder: its last
 checkpoint) continues exactly where it stopped, with the run's own flags: the same losses as an
-uninterrupted run. With -resume only -steps, -eval-every, -save-every, -threads, -data and -o may be
-given; a larger -steps extends the run (its cosine then follows the new length).
+uninterrupted run. With -resume only -steps, -eval-every, -save-every, -keep, -threads, -data and -o
+may be given; a larger -steps extends the run (its cosine then follows the new length), and another
+-threads count may change the last bits of the losses.
 
 Presets:
 ` + presetHelp() + `
@@ -98,6 +99,7 @@ type trainFlags struct {
 	EvalFrac    float64  `json:"eval_frac"`
 	EvalTokens  int      `json:"eval_tokens"`
 	SaveEvery   int      `json:"save_every"`
+	Keep        int      `json:"keep"`
 	Seed        uint64   `json:"seed"`
 	Threads     int      `json:"threads"`
 }
@@ -105,7 +107,7 @@ type trainFlags struct {
 // resumableFlags may differ on -resume without changing the losses of the
 // steps both runs take (-steps changes the schedule from the first step
 // past the old end, and only if it grows).
-var resumableFlags = map[string]bool{"steps": true, "eval-every": true, "save-every": true, "threads": true, "data": true, "o": true, "resume": true}
+var resumableFlags = map[string]bool{"steps": true, "eval-every": true, "save-every": true, "keep": true, "threads": true, "data": true, "o": true, "resume": true}
 
 // pathsFlag is a repeatable path flag.
 type pathsFlag []string
@@ -161,8 +163,9 @@ func runTrain(fs *flag.FlagSet, args []string) error {
 	fs.Float64Var(&f.EvalFrac, "eval-frac", 0.05, "fraction of documents held out for the eval loss")
 	fs.IntVar(&f.EvalTokens, "eval-tokens", 16384, "tokens of held-out text each evaluation reads (the same ones every time)")
 	fs.IntVar(&f.SaveEvery, "save-every", 500, "write a checkpoint every this many steps (and always at the end)")
+	fs.IntVar(&f.Keep, "keep", 0, "keep only the last this many checkpoints, deleting older ones after each save (0: keep all)")
 	fs.Uint64Var(&f.Seed, "seed", 1, "seed of the initial weights")
-	fs.IntVar(&f.Threads, "threads", kernels.Threads(), "worker threads (results are reproducible for a given count)")
+	fs.IntVar(&f.Threads, "threads", kernels.Threads(), "worker threads (results are bitwise reproducible for a given count; -resume keeps the run's unless given)")
 	if err := parseFlags(fs, args, false); err != nil {
 		if errors.Is(err, errUsage) && fs.NArg() > 0 {
 			return fmt.Errorf("%w (give each data path with its own -data)", err)
@@ -199,6 +202,9 @@ func runTrain(fs *flag.FlagSet, args []string) error {
 		}
 		if set["save-every"] {
 			saved.SaveEvery = f.SaveEvery
+		}
+		if set["keep"] {
+			saved.Keep = f.Keep
 		}
 		if set["threads"] {
 			saved.Threads = f.Threads
@@ -251,8 +257,8 @@ func (f *trainFlags) check(resuming bool, out string) error {
 		return bad("AdamW: need -weight-decay ≥ 0 and 0 ≤ β < 1 (got %v, %v, %v)", f.WeightDecay, f.Beta1, f.Beta2)
 	case f.Clip < 0:
 		return bad("-clip %v is negative", f.Clip)
-	case f.EvalEvery < 0 || f.SaveEvery < 0:
-		return bad("-eval-every and -save-every must be ≥ 0")
+	case f.EvalEvery < 0 || f.SaveEvery < 0 || f.Keep < 0:
+		return bad("-eval-every, -save-every and -keep must be ≥ 0")
 	case !(f.EvalFrac >= 0 && f.EvalFrac < 1):
 		return bad("-eval-frac %v: need 0 ≤ fraction < 1", f.EvalFrac)
 	case f.EvalEvery > 0 && f.EvalFrac > 0 && f.EvalTokens < 2:
@@ -541,7 +547,47 @@ func (s *trainSession) save() (string, error) {
 	if err := syncDir(s.out); err != nil {
 		return "", err
 	}
+	if err := pruneCheckpoints(s.out, s.f.Keep); err != nil {
+		return "", err
+	}
 	return dir, s.drawCurve()
+}
+
+// checkpointDirs lists the complete checkpoints of a run folder, oldest
+// first (zero-padded step numbers sort in order).
+func checkpointDirs(out string) ([]string, error) {
+	ents, err := os.ReadDir(out)
+	if err != nil {
+		return nil, err
+	}
+	var dirs []string
+	for _, e := range ents {
+		if e.IsDir() && strings.HasPrefix(e.Name(), "step-") && !strings.HasSuffix(e.Name(), ".partial") {
+			if _, err := os.Stat(filepath.Join(out, e.Name(), "trainer_state.json")); err == nil {
+				dirs = append(dirs, filepath.Join(out, e.Name()))
+			}
+		}
+	}
+	sort.Strings(dirs)
+	return dirs, nil
+}
+
+// pruneCheckpoints deletes all but the last keep checkpoints (none when
+// keep is 0).
+func pruneCheckpoints(out string, keep int) error {
+	if keep == 0 {
+		return nil
+	}
+	dirs, err := checkpointDirs(out)
+	if err != nil {
+		return err
+	}
+	for _, d := range dirs[:max(len(dirs)-keep, 0)] {
+		if err := os.RemoveAll(d); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func (s *trainSession) drawCurve() error {
@@ -584,23 +630,14 @@ func (s *trainSession) restore(st *trainState) error {
 func loadTrainState(path string) (*trainState, error) {
 	dir := path
 	if _, err := os.Stat(filepath.Join(dir, "trainer_state.json")); err != nil {
-		ents, err := os.ReadDir(path)
+		dirs, err := checkpointDirs(path)
 		if err != nil {
 			return nil, fmt.Errorf("-resume: %w", err)
 		}
-		var steps []string
-		for _, e := range ents {
-			if e.IsDir() && strings.HasPrefix(e.Name(), "step-") && !strings.HasSuffix(e.Name(), ".partial") {
-				if _, err := os.Stat(filepath.Join(path, e.Name(), "trainer_state.json")); err == nil {
-					steps = append(steps, e.Name())
-				}
-			}
-		}
-		if len(steps) == 0 {
+		if len(dirs) == 0 {
 			return nil, fmt.Errorf("-resume %s: no trainer_state.json there nor in a step-* checkpoint inside it", path)
 		}
-		sort.Strings(steps) // zero-padded step numbers sort in order
-		dir = filepath.Join(path, steps[len(steps)-1])
+		dir = dirs[len(dirs)-1]
 	}
 	b, err := os.ReadFile(filepath.Join(dir, "trainer_state.json"))
 	if err != nil {

@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"encoding/json"
+	"fmt"
 	"math"
 	"os"
 	"path/filepath"
@@ -298,5 +299,45 @@ func TestTrainResumeRejectsChangedFlags(t *testing.T) {
 	_, stderr, code = runCLI(t, "train", "-resume", dir, "-steps", "1")
 	if code != 2 || !strings.Contains(stderr, "below the checkpoint's step 2") {
 		t.Errorf("resume with fewer steps: status %d\n%s", code, stderr)
+	}
+}
+
+// TestTrainMetricsAndCheckpointFiles checks the bookkeeping around a run
+// without a model: metrics.jsonl keeps only the records up to the step a
+// run resumes from, and -keep deletes all but the newest checkpoints.
+func TestTrainMetricsAndCheckpointFiles(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "metrics.jsonl")
+	lines := ""
+	for s := 1; s <= 7; s++ {
+		lines += fmt.Sprintf("{\"step\":%d,\"loss\":1}\n", s)
+	}
+	os.WriteFile(path, []byte(lines+"{\"step\":8,\"lo"), 0o644) // a line cut by a crash
+	m, err := openMetrics(path, 5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.write(train.Record{Step: 6, Loss: math.NaN()})
+	m.Close()
+	got := readMetrics(t, dir)
+	if len(got) != 6 || got[4].Step != 5 || got[5].Step != 6 || got[5].Loss != 0 {
+		t.Errorf("metrics after resuming at step 5: %+v", got)
+	}
+
+	for _, s := range []int{5, 10, 15, 20} {
+		d := checkpointDir(dir, s)
+		os.MkdirAll(d, 0o755)
+		os.WriteFile(filepath.Join(d, "trainer_state.json"), []byte("{}"), 0o644)
+	}
+	os.MkdirAll(checkpointDir(dir, 25)+".partial", 0o755)
+	if err := pruneCheckpoints(dir, 2); err != nil {
+		t.Fatal(err)
+	}
+	left, err := checkpointDirs(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{checkpointDir(dir, 15), checkpointDir(dir, 20)}; !reflect.DeepEqual(left, want) {
+		t.Errorf("after -keep 2: %v, want %v", left, want)
 	}
 }
