@@ -410,7 +410,7 @@ func trainRun(stderr io.Writer, f trainFlags, st *trainState, out string) error 
 	defer metrics.Close()
 
 	total, active := s.cfg.Params()
-	fmt.Fprintf(stderr, "model: %s parameters (%s active per token), vocab %d; %d sequences of %d tokens per step; %d held-out sequences\n",
+	fmt.Fprintf(stderr, "model: %s parameters (%s active per token), vocab %d; %d × %d-token sequences per step; %d held-out sequences\n",
 		human(float64(total), ""), human(float64(active), ""), s.cfg.Vocab, s.trainer.Accum, f.SeqLen, len(eval))
 	fmt.Fprintf(stderr, "measuring the FMA peak on %d threads for MFU...\n", f.Threads)
 	peak := kernels.FMAPeak(300 * time.Millisecond)
