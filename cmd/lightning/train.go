@@ -403,6 +403,9 @@ func trainRun(stderr io.Writer, f trainFlags, st *trainState, out string) error 
 	if err := os.MkdirAll(out, 0o755); err != nil {
 		return err
 	}
+	if err := removePartialSaves(out); err != nil {
+		return err
+	}
 	metrics, err := openMetrics(filepath.Join(out, "metrics.jsonl"), s.trainer.Step)
 	if err != nil {
 		return err
@@ -570,6 +573,25 @@ func checkpointDirs(out string) ([]string, error) {
 	}
 	sort.Strings(dirs)
 	return dirs, nil
+}
+
+// removePartialSaves deletes what a save cut short by a crash leaves in a
+// run folder: step-N.partial and the hidden .step-N… folders that
+// minimax01.SaveCheckpoint writes before renaming.
+func removePartialSaves(out string) error {
+	ents, err := os.ReadDir(out)
+	if err != nil {
+		return err
+	}
+	for _, e := range ents {
+		n := e.Name()
+		if strings.HasPrefix(n, ".step-") || (strings.HasPrefix(n, "step-") && strings.HasSuffix(n, ".partial")) {
+			if err := os.RemoveAll(filepath.Join(out, n)); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // pruneCheckpoints deletes all but the last keep checkpoints (none when

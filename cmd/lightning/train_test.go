@@ -330,6 +330,7 @@ func TestTrainMetricsAndCheckpointFiles(t *testing.T) {
 		os.WriteFile(filepath.Join(d, "trainer_state.json"), []byte("{}"), 0o644)
 	}
 	os.MkdirAll(checkpointDir(dir, 25)+".partial", 0o755)
+	os.MkdirAll(filepath.Join(dir, ".step-00000025.partial.tmp123"), 0o755)
 	if err := pruneCheckpoints(dir, 2); err != nil {
 		t.Fatal(err)
 	}
@@ -339,5 +340,16 @@ func TestTrainMetricsAndCheckpointFiles(t *testing.T) {
 	}
 	if want := []string{checkpointDir(dir, 15), checkpointDir(dir, 20)}; !reflect.DeepEqual(left, want) {
 		t.Errorf("after -keep 2: %v, want %v", left, want)
+	}
+	if err := removePartialSaves(dir); err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	ents, _ := os.ReadDir(dir)
+	for _, e := range ents {
+		names = append(names, e.Name())
+	}
+	if want := []string{"metrics.jsonl", "step-00000015", "step-00000020"}; !reflect.DeepEqual(names, want) {
+		t.Errorf("after removing partial saves: %v, want %v", names, want)
 	}
 }
