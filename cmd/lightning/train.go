@@ -32,10 +32,12 @@ func init() {
 
 Data (-data, repeatable): text files (one document each), folders of them (read recursively in sorted
 order; hidden and binary files are skipped) and .jsonl files (one document per line, in a "text" field).
-Documents are tokenized as they are needed, each ending with the tokenizer's EOS, and packed back to back
-into sequences of -seq-len tokens; a document that does not fit continues in the next sequence, where it
-starts afresh (positions and attention restart at every document start, and no loss crosses one).
--eval-frac of the documents, chosen by a hash of each one's name, are held out for the eval loss.
+Training documents come in the order of the files, shuffled within windows of -shuffle documents (a
+new order each epoch, drawn from -seed); they are tokenized as they are needed, each ending with the
+tokenizer's EOS, and packed back to back into sequences of -seq-len tokens. A document that does not
+fit continues in the next sequence, where it starts afresh (positions and attention restart at every
+document start, and no loss crosses one). -eval-frac of the documents, chosen by a hash of each one's
+name, are held out for the eval loss.
 
 Model: -preset NAME (a random-model shape, below) or -config FILE (any config.json) with fresh weights
 drawn from -seed, or -init DIR to start from a checkpoint's weights. The vocabulary follows the
@@ -98,6 +100,7 @@ type trainFlags struct {
 	EvalEvery   int      `json:"eval_every"`
 	EvalFrac    float64  `json:"eval_frac"`
 	EvalTokens  int      `json:"eval_tokens"`
+	Shuffle     int      `json:"shuffle"`
 	SaveEvery   int      `json:"save_every"`
 	Keep        int      `json:"keep"`
 	Seed        uint64   `json:"seed"`
@@ -136,8 +139,9 @@ type trainState struct {
 const trainStateFormat = "lightning-trainer-state/1"
 
 // rngNote records, in trainer_state.json, why the seed is the whole random
-// state: nothing in the loop draws random numbers.
-const rngNote = "seed only: the seed draws the initial weights; the loop itself uses no randomness (fixed data order, no dropout)"
+// state: the only draws are the initial weights and the shuffle, which is a
+// function of (seed, epoch, window).
+const rngNote = "seed only: the seed draws the initial weights and each epoch's document order (data_position says where in it); the loop draws nothing else (no dropout)"
 
 func runTrain(fs *flag.FlagSet, args []string) error {
 	var f trainFlags
@@ -162,9 +166,10 @@ func runTrain(fs *flag.FlagSet, args []string) error {
 	fs.IntVar(&f.EvalEvery, "eval-every", 100, "measure the eval loss every this many steps and at the end (0: never)")
 	fs.Float64Var(&f.EvalFrac, "eval-frac", 0.05, "fraction of documents held out for the eval loss")
 	fs.IntVar(&f.EvalTokens, "eval-tokens", 16384, "tokens of held-out text each evaluation reads (the same ones every time)")
+	fs.IntVar(&f.Shuffle, "shuffle", 1024, "shuffle the training documents within windows of this many (a new order each epoch, from -seed; 0: file order)")
 	fs.IntVar(&f.SaveEvery, "save-every", 500, "write a checkpoint every this many steps (and always at the end)")
 	fs.IntVar(&f.Keep, "keep", 0, "keep only the last this many checkpoints, deleting older ones after each save (0: keep all)")
-	fs.Uint64Var(&f.Seed, "seed", 1, "seed of the initial weights")
+	fs.Uint64Var(&f.Seed, "seed", 1, "seed of the initial weights and of the document order")
 	fs.IntVar(&f.Threads, "threads", kernels.Threads(), "worker threads (results are bitwise reproducible for a given count; -resume keeps the run's unless given)")
 	if err := parseFlags(fs, args, false); err != nil {
 		if errors.Is(err, errUsage) && fs.NArg() > 0 {
@@ -257,8 +262,8 @@ func (f *trainFlags) check(resuming bool, out string) error {
 		return bad("AdamW: need -weight-decay ≥ 0 and 0 ≤ β < 1 (got %v, %v, %v)", f.WeightDecay, f.Beta1, f.Beta2)
 	case f.Clip < 0:
 		return bad("-clip %v is negative", f.Clip)
-	case f.EvalEvery < 0 || f.SaveEvery < 0 || f.Keep < 0:
-		return bad("-eval-every, -save-every and -keep must be ≥ 0")
+	case f.EvalEvery < 0 || f.SaveEvery < 0 || f.Keep < 0 || f.Shuffle < 0:
+		return bad("-eval-every, -save-every, -keep and -shuffle must be ≥ 0")
 	case !(f.EvalFrac >= 0 && f.EvalFrac < 1):
 		return bad("-eval-frac %v: need 0 ≤ fraction < 1", f.EvalFrac)
 	case f.EvalEvery > 0 && f.EvalFrac > 0 && f.EvalTokens < 2:
@@ -373,7 +378,8 @@ func trainRun(stderr io.Writer, f trainFlags, st *trainState, out string) error 
 	}
 
 	// The data: the training stream and the fixed held-out sequences.
-	s.stream, err = data.NewStream(tok, data.Options{Paths: f.Data, SeqLen: f.SeqLen, EvalFrac: f.EvalFrac, Split: data.TrainSplit, Wrap: true})
+	s.stream, err = data.NewStream(tok, data.Options{Paths: f.Data, SeqLen: f.SeqLen, EvalFrac: f.EvalFrac, Split: data.TrainSplit,
+		Wrap: true, ShuffleWindow: f.Shuffle, Seed: f.Seed})
 	if err != nil {
 		return fmt.Errorf("-data: %w", err)
 	}
