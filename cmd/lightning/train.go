@@ -157,7 +157,7 @@ func runTrain(fs *flag.FlagSet, args []string) error {
 	fs.IntVar(&f.SeqLen, "seq-len", 0, "tokens per packed sequence (the model's context in training)")
 	fs.IntVar(&f.BatchTokens, "batch-tokens", 0, "tokens per optimizer step, a multiple of -seq-len (default: one sequence)")
 	fs.Float64Var(&f.LR, "lr", 3e-4, "peak learning rate")
-	fs.Float64Var(&f.MinLR, "min-lr", 3e-5, "learning rate at the end of the cosine decay")
+	fs.Float64Var(&f.MinLR, "min-lr", 0, "learning rate at the end of the cosine decay (default: -lr ÷ 10)")
 	fs.IntVar(&f.Warmup, "warmup", 100, "steps of linear learning-rate warmup (capped at -steps)")
 	fs.Float64Var(&f.WeightDecay, "weight-decay", 0.1, "AdamW decoupled weight decay, on matrices only (not norms)")
 	fs.Float64Var(&f.Beta1, "beta1", 0.9, "AdamW β1")
@@ -183,6 +183,9 @@ func runTrain(fs *flag.FlagSet, args []string) error {
 	f.Data = dataPaths
 	set := map[string]bool{}
 	fs.Visit(func(fl *flag.Flag) { set[fl.Name] = true })
+	if !set["min-lr"] {
+		f.MinLR = f.LR / 10
+	}
 
 	var st *trainState
 	if *resume != "" {

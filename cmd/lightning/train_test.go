@@ -261,6 +261,7 @@ func TestTrainRejectsBadInput(t *testing.T) {
 		{base("-seq-len", "-seq-len", "1"), 2, "-seq-len 1: need at least 2"},
 		{base("", "-batch-tokens", "100"), 2, "multiple of -seq-len 32"},
 		{base("", "-min-lr", "1"), 2, "0 ≤ -min-lr ≤ -lr"},
+		{base("", "-lr", "0"), 2, "need -lr > 0"},
 		{base("", "-eval-frac", "1"), 2, "-eval-frac 1"},
 		{base("-preset", "-preset", "huge"), 2, `-preset "huge"`},
 		{base("-data", "-data", filepath.Join(dir, "missing")), 2, "no such file"},
