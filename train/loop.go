@@ -228,7 +228,8 @@ type RunOptions struct {
 	FLOPsPerToken, PeakFLOPS float64
 
 	// Stop, when it becomes readable, ends the run after the step in
-	// progress, with a checkpoint: Run then returns ErrStopped.
+	// progress, with a checkpoint: Run then returns ErrStopped (or nil if
+	// that step was the last).
 	Stop <-chan struct{}
 	// Log is called after every step.
 	Log func(Record)
@@ -280,7 +281,7 @@ func (t *Trainer) Run(opt RunOptions) error {
 				}
 			}
 		}
-		if stopped {
+		if stopped && t.Step < opt.Steps {
 			return ErrStopped
 		}
 	}

@@ -367,6 +367,18 @@ func TestRunCadence(t *testing.T) {
 	if err := tr.Run(opt); !errors.Is(err, ErrStopped) || tr.Step != 6 || !slices.Equal(saves, []int{4, 6}) {
 		t.Errorf("stopped run: %v at step %d, saves %v", err, tr.Step, saves)
 	}
+	tr, _, _ = newToyTrainer(1)
+	saves = nil
+	last := make(chan struct{})
+	opt.Steps, opt.Stop = 6, last
+	opt.Log = func(r Record) {
+		if r.Step == 6 {
+			close(last)
+		}
+	}
+	if err := tr.Run(opt); err != nil || !slices.Equal(saves, []int{4, 6}) {
+		t.Errorf("run stopped at its last step: %v, saves %v", err, saves)
+	}
 	saveErr := errors.New("disk full")
 	opt.Stop, opt.Steps = nil, 8
 	opt.Save = func() error { return saveErr }
