@@ -158,7 +158,7 @@ func runTrain(fs *flag.FlagSet, args []string) error {
 	fs.IntVar(&f.BatchTokens, "batch-tokens", 0, "tokens per optimizer step, a multiple of -seq-len (default: one sequence)")
 	fs.Float64Var(&f.LR, "lr", 3e-4, "peak learning rate")
 	fs.Float64Var(&f.MinLR, "min-lr", 0, "learning rate at the end of the cosine decay (default: -lr ÷ 10)")
-	fs.IntVar(&f.Warmup, "warmup", 100, "steps of linear learning-rate warmup (capped at -steps)")
+	fs.IntVar(&f.Warmup, "warmup", 100, "steps of linear learning-rate warmup (when not given: 100, or a tenth of -steps if that is fewer)")
 	fs.Float64Var(&f.WeightDecay, "weight-decay", 0.1, "AdamW decoupled weight decay, on matrices only (not norms)")
 	fs.Float64Var(&f.Beta1, "beta1", 0.9, "AdamW β1")
 	fs.Float64Var(&f.Beta2, "beta2", 0.95, "AdamW β2")
@@ -185,6 +185,9 @@ func runTrain(fs *flag.FlagSet, args []string) error {
 	fs.Visit(func(fl *flag.Flag) { set[fl.Name] = true })
 	if !set["min-lr"] {
 		f.MinLR = f.LR / 10
+	}
+	if !set["warmup"] {
+		f.Warmup = min(f.Warmup, f.Steps/10)
 	}
 
 	var st *trainState
@@ -461,7 +464,7 @@ func trainRun(stderr io.Writer, f trainFlags, st *trainState, out string) error 
 		Log: func(r train.Record) {
 			s.curve.Add(r)
 			metrics.write(r)
-			pr.update(r)
+			pr.update(r, s.stream.Position().Epoch)
 			if trainStepHook != nil {
 				trainStepHook(r)
 			}
@@ -752,15 +755,14 @@ func finiteRecord(r train.Record) train.Record {
 // a line at a time otherwise (at evaluations, saves, the first and last
 // steps and every 30 seconds).
 type trainProgress struct {
-	w          io.Writer
-	tty        bool
-	steps      int
-	first      int
-	start      time.Time
-	lastLine   time.Time
-	lastEval   string
-	drawn      bool // a line without its newline is on the terminal
-	lastRecord train.Record
+	w        io.Writer
+	tty      bool
+	steps    int
+	first    int
+	start    time.Time
+	lastLine time.Time
+	lastEval string
+	drawn    bool // a line without its newline is on the terminal
 }
 
 func newTrainProgress(w io.Writer, steps, first int) *trainProgress {
@@ -768,7 +770,7 @@ func newTrainProgress(w io.Writer, steps, first int) *trainProgress {
 	return &trainProgress{w: w, tty: ok && isTerminal(f), steps: steps, first: first, start: time.Now()}
 }
 
-func (p *trainProgress) line(r train.Record) string {
+func (p *trainProgress) line(r train.Record, epoch int) string {
 	eval := p.lastEval
 	if r.EvalLoss != nil {
 		eval = fmt.Sprintf("%.4f", *r.EvalLoss)
@@ -782,13 +784,13 @@ func (p *trainProgress) line(r train.Record) string {
 		left := time.Duration(float64(time.Since(p.start)) / float64(done) * float64(p.steps-r.Step))
 		eta = left.Round(time.Second).String()
 	}
-	return fmt.Sprintf("step %d/%d  loss %.4f  eval %s  lr %.3g  %s tok/s  MFU %.1f%%  ETA %s",
-		r.Step, p.steps, r.Loss, eval, r.LR, strings.TrimSpace(human(r.TokPerS, "")), 100*r.MFU, eta)
+	return fmt.Sprintf("step %d/%d  loss %.4f  eval %s  lr %.3g  %s tok/s  MFU %.1f%%  epoch %d  ETA %s",
+		r.Step, p.steps, r.Loss, eval, r.LR, strings.TrimSpace(human(r.TokPerS, "")), 100*r.MFU, epoch+1, eta)
 }
 
-func (p *trainProgress) update(r train.Record) {
-	p.lastRecord = r
-	s := p.line(r)
+// update shows step r, taken in epoch epoch (counted from 0) of the data.
+func (p *trainProgress) update(r train.Record, epoch int) {
+	s := p.line(r, epoch)
 	now := time.Now()
 	important := r.EvalLoss != nil || r.Step == p.first+1 || r.Step == p.steps
 	if p.tty {
