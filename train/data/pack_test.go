@@ -340,3 +340,21 @@ func TestStreamShuffle(t *testing.T) {
 		t.Error("another seed gave the same orders")
 	}
 }
+
+// BenchmarkStreamNext measures reading, tokenizing and packing the test
+// corpus over and over (the cost the training loop pays per sequence).
+func BenchmarkStreamNext(b *testing.B) {
+	tok := loadTok(b)
+	s, err := NewStream(tok, Options{Paths: corpus, SeqLen: 256, Wrap: true, ShuffleWindow: 4})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, _, err := s.Next(); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(256*b.N)/b.Elapsed().Seconds(), "tokens/s")
+}
