@@ -42,13 +42,15 @@ func gemm(transA, transB bool, m, n, k int, a []float32, lda int, b []float32, l
 	})
 }
 
-// linearForward computes out = in·Wᵀ (nn.Linear without bias).
+// linearForward computes out = in·Wᵀ (nn.Linear without bias) with the
+// inference matmul (kernels.MatMulF32, which packs W once per panel and
+// splits the work across the pool itself).
 //
 //	out: [T, nOut] (overwritten)
 //	in:  [T, nIn]
 //	w:   [nOut, nIn]
 func linearForward(out, in, w []float32, T, nIn, nOut int) {
-	gemm(false, true, T, nOut, nIn, in, nIn, w, nIn, out, nOut, false)
+	kernels.MatMulF32(out, in, w, T, nIn, nOut)
 }
 
 // linearBackward is linearForward's backward: dIn = dOut·W (added to dIn

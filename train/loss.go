@@ -7,10 +7,11 @@ import (
 )
 
 // lossChunkFloats bounds the logits buffer of the LM head's cross-entropy: it
-// runs over chunks of rows whose logits fill at most this many floats (8 MiB;
-// 10 rows of MiniMax-Text-01's 200064-entry vocabulary, 2048 of tiny-a's
-// 512), so [T, vocab] logits never exist at once.
-const lossChunkFloats = 1 << 21
+// runs over chunks of rows whose logits fill at most this many floats (32
+// MiB; 41 rows of MiniMax-Text-01's 200064-entry vocabulary, 262 of m300's
+// 32000, enough rows for the matmul's GEMM path rather than its skinny one),
+// so [T, vocab] logits never exist at once.
+const lossChunkFloats = 1 << 23
 
 // lossChunkRows is how many rows one chunk of lmHeadLoss holds.
 func lossChunkRows(T, vocab int) int { return max(1, min(T, lossChunkFloats/vocab)) }

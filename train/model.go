@@ -275,8 +275,15 @@ func newGradBuffers(c *minimax01.Config, T int) *gradBuffers {
 	}
 }
 
-// ZeroGrads clears the gradient slab.
-func (m *Model) ZeroGrads() { clear(m.Grads) }
+// ZeroGrads clears the gradient slab (in parallel: at m300's 300M
+// parameters one thread clearing 1.2 GB takes a noticeable part of a step).
+func (m *Model) ZeroGrads() {
+	const chunk = 1 << 16
+	n := len(m.Grads)
+	kernels.ParallelFor((n+chunk-1)/chunk, 1, func(lo, hi int) {
+		clear(m.Grads[lo*chunk : min(hi*chunk, n)])
+	})
+}
 
 // Evaluate returns the loss of b without touching the gradients.
 func (m *Model) Evaluate(b Batch) Loss {

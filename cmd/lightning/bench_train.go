@@ -1,0 +1,155 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"runtime"
+	"slices"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/lightninglm/lightning/kernels"
+	"github.com/lightninglm/lightning/model/minimax01"
+	"github.com/lightninglm/lightning/train"
+)
+
+// trainBenchOptions are the flags of bench -train.
+type trainBenchOptions struct {
+	presets []string
+	seqLen  int
+	steps   int
+	json    bool
+}
+
+// trainReport is what bench -train prints (-json gives it verbatim).
+type trainReport struct {
+	Threads     int          `json:"threads"`
+	LoadAvg     float64      `json:"load_avg_1m"`
+	Warnings    []string     `json:"warnings,omitempty"`
+	FMAPeak     float64      `json:"fma_peak_gflops"`
+	Runs        []trainPoint `json:"runs"`
+	ElapsedSecs float64      `json:"elapsed_seconds"`
+}
+
+// trainPoint is one preset's training step, timed as the best of the steps.
+type trainPoint struct {
+	Preset       string  `json:"preset"`
+	Params       int64   `json:"params"`
+	Tokens       int     `json:"tokens"`         // per step: one packed sequence of -seq-len
+	FlopsPerStep float64 `json:"flops_per_step"` // forward + backward useful FLOPs
+	ForwardSec   float64 `json:"forward_seconds"`
+	BackwardSec  float64 `json:"backward_seconds"`
+	OptimizerSec float64 `json:"optimizer_seconds"`
+	StepSec      float64 `json:"step_seconds"`
+	TokPerSec    float64 `json:"tok_per_s"`
+	GFLOPS       float64 `json:"gflops"`
+	MFU          float64 `json:"mfu"` // GFLOPS ÷ FMA peak
+	Loss         float64 `json:"loss"`
+}
+
+// trainFlops is the useful FLOPs of one training step on a sequence of T
+// tokens: the forward's matrix products (2 per active weight and token,
+// including the LM head, which the inference count leaves out) and
+// attention (attentionFlops), and the backward's twice that (a gradient
+// for the input and one for the weight per product).
+func trainFlops(c *minimax01.Config, T int) float64 {
+	_, active := c.Params()
+	fwd := 2*float64(T)*float64(active+int64(c.Vocab*c.Dim)) + attentionFlops(c, 0, T)
+	return 3 * fwd
+}
+
+// benchTrain times training steps of random presets: forward (Evaluate),
+// forward + backward (ForwardBackward), and the AdamW step, each the best of
+// o.steps runs after one warm-up step.
+func benchTrain(w, stderr io.Writer, o trainBenchOptions) error {
+	start := time.Now()
+	r := &trainReport{Threads: kernels.Threads(), LoadAvg: loadAvg()}
+	if r.LoadAvg > 0.5*float64(runtime.NumCPU()) {
+		r.Warnings = append(r.Warnings, fmt.Sprintf("load average %.2f on %d cores: other work shares the machine, numbers are low and noisy", r.LoadAvg, runtime.NumCPU()))
+	}
+	fmt.Fprintln(stderr, "measuring the FMA peak...")
+	r.FMAPeak = kernels.FMAPeak(500*time.Millisecond) / 1e9
+	for _, name := range o.presets {
+		c, err := minimax01.PresetConfig(name)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stderr, "%s: initialising fp32 weights, gradients and AdamW state...\n", name)
+		wts, slab := minimax01.NewF32Weights(c)
+		minimax01.InitWeights(c, slab, 1)
+		m := train.NewModel(c, wts, slab, o.seqLen)
+		opt := train.NewAdamW(c)
+		b := train.Batch{Tokens: make([]int32, o.seqLen), DocStarts: []int{0}}
+		for i := range b.Tokens {
+			b.Tokens[i] = int32((i*7919 + 13) % c.Vocab)
+		}
+		total, _ := c.Params()
+		p := trainPoint{Preset: name, Params: total, Tokens: o.seqLen, FlopsPerStep: trainFlops(c, o.seqLen)}
+		var fwd, fb, step []float64
+		for s := 0; s <= o.steps; s++ { // step 0 warms up
+			fmt.Fprintf(stderr, "%s: step %d of %d\n", name, s, o.steps)
+			t0 := time.Now()
+			m.Evaluate(b)
+			t1 := time.Now()
+			m.ZeroGrads()
+			l := m.ForwardBackward(b, 1)
+			t2 := time.Now()
+			opt.Step(m.Params, m.Grads, opt.LR)
+			t3 := time.Now()
+			p.Loss = l.Total
+			if s > 0 {
+				fwd = append(fwd, t1.Sub(t0).Seconds())
+				fb = append(fb, t2.Sub(t1).Seconds())
+				step = append(step, t3.Sub(t2).Seconds())
+			}
+		}
+		p.ForwardSec, p.OptimizerSec = slices.Min(fwd), slices.Min(step)
+		p.BackwardSec = slices.Min(fb) - p.ForwardSec
+		p.StepSec = slices.Min(fb) + p.OptimizerSec
+		p.TokPerSec = float64(o.seqLen) / p.StepSec
+		p.GFLOPS = p.FlopsPerStep / p.StepSec / 1e9
+		p.MFU = p.GFLOPS / r.FMAPeak
+		r.Runs = append(r.Runs, p)
+		m, opt, wts, slab = nil, nil, nil, nil
+		runtime.GC()
+	}
+	r.ElapsedSecs = time.Since(start).Seconds()
+	if o.json {
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		return enc.Encode(r)
+	}
+	fmt.Fprintf(w, "training step, %d threads, load average %.2f; FMA peak %.1f GFLOP/s (measured in this run)\n", r.Threads, r.LoadAvg, r.FMAPeak)
+	for _, x := range r.Warnings {
+		fmt.Fprintf(w, "WARNING: %s\n", x)
+	}
+	fmt.Fprintf(w, "one packed sequence per step; best of %d steps; backward = (forward+backward) − forward\n\n", o.steps)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "preset\tparams\ttokens\tforward s\tbackward s\toptimizer s\tstep s\ttok/s\tGFLOP/s\tMFU\tloss\t")
+	for _, p := range r.Runs {
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%.3f\t%.3f\t%.3f\t%.3f\t%.1f\t%.1f\t%.1f%%\t%.4f\t\n", p.Preset, human(float64(p.Params), ""), p.Tokens,
+			p.ForwardSec, p.BackwardSec, p.OptimizerSec, p.StepSec, p.TokPerSec, p.GFLOPS, 100*p.MFU, p.Loss)
+	}
+	tw.Flush()
+	fmt.Fprintf(w, "\n(%.0f s)\n", r.ElapsedSecs)
+	return nil
+}
+
+// parsePresets splits a comma-separated list of preset names.
+func parsePresets(s string) ([]string, error) {
+	var out []string
+	for _, f := range strings.Split(s, ",") {
+		if f = strings.TrimSpace(f); f != "" {
+			if _, err := minimax01.PresetConfig(f); err != nil {
+				return nil, fmt.Errorf("%w: %v", errUsage, err)
+			}
+			out = append(out, f)
+		}
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("%w: -preset: no preset named", errUsage)
+	}
+	return out, nil
+}
