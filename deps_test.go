@@ -34,6 +34,7 @@ var allowed = map[string][]string{
 	"engine":             {"model", "sample"},
 	"server":             {"engine", "model", "sample", "tokenizer", "tokenizer/chat", "tokenizer/jinja"},
 	"train":              {"model/minimax01", "attention", "moe", "tensor", "kernels"},
+	"train/data":         {"tokenizer"},
 	"cmd/lightning":      {"*"},
 	"cmd/loadtest":       {}, // an HTTP client of the server: standard library only
 }
