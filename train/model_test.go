@@ -48,9 +48,10 @@ func tinyModel(t *testing.T, c *minimax01.Config, seed uint64, maxT int) *Model 
 	return NewModel(c, w, slab, maxT)
 }
 
-// tinyBatch is three documents of 13, 17 and 11 tokens.
+// tinyBatch is four documents of 13, 17, 10 and 1 tokens (a one-token
+// document predicts nothing but still runs through every layer).
 func tinyBatch(vocab int) Batch {
-	b := Batch{DocStarts: []int{0, 13, 30}}
+	b := Batch{DocStarts: []int{0, 13, 30, 40}}
 	for i := range 41 {
 		b.Tokens = append(b.Tokens, int32((i*i*7+i*3+5)%vocab))
 	}
