@@ -2,6 +2,7 @@ package train
 
 import (
 	"fmt"
+	"time"
 
 	"github.com/lightninglm/lightning/attention"
 	"github.com/lightninglm/lightning/kernels"
@@ -39,6 +40,11 @@ type Model struct {
 	Weights *minimax01.Weights // views into Params
 	Params  []float32          // parameters, ParamTable layout
 	Grads   []float32          // gradients, same layout; ForwardBackward adds into it
+	// Timings accumulates the wall time of ForwardBackward's parts: the
+	// layers forward, the LM head with the cross-entropy (forward and
+	// backward fused, chunk by chunk) and the layers backward. The caller
+	// reads and resets it.
+	Timings struct{ Forward, Head, Backward time.Duration }
 
 	p      modelParams // Params as float32 views by role
 	g      modelParams // Grads likewise
@@ -137,8 +143,6 @@ type activations struct {
 	layers []layerActs
 	xOut   []float32 // [maxT, dim] residual stream after the last layer
 	xn     []float32 // [maxT, dim] final norm of it, the LM head's input
-	probs  [][]float32
-	ids    [][]int32
 }
 
 // layerActs are one layer's kept activations. Lightning layers use qkvPre …
@@ -245,8 +249,7 @@ func NewModel(c *minimax01.Config, w *minimax01.Weights, params []float32, maxT 
 func newActivations(c *minimax01.Config, T int) *activations {
 	hd, kvd := c.Heads*c.HeadDim, c.KVHeads*c.HeadDim
 	f := func(n int) []float32 { return make([]float32, n) }
-	a := &activations{layers: make([]layerActs, c.Layers), xOut: f(T * c.Dim), xn: f(T * c.Dim),
-		probs: make([][]float32, c.Layers), ids: make([][]int32, c.Layers)}
+	a := &activations{layers: make([]layerActs, c.Layers), xOut: f(T * c.Dim), xn: f(T * c.Dim)}
 	for l := range a.layers {
 		la := &a.layers[l]
 		la.x, la.h1, la.x1, la.h2 = f(T*c.Dim), f(T*c.Dim), f(T*c.Dim), f(T*c.Dim)
@@ -258,7 +261,6 @@ func newActivations(c *minimax01.Config, T int) *activations {
 		}
 		la.probs, la.ids, la.wts = f(T*c.Experts), make([]int32, T*c.TopK), f(T*c.TopK)
 		la.moe = moe.NewActs(T, c.Dim, c.FFN, c.Experts, c.TopK)
-		a.probs[l], a.ids[l] = la.probs, la.ids
 	}
 	return a
 }
@@ -298,9 +300,11 @@ func (m *Model) Evaluate(b Batch) Loss {
 // RouterAuxCoef·Aux) into Grads (so accumulating several batches with
 // weights summing to 1 averages their gradients). It returns b's loss.
 func (m *Model) ForwardBackward(b Batch, weight float32) Loss {
+	t0 := time.Now()
 	docs := m.check(b)
 	aux := m.forward(b, docs)
 	T, c := len(b.Tokens), m.Config
+	t1 := time.Now()
 	pred := predictions(docs)
 	var scale float32
 	if pred > 0 {
@@ -308,7 +312,11 @@ func (m *Model) ForwardBackward(b Batch, weight float32) Loss {
 	}
 	dxn := m.grad.dh[:T*c.Dim]
 	ce := lmHeadLoss(dxn, m.g.lmHead, m.acts.xn[:T*c.Dim], m.p.lmHead, m.grad.targets[:T], T, c.Dim, c.Vocab, scale, m.grad.lossBuf)
+	t2 := time.Now()
 	m.backward(b, docs, weight)
+	m.Timings.Forward += t1.Sub(t0)
+	m.Timings.Head += t2.Sub(t1)
+	m.Timings.Backward += time.Since(t2)
 	return m.loss(ce, aux, docs)
 }
 
@@ -404,7 +412,7 @@ func (m *Model) forward(b Batch, docs []doc) float64 {
 	rmsNormRows(a.xn[:T*dim], a.xOut[:T*dim], m.p.norm, dim, c.NormEps)
 	probs, ids := make([][]float32, c.Layers), make([][]int32, c.Layers)
 	for l := range probs {
-		probs[l], ids[l] = a.probs[l][:T*c.Experts], a.ids[l][:T*c.TopK]
+		probs[l], ids[l] = a.layers[l].probs[:T*c.Experts], a.layers[l].ids[:T*c.TopK]
 	}
 	return moe.LoadBalancingLoss(m.grad.dprob, probs, ids, T, c.Experts, c.TopK)
 }

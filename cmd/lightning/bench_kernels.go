@@ -36,10 +36,11 @@ tokens reporting ms/token at 8K, 32K, 128K, 512K and 1M and the peak RSS against
 Presets are written once as random BF16 models into the temp folder.
 
 -train times training steps of random fp32 presets (-preset, default tiny,m300): one packed
-sequence of -seq-len tokens per step, split into forward (Evaluate), backward ((forward+backward) −
-forward) and the AdamW step, best of -steps after a warm-up step, with tokens/s and MFU: the
-step's useful FLOPs (3 × the forward's matrix products, LM head included, and attention) ÷ the
-FMA peak measured in the same run. m300 needs about 6 GB (weights, gradients, AdamW moments).
+sequence of -seq-len tokens per step, split into the layers' forward, the LM head with the loss
+(forward and backward fused), the layers' backward and the AdamW step; the fastest of -steps after
+a warm-up step, with tokens/s and MFU: the step's useful FLOPs (3 × the forward's matrix products,
+LM head included, and attention) ÷ the FMA peak measured in the same run. m300 needs about 6 GB
+(weights, gradients, AdamW moments).
 
 Examples:
   lightning bench -kernels
