@@ -122,3 +122,68 @@ func BenchmarkLightningBackward(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkFlashBackward times the training backward (and, for the ratio,
+// the training forward) of one document of n = 2048 tokens at MiniMax's
+// softmax-layer shape: d = 128, a GQA group of 8 query heads per KV head.
+// "kv=1" is one (document, KV head) call on one goroutine; "kv=8" is the
+// whole layer's 8 KV heads spread over the worker pool. GFLOP/s counts the
+// useful work: per query head and visible key 4·d flops forward (q·k and
+// p·v), 10·d backward (q·k again, dO·v, Pᵀ·dO, dSᵀ·q and dS·k, as
+// FlashAttention-2 counts the backward: 2.5 times the forward).
+func BenchmarkFlashBackward(b *testing.B) {
+	const d, group, n = 128, 8, 2048
+	for _, kv := range []int{1, 8} {
+		for _, pass := range []string{"forward", "backward"} {
+			b.Run(fmt.Sprintf("kv=%d/%s", kv, pass), func(b *testing.B) {
+				heads := kv * group
+				r := rand.New(rand.NewPCG(1, 1))
+				q, _ := randVec(r, n*heads*d, 1)
+				k, _ := randVec(r, n*kv*d, 1)
+				v, _ := randVec(r, n*kv*d, 1)
+				dOut, _ := randVec(r, n*heads*d, 1)
+				o, lse := make([]float32, n*heads*d), make([]float32, n*heads)
+				dq, dk, dv := make([]float32, n*heads*d), make([]float32, n*kv*d), make([]float32, n*kv*d)
+				workers := min(kv, kernels.Threads())
+				free := make(chan int, workers)
+				fs, gs := make([]*FlashScratch, workers), make([]*FlashGradScratch, workers)
+				for i := range workers {
+					fs[i], gs[i] = NewFlashScratch(group, d), NewFlashGradScratch(group, d)
+					free <- i
+				}
+				forward := func(g, w int) {
+					FlashForward(o, heads*d, lse, heads, q, heads*d, k, kv*d, v, kv*d, g, group, d, n, fs[w])
+				}
+				backward := func(g, w int) {
+					FlashBackward(dq, dk, dv, dOut, q, heads*d, k, kv*d, v, kv*d, o, heads*d, lse, heads, g, group, d, n, gs[w])
+				}
+				run := func(f func(g, w int)) {
+					if kv == 1 {
+						f(0, 0)
+						return
+					}
+					kernels.ParallelFor(kv, 1, func(lo, hi int) {
+						w := <-free
+						for g := lo; g < hi; g++ {
+							f(g, w)
+						}
+						free <- w
+					})
+				}
+				run(forward)
+				flops := 4.0
+				f := forward
+				if pass == "backward" {
+					flops, f = 10, backward
+				}
+				b.ReportAllocs()
+				b.ResetTimer()
+				for range b.N {
+					run(f)
+				}
+				pairs := float64(heads) * float64(n) * float64(n+1) / 2
+				b.ReportMetric(flops*d*pairs*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+			})
+		}
+	}
+}
