@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/lightninglm/lightning/internal/numtest"
@@ -204,5 +205,34 @@ func TestForwardBackwardDeterministic(t *testing.T) {
 		if d := math.Abs(float64(m.Grads[i] - g1[i])); d > tol {
 			t.Fatalf("gradient[%d] after two calls with weight 0.5 is %v, one with weight 1 %v", i, m.Grads[i], g1[i])
 		}
+	}
+}
+
+// TestBatchChecks checks that malformed batches are refused with a message
+// that says what is wrong.
+func TestBatchChecks(t *testing.T) {
+	c := tinyConfig(t, 4, 2, true, false)
+	m := tinyModel(t, c, 1, 8)
+	for _, tc := range []struct {
+		name string
+		b    Batch
+		want string
+	}{
+		{"empty", Batch{DocStarts: []int{0}}, "batch of 0 tokens"},
+		{"too long", Batch{Tokens: make([]int32, 9), DocStarts: []int{0}}, "the model takes 1 to 8"},
+		{"no starts", Batch{Tokens: make([]int32, 4)}, "must start with 0"},
+		{"late start", Batch{Tokens: make([]int32, 4), DocStarts: []int{1}}, "must start with 0"},
+		{"repeated start", Batch{Tokens: make([]int32, 4), DocStarts: []int{0, 2, 2}}, "not strictly ascending"},
+		{"start past end", Batch{Tokens: make([]int32, 4), DocStarts: []int{0, 4}}, "not strictly ascending"},
+		{"token id", Batch{Tokens: []int32{1, 40}, DocStarts: []int{0}}, "token id 40 out of range"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			defer func() {
+				if r := recover(); r == nil || !strings.Contains(fmt.Sprint(r), tc.want) {
+					t.Errorf("panic %v, want one containing %q", r, tc.want)
+				}
+			}()
+			m.Evaluate(tc.b)
+		})
 	}
 }
