@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"os"
 	"runtime"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -71,6 +73,18 @@ func benchTrain(w, stderr io.Writer, o trainBenchOptions) error {
 	if r.LoadAvg > 0.5*float64(runtime.NumCPU()) {
 		r.Warnings = append(r.Warnings, fmt.Sprintf("load average %.2f on %d cores: other work shares the machine, numbers are low and noisy", r.LoadAvg, runtime.NumCPU()))
 	}
+	for _, name := range o.presets {
+		c, err := minimax01.PresetConfig(name)
+		if err != nil {
+			return err
+		}
+		total, _ := c.Params()
+		// fp32 weights, gradients and AdamW's two moments: 16 bytes a parameter.
+		if need, avail := 16*total, memAvailable(); avail > 0 && need > avail {
+			return fmt.Errorf("bench -train: %s needs %s for its fp32 weights, gradients and AdamW state; %s of memory is available",
+				name, human(float64(need), "B"), human(float64(avail), "B"))
+		}
+	}
 	fmt.Fprintln(stderr, "measuring the FMA peak...")
 	r.FMAPeak = kernels.FMAPeak(500*time.Millisecond) / 1e9
 	for _, name := range o.presets {
@@ -78,6 +92,7 @@ func benchTrain(w, stderr io.Writer, o trainBenchOptions) error {
 		if err != nil {
 			return err
 		}
+		total, _ := c.Params()
 		fmt.Fprintf(stderr, "%s: initialising fp32 weights, gradients and AdamW state...\n", name)
 		wts, slab := minimax01.NewF32Weights(c)
 		minimax01.InitWeights(c, slab, 1)
@@ -87,7 +102,6 @@ func benchTrain(w, stderr io.Writer, o trainBenchOptions) error {
 		for i := range b.Tokens {
 			b.Tokens[i] = int32((i*7919 + 13) % c.Vocab)
 		}
-		total, _ := c.Params()
 		p := trainPoint{Preset: name, Params: total, Tokens: o.seqLen, FlopsPerStep: trainFlops(c, o.seqLen)}
 		p.StepSec = math.Inf(1)
 		for s := 0; s <= o.steps; s++ { // step 0 warms up
@@ -132,6 +146,22 @@ func benchTrain(w, stderr io.Writer, o trainBenchOptions) error {
 	tw.Flush()
 	fmt.Fprintf(w, "\n(%.0f s)\n", r.ElapsedSecs)
 	return nil
+}
+
+// memAvailable is MemAvailable of /proc/meminfo in bytes, or 0 when it
+// cannot be read.
+func memAvailable() int64 {
+	b, err := os.ReadFile("/proc/meminfo")
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(line); len(f) >= 2 && f[0] == "MemAvailable:" {
+			kb, _ := strconv.ParseInt(f[1], 10, 64)
+			return kb << 10
+		}
+	}
+	return 0
 }
 
 // parsePresets splits a comma-separated list of preset names.
