@@ -24,7 +24,7 @@ type Batch struct {
 	DocStarts []int // first row of each document, ascending; the first is 0
 }
 
-// Loss is the objective of one batch, forward only.
+// Loss is the objective of one batch and its parts.
 type Loss struct {
 	CE          float64 // mean cross-entropy over Predictions
 	Aux         float64 // the router's load-balancing loss over all layers and tokens
