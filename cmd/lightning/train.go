@@ -460,7 +460,8 @@ func trainRun(stderr io.Writer, f trainFlags, st *trainState, out string) error 
 	s.started = time.Now()
 	err = s.trainer.Run(train.RunOptions{
 		Steps: f.Steps, EvalEvery: f.EvalEvery, Eval: eval, SaveEvery: f.SaveEvery,
-		FLOPsPerToken: trainFLOPsPerToken(s.cfg, f.SeqLen), PeakFLOPS: peak, Stop: stop,
+		FLOPsPerToken: trainFlops(s.cfg, f.SeqLen) / float64(f.SeqLen), // the count of bench -train
+		PeakFLOPS:     peak, Stop: stop,
 		Log: func(r train.Record) {
 			s.curve.Add(r)
 			metrics.write(r)
@@ -494,17 +495,6 @@ func exitStatus(sig os.Signal) int {
 		return 128 + int(s)
 	}
 	return 1
-}
-
-// trainFLOPsPerToken is the FLOPs of one trained token: three times the
-// forward's (the backward does two products per forward one): the matrix
-// products of the active parameters and the LM head (2 FLOPs per weight;
-// the embedding lookup has none) and attention at the mean position of a
-// seqLen-token sequence, as bench counts it.
-func trainFLOPsPerToken(c *minimax01.Config, seqLen int) float64 {
-	_, active := c.Params()
-	head := float64(c.Vocab) * float64(c.Dim)
-	return 3 * (2*(float64(active)+head) + attentionFlops(c, 0, seqLen)/float64(seqLen))
 }
 
 // checkpointDir is the folder of the checkpoint of step.
