@@ -37,7 +37,7 @@ func (c *Curve) Add(r Record) {
 		c.Stride = 1
 	}
 	if r.EvalLoss != nil {
-		c.Eval = append(c.Eval, CurvePoint{Step: r.Step, Tokens: r.Tokens, Loss: *r.EvalLoss, Steps: 1})
+		c.AddEval(r.Step, r.Tokens, *r.EvalLoss)
 	}
 	p := &c.Pending
 	p.Loss = (p.Loss*float64(p.Steps) + r.Loss) / float64(p.Steps+1)
@@ -59,6 +59,12 @@ func (c *Curve) Add(r Record) {
 		c.Train = merged
 		c.Stride *= 2
 	}
+}
+
+// AddEval records an eval loss measured outside a step, such as the
+// untrained model's before step 1.
+func (c *Curve) AddEval(step int, tokens int64, loss float64) {
+	c.Eval = append(c.Eval, CurvePoint{Step: step, Tokens: tokens, Loss: loss, Steps: 1})
 }
 
 // points returns the training points including the unfinished stride.

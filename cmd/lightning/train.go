@@ -456,6 +456,11 @@ func trainRun(stderr io.Writer, f trainFlags, st *trainState, out string) error 
 		}
 	}()
 
+	if s.trainer.Step == 0 && len(eval) > 0 && f.EvalEvery > 0 {
+		e := s.trainer.EvalLoss(eval) // the starting point of the eval curve
+		s.curve.AddEval(0, 0, e)
+		fmt.Fprintf(stderr, "step 0  eval %.4f (before training)\n", e)
+	}
 	pr := newTrainProgress(stderr, f.Steps, s.trainer.Step)
 	s.started = time.Now()
 	err = s.trainer.Run(train.RunOptions{

@@ -103,7 +103,18 @@ func TestTrainLowersEvalLossAndResumesExactly(t *testing.T) {
 	if len(evals) != 3 || !(evals[0] > evals[1] && evals[1] > evals[2]) || evals[2] > math.Log(320)-1 {
 		t.Errorf("eval losses %v: want 3, falling, the last a nat below uniform (%.3f)", evals, math.Log(320))
 	}
-	for _, want := range []string{"step 24/24", "loss ", "eval ", "tok/s", "MFU ", "lr ", "ETA "} {
+	// The eval curve starts before training, at the untrained model's loss:
+	// the final RMSNorm gives unit-RMS rows and the LM head is drawn with
+	// std 0.02, so logits have std ≈ 0.02·√32 ≈ 0.11, which adds about
+	// var/2 ≈ 0.006 to the uniform ln 320.
+	st, err := loadTrainState(straight)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ev := st.Curve.Eval; len(ev) != 4 || ev[0].Step != 0 || ev[0].Tokens != 0 || math.Abs(ev[0].Loss-math.Log(320)) > 0.05 {
+		t.Errorf("eval curve %+v: want 4 points, the first at step 0 near ln 320", ev)
+	}
+	for _, want := range []string{"step 0  eval", "step 24/24", "loss ", "eval ", "tok/s", "MFU ", "lr ", "ETA "} {
 		if !strings.Contains(stderr, want) {
 			t.Errorf("progress lacks %q:\n%s", want, stderr)
 		}
@@ -133,7 +144,7 @@ func TestTrainLowersEvalLossAndResumesExactly(t *testing.T) {
 	if code != 128+int(syscall.SIGTERM) || !strings.Contains(stderr, "-resume "+resumed) {
 		t.Fatalf("stopped run: status %d\n%s", code, stderr)
 	}
-	st, err := loadTrainState(resumed)
+	st, err = loadTrainState(resumed)
 	if err != nil || st.Step < 13 || st.Step >= 24 {
 		t.Fatalf("checkpoint at the stop: %v (want one of step 13 to 23)", err)
 	}
