@@ -31,7 +31,8 @@ func init() {
 		help: `Trains a MiniMax-01 model (lightning and softmax attention, MoE) on a CPU, in fp32 with AdamW.
 
 Data (-data, repeatable): text files (one document each), folders of them (read recursively in sorted
-order; hidden and binary files are skipped) and .jsonl files (one document per line, in a "text" field).
+order; hidden and binary files are skipped) and .jsonl files (one document per line, in a "text" field);
+files ending in .gz are decompressed (x.jsonl.gz is JSONL).
 Training documents come in the order of the files, shuffled within windows of -shuffle documents (a
 new order each epoch, drawn from -seed); they are tokenized as they are needed, each ending with the
 tokenizer's EOS, and packed back to back into sequences of -seq-len tokens. A document that does not
