@@ -38,7 +38,8 @@ new order each epoch, drawn from -seed); they are tokenized as they are needed, 
 tokenizer's EOS, and packed back to back into sequences of -seq-len tokens. A document that does not
 fit continues in the next sequence, where it starts afresh (positions and attention restart at every
 document start, and no loss crosses one). -eval-frac of the documents, chosen by a hash of each one's
-name, are held out for the eval loss.
+name, are held out for the eval loss; or -eval-data names held-out files of its own (then -data is
+used whole).
 
 Model: -preset NAME (a random-model shape, below) or -config FILE (any config.json) with fresh weights
 drawn from -seed, or -init DIR to start from a checkpoint's weights. The vocabulary follows the
@@ -100,6 +101,7 @@ type trainFlags struct {
 	Clip        float64  `json:"clip"`
 	EvalEvery   int      `json:"eval_every"`
 	EvalFrac    float64  `json:"eval_frac"`
+	EvalData    []string `json:"eval_data,omitempty"`
 	EvalTokens  int      `json:"eval_tokens"`
 	Shuffle     int      `json:"shuffle"`
 	SaveEvery   int      `json:"save_every"`
@@ -146,8 +148,9 @@ const rngNote = "seed only: the seed draws the initial weights and each epoch's 
 
 func runTrain(fs *flag.FlagSet, args []string) error {
 	var f trainFlags
-	var dataPaths pathsFlag
+	var dataPaths, evalPaths pathsFlag
 	fs.Var(&dataPaths, "data", "a text file, a folder of text files, or a .jsonl file with a \"text\" field (repeatable)")
+	fs.Var(&evalPaths, "eval-data", "held-out data for the eval loss, read like -data (repeatable); instead of -eval-frac")
 	fs.StringVar(&f.Tokenizer, "tokenizer", "", "tokenizer folder (tokenizer.json, tokenizer_config.json naming the EOS); copied into each checkpoint")
 	fs.StringVar(&f.Preset, "preset", "", "model shape: a random-model preset (see the list above)")
 	fs.StringVar(&f.Config, "config", "", "model shape: a config.json file (its vocab_size is replaced by the tokenizer's)")
@@ -165,7 +168,7 @@ func runTrain(fs *flag.FlagSet, args []string) error {
 	fs.Float64Var(&f.Beta2, "beta2", 0.95, "AdamW β2")
 	fs.Float64Var(&f.Clip, "clip", 1, "clip the gradient to this global norm (0: no clipping)")
 	fs.IntVar(&f.EvalEvery, "eval-every", 100, "measure the eval loss every this many steps and at the end (0: never)")
-	fs.Float64Var(&f.EvalFrac, "eval-frac", 0.05, "fraction of documents held out for the eval loss")
+	fs.Float64Var(&f.EvalFrac, "eval-frac", 0.05, "fraction of the -data documents held out for the eval loss (0 with -eval-data)")
 	fs.IntVar(&f.EvalTokens, "eval-tokens", 16384, "tokens of held-out text each evaluation reads (the same ones every time)")
 	fs.IntVar(&f.Shuffle, "shuffle", 1024, "shuffle the training documents within windows of this many (a new order each epoch, from -seed; 0: file order)")
 	fs.IntVar(&f.SaveEvery, "save-every", 500, "write a checkpoint every this many steps (and always at the end)")
@@ -181,9 +184,15 @@ func runTrain(fs *flag.FlagSet, args []string) error {
 	if fs.NArg() > 0 {
 		return fmt.Errorf("%w: unexpected argument %q (give each data path with its own -data)", errUsage, fs.Arg(0))
 	}
-	f.Data = dataPaths
+	f.Data, f.EvalData = dataPaths, evalPaths
 	set := map[string]bool{}
 	fs.Visit(func(fl *flag.Flag) { set[fl.Name] = true })
+	if set["eval-data"] {
+		if set["eval-frac"] {
+			return fmt.Errorf("%w: give -eval-data (held-out files) or -eval-frac (a split of -data), not both", errUsage)
+		}
+		f.EvalFrac = 0
+	}
 	if !set["min-lr"] {
 		f.MinLR = f.LR / 10
 	}
@@ -273,7 +282,7 @@ func (f *trainFlags) check(resuming bool, out string) error {
 		return bad("-eval-every, -save-every, -keep and -shuffle must be ≥ 0")
 	case !(f.EvalFrac >= 0 && f.EvalFrac < 1):
 		return bad("-eval-frac %v: need 0 ≤ fraction < 1", f.EvalFrac)
-	case f.EvalEvery > 0 && f.EvalFrac > 0 && f.EvalTokens < 2:
+	case f.EvalEvery > 0 && (f.EvalFrac > 0 || len(f.EvalData) > 0) && f.EvalTokens < 2:
 		return bad("-eval-tokens %d: need at least 2", f.EvalTokens)
 	case f.Threads < 1:
 		return bad("-threads %d: need at least 1", f.Threads)
@@ -291,6 +300,12 @@ func (f *trainFlags) check(resuming bool, out string) error {
 			return bad("-data: %v", err)
 		}
 		f.Data[i] = absPath(p) // saved in trainer_state.json: -resume works from any folder
+	}
+	for i, p := range f.EvalData {
+		if _, err := os.Stat(p); err != nil {
+			return bad("-eval-data: %v", err)
+		}
+		f.EvalData[i] = absPath(p)
 	}
 	f.Tokenizer, f.Config, f.Init = absPath(f.Tokenizer), absPath(f.Config), absPath(f.Init)
 	if !resuming {
@@ -392,10 +407,14 @@ func trainRun(stderr io.Writer, f trainFlags, st *trainState, out string) error 
 	}
 	defer s.stream.Close()
 	var eval []train.Batch
-	if f.EvalEvery > 0 && f.EvalFrac > 0 {
-		seqs, err := data.ReadSequences(tok, data.Options{Paths: f.Data, SeqLen: f.SeqLen, EvalFrac: f.EvalFrac, Split: data.EvalSplit}, f.EvalTokens)
+	if f.EvalEvery > 0 && (f.EvalFrac > 0 || len(f.EvalData) > 0) {
+		what, opt := "-data (held-out split)", data.Options{Paths: f.Data, SeqLen: f.SeqLen, EvalFrac: f.EvalFrac, Split: data.EvalSplit}
+		if len(f.EvalData) > 0 {
+			what, opt = "-eval-data", data.Options{Paths: f.EvalData, SeqLen: f.SeqLen}
+		}
+		seqs, err := data.ReadSequences(tok, opt, f.EvalTokens)
 		if err != nil {
-			return fmt.Errorf("-data (held-out split): %w", err)
+			return fmt.Errorf("%s: %w", what, err)
 		}
 		for _, q := range seqs {
 			eval = append(eval, train.Batch{Tokens: q.Tokens, DocStarts: q.DocStarts})

@@ -170,17 +170,21 @@ func TestTrainLowersEvalLossAndResumesExactly(t *testing.T) {
 	checkCheckpointRuns(t, filepath.Join(straight, "step-00000024"))
 
 	// -init starts a new run (step 1, fresh optimizer) from the trained
-	// weights, with the checkpoint's own tokenizer: its first step reads the
-	// same first batch as the straight run's first step, so its loss must be
-	// far lower (the straight run's step 24 is more than a nat below step 1).
+	// weights, with the checkpoint's own tokenizer: its first loss, on the
+	// corpus the checkpoint was trained on, must be far below the fresh
+	// run's first (the straight run's step 24 is more than a nat below it).
 	initRun := filepath.Join(dir, "init")
+	// It takes its eval loss from -eval-data (one file of the corpus, under
+	// 64 tokens: one sequence) and trains on the whole of -data.
 	_, stderr, code = runCLI(t, "train", "-data", trainData, "-init", filepath.Join(straight, "step-00000024"),
-		"-steps", "2", "-seq-len", "64", "-batch-tokens", "128", "-eval-frac", "0.3", "-threads", "2", "-o", initRun)
+		"-steps", "2", "-seq-len", "64", "-batch-tokens", "128", "-eval-data", trainData+"/06-cat.txt", "-eval-every", "2",
+		"-threads", "2", "-o", initRun)
 	if code != 0 {
 		t.Fatalf("train -init: status %d\n%s", code, stderr)
 	}
-	if im := readMetrics(t, initRun); len(im) != 2 || im[0].Step != 1 || im[0].Loss > ms[0].Loss-1 {
-		t.Errorf("-init run's metrics %+v; the fresh run's first loss was %v", im, ms[0].Loss)
+	im := readMetrics(t, initRun)
+	if len(im) != 2 || im[0].Step != 1 || im[0].Loss > ms[0].Loss-1 || im[1].EvalLoss == nil || !strings.Contains(stderr, "1 held-out sequences") {
+		t.Errorf("-init run's metrics %+v; the fresh run's first loss was %v\n%s", im, ms[0].Loss, stderr)
 	}
 }
 
@@ -282,6 +286,9 @@ func TestTrainRejectsBadInput(t *testing.T) {
 		{base("-data", "-data", empty), 1, "no documents with text"},
 		{base("", "-eval-frac", "1e-9"), 1, "no held-out documents"},
 		{[]string{"train", "-resume", dir}, 1, "no trainer_state.json"},
+		{base("", "-eval-data", trainData, "-eval-frac", "0.1"), 2, "-eval-data (held-out files) or -eval-frac"},
+		{base("", "-eval-data", filepath.Join(dir, "missing")), 2, "-eval-data: stat"},
+		{base("", "-eval-data", empty), 1, "-eval-data: no documents with text"},
 	} {
 		_, stderr, code := runCLI(t, tc.args...)
 		if code != tc.code || !strings.Contains(stderr, tc.want) {
