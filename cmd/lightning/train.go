@@ -329,19 +329,19 @@ func absPath(p string) string {
 
 // trainSession is everything a run holds while it trains.
 type trainSession struct {
-	f       trainFlags
-	out     string
-	cfg     *minimax01.Config
-	params  []float32
-	model   *train.Model
-	opt     *train.AdamW
-	stream  *data.Stream
-	trainer *train.Trainer
-	curve   train.Curve
-	tokDir  string // the tokenizer files copied into each checkpoint
-	elapsed float64
-	started time.Time
-	stderr  io.Writer
+	f        trainFlags
+	out      string
+	cfg      *minimax01.Config
+	params   []float32
+	model    *train.Model
+	opt      *train.AdamW
+	stream   *data.Stream
+	trainer  *train.Trainer
+	curve    train.Curve
+	tokDir   string            // where the tokenizer was read from
+	tokFiles map[string][]byte // its files by name, written into each checkpoint
+	elapsed  float64
+	started  time.Time
 }
 
 // trainStepHook, when set (by tests), is called after each logged step.
@@ -350,7 +350,7 @@ var trainStepHook func(train.Record)
 func trainRun(stderr io.Writer, f trainFlags, st *trainState, out string) error {
 	defer kernels.SetThreads(kernels.Threads())
 	kernels.SetThreads(f.Threads)
-	s := &trainSession{f: f, out: out, stderr: stderr}
+	s := &trainSession{f: f, out: out}
 
 	// The tokenizer: -tokenizer, or the files inside the checkpoint.
 	s.tokDir = f.Tokenizer
@@ -363,9 +363,16 @@ func trainRun(stderr io.Writer, f trainFlags, st *trainState, out string) error 
 	if err != nil {
 		return fmt.Errorf("-tokenizer: %w", err)
 	}
-	nTok, _, err := tokenizerVocab(s.tokDir)
+	nTok, files, err := tokenizerVocab(s.tokDir)
 	if err != nil {
 		return err
+	}
+	// Read once: the folder may be a checkpoint that -keep deletes later.
+	s.tokFiles = map[string][]byte{}
+	for _, p := range files {
+		if s.tokFiles[filepath.Base(p)], err = os.ReadFile(p); err != nil {
+			return err
+		}
 	}
 	if _, ok := tok.EOS(); !ok {
 		fmt.Fprintf(stderr, "warning: %s names no EOS token (tokenizer_config.json eos_token): documents are packed without an end marker\n", s.tokDir)
@@ -540,12 +547,8 @@ func (s *trainSession) save() (string, error) {
 	if err := minimax01.SaveCheckpoint(tmp, s.cfg, s.params); err != nil {
 		return "", err
 	}
-	_, files, err := tokenizerVocab(s.tokDir)
-	if err != nil {
-		return "", err
-	}
-	for _, src := range files {
-		if err := copyFile(src, filepath.Join(tmp, filepath.Base(src))); err != nil {
+	for name, b := range s.tokFiles {
+		if err := writeFileSync(filepath.Join(tmp, name), b); err != nil {
 			return "", err
 		}
 	}
@@ -838,15 +841,6 @@ func (p *trainProgress) finish() {
 		fmt.Fprintln(p.w)
 		p.drawn = false
 	}
-}
-
-// copyFile copies src to dst.
-func copyFile(src, dst string) error {
-	b, err := os.ReadFile(src)
-	if err != nil {
-		return err
-	}
-	return writeFileSync(dst, b)
 }
 
 // writeFileSync writes a file and syncs it to disk.

@@ -149,9 +149,17 @@ func TestTrainLowersEvalLossAndResumesExactly(t *testing.T) {
 		t.Fatalf("checkpoint at the stop: %v (want one of step 13 to 23)", err)
 	}
 	var a []byte
-	_, stderr, code = runCLI(t, "train", "-resume", resumed)
+	// -keep 1 deletes the checkpoint the run resumed from at its next save;
+	// the saves after that still carry the tokenizer.
+	_, stderr, code = runCLI(t, "train", "-resume", resumed, "-keep", "1")
 	if code != 0 {
 		t.Fatalf("resumed run: status %d\n%s", code, stderr)
+	}
+	if left, _ := checkpointDirs(resumed); len(left) != 1 || filepath.Base(left[0]) != "step-00000024" {
+		t.Errorf("checkpoints left with -keep 1: %v", left)
+	}
+	if _, err := os.Stat(filepath.Join(resumed, "step-00000024", "tokenizer.json")); err != nil {
+		t.Error(err)
 	}
 	if got, want := losses(readMetrics(t, resumed)), losses(ms); !reflect.DeepEqual(got, want) {
 		t.Errorf("resumed run's metrics differ from the uninterrupted run's:\n got %+v\nwant %+v", got, want)
