@@ -109,7 +109,7 @@ func runBuild(args []string) error {
 	out := fs.String("out", "", "output folder")
 	passkeys := fs.Int("passkey", 0, "also write this many synthetic passkey training documents to passkey-train.jsonl")
 	passkeyMin := fs.Int("passkey-min-repeats", 20, "shortest passkey haystack, in filler groups (~90 bytes each)")
-	passkeyMax := fs.Int("passkey-max-repeats", 400, "longest passkey haystack, in filler groups")
+	passkeyMax := fs.Int("passkey-max-repeats", 200, "longest passkey haystack, in filler groups")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}

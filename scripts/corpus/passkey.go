@@ -16,12 +16,11 @@ const (
 	passkeyAsk    = "\n\nWhat is the pass key? The pass key is"
 )
 
-// passkeyDoc is one passkey document. Prompt ends with the question; Text is
-// Prompt followed by " " + Answer + ".", the form used for training.
+// passkeyDoc is one passkey document. Text ends with the question ("… The
+// pass key is"); a training document then has " " + Answer + "." appended.
 type passkeyDoc struct {
 	Text    string  `json:"text"`
 	Source  string  `json:"source"`
-	Prompt  string  `json:"prompt"`
 	Answer  string  `json:"answer"`
 	Depth   float64 `json:"depth"`   // where the needle sits in the filler, 0 (start) to 1 (end)
 	Repeats int     `json:"repeats"` // filler sentences groups in the haystack
@@ -40,8 +39,7 @@ func makePasskey(key int, depth float64, repeats int) passkeyDoc {
 	fmt.Fprintf(&b, passkeyNeedle, key, key)
 	b.WriteString(strings.Repeat(passkeyFiller, repeats-at))
 	prompt := strings.TrimRight(b.String(), " ") + passkeyAsk
-	answer := fmt.Sprint(key)
-	return passkeyDoc{Text: prompt + " " + answer + ".", Source: "passkey", Prompt: prompt, Answer: answer, Depth: depth, Repeats: repeats}
+	return passkeyDoc{Text: prompt, Source: "passkey", Answer: fmt.Sprint(key), Depth: depth, Repeats: repeats}
 }
 
 // passkeyTrainingSet draws n documents with a seeded generator: keys uniform
@@ -55,12 +53,13 @@ func passkeyTrainingSet(n, minRepeats, maxRepeats int, seed uint64) []passkeyDoc
 		depth := float64(r.IntN(101)) / 100
 		repeats := minRepeats + r.IntN(maxRepeats-minRepeats+1)
 		out[i] = makePasskey(key, depth, repeats)
+		out[i].Text += " " + out[i].Answer + "."
 	}
 	return out
 }
 
 // passkeyGrid builds an evaluation grid: for every length and depth, perCell
-// documents with seeded random keys.
+// prompts (ending with the question) with seeded random keys.
 func passkeyGrid(lengths []int, depths []float64, perCell int, seed uint64) []passkeyDoc {
 	r := rand.New(rand.NewPCG(seed, 0x2545f4914f6cdd1d))
 	var out []passkeyDoc
