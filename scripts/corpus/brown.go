@@ -57,7 +57,14 @@ func brownText(raw string) string {
 			flush()
 			continue
 		}
-		if s := detokenize(untag(toks)); s != "" {
+		s := detokenize(untag(toks))
+		switch {
+		case s == "":
+		case len(cur) > 0 && strings.ContainsRune(closingPunct, rune(s[0])):
+			// A sentence line that starts with closing punctuation (")"
+			// after a full stop) continues the previous line.
+			cur[len(cur)-1] += s
+		default:
 			cur = append(cur, s)
 		}
 	}
@@ -78,14 +85,34 @@ func untag(toks []string) []string {
 	return words
 }
 
+// closingPunct are the first characters of tokens written without a space
+// before them.
+const closingPunct = ".,;:!?)]}%"
+
 // detokenize joins tokens with spaces except before closing punctuation and
-// after opening brackets and quotes (“ opens and ” closes a quotation;
-// both become a straight double quote).
+// after opening brackets and quotes: the corpus's two-backquote token opens
+// and its two-apostrophe token closes a quotation (both become a straight
+// double quote), and a lone apostrophe token alternately opens and closes a
+// single-quoted one. The corpus's doubled "? ?" becomes one "?".
 func detokenize(words []string) string {
 	var b strings.Builder
 	noSpaceNext := true // no space before the first token
+	singleOpen := false
+	prev := ""
 	for _, w := range words {
+		if w == "?" && prev == "?" {
+			continue
+		}
+		prev = w
 		switch w {
+		case "'":
+			if !singleOpen && !noSpaceNext {
+				b.WriteByte(' ')
+			}
+			b.WriteByte('\'')
+			noSpaceNext = !singleOpen
+			singleOpen = !singleOpen
+			continue
 		case "``":
 			if !noSpaceNext {
 				b.WriteByte(' ')
@@ -98,7 +125,7 @@ func detokenize(words []string) string {
 			noSpaceNext = false
 			continue
 		}
-		closing := w != "--" && strings.ContainsRune(".,;:!?)]}%", rune(w[0]))
+		closing := w != "--" && strings.ContainsRune(closingPunct, rune(w[0]))
 		if !noSpaceNext && !closing {
 			b.WriteByte(' ')
 		}

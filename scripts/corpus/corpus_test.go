@@ -19,7 +19,8 @@ func TestBrownText(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := `The Fulton County Grand Jury said Friday "no evidence" was found.` + "\n\n" +
-		`It cost $1/2 (about), he said; didn't he? A second sentence -- here.`
+		`It cost $1/2 (about), he said; didn't he? A second sentence -- here.` + "\n\n" +
+		`The "note on this 'Selden' case"? (It was.)`
 	if got := brownText(string(raw)); got != want {
 		t.Errorf("brownText:\n got %q\nwant %q", got, want)
 	}
