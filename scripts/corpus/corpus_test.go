@@ -299,7 +299,7 @@ func TestGoSource(t *testing.T) {
 		{ImportPath: "strings", Package: "strings", Name: "Fields", Kind: "func", File: "strings/fields.go",
 			Synopsis: "Fields splits the string s around each instance of one or more consecutive white space characters."},
 		{ImportPath: "strings", Package: "strings", Name: "Builder", Kind: "type", File: "strings/fields.go",
-			Synopsis: "Builder is used to efficiently build a string."},
+			Synopsis: "Builder is used to efficiently build a string with Builder.WriteString."},
 	}
 	if got := goAPIs(docs); !reflect.DeepEqual(got, want) {
 		t.Errorf("goAPIs:\n got %+v\nwant %+v", got, want)
@@ -388,5 +388,38 @@ func TestUnwrap(t *testing.T) {
 	want := "one two\n\n\tverse a\n\tverse b\nthree four"
 	if got := unwrap(in); got != want {
 		t.Errorf("unwrap = %q, want %q", got, want)
+	}
+}
+
+func TestScore(t *testing.T) {
+	for _, c := range []struct {
+		ref, reply string
+		right      bool
+		f1         float64
+	}{
+		{"do away with", "Abolish, a verb: do away with.", true, 2 * 0.5 * 1 / 1.5}, // 3 of 6 reply words, 3 of 3 reference words
+		{"do away with", "To do with it away.", false, 2 * 0.6 * 1 / 1.6},           // all reference words, not as a phrase
+		{"treat badly", "be kind", false, 0},
+	} {
+		if got := answerRight(c.ref, c.reply); got != c.right {
+			t.Errorf("answerRight(%q, %q) = %v", c.ref, c.reply, got)
+		}
+		if got := tokenF1(c.ref, c.reply); got < c.f1-1e-12 || got > c.f1+1e-12 {
+			t.Errorf("tokenF1(%q, %q) = %v, want %v", c.ref, c.reply, got, c.f1)
+		}
+	}
+	dir := t.TempDir()
+	held := `{"messages":[],"kind":"word","entity":"abolish","reference":"do away with"}` + "\n" +
+		`{"messages":[],"kind":"word","entity":"abuse","reference":"treat badly"}` + "\n"
+	answers := `{"kind":"word","entity":"abolish","answer":"It means to do away with."}` + "\n" +
+		`{"kind":"word","entity":"abuse","answer":"be kind"}` + "\n"
+	os.WriteFile(filepath.Join(dir, "h.jsonl"), []byte(held), 0o644)
+	os.WriteFile(filepath.Join(dir, "a.jsonl"), []byte(answers), 0o644)
+	var out bytes.Buffer
+	if err := runScore([]string{"-heldout", filepath.Join(dir, "h.jsonl"), "-answers", filepath.Join(dir, "a.jsonl")}, &out); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), "word          2      1   50.0%") {
+		t.Errorf("score table:\n%s", out.String())
 	}
 }

@@ -16,6 +16,10 @@ import (
 	"unicode/utf8"
 )
 
+// docLink matches a doc comment link such as [Stream] or [io.Reader], whose
+// brackets are dropped in chat answers.
+var docLink = regexp.MustCompile(`\[(\*?[A-Za-z_][A-Za-z0-9_./]*)\]`)
+
 // generatedGo matches Go's marker of generated files.
 var generatedGo = regexp.MustCompile(`(?m)^// Code generated .* DO NOT EDIT\.$`)
 
@@ -103,7 +107,7 @@ func goAPIs(files []doc) []goAPI {
 		if strings.HasPrefix(text, "Deprecated:") || strings.Contains(text, "\nDeprecated:") {
 			return
 		}
-		api.Synopsis = p.Synopsis(text)
+		api.Synopsis = docLink.ReplaceAllString(p.Synopsis(text), "$1")
 		if api.Synopsis == "" {
 			return
 		}

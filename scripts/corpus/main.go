@@ -5,6 +5,7 @@
 //
 //	corpus build -root DIR -goroot DIR -inputs FILE -out DIR [-passkey N]
 //	corpus passkey -lengths 100,200 -depths 0,0.5,1 -per-cell 10 [-seed S] > grid.jsonl
+//	corpus score -heldout chat-heldout.jsonl -answers answers.jsonl
 package main
 
 import (
@@ -40,7 +41,7 @@ type record struct {
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: corpus build|passkey [flags]")
+		fmt.Fprintln(os.Stderr, "usage: corpus build|passkey|score [flags]")
 		os.Exit(2)
 	}
 	var err error
@@ -49,8 +50,10 @@ func main() {
 		err = runBuild(os.Args[2:])
 	case "passkey":
 		err = runPasskey(os.Args[2:], os.Stdout)
+	case "score":
+		err = runScore(os.Args[2:], os.Stdout)
 	default:
-		err = fmt.Errorf("unknown command %q (want build or passkey)", os.Args[1])
+		err = fmt.Errorf("unknown command %q (want build, passkey or score)", os.Args[1])
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "corpus:", err)

@@ -5,7 +5,7 @@ package strings
 // characters. It returns an empty slice if s contains only white space.
 func Fields(s string) []string { return nil }
 
-// Builder is used to efficiently build a string. The zero value is ready to use.
+// Builder is used to efficiently build a [string] with [Builder.WriteString]. The zero value is ready to use.
 type Builder struct{}
 
 // WriteString appends the contents of s to b's buffer.
