@@ -3,9 +3,12 @@
 # repository) from packages fetched by name at the versions pinned in
 # sources.lock; see README.md beside this script.
 #
-#   scripts/corpus/build.sh OUT [--passkey N] [--unpinned]
+#   scripts/corpus/build.sh OUT [--passkey N [--passkey-repeats MIN:MAX]] [--unpinned]
 #
 # --passkey N   also write N synthetic passkey training documents
+# --passkey-repeats MIN:MAX
+#               their haystack length in filler groups of 90 bytes (default
+#               20:200); keep MAX so that a document fits the training length
 # --unpinned    take the registries' current versions where a pinned one is
 #               gone or its sha256 differs (recorded in OUT/MANIFEST.json)
 #
@@ -14,14 +17,16 @@
 # temporary folder with `dpkg-deb -x` / tar.
 set -euo pipefail
 
-usage() { echo "usage: $0 OUT [--passkey N] [--unpinned]" >&2; exit 2; }
+usage() { echo "usage: $0 OUT [--passkey N [--passkey-repeats MIN:MAX]] [--unpinned]" >&2; exit 2; }
 [ $# -ge 1 ] || usage
 out=$1; shift
 passkey=0
+repeats=20:200
 unpinned=0
 while [ $# -gt 0 ]; do
 	case $1 in
 	--passkey) [ $# -ge 2 ] || usage; passkey=$2; shift 2 ;;
+	--passkey-repeats) [ $# -ge 2 ] || usage; repeats=$2; shift 2 ;;
 	--unpinned) unpinned=1; shift ;;
 	*) usage ;;
 	esac
@@ -107,5 +112,6 @@ while read -r name kind version sha; do
 done <"$here/sources.lock"
 
 cd "$repo"
-go run ./scripts/corpus build -root "$work/root" -goroot "$goroot" -inputs "$work/inputs.tsv" -out "$out" -passkey "$passkey"
+go run ./scripts/corpus build -root "$work/root" -goroot "$goroot" -inputs "$work/inputs.tsv" -out "$out" \
+	-passkey "$passkey" -passkey-min-repeats "${repeats%%:*}" -passkey-max-repeats "${repeats##*:}"
 echo "build.sh: corpus in $out, $((SECONDS - start)) s" >&2
