@@ -213,8 +213,16 @@ func TestDevil(t *testing.T) {
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("readDevil:\n got %q\nwant %q", got, want)
 	}
-	if d := devilDefinition(got[1].Text); d != "Second." {
-		t.Errorf("devilDefinition = %q, want %q", d, "Second.")
+	for text, want := range map[string]string{
+		got[1].Text:                                   "Second.",
+		"WHITE, adj. and n.  Black.":                  "Black.",
+		"WEREWOLF, n.  A wolf.  All  are evil.":       "A wolf. All are evil.",
+		"ALLEGIANCE, n.\n\n    This thing Allegiance": "",
+		"ABRACADABRA.\n\n    By _Abracadabra_ we":     "",
+	} {
+		if d := devilDefinition(text); d != want {
+			t.Errorf("devilDefinition(%q) = %q, want %q", text, d, want)
+		}
 	}
 }
 

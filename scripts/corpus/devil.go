@@ -108,17 +108,17 @@ func readDevil(index, dict string) ([]devilEntry, error) {
 	return out, nil
 }
 
-// devilDefinition returns an article's definition for the chat set: the text
-// after "HEADWORD, pos." up to the end of its first paragraph.
+// devilDefinition returns an article's definition for the chat set: the
+// prose after the heading "HEADWORD, pos.  " up to the end of the first
+// paragraph, with runs of spaces collapsed; "" when the article has no prose
+// definition on its first line (it starts with verse, or the heading has no
+// part of speech).
 func devilDefinition(text string) string {
 	first, _, _ := strings.Cut(text, "\n\n")
 	first, _, _ = strings.Cut(first, "\n") // verse follows on its own lines
-	if i := strings.Index(first, ".  "); i >= 0 && i < 40 {
-		first = first[i+3:]
-	} else if _, rest, ok := strings.Cut(first, ", "); ok {
-		if j := strings.Index(rest, ". "); j >= 0 && j < 15 {
-			first = rest[j+2:]
-		}
+	i := strings.Index(first, ".  ")
+	if i < 0 || i > 40 || !strings.Contains(first[:i], ", ") {
+		return ""
 	}
-	return strings.TrimSpace(first)
+	return strings.Join(strings.Fields(first[i+3:]), " ")
 }
