@@ -184,7 +184,42 @@ func buildChat(wn *wordNet, devil []devilEntry, apis []goAPI) *chatSet {
 			Kind: kind, Entity: entity, Template: t, Reference: a.Synopsis, SourceDoc: "go/" + a.File,
 		})
 	}
+	c.addTwoTurn()
 	return c
+}
+
+// twoTurnEvery is how many training conversations there are per extra
+// two-turn conversation.
+const twoTurnEvery = 10
+
+// addTwoTurn appends to the training conversations one two-turn conversation
+// per twoTurnEvery of them, so the model also sees a second question after an
+// answer. Each joins two training conversations (of any kinds) taken in the
+// order of a hash of their entities; the held-out set stays single-turn.
+func (c *chatSet) addTwoTurn() {
+	order := make([]int, len(c.Train))
+	for i := range order {
+		order[i] = i
+	}
+	key := func(i int) uint64 { return splitHash("two-turn/"+c.Train[i].Kind, c.Train[i].Entity) }
+	sort.Slice(order, func(a, b int) bool { return key(order[a]) < key(order[b]) })
+	n := len(c.Train) / twoTurnEvery
+	for k := 0; k < n && 2*k+1 < len(order); k++ {
+		a, b := c.Train[order[2*k]], c.Train[order[2*k+1]]
+		c.Train = append(c.Train, conversation{
+			Messages:  append(append([]message{}, a.Messages...), b.Messages...),
+			Kind:      "two-turn",
+			Entity:    a.Kind + ":" + a.Entity + " + " + b.Kind + ":" + b.Entity,
+			Template:  -1,
+			Reference: b.Reference,
+			SourceDoc: a.SourceDoc + " + " + b.SourceDoc,
+		})
+	}
+	if n > 0 {
+		counts := c.Counts["two-turn"]
+		counts[0] = n
+		c.Counts["two-turn"] = counts
+	}
 }
 
 // path0 is the last element of an import path, the usual package name.

@@ -377,7 +377,7 @@ func TestBuildChat(t *testing.T) {
 	apis := []goAPI{{ImportPath: "strings", Package: "strings", Name: "Fields", Kind: "func", File: "strings/strings.go", Synopsis: "Fields splits s."}}
 	c := buildChat(wn, devil, apis)
 	all := append(append([]conversation{}, c.Train...), c.HeldOut...)
-	if len(all) != 3 {
+	if len(all) != 3 { // too few for a two-turn conversation
 		t.Fatalf("%d conversations, want 3 (run, abc, strings.Fields)", len(all))
 	}
 	for _, conv := range all {
@@ -388,6 +388,36 @@ func TestBuildChat(t *testing.T) {
 	}
 	if all[0].Reference != "move fast by using one's feet" {
 		t.Errorf("run answered with %q, want the verb sense's definition without its example", all[0].Reference)
+	}
+}
+
+func TestTwoTurn(t *testing.T) {
+	c := &chatSet{}
+	for i := 0; i < 40; i++ {
+		e := fmt.Sprint("w", i)
+		c.Train = append(c.Train, conversation{Kind: "word", Entity: e, Reference: "r" + e,
+			Messages: []message{{"user", "q" + e}, {"assistant", "a" + e}}})
+	}
+	c.Counts = map[string][2]int{"word": {40, 0}}
+	c.addTwoTurn()
+	if len(c.Train) != 44 || c.Counts["two-turn"] != [2]int{4, 0} {
+		t.Fatalf("%d conversations, counts %v; want 40 + 4 two-turn", len(c.Train), c.Counts)
+	}
+	used := map[string]bool{}
+	for _, conv := range c.Train[40:] {
+		m := conv.Messages
+		if len(m) != 4 || m[0].Role != "user" || m[1].Role != "assistant" || m[2].Role != "user" || m[3].Role != "assistant" {
+			t.Fatalf("bad two-turn conversation %+v", conv)
+		}
+		for _, q := range []string{m[0].Content, m[2].Content} {
+			if used[q] {
+				t.Errorf("question %q used in two two-turn conversations", q)
+			}
+			used[q] = true
+		}
+		if "a"+m[2].Content[1:] != m[3].Content || conv.Reference != "r"+m[2].Content[1:] {
+			t.Errorf("second answer or reference does not match its question: %+v", conv)
+		}
 	}
 }
 
