@@ -112,6 +112,9 @@ while read -r name kind version sha; do
 done <"$here/sources.lock"
 
 cd "$repo"
-go run ./scripts/corpus build -root "$work/root" -goroot "$goroot" -inputs "$work/inputs.tsv" -out "$out" \
+builder=$(git log -1 --format=%H -- scripts/corpus 2>/dev/null || echo unknown)
+git diff --quiet HEAD -- scripts/corpus 2>/dev/null || builder="$builder+modified"
+go run ./scripts/corpus build -builder "$builder" \
+	-root "$work/root" -goroot "$goroot" -inputs "$work/inputs.tsv" -out "$out" \
 	-passkey "$passkey" -passkey-min-repeats "${repeats%%:*}" -passkey-max-repeats "${repeats##*:}"
 echo "build.sh: corpus in $out, $((SECONDS - start)) s" >&2

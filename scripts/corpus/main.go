@@ -111,6 +111,7 @@ func runBuild(args []string) error {
 	goroot := fs.String("goroot", "", "Go toolchain root whose src/ is read")
 	inputsPath := fs.String("inputs", "", "tab-separated list of the fetched packages (build.sh writes it)")
 	out := fs.String("out", "", "output folder")
+	builder := fs.String("builder", "", "version of this program (build.sh passes the git commit of scripts/corpus), recorded in MANIFEST.json")
 	passkeys := fs.Int("passkey", 0, "also write this many synthetic passkey training documents to passkey-train.jsonl")
 	passkeyMin := fs.Int("passkey-min-repeats", 20, "shortest passkey haystack, in filler groups (~90 bytes each)")
 	passkeyMax := fs.Int("passkey-max-repeats", 200, "longest passkey haystack, in filler groups")
@@ -334,6 +335,7 @@ func runBuild(args []string) error {
 	}
 	manifest := map[string]any{
 		"data_version": hex.EncodeToString(h.Sum(nil))[:16],
+		"builder":      *builder,
 		"inputs":       inputs,
 		"sources":      stats,
 		"split": map[string]any{
