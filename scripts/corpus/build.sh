@@ -112,8 +112,10 @@ while read -r name kind version sha; do
 done <"$here/sources.lock"
 
 cd "$repo"
-builder=$(git log -1 --format=%H -- scripts/corpus 2>/dev/null || echo unknown)
-git diff --quiet HEAD -- scripts/corpus 2>/dev/null || builder="$builder+modified"
+# The builder's version: the last commit that changed the code (not the docs).
+code=(scripts/corpus/*.go scripts/corpus/build.sh scripts/corpus/sources.lock)
+builder=$(git log -1 --format=%H -- "${code[@]}" 2>/dev/null || echo unknown)
+git diff --quiet HEAD -- "${code[@]}" 2>/dev/null || builder="$builder+modified"
 go run ./scripts/corpus build -builder "$builder" \
 	-root "$work/root" -goroot "$goroot" -inputs "$work/inputs.tsv" -out "$out" \
 	-passkey "$passkey" -passkey-min-repeats "${repeats%%:*}" -passkey-max-repeats "${repeats##*:}"
