@@ -378,35 +378,8 @@ func trainRun(stderr io.Writer, f trainFlags, st *trainState, out string) error 
 		fmt.Fprintf(stderr, "warning: %s names no EOS token (tokenizer_config.json eos_token): documents are packed without an end marker\n", s.tokDir)
 	}
 
-	// The model's shape and weights.
-	var w *minimax01.Weights
-	switch {
-	case st != nil:
-		if s.cfg, w, s.params, err = minimax01.LoadF32(st.loadedAt); err != nil {
-			return fmt.Errorf("-resume: %w", err)
-		}
-	case f.Init != "":
-		if s.cfg, w, s.params, err = minimax01.LoadF32(f.Init); err != nil {
-			return fmt.Errorf("-init: %w", err)
-		}
-	default:
-		if f.Preset != "" {
-			s.cfg, err = minimax01.PresetConfig(f.Preset)
-		} else {
-			s.cfg, err = minimax01.LoadConfig(f.Config)
-		}
-		if err != nil {
-			return err
-		}
-		s.cfg.Vocab = (nTok + 63) / 64 * 64 // as random-model and the real 200,064
-		w, s.params = minimax01.NewF32Weights(s.cfg)
-		minimax01.InitWeights(s.cfg, s.params, f.Seed)
-	}
-	if s.cfg.Vocab < nTok {
-		return fmt.Errorf("the model's vocabulary (%d) is smaller than the tokenizer's %d ids (%s)", s.cfg.Vocab, nTok, s.tokDir)
-	}
-
-	// The data: the training stream and the fixed held-out sequences.
+	// The data, before the model so that bad data is reported at once: the
+	// training stream and the fixed held-out sequences.
 	s.stream, err = data.NewStream(tok, data.Options{Paths: f.Data, SeqLen: f.SeqLen, EvalFrac: f.EvalFrac, Split: data.TrainSplit,
 		Wrap: true, ShuffleWindow: f.Shuffle, Seed: f.Seed})
 	if err != nil {
@@ -426,6 +399,44 @@ func trainRun(stderr io.Writer, f trainFlags, st *trainState, out string) error 
 		for _, q := range seqs {
 			eval = append(eval, train.Batch{Tokens: q.Tokens, DocStarts: q.DocStarts})
 		}
+	}
+
+	// The model's shape and weights.
+	var w *minimax01.Weights
+	switch {
+	case st != nil, f.Init != "":
+		dir, what := f.Init, "-init"
+		if st != nil {
+			dir, what = st.loadedAt, "-resume"
+		}
+		c, err := minimax01.LoadConfig(dir)
+		if err != nil {
+			return fmt.Errorf("%s: %w", what, err)
+		}
+		if err := checkTrainMemory(c); err != nil {
+			return err
+		}
+		if s.cfg, w, s.params, err = minimax01.LoadF32(dir); err != nil {
+			return fmt.Errorf("%s: %w", what, err)
+		}
+	default:
+		if f.Preset != "" {
+			s.cfg, err = minimax01.PresetConfig(f.Preset)
+		} else {
+			s.cfg, err = minimax01.LoadConfig(f.Config)
+		}
+		if err != nil {
+			return err
+		}
+		s.cfg.Vocab = (nTok + 63) / 64 * 64 // as random-model and the real 200,064
+		if err := checkTrainMemory(s.cfg); err != nil {
+			return err
+		}
+		w, s.params = minimax01.NewF32Weights(s.cfg)
+		minimax01.InitWeights(s.cfg, s.params, f.Seed)
+	}
+	if s.cfg.Vocab < nTok {
+		return fmt.Errorf("the model's vocabulary (%d) is smaller than the tokenizer's %d ids (%s)", s.cfg.Vocab, nTok, s.tokDir)
 	}
 
 	s.model = train.NewModel(s.cfg, w, s.params, f.SeqLen)
@@ -518,6 +529,18 @@ func trainRun(stderr io.Writer, f trainFlags, st *trainState, out string) error 
 		return err
 	}
 	fmt.Fprintf(stderr, "done: %d steps, %s tokens; last checkpoint %s\n", s.trainer.Step, human(float64(s.trainer.Tokens), ""), checkpointDir(out, s.trainer.Step))
+	return nil
+}
+
+// checkTrainMemory refuses a model whose fp32 weights, gradients and AdamW
+// moments (16 bytes a parameter, as bench -train counts) exceed the memory
+// available, before any of it is allocated.
+func checkTrainMemory(c *minimax01.Config) error {
+	total, _ := c.Params()
+	if need, avail := 16*total, memAvailable(); avail > 0 && need > avail {
+		return fmt.Errorf("the model has %s parameters: its fp32 weights, gradients and AdamW moments need %s, and %s of memory is available (choose a smaller -preset or -config)",
+			human(float64(total), ""), human(float64(need), "B"), human(float64(avail), "B"))
+	}
 	return nil
 }
 

@@ -303,6 +303,14 @@ func TestTrainRejectsBadInput(t *testing.T) {
 			t.Errorf("%v: status %d, stderr %q; want status %d and %q", tc.args[1:], code, stderr, tc.code, tc.want)
 		}
 	}
+	// The real shape (456B parameters) needs terabytes; refused before any
+	// allocation where the available memory can be read.
+	if memAvailable() > 0 {
+		_, stderr, code := runCLI(t, base("-preset", "-preset", "minimax-text-01", "-eval-frac", "0.3")...)
+		if code != 1 || !strings.Contains(stderr, "AdamW moments need") {
+			t.Errorf("the real shape: status %d, stderr %q", code, stderr)
+		}
+	}
 	if _, err := os.Stat(out); err == nil {
 		t.Error("a rejected run created its output folder")
 	}
