@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/lightninglm/lightning/model"
 	"github.com/lightninglm/lightning/model/minimax01"
 )
 
@@ -50,6 +51,13 @@ func loadModel(dir string, opt minimax01.Options, stderr io.Writer) (*minimax01.
 		fmt.Fprintf(stderr, "warning: %s\n", w)
 	}
 	return m, nil
+}
+
+// nonFinite is the error for a sequence whose logits came out NaN or
+// infinite: where the model first produced such a value, and how to find the
+// damaged tensors.
+func nonFinite(m model.Model, s model.Seq, dir string) error {
+	return fmt.Errorf("%w\n(run 'lightning inspect -check -model %s' to find the tensors that hold them)", model.NonFiniteError(m, s), dir)
 }
 
 // progress draws a one-line progress bar on a terminal-like writer.

@@ -68,7 +68,11 @@ func runGenerate(fs *flag.FlagSet, args []string) error {
 	start := time.Now()
 	var prefill time.Duration
 	for i := 0; i < *n; i++ {
-		m.Forward([]model.Seq{{State: st, Tokens: next, Logits: model.LogitsLast}}, logits)
+		seq := model.Seq{State: st, Tokens: next, Logits: model.LogitsLast}
+		m.Forward([]model.Seq{seq}, logits)
+		if !model.AllFinite(logits) {
+			return nonFinite(m, seq, *dir)
+		}
 		if i == 0 {
 			prefill = time.Since(start)
 		}

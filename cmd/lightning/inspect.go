@@ -17,11 +17,15 @@ func init() {
 	register(&command{
 		name:    "inspect",
 		summary: "show a model's layer plan, parameter counts, bytes per dtype and memory per sequence",
-		usage:   "(-model DIR | -preset NAME) [-json]",
+		usage:   "(-model DIR | -preset NAME) [-json] [-check]",
 		help: `Reads config.json (and, when present, the safetensors headers; no weights are loaded) and prints:
 the layer plan, total parameters and parameters active per token, bytes per dtype, and the memory one
 sequence needs at 8K/128K/1M/4M tokens of context (fixed lightning states + the softmax layers' KV cache).
-Works from config.json alone, so a checkpoint can be sized before it is downloaded.`,
+Works from config.json alone, so a checkpoint can be sized before it is downloaded.
+
+With -check it also reads every weight and reports, by tensor name, the tensors that hold NaN or infinite
+values (a damaged download), exiting 1 if any do. Integer and packed (quantized) tensors are not checked
+element by element.`,
 		run: runInspect,
 	})
 }
@@ -44,6 +48,23 @@ type inspectReport struct {
 	KVPerTokenBF16 int64            `json:"kv_bytes_per_token_bf16"`
 	KVPerTokenF32  int64            `json:"kv_bytes_per_token_fp32"`
 	PerSequence    []memRow         `json:"per_sequence"`
+	Check          *weightCheck     `json:"check,omitempty"`
+}
+
+// weightCheck is what -check found.
+type weightCheck struct {
+	Tensors   int               `json:"tensors"`
+	Bytes     int64             `json:"bytes"`
+	Unchecked int               `json:"unchecked_tensors"` // integer or packed dtypes
+	NonFinite []nonFiniteTensor `json:"non_finite"`
+}
+
+type nonFiniteTensor struct {
+	Name  string `json:"name"`
+	DType string `json:"dtype"`
+	Count int64  `json:"count"`
+	Of    int64  `json:"of"`
+	First int64  `json:"first_index"`
 }
 
 type memRow struct {
@@ -57,11 +78,15 @@ func runInspect(fs *flag.FlagSet, args []string) error {
 	dir := fs.String("model", "", "model folder (config.json is enough)")
 	preset := fs.String("preset", "", "inspect a built-in shape instead (see 'lightning random-model -help')")
 	asJSON := fs.Bool("json", false, "print JSON")
+	check := fs.Bool("check", false, "read every weight and report tensors holding NaN or infinite values")
 	if err := parseFlags(fs, args, false); err != nil {
 		return err
 	}
 	if (*dir == "") == (*preset == "") {
 		return fmt.Errorf("%w: give exactly one of -model DIR or -preset NAME", errUsage)
+	}
+	if *check && *dir == "" {
+		return fmt.Errorf("%w: -check needs -model DIR", errUsage)
 	}
 	var c *minimax01.Config
 	var err error
@@ -76,13 +101,104 @@ func runInspect(fs *flag.FlagSet, args []string) error {
 		return err
 	}
 	r := buildReport(c, name, *dir)
+	if *check {
+		if r.Check, err = checkWeights(*dir, fs.Output()); err != nil {
+			return err
+		}
+	}
 	if *asJSON {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
-		return enc.Encode(r)
+		if err := enc.Encode(r); err != nil {
+			return err
+		}
+	} else {
+		printReport(stdout, r)
 	}
-	printReport(stdout, r)
+	if r.Check != nil && len(r.Check.NonFinite) > 0 {
+		return fmt.Errorf("%d of %d tensors hold NaN or infinite values (first: %s); the checkpoint is damaged",
+			len(r.Check.NonFinite), r.Check.Tensors, r.Check.NonFinite[0].Name)
+	}
 	return nil
+}
+
+// checkWeights reads every tensor of the checkpoint in dir and counts its
+// NaN and infinite elements, with a progress bar on stderr for checkpoints
+// that take a while to read.
+func checkWeights(dir string, stderr io.Writer) (*weightCheck, error) {
+	ck, err := safetensors.OpenCheckpoint(dir)
+	if err != nil {
+		return nil, err
+	}
+	defer ck.Close()
+	names := ck.Names()
+	wc := &weightCheck{Tensors: len(names), NonFinite: []nonFiniteTensor{}}
+	for _, n := range names {
+		t, err := ck.Tensor(n)
+		if err != nil {
+			return nil, err
+		}
+		wc.Bytes += int64(len(t.Data))
+	}
+	var prog *progress
+	if wc.Bytes >= 256<<20 {
+		prog = newProgress(stderr, "checking weights", "B")
+	}
+	var done int64
+	for _, n := range names {
+		t, _ := ck.Tensor(n)
+		count, first, ok := countNonFinite(t)
+		switch {
+		case !ok:
+			wc.Unchecked++
+		case count > 0:
+			wc.NonFinite = append(wc.NonFinite, nonFiniteTensor{Name: n, DType: string(t.DType), Count: count,
+				Of: int64(t.NumElements()), First: first})
+		}
+		done += int64(len(t.Data))
+		if prog != nil {
+			prog.update(done, wc.Bytes)
+		}
+	}
+	return wc, nil
+}
+
+// countNonFinite counts the NaN and infinite elements of a floating-point
+// tensor (an all-ones exponent field) and returns the first one's index;
+// ok=false for dtypes without such values (integers, packed blocks).
+func countNonFinite(t safetensors.Tensor) (count, first int64, ok bool) {
+	var size int
+	var mask uint64
+	switch t.DType {
+	case safetensors.F64:
+		size, mask = 8, 0x7FF0_0000_0000_0000
+	case safetensors.F32:
+		size, mask = 4, 0x7F80_0000
+	case safetensors.BF16:
+		size, mask = 2, 0x7F80
+	case safetensors.F16:
+		size, mask = 2, 0x7C00
+	case safetensors.F8E5M2:
+		size, mask = 1, 0x7C
+	case safetensors.F8E4M3: // no infinities; NaN is S.1111.111
+		size, mask = 1, 0x7F
+	default:
+		return 0, 0, false
+	}
+	first = -1
+	for i := 0; i+size <= len(t.Data); i += size {
+		var bits uint64
+		for j := size - 1; j >= 0; j-- { // little-endian
+			bits = bits<<8 | uint64(t.Data[i+j])
+		}
+		if bits&mask == mask {
+			if count == 0 {
+				first = int64(i / size)
+			}
+			count++
+		}
+	}
+	return count, first, true
 }
 
 func buildReport(c *minimax01.Config, name, dir string) *inspectReport {
@@ -199,6 +315,20 @@ func printReport(w io.Writer, r *inspectReport) {
 	fmt.Fprintf(w, "per sequence %10s %14s %14s %16s\n", "context", "KV bf16", "KV fp32", "state+KV fp32")
 	for _, m := range r.PerSequence {
 		fmt.Fprintf(w, "             %10d %14s %14s %16s\n", m.Tokens, gb(m.KVBF16), gb(m.KVF32), gb(m.TotalF32))
+	}
+	if c := r.Check; c != nil {
+		skipped := ""
+		if c.Unchecked > 0 {
+			skipped = fmt.Sprintf(" (%d integer or packed tensors not checked element by element)", c.Unchecked)
+		}
+		if len(c.NonFinite) == 0 {
+			fmt.Fprintf(w, "check        %d tensors, %s read: all finite%s\n", c.Tensors, human(float64(c.Bytes), "B"), skipped)
+			return
+		}
+		fmt.Fprintf(w, "check        %d tensors, %s read: %d hold NaN or infinite values%s\n", c.Tensors, human(float64(c.Bytes), "B"), len(c.NonFinite), skipped)
+		for _, t := range c.NonFinite {
+			fmt.Fprintf(w, "  non-finite %s (%s): %d of %d elements, first at index %d\n", t.Name, t.DType, t.Count, t.Of, t.First)
+		}
 	}
 }
 

@@ -197,6 +197,11 @@ type span struct {
 func (m *Model) Forward(seqs []model.Seq, logits []float32) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	m.forward(seqs, logits)
+}
+
+// forward is Forward with m.mu held.
+func (m *Model) forward(seqs []model.Seq, logits []float32) {
 	need := model.LogitRows(seqs) * m.Config.Vocab
 	if len(logits) < need {
 		panic(fmt.Sprintf("minimax01: logits buffer holds %d floats, need %d", len(logits), need))
