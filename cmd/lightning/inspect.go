@@ -5,6 +5,8 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
+	"math/bits"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -18,7 +20,9 @@ func init() {
 		name:    "inspect",
 		summary: "show a model's layer plan, parameter counts, bytes per dtype and memory per sequence",
 		usage:   "(-model DIR | -preset NAME) [-json] [-check]",
-		help: `Reads config.json (and, when present, the safetensors headers; no weights are loaded) and prints:
+		help: `Reads config.json and, when present, the safetensors headers (no weights are loaded; every tensor the config
+calls for must be there with the dtype and shape the config implies, so a wrong field or a missing shard is an
+error rather than a wrong size), and prints:
 the layer plan, total parameters and parameters active per token, bytes per dtype, and the memory one
 sequence needs at 8K/128K/1M/4M tokens of context (fixed lightning states + the softmax layers' KV cache).
 Works from config.json alone, so a checkpoint can be sized before it is downloaded.
@@ -100,7 +104,10 @@ func runInspect(fs *flag.FlagSet, args []string) error {
 	if err != nil {
 		return err
 	}
-	r := buildReport(c, name, *dir)
+	r, err := buildReport(c, name, *dir)
+	if err != nil {
+		return err
+	}
 	if *check {
 		if r.Check, err = checkWeights(*dir, fs.Output()); err != nil {
 			return err
@@ -201,7 +208,7 @@ func countNonFinite(t safetensors.Tensor) (count, first int64, ok bool) {
 	return count, first, true
 }
 
-func buildReport(c *minimax01.Config, name, dir string) *inspectReport {
+func buildReport(c *minimax01.Config, name, dir string) (*inspectReport, error) {
 	total, active := c.Params()
 	mem := c.Memory()
 	r := &inspectReport{
@@ -209,48 +216,75 @@ func buildReport(c *minimax01.Config, name, dir string) *inspectReport {
 		Lightning: c.Count(minimax01.Lightning), Softmax: c.Count(minimax01.Softmax),
 		Shape: map[string]int{"hidden": c.Dim, "heads": c.Heads, "kv_heads": c.KVHeads, "head_dim": c.HeadDim,
 			"rotary_dim": c.RopeDim, "experts": c.Experts, "top_k": c.TopK, "ffn": c.FFN, "vocab": c.Vocab},
-		Params: total, ActiveParams: active, ActiveWithHead: active + int64(c.Vocab*c.Dim),
+		Params: total, ActiveParams: active, ActiveWithHead: active + int64(c.Vocab)*int64(c.Dim),
 		StateBytesF32:  mem.StateBytes,
 		KVPerTokenF32:  mem.KVBytesPerToken,
 		KVPerTokenBF16: mem.KVBytesPerToken / 2,
 	}
-	r.BytesByDType, r.BytesSource = dtypeBytes(c, dir)
-	for _, n := range []int64{8 << 10, 128 << 10, 1 << 20, 4 << 20} {
-		r.PerSequence = append(r.PerSequence, memRow{Tokens: n, KVBF16: n * r.KVPerTokenBF16, KVF32: n * r.KVPerTokenF32,
-			TotalF32: n*r.KVPerTokenF32 + r.StateBytesF32})
+	var err error
+	if r.BytesByDType, r.BytesSource, err = dtypeBytes(c, dir); err != nil {
+		return nil, err
 	}
-	return r
+	for _, n := range []int64{8 << 10, 128 << 10, 1 << 20, 4 << 20} {
+		kv, ok := mulInt64(n, r.KVPerTokenF32)
+		if !ok || kv > math.MaxInt64-r.StateBytesF32 {
+			return nil, fmt.Errorf("the KV cache of %d tokens (%d bytes per token) is too large to count in 64 bits; check num_key_value_heads and head_dim in config.json", n, r.KVPerTokenF32)
+		}
+		r.PerSequence = append(r.PerSequence, memRow{Tokens: n, KVBF16: n * r.KVPerTokenBF16, KVF32: kv,
+			TotalF32: kv + r.StateBytesF32})
+	}
+	return r, nil
+}
+
+// mulInt64 returns a·b for non-negative a and b, and ok=false if it
+// overflows an int64.
+func mulInt64(a, b int64) (int64, bool) {
+	hi, lo := bits.Mul64(uint64(a), uint64(b))
+	if hi != 0 || lo > math.MaxInt64 {
+		return 0, false
+	}
+	return int64(lo), true
 }
 
 // dtypeBytes sums tensor bytes per dtype from the safetensors headers when
-// they are present; otherwise it estimates a BF16 checkpoint with F32
-// router gates (the released layout, spec §1.5).
-func dtypeBytes(c *minimax01.Config, dir string) (map[string]int64, string) {
-	if dir != "" {
-		var files []string
-		for _, pat := range []string{"model.safetensors", "model-*.safetensors"} {
-			m, _ := filepath.Glob(filepath.Join(dir, pat))
-			files = append(files, m...)
+// the folder holds a checkpoint, after checking its tensors against the
+// config (names, dtypes and shapes, as loading would; a missing shard is an
+// error); otherwise it estimates a BF16 checkpoint with F32 router gates
+// (the released layout, spec §1.5).
+func dtypeBytes(c *minimax01.Config, dir string) (map[string]int64, string, error) {
+	if dir != "" && hasCheckpoint(dir) {
+		ck, err := safetensors.OpenCheckpoint(dir)
+		if err != nil {
+			return nil, "", err
 		}
-		if len(files) > 0 {
-			out := map[string]int64{}
-			for _, f := range files {
-				sf, err := safetensors.Open(f)
-				if err != nil {
-					continue
-				}
-				for _, n := range sf.Names() {
-					t, _ := sf.Tensor(n)
-					out[string(t.DType)] += int64(len(t.Data))
-				}
-				sf.Close()
+		defer ck.Close()
+		if err := minimax01.CheckCheckpoint(c, ck); err != nil {
+			return nil, "", fmt.Errorf("config.json disagrees with the checkpoint: %w", err)
+		}
+		out := map[string]int64{}
+		for _, n := range ck.Names() {
+			t, err := ck.Tensor(n)
+			if err != nil {
+				return nil, "", err
 			}
-			return out, "safetensors headers"
+			out[string(t.DType)] += int64(len(t.Data))
 		}
+		return out, "safetensors headers", nil
 	}
 	total, _ := c.Params()
 	router := int64(c.Layers * c.Experts * c.Dim)
-	return map[string]int64{"BF16": (total - router) * 2, "F32": router * 4}, "estimate (BF16 weights, F32 router gates)"
+	return map[string]int64{"BF16": (total - router) * 2, "F32": router * 4}, "estimate (BF16 weights, F32 router gates)", nil
+}
+
+// hasCheckpoint reports whether dir holds safetensors weights or an index
+// of them.
+func hasCheckpoint(dir string) bool {
+	for _, pat := range []string{"*.safetensors", "*.safetensors.index.json"} {
+		if m, _ := filepath.Glob(filepath.Join(dir, pat)); len(m) > 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // layerPlan compresses a layer-kind list: "([L]*7+[S])*10" when a pattern
