@@ -180,6 +180,7 @@ type generation struct {
 	text       string
 	tokens     []int32 // generated ids, stop token excluded
 	result     *engine.Result
+	stopString bool // ended at a -stop string (the engine saw a cancel)
 	promptToks int
 	elapsed    time.Duration
 	firstToken time.Duration
@@ -241,14 +242,14 @@ func (t *textModel) generate(ctx context.Context, req engine.Request, stops []st
 		if flush(false) {
 			st.Cancel()
 			_, res, _ = st.Wait(context.Background())
-			g.result = res
+			g.result, g.stopString = res, true
 			g.text = text.String()[:printed]
 			g.elapsed = time.Since(start)
 			return g, nil
 		}
 		if res != nil {
 			text.WriteString(dec.Flush())
-			flush(true)
+			g.stopString = flush(true)
 			g.result = res
 			g.text = text.String()[:printed]
 			g.elapsed = time.Since(start)
@@ -258,6 +259,16 @@ func (t *textModel) generate(ctx context.Context, req engine.Request, stops []st
 			return g, nil
 		}
 	}
+}
+
+// finish names why the generation ended, as the server does: "stop" for a
+// stop token or a stop string, "length" at the token limit, "cancelled"
+// when interrupted.
+func (g *generation) finish() string {
+	if g.stopString {
+		return string(engine.FinishStop)
+	}
+	return string(g.result.Reason)
 }
 
 // prefillWithProgress feeds all but the last token of a long prompt through
