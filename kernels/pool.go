@@ -108,7 +108,8 @@ func worker(id int, w *poolWorker, last uint64) {
 func runRange(lo, hi int) {
 	defer func() {
 		if r := recover(); r != nil {
-			pool.failure.CompareAndSwap(nil, &r)
+			failure := r // moved to the heap only on this path, so a normal call does not allocate
+			pool.failure.CompareAndSwap(nil, &failure)
 		}
 	}()
 	pool.fn(lo, hi)
