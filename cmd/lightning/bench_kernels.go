@@ -65,7 +65,7 @@ func runBench(fs *flag.FlagSet, args []string) error {
 	prefill := fs.String("prefill", "512,2048,8192,32768", "model mode: prompt lengths to time (comma-separated; empty = none)")
 	decodeCtx := fs.String("decode-ctx", "0,8192,32768", "model mode: contexts to time decoding at (comma-separated; empty = none)")
 	fs.IntVar(&mo.decodeN, "decode-n", 32, "model mode: tokens decoded per context")
-	fs.IntVar(&mo.chunk, "chunk", 1024, "model mode: prefill chunk (tokens per forward step), as run and chat use by default")
+	fs.IntVar(&mo.chunk, "chunk", defaultBatchTokens, "model mode: prefill chunk (tokens per forward step), as run, chat and serve use by default")
 	long := fs.String("long", "", "model mode: also run one prefill of this many tokens (e.g. 1M), reporting ms/token at milestones and peak RSS vs the memory formula")
 	fs.StringVar(&mo.kvType, "kv", "f32", "model mode: KV cache type: f32, bf16 or int8")
 	fs.BoolVar(&mo.bf16Dot, "bf16-dot", false, "model mode: multiply BF16 attention/expert matrices with the lossy VDPBF16PS path (activations rounded to bf16)")

@@ -98,7 +98,7 @@ func runServe(fs *flag.FlagSet, args []string) error {
 	maxMem := fs.String("max-memory", "auto", "memory budget for sequence states, e.g. 8GiB, 512MiB or bytes; auto = 70% of available memory minus the weights; 0 = unlimited")
 	maxSeqs := fs.Int("max-seqs", 8, "sequences decoding at once (the batch size of a decode step)")
 	maxQueue := fs.Int("max-queue", 64, "requests that may wait for a slot; beyond it the server answers 429")
-	batchTokens := fs.Int("batch-tokens", 512, "tokens per engine step (decode tokens + prefill chunks)")
+	batchTokens := fs.Int("batch-tokens", defaultBatchTokens, "tokens per engine step (decode tokens + prefill chunks); smaller steps shorten the pauses of decoding streams while a long prompt is read, larger ones read prompts faster")
 	prefixMB := fs.Int64("prefix-cache-mb", 1024, "prefix cache budget in MiB (0 turns prefix reuse off)")
 	ckEvery := fs.Int("checkpoint-every", 2048, "also snapshot long prompts every this many tokens")
 	maxTokens := fs.Int("max-tokens", 4096, "largest max_tokens a request may ask for (and the default)")
