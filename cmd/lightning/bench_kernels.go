@@ -28,7 +28,7 @@ it as a ratio to those limits: GEMM GFLOP/s ÷ FMA peak (bf16-dot GEMM ÷ bf16 p
 GB/s ÷ read bandwidth. Each kernel runs for about 0.3 s; best and median are shown. The limit a
 kernel is compared with is measured again just before and just after it (the higher of the two is
 used), so a busy machine slows both sides of a ratio alike; a kernel during which the two differ by
-more than 15% is marked as unsteady. It warns when the load average says other work shares the
+more than 15%, or whose best run beats the limit, is marked as unsteady. It warns when the load average says other work shares the
 cores. Needs about 3 GB of memory.
 
 Model mode (-model DIR or -preset NAME) measures the same machine limits, then end-to-end prefill
@@ -169,8 +169,10 @@ type kernelResult struct {
 	// the machine as it was while the kernel ran.
 	LimitBefore float64 `json:"limit_before,omitempty"`
 	LimitAfter  float64 `json:"limit_after,omitempty"`
-	// Unsteady: the two differ by more than limitDrift, so the load changed
-	// while the kernel ran and its ratio is unreliable.
+	// Unsteady: the two differ by more than limitDrift (the load changed
+	// while the kernel ran), or the best run beat the limit (it caught a
+	// quieter moment than the probes did); either way the ratio is
+	// unreliable.
 	Unsteady bool `json:"unsteady,omitempty"`
 }
 
@@ -338,7 +340,7 @@ func benchKernels(w io.Writer, jsonOut bool, threads int) error {
 	}
 	tw.Flush()
 	if unsteady > 0 {
-		fmt.Fprintf(w, "\n* %d kernel(s): the limit measured before and after differs by more than %.0f%%, so the load changed while it ran; its ratio is unreliable.\n",
+		fmt.Fprintf(w, "\n* %d kernel(s): the limit measured before and after differs by more than %.0f%% (the load changed while it ran),\n  or the best run beat the limit (it caught a quieter moment than the probes); the ratio is unreliable.\n",
 			unsteady, 100*limitDrift)
 	}
 	fmt.Fprintf(w, "\n(%.0f s)\n", r.ElapsedSecs)
@@ -377,6 +379,7 @@ func (r *kernelsReport) add(name, shape string, flops, bytes float64, limitName 
 			rate, rateMed = k.GBS, bytes/k.MedSec/1e9
 		}
 		k.Ratio, k.RatioMed = rate/limit, rateMed/limit
+		k.Unsteady = k.Unsteady || k.Ratio > 1
 	}
 	r.Kernels = append(r.Kernels, k)
 }

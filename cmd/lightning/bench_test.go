@@ -80,7 +80,13 @@ func TestKernelRatioUsesLimitsAroundIt(t *testing.T) {
 	r.add("steady", "", 4e6, 0, "fma", probe(2.5, 2.5), run)
 	// The limit fell from 2.5 to 1 while the kernel ran.
 	r.add("unsteady", "", 4e6, 0, "fma", probe(2.5, 1), run)
-	steady, unsteady := r.Kernels[0], r.Kernels[1]
+	// The probes saw a busier machine (1 GFLOP/s) than the kernel's best
+	// run did: a ratio near 190% must be flagged, not reported as is.
+	r.add("beats its limit", "", 4e6, 0, "fma", probe(1, 1), run)
+	steady, unsteady, beats := r.Kernels[0], r.Kernels[1], r.Kernels[2]
+	if beats.Ratio <= 1 || !beats.Unsteady {
+		t.Errorf("kernel above its limit %+v: want a ratio above 1, flagged", beats)
+	}
 	if steady.Ratio > 0.8+1e-9 || steady.LimitBefore != 2.5 || steady.LimitAfter != 2.5 || steady.Unsteady {
 		t.Errorf("steady kernel %+v: want a ratio ≤ 0.8 against the 2.5 GFLOP/s measured around it", steady)
 	}
