@@ -98,7 +98,7 @@ func runServe(fs *flag.FlagSet, args []string) error {
 	maxMem := fs.String("max-memory", "auto", "memory budget for sequence states, e.g. 8GiB, 512MiB or bytes; auto = 70% of available memory minus the weights; 0 = unlimited")
 	maxSeqs := fs.Int("max-seqs", 8, "sequences decoding at once (the batch size of a decode step)")
 	maxQueue := fs.Int("max-queue", 64, "requests that may wait for a slot; beyond it the server answers 429")
-	batchTokens := fs.Int("batch-tokens", 512, "tokens per engine step (decode tokens + prefill chunks)")
+	batchTokens := fs.Int("batch-tokens", defaultBatchTokens, "tokens per engine step (decode tokens + prefill chunks); smaller steps shorten the pauses of decoding streams while a long prompt is read, larger ones read prompts faster")
 	prefixMB := fs.Int64("prefix-cache-mb", 1024, "prefix cache budget in MiB (0 turns prefix reuse off)")
 	ckEvery := fs.Int("checkpoint-every", 2048, "also snapshot long prompts every this many tokens")
 	maxTokens := fs.Int("max-tokens", 4096, "largest max_tokens a request may ask for (and the default)")
@@ -215,6 +215,16 @@ func runServe(fs *flag.FlagSet, args []string) error {
 			return err
 		}
 	}
+	perSeq := info.StateBytes + info.BytesPerTok*int64(*maxTokens)
+	if budget > 0 && budget < info.StateBytes+info.BytesPerTok {
+		hs.Close()
+		return fmt.Errorf("-max-memory %s is less than one sequence's state (%s): no request could run; give at least %s (%s fits one sequence at -max-tokens %d)",
+			memString(budget), human(float64(info.StateBytes), "B"), human(float64(info.StateBytes+info.BytesPerTok), "B"), human(float64(perSeq), "B"), *maxTokens)
+	}
+	if budget > 0 && budget < perSeq {
+		logger.Warn("-max-memory fits no sequence of -max-tokens; requests with a long prompt or max_tokens will be refused",
+			"max_memory", memString(budget), "per_seq_at_max_tokens", human(float64(perSeq), "B"), "max_tokens", *maxTokens)
+	}
 	queue := *maxQueue
 	if queue == 0 {
 		queue = -1 // engine.Config's 0 means its default; -max-queue 0 means no waiting
@@ -234,7 +244,6 @@ func runServe(fs *flag.FlagSet, args []string) error {
 		hs.Close()
 		return err
 	}
-	perSeq := info.StateBytes + info.BytesPerTok*int64(*maxTokens)
 	logger.Info("ready", "model", *name, "load", time.Since(start).Round(time.Millisecond), "weights", human(float64(info.WeightBytes), "B"),
 		"state_per_seq", human(float64(info.StateBytes), "B"), "kv_per_token", human(float64(info.BytesPerTok), "B"),
 		"max_memory", memString(budget), "seqs_fitting_at_max_tokens", fitting(budget, perSeq), "max_seqs", *maxSeqs)

@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"math"
 	"sync"
+	"unsafe"
 
 	"github.com/lightninglm/lightning/attention"
 	"github.com/lightninglm/lightning/format/safetensors"
@@ -124,16 +125,16 @@ func (m *Model) Close() error {
 }
 
 // ScratchBytes is the memory of the per-step work buffers, sized once from
-// the config and MaxBatchTokens (style.md G7).
+// the config and MaxBatchTokens (style.md G7): the step's activations, the
+// MoE buffers, each worker thread's lightning and flash-attention buffers,
+// and the work lists.
 func (m *Model) ScratchBytes() int64 {
 	s := m.s
 	n := len(s.x) + len(s.h) + len(s.a) + len(s.qkv) + len(s.gate) + len(s.o) + len(s.kbuf) + len(s.vbuf) +
-		len(s.router) + len(s.wts) + len(s.final) + len(s.ids)
+		len(s.router) + len(s.wts) + len(s.final) + len(s.ids) + len(s.cos) + len(s.sin)
 	b := int64(n)*4 + s.moe.Bytes()
-	c := m.Config
-	threads := int64(cap(s.linFree))
-	b += threads * 4 * int64(c.BlockLen+1+c.BlockLen*c.BlockLen+c.BlockLen*c.HeadDim)
-	return b
+	b += int64(cap(s.flash))*int64(unsafe.Sizeof(flashItem{})) + int64(cap(s.spans))*int64(unsafe.Sizeof(span{}))
+	return b + s.threadBytes
 }
 
 // Slopes returns lightning layer l's per-head decay rates (nil for softmax).
@@ -183,6 +184,11 @@ type span struct {
 func (m *Model) Forward(seqs []model.Seq, logits []float32) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	m.forward(seqs, logits)
+}
+
+// forward is Forward with m.mu held.
+func (m *Model) forward(seqs []model.Seq, logits []float32) {
 	need := model.LogitRows(seqs) * m.Config.Vocab
 	if len(logits) < need {
 		panic(fmt.Sprintf("minimax01: logits buffer holds %d floats, need %d", len(logits), need))
@@ -449,6 +455,8 @@ type scratch struct {
 	linFree   chan *attention.LightningScratch // one per worker thread
 	flashFree chan *attention.FlashScratch     // one per worker thread
 
+	threadBytes int64 // memory of the buffers in linFree and flashFree
+
 	spans []span
 	layer int              // layer being run by the ParallelFor bodies
 	linFn func(lo, hi int) // s.lightningHeads, bound once so ParallelFor does not allocate
@@ -474,8 +482,10 @@ func newScratch(m *Model) *scratch {
 	s.linFree = make(chan *attention.LightningScratch, n)
 	s.flashFree = make(chan *attention.FlashScratch, n)
 	for i := 0; i < n; i++ {
-		s.linFree <- attention.NewLightningScratch(c.BlockLen, c.HeadDim)
-		s.flashFree <- attention.NewFlashScratch(c.Heads/c.KVHeads, c.HeadDim)
+		lin, fl := attention.NewLightningScratch(c.BlockLen, c.HeadDim), attention.NewFlashScratch(c.Heads/c.KVHeads, c.HeadDim)
+		s.threadBytes += lin.Bytes() + fl.Bytes()
+		s.linFree <- lin
+		s.flashFree <- fl
 	}
 	return s
 }
