@@ -297,10 +297,16 @@ func TestWriterErrors(t *testing.T) {
 	if err := w.WriteTensor("b", make([]byte, 4)); err == nil {
 		t.Error("out of order: no error")
 	}
-	if err := w.WriteTensor("a", make([]byte, 4)); err == nil {
-		t.Error("wrong size: no error")
+	if err := w.WriteTensor("a", make([]byte, 12)); err == nil {
+		t.Error("too many bytes: no error")
 	}
-	if err := w.WriteTensor("a", make([]byte, 8)); err != nil {
+	if err := w.WriteTensor("a", make([]byte, 4)); err != nil { // in two pieces
+		t.Fatal(err)
+	}
+	if err := w.WriteTensor("b", make([]byte, 4)); err == nil {
+		t.Error("next tensor before the current one is complete: no error")
+	}
+	if err := w.WriteTensor("a", make([]byte, 4)); err != nil {
 		t.Fatal(err)
 	}
 	if err := w.Close(); err == nil || !strings.Contains(err.Error(), "only 1 of 2") {

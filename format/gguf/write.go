@@ -62,7 +62,8 @@ type Writer struct {
 	infos     []TensorInfo
 	sizes     []int
 	align     int
-	next      int
+	next      int // index of the tensor being written
+	written   int // bytes of it written so far
 	closedErr error
 }
 
@@ -130,8 +131,11 @@ func Create(path string, meta *Metadata, infos []TensorInfo) (*Writer, error) {
 
 func pad(n, align int) int { return (n + align - 1) / align * align }
 
-// WriteTensor writes the bytes of the next declared tensor. After an error
-// the writer is unusable; Abort it.
+// WriteTensor writes data as the next bytes of the tensor name: the whole
+// tensor at once, or in consecutive pieces (a stacked expert tensor one
+// expert at a time). Tensors come in declaration order, and a tensor must
+// be complete before the next one starts. After an error the writer is
+// unusable; Abort it.
 func (w *Writer) WriteTensor(name string, data []byte) error {
 	if w.f == nil {
 		return w.closedErr
@@ -143,18 +147,19 @@ func (w *Writer) WriteTensor(name string, data []byte) error {
 	if name != w.infos[i].Name {
 		return fmt.Errorf("gguf: write %s: got tensor %q, want %q (tensors must come in declaration order)", w.path, name, w.infos[i].Name)
 	}
-	if len(data) != w.sizes[i] {
-		return fmt.Errorf("gguf: write %s: tensor %q: %d bytes, but %s shape %v needs %d", w.path, name, len(data), w.infos[i].Type, w.infos[i].Shape, w.sizes[i])
+	if w.written+len(data) > w.sizes[i] {
+		return fmt.Errorf("gguf: write %s: tensor %q: %d bytes, but %s shape %v needs %d", w.path, name, w.written+len(data), w.infos[i].Type, w.infos[i].Shape, w.sizes[i])
 	}
 	_, err := w.bw.Write(data)
-	if err == nil {
-		_, err = w.bw.Write(make([]byte, pad(len(data), w.align)-len(data)))
+	w.written += len(data)
+	if err == nil && w.written == w.sizes[i] {
+		_, err = w.bw.Write(make([]byte, pad(w.sizes[i], w.align)-w.sizes[i]))
+		w.next, w.written = w.next+1, 0
 	}
 	if err != nil {
 		w.Abort()
 		return fmt.Errorf("gguf: write %s: tensor %q: %w", w.path, name, err)
 	}
-	w.next++
 	return nil
 }
 
@@ -167,7 +172,7 @@ func (w *Writer) Close() error {
 	if w.next != len(w.infos) {
 		missing := w.infos[w.next].Name
 		w.Abort()
-		return fmt.Errorf("gguf: write %s: only %d of %d tensors written (next was %q); file discarded", w.path, w.next, len(w.infos), missing)
+		return fmt.Errorf("gguf: write %s: only %d of %d tensors written (%q incomplete or missing); file discarded", w.path, w.next, len(w.infos), missing)
 	}
 	if err := w.bw.Flush(); err != nil {
 		w.Abort()

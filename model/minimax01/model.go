@@ -15,6 +15,7 @@ import (
 	"sync"
 
 	"github.com/lightninglm/lightning/attention"
+	"github.com/lightninglm/lightning/format/gguf"
 	"github.com/lightninglm/lightning/format/safetensors"
 	"github.com/lightninglm/lightning/internal/trace"
 	"github.com/lightninglm/lightning/kernels"
@@ -48,6 +49,7 @@ type Model struct {
 	Config   *Config
 	Weights  *Weights
 	Warnings []string // non-fatal findings at load, e.g. unused tensors
+	Notes    []string // how the weights were read, for inspect (GGUF: the mapping and each type's conversion)
 
 	slopes [][]float32 // [layers] → [heads] lightning decay rates (nil for softmax layers)
 	rope   *attention.RoPE
@@ -55,14 +57,19 @@ type Model struct {
 	kvType attention.KVType
 	tracer trace.Tracer
 	ck     *safetensors.Checkpoint
+	gf     *gguf.File // the mapped GGUF file, when loaded from one
 
 	mu sync.Mutex
 	s  *scratch
 }
 
 // Load opens a checkpoint folder (config.json + safetensors, single or
-// sharded) and maps its weights without copying them.
+// sharded) and maps its weights without copying them, or a minimax-01 GGUF
+// file (gguf.go), whose quantized types are converted at load.
 func Load(dir string, opt Options) (*Model, error) {
+	if IsGGUF(dir) {
+		return loadGGUF(dir, opt)
+	}
 	cfg, err := LoadConfig(dir)
 	if err != nil {
 		return nil, err
@@ -117,6 +124,9 @@ func New(cfg *Config, w *Weights, opt Options) *Model {
 // Close releases the checkpoint's memory maps. The model must not be used
 // afterwards.
 func (m *Model) Close() error {
+	if m.gf != nil {
+		return m.gf.Close()
+	}
 	if m.ck != nil {
 		return m.ck.Close()
 	}

@@ -1,0 +1,243 @@
+package minimax01
+
+import (
+	"encoding/binary"
+	"math"
+	"math/rand/v2"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/lightninglm/lightning/format/gguf"
+	"github.com/lightninglm/lightning/quant"
+	"github.com/lightninglm/lightning/tensor"
+)
+
+// exportGolden loads the golden model dir and writes it as GGUF of type typ.
+func exportGolden(t *testing.T, dir string, typ gguf.Type) string {
+	t.Helper()
+	m, err := Load(dir, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	path := filepath.Join(t.TempDir(), "model-"+typ.String()+".gguf")
+	if err := WriteGGUF(path, m.Config, m.Weights, GGUFExportOptions{Type: typ}); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// TestGGUFGoldenF32 converts the golden tiny-a model to GGUF F32 and checks
+// the GGUF model against the official logits with the golden tolerance
+// (2e-4, golden_test.go), and its config against the safetensors one.
+func TestGGUFGoldenF32(t *testing.T) {
+	const dir = "testdata/golden/tiny-a"
+	path := exportGolden(t, dir, gguf.F32)
+	g := openGolden(t, dir, Options{})
+	gm, err := Load(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer gm.Close()
+	a, b := *g.m.Config, *gm.Config
+	a.ModelType, b.ModelType = "", ""
+	if !reflect.DeepEqual(a, b) {
+		t.Errorf("config from GGUF differs:\n got %+v\nwant %+v", b, a)
+	}
+	checked := 0
+	for _, c := range g.man.Cases {
+		if c.Kind != "prefill" || c.Tensor == nil {
+			continue
+		}
+		want := g.prefillLogits(t, c.Prompt)
+		got := run(gm, g.man.Prompts[c.Prompt], []int{len(g.man.Prompts[c.Prompt])}, 0)
+		if d := maxAbsDiff(got, want); d > logitTol {
+			t.Errorf("%s: max |Δlogit| %.3g > %g", c.Name, d, logitTol)
+		} else {
+			t.Logf("%s: max |Δlogit| %.3g", c.Name, d)
+		}
+		checked++
+	}
+	if checked == 0 {
+		t.Fatal("no prefill case checked")
+	}
+	if len(gm.Notes) == 0 || !strings.Contains(strings.Join(gm.Notes, "\n"), "F32 → F32 (as stored)") {
+		t.Errorf("notes %q do not describe the load", gm.Notes)
+	}
+}
+
+// TestGGUFGoldenQ8_0 converts tiny-a to GGUF Q8_0 and checks that it loads
+// into exactly the weights Lightning's own q8b32 quantization gives (every
+// matrix q8b32 with F16 scales), so its logits equal those of the q8b32
+// model bit for bit, and logs both models' error against the official fp32
+// logits.
+func TestGGUFGoldenQ8_0(t *testing.T) {
+	const dir = "testdata/golden/tiny-a"
+	path := exportGolden(t, dir, gguf.Q8_0)
+	g := openGolden(t, dir, Options{})
+	spec := QuantSpec{Format: quant.Q8B32, LMHead: quant.Q8B32, Embed: quant.Q8B32, ScaleType: quant.F16}
+	qm, err := Load(dir, Options{Quant: &spec})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer qm.Close()
+	gm, err := Load(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer gm.Close()
+	if !strings.Contains(strings.Join(gm.Notes, "\n"), "Q8_0 → q8b32 (lossless)") {
+		t.Errorf("notes %q: Q8_0 not loaded as q8b32", gm.Notes)
+	}
+	for _, c := range g.man.Cases {
+		if c.Kind != "prefill" || c.Tensor == nil {
+			continue
+		}
+		ids := g.man.Prompts[c.Prompt]
+		want := g.prefillLogits(t, c.Prompt)
+		got := run(gm, ids, []int{len(ids)}, 0)
+		ref := run(qm, ids, []int{len(ids)}, 0)
+		if d := maxAbsDiff(got, ref); d != 0 {
+			t.Errorf("%s: GGUF Q8_0 and Lightning q8b32 logits differ by %.3g", c.Name, d)
+		}
+		t.Logf("%s: max |Δlogit| vs official fp32: GGUF Q8_0 %.3g, Lightning q8b32 %.3g", c.Name, maxAbsDiff(got, want), maxAbsDiff(ref, want))
+	}
+}
+
+// TestGGUFTypesAtLoad checks each ggml type's conversion at load against
+// gguf's reference dequantization: lossless conversions must reproduce it
+// exactly, BF16 ones within bfloat16 rounding (2⁻⁸ relative).
+func TestGGUFTypesAtLoad(t *testing.T) {
+	r := rand.New(rand.NewPCG(7, 8))
+	const rows, cols = 3, 256
+	random := func(typ gguf.Type) []byte {
+		rb, _ := typ.RowBytes(cols)
+		b := make([]byte, rows*rb)
+		for i := range b {
+			b[i] = byte(r.Uint32())
+		}
+		info, _ := typ.Info()
+		// Finite F16 scales: rewrite each block's half-precision fields.
+		for blk := 0; blk < len(b)/info.BlockBytes; blk++ {
+			o := blk * info.BlockBytes
+			var fields []int
+			switch typ {
+			case gguf.Q8_0, gguf.Q4_0, gguf.Q5_0:
+				fields = []int{0}
+			case gguf.Q4_1, gguf.Q5_1, gguf.Q4_K, gguf.Q5_K:
+				fields = []int{0, 2}
+			case gguf.Q6_K:
+				fields = []int{208}
+			}
+			for _, f := range fields {
+				binary.LittleEndian.PutUint16(b[o+f:], 0x2000|uint16(r.IntN(0x1000))|uint16(r.IntN(2))<<15)
+			}
+			if typ == gguf.Q8_0 {
+				for j := 2; j < 34; j++ {
+					if b[o+j] == 0x80 {
+						b[o+j] = 0x81
+					}
+				}
+			}
+		}
+		return b
+	}
+	cases := []struct {
+		typ   gguf.Type
+		as    quant.Type
+		exact bool
+	}{
+		{gguf.Q8_0, quant.Q8B32, true}, {gguf.Q4_0, quant.Q4G32, true}, {gguf.Q4_1, quant.Q4G32M, true},
+		{gguf.Q5_0, quant.BF16, false}, {gguf.Q5_1, quant.BF16, false}, {gguf.Q4_K, quant.BF16, false},
+		{gguf.Q5_K, quant.BF16, false}, {gguf.Q6_K, quant.BF16, false},
+	}
+	for _, c := range cases {
+		t.Run(c.typ.String(), func(t *testing.T) {
+			data := random(c.typ)
+			m, how, err := ggufMat(c.typ, rows, cols, data)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if m.Type != c.as {
+				t.Fatalf("loaded as %s (%s), want %s", m.Type, how, c.as)
+			}
+			rb, _ := c.typ.RowBytes(cols)
+			want, got := make([]float32, cols), make([]float32, cols)
+			for i := range rows {
+				if err := c.typ.Dequant(want, data[i*rb:(i+1)*rb]); err != nil {
+					t.Fatal(err)
+				}
+				tensor.Row(got, m, i)
+				for j := range want {
+					tol := 0.0
+					if !c.exact {
+						tol = math.Abs(float64(want[j])) / 256 // half a bfloat16 ulp: 2⁻⁸ relative
+					}
+					if d := math.Abs(float64(got[j] - want[j])); d > tol {
+						t.Fatalf("row %d element %d: %v, want %v (±%g)", i, j, got[j], want[j], tol)
+					}
+				}
+			}
+		})
+	}
+	// A Q8_0 quant of −128 is outside q8b32: the matrix loads as exact F32.
+	data := random(gguf.Q8_0)
+	data[5] = 0x80
+	if m, how, err := ggufMat(gguf.Q8_0, rows, cols, data); err != nil || m.Type != quant.F32 {
+		t.Errorf("Q8_0 with −128: %s (%s), %v; want F32", m.Type, how, err)
+	}
+	if _, _, err := ggufMat(gguf.IQ2_XXS, 1, 256, make([]byte, 66)); err == nil || !strings.Contains(err.Error(), "IQ2_XXS") {
+		t.Errorf("IQ2_XXS: %v", err)
+	}
+}
+
+// TestGGUFConfigErrors checks that a file of another architecture, or with
+// a missing key, fails naming it.
+func TestGGUFConfigErrors(t *testing.T) {
+	path := exportGolden(t, "testdata/golden/tiny-a", gguf.F32)
+	f, err := gguf.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	meta := f.Metadata().Clone()
+	var infos []gguf.TensorInfo
+	var datas [][]byte
+	for _, tt := range f.Tensors() {
+		infos = append(infos, gguf.TensorInfo{Name: tt.Name, Type: tt.Type, Shape: tt.Shape})
+		datas = append(datas, tt.Data)
+	}
+	write := func(m *gguf.Metadata) string {
+		p := filepath.Join(t.TempDir(), "x.gguf")
+		w, err := gguf.Create(p, m, infos)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, in := range infos {
+			if err := w.WriteTensor(in.Name, datas[i]); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := w.Close(); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	m1 := meta.Clone()
+	m1.Set("general.architecture", "llama")
+	m2 := gguf.NewMetadata()
+	for _, k := range meta.Keys() {
+		if k != ggufPrefix+"expert_count" {
+			v, _ := meta.Get(k)
+			m2.Set(k, v)
+		}
+	}
+	paths := []struct{ path, want string }{{write(m1), `"llama", want "minimax-01"`}, {write(m2), "minimax-01.expert_count: missing"}}
+	f.Close()
+	for _, c := range paths {
+		if _, err := Load(c.path, Options{}); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("got %v, want an error containing %q", err, c.want)
+		}
+	}
+}

@@ -1,0 +1,245 @@
+package minimax01
+
+import (
+	"encoding/binary"
+	"fmt"
+
+	"github.com/lightninglm/lightning/format/gguf"
+	"github.com/lightninglm/lightning/kernels"
+	"github.com/lightninglm/lightning/quant"
+	"github.com/lightninglm/lightning/tensor"
+)
+
+// GGUFExportOptions controls WriteGGUF.
+type GGUFExportOptions struct {
+	// Type is the ggml type of the matrices: F32, F16, BF16 or Q8_0. Norm
+	// weights and the router gates are always written as F32 (llama.cpp's
+	// converter does the same).
+	Type gguf.Type
+	// Meta holds extra metadata to write (the tokenizer section); may be nil.
+	Meta *gguf.Metadata
+	// Progress receives output bytes written so far; may be nil.
+	Progress func(done, total int64)
+}
+
+// ggufFileType is general.file_type (llama_ftype) for each matrix type.
+var ggufFileType = map[gguf.Type]uint32{gguf.F32: 0, gguf.F16: 1, gguf.Q8_0: 7, gguf.BF16: 32}
+
+// ggufOut is one tensor to write: its declaration and how to produce its
+// rows, matrix by matrix (one matrix, or the experts of a stacked tensor).
+type ggufOut struct {
+	info gguf.TensorInfo
+	mats []tensor.Mat // nil for a vector
+	vec  []float32
+}
+
+// WriteGGUF writes the model c, w as a minimax-01 GGUF file at dst, in
+// llama.cpp's names and metadata (gguf.go), streaming one matrix at a time:
+// memory holds one converted matrix, never the model. Q8_0 blocks are made
+// with Lightning's q8b32 rounding (scale = amax/127 rounded to F16 first,
+// quants rounded to nearest even against it), so a Q8_0 file loads back into
+// exactly the q8b32 weights `lightning quantize` would give. It fails for a
+// model the format cannot describe (unequal residual scales, betas other
+// than 1, pre-norm residuals).
+func WriteGGUF(dst string, c *Config, w *Weights, opt GGUFExportOptions) error {
+	if _, ok := ggufFileType[opt.Type]; !ok {
+		return fmt.Errorf("minimax01: GGUF export type %s: want F32, F16, BF16 or Q8_0", opt.Type)
+	}
+	if c.LinearAlpha != c.FullAlpha || c.FullAlpha != c.MLPAlpha || c.LinearBeta != 1 || c.FullBeta != 1 || c.MLPBeta != 1 || !c.PostNorm {
+		return fmt.Errorf("minimax01: %s: llama.cpp's minimax-01 format has one residual scale, betas of 1 and post-norm residuals; this model has alphas %g/%g/%g, betas %g/%g/%g, postnorm %v",
+			dst, c.LinearAlpha, c.FullAlpha, c.MLPAlpha, c.LinearBeta, c.FullBeta, c.MLPBeta, c.PostNorm)
+	}
+	meta := ggufMetadata(c, opt)
+	outs := ggufTensors(c, w, opt.Type)
+	infos := make([]gguf.TensorInfo, len(outs))
+	var total int64
+	for i, o := range outs {
+		infos[i] = o.info
+		for _, m := range o.mats {
+			rb, err := opt.Type.RowBytes(m.Cols)
+			if err != nil {
+				return fmt.Errorf("minimax01: %s: tensor %s: %v", dst, o.info.Name, err)
+			}
+			total += int64(m.Rows * rb)
+		}
+		total += int64(4 * len(o.vec))
+	}
+	gw, err := gguf.Create(dst, meta, infos)
+	if err != nil {
+		return fmt.Errorf("minimax01: %w", err)
+	}
+	defer gw.Abort()
+	var done int64
+	for _, o := range outs {
+		if o.mats == nil {
+			if err := gw.WriteTensor(o.info.Name, f32Bytes(o.vec)); err != nil {
+				return fmt.Errorf("minimax01: %w", err)
+			}
+			done += int64(4 * len(o.vec))
+		}
+		for _, m := range o.mats {
+			b, err := encodeMat(m, opt.Type)
+			if err != nil {
+				return fmt.Errorf("minimax01: %s: tensor %s: %w", dst, o.info.Name, err)
+			}
+			if err := gw.WriteTensor(o.info.Name, b); err != nil {
+				return fmt.Errorf("minimax01: %w", err)
+			}
+			done += int64(len(b))
+			if opt.Progress != nil {
+				opt.Progress(done, total)
+			}
+		}
+	}
+	if err := gw.Close(); err != nil {
+		return fmt.Errorf("minimax01: %w", err)
+	}
+	if opt.Progress != nil {
+		opt.Progress(total, total)
+	}
+	return nil
+}
+
+// ggufMetadata is the minimax-01 key-value section for c, plus opt.Meta.
+func ggufMetadata(c *Config, opt GGUFExportOptions) *gguf.Metadata {
+	m := gguf.NewMetadata()
+	m.Set("general.architecture", GGUFArch)
+	m.Set("general.file_type", ggufFileType[opt.Type])
+	if opt.Type == gguf.Q8_0 {
+		m.Set("general.quantization_version", uint32(2))
+	}
+	u := func(k string, v int) { m.Set(ggufPrefix+k, uint32(v)) }
+	ctx := c.MaxPositions
+	if ctx == 0 {
+		ctx = 8192
+	}
+	u("context_length", ctx)
+	u("embedding_length", c.Dim)
+	u("block_count", c.Layers)
+	u("feed_forward_length", c.FFN)
+	u("attention.head_count", c.Heads)
+	u("attention.head_count_kv", c.KVHeads)
+	u("attention.key_length", c.HeadDim)
+	u("attention.value_length", c.HeadDim)
+	u("rope.dimension_count", c.RopeDim)
+	m.Set(ggufPrefix+"rope.freq_base", float32(c.RopeTheta))
+	u("expert_count", c.Experts)
+	u("expert_used_count", c.TopK)
+	m.Set(ggufPrefix+"attention.layer_norm_rms_epsilon", c.NormEps)
+	m.Set(ggufPrefix+"residual_scale", c.MLPAlpha)
+	// The layer kinds: an interval when they follow one (as the released
+	// models do, and as llama.cpp assumes by default), else the full list.
+	if iv, ok := fullAttentionInterval(c.LayerKinds); ok {
+		u("full_attention_interval", iv)
+	} else {
+		recr := make([]bool, c.Layers)
+		for i, k := range c.LayerKinds {
+			recr[i] = k == Lightning
+		}
+		m.Set(ggufPrefix+"attention.recurrent_layers", gguf.Array{Elem: gguf.TypeBool, Values: recr})
+	}
+	if opt.Meta != nil {
+		for _, k := range opt.Meta.Keys() {
+			v, _ := opt.Meta.Get(k)
+			m.Set(k, v)
+		}
+	}
+	return m
+}
+
+// fullAttentionInterval returns n when layer i is softmax exactly when
+// (i+1) % n == 0.
+func fullAttentionInterval(kinds []int) (int, bool) {
+	for n := 1; n <= len(kinds)+1; n++ {
+		ok := true
+		for i, k := range kinds {
+			if (k == Softmax) != ((i+1)%n == 0) {
+				ok = false
+				break
+			}
+		}
+		if ok {
+			return n, true
+		}
+	}
+	return 0, false
+}
+
+// ggufTensors lists the file's tensors in llama.cpp's order.
+func ggufTensors(c *Config, w *Weights, typ gguf.Type) []ggufOut {
+	mat := func(name string, m tensor.Mat) ggufOut {
+		return ggufOut{info: gguf.TensorInfo{Name: name, Type: typ, Shape: []int{m.Rows, m.Cols}}, mats: []tensor.Mat{m}}
+	}
+	vec := func(name string, v []float32, shape ...int) ggufOut {
+		return ggufOut{info: gguf.TensorInfo{Name: name, Type: gguf.F32, Shape: shape}, vec: v}
+	}
+	outs := []ggufOut{mat("token_embd.weight", w.Embed), vec("output_norm.weight", w.Norm, c.Dim)}
+	if !c.TieEmbeddings {
+		outs = append(outs, mat("output.weight", w.LMHead))
+	}
+	hd := c.Heads * c.HeadDim
+	for i, lw := range w.Layers {
+		p := fmt.Sprintf("blk.%d.", i)
+		outs = append(outs, vec(p+"attn_norm.weight", lw.InputNorm, c.Dim))
+		if c.LayerKinds[i] == Lightning {
+			outs = append(outs, mat(p+"attn_qkv.weight", lw.QKV), mat(p+"attn_gate.weight", lw.Gate),
+				vec(p+"attn_norm_2.weight", lw.AttnNorm, hd), mat(p+"attn_output.weight", lw.Out))
+		} else {
+			outs = append(outs, mat(p+"attn_q.weight", lw.Q), mat(p+"attn_k.weight", lw.K),
+				mat(p+"attn_v.weight", lw.V), mat(p+"attn_output.weight", lw.O))
+		}
+		outs = append(outs, vec(p+"ffn_norm.weight", lw.PostNorm, c.Dim), vec(p+"ffn_gate_inp.weight", lw.Router, c.Experts, c.Dim))
+		stack := func(name string, rows, cols int, pick func(e int) tensor.Mat) ggufOut {
+			o := ggufOut{info: gguf.TensorInfo{Name: p + name, Type: typ, Shape: []int{c.Experts, rows, cols}}}
+			for e := range c.Experts {
+				o.mats = append(o.mats, pick(e))
+			}
+			return o
+		}
+		outs = append(outs,
+			stack("ffn_gate_exps.weight", c.FFN, c.Dim, func(e int) tensor.Mat { return lw.Experts[e].W1 }),
+			stack("ffn_up_exps.weight", c.FFN, c.Dim, func(e int) tensor.Mat { return lw.Experts[e].W3 }),
+			stack("ffn_down_exps.weight", c.Dim, c.FFN, func(e int) tensor.Mat { return lw.Experts[e].W2 }))
+	}
+	return outs
+}
+
+// encodeMat converts every row of m (any Lightning format, widened to fp32
+// first) to the ggml type typ.
+func encodeMat(m tensor.Mat, typ gguf.Type) ([]byte, error) {
+	rb, err := typ.RowBytes(m.Cols)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]byte, m.Rows*rb)
+	row := make([]float32, m.Cols)
+	var q, sc []byte
+	if typ == gguf.Q8_0 {
+		q, sc = make([]byte, m.Cols), make([]byte, m.Cols/32*2)
+	}
+	for r := range m.Rows {
+		tensor.Row(row, m, r)
+		o := out[r*rb : (r+1)*rb]
+		switch typ {
+		case gguf.F32:
+			copy(o, f32Bytes(row))
+		case gguf.F16:
+			for i, v := range row {
+				binary.LittleEndian.PutUint16(o[2*i:], kernels.FloatToHalf(v))
+			}
+		case gguf.BF16:
+			for i, v := range row {
+				binary.LittleEndian.PutUint16(o[2*i:], kernels.RoundBF16(v))
+			}
+		case gguf.Q8_0:
+			if err := quant.Q8B32.QuantizeRow(q, sc, nil, quant.F16, row); err != nil {
+				return nil, fmt.Errorf("row %d: %w", r, err)
+			}
+			for b := range m.Cols / 32 {
+				copy(o[34*b:], sc[2*b:2*b+2])
+				copy(o[34*b+2:34*b+34], q[32*b:32*b+32])
+			}
+		}
+	}
+	return out, nil
+}
