@@ -20,8 +20,6 @@ import (
 	"github.com/lightninglm/lightning/engine"
 	"github.com/lightninglm/lightning/model/minimax01"
 	"github.com/lightninglm/lightning/server"
-	"github.com/lightninglm/lightning/tokenizer"
-	"github.com/lightninglm/lightning/tokenizer/chat"
 )
 
 func init() {
@@ -185,7 +183,7 @@ func runServe(fs *flag.FlagSet, args []string) error {
 	for _, w := range m.Warnings {
 		logger.Warn("model", "warning", w)
 	}
-	tok, err := tokenizer.Load(*tokDir)
+	tok, err := loadTokenizer(*tokDir)
 	if err != nil {
 		hs.Close()
 		return fmt.Errorf("%w (pass -tokenizer DIR if the tokenizer lives elsewhere)", err)
@@ -195,7 +193,7 @@ func runServe(fs *flag.FlagSet, args []string) error {
 		hs.Close()
 		return fmt.Errorf("tokenizer uses %d ids but the model's vocabulary has %d", tok.VocabSize(), info.VocabSize)
 	}
-	chatCfg, err := chat.LoadConfig(filepath.Join(*tokDir, "tokenizer_config.json"))
+	chatCfg, err := loadChatConfig(*tokDir)
 	switch {
 	case errors.Is(err, os.ErrNotExist):
 		chatCfg = nil

@@ -9,7 +9,6 @@ import (
 	"io"
 	"math"
 	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
@@ -63,7 +62,7 @@ func loadText(f *textFlags, prefixCache int64, stderr io.Writer) (*textModel, er
 	if err != nil {
 		return nil, err
 	}
-	tok, err := tokenizer.Load(f.dir)
+	tok, err := loadTokenizer(f.dir)
 	if err != nil {
 		m.Close()
 		return nil, fmt.Errorf("%w\nHINT: the model folder needs tokenizer.json (or vocab.json + merges.txt); 'lightning random-model -tokenizer DIR' copies one", err)
@@ -73,13 +72,13 @@ func loadText(f *textFlags, prefixCache int64, stderr io.Writer) (*textModel, er
 		return nil, fmt.Errorf("the tokenizer has %d ids but the model's vocabulary is %d", tok.VocabSize(), m.Config.Vocab)
 	}
 	t := &textModel{m: m, tok: tok, stops: server.DefaultStopTokens(tok), maxBatch: f.batch}
-	cfgPath := filepath.Join(f.dir, "tokenizer_config.json")
-	if _, err := os.Stat(cfgPath); err == nil {
-		cc, err := chat.LoadConfig(cfgPath)
-		if err != nil {
-			m.Close()
-			return nil, err
-		}
+	cc, err := loadChatConfig(f.dir)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+	case err != nil:
+		m.Close()
+		return nil, err
+	default:
 		name := f.template
 		if name == "" {
 			name = "default"

@@ -256,42 +256,59 @@ func (l *ggufLoader) mat(name string, e, experts, rows, cols int) (tensor.Mat, e
 	return m, nil
 }
 
-// ggufMat turns the bytes of one [rows, cols] matrix of ggml type typ into a
-// Lightning matrix: float types are viewed in place; Q8_0, Q4_0 and Q4_1
-// are converted without loss to q8b32, q4g32 and q4g32m (F16 scales, the
-// scales and mins split from the quants, int4 nibbles repacked); the other
-// readable types are dequantized to BF16. how says which, for inspect.
-func ggufMat(typ gguf.Type, rows, cols int, data []byte) (tensor.Mat, string, error) {
+// GGUFLoadPlan says what a matrix of ggml type typ with cols inputs becomes
+// at load (ggufMat), for inspect: float types are viewed in place; Q8_0,
+// Q4_0 and Q4_1 convert without loss to q8b32, q4g32 and q4g32m (F16
+// scales and mins split from the quants, int4 nibbles repacked; int4 needs
+// rows of a multiple of 64); the other readable types are dequantized to
+// BF16. It returns an error naming the type when Lightning cannot read it.
+func GGUFLoadPlan(typ gguf.Type, cols int) (quant.Type, string, error) {
 	switch typ {
 	case gguf.F32:
-		m, err := tensor.NewMat(rows, cols, quant.F32, data)
-		return m, "F32 (as stored)", err
+		return quant.F32, "F32 (as stored)", nil
 	case gguf.F16:
-		m, err := tensor.NewMat(rows, cols, quant.F16, data)
-		return m, "F16 (as stored)", err
+		return quant.F16, "F16 (as stored)", nil
 	case gguf.BF16:
-		m, err := tensor.NewMat(rows, cols, quant.BF16, data)
-		return m, "BF16 (as stored)", err
+		return quant.BF16, "BF16 (as stored)", nil
 	case gguf.Q8_0:
-		if m, ok := q8_0ToQ8B32(rows, cols, data); ok {
-			return m, "q8b32 (lossless)", nil
-		}
-		m, err := dequantMat(typ, rows, cols, data, quant.F32)
-		return m, "F32 (lossless; quants of −128 are outside q8b32)", err
+		return quant.Q8B32, "q8b32 (lossless)", nil
 	case gguf.Q4_0, gguf.Q4_1:
 		if cols%64 == 0 {
-			m, err := q4ToLightning(typ, rows, cols, data)
 			if typ == gguf.Q4_0 {
-				return m, "q4g32 (lossless)", err
+				return quant.Q4G32, "q4g32 (lossless)", nil
 			}
-			return m, "q4g32m (lossless)", err
+			return quant.Q4G32M, "q4g32m (lossless)", nil
 		}
 	}
 	if !typ.CanDequant() {
-		return tensor.Mat{}, "", fmt.Errorf("%w: ggml type %s is not supported (readable: F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K)", gguf.ErrUnsupported, typ)
+		return quant.Invalid, "", fmt.Errorf("%w: ggml type %s is not supported (readable: F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K)", gguf.ErrUnsupported, typ)
 	}
-	m, err := dequantMat(typ, rows, cols, data, quant.BF16)
-	return m, "BF16 (dequantized at load: rounding ≤ 2⁻⁸ relative)", err
+	return quant.BF16, "BF16 (dequantized at load: rounding ≤ 2⁻⁸ relative)", nil
+}
+
+// ggufMat turns the bytes of one [rows, cols] matrix of ggml type typ into a
+// Lightning matrix as GGUFLoadPlan says; how describes it.
+func ggufMat(typ gguf.Type, rows, cols int, data []byte) (tensor.Mat, string, error) {
+	to, how, err := GGUFLoadPlan(typ, cols)
+	if err != nil {
+		return tensor.Mat{}, "", err
+	}
+	switch {
+	case !to.Quantized() && typ != gguf.F32 && typ != gguf.F16 && typ != gguf.BF16:
+		m, err := dequantMat(typ, rows, cols, data, to)
+		return m, how, err
+	case !to.Quantized():
+		m, err := tensor.NewMat(rows, cols, to, data)
+		return m, how, err
+	case typ == gguf.Q8_0:
+		if m, ok := q8_0ToQ8B32(rows, cols, data); ok {
+			return m, how, nil
+		}
+		m, err := dequantMat(typ, rows, cols, data, quant.F32)
+		return m, "F32 (lossless; quants of −128 are outside q8b32)", err
+	}
+	m, err := q4ToLightning(typ, rows, cols, data)
+	return m, how, err
 }
 
 // dequantMat widens every row to fp32 and stores it as to (F32 or BF16).

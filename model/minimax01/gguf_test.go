@@ -241,3 +241,37 @@ func TestGGUFConfigErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestGGUFToHF goes from tiny-a to GGUF F32 and back to a Hugging Face
+// folder; every step is exact in F32, so the final logits equal the
+// original model's bit for bit.
+func TestGGUFToHF(t *testing.T) {
+	const dir = "testdata/golden/tiny-a"
+	path := exportGolden(t, dir, gguf.F32)
+	gm, err := Load(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer gm.Close()
+	out := filepath.Join(t.TempDir(), "hf")
+	if err := WriteHF(out, gm.Config, gm.Weights, quant.F32, nil); err != nil {
+		t.Fatal(err)
+	}
+	hm, err := Load(out, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer hm.Close()
+	om, err := Load(dir, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer om.Close()
+	ids := []int32{1, 5, 9, 200, 3, 77, 4}
+	if d := maxAbsDiff(run(hm, ids, []int{len(ids)}, 0), run(om, ids, []int{len(ids)}, 0)); d != 0 {
+		t.Errorf("round-tripped model's logits differ by %.3g", d)
+	}
+	if len(hm.Warnings) != 0 {
+		t.Errorf("warnings: %v", hm.Warnings)
+	}
+}

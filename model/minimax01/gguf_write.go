@@ -3,8 +3,11 @@ package minimax01
 import (
 	"encoding/binary"
 	"fmt"
+	"os"
+	"path/filepath"
 
 	"github.com/lightninglm/lightning/format/gguf"
+	"github.com/lightninglm/lightning/format/safetensors"
 	"github.com/lightninglm/lightning/kernels"
 	"github.com/lightninglm/lightning/quant"
 	"github.com/lightninglm/lightning/tensor"
@@ -76,6 +79,9 @@ func WriteGGUF(dst string, c *Config, w *Weights, opt GGUFExportOptions) error {
 				return fmt.Errorf("minimax01: %w", err)
 			}
 			done += int64(4 * len(o.vec))
+			if opt.Progress != nil {
+				opt.Progress(done, total)
+			}
 		}
 		for _, m := range o.mats {
 			b, err := encodeMat(m, opt.Type)
@@ -93,9 +99,6 @@ func WriteGGUF(dst string, c *Config, w *Weights, opt GGUFExportOptions) error {
 	}
 	if err := gw.Close(); err != nil {
 		return fmt.Errorf("minimax01: %w", err)
-	}
-	if opt.Progress != nil {
-		opt.Progress(total, total)
 	}
 	return nil
 }
@@ -242,4 +245,105 @@ func encodeMat(m tensor.Mat, typ gguf.Type) ([]byte, error) {
 		}
 	}
 	return out, nil
+}
+
+// WriteHF writes the model c, w as a Hugging Face checkpoint folder dir:
+// config.json in the official spelling and model.safetensors with the
+// official tensor names, every matrix widened to fp32 and stored as dtype
+// (F32, BF16 or F16), norms and router gates as F32. It streams one matrix
+// at a time. This is the way back from a GGUF file (WriteGGUF's inverse up
+// to the types' rounding). progress may be nil.
+func WriteHF(dir string, c *Config, w *Weights, dtype quant.Type, progress func(done, total int64)) error {
+	typ := map[quant.Type]gguf.Type{quant.F32: gguf.F32, quant.BF16: gguf.BF16, quant.F16: gguf.F16}[dtype]
+	if dtype != quant.F32 && dtype != quant.BF16 && dtype != quant.F16 {
+		return fmt.Errorf("minimax01: Hugging Face export dtype %s: want F32, BF16 or F16", dtype)
+	}
+	type out struct {
+		spec safetensors.TensorSpec
+		mat  *tensor.Mat
+		vec  []float32
+	}
+	var outs []out
+	mat := func(name string, m *tensor.Mat) {
+		outs = append(outs, out{spec: safetensors.TensorSpec{Name: name, DType: safetensors.DType(dtype.String()), Shape: []int{m.Rows, m.Cols}}, mat: m})
+	}
+	vec := func(name string, v []float32, shape ...int) {
+		outs = append(outs, out{spec: safetensors.TensorSpec{Name: name, DType: safetensors.F32, Shape: shape}, vec: v})
+	}
+	mat(embedName, &w.Embed)
+	vec("model.norm.weight", w.Norm, c.Dim)
+	if !c.TieEmbeddings {
+		mat(lmHeadName, &w.LMHead)
+	}
+	hd := c.Heads * c.HeadDim
+	for i := range w.Layers {
+		lw := &w.Layers[i]
+		p := fmt.Sprintf("model.layers.%d.", i)
+		vec(p+"input_layernorm.weight", lw.InputNorm, c.Dim)
+		vec(p+"post_attention_layernorm.weight", lw.PostNorm, c.Dim)
+		if c.LayerKinds[i] == Lightning {
+			mat(p+"self_attn.qkv_proj.weight", &lw.QKV)
+			mat(p+"self_attn.output_gate.weight", &lw.Gate)
+			vec(p+"self_attn.norm.weight", lw.AttnNorm, hd)
+			mat(p+"self_attn.out_proj.weight", &lw.Out)
+		} else {
+			mat(p+"self_attn.q_proj.weight", &lw.Q)
+			mat(p+"self_attn.k_proj.weight", &lw.K)
+			mat(p+"self_attn.v_proj.weight", &lw.V)
+			mat(p+"self_attn.o_proj.weight", &lw.O)
+		}
+		vec(p+"block_sparse_moe.gate.weight", lw.Router, c.Experts, c.Dim)
+		for e := range lw.Experts {
+			ex := &lw.Experts[e]
+			ep := fmt.Sprintf("%sblock_sparse_moe.experts.%d.", p, e)
+			mat(ep+"w1.weight", &ex.W1)
+			mat(ep+"w3.weight", &ex.W3)
+			mat(ep+"w2.weight", &ex.W2)
+		}
+	}
+	specs := make([]safetensors.TensorSpec, len(outs))
+	var total int64
+	for i, o := range outs {
+		specs[i] = o.spec
+		if o.mat != nil {
+			total += int64(o.mat.Rows * o.mat.Cols * dtype.Info().BlockBytes)
+		} else {
+			total += int64(4 * len(o.vec))
+		}
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("minimax01: %w", err)
+	}
+	sw, err := safetensors.Create(filepath.Join(dir, safetensors.SingleFileName), specs, map[string]string{"format": "pt"})
+	if err != nil {
+		return fmt.Errorf("minimax01: %w", err)
+	}
+	defer sw.Abort()
+	var done int64
+	for _, o := range outs {
+		var b []byte
+		if o.mat != nil {
+			if b, err = encodeMat(*o.mat, typ); err != nil {
+				return fmt.Errorf("minimax01: %s: %w", o.spec.Name, err)
+			}
+		} else {
+			b = f32Bytes(o.vec)
+		}
+		if err := sw.WriteTensor(o.spec.Name, b); err != nil {
+			return fmt.Errorf("minimax01: %w", err)
+		}
+		done += int64(len(b))
+		if progress != nil {
+			progress(done, total)
+		}
+	}
+	if err := sw.Close(); err != nil {
+		return fmt.Errorf("minimax01: %w", err)
+	}
+	cfg := *c
+	cfg.Quant = nil
+	if err := os.WriteFile(filepath.Join(dir, "config.json"), cfg.JSON(dtype), 0o644); err != nil {
+		return fmt.Errorf("minimax01: %w", err)
+	}
+	return nil
 }
