@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"strings"
-
 )
 
 func init() {
