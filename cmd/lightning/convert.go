@@ -21,7 +21,7 @@ func init() {
 tokenizer and chat template when the model folder has them), so llama.cpp and ollama can load it; every
 Lightning command also takes it as -model FILE.gguf. -type picks the matrices' type (default bf16); norm
 weights and router gates stay F32. q8_0 blocks are rounded as Lightning's q8b32, so the file loads back
-into exactly the weights 'lightning quantize -format q8b32' gives.
+into exactly the weights of 'lightning quantize -format q8b32 -lm-head q8b32 -embed q8b32'.
 
 -to hf writes a Hugging Face folder (config.json + model.safetensors, official names) from any model,
 a GGUF file included; -type f32|f16|bf16 (default bf16). Tokenizer files are not produced: copy them,
