@@ -207,7 +207,7 @@ func inspectGGUF(path string, asJSON bool) error {
 		if len(t.Shape) < 2 {
 			continue
 		}
-		_, how, err := minimax01.GGUFLoadPlan(t.Type, t.Shape[len(t.Shape)-1])
+		_, how, err := minimax01.GGUFLoadPlan(t.Type, t.Shape[len(t.Shape)-1], false)
 		if err != nil {
 			g.Errors = append(g.Errors, fmt.Sprintf("%s: %v", t.Name, err))
 			continue

@@ -97,6 +97,7 @@ func runServe(fs *flag.FlagSet, args []string) error {
 	maxSeqs := fs.Int("max-seqs", 8, "sequences decoding at once (the batch size of a decode step)")
 	maxQueue := fs.Int("max-queue", 64, "requests that may wait for a slot; beyond it the server answers 429")
 	batchTokens := fs.Int("batch-tokens", 512, "tokens per engine step (decode tokens + prefill chunks)")
+	ggufBlocks := fs.Bool("gguf-blocks", false, ggufBlocksHelp)
 	prefixMB := fs.Int64("prefix-cache-mb", 1024, "prefix cache budget in MiB (0 turns prefix reuse off)")
 	ckEvery := fs.Int("checkpoint-every", 2048, "also snapshot long prompts every this many tokens")
 	maxTokens := fs.Int("max-tokens", 4096, "largest max_tokens a request may ask for (and the default)")
@@ -174,7 +175,7 @@ func runServe(fs *flag.FlagSet, args []string) error {
 	logger.Info("listening", "addr", "http://"+ln.Addr().String(), "auth", *apiKey != "")
 
 	start := time.Now()
-	m, err := minimax01.Load(*dir, minimax01.Options{MaxBatchTokens: *batchTokens})
+	m, err := minimax01.Load(*dir, minimax01.Options{MaxBatchTokens: *batchTokens, GGUFBlocks: *ggufBlocks})
 	if err != nil {
 		hs.Close()
 		return err

@@ -40,13 +40,15 @@ type textFlags struct {
 	kv       string
 	batch    int
 	template string
+	blocks   bool
 }
 
 func (f *textFlags) register(fs *flag.FlagSet) {
-	fs.StringVar(&f.dir, "model", "", "model folder with config.json, safetensors weights and tokenizer.json")
+	fs.StringVar(&f.dir, "model", "", "model folder with config.json, safetensors weights and tokenizer.json, a .gguf file, or ORG/REPO pulled")
 	fs.StringVar(&f.kv, "kv", "f32", "KV cache type of the softmax layers: f32, bf16 or int8")
 	fs.IntVar(&f.batch, "batch-tokens", 1024, "tokens per forward step (prefill chunk); larger chunks give each expert more tokens per matrix product")
 	fs.StringVar(&f.template, "template", "", "chat template name from tokenizer_config.json (default: \"default\")")
+	fs.BoolVar(&f.blocks, "gguf-blocks", false, ggufBlocksHelp)
 }
 
 // loadText loads the model and its text pipeline.
@@ -58,7 +60,7 @@ func loadText(f *textFlags, prefixCache int64, stderr io.Writer) (*textModel, er
 	if f.batch < 16 {
 		return nil, fmt.Errorf("%w: -batch-tokens must be at least 16", errUsage)
 	}
-	m, err := loadModel(f.dir, minimax01.Options{MaxBatchTokens: f.batch, KVType: kv}, stderr)
+	m, err := loadModel(f.dir, minimax01.Options{MaxBatchTokens: f.batch, KVType: kv, GGUFBlocks: f.blocks}, stderr)
 	if err != nil {
 		return nil, err
 	}

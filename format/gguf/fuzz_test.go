@@ -9,9 +9,8 @@ import (
 )
 
 // FuzzParse checks that the parser never panics on any input and that every
-// file it accepts is consistent: each tensor's bytes lie inside the input,
-// match its shape and type, and widen without a panic when the type is
-// readable.
+// file it accepts is consistent: each tensor's bytes lie inside the input
+// and match its shape and type, and the metadata survives a rewrite.
 func FuzzParse(f *testing.F) {
 	dir := f.TempDir()
 	path := filepath.Join(dir, "seed.gguf")
@@ -40,11 +39,6 @@ func FuzzParse(f *testing.F) {
 			}
 			if len(tt.Data) > 0 && !within(in, tt.Data) {
 				t.Fatalf("%s: data outside the input", tt.Name)
-			}
-			if tt.Type.CanDequant() && n <= 1<<16 {
-				if _, err := tt.F32(); err != nil {
-					t.Fatalf("%s: %v", tt.Name, err)
-				}
 			}
 		}
 		for _, k := range h.meta.Keys() {

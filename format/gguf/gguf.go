@@ -14,8 +14,8 @@
 // length, size and offset is checked against the bytes that remain before it
 // is used, so a malformed file gives an error wrapping ErrFormat that names
 // the file (and the tensor or key), never a panic or a huge allocation.
-// Tensors stay in their stored type; Type.Dequant widens the types Lightning
-// reads. A model split by gguf-split (NAME-00001-of-00003.gguf …) opens as
+// Tensors stay in their stored type (package quant computes with the ggml
+// block types Lightning reads). A model split by gguf-split (NAME-00001-of-00003.gguf …) opens as
 // one File from its first part. The package knows nothing about models.
 package gguf
 
@@ -35,7 +35,7 @@ import (
 var ErrFormat = errors.New("gguf: malformed file")
 
 // ErrUnsupported wraps errors about well-formed content Lightning cannot use
-// (a tensor type without a dequantization, a version before 2).
+// (a version before 2).
 var ErrUnsupported = errors.New("gguf: unsupported")
 
 // Magic is the first four bytes of every GGUF file.
@@ -67,16 +67,6 @@ func (t Tensor) NumElements() int {
 		n *= d
 	}
 	return n
-}
-
-// F32 widens the whole tensor to fp32 (into a new slice), or fails naming
-// the type when it cannot be read.
-func (t Tensor) F32() ([]float32, error) {
-	out := make([]float32, t.NumElements())
-	if err := t.Type.Dequant(out, t.Data); err != nil {
-		return nil, fmt.Errorf("%s: tensor %s: %w", t.File, t.Name, err)
-	}
-	return out, nil
 }
 
 // File is an opened GGUF model: one file, or every part of a split model.

@@ -361,24 +361,3 @@ func TestSplit(t *testing.T) {
 		t.Errorf("missing part 3: %v", err)
 	}
 }
-
-func TestTensorF32(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "m.gguf")
-	b := make([]byte, 8)
-	binary.LittleEndian.PutUint16(b, 0x3c00) // 1
-	binary.LittleEndian.PutUint16(b[2:], 0xc000)
-	writeSample(t, path, nil, []sampleTensor{{TensorInfo{"h", F16, []int{4}}, b}, {TensorInfo{"q", IQ4_NL, []int{32}}, make([]byte, 18)}})
-	f, err := Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	h, _ := f.Tensor("h")
-	if v, err := h.F32(); err != nil || !reflect.DeepEqual(v, []float32{1, -2, 0, 0}) {
-		t.Errorf("F32 = %v, %v", v, err)
-	}
-	q, _ := f.Tensor("q")
-	if _, err := q.F32(); err == nil || !strings.Contains(err.Error(), "tensor q") || !strings.Contains(err.Error(), "IQ4_NL") {
-		t.Errorf("unsupported type: %v", err)
-	}
-}

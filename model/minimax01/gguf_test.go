@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/lightninglm/lightning/format/gguf"
+	"github.com/lightninglm/lightning/kernels"
 	"github.com/lightninglm/lightning/quant"
 	"github.com/lightninglm/lightning/tensor"
 )
@@ -106,9 +107,10 @@ func TestGGUFGoldenQ8_0(t *testing.T) {
 	}
 }
 
-// TestGGUFTypesAtLoad checks each ggml type's conversion at load against
-// gguf's reference dequantization: lossless conversions must reproduce it
-// exactly, BF16 ones within bfloat16 rounding (2⁻⁸ relative).
+// TestGGUFTypesAtLoad checks that each ggml type loads without loss: the
+// converted (q8b32, q4g32, q4g32m) or in-place matrices dequantize to
+// exactly the values of the stored blocks (quant's ggml formats, checked
+// against llama.cpp's reference in quant).
 func TestGGUFTypesAtLoad(t *testing.T) {
 	r := rand.New(rand.NewPCG(7, 8))
 	const rows, cols = 3, 256
@@ -145,50 +147,81 @@ func TestGGUFTypesAtLoad(t *testing.T) {
 		return b
 	}
 	cases := []struct {
-		typ   gguf.Type
-		as    quant.Type
-		exact bool
+		typ gguf.Type
+		as  quant.Type
 	}{
-		{gguf.Q8_0, quant.Q8B32, true}, {gguf.Q4_0, quant.Q4G32, true}, {gguf.Q4_1, quant.Q4G32M, true},
-		{gguf.Q5_0, quant.BF16, false}, {gguf.Q5_1, quant.BF16, false}, {gguf.Q4_K, quant.BF16, false},
-		{gguf.Q5_K, quant.BF16, false}, {gguf.Q6_K, quant.BF16, false},
+		{gguf.Q8_0, quant.Q8B32}, {gguf.Q4_0, quant.Q4G32}, {gguf.Q4_1, quant.Q4G32M},
+		{gguf.Q5_0, quant.GQ5_0}, {gguf.Q5_1, quant.GQ5_1}, {gguf.Q4_K, quant.GQ4_K},
+		{gguf.Q5_K, quant.GQ5_K}, {gguf.Q6_K, quant.GQ6_K},
 	}
 	for _, c := range cases {
 		t.Run(c.typ.String(), func(t *testing.T) {
 			data := random(c.typ)
-			m, how, err := ggufMat(c.typ, rows, cols, data)
+			m, how, err := ggufMat(c.typ, rows, cols, data, true)
 			if err != nil {
 				t.Fatal(err)
 			}
 			if m.Type != c.as {
 				t.Fatalf("loaded as %s (%s), want %s", m.Type, how, c.as)
 			}
+			ref, _ := quant.ByName(c.typ.String()) // the ggml blocks as stored
 			rb, _ := c.typ.RowBytes(cols)
 			want, got := make([]float32, cols), make([]float32, cols)
 			for i := range rows {
-				if err := c.typ.Dequant(want, data[i*rb:(i+1)*rb]); err != nil {
-					t.Fatal(err)
-				}
+				ref.DequantRow(want, data[i*rb:(i+1)*rb], nil, nil, quant.Invalid)
 				tensor.Row(got, m, i)
 				for j := range want {
-					tol := 0.0
-					if !c.exact {
-						tol = math.Abs(float64(want[j])) / 256 // half a bfloat16 ulp: 2⁻⁸ relative
-					}
-					if d := math.Abs(float64(got[j] - want[j])); d > tol {
-						t.Fatalf("row %d element %d: %v, want %v (±%g)", i, j, got[j], want[j], tol)
+					if got[j] != want[j] {
+						t.Fatalf("row %d element %d: %v, want %v", i, j, got[j], want[j])
 					}
 				}
 			}
 		})
 	}
-	// A Q8_0 quant of −128 is outside q8b32: the matrix loads as exact F32.
+	// A Q8_0 quant of −128 is outside q8b32: the matrix stays Q8_0 blocks.
 	data := random(gguf.Q8_0)
 	data[5] = 0x80
-	if m, how, err := ggufMat(gguf.Q8_0, rows, cols, data); err != nil || m.Type != quant.F32 {
-		t.Errorf("Q8_0 with −128: %s (%s), %v; want F32", m.Type, how, err)
+	if m, how, err := ggufMat(gguf.Q8_0, rows, cols, data, true); err != nil || m.Type != quant.GQ8_0 {
+		t.Errorf("Q8_0 with −128: %s (%s), %v; want Q8_0 blocks", m.Type, how, err)
 	}
-	if _, _, err := ggufMat(gguf.IQ2_XXS, 1, 256, make([]byte, 66)); err == nil || !strings.Contains(err.Error(), "IQ2_XXS") {
+	// Q4_0 rows that are not a multiple of 64 stay Q4_0 blocks.
+	if m, _, err := ggufMat(gguf.Q4_0, 2, 96, make([]byte, 2*3*18), true); err != nil || m.Type != quant.GQ4_0 {
+		t.Errorf("Q4_0 [2, 96]: %s, %v; want Q4_0 blocks", m.Type, err)
+	}
+	// Without keepBlocks: K-quants and Q5 widen to BF16 (within half a
+	// bfloat16 ulp, 2⁻⁸ relative), the Q8_0 and Q4_0 fallbacks to exact F32.
+	for _, c := range []struct {
+		typ  gguf.Type
+		cols int
+		as   quant.Type
+	}{{gguf.Q4_K, cols, quant.BF16}, {gguf.Q6_K, cols, quant.BF16}, {gguf.Q5_0, cols, quant.BF16}, {gguf.Q8_0, cols, quant.F32}, {gguf.Q4_0, 96, quant.F32}} {
+		data := random(c.typ)
+		rb, _ := c.typ.RowBytes(c.cols)
+		data = data[:rows*rb]
+		if c.typ == gguf.Q8_0 {
+			data[5] = 0x80
+		}
+		m, how, err := ggufMat(c.typ, rows, c.cols, data, false)
+		if err != nil || m.Type != c.as {
+			t.Fatalf("%s: %s (%s), %v; want %s", c.typ, m.Type, how, err, c.as)
+		}
+		ref, _ := quant.ByName(c.typ.String())
+		want, got := make([]float32, c.cols), make([]float32, c.cols)
+		for i := range rows {
+			ref.DequantRow(want, data[i*rb:(i+1)*rb], nil, nil, quant.Invalid)
+			tensor.Row(got, m, i)
+			for j := range want {
+				tol := 0.0
+				if c.as == quant.BF16 {
+					tol = math.Abs(float64(want[j])) / 256
+				}
+				if d := math.Abs(float64(got[j] - want[j])); d > tol {
+					t.Fatalf("%s row %d element %d: %v, want %v (±%g)", c.typ, i, j, got[j], want[j], tol)
+				}
+			}
+		}
+	}
+	if _, _, err := ggufMat(gguf.IQ2_XXS, 1, 256, make([]byte, 66), true); err == nil || !strings.Contains(err.Error(), "IQ2_XXS") {
 		t.Errorf("IQ2_XXS: %v", err)
 	}
 }
@@ -273,5 +306,85 @@ func TestGGUFToHF(t *testing.T) {
 	}
 	if len(hm.Warnings) != 0 {
 		t.Errorf("warnings: %v", hm.Warnings)
+	}
+}
+
+// TestGGUFInlineBlocksModel runs a model whose matrices are Q5_1 blocks used
+// in place (quant's ggml formats: each row dequantized, then fp32 dots)
+// against the same model with those blocks widened to F32 in the file
+// (fp32 kernels). Both compute the same fp32 products in different
+// summation orders, so the logits agree within the golden fp32 tolerance.
+func TestGGUFInlineBlocksModel(t *testing.T) {
+	src := exportGolden(t, "testdata/golden/tiny-a", gguf.F32)
+	f, err := gguf.Open(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	r := rand.New(rand.NewPCG(3, 4))
+	var qInfos, fInfos []gguf.TensorInfo
+	var qData, fData [][]byte
+	for _, tt := range f.Tensors() {
+		qi, fi := gguf.TensorInfo{Name: tt.Name, Type: tt.Type, Shape: tt.Shape}, gguf.TensorInfo{Name: tt.Name, Type: tt.Type, Shape: tt.Shape}
+		qd, fd := tt.Data, tt.Data
+		if len(tt.Shape) >= 2 && tt.Name != "token_embd.weight" && !strings.Contains(tt.Name, "ffn_gate_inp") {
+			n := tt.NumElements()
+			qd = make([]byte, n/32*24)
+			for b := 0; b < n/32; b++ {
+				blk := qd[24*b : 24*b+24]
+				for i := range blk {
+					blk[i] = byte(r.Uint32())
+				}
+				// d in [2⁻⁹, 2⁻⁸), m = −16·d: weights d·(q − 16) in about ±0.06.
+				d := float32(1+r.Float64()) / 512
+				binary.LittleEndian.PutUint16(blk, kernels.FloatToHalf(d))
+				binary.LittleEndian.PutUint16(blk[2:], kernels.FloatToHalf(-16*kernels.HalfToFloat(kernels.FloatToHalf(d))))
+			}
+			w := make([]float32, n)
+			quant.GQ5_1.DequantRow(w, qd, nil, nil, quant.Invalid)
+			fd = f32Bytes(w)
+			qi.Type, fi.Type = gguf.Q5_1, gguf.F32
+		}
+		qInfos, fInfos = append(qInfos, qi), append(fInfos, fi)
+		qData, fData = append(qData, qd), append(fData, fd)
+	}
+	write := func(name string, infos []gguf.TensorInfo, data [][]byte) string {
+		p := filepath.Join(t.TempDir(), name)
+		w, err := gguf.Create(p, f.Metadata(), infos)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, in := range infos {
+			if err := w.WriteTensor(in.Name, data[i]); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := w.Close(); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	qm, err := Load(write("q.gguf", qInfos, qData), Options{GGUFBlocks: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer qm.Close()
+	fm, err := Load(write("f.gguf", fInfos, fData), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fm.Close()
+	if qm.Weights.Layers[0].QKV.Type != quant.GQ5_1 {
+		t.Fatalf("qkv loaded as %s, want Q5_1 blocks", qm.Weights.Layers[0].QKV.Type)
+	}
+	ids := make([]int32, 300) // more than one lightning block of 256
+	for i := range ids {
+		ids[i] = int32(r.IntN(qm.Config.Vocab))
+	}
+	a, b := run(qm, ids, []int{len(ids)}, 0), run(fm, ids, []int{len(ids)}, 0)
+	d := maxAbsDiff(a, b)
+	t.Logf("max |Δlogit| %.3g (max |logit| %.3g)", d, maxAbs(b))
+	if d > logitTol {
+		t.Errorf("Q5_1 blocks in place vs widened to F32: max |Δlogit| %.3g > %g", d, logitTol)
 	}
 }

@@ -42,6 +42,11 @@ type Options struct {
 	// lossy kernel that also rounds activations to bfloat16 (VDPBF16PS); the
 	// router and the LM head keep the exact fp32-activation path.
 	BF16Dot bool
+	// GGUFBlocks keeps a GGUF file's Q5_0, Q5_1, Q4_K, Q5_K and Q6_K
+	// matrices as their ggml blocks (lossless, 4.5–6.6 bits per weight)
+	// instead of widening them to BF16 at load; their products then run in
+	// fp32 Go code, many times slower than the SIMD kernels (gguf.go).
+	GGUFBlocks bool
 }
 
 // Model is a loaded MiniMax-01 model. Forward calls are serialised.
