@@ -328,6 +328,7 @@ type pullState struct {
 	done, total  atomic.Int64
 	mu           sync.Mutex
 	lastReport   time.Time
+	blobLocks    sync.Map // ETag → *sync.Mutex: files with the same content share one blob
 }
 
 func (p *pullState) add(n int64) {
@@ -368,6 +369,9 @@ func (p *pullState) fetch(f File) error {
 		p.total.Add(size)
 	}
 	blob := filepath.Join(p.dir, "blobs", etag)
+	lk, _ := p.blobLocks.LoadOrStore(etag, &sync.Mutex{})
+	lk.(*sync.Mutex).Lock()
+	defer lk.(*sync.Mutex).Unlock()
 	if fi, err := os.Stat(blob); err != nil || (size >= 0 && fi.Size() != size) {
 		if err := p.download(u, f.Path, blob, etag, size); err != nil {
 			return err

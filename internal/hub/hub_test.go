@@ -51,6 +51,7 @@ func newFakeHub(t *testing.T) *fakeHub {
 		"model-00002-of-00002.safetensors": bytes.Repeat([]byte("shard two!"), 30000),
 		"model.safetensors.index.json":     []byte(`{"weight_map": {}}`),
 		"sub/readme.md":                    []byte("# hello"),
+		"sub/same-as-config.json":          []byte(`{"model_type": "minimax_text_01"}`), // one blob for two files
 	}
 	return &fakeHub{
 		t: t, repo: "MiniMaxAI/Tiny-Test", commit: strings.Repeat("ab", 20), files: files,
