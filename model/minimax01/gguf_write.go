@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sync"
 
 	"github.com/lightninglm/lightning/format/gguf"
 	"github.com/lightninglm/lightning/format/safetensors"
@@ -208,41 +209,53 @@ func ggufTensors(c *Config, w *Weights, typ gguf.Type) []ggufOut {
 }
 
 // encodeMat converts every row of m (any Lightning format, widened to fp32
-// first) to the ggml type typ.
+// first) to the ggml type typ, rows in parallel on the kernels' pool.
 func encodeMat(m tensor.Mat, typ gguf.Type) ([]byte, error) {
 	rb, err := typ.RowBytes(m.Cols)
 	if err != nil {
 		return nil, err
 	}
 	out := make([]byte, m.Rows*rb)
-	row := make([]float32, m.Cols)
-	var q, sc []byte
-	if typ == gguf.Q8_0 {
-		q, sc = make([]byte, m.Cols), make([]byte, m.Cols/32*2)
-	}
-	for r := range m.Rows {
-		tensor.Row(row, m, r)
-		o := out[r*rb : (r+1)*rb]
-		switch typ {
-		case gguf.F32:
-			copy(o, f32Bytes(row))
-		case gguf.F16:
-			for i, v := range row {
-				binary.LittleEndian.PutUint16(o[2*i:], kernels.FloatToHalf(v))
-			}
-		case gguf.BF16:
-			for i, v := range row {
-				binary.LittleEndian.PutUint16(o[2*i:], kernels.RoundBF16(v))
-			}
-		case gguf.Q8_0:
-			if err := quant.Q8B32.QuantizeRow(q, sc, nil, quant.F16, row); err != nil {
-				return nil, fmt.Errorf("row %d: %w", r, err)
-			}
-			for b := range m.Cols / 32 {
-				copy(o[34*b:], sc[2*b:2*b+2])
-				copy(o[34*b+2:34*b+34], q[32*b:32*b+32])
+	var mu sync.Mutex
+	var firstErr error
+	kernels.ParallelFor(m.Rows, 1, func(lo, hi int) {
+		row := make([]float32, m.Cols)
+		var q, sc []byte
+		if typ == gguf.Q8_0 {
+			q, sc = make([]byte, m.Cols), make([]byte, m.Cols/32*2)
+		}
+		for r := lo; r < hi; r++ {
+			tensor.Row(row, m, r)
+			o := out[r*rb : (r+1)*rb]
+			switch typ {
+			case gguf.F32:
+				copy(o, f32Bytes(row))
+			case gguf.F16:
+				for i, v := range row {
+					binary.LittleEndian.PutUint16(o[2*i:], kernels.FloatToHalf(v))
+				}
+			case gguf.BF16:
+				for i, v := range row {
+					binary.LittleEndian.PutUint16(o[2*i:], kernels.RoundBF16(v))
+				}
+			case gguf.Q8_0:
+				if err := quant.Q8B32.QuantizeRow(q, sc, nil, quant.F16, row); err != nil {
+					mu.Lock()
+					if firstErr == nil {
+						firstErr = fmt.Errorf("row %d: %w", r, err)
+					}
+					mu.Unlock()
+					return
+				}
+				for b := range m.Cols / 32 {
+					copy(o[34*b:], sc[2*b:2*b+2])
+					copy(o[34*b+2:34*b+34], q[32*b:32*b+32])
+				}
 			}
 		}
+	})
+	if firstErr != nil {
+		return nil, firstErr
 	}
 	return out, nil
 }
