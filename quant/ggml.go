@@ -219,3 +219,68 @@ func dequantQ6_K(dst []float32, src []byte) {
 		}
 	}
 }
+
+// EncodeQ4_K writes x (a multiple of 256 elements) as Q4_K blocks into dst
+// (len(x)/256·144 bytes), for GGUF files: per 32-element sub-block the
+// range [min(x, 0), max(x)] is split into 15 steps; the sub-blocks' steps
+// and offsets are stored as 6-bit multiples of the block's F16 d and dmin
+// (their largest value / 63), and each element as the nearest of the 16
+// levels d·sc·q − dmin·m. This is ggml's plain min/max scheme without its
+// iterative refinement of the scales, so the error is somewhat larger than
+// llama-quantize's.
+func EncodeQ4_K(dst []byte, x []float32) {
+	if len(x)%256 != 0 || len(dst) != len(x)/256*144 {
+		panic("quant: EncodeQ4_K: x must be whole blocks of 256 and dst 144 bytes per block")
+	}
+	for b := 0; b < len(x)/256; b++ {
+		xs, blk := x[256*b:256*b+256], dst[144*b:144*b+144]
+		var step, off [8]float32
+		var maxStep, maxOff float32
+		for j := range 8 {
+			lo, hi := float32(0), xs[32*j]
+			for _, v := range xs[32*j : 32*j+32] {
+				lo, hi = min(lo, v), max(hi, v)
+			}
+			step[j], off[j] = (hi-lo)/15, -lo
+			maxStep, maxOff = max(maxStep, step[j]), max(maxOff, off[j])
+		}
+		d := roundHalf(maxStep / 63)
+		dmin := roundHalf(maxOff / 63)
+		binary.LittleEndian.PutUint16(blk, kernels.FloatToHalf(d))
+		binary.LittleEndian.PutUint16(blk[2:], kernels.FloatToHalf(dmin))
+		sc, qs := blk[4:16], blk[16:]
+		clear(sc)
+		for j := range 8 {
+			var s, m uint8
+			if d > 0 {
+				s = uint8(roundClamp(step[j]/d, 0, 63))
+			}
+			if dmin > 0 {
+				m = uint8(roundClamp(off[j]/dmin, 0, 63))
+			}
+			if j < 4 {
+				sc[j], sc[j+4] = s, m
+			} else {
+				sc[j+4] = s&15 | (m&15)<<4
+				sc[j-4] |= (s >> 4) << 6
+				sc[j] |= (m >> 4) << 6
+			}
+			ds, dm := d*float32(s), dmin*float32(m)
+			c, high := j/2, j%2 == 1
+			for l, v := range xs[32*j : 32*j+32] {
+				var q uint8
+				if ds > 0 {
+					q = uint8(roundClamp((v+dm)/ds, 0, 15))
+				}
+				if high {
+					qs[32*c+l] = qs[32*c+l]&0x0f | q<<4
+				} else {
+					qs[32*c+l] = qs[32*c+l]&0xf0 | q
+				}
+			}
+		}
+	}
+}
+
+// roundHalf rounds v to the nearest IEEE binary16 value.
+func roundHalf(v float32) float32 { return kernels.HalfToFloat(kernels.FloatToHalf(v)) }

@@ -253,3 +253,45 @@ func BenchmarkGGMLMatVec(b *testing.B) {
 		})
 	}
 }
+
+// TestEncodeQ4_K encodes Gaussian rows (and a constant, an all-positive and
+// an all-zero block) and checks every element against what the layout
+// allows: within half a step ds = d·sc of its value, plus the rounding of
+// sc to an integer (the top level moves by at most 15·d/2), of m (the
+// bottom moves by at most dmin/2), and of d and dmin to F16 (2⁻¹¹
+// relative, times the 15 steps and the offset).
+func TestEncodeQ4_K(t *testing.T) {
+	r := rand.New(rand.NewPCG(9, 10))
+	x := make([]float32, 4*256)
+	for i := range x {
+		x[i] = float32(r.NormFloat64()) * float32(1+i/256)
+	}
+	for i := range 32 {
+		x[256+i] = 0.75 // a constant sub-block
+		x[512+i] = 3 + float32(i)/8
+		x[768+i] = 0
+	}
+	q := make([]byte, len(x)/256*144)
+	EncodeQ4_K(q, x)
+	y := make([]float32, len(x))
+	GQ4_K.DequantRow(y, q, nil, nil, Invalid)
+	var se, sx float64
+	for b := range len(x) / 256 {
+		blk := q[144*b:]
+		d, dmin := f16(blk), f16(blk[2:])
+		for j := range 8 {
+			s, m := scaleMinK4(j, blk[4:16])
+			ds, dm := float64(d)*float64(s), float64(dmin)*float64(m)
+			tol := ds/2 + 15*float64(d)/2 + float64(dmin)/2 + (16*ds+dm)*0x1p-11
+			for l := range 32 {
+				i := 256*b + 32*j + l
+				if e := math.Abs(float64(x[i] - y[i])); e > tol {
+					t.Fatalf("element %d: %v encodes as %v (|Δ| %.3g > %.3g)", i, x[i], y[i], e, tol)
+				}
+				se += float64(x[i]-y[i]) * float64(x[i]-y[i])
+				sx += float64(x[i]) * float64(x[i])
+			}
+		}
+	}
+	t.Logf("NMSE %.4g", se/sx)
+}

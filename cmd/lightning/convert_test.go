@@ -40,7 +40,7 @@ func TestConvertGGUF(t *testing.T) {
 	if _, stderr, code := runCLI(t, "convert", "-model", file, "-to", "hf", "-type", "f32", "-o", back); code != 0 {
 		t.Fatalf("convert -to hf: exit %d: %s", code, stderr)
 	}
-	if _, stderr, code := runCLI(t, "convert", "-model", dir, "-to", "gguf", "-type", "q4_k", "-o", file); code != 2 || !strings.Contains(stderr, "q4_k") {
+	if _, stderr, code := runCLI(t, "convert", "-model", dir, "-to", "gguf", "-type", "q2_k", "-o", file); code != 2 || !strings.Contains(stderr, "q2_k") {
 		t.Errorf("unsupported -type: exit %d %q", code, stderr)
 	}
 }

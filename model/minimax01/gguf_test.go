@@ -388,3 +388,67 @@ func TestGGUFInlineBlocksModel(t *testing.T) {
 		t.Errorf("Q5_1 blocks in place vs widened to F32: max |Δlogit| %.3g > %g", d, logitTol)
 	}
 }
+
+// TestGGUFQ4_K writes a small model whose matrices all have rows of 256
+// inputs as Q4_K, checks that it loads as Q4_K blocks with GGUFBlocks and
+// as BF16 by default, and that the in-place blocks compute what the same
+// blocks widened to F32 compute (within the golden fp32 tolerance: the
+// same products, summed in another order). The error against the
+// unquantized model is logged.
+func TestGGUFQ4_K(t *testing.T) {
+	c := shaped(512, 256, 8, 2, 1, 128, 64, 2, 256)()
+	c.TopK = 1
+	dir := filepath.Join(t.TempDir(), "m")
+	if err := WriteRandom(dir, c, RandomOptions{DType: quant.F32, Seed: 5}); err != nil {
+		t.Fatal(err)
+	}
+	om, err := Load(dir, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer om.Close()
+	q4 := filepath.Join(t.TempDir(), "m-q4_k.gguf")
+	var warns []string
+	if err := WriteGGUF(q4, om.Config, om.Weights, GGUFExportOptions{Type: gguf.Q4_K, Warn: func(s string) { warns = append(warns, s) }}); err != nil {
+		t.Fatal(err)
+	}
+	if len(warns) != 0 {
+		t.Errorf("fallbacks with rows of 256: %v", warns)
+	}
+	bm, err := Load(q4, Options{GGUFBlocks: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer bm.Close()
+	wm, err := Load(q4, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer wm.Close()
+	if bm.Weights.Layers[0].QKV.Type != quant.GQ4_K || bm.Weights.Layers[0].Experts[1].W2.Type != quant.GQ4_K || wm.Weights.Layers[0].QKV.Type != quant.BF16 {
+		t.Fatalf("loaded as %s/%s (blocks) and %s (default)", bm.Weights.Layers[0].QKV.Type, bm.Weights.Layers[0].Experts[1].W2.Type, wm.Weights.Layers[0].QKV.Type)
+	}
+	f32 := filepath.Join(t.TempDir(), "m-widened.gguf")
+	if err := WriteGGUF(f32, bm.Config, bm.Weights, GGUFExportOptions{Type: gguf.F32}); err != nil {
+		t.Fatal(err)
+	}
+	fm, err := Load(f32, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fm.Close()
+	ids := []int32{3, 17, 99, 256, 5, 511, 42, 7, 300, 1}
+	a, b := run(bm, ids, []int{len(ids)}, 0), run(fm, ids, []int{len(ids)}, 0)
+	if d := maxAbsDiff(a, b); d > logitTol {
+		t.Errorf("Q4_K blocks vs the same blocks widened to F32: max |Δlogit| %.3g > %g", d, logitTol)
+	}
+	ref := run(om, ids, []int{len(ids)}, 0)
+	spec := QuantSpec{Format: quant.Q4G64, LMHead: quant.Q4G64, Embed: quant.Q4G64, ScaleType: quant.F16}
+	lm, err := Load(dir, Options{Quant: &spec})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lm.Close()
+	t.Logf("max |Δlogit| vs the F32 model: Q4_K blocks %.3g, Q4_K widened to BF16 %.3g, Lightning q4g64 %.3g (max |logit| %.3g)",
+		maxAbsDiff(a, ref), maxAbsDiff(run(wm, ids, []int{len(ids)}, 0), ref), maxAbsDiff(run(lm, ids, []int{len(ids)}, 0), ref), maxAbs(ref))
+}

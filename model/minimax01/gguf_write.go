@@ -16,10 +16,15 @@ import (
 
 // GGUFExportOptions controls WriteGGUF.
 type GGUFExportOptions struct {
-	// Type is the ggml type of the matrices: F32, F16, BF16 or Q8_0. Norm
-	// weights and the router gates are always written as F32 (llama.cpp's
-	// converter does the same).
+	// Type is the ggml type of the matrices: F32, F16, BF16, Q8_0 or Q4_K
+	// (quant.EncodeQ4_K; a matrix whose rows are not a multiple of 256
+	// falls back to Q8_0, or F16 when not a multiple of 32, as
+	// llama-quantize does). Norm weights and the router gates are always
+	// written as F32 (llama.cpp's converter does the same).
 	Type gguf.Type
+	// Warn receives a note about matrices written in a fallback type; may
+	// be nil.
+	Warn func(msg string)
 	// Meta holds extra metadata to write (the tokenizer section); may be nil.
 	Meta *gguf.Metadata
 	// Progress receives output bytes written so far; may be nil.
@@ -27,7 +32,18 @@ type GGUFExportOptions struct {
 }
 
 // ggufFileType is general.file_type (llama_ftype) for each matrix type.
-var ggufFileType = map[gguf.Type]uint32{gguf.F32: 0, gguf.F16: 1, gguf.Q8_0: 7, gguf.BF16: 32}
+var ggufFileType = map[gguf.Type]uint32{gguf.F32: 0, gguf.F16: 1, gguf.Q8_0: 7, gguf.Q4_K: 14, gguf.BF16: 32}
+
+// matType is the type a matrix with cols inputs is written in when typ is
+// asked for: typ, or the fallback whose blocks fit the rows.
+func matType(typ gguf.Type, cols int) gguf.Type {
+	for _, t := range []gguf.Type{typ, gguf.Q8_0} {
+		if _, err := t.RowBytes(cols); err == nil {
+			return t
+		}
+	}
+	return gguf.F16
+}
 
 // ggufOut is one tensor to write: its declaration and how to produce its
 // rows, matrix by matrix (one matrix, or the experts of a stacked tensor).
@@ -47,7 +63,7 @@ type ggufOut struct {
 // than 1, pre-norm residuals).
 func WriteGGUF(dst string, c *Config, w *Weights, opt GGUFExportOptions) error {
 	if _, ok := ggufFileType[opt.Type]; !ok {
-		return fmt.Errorf("minimax01: GGUF export type %s: want F32, F16, BF16 or Q8_0", opt.Type)
+		return fmt.Errorf("minimax01: GGUF export type %s: want F32, F16, BF16, Q8_0 or Q4_K", opt.Type)
 	}
 	if c.LinearAlpha != c.FullAlpha || c.FullAlpha != c.MLPAlpha || c.LinearBeta != 1 || c.FullBeta != 1 || c.MLPBeta != 1 || !c.PostNorm {
 		return fmt.Errorf("minimax01: %s: llama.cpp's minimax-01 format has one residual scale, betas of 1 and post-norm residuals; this model has alphas %g/%g/%g, betas %g/%g/%g, postnorm %v",
@@ -57,16 +73,25 @@ func WriteGGUF(dst string, c *Config, w *Weights, opt GGUFExportOptions) error {
 	outs := ggufTensors(c, w, opt.Type)
 	infos := make([]gguf.TensorInfo, len(outs))
 	var total int64
+	fallbacks := map[string]int{}
 	for i, o := range outs {
 		infos[i] = o.info
+		if o.info.Type != opt.Type && o.mats != nil {
+			fallbacks[fmt.Sprintf("%s (rows of %d)", o.info.Type, o.info.Shape[len(o.info.Shape)-1])]++
+		}
 		for _, m := range o.mats {
-			rb, err := opt.Type.RowBytes(m.Cols)
+			rb, err := o.info.Type.RowBytes(m.Cols)
 			if err != nil {
 				return fmt.Errorf("minimax01: %s: tensor %s: %v", dst, o.info.Name, err)
 			}
 			total += int64(m.Rows * rb)
 		}
 		total += int64(4 * len(o.vec))
+	}
+	if opt.Warn != nil {
+		for k, n := range fallbacks {
+			opt.Warn(fmt.Sprintf("%d tensors written as %s: their rows do not fit %s blocks", n, k, opt.Type))
+		}
 	}
 	gw, err := gguf.Create(dst, meta, infos)
 	if err != nil {
@@ -85,7 +110,7 @@ func WriteGGUF(dst string, c *Config, w *Weights, opt GGUFExportOptions) error {
 			}
 		}
 		for _, m := range o.mats {
-			b, err := encodeMat(m, opt.Type)
+			b, err := encodeMat(m, o.info.Type)
 			if err != nil {
 				return fmt.Errorf("minimax01: %s: tensor %s: %w", dst, o.info.Name, err)
 			}
@@ -109,7 +134,7 @@ func ggufMetadata(c *Config, opt GGUFExportOptions) *gguf.Metadata {
 	m := gguf.NewMetadata()
 	m.Set("general.architecture", GGUFArch)
 	m.Set("general.file_type", ggufFileType[opt.Type])
-	if opt.Type == gguf.Q8_0 {
+	if opt.Type == gguf.Q8_0 || opt.Type == gguf.Q4_K {
 		m.Set("general.quantization_version", uint32(2))
 	}
 	u := func(k string, v int) { m.Set(ggufPrefix+k, uint32(v)) }
@@ -172,7 +197,7 @@ func fullAttentionInterval(kinds []int) (int, bool) {
 // ggufTensors lists the file's tensors in llama.cpp's order.
 func ggufTensors(c *Config, w *Weights, typ gguf.Type) []ggufOut {
 	mat := func(name string, m tensor.Mat) ggufOut {
-		return ggufOut{info: gguf.TensorInfo{Name: name, Type: typ, Shape: []int{m.Rows, m.Cols}}, mats: []tensor.Mat{m}}
+		return ggufOut{info: gguf.TensorInfo{Name: name, Type: matType(typ, m.Cols), Shape: []int{m.Rows, m.Cols}}, mats: []tensor.Mat{m}}
 	}
 	vec := func(name string, v []float32, shape ...int) ggufOut {
 		return ggufOut{info: gguf.TensorInfo{Name: name, Type: gguf.F32, Shape: shape}, vec: v}
@@ -194,7 +219,7 @@ func ggufTensors(c *Config, w *Weights, typ gguf.Type) []ggufOut {
 		}
 		outs = append(outs, vec(p+"ffn_norm.weight", lw.PostNorm, c.Dim), vec(p+"ffn_gate_inp.weight", lw.Router, c.Experts, c.Dim))
 		stack := func(name string, rows, cols int, pick func(e int) tensor.Mat) ggufOut {
-			o := ggufOut{info: gguf.TensorInfo{Name: p + name, Type: typ, Shape: []int{c.Experts, rows, cols}}}
+			o := ggufOut{info: gguf.TensorInfo{Name: p + name, Type: matType(typ, cols), Shape: []int{c.Experts, rows, cols}}}
 			for e := range c.Experts {
 				o.mats = append(o.mats, pick(e))
 			}
@@ -251,6 +276,8 @@ func encodeMat(m tensor.Mat, typ gguf.Type) ([]byte, error) {
 					copy(o[34*b:], sc[2*b:2*b+2])
 					copy(o[34*b+2:34*b+34], q[32*b:32*b+32])
 				}
+			case gguf.Q4_K:
+				quant.EncodeQ4_K(o, row)
 			}
 		}
 	})
