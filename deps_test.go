@@ -35,8 +35,10 @@ var allowed = map[string][]string{
 	"engine":             {"model", "sample"},
 	"server":             {"engine", "model", "sample", "tokenizer", "tokenizer/chat", "tokenizer/jinja"},
 	"train":              {"model/minimax01", "attention", "moe", "tensor", "kernels"},
+	"train/data":         {"tokenizer"},
 	"cmd/lightning":      {"*"},
 	"cmd/loadtest":       {}, // an HTTP client of the server: standard library only
+	"scripts/corpus":     {}, // the corpus builder (issue 13): standard library only
 }
 
 const module = "github.com/lightninglm/lightning"

@@ -7,29 +7,6 @@ import (
 	"testing"
 )
 
-// recurrence64 is the definition of lightning attention (spec §2.5.3) in
-// float64: S_t = λ·S_{t-1} + k_tᵀv_t, o_t = q_t·S_t.
-func recurrence64(q, k, v []float64, n, d int, s0 []float64, slope float64) (o, s []float64) {
-	lambda := math.Exp(-slope)
-	s = append([]float64(nil), s0...)
-	o = make([]float64, n*d)
-	for t := 0; t < n; t++ {
-		for i := 0; i < d; i++ {
-			for j := 0; j < d; j++ {
-				s[i*d+j] = lambda*s[i*d+j] + k[t*d+i]*v[t*d+j]
-			}
-		}
-		for j := 0; j < d; j++ {
-			var acc float64
-			for i := 0; i < d; i++ {
-				acc += q[t*d+i] * s[i*d+j]
-			}
-			o[t*d+j] = acc
-		}
-	}
-	return o, s
-}
-
 func randVec(r *rand.Rand, n int, scale float64) ([]float32, []float64) {
 	f := make([]float32, n)
 	g := make([]float64, n)
@@ -70,7 +47,8 @@ func TestLightningBlockEqualsRecurrence(t *testing.T) {
 					if withState {
 						s, s64 = randVec(r, d*d, 5)
 					}
-					wantO, wantS := recurrence64(q64, k64, v64, n, d, s64, float64(slope))
+					wantO, states := lightningRecurrence(q64, k64, v64, n, d, s64, float64(slope))
+					wantS := states[(n-1)*d*d:]
 					o := make([]float32, n*d)
 					LightningPrefill(o, d, q, k, v, d, n, d, s, slope, block, NewLightningScratch(block, d))
 					if e := relErr(o, wantO); e > 2e-5 {
@@ -93,7 +71,8 @@ func TestLightningStepEqualsRecurrence(t *testing.T) {
 		q, q64 := randVec(r, n*d, 1)
 		k, k64 := randVec(r, n*d, 1)
 		v, v64 := randVec(r, n*d, 1)
-		wantO, wantS := recurrence64(q64, k64, v64, n, d, make([]float64, d*d), float64(slope))
+		wantO, states := lightningRecurrence(q64, k64, v64, n, d, nil, float64(slope))
+		wantS := states[(n-1)*d*d:]
 		s := make([]float32, d*d)
 		o := make([]float32, n*d)
 		for t := 0; t < n; t++ {

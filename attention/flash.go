@@ -73,6 +73,38 @@ func FlashTiles(n, group int) int { return (n + queryTile(group) - 1) / queryTil
 //
 // Query token t attends keys 0 .. pos0+t with weights softmax(q·k·scale).
 func FlashAttend(o []float32, ldo int, q []float32, ldq int, c *KVCache, g, group, d, pos0, n, tile int, scale float32, ws *FlashScratch) {
+	src := kvSource{cache: c}
+	flashTile(o, ldo, nil, 0, q, ldq, &src, g, group, d, pos0, n, tile, scale, ws)
+}
+
+// kvSource hands out tiles of one KV head's keys and values: from a KV
+// cache (dequantised into scratch when it is not fp32), or read in place
+// from plain matrices (training).
+type kvSource struct {
+	cache    *KVCache
+	k, v     []float32 // without a cache: row s, KV head g at k[s·ldk + g·d]
+	ldk, ldv int
+}
+
+// keys returns keys s0 .. s0+n-1 of KV head g as a matrix with row stride ld.
+func (src *kvSource) keys(buf []float32, s0, n, g, d int) (tile []float32, ld int) {
+	if src.cache != nil {
+		return src.cache.Keys(buf, s0, n, g)
+	}
+	return src.k[s0*src.ldk+g*d:], src.ldk
+}
+
+// values is keys for the values.
+func (src *kvSource) values(buf []float32, s0, n, g, d int) (tile []float32, ld int) {
+	if src.cache != nil {
+		return src.cache.Values(buf, s0, n, g)
+	}
+	return src.v[s0*src.ldv+g*d:], src.ldv
+}
+
+// flashTile is FlashAttend on any key/value source; with lse non-nil it also
+// stores each row's log-sum-exp of the scaled scores at lse[t·ldl + h].
+func flashTile(o []float32, ldo int, lse []float32, ldl int, q []float32, ldq int, src *kvSource, g, group, d, pos0, n, tile int, scale float32, ws *FlashScratch) {
 	qt := queryTile(group)
 	t0 := tile * qt
 	nq := min(qt, n-t0)
@@ -97,7 +129,7 @@ func FlashAttend(o []float32, ldo int, q []float32, ldq int, c *KVCache, g, grou
 	for s0 := 0; s0 <= last; s0 += flashK {
 		nk := min(flashK, last+1-s0)
 		sc := ws.s[:rows*flashK]
-		kt, kld := c.Keys(ws.k, s0, nk, g)
+		kt, kld := src.keys(ws.k, s0, nk, g, d)
 		if rows <= directRows { // decode: a few query rows stream the keys once
 			for r := 0; r < rows; r++ {
 				q := qs[r*d : (r+1)*d]
@@ -134,7 +166,7 @@ func FlashAttend(o []float32, ldo int, q []float32, ldq int, c *KVCache, g, grou
 			kernels.Exp(row, row)
 			l[r] += kernels.Dot(row, ones)
 		}
-		vt, vld := c.Values(ws.v, s0, nk, g)
+		vt, vld := src.values(ws.v, s0, nk, g, d)
 		if rows <= directRows {
 			for k := 0; k < nk; k++ {
 				v := vt[k*vld : k*vld+d]
@@ -154,6 +186,9 @@ func FlashAttend(o []float32, ldo int, q []float32, ldq int, c *KVCache, g, grou
 			inv := 1 / l[r]
 			for e, v := range acc[r*d : (r+1)*d] {
 				dst[e] = v * inv
+			}
+			if lse != nil {
+				lse[(t0+i)*ldl+h] = m[r] + float32(math.Log(float64(l[r])))
 			}
 		}
 	}

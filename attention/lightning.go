@@ -97,40 +97,64 @@ func NewLightningScratch(blockLen, d int) *LightningScratch {
 // on it beyond rounding. ws must come from NewLightningScratch(≥ blockLen, d).
 func LightningPrefill(o []float32, ldo int, q, k, v []float32, ld, n, d int, state []float32, slope float32, blockLen int, ws *LightningScratch) {
 	B := blockLen
-	dec := ws.decay[:B+1]
+	dec := decayTable(ws.decay[:B+1], slope)
+	for r0 := 0; r0 < n; r0 += B {
+		m := min(B, n-r0)
+		lightningBlockOut(o[r0*ldo:], ldo, q[r0*ld:], k[r0*ld:], v[r0*ld:], ld, m, d, state, dec, B, ws)
+		lightningBlockState(state, k[r0*ld:], v[r0*ld:], ld, m, d, dec, ws)
+	}
+}
+
+// decayTable fills dec[j] = exp(-s·j) (rounded from float64) and returns it.
+func decayTable(dec []float32, slope float32) []float32 {
 	for j := range dec {
 		dec[j] = float32(math.Exp(-float64(slope) * float64(j)))
 	}
-	for r0 := 0; r0 < n; r0 += B {
-		m := min(B, n-r0)
-		qb, kb, vb := q[r0*ld:], k[r0*ld:], v[r0*ld:]
-		ob := o[r0*ldo:]
-		// Inter-block: O = (Q ⊙ qd)·S with qd[c] = exp(-s(c+1)).
-		kernels.Sgemm(false, false, m, d, d, qb, ld, state, d, ob, ldo, false)
-		for c := 0; c < m; c++ {
-			kernels.Scale(ob[c*ldo:c*ldo+d], dec[c+1])
-		}
-		// Intra-block: O += ((Q Kᵀ) ⊙ M)·V with M[c,c'] = exp(-s(c-c')) for c ≥ c', else 0.
-		sc := ws.scores[:m*B]
-		kernels.Sgemm(false, true, m, m, d, qb, ld, kb, ld, sc, B, false)
-		for c := 0; c < m; c++ {
-			row := sc[c*B : c*B+m]
-			for c2 := 0; c2 <= c; c2++ {
-				row[c2] *= dec[c-c2]
-			}
-			clear(row[c+1:])
-		}
-		kernels.Sgemm(false, false, m, d, m, sc, B, vb, ld, ob, ldo, true)
-		// State: S = exp(-s·m)·S + (K ⊙ kd)ᵀ·V with kd[c] = exp(-s(m-1-c)).
-		kernels.Scale(state[:d*d], dec[m])
-		kd := ws.kd[:m*d]
-		for c := 0; c < m; c++ {
-			row := kd[c*d : c*d+d]
-			copy(row, kb[c*ld:c*ld+d])
-			kernels.Scale(row, dec[m-1-c])
-		}
-		kernels.Sgemm(true, false, d, d, m, kd, d, vb, ld, state, d, true)
+	return dec
+}
+
+// lightningBlockOut writes the outputs of one block of m ≤ B tokens that
+// starts with state (spec §2.5.4): O = (Q ⊙ qd)·S + ((Q Kᵀ) ⊙ M)·V.
+//
+//	ob: row c at [c·ldo : c·ldo+d] (overwritten); qb, kb, vb: row c at [c·ld:]
+//	state: [d, d]; dec: decayTable of ≥ B+1 entries
+func lightningBlockOut(ob []float32, ldo int, qb, kb, vb []float32, ld, m, d int, state, dec []float32, B int, ws *LightningScratch) {
+	// Inter-block: O = (Q ⊙ qd)·S with qd[c] = exp(-s(c+1)).
+	kernels.Sgemm(false, false, m, d, d, qb, ld, state, d, ob, ldo, false)
+	for c := 0; c < m; c++ {
+		kernels.Scale(ob[c*ldo:c*ldo+d], dec[c+1])
 	}
+	// Intra-block: O += ((Q Kᵀ) ⊙ M)·V with M[c,c'] = exp(-s(c-c')) for c ≥ c', else 0.
+	sc := ws.scores[:m*B]
+	maskedProduct(sc, B, qb, ld, kb, ld, m, d, dec)
+	kernels.Sgemm(false, false, m, d, m, sc, B, vb, ld, ob, ldo, true)
+}
+
+// maskedProduct writes dst = (A Bᵀ) ⊙ M for two blocks of m rows of d
+// elements (row strides lda, ldb): dst is [m, m] with row stride lds,
+// M[c,c'] = dec[c-c'] for c ≥ c', else 0.
+func maskedProduct(dst []float32, lds int, a []float32, lda int, b []float32, ldb, m, d int, dec []float32) {
+	kernels.Sgemm(false, true, m, m, d, a, lda, b, ldb, dst, lds, false)
+	for c := 0; c < m; c++ {
+		row := dst[c*lds : c*lds+m]
+		for c2 := 0; c2 <= c; c2++ {
+			row[c2] *= dec[c-c2]
+		}
+		clear(row[c+1:])
+	}
+}
+
+// lightningBlockState advances state over one block of m tokens (spec
+// §2.5.4): S = exp(-s·m)·S + (K ⊙ kd)ᵀ·V with kd[c] = exp(-s(m-1-c)).
+func lightningBlockState(state, kb, vb []float32, ld, m, d int, dec []float32, ws *LightningScratch) {
+	kernels.Scale(state[:d*d], dec[m])
+	kd := ws.kd[:m*d]
+	for c := 0; c < m; c++ {
+		row := kd[c*d : c*d+d]
+		copy(row, kb[c*ld:c*ld+d])
+		kernels.Scale(row, dec[m-1-c])
+	}
+	kernels.Sgemm(true, false, d, d, m, kd, d, vb, ld, state, d, true)
 }
 
 // LightningStep runs one head of lightning attention for a single token by

@@ -45,3 +45,19 @@ func (r *RoPE) Rotate(x []float32, heads, stride int, cos, sin []float32) {
 		}
 	}
 }
+
+// RotateBack applies the transpose of Rotate, the rotation by the negative
+// angle, to the same dims of each head: the backward of Rotate, turning
+// ∂L/∂(rotated x) into ∂L/∂x in place. Dims from Dim on pass through, as in
+// Rotate.
+func (r *RoPE) RotateBack(x []float32, heads, stride int, cos, sin []float32) {
+	half := r.Dim / 2
+	for h := 0; h < heads; h++ {
+		v := x[h*stride : h*stride+r.Dim]
+		for i := 0; i < half; i++ {
+			a, b := v[i], v[i+half]
+			v[i] = a*cos[i] + b*sin[i]
+			v[i+half] = b*cos[i] - a*sin[i]
+		}
+	}
+}

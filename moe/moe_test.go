@@ -10,7 +10,7 @@ import (
 	"github.com/lightninglm/lightning/tensor"
 )
 
-func f32Mat(t *testing.T, rows, cols int, v []float32) tensor.Mat {
+func f32Mat(t testing.TB, rows, cols int, v []float32) tensor.Mat {
 	b := make([]byte, 4*len(v))
 	for i, x := range v {
 		binary.LittleEndian.PutUint32(b[4*i:], math.Float32bits(x))

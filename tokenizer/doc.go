@@ -32,6 +32,11 @@
 // StreamDecoder emits the text of generated ids as soon as no later id can
 // change it.
 //
+// BPETrainer learns a byte-level BPE from text (bpetrain.go), with the o200k
+// pre-tokenizer and the merges Hugging Face's BpeTrainer would learn, and
+// writes tokenizer.json and tokenizer_config.json (MiniMax's special tokens
+// and M1's chat template for lightning train-tokenizer).
+//
 // MiniMax: the real tokenizer.json of MiniMax-Text-01 / MiniMax-M1 is not
 // available to this project. A checkpoint folder's tokenizer.json (or
 // vocab.json + merges.txt) is loaded generically; FromMerges rebuilds a

@@ -21,7 +21,7 @@ func init() {
 	register(&command{
 		name:    "bench",
 		summary: "measure the machine's limits and the kernels' throughput against them",
-		usage:   "-kernels [-json] [-threads N]  |  (-model DIR | -preset NAME) [-prefill N,...] [-decode-ctx N,...] [-long N] [-kv f32|bf16|int8] [-json]",
+		usage:   "-kernels [-json] [-threads N]  |  (-model DIR | -preset NAME) [-prefill N,...] [-decode-ctx N,...] [-long N] [-kv f32|bf16|int8] [-json]  |  -train [-preset NAME,...] [-seq-len N] [-steps N] [-json]",
 		help: `-kernels measures, in one run, the machine's read bandwidth (1 GiB streamed), its fp32 FMA peak
 and its VDPBF16PS peak on the chosen threads, then times each kernel at MiniMax shapes and reports
 it as a ratio to those limits: GEMM GFLOP/s ÷ FMA peak (bf16-dot GEMM ÷ bf16 peak), decode GEMV
@@ -35,11 +35,19 @@ state read and written — as a ratio to the read bandwidth). -long N adds one c
 tokens reporting ms/token at 8K, 32K, 128K, 512K and 1M and the peak RSS against the memory formula.
 Presets are written once as random BF16 models into the temp folder.
 
+-train times training steps of random fp32 presets (-preset, default tiny,m300): one packed
+sequence of -seq-len tokens per step, split into the layers' forward, the LM head with the loss
+(forward and backward fused), the layers' backward and the AdamW step; the fastest of -steps after
+a warm-up step, with tokens/s and MFU: the step's useful FLOPs (3 × the forward's matrix products,
+LM head included, and attention) ÷ the FMA peak measured in the same run. m300 needs about 6 GB
+(weights, gradients, AdamW moments).
+
 Examples:
   lightning bench -kernels
   lightning bench -preset m300
   lightning bench -preset b2 -prefill 2048 -decode-ctx 0 -json
-  lightning bench -preset long -prefill '' -decode-ctx '' -long 1M -chunk 4096`,
+  lightning bench -preset long -prefill '' -decode-ctx '' -long 1M -chunk 4096
+  lightning bench -train -threads 2`,
 		run: runBench,
 	})
 }
@@ -47,6 +55,7 @@ Examples:
 // benchFlags are the flags of "lightning bench"; each mode adds its own.
 type benchFlags struct {
 	kernels bool
+	train   bool
 	json    bool
 	threads int
 }
@@ -54,6 +63,10 @@ type benchFlags struct {
 func runBench(fs *flag.FlagSet, args []string) error {
 	var f benchFlags
 	fs.BoolVar(&f.kernels, "kernels", false, "benchmark the kernels against the machine's limits")
+	fs.BoolVar(&f.train, "train", false, "benchmark training steps (forward, backward, AdamW) of random presets")
+	var to trainBenchOptions
+	fs.IntVar(&to.seqLen, "seq-len", 512, "train mode: tokens per step (one packed sequence)")
+	fs.IntVar(&to.steps, "steps", 3, "train mode: timed steps after one warm-up step")
 	fs.BoolVar(&f.json, "json", false, "print the report as JSON")
 	fs.IntVar(&f.threads, "threads", 0, "worker threads (0 = one per core)")
 	var mo modelBenchOptions
@@ -90,6 +103,24 @@ func runBench(fs *flag.FlagSet, args []string) error {
 		return fmt.Errorf("%w: -threads %d: must be ≥ 0", errUsage, f.threads)
 	}
 	switch {
+	case f.train:
+		if f.kernels || mo.dir != "" {
+			return fmt.Errorf("%w: -train runs presets only; -kernels and -model are separate runs", errUsage)
+		}
+		if to.seqLen < 2 || to.steps < 1 {
+			return fmt.Errorf("%w: -seq-len must be ≥ 2 and -steps ≥ 1", errUsage)
+		}
+		if mo.preset == "" {
+			mo.preset = "tiny,m300"
+		}
+		if to.presets, err = parsePresets(mo.preset); err != nil {
+			return err
+		}
+		if f.threads > 0 {
+			kernels.SetThreads(f.threads)
+		}
+		to.json = f.json
+		return benchTrain(stdout, fs.Output(), to)
 	case f.kernels && (mo.dir != "" || mo.preset != ""):
 		return fmt.Errorf("%w: -kernels and model mode (-model/-preset) are separate runs", errUsage)
 	case mo.dir != "" && mo.preset != "":

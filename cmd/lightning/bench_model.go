@@ -150,7 +150,7 @@ func benchModelMode(w io.Writer, stderr io.Writer, o modelBenchOptions) error {
 	buf = nil
 	r.FMAPeak = kernels.FMAPeak(500*time.Millisecond) / 1e9
 	c := m.Config
-	r.WeightBytes = activeWeightBytes(m)
+	r.WeightBytes = m.Weights.Bytes(c).PerToken
 	_, active := c.Params()
 	r.FlopsPerTok = 2 * float64(active)
 	V := c.Vocab
@@ -221,27 +221,6 @@ func benchModelMode(w io.Writer, stderr io.Writer, o modelBenchOptions) error {
 	}
 	printModelReport(w, r)
 	return nil
-}
-
-// activeWeightBytes is the weight bytes one decoded token reads: every
-// attention matrix, top-k experts of each layer (the average expert size),
-// the router, one embedding row and the LM head.
-func activeWeightBytes(m *minimax01.Model) int64 {
-	c, w := m.Config, m.Weights
-	var b int64
-	for _, lw := range w.Layers {
-		for _, t := range []int{lw.QKV.Bytes(), lw.Gate.Bytes(), lw.Out.Bytes(), lw.Q.Bytes(), lw.K.Bytes(), lw.V.Bytes(), lw.O.Bytes()} {
-			b += int64(t)
-		}
-		var experts int64
-		for _, e := range lw.Experts {
-			experts += int64(e.W1.Bytes() + e.W2.Bytes() + e.W3.Bytes())
-		}
-		b += experts * int64(c.TopK) / int64(len(lw.Experts))
-		b += int64(len(lw.Router)) * 4
-	}
-	b += int64(w.LMHead.Bytes()) + int64(w.Embed.Bytes()/max(c.Vocab, 1))
-	return b
 }
 
 // attentionFlops counts the useful attention flops of tokens at positions

@@ -17,7 +17,6 @@ import (
 	"github.com/lightninglm/lightning/kernels"
 	"github.com/lightninglm/lightning/model"
 	"github.com/lightninglm/lightning/model/minimax01"
-	"github.com/lightninglm/lightning/tensor"
 )
 
 func init() {
@@ -317,26 +316,6 @@ func textIDs(path, dir string) ([]int32, error) {
 	return out, nil
 }
 
-// activeBytes returns the weight bytes one decode step reads: every
-// attention matrix, TopK of the experts (at their average size), the LM
-// head, one embedding row and the fp32 router and norms.
-func activeBytes(m *minimax01.Model) int64 {
-	w, c := m.Weights, m.Config
-	n := int64(w.LMHead.Bytes()) + int64(w.Embed.Bytes()/max(w.Embed.Rows, 1)) + int64(len(w.Norm))*4
-	for _, lw := range w.Layers {
-		for _, t := range []tensor.Mat{lw.QKV, lw.Gate, lw.Out, lw.Q, lw.K, lw.V, lw.O} {
-			n += int64(t.Bytes())
-		}
-		var ex int64
-		for _, e := range lw.Experts {
-			ex += int64(e.W1.Bytes() + e.W2.Bytes() + e.W3.Bytes())
-		}
-		n += ex * int64(c.TopK) / int64(max(len(lw.Experts), 1))
-		n += int64(len(lw.Router)+len(lw.InputNorm)+len(lw.PostNorm)+len(lw.AttnNorm)) * 4
-	}
-	return n
-}
-
 // evalSpeed times n decode steps of every model in interleaved rounds,
 // each round starting with a read-bandwidth probe, and prints tok/s
 // (median and best of the rounds), the ratio to the first model's, and the
@@ -396,7 +375,7 @@ func evalSpeed(vs []variant, n, bwMB int, stderr io.Writer) error {
 		if i == 0 {
 			refMed, refBest = med, best
 		}
-		ab := float64(activeBytes(v.m))
+		ab := float64(v.m.Weights.Bytes(v.m.Config).PerToken)
 		fmt.Fprintf(tw, "%s\t%.2f\t%.2f\t%.2f\t%.2f\t%.1f\t%.2f\t%.2f\n", v.name, med, best, med/refMed, best/refBest, ab/1e6, ab*med/bwMed, ab*best/bwBest)
 	}
 	fmt.Fprintf(tw, "read bandwidth GB/s\t%.2f\t%.2f\t\t\t\t\t\n", bwMed/1e9, bwBest/1e9)

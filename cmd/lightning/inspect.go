@@ -146,9 +146,15 @@ func dtypeBytes(c *minimax01.Config, dir string) (map[string]int64, string) {
 			return out, "safetensors headers"
 		}
 	}
-	total, _ := c.Params()
-	router := int64(c.Layers * c.Experts * c.Dim)
-	return map[string]int64{"BF16": (total - router) * 2, "F32": router * 4}, "estimate (BF16 weights, F32 router gates)"
+	out := map[string]int64{}
+	for _, p := range minimax01.ParamTable(c) {
+		if p.Role == minimax01.RoleRouter {
+			out["F32"] += int64(p.Size) * 4
+		} else {
+			out["BF16"] += int64(p.Size) * 2
+		}
+	}
+	return out, "estimate (BF16 weights, F32 router gates)"
 }
 
 // layerPlan compresses a layer-kind list: "([L]*7+[S])*10" when a pattern

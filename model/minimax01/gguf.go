@@ -529,7 +529,7 @@ func loadGGUF(path string, opt Options) (*Model, error) {
 		return nil, err
 	}
 	if opt.BF16Dot {
-		w.useBF16Dot()
+		w.useBF16Dot(cfg)
 	}
 	m := New(cfg, w, opt)
 	m.gf = f

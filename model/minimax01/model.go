@@ -97,7 +97,7 @@ func Load(dir string, opt Options) (*Model, error) {
 		return nil, err
 	}
 	if opt.BF16Dot {
-		w.useBF16Dot()
+		w.useBF16Dot(cfg)
 	}
 	m := New(cfg, w, opt)
 	m.ck = ck
@@ -158,27 +158,13 @@ func (m *Model) Slopes(l int) []float32 { return m.slopes[l] }
 func (m *Model) Info() model.Info {
 	c := m.Config
 	_, active := c.Params()
-	var wb int64
-	wb += int64(m.Weights.Embed.Bytes())
-	if !c.TieEmbeddings {
-		wb += int64(m.Weights.LMHead.Bytes())
-	}
-	for _, lw := range m.Weights.Layers {
-		for _, t := range []tensor.Mat{lw.QKV, lw.Gate, lw.Out, lw.Q, lw.K, lw.V, lw.O} {
-			wb += int64(t.Bytes())
-		}
-		for _, e := range lw.Experts {
-			wb += int64(e.W1.Bytes() + e.W2.Bytes() + e.W3.Bytes())
-		}
-		wb += int64(len(lw.Router)+len(lw.InputNorm)+len(lw.PostNorm)+len(lw.AttnNorm)) * 4
-	}
 	mem := c.Memory()
 	return model.Info{
 		VocabSize:    c.Vocab,
 		ContextLen:   c.MaxPositions,
 		StateBytes:   mem.StateBytes,
 		BytesPerTok:  int64(c.Count(Softmax)) * m.kvType.BytesPerToken(c.KVHeads, c.HeadDim),
-		WeightBytes:  wb,
+		WeightBytes:  m.Weights.Bytes(c).Total,
 		ActiveParams: active,
 	}
 }
