@@ -89,7 +89,10 @@ func ConfigFromGGUF(f *gguf.File) (*Config, error) {
 	if arch != GGUFArch {
 		return nil, fmt.Errorf("%w: %s: general.architecture is %q, want %q (MiniMax-Text-01 / M1 as llama.cpp converts them)", ErrConfig, f.Path(), arch, GGUFArch)
 	}
-	c := &Config{ModelType: "minimax_text_01", PostNorm: true, BlockLen: 256}
+	// The training hyper-parameters are not in GGUF: they take the official
+	// configuration class's defaults, as for a config.json without them.
+	c := &Config{ModelType: "minimax_text_01", PostNorm: true, BlockLen: 256,
+		InitRange: DefaultInitRange, RouterAuxCoef: DefaultRouterAuxCoef}
 	fail := func(err error) (*Config, error) {
 		return nil, fmt.Errorf("%w: %s: %v", ErrConfig, f.Path(), err)
 	}
