@@ -78,6 +78,19 @@ func runPull(fs *flag.FlagSet, args []string) error {
 	return nil
 }
 
+// pulledAs maps a path resolveModelFlag produced back to the ORG/REPO
+// argument it came from, for names shown to users.
+var pulledAs = map[string]string{}
+
+// servedName is the default model name serve reports: the ORG/REPO a model
+// was given as, else the folder or file name without ".gguf".
+func servedName(path string) string {
+	if repo, ok := pulledAs[path]; ok {
+		return repo
+	}
+	return strings.TrimSuffix(filepath.Base(filepath.Clean(path)), ".gguf")
+}
+
 // resolveModelFlag rewrites a -model (or -tokenizer) value of the form
 // ORG/REPO or ORG/REPO/PATH that is not a local path into the cached
 // snapshot of the repository (lightning pull).
@@ -108,6 +121,7 @@ func resolveModelFlag(fs *flag.FlagSet) error {
 		if err := f.Value.Set(p); err != nil {
 			return err
 		}
+		pulledAs[p] = v
 	}
 	return nil
 }

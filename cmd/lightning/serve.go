@@ -11,7 +11,6 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -157,7 +156,7 @@ func runServe(fs *flag.FlagSet, args []string) error {
 		*tokDir = *dir
 	}
 	if *name == "" {
-		*name = filepath.Base(filepath.Clean(*dir))
+		*name = servedName(*dir)
 	}
 
 	// Listen first, so /health answers "loading" while the model loads.
