@@ -23,6 +23,7 @@ var allowed = map[string][]string{
 	"tensor":             {"quant", "kernels"},
 	"format/safetensors": {"golang.org/x/sys/unix"},
 	"format/gguf":        {"golang.org/x/sys/unix"},
+	"internal/hub":       {}, // Hugging Face Hub client (lightning pull): standard library only
 	"tokenizer":          {"github.com/dlclark/regexp2/v2", "golang.org/x/text/unicode/norm"},
 	"tokenizer/jinja":    {},
 	"tokenizer/chat":     {"tokenizer/jinja"},

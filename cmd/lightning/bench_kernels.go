@@ -82,6 +82,7 @@ func runBench(fs *flag.FlagSet, args []string) error {
 	long := fs.String("long", "", "model mode: also run one prefill of this many tokens (e.g. 1M), reporting ms/token at milestones and peak RSS vs the memory formula")
 	fs.StringVar(&mo.kvType, "kv", "f32", "model mode: KV cache type: f32, bf16 or int8")
 	fs.BoolVar(&mo.bf16Dot, "bf16-dot", false, "model mode: multiply BF16 attention/expert matrices with the lossy VDPBF16PS path (activations rounded to bf16)")
+	fs.BoolVar(&mo.ggufBlocks, "gguf-blocks", false, "model mode: "+ggufBlocksHelp)
 	if err := parseFlags(fs, args, false); err != nil {
 		return err
 	}

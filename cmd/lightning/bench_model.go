@@ -31,6 +31,7 @@ type modelBenchOptions struct {
 	long        int   // one long prefill of this many tokens (0 = off)
 	kvType      string
 	bf16Dot     bool
+	ggufBlocks  bool
 	json        bool
 }
 
@@ -131,7 +132,7 @@ func benchModelMode(w io.Writer, stderr io.Writer, o modelBenchOptions) error {
 			return err
 		}
 	}
-	m, err := loadModel(dir, minimax01.Options{MaxBatchTokens: o.chunk, KVType: kv, BF16Dot: o.bf16Dot}, stderr)
+	m, err := loadModel(dir, minimax01.Options{MaxBatchTokens: o.chunk, KVType: kv, BF16Dot: o.bf16Dot, GGUFBlocks: o.ggufBlocks}, stderr)
 	if err != nil {
 		return err
 	}
@@ -205,7 +206,7 @@ func benchModelMode(w io.Writer, stderr io.Writer, o modelBenchOptions) error {
 		for l, k := range c.LayerKinds {
 			timer.softmax[l] = k == minimax01.Softmax
 		}
-		lm, err := minimax01.Load(dir, minimax01.Options{MaxBatchTokens: o.chunk, KVType: kv, BF16Dot: o.bf16Dot, Tracer: timer})
+		lm, err := minimax01.Load(dir, minimax01.Options{MaxBatchTokens: o.chunk, KVType: kv, BF16Dot: o.bf16Dot, GGUFBlocks: o.ggufBlocks, Tracer: timer})
 		if err != nil {
 			return err
 		}

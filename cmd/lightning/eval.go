@@ -17,7 +17,6 @@ import (
 	"github.com/lightninglm/lightning/kernels"
 	"github.com/lightninglm/lightning/model"
 	"github.com/lightninglm/lightning/model/minimax01"
-	"github.com/lightninglm/lightning/tokenizer"
 )
 
 func init() {
@@ -295,9 +294,10 @@ func readIDFile(path string) ([][]int32, error) {
 	return out, nil
 }
 
-// textIDs tokenizes a text file with the tokenizer of model folder dir.
+// textIDs tokenizes a text file with the tokenizer of model folder (or
+// GGUF file) dir.
 func textIDs(path, dir string) ([]int32, error) {
-	tok, err := tokenizer.Load(dir)
+	tok, err := loadTokenizer(dir)
 	if err != nil {
 		return nil, fmt.Errorf("-text needs the model's tokenizer: %w", err)
 	}

@@ -11,6 +11,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/lightninglm/lightning/format/gguf"
 	"github.com/lightninglm/lightning/format/safetensors"
 	"github.com/lightninglm/lightning/model/minimax01"
 )
@@ -19,7 +20,7 @@ func init() {
 	register(&command{
 		name:    "inspect",
 		summary: "show a model's layer plan, parameter counts, bytes per dtype and memory per sequence",
-		usage:   "(-model DIR | -preset NAME) [-json] [-check]",
+		usage:   "(-model DIR|FILE.gguf | -preset NAME) [-json] [-check]",
 		help: `Reads config.json and, when present, the safetensors headers (no weights are loaded; every tensor the config
 calls for must be there with the dtype and shape the config implies, so a wrong field or a missing shard is an
 error rather than a wrong size), and prints:
@@ -53,6 +54,7 @@ type inspectReport struct {
 	KVPerTokenF32  int64            `json:"kv_bytes_per_token_fp32"`
 	PerSequence    []memRow         `json:"per_sequence"`
 	Check          *weightCheck     `json:"check,omitempty"`
+	GGUF           *ggufReport      `json:"gguf,omitempty"`
 }
 
 // weightCheck is what -check found.
@@ -69,6 +71,16 @@ type nonFiniteTensor struct {
 	Count int64  `json:"count"`
 	Of    int64  `json:"of"`
 	First int64  `json:"first_index"`
+}
+
+// ggufReport says how a GGUF file maps onto Lightning: the fixed remarks
+// and, per stored type, what its matrices become at load.
+type ggufReport struct {
+	Version  uint32            `json:"version"`
+	Parts    int               `json:"parts"`
+	Notes    []string          `json:"notes"`
+	LoadPlan map[string]string `json:"load_plan"`        // ggml type → Lightning format
+	Errors   []string          `json:"errors,omitempty"` // types Lightning cannot read
 }
 
 type memRow struct {
@@ -98,6 +110,8 @@ func runInspect(fs *flag.FlagSet, args []string) error {
 	if *preset != "" {
 		c, err = minimax01.PresetConfig(*preset)
 		name = "preset " + *preset
+	} else if minimax01.IsGGUF(*dir) {
+		return inspectGGUF(*dir, *asJSON)
 	} else {
 		c, err = minimax01.LoadConfig(*dir)
 	}
@@ -330,6 +344,45 @@ func layerPlan(kinds []int) string {
 	return strings.Join(runs, "+")
 }
 
+// inspectGGUF reports on a minimax-01 GGUF file from its header alone.
+func inspectGGUF(path string, asJSON bool) error {
+	f, err := gguf.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	c, err := minimax01.ConfigFromGGUF(f)
+	if err != nil {
+		return err
+	}
+	r, err := buildReport(c, path, "")
+	if err != nil {
+		return err
+	}
+	r.BytesByDType, r.BytesSource = map[string]int64{}, "GGUF tensor directory"
+	g := &ggufReport{Version: f.Version, Parts: len(f.Parts()), Notes: minimax01.GGUFNotes, LoadPlan: map[string]string{}}
+	for _, t := range f.Tensors() {
+		r.BytesByDType[t.Type.String()] += int64(len(t.Data))
+		if len(t.Shape) < 2 {
+			continue
+		}
+		_, how, err := minimax01.GGUFLoadPlan(t.Type, t.Shape[len(t.Shape)-1], false)
+		if err != nil {
+			g.Errors = append(g.Errors, fmt.Sprintf("%s: %v", t.Name, err))
+			continue
+		}
+		g.LoadPlan[t.Type.String()] = how
+	}
+	r.GGUF = g
+	if asJSON {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(r)
+	}
+	printReport(stdout, r)
+	return nil
+}
+
 func printReport(w io.Writer, r *inspectReport) {
 	fmt.Fprintf(w, "model        %s (%s)\n", r.Model, r.ModelType)
 	fmt.Fprintf(w, "layers       %d: %s  (L = lightning, S = softmax; %d + %d)\n", r.Layers, r.LayerPlan, r.Lightning, r.Softmax)
@@ -355,6 +408,23 @@ func printReport(w io.Writer, r *inspectReport) {
 	fmt.Fprintf(w, "per sequence %10s %14s %14s %16s\n", "context", "KV bf16", "KV fp32", "state+KV fp32")
 	for _, m := range r.PerSequence {
 		fmt.Fprintf(w, "             %10d %14s %14s %16s\n", m.Tokens, gb(m.KVBF16), gb(m.KVF32), gb(m.TotalF32))
+	}
+	if g := r.GGUF; g != nil {
+		fmt.Fprintf(w, "gguf         version %d, %d part(s)\n", g.Version, g.Parts)
+		types := make([]string, 0, len(g.LoadPlan))
+		for t := range g.LoadPlan {
+			types = append(types, t)
+		}
+		sort.Strings(types)
+		for _, t := range types {
+			fmt.Fprintf(w, "  load       %s matrices → %s\n", t, g.LoadPlan[t])
+		}
+		for _, n := range g.Notes {
+			fmt.Fprintf(w, "  note       %s\n", n)
+		}
+		for _, e := range g.Errors {
+			fmt.Fprintf(w, "  cannot     %s\n", e)
+		}
 	}
 	if c := r.Check; c != nil {
 		skipped := ""

@@ -164,5 +164,5 @@ func parseFlags(fs *flag.FlagSet, args []string, allowArgs bool) error {
 	if !allowArgs && fs.NArg() > 0 {
 		return fmt.Errorf("%w: unexpected argument %q", errUsage, fs.Arg(0))
 	}
-	return nil
+	return resolveModelFlag(fs) // -model ORG/REPO → the cached snapshot (pull.go)
 }

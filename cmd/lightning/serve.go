@@ -11,7 +11,6 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -20,8 +19,6 @@ import (
 	"github.com/lightninglm/lightning/engine"
 	"github.com/lightninglm/lightning/model/minimax01"
 	"github.com/lightninglm/lightning/server"
-	"github.com/lightninglm/lightning/tokenizer"
-	"github.com/lightninglm/lightning/tokenizer/chat"
 )
 
 func init() {
@@ -99,6 +96,7 @@ func runServe(fs *flag.FlagSet, args []string) error {
 	maxSeqs := fs.Int("max-seqs", 8, "sequences decoding at once (the batch size of a decode step)")
 	maxQueue := fs.Int("max-queue", 64, "requests that may wait for a slot; beyond it the server answers 429")
 	batchTokens := fs.Int("batch-tokens", defaultBatchTokens, "tokens per engine step (decode tokens + prefill chunks); smaller steps shorten the pauses of decoding streams while a long prompt is read, larger ones read prompts faster")
+	ggufBlocks := fs.Bool("gguf-blocks", false, ggufBlocksHelp)
 	prefixMB := fs.Int64("prefix-cache-mb", 1024, "prefix cache budget in MiB (0 turns prefix reuse off)")
 	ckEvery := fs.Int("checkpoint-every", 2048, "also snapshot long prompts every this many tokens")
 	maxTokens := fs.Int("max-tokens", 4096, "largest max_tokens a request may ask for (and the default)")
@@ -158,7 +156,7 @@ func runServe(fs *flag.FlagSet, args []string) error {
 		*tokDir = *dir
 	}
 	if *name == "" {
-		*name = filepath.Base(filepath.Clean(*dir))
+		*name = servedName(*dir)
 	}
 
 	// Listen first, so /health answers "loading" while the model loads.
@@ -176,7 +174,7 @@ func runServe(fs *flag.FlagSet, args []string) error {
 	logger.Info("listening", "addr", "http://"+ln.Addr().String(), "auth", *apiKey != "")
 
 	start := time.Now()
-	m, err := minimax01.Load(*dir, minimax01.Options{MaxBatchTokens: *batchTokens})
+	m, err := minimax01.Load(*dir, minimax01.Options{MaxBatchTokens: *batchTokens, GGUFBlocks: *ggufBlocks})
 	if err != nil {
 		hs.Close()
 		return err
@@ -185,7 +183,7 @@ func runServe(fs *flag.FlagSet, args []string) error {
 	for _, w := range m.Warnings {
 		logger.Warn("model", "warning", w)
 	}
-	tok, err := tokenizer.Load(*tokDir)
+	tok, err := loadTokenizer(*tokDir)
 	if err != nil {
 		hs.Close()
 		return fmt.Errorf("%w (pass -tokenizer DIR if the tokenizer lives elsewhere)", err)
@@ -195,7 +193,7 @@ func runServe(fs *flag.FlagSet, args []string) error {
 		hs.Close()
 		return fmt.Errorf("tokenizer uses %d ids but the model's vocabulary has %d", tok.VocabSize(), info.VocabSize)
 	}
-	chatCfg, err := chat.LoadConfig(filepath.Join(*tokDir, "tokenizer_config.json"))
+	chatCfg, err := loadChatConfig(*tokDir)
 	switch {
 	case errors.Is(err, os.ErrNotExist):
 		chatCfg = nil

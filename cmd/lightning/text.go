@@ -9,7 +9,6 @@ import (
 	"io"
 	"math"
 	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
@@ -47,13 +46,15 @@ type textFlags struct {
 	kv       string
 	batch    int
 	template string
+	blocks   bool
 }
 
 func (f *textFlags) register(fs *flag.FlagSet) {
-	fs.StringVar(&f.dir, "model", "", "model folder with config.json, safetensors weights and tokenizer.json")
+	fs.StringVar(&f.dir, "model", "", "model folder with config.json, safetensors weights and tokenizer.json, a .gguf file, or ORG/REPO pulled")
 	fs.StringVar(&f.kv, "kv", "f32", "KV cache type of the softmax layers: f32, bf16 or int8")
 	fs.IntVar(&f.batch, "batch-tokens", defaultBatchTokens, "tokens per forward step (prefill chunk); larger chunks give each expert more tokens per matrix product")
 	fs.StringVar(&f.template, "template", "", "chat template name from tokenizer_config.json (default: \"default\")")
+	fs.BoolVar(&f.blocks, "gguf-blocks", false, ggufBlocksHelp)
 }
 
 // loadText loads the model and its text pipeline.
@@ -65,11 +66,11 @@ func loadText(f *textFlags, prefixCache int64, stderr io.Writer) (*textModel, er
 	if f.batch < 16 {
 		return nil, fmt.Errorf("%w: -batch-tokens must be at least 16", errUsage)
 	}
-	m, err := loadModel(f.dir, minimax01.Options{MaxBatchTokens: f.batch, KVType: kv}, stderr)
+	m, err := loadModel(f.dir, minimax01.Options{MaxBatchTokens: f.batch, KVType: kv, GGUFBlocks: f.blocks}, stderr)
 	if err != nil {
 		return nil, err
 	}
-	tok, err := tokenizer.Load(f.dir)
+	tok, err := loadTokenizer(f.dir)
 	if err != nil {
 		m.Close()
 		return nil, fmt.Errorf("%w\nHINT: the model folder needs tokenizer.json (or vocab.json + merges.txt); 'lightning random-model -tokenizer DIR' copies one", err)
@@ -79,13 +80,13 @@ func loadText(f *textFlags, prefixCache int64, stderr io.Writer) (*textModel, er
 		return nil, fmt.Errorf("the tokenizer has %d ids but the model's vocabulary is %d", tok.VocabSize(), m.Config.Vocab)
 	}
 	t := &textModel{m: m, tok: tok, stops: server.DefaultStopTokens(tok), maxBatch: f.batch}
-	cfgPath := filepath.Join(f.dir, "tokenizer_config.json")
-	if _, err := os.Stat(cfgPath); err == nil {
-		cc, err := chat.LoadConfig(cfgPath)
-		if err != nil {
-			m.Close()
-			return nil, err
-		}
+	cc, err := loadChatConfig(f.dir)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+	case err != nil:
+		m.Close()
+		return nil, err
+	default:
 		name := f.template
 		if name == "" {
 			name = "default"

@@ -16,6 +16,7 @@ import (
 	"unsafe"
 
 	"github.com/lightninglm/lightning/attention"
+	"github.com/lightninglm/lightning/format/gguf"
 	"github.com/lightninglm/lightning/format/safetensors"
 	"github.com/lightninglm/lightning/internal/trace"
 	"github.com/lightninglm/lightning/kernels"
@@ -42,6 +43,11 @@ type Options struct {
 	// lossy kernel that also rounds activations to bfloat16 (VDPBF16PS); the
 	// router and the LM head keep the exact fp32-activation path.
 	BF16Dot bool
+	// GGUFBlocks keeps a GGUF file's Q5_0, Q5_1, Q4_K, Q5_K and Q6_K
+	// matrices as their ggml blocks (lossless, 4.5–6.6 bits per weight)
+	// instead of widening them to BF16 at load; their products then run in
+	// fp32 Go code, many times slower than the SIMD kernels (gguf.go).
+	GGUFBlocks bool
 }
 
 // Model is a loaded MiniMax-01 model. Forward calls are serialised.
@@ -49,6 +55,7 @@ type Model struct {
 	Config   *Config
 	Weights  *Weights
 	Warnings []string // non-fatal findings at load, e.g. unused tensors
+	Notes    []string // how the weights were read, for inspect (GGUF: the mapping and each type's conversion)
 
 	slopes [][]float32 // [layers] → [heads] lightning decay rates (nil for softmax layers)
 	rope   *attention.RoPE
@@ -56,14 +63,19 @@ type Model struct {
 	kvType attention.KVType
 	tracer trace.Tracer
 	ck     *safetensors.Checkpoint
+	gf     *gguf.File // the mapped GGUF file, when loaded from one
 
 	mu sync.Mutex
 	s  *scratch
 }
 
 // Load opens a checkpoint folder (config.json + safetensors, single or
-// sharded) and maps its weights without copying them.
+// sharded) and maps its weights without copying them, or a minimax-01 GGUF
+// file (gguf.go), whose quantized types are converted at load.
 func Load(dir string, opt Options) (*Model, error) {
+	if IsGGUF(dir) {
+		return loadGGUF(dir, opt)
+	}
 	cfg, err := LoadConfig(dir)
 	if err != nil {
 		return nil, err
@@ -118,6 +130,9 @@ func New(cfg *Config, w *Weights, opt Options) *Model {
 // Close releases the checkpoint's memory maps. The model must not be used
 // afterwards.
 func (m *Model) Close() error {
+	if m.gf != nil {
+		return m.gf.Close()
+	}
 	if m.ck != nil {
 		return m.ck.Close()
 	}
