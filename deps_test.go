@@ -23,6 +23,7 @@ var allowed = map[string][]string{
 	"tensor":             {"quant", "kernels"},
 	"format/safetensors": {"golang.org/x/sys/unix"},
 	"format/gguf":        {"golang.org/x/sys/unix"},
+	"internal/hub":       {}, // Hugging Face Hub client (lightning pull): standard library only
 	"tokenizer":          {"github.com/dlclark/regexp2/v2", "golang.org/x/text/unicode/norm"},
 	"tokenizer/jinja":    {},
 	"tokenizer/chat":     {"tokenizer/jinja"},
@@ -37,6 +38,7 @@ var allowed = map[string][]string{
 	"train/data":         {"tokenizer"},
 	"cmd/lightning":      {"*"},
 	"cmd/loadtest":       {}, // an HTTP client of the server: standard library only
+	"scripts/corpus":     {}, // the corpus builder (issue 13): standard library only
 }
 
 const module = "github.com/lightninglm/lightning"

@@ -64,7 +64,11 @@ func runLogits(fs *flag.FlagSet, args []string) error {
 	logits := make([]float32, len(ids)*V)
 	for i := 0; i < len(ids); i += n {
 		j := min(i+n, len(ids))
-		m.Forward([]model.Seq{{State: st, Tokens: ids[i:j], Logits: model.LogitsAll}}, logits[i*V:j*V])
+		seq := model.Seq{State: st, Tokens: ids[i:j], Logits: model.LogitsAll}
+		m.Forward([]model.Seq{seq}, logits[i*V:j*V])
+		if !model.AllFinite(logits[i*V : j*V]) {
+			return nonFinite(m, seq, *dir)
+		}
 	}
 	data := make([]byte, 4*len(logits))
 	for i, v := range logits {

@@ -380,7 +380,29 @@ func (r *rawConfig) resolve() (*Config, error) {
 	if c.RouterAuxCoef, err = optScale(r.RouterAuxLossCoef, "router_aux_loss_coef", DefaultRouterAuxCoef); err != nil {
 		return nil, err
 	}
+	if err := c.checkScale(); err != nil {
+		return nil, err
+	}
 	return c, nil
+}
+
+// MaxParams bounds the parameters a configuration may describe (over 2,000
+// times MiniMax-Text-01's 4.6e11), so that every parameter, byte and state
+// count derived from it (Params, Memory, tensor sizes) fits in an int64.
+const MaxParams = 1e15
+
+// checkScale rejects sizes whose counts would overflow: it bounds the
+// parameter count, computed in float64 (which cannot overflow here), by
+// MaxParams.
+func (c *Config) checkScale() error {
+	d, hd, kvd := float64(c.Dim), float64(c.Heads)*float64(c.HeadDim), float64(c.KVHeads)*float64(c.HeadDim)
+	layer := max(4*d*hd+d*hd+hd, 2*d*hd+2*d*kvd) + float64(c.Experts)*(3*d*float64(c.FFN)+d) + 2*d
+	total := 2*float64(c.Vocab)*d + float64(c.Layers)*layer + d
+	if total > MaxParams {
+		return fmt.Errorf("%w: sizes too large: hidden_size %d, %d layers, %d experts × intermediate_size %d, vocab_size %d describe about %.2g parameters, more than the %.0g Lightning accepts (is a field wrong?)",
+			ErrConfig, c.Dim, c.Layers, c.Experts, c.FFN, c.Vocab, total, MaxParams)
+	}
+	return nil
 }
 
 // Defaults of the official configuration class (MiniMaxText01Config, and

@@ -14,8 +14,10 @@ import (
 	"math"
 	"sync"
 	"time"
+	"unsafe"
 
 	"github.com/lightninglm/lightning/attention"
+	"github.com/lightninglm/lightning/format/gguf"
 	"github.com/lightninglm/lightning/format/safetensors"
 	"github.com/lightninglm/lightning/internal/trace"
 	"github.com/lightninglm/lightning/kernels"
@@ -50,6 +52,11 @@ type Options struct {
 	// touch them, instead of by Load, on every thread, at once: a faster
 	// load and a slower first request.
 	LazyWeights bool
+	// GGUFBlocks keeps a GGUF file's Q5_0, Q5_1, Q4_K, Q5_K and Q6_K
+	// matrices as their ggml blocks (lossless, 4.5–6.6 bits per weight)
+	// instead of widening them to BF16 at load; their products then run in
+	// fp32 Go code, many times slower than the SIMD kernels (gguf.go).
+	GGUFBlocks bool
 }
 
 // Model is a loaded MiniMax-01 model. Forward calls are serialised.
@@ -57,6 +64,7 @@ type Model struct {
 	Config   *Config
 	Weights  *Weights
 	Warnings []string // non-fatal findings at load, e.g. unused tensors
+	Notes    []string // how the weights were read, for inspect (GGUF: the mapping and each type's conversion)
 
 	slopes [][]float32 // [layers] → [heads] lightning decay rates (nil for softmax layers)
 	rope   *attention.RoPE
@@ -65,14 +73,19 @@ type Model struct {
 	tracer trace.Tracer
 	prof   *trace.Profile // nil: off
 	ck     *safetensors.Checkpoint
+	gf     *gguf.File // the mapped GGUF file, when loaded from one
 
 	mu sync.Mutex
 	s  *scratch
 }
 
 // Load opens a checkpoint folder (config.json + safetensors, single or
-// sharded) and maps its weights without copying them.
+// sharded) and maps its weights without copying them, or a minimax-01 GGUF
+// file (gguf.go), whose quantized types are converted at load.
 func Load(dir string, opt Options) (*Model, error) {
+	if IsGGUF(dir) {
+		return loadGGUF(dir, opt)
+	}
 	cfg, err := LoadConfig(dir)
 	if err != nil {
 		return nil, err
@@ -97,15 +110,7 @@ func Load(dir string, opt Options) (*Model, error) {
 	if opt.BF16Dot {
 		w.useBF16Dot(cfg)
 	}
-	var lazyNote string
-	if !opt.LazyWeights {
-		size, avail := w.Bytes(cfg).Total, availableMemory()
-		if avail > 0 && size <= avail {
-			w.prefault(cfg)
-		} else {
-			lazyNote = fmt.Sprintf("weights (%d MiB) not prefaulted at load: the OS reports %d MiB of memory available", size>>20, avail>>20)
-		}
-	}
+	lazyNote := prefaultWeights(cfg, w, opt)
 	m := New(cfg, w, opt)
 	m.ck = ck
 	if len(unused) > 0 {
@@ -116,6 +121,21 @@ func Load(dir string, opt Options) (*Model, error) {
 		m.Warnings = append(m.Warnings, lazyNote)
 	}
 	return m, nil
+}
+
+// prefaultWeights prefaults w at load unless opt.LazyWeights or the
+// weights exceed the memory the OS reports available; it returns the
+// warning for the latter case ("" otherwise).
+func prefaultWeights(cfg *Config, w *Weights, opt Options) string {
+	if opt.LazyWeights {
+		return ""
+	}
+	size, avail := w.Bytes(cfg).Total, availableMemory()
+	if avail <= 0 || size > avail {
+		return fmt.Sprintf("weights (%d MiB) not prefaulted at load: the OS reports %d MiB of memory available", size>>20, avail>>20)
+	}
+	w.prefault(cfg)
+	return ""
 }
 
 // New builds a model from a config and weights already in memory.
@@ -161,6 +181,9 @@ func (m *Model) SetProfile(p *trace.Profile) {
 // Close releases the checkpoint's memory maps. The model must not be used
 // afterwards.
 func (m *Model) Close() error {
+	if m.gf != nil {
+		return m.gf.Close()
+	}
 	if m.ck != nil {
 		return m.ck.Close()
 	}
@@ -168,16 +191,16 @@ func (m *Model) Close() error {
 }
 
 // ScratchBytes is the memory of the per-step work buffers, sized once from
-// the config and MaxBatchTokens (style.md G7).
+// the config and MaxBatchTokens (style.md G7): the step's activations, the
+// MoE buffers, each worker thread's lightning and flash-attention buffers,
+// and the work lists.
 func (m *Model) ScratchBytes() int64 {
 	s := m.s
 	n := len(s.x) + len(s.h) + len(s.a) + len(s.qkv) + len(s.gate) + len(s.o) + len(s.kbuf) + len(s.vbuf) +
 		len(s.router) + len(s.wts) + len(s.final) + len(s.ids) + len(s.rowPos) + len(s.ropeTab)
 	b := int64(n)*4 + s.moe.Bytes()
-	c := m.Config
-	threads := int64(cap(s.linFree))
-	b += threads * 4 * int64(c.BlockLen+1+c.BlockLen*c.BlockLen+c.BlockLen*c.HeadDim)
-	return b
+	b += int64(cap(s.flash))*int64(unsafe.Sizeof(flashItem{})) + int64(cap(s.spans))*int64(unsafe.Sizeof(span{}))
+	return b + s.threadBytes
 }
 
 // TakeProfile returns the steps accumulated so far in the profile given to
@@ -240,6 +263,11 @@ type span struct {
 func (m *Model) Forward(seqs []model.Seq, logits []float32) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	m.forward(seqs, logits)
+}
+
+// forward is Forward with m.mu held.
+func (m *Model) forward(seqs []model.Seq, logits []float32) {
 	need := model.LogitRows(seqs) * m.Config.Vocab
 	if len(logits) < need {
 		panic(fmt.Sprintf("minimax01: logits buffer holds %d floats, need %d", len(logits), need))
@@ -737,6 +765,8 @@ type scratch struct {
 	linFree   chan *attention.LightningScratch // one per worker thread
 	flashFree chan *attention.FlashScratch     // one per worker thread
 
+	threadBytes int64 // memory of the buffers in linFree and flashFree
+
 	spans  []span
 	layer  int              // layer being run by the ParallelFor bodies
 	rn     residualNormArgs // arguments of the residualNorm being run
@@ -779,8 +809,10 @@ func newScratch(m *Model) *scratch {
 	s.linFree = make(chan *attention.LightningScratch, n)
 	s.flashFree = make(chan *attention.FlashScratch, n)
 	for i := 0; i < n; i++ {
-		s.linFree <- attention.NewLightningScratch(c.BlockLen, c.HeadDim)
-		s.flashFree <- attention.NewFlashScratch(c.Heads/c.KVHeads, c.HeadDim)
+		lin, fl := attention.NewLightningScratch(c.BlockLen, c.HeadDim), attention.NewFlashScratch(c.Heads/c.KVHeads, c.HeadDim)
+		s.threadBytes += lin.Bytes() + fl.Bytes()
+		s.linFree <- lin
+		s.flashFree <- fl
 	}
 	return s
 }
