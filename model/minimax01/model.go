@@ -41,6 +41,10 @@ type Options struct {
 	// lossy kernel that also rounds activations to bfloat16 (VDPBF16PS); the
 	// router and the LM head keep the exact fp32-activation path.
 	BF16Dot bool
+	// Part, if set, loads only that slice of the model (serving across
+	// processes, package dist); such a model is driven through Embed,
+	// RunLayers, ExpertsForward and Head, not Forward.
+	Part *Part
 }
 
 // Model is a loaded MiniMax-01 model. Forward calls are serialised.
@@ -71,7 +75,13 @@ func Load(dir string, opt Options) (*Model, error) {
 	if err != nil {
 		return nil, fmt.Errorf("minimax01: %w", err)
 	}
-	w, unused, err := loadWeights(cfg, ck)
+	if opt.Part != nil {
+		if err := opt.Part.Validate(cfg); err != nil {
+			ck.Close()
+			return nil, err
+		}
+	}
+	w, unused, err := loadWeights(cfg, ck, opt.Part)
 	var notes []string
 	if err == nil && opt.Quant != nil {
 		if cfg.Quant != nil {
@@ -252,34 +262,8 @@ func (m *Model) step(s *scratch, T int, logits []float32) int {
 		}
 	}
 	m.trace("embed", -1, x)
-	h, a := s.h[:T*dim], s.a[:T*dim]
 	for l := range w.Layers {
-		lw := &w.Layers[l]
-		// Attention sub-layer (spec §2.3).
-		rmsNormRows(h, x, lw.InputNorm, dim, c.NormEps)
-		m.trace("input_norm", l, h)
-		alpha, beta := c.LinearAlpha, c.LinearBeta
-		if c.LayerKinds[l] == Lightning {
-			m.lightning(s, l, T)
-		} else {
-			alpha, beta = c.FullAlpha, c.FullBeta
-			m.softmax(s, l, T)
-		}
-		m.trace("attn_out", l, a)
-		residual(x, h, a, alpha, beta, c.PostNorm)
-		m.trace("attn_residual", l, x)
-		// MoE sub-layer (spec §2.6).
-		rmsNormRows(h, x, lw.PostNorm, dim, c.NormEps)
-		m.trace("post_attn_norm", l, h)
-		router := s.router[:T*c.Experts]
-		kernels.MatMulF32(router, h, lw.Router, T, dim, c.Experts)
-		m.trace("router_logits", l, router)
-		ids, wts := s.ids[:T*c.TopK], s.wts[:T*c.TopK]
-		moe.Route(router, T, c.Experts, c.TopK, ids, wts)
-		moe.Forward(a, h, T, dim, lw.Experts, ids, wts, c.TopK, s.moe)
-		m.trace("moe_out", l, a)
-		residual(x, h, a, c.MLPAlpha, c.MLPBeta, c.PostNorm)
-		m.trace("out", l, x)
+		m.layer(s, l, T, nil)
 	}
 	// Final norm on the rows that need logits, then the LM head in fp32 (spec §2.7).
 	R := 0
@@ -298,6 +282,45 @@ func (m *Model) step(s *scratch, T int, logits []float32) int {
 		m.trace("logits", -1, logits[:R*c.Vocab])
 	}
 	return R
+}
+
+// layer runs decoder layer l on the T rows of s.x in place; peers computes
+// the experts this process does not hold (nil: it holds them all).
+func (m *Model) layer(s *scratch, l, T int, peers ExpertPeers) {
+	c, lw := m.Config, &m.Weights.Layers[l]
+	dim := c.Dim
+	x, h, a := s.x[:T*dim], s.h[:T*dim], s.a[:T*dim]
+	// Attention sub-layer (spec §2.3).
+	rmsNormRows(h, x, lw.InputNorm, dim, c.NormEps)
+	m.trace("input_norm", l, h)
+	alpha, beta := c.LinearAlpha, c.LinearBeta
+	if c.LayerKinds[l] == Lightning {
+		m.lightning(s, l, T)
+	} else {
+		alpha, beta = c.FullAlpha, c.FullBeta
+		m.softmax(s, l, T)
+	}
+	m.trace("attn_out", l, a)
+	residual(x, h, a, alpha, beta, c.PostNorm)
+	m.trace("attn_residual", l, x)
+	// MoE sub-layer (spec §2.6).
+	rmsNormRows(h, x, lw.PostNorm, dim, c.NormEps)
+	m.trace("post_attn_norm", l, h)
+	router := s.router[:T*c.Experts]
+	kernels.MatMulF32(router, h, lw.Router, T, dim, c.Experts)
+	m.trace("router_logits", l, router)
+	ids, wts := s.ids[:T*c.TopK], s.wts[:T*c.TopK]
+	moe.Route(router, T, c.Experts, c.TopK, ids, wts)
+	if peers != nil {
+		peers.Send(l, h, T, ids, wts)
+	}
+	moe.Forward(a, h, T, dim, lw.Experts, ids, wts, c.TopK, s.moe)
+	if peers != nil {
+		peers.Recv(a)
+	}
+	m.trace("moe_out", l, a)
+	residual(x, h, a, c.MLPAlpha, c.MLPBeta, c.PostNorm)
+	m.trace("out", l, x)
 }
 
 func (m *Model) trace(name string, l int, v []float32) {
@@ -459,6 +482,7 @@ type scratch struct {
 	cos       []float32   // [ropeDim/2]
 	sin       []float32   // [ropeDim/2]
 	flash     []flashItem // softmax-attention work items of the current layer
+	rowToks   []int32     // [maxT] placeholder token ids of RunLayers spans (only their count is read)
 	moe       *moe.Scratch
 	linFree   chan *attention.LightningScratch // one per worker thread
 	flashFree chan *attention.FlashScratch     // one per worker thread
@@ -481,7 +505,7 @@ func newScratch(m *Model) *scratch {
 		final: make([]float32, T*c.Dim), cos: make([]float32, c.RopeDim/2), sin: make([]float32, c.RopeDim/2),
 		flash: make([]flashItem, 0, 2*T*c.KVHeads+c.KVHeads),
 		moe:   moe.NewScratch(T, c.Dim, c.FFN, c.Experts),
-		spans: make([]span, 0, T),
+		spans: make([]span, 0, T), rowToks: make([]int32, T),
 	}
 	s.linFn, s.smFn = s.lightningHeads, s.softmaxHeads
 	n := kernels.Threads()

@@ -54,6 +54,7 @@ type loader struct {
 	used  map[string]bool
 	quant *QuantSpec // the checkpoint's quantization_config, or nil
 	tied  bool       // tie_word_embeddings (QuantSpec.typeFor)
+	part  *Part      // the tensors to load (nil: all); the others stay zero
 }
 
 func dtypeOf(t safetensors.Tensor) (quant.Type, error) {
@@ -97,6 +98,9 @@ func sameShape(a, b []int) bool {
 }
 
 func (l *loader) mat(name string, rows, cols int) (tensor.Mat, error) {
+	if !l.part.Holds(name) {
+		return tensor.Mat{}, nil
+	}
 	if l.quant != nil {
 		if q := l.quant.typeFor(name, l.tied, cols); q != quant.Invalid {
 			return l.qmat(name, rows, cols, q) // quantize.go
@@ -114,6 +118,9 @@ func (l *loader) mat(name string, rows, cols int) (tensor.Mat, error) {
 }
 
 func (l *loader) vec(name string, shape ...int) ([]float32, error) {
+	if !l.part.Holds(name) {
+		return nil, nil
+	}
 	t, typ, err := l.get(name, shape...)
 	if err != nil {
 		return nil, err
@@ -132,8 +139,11 @@ func (l *loader) has(name string) bool {
 // loadWeights maps every tensor the config calls for, validating dtypes and
 // shapes, so Forward can never meet a bad shape. It also returns the names of
 // checkpoint tensors the model does not use.
-func loadWeights(c *Config, ck *safetensors.Checkpoint) (*Weights, []string, error) {
-	l := &loader{ck: ck, used: map[string]bool{}, quant: c.Quant, tied: c.TieEmbeddings}
+//
+// With a part, only its tensors are mapped and copied (the files are mapped
+// lazily, so the others are never read), and only its tensors count as used.
+func loadWeights(c *Config, ck *safetensors.Checkpoint, part *Part) (*Weights, []string, error) {
+	l := &loader{ck: ck, used: map[string]bool{}, quant: c.Quant, tied: c.TieEmbeddings, part: part}
 	w := &Weights{Layers: make([]LayerWeights, c.Layers)}
 	var err error
 	if w.Embed, err = l.mat("model.embed_tokens.weight", c.Vocab, c.Dim); err != nil {
@@ -212,6 +222,9 @@ func (l *loader) loadMoE(c *Config, p string, lw *LayerWeights) error {
 		}
 		guBytes, dnBytes := len(gu.Data)/c.Experts, len(dn.Data)/c.Experts
 		for e := range lw.Experts {
+			if l.part != nil && !l.part.holdsExpert(layerOf(p), e) {
+				continue
+			}
 			g := gu.Data[e*guBytes : (e+1)*guBytes]
 			ex := &lw.Experts[e]
 			if ex.W1, err = tensor.NewMat(c.FFN, c.Dim, gtyp, g[:guBytes/2]); err != nil {
@@ -245,12 +258,19 @@ func (l *loader) loadMoE(c *Config, p string, lw *LayerWeights) error {
 	return nil
 }
 
+// layerOf returns N of the tensor prefix "model.layers.N.".
+func layerOf(prefix string) int {
+	var l int
+	fmt.Sscanf(prefix, "model.layers.%d.", &l)
+	return l
+}
+
 // unused lists checkpoint tensors the model did not use (reported as a
 // warning by callers: an unexpected tensor usually means a different model).
 func (l *loader) unused() []string {
 	var out []string
 	for _, n := range l.ck.Names() {
-		if !l.used[n] {
+		if !l.used[n] && l.part.Holds(n) {
 			out = append(out, n)
 		}
 	}

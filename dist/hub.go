@@ -1,0 +1,304 @@
+package dist
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"fmt"
+	"runtime"
+	"sync"
+	"time"
+
+	"google.golang.org/grpc"
+
+	"github.com/lightninglm/lightning/model"
+	"github.com/lightninglm/lightning/model/minimax01"
+)
+
+// Model is the hub: a model.Model whose layers run on workers. It holds the
+// embedding, the final norm and the LM head (a model loaded with
+// Options.Part = &HubPart) and one stream to each stage leader. Forward
+// panics with an error value when a worker fails (the engine turns a panic
+// into the failure of that step's requests).
+type Model struct {
+	ends   *minimax01.Model
+	cfg    *minimax01.Config
+	plan   Plan
+	stages []*stage
+	conns  []*grpc.ClientConn
+	stats  *byteCounter
+	maxT   int
+	wbytes int64 // weight bytes of the hub and every worker
+
+	mu      sync.Mutex // serialises Forward; guards everything below
+	nextID  uint64
+	pending []stateOp // queued state operations, sent with the next step
+	x       []float32 // [maxT, dim] the step's hidden states
+	final   []float32 // [maxT, dim] rows that get logits
+	req     stepRequest
+	reply   stepReply
+	st      Stats
+}
+
+// stage is the hub's stream to one stage leader.
+type stage struct {
+	addr   string
+	stream grpc.ClientStream
+	cancel context.CancelFunc
+}
+
+// DialTimeout bounds connecting to and checking every worker in Dial.
+const DialTimeout = 30 * time.Second
+
+// Dial connects the hub to the workers of plan, given in rank order, checks
+// that each holds the expected slice of the same model, connects the stage
+// leaders to their expert peers, and opens the step streams.
+func Dial(ends *minimax01.Model, plan Plan, addrs []string, sec Security) (*Model, error) {
+	c := ends.Config
+	if len(addrs) != plan.Workers() {
+		return nil, fmt.Errorf("dist: plan %s needs %d workers, got %d addresses", plan, plan.Workers(), len(addrs))
+	}
+	if err := plan.Check(c); err != nil {
+		return nil, err
+	}
+	opts, err := sec.dialOptions()
+	if err != nil {
+		return nil, err
+	}
+	h := &Model{ends: ends, cfg: c, plan: plan, stats: &byteCounter{}, maxT: ends.MaxBatchTokens(),
+		wbytes: ends.Info().WeightBytes}
+	var seed [8]byte
+	rand.Read(seed[:])
+	h.nextID = binary.LittleEndian.Uint64(seed[:]) // ids of several hubs never meet
+	ctx, cancel := context.WithTimeout(context.Background(), DialTimeout)
+	defer cancel()
+	for r, addr := range addrs {
+		conn, err := grpc.NewClient(addr, append(opts, grpc.WithStatsHandler(h.stats))...)
+		if err != nil {
+			h.Close()
+			return nil, fmt.Errorf("dist: worker %d (%s): %w", r, addr, err)
+		}
+		h.conns = append(h.conns, conn)
+		var info infoReply
+		if err := conn.Invoke(ctx, methodInfo, &infoRequest{}, &info); err != nil {
+			h.Close()
+			return nil, fmt.Errorf("dist: worker %d (%s): %w", r, addr, err)
+		}
+		if info.Rank != uint32(r) || info.Plan != plan.String() || info.Digest != Digest(c) {
+			h.Close()
+			return nil, fmt.Errorf("dist: worker at %s is rank %d of plan %s for model %s; want rank %d of plan %s for model %s",
+				addr, info.Rank, info.Plan, info.Digest, r, plan, Digest(c))
+		}
+		h.maxT = min(h.maxT, int(info.MaxBatchTokens))
+		h.wbytes += int64(info.WeightBytes)
+	}
+	for s := 0; s < plan.PP; s++ {
+		lead := s * plan.EP
+		if plan.EP > 1 {
+			if err := h.conns[lead].Invoke(ctx, methodSetup, &setupRequest{Peers: addrs[lead+1 : lead+plan.EP]}, &empty{}); err != nil {
+				h.Close()
+				return nil, fmt.Errorf("dist: stage %d leader (%s): connect expert peers: %w", s, addrs[lead], err)
+			}
+		}
+		sctx, scancel := context.WithCancel(context.Background())
+		stream, err := h.conns[lead].NewStream(sctx, &stepsStream, methodSteps)
+		if err != nil {
+			scancel()
+			h.Close()
+			return nil, fmt.Errorf("dist: stage %d leader (%s): %w", s, addrs[lead], err)
+		}
+		h.stages = append(h.stages, &stage{addr: addrs[lead], stream: stream, cancel: scancel})
+	}
+	h.x = make([]float32, h.maxT*c.Dim)
+	h.final = make([]float32, h.maxT*c.Dim)
+	h.stats.take()
+	return h, nil
+}
+
+// Close ends the streams and connections (the workers keep running).
+func (h *Model) Close() error {
+	for _, s := range h.stages {
+		s.stream.CloseSend()
+		s.cancel()
+	}
+	for _, c := range h.conns {
+		c.Close()
+	}
+	return nil
+}
+
+// Info implements model.Model; WeightBytes counts the hub and every worker.
+func (h *Model) Info() model.Info {
+	i := h.ends.Info()
+	i.WeightBytes = h.wbytes
+	return i
+}
+
+// Stats returns the traffic counters and zeroes them.
+func (h *Model) Stats() Stats {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	s := h.st
+	h.st = Stats{}
+	return s
+}
+
+// remoteState is a sequence's state as the hub sees it: an id whose layer
+// states live on the stage leaders, and the token count.
+type remoteState struct {
+	h  *Model
+	id uint64
+	n  int
+}
+
+// NewState implements model.Model.
+func (h *Model) NewState() model.State {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.newStateLocked(0)
+}
+
+func (h *Model) newStateLocked(n int) *remoteState {
+	h.nextID++
+	s := &remoteState{h: h, id: h.nextID, n: n}
+	runtime.AddCleanup(s, h.drop, s.id)
+	return s
+}
+
+// drop queues the release of a state the hub no longer references.
+func (h *Model) drop(id uint64) {
+	h.mu.Lock()
+	h.pending = append(h.pending, stateOp{Kind: opDrop, A: id})
+	h.mu.Unlock()
+}
+
+func (s *remoteState) Len() int { return s.n }
+
+// Bytes is the state the leaders keep for the sequence (fp32 lightning
+// states and KV caches).
+func (s *remoteState) Bytes() int64 {
+	m := s.h.cfg.Memory()
+	return m.StateBytes + int64(s.n)*m.KVBytesPerToken
+}
+
+func (s *remoteState) Clone() model.State {
+	h := s.h
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	c := h.newStateLocked(s.n)
+	h.pending = append(h.pending, stateOp{Kind: opClone, A: s.id, B: c.id})
+	return c
+}
+
+func (s *remoteState) Reset() {
+	h := s.h
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	s.n = 0
+	h.pending = append(h.pending, stateOp{Kind: opReset, A: s.id})
+}
+
+// Forward implements model.Model: it packs the sequences into steps as
+// minimax01.Model.Forward does, embeds, runs each stage on its leader and
+// applies the final norm and LM head to the rows that want logits.
+func (h *Model) Forward(seqs []model.Seq, logits []float32) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	V := h.cfg.Vocab
+	if len(logits) < model.LogitRows(seqs)*V {
+		panic(fmt.Sprintf("dist: logits buffer holds %d floats, need %d", len(logits), model.LogitRows(seqs)*V))
+	}
+	var spans []hubSpan
+	h.req.Rows = h.req.Rows[:0]
+	used, out := 0, 0
+	flush := func() {
+		if used > 0 {
+			R := h.step(used, spans)
+			if R > 0 {
+				h.ends.Head(logits[out*V:(out+R)*V], h.final[:R*h.cfg.Dim], R)
+			}
+			out += R
+			spans, h.req.Rows, used = spans[:0], h.req.Rows[:0], 0
+		}
+	}
+	for i := range seqs {
+		sq := &seqs[i]
+		st, ok := sq.State.(*remoteState)
+		if !ok || st.h != h {
+			panic("dist: Forward got a state that was not made by this model")
+		}
+		for _, id := range sq.Tokens {
+			if id < 0 || int(id) >= V {
+				panic(fmt.Sprintf("dist: token id %d out of range [0, %d)", id, V))
+			}
+		}
+		toks := sq.Tokens
+		for len(toks) > 0 {
+			if used == h.maxT {
+				flush()
+			}
+			n := min(len(toks), h.maxT-used)
+			h.req.Rows = append(h.req.Rows, row{ID: st.id, N: uint32(n), Pos: uint32(st.n)})
+			spans = append(spans, hubSpan{toks: toks[:n], all: sq.Logits == model.LogitsAll,
+				last: sq.Logits == model.LogitsLast && n == len(toks)})
+			st.n += n
+			used += n
+			toks = toks[n:]
+		}
+	}
+	flush()
+}
+
+// hubSpan is one sequence's tokens in a step and which of their rows want
+// logits (all of them, or the last).
+type hubSpan struct {
+	toks      []int32
+	all, last bool
+}
+
+// step embeds the T rows of spans, runs them through every stage and copies
+// the rows that want logits into h.final; it returns their count.
+func (h *Model) step(T int, spans []hubSpan) int {
+	dim := h.cfg.Dim
+	x := h.x[:T*dim]
+	r := 0
+	for _, sp := range spans {
+		h.ends.Embed(x[r*dim:], sp.toks)
+		r += len(sp.toks)
+	}
+	ops := h.pending
+	h.pending = nil
+	for si, s := range h.stages {
+		h.req.Ops, h.req.X = ops, x
+		err := s.stream.SendMsg(&h.req)
+		if err == nil {
+			h.reply.X = x // decode in place
+			err = s.stream.RecvMsg(&h.reply)
+		}
+		if err == nil && len(h.reply.X) != T*dim {
+			err = fmt.Errorf("returned %d floats, want %d", len(h.reply.X), T*dim)
+		}
+		if err != nil {
+			panic(fmt.Errorf("dist: stage %d (%s): %w", si, s.addr, err))
+		}
+		h.st.PeersSent += h.reply.PeerSent
+		h.st.PeersRecv += h.reply.PeerRecv
+	}
+	sent, recv := h.stats.take()
+	h.st.HubSent += sent
+	h.st.HubRecv += recv
+	h.st.Steps++
+	h.st.Tokens += int64(T)
+	R := 0
+	r = 0
+	for _, sp := range spans {
+		for i := range sp.toks {
+			if sp.all || sp.last && i == len(sp.toks)-1 {
+				copy(h.final[R*dim:(R+1)*dim], x[(r+i)*dim:(r+i+1)*dim])
+				R++
+			}
+		}
+		r += len(sp.toks)
+	}
+	return R
+}
