@@ -147,16 +147,25 @@ func (p Plan) Memory(c *minimax01.Config, dtype quant.Type, q *minimax01.QuantSp
 			return nil, err
 		}
 		m := Memory{Role: fmt.Sprintf("worker %d", r), Part: part, WeightBytes: c.PartBytes(&part, dtype, q)}
-		if part.Attention {
-			for l := part.First; l < part.Last; l++ {
-				if c.LayerKinds[l] == minimax01.Lightning {
-					m.StateBytes += int64(c.Heads*c.HeadDim*c.HeadDim) * 4
-				} else {
-					m.KVBytesPerToken += 2 * int64(c.KVHeads*c.HeadDim) * 4
-				}
-			}
-		}
+		m.StateBytes, m.KVBytesPerToken = StateMemory(c, part)
 		out = append(out, m)
 	}
 	return out, nil
+}
+
+// StateMemory returns the per-sequence state a process holding part keeps:
+// fp32 lightning states (fixed) and fp32 KV cache bytes per token, for the
+// layers whose attention it holds.
+func StateMemory(c *minimax01.Config, part minimax01.Part) (state, kvPerToken int64) {
+	if !part.Attention {
+		return 0, 0
+	}
+	for l := part.First; l < part.Last; l++ {
+		if c.LayerKinds[l] == minimax01.Lightning {
+			state += int64(c.Heads*c.HeadDim*c.HeadDim) * 4
+		} else {
+			kvPerToken += 2 * int64(c.KVHeads*c.HeadDim) * 4
+		}
+	}
+	return state, kvPerToken
 }

@@ -2,6 +2,7 @@ package dist
 
 import (
 	"context"
+	"fmt"
 	"sync/atomic"
 
 	"google.golang.org/grpc/stats"
@@ -44,3 +45,9 @@ type Stats struct {
 
 // Total is every byte that crossed between processes.
 func (s Stats) Total() uint64 { return s.HubSent + s.HubRecv + s.PeersSent + s.PeersRecv }
+
+// String renders the counters.
+func (s Stats) String() string {
+	return fmt.Sprintf("%d steps, %d tokens; hub sent %d B, received %d B; expert peers sent %d B, received %d B",
+		s.Steps, s.Tokens, s.HubSent, s.HubRecv, s.PeersSent, s.PeersRecv)
+}

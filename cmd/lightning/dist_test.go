@@ -1,0 +1,103 @@
+package main
+
+import (
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/lightninglm/lightning/format/safetensors"
+)
+
+// childEnv makes the test binary act as the lightning command, so that
+// -local-workers (which starts os.Executable()) runs real worker processes.
+const childEnv = "LIGHTNING_CLI_TEST_CHILD"
+
+func TestMain(m *testing.M) {
+	if os.Getenv(childEnv) == "1" {
+		os.Exit(run(os.Args[1:], os.Stderr))
+	}
+	os.Exit(m.Run())
+}
+
+// TestLocalWorkersReproduceGolden runs 'logits' and 'generate' with worker
+// processes on loopback for each plan and compares with the official
+// reference of tiny-a: logits within 2e-4 (the golden tolerance), greedy
+// tokens identical.
+func TestLocalWorkersReproduceGolden(t *testing.T) {
+	t.Setenv(childEnv, "1")
+	dir := filepath.Join(goldenDir, "tiny-a")
+	man := readManifest(t, dir)
+	ref, err := safetensors.Open(filepath.Join(dir, "prefill.safetensors"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ref.Close()
+	for _, plan := range []struct {
+		plan    string
+		workers string
+	}{{"pp=2", "2"}, {"ep=2", "2"}, {"pp=2,ep=2", "4"}} {
+		for _, c := range man.Cases {
+			switch {
+			case c.Kind == "prefill" && c.Prompt == "p257":
+				out := filepath.Join(t.TempDir(), "logits.safetensors")
+				_, stderr, code := runCLI(t, "logits", "-model", dir, "-ids", joinIDs(man.Prompts[c.Prompt]), "-chunk", "100",
+					"-plan", plan.plan, "-local-workers", plan.workers, "-o", out)
+				if code != 0 {
+					t.Fatalf("%s: exit %d: %s", plan.plan, code, stderr)
+				}
+				f, err := safetensors.Open(out)
+				if err != nil {
+					t.Fatal(err)
+				}
+				got, _ := f.Tensor("logits")
+				want, _ := ref.Tensor(c.Tensor)
+				if fmt.Sprint(got.Shape) != fmt.Sprint(want.Shape) {
+					t.Fatalf("shape %v, want %v", got.Shape, want.Shape)
+				}
+				var worst float64
+				for i, v := range got.F32() {
+					worst = max(worst, math.Abs(float64(v-want.F32()[i])))
+				}
+				f.Close()
+				if worst > 2e-4 {
+					t.Errorf("%s %s: max |Δ| %.3g against the reference", plan.plan, c.Name, worst)
+				}
+			case c.Kind == "greedy" && c.Prompt == "p7":
+				out, stderr, code := runCLI(t, "generate", "-model", dir, "-ids", joinIDs(man.Prompts[c.Prompt]), "-n", fmt.Sprint(c.NewTokens),
+					"-plan", plan.plan, "-local-workers", plan.workers, "-v")
+				if code != 0 {
+					t.Fatalf("%s: exit %d: %s", plan.plan, code, stderr)
+				}
+				if got, want := strings.TrimSpace(out), joinIDs(c.Generated); got != want {
+					t.Errorf("%s %s: got %s, want %s", plan.plan, c.Name, got, want)
+				}
+				if !strings.Contains(stderr, "traffic: prefill") || !strings.Contains(stderr, "listening") && !strings.Contains(stderr, "holds") {
+					t.Errorf("%s: -v printed no worker memory or traffic:\n%s", plan.plan, stderr)
+				}
+			}
+		}
+	}
+}
+
+func TestDistFlagErrors(t *testing.T) {
+	dir := filepath.Join(goldenDir, "tiny-a")
+	for _, tc := range []struct {
+		args []string
+		msg  string
+	}{
+		{[]string{"generate", "-model", dir, "-ids", "1", "-plan", "pp=2"}, "-plan needs -workers"},
+		{[]string{"generate", "-model", dir, "-ids", "1", "-plan", "pp=2", "-local-workers", "3"}, "has 2 workers"},
+		{[]string{"generate", "-model", dir, "-ids", "1", "-plan", "sp=2", "-local-workers", "2"}, "not yet supported"},
+		{[]string{"worker", "-model", dir, "-plan", "pp=2", "-rank", "0"}, "token is required"},
+		{[]string{"worker", "-model", dir, "-plan", "pp=2", "-rank", "2", "-token", "t"}, "rank 2 outside"},
+		{[]string{"worker", "-model", dir, "-plan", "pp=2", "-rank", "0", "-token", "t", "-listen", "0.0.0.0:0"}, "without TLS"},
+	} {
+		_, stderr, code := runCLI(t, tc.args...)
+		if code != 2 || !strings.Contains(stderr, tc.msg) {
+			t.Errorf("%v: exit %d, %q; want 2 and %q", tc.args, code, stderr, tc.msg)
+		}
+	}
+}
