@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"math"
 	"os"
@@ -9,6 +10,8 @@ import (
 	"testing"
 
 	"github.com/lightninglm/lightning/format/safetensors"
+	"github.com/lightninglm/lightning/model/minimax01"
+	"github.com/lightninglm/lightning/quant"
 )
 
 // childEnv makes the test binary act as the lightning command, so that
@@ -99,5 +102,37 @@ func TestDistFlagErrors(t *testing.T) {
 		if code != 2 || !strings.Contains(stderr, tc.msg) {
 			t.Errorf("%v: exit %d, %q; want 2 and %q", tc.args, code, stderr, tc.msg)
 		}
+	}
+}
+
+// TestInspectPlan checks inspect -plan's rows: the hub and one row per
+// worker, each worker of pp=4 holding a quarter of the layers and every
+// expert, and the rows adding up to the whole q8 model.
+func TestInspectPlan(t *testing.T) {
+	out, stderr, code := runCLI(t, "inspect", "-preset", "minimax-text-01", "-plan", "pp=4", "-quant", "q8", "-json")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	var r inspectReport
+	if err := json.Unmarshal([]byte(out), &r); err != nil {
+		t.Fatal(err)
+	}
+	if r.Plan != "pp=4" || len(r.PlanMemory) != 5 || r.PlanMemory[0].Process != "hub" {
+		t.Fatalf("plan %q with %d rows: %+v", r.Plan, len(r.PlanMemory), r.PlanMemory)
+	}
+	c, _ := minimax01.PresetConfig("minimax-text-01")
+	q := minimax01.DefaultQuantSpec(quant.Q8)
+	var sum int64
+	for i, m := range r.PlanMemory {
+		sum += m.WeightBytes
+		if i > 0 && m.Holds != fmt.Sprintf("layers [%d,%d) attention experts [0,32)", (i-1)*20, i*20) {
+			t.Errorf("%s holds %q", m.Process, m.Holds)
+		}
+	}
+	if want := c.PartBytes(nil, quant.BF16, &q); sum != want {
+		t.Errorf("processes hold %d B, the q8 model %d B", sum, want)
+	}
+	if _, stderr, code := runCLI(t, "inspect", "-preset", "tiny", "-plan", "sp=2"); code != 2 || !strings.Contains(stderr, "not yet supported") {
+		t.Errorf("sp=2: exit %d: %s", code, stderr)
 	}
 }
