@@ -1,13 +1,22 @@
 package main
 
 import (
+	"bufio"
+	"context"
 	"encoding/json"
 	"fmt"
 	"math"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
+	"syscall"
 	"testing"
+	"time"
+
+	"github.com/openai/openai-go/v3"
+	"github.com/openai/openai-go/v3/option"
 
 	"github.com/lightninglm/lightning/format/safetensors"
 	"github.com/lightninglm/lightning/model/minimax01"
@@ -134,5 +143,129 @@ func TestInspectPlan(t *testing.T) {
 	}
 	if _, stderr, code := runCLI(t, "inspect", "-preset", "tiny", "-plan", "sp=2"); code != 2 || !strings.Contains(stderr, "not yet supported") {
 		t.Errorf("sp=2: exit %d: %s", code, stderr)
+	}
+}
+
+// serveChild runs 'lightning serve' as a child process (the test binary
+// acting as the command) and returns its base URL once it is ready; the
+// child is stopped with SIGTERM at cleanup, which also stops its workers.
+func serveChild(t *testing.T, args ...string) string {
+	t.Helper()
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(exe, append([]string{"serve", "-port", "0", "-max-memory", "0", "-prefix-cache-mb", "0"}, args...)...)
+	cmd.Env = append(os.Environ(), childEnv+"=1")
+	errp, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Signal(syscall.SIGTERM)
+		done := make(chan error, 1)
+		go func() { done <- cmd.Wait() }()
+		select {
+		case <-done:
+		case <-time.After(20 * time.Second):
+			cmd.Process.Kill()
+			t.Error("serve did not stop within 20 s of SIGTERM")
+		}
+	})
+	ready := make(chan string, 1)
+	var log strings.Builder
+	var mu sync.Mutex
+	go func() {
+		sc := bufio.NewScanner(errp)
+		base := ""
+		for sc.Scan() {
+			line := sc.Text()
+			mu.Lock()
+			log.WriteString(line + "\n")
+			mu.Unlock()
+			if _, a, ok := strings.Cut(line, "addr=http://"); ok && base == "" {
+				base = "http://" + strings.Fields(a)[0]
+			}
+			if strings.Contains(line, "msg=ready") {
+				ready <- base
+			}
+		}
+	}()
+	select {
+	case base := <-ready:
+		return base
+	case <-time.After(60 * time.Second):
+		mu.Lock()
+		defer mu.Unlock()
+		t.Fatalf("serve %v not ready within 60 s:\n%s", args, log.String())
+	}
+	return ""
+}
+
+// TestServeThroughWorkers serves tiny-a with a tokenizer through the
+// OpenAI API, once in one process and once over pp=2,ep=2 worker processes,
+// and checks that concurrent greedy requests (batched by the engine, one of
+// them streamed) give the same text both ways.
+func TestServeThroughWorkers(t *testing.T) {
+	dir := t.TempDir()
+	for src, dst := range map[string]string{
+		filepath.Join(goldenDir, "tiny-a", "config.json"):       "config.json",
+		filepath.Join(goldenDir, "tiny-a", "model.safetensors"): "model.safetensors",
+		"../../train/data/testdata/tok/tokenizer.json":          "tokenizer.json",
+		"../../train/data/testdata/tok/tokenizer_config.json":   "tokenizer_config.json",
+	} {
+		abs, err := filepath.Abs(src)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Symlink(abs, filepath.Join(dir, dst)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	prompts := []string{"the cat sat on", "hello world, hello", "abc abc abc", "once upon a time there"}
+	complete := func(base string) []string {
+		client := openai.NewClient(option.WithBaseURL(base+"/v1"), option.WithAPIKey("unused"))
+		out := make([]string, len(prompts))
+		var wg sync.WaitGroup
+		for i, p := range prompts {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				params := openai.CompletionNewParams{Model: openai.CompletionNewParamsModel(filepath.Base(dir)),
+					Prompt:    openai.CompletionNewParamsPromptUnion{OfString: openai.String(p)},
+					MaxTokens: openai.Int(12), Temperature: openai.Float(0)}
+				if i == 0 {
+					stream := client.Completions.NewStreaming(context.Background(), params)
+					for stream.Next() {
+						for _, c := range stream.Current().Choices {
+							out[i] += c.Text
+						}
+					}
+					if err := stream.Err(); err != nil {
+						t.Errorf("stream %q: %v", p, err)
+					}
+					return
+				}
+				resp, err := client.Completions.New(context.Background(), params)
+				if err != nil {
+					t.Errorf("%q: %v", p, err)
+					return
+				}
+				out[i] = resp.Choices[0].Text
+			}()
+		}
+		wg.Wait()
+		return out
+	}
+	want := complete(serveChild(t, "-model", dir))
+	got := complete(serveChild(t, "-model", dir, "-plan", "pp=2,ep=2", "-local-workers", "4"))
+	for i := range prompts {
+		t.Logf("%q → %q", prompts[i], got[i])
+		if got[i] != want[i] || want[i] == "" {
+			t.Errorf("%q: through workers %q, one process %q", prompts[i], got[i], want[i])
+		}
 	}
 }

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/lightninglm/lightning/engine"
+	"github.com/lightninglm/lightning/model"
 	"github.com/lightninglm/lightning/model/minimax01"
 	"github.com/lightninglm/lightning/server"
 	"github.com/lightninglm/lightning/tokenizer"
@@ -28,7 +29,7 @@ func init() {
 	register(&command{
 		name:    "serve",
 		summary: "serve a model over an OpenAI-compatible HTTP API (chat, completions, streaming)",
-		usage:   "-model DIR [-host 127.0.0.1] [-port 8080] [-api-key KEY] [-session-dir DIR] [flags]",
+		usage:   "-model DIR [-host 127.0.0.1] [-port 8080] [-api-key KEY] [-session-dir DIR] [-plan PLAN (-workers ADDR,… | -local-workers N)] [flags]",
 		help: `Serves POST /v1/chat/completions and /v1/completions (streaming with "stream": true), GET /v1/models,
 GET /health and GET /metrics (Prometheus). Existing OpenAI clients work unchanged: point their base URL at
 http://HOST:PORT/v1 and use the model name from /v1/models (the model folder's name unless -model-name).
@@ -76,6 +77,10 @@ is all reasoning. A recurrent state cannot forget tokens it has read, so a sessi
 only if the client sends the reply back whole, thinking included; otherwise the turn re-reads the
 conversation. The prefix cache still skips everything up to the previous reply.
 
+Across processes: with -plan and -workers ADDR,… (or -local-workers N, which starts the workers on this
+machine) the model's layers and experts run on 'lightning worker' processes and this process keeps the
+embedding and LM head; the API is the same. Sessions need the model in this process.
+
 SIGINT/SIGTERM drain the server: /health turns to "draining", new requests get 503, requests in flight
 finish for up to -drain-timeout, then the rest are aborted.
 
@@ -109,6 +114,7 @@ func runServe(fs *flag.FlagSet, args []string) error {
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn or error")
 	sessionDir := fs.String("session-dir", "", "save chat sessions (\"session\": NAME) in this folder, created if missing (default: sessions off)")
 	reasoning := fs.String("reasoning-parser", "none", "minimax_m1 (or think): send a chat reply's leading <think>…</think> as reasoning_content; none: leave it in content")
+	df := addDistFlags(fs, true)
 	if err := parseFlags(fs, args, false); err != nil {
 		return err
 	}
@@ -176,14 +182,30 @@ func runServe(fs *flag.FlagSet, args []string) error {
 	logger.Info("listening", "addr", "http://"+ln.Addr().String(), "auth", *apiKey != "")
 
 	start := time.Now()
-	m, err := minimax01.Load(*dir, minimax01.Options{MaxBatchTokens: *batchTokens})
-	if err != nil {
-		hs.Close()
-		return err
-	}
-	defer m.Close()
-	for _, w := range m.Warnings {
-		logger.Warn("model", "warning", w)
+	var m model.Model
+	if df.enabled() {
+		var closeModel func()
+		m, _, closeModel, err = openModel(*dir, minimax01.Options{MaxBatchTokens: *batchTokens}, df, fs)
+		if err != nil {
+			hs.Close()
+			return err
+		}
+		defer closeModel()
+	} else {
+		if *df.plan != "" {
+			hs.Close()
+			return fmt.Errorf("%w: -plan needs -workers or -local-workers", errUsage)
+		}
+		mm, err := minimax01.Load(*dir, minimax01.Options{MaxBatchTokens: *batchTokens})
+		if err != nil {
+			hs.Close()
+			return err
+		}
+		defer mm.Close()
+		for _, w := range mm.Warnings {
+			logger.Warn("model", "warning", w)
+		}
+		m = mm
 	}
 	tok, err := tokenizer.Load(*tokDir)
 	if err != nil {
