@@ -161,7 +161,7 @@ func loadPrompts(t *testing.T, names ...string) [][]int32 {
 
 // startWorkers runs the workers of plan in this process, each as its own
 // gRPC server on a loopback port, and returns their addresses.
-func startWorkers(t *testing.T, plan Plan, sec Security) []string {
+func startWorkers(t testing.TB, plan Plan, sec Security) []string {
 	t.Helper()
 	c, err := minimax01.LoadConfig(tinyA)
 	if err != nil {
@@ -192,7 +192,7 @@ func startWorkers(t *testing.T, plan Plan, sec Security) []string {
 	return addrs
 }
 
-func loadEnds(t *testing.T) *minimax01.Model {
+func loadEnds(t testing.TB) *minimax01.Model {
 	t.Helper()
 	m, err := minimax01.Load(tinyA, minimax01.Options{Part: &HubPart, MaxBatchTokens: testMaxT})
 	if err != nil {
