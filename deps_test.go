@@ -38,7 +38,7 @@ var allowed = map[string][]string{
 	// dist: serving across processes (docs/distributed.md). gRPC is its data
 	// plane (streams, TLS, deadlines); its messages use a raw codec, not
 	// protobuf, so hidden states cross as raw fp32 bytes.
-	"dist": {"model", "model/minimax01", "quant", "google.golang.org/grpc", "google.golang.org/grpc/codes",
+	"dist": {"model", "model/minimax01", "quant", "google.golang.org/grpc", "google.golang.org/grpc/backoff", "google.golang.org/grpc/codes",
 		"google.golang.org/grpc/credentials", "google.golang.org/grpc/credentials/insecure", "google.golang.org/grpc/encoding",
 		"google.golang.org/grpc/metadata", "google.golang.org/grpc/stats", "google.golang.org/grpc/status"},
 	"cmd/lightning": {"*"},

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"runtime"
 	"sync"
@@ -30,6 +31,11 @@ type Model struct {
 	maxT   int
 	wbytes int64 // weight bytes of the hub and every worker
 
+	// StepTimeout bounds each stage's reply to a step (Dial sets
+	// DefaultStepTimeout); a worker that does not answer in time fails
+	// the Forward with ErrTimeout.
+	StepTimeout time.Duration
+
 	mu      sync.Mutex // serialises Forward; guards everything below
 	nextID  uint64
 	pending []stateOp // queued state operations, sent with the next step
@@ -40,12 +46,83 @@ type Model struct {
 	st      Stats
 }
 
-// stage is the hub's stream to one stage leader.
+// stage is the hub's stream to one stage leader. After a failure the
+// stream is dropped and reopened (with the leader's expert peers set up
+// again) at the next step, so a restarted worker is used again.
 type stage struct {
+	conn   *grpc.ClientConn
 	addr   string
+	peers  []string // the stage's expert ranks 1..EP-1
 	stream grpc.ClientStream
 	cancel context.CancelFunc
 }
+
+// open connects the leader to its peers and opens the step stream.
+func (s *stage) open(ctx context.Context) error {
+	if len(s.peers) > 0 {
+		if err := s.conn.Invoke(ctx, methodSetup, &setupRequest{Peers: s.peers}, &empty{}); err != nil {
+			return fmt.Errorf("connect expert peers: %w", err)
+		}
+	}
+	sctx, cancel := context.WithCancel(context.Background())
+	stream, err := s.conn.NewStream(sctx, &stepsStream, methodSteps)
+	if err != nil {
+		cancel()
+		return err
+	}
+	s.stream, s.cancel = stream, cancel
+	return nil
+}
+
+// close drops the stream.
+func (s *stage) close() {
+	if s.stream != nil {
+		s.stream.CloseSend()
+		s.cancel()
+		s.stream, s.cancel = nil, nil
+	}
+}
+
+// roundTrip sends req and waits up to timeout for the reply; on any
+// failure the stream is dropped.
+func (s *stage) roundTrip(req *stepRequest, reply *stepReply, timeout time.Duration) error {
+	if s.stream == nil {
+		ctx, cancel := context.WithTimeout(context.Background(), timeout)
+		err := s.open(ctx)
+		cancel()
+		if err != nil {
+			return err
+		}
+	}
+	done := make(chan error, 1)
+	go func() {
+		err := s.stream.SendMsg(req)
+		if err == nil {
+			err = s.stream.RecvMsg(reply)
+		}
+		done <- err
+	}()
+	timer := time.NewTimer(timeout)
+	defer timer.Stop()
+	var err error
+	select {
+	case err = <-done:
+	case <-timer.C:
+		s.cancel() // unblocks the goroutine
+		<-done
+		err = fmt.Errorf("%w: no reply within %v", ErrTimeout, timeout)
+	}
+	if err != nil {
+		s.close()
+	}
+	return err
+}
+
+// ErrTimeout is the error of a step whose worker did not answer in time.
+var ErrTimeout = errors.New("dist: worker timed out")
+
+// DefaultStepTimeout is Model.StepTimeout unless set.
+const DefaultStepTimeout = time.Minute
 
 // DialTimeout bounds connecting to and checking every worker in Dial.
 const DialTimeout = 30 * time.Second
@@ -66,7 +143,7 @@ func Dial(ends *minimax01.Model, plan Plan, addrs []string, sec Security) (*Mode
 		return nil, err
 	}
 	h := &Model{ends: ends, cfg: c, plan: plan, stats: &byteCounter{}, maxT: ends.MaxBatchTokens(),
-		wbytes: ends.Info().WeightBytes}
+		wbytes: ends.Info().WeightBytes, StepTimeout: DefaultStepTimeout}
 	var seed [8]byte
 	rand.Read(seed[:])
 	h.nextID = binary.LittleEndian.Uint64(seed[:]) // ids of several hubs never meet
@@ -94,20 +171,12 @@ func Dial(ends *minimax01.Model, plan Plan, addrs []string, sec Security) (*Mode
 	}
 	for s := 0; s < plan.PP; s++ {
 		lead := s * plan.EP
-		if plan.EP > 1 {
-			if err := h.conns[lead].Invoke(ctx, methodSetup, &setupRequest{Peers: addrs[lead+1 : lead+plan.EP]}, &empty{}); err != nil {
-				h.Close()
-				return nil, fmt.Errorf("dist: stage %d leader (%s): connect expert peers: %w", s, addrs[lead], err)
-			}
-		}
-		sctx, scancel := context.WithCancel(context.Background())
-		stream, err := h.conns[lead].NewStream(sctx, &stepsStream, methodSteps)
-		if err != nil {
-			scancel()
+		st := &stage{conn: h.conns[lead], addr: addrs[lead], peers: addrs[lead+1 : lead+plan.EP]}
+		h.stages = append(h.stages, st)
+		if err := st.open(ctx); err != nil {
 			h.Close()
 			return nil, fmt.Errorf("dist: stage %d leader (%s): %w", s, addrs[lead], err)
 		}
-		h.stages = append(h.stages, &stage{addr: addrs[lead], stream: stream, cancel: scancel})
 	}
 	h.x = make([]float32, h.maxT*c.Dim)
 	h.final = make([]float32, h.maxT*c.Dim)
@@ -118,8 +187,7 @@ func Dial(ends *minimax01.Model, plan Plan, addrs []string, sec Security) (*Mode
 // Close ends the streams and connections (the workers keep running).
 func (h *Model) Close() error {
 	for _, s := range h.stages {
-		s.stream.CloseSend()
-		s.cancel()
+		s.close()
 	}
 	for _, c := range h.conns {
 		c.Close()
@@ -270,11 +338,8 @@ func (h *Model) step(T int, spans []hubSpan) int {
 	h.pending = nil
 	for si, s := range h.stages {
 		h.req.Ops, h.req.X = ops, x
-		err := s.stream.SendMsg(&h.req)
-		if err == nil {
-			h.reply.X = x // decode in place
-			err = s.stream.RecvMsg(&h.reply)
-		}
+		h.reply.X = x // decode in place
+		err := s.roundTrip(&h.req, &h.reply, h.StepTimeout)
 		if err == nil && len(h.reply.X) != T*dim {
 			err = fmt.Errorf("returned %d floats, want %d", len(h.reply.X), T*dim)
 		}

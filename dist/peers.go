@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"time"
 
 	"google.golang.org/grpc"
 
@@ -18,6 +19,7 @@ type peerSet struct {
 	dim, topK int
 	peers     []*peer
 	wg        sync.WaitGroup
+	timeout   time.Duration // per exchange; a peer that does not answer fails the step
 
 	// Per step (reset by the leader before each step).
 	sent, recv uint64 // payload bytes to and from the peers
@@ -35,17 +37,39 @@ type peer struct {
 	req   expertRequest
 	reply expertReply
 	err   error
+	done  chan error
 }
 
-func dialPeers(c *minimax01.Config, plan Plan, rank int, addrs []string, sec Security) (*peerSet, error) {
-	ps := &peerSet{dim: c.Dim, topK: c.TopK}
+// open opens the peer's stream (again after a failure: the connection
+// reconnects to a restarted peer by itself).
+func (p *peer) open() error {
+	ctx, cancel := context.WithCancel(context.Background())
+	stream, err := p.conn.NewStream(ctx, &expertsStream, methodExperts)
+	if err != nil {
+		cancel()
+		return err
+	}
+	p.stream, p.cancel = stream, cancel
+	return nil
+}
+
+// drop closes a failed stream.
+func (p *peer) drop() {
+	if p.cancel != nil {
+		p.cancel()
+	}
+	p.stream, p.cancel = nil, nil
+}
+
+func dialPeers(c *minimax01.Config, plan Plan, rank int, addrs []string, sec Security, timeout time.Duration) (*peerSet, error) {
+	ps := &peerSet{dim: c.Dim, topK: c.TopK, timeout: timeout}
 	for i, addr := range addrs {
 		part, err := plan.Part(c, rank+1+i)
 		if err != nil {
 			ps.close()
 			return nil, err
 		}
-		p := &peer{lo: part.ExpertLo, hi: part.ExpertHi, stats: &byteCounter{}}
+		p := &peer{lo: part.ExpertLo, hi: part.ExpertHi, stats: &byteCounter{}, done: make(chan error, 1)}
 		ps.peers = append(ps.peers, p)
 		opts, err := sec.dialOptions()
 		if err != nil {
@@ -56,9 +80,7 @@ func dialPeers(c *minimax01.Config, plan Plan, rank int, addrs []string, sec Sec
 			ps.close()
 			return nil, fmt.Errorf("dist: expert peer %s: %w", addr, err)
 		}
-		var ctx context.Context
-		ctx, p.cancel = context.WithCancel(context.Background())
-		if p.stream, err = p.conn.NewStream(ctx, &expertsStream, methodExperts); err != nil {
+		if err := p.open(); err != nil {
 			ps.close()
 			return nil, fmt.Errorf("dist: expert peer %s: %w", addr, err)
 		}
@@ -68,9 +90,7 @@ func dialPeers(c *minimax01.Config, plan Plan, rank int, addrs []string, sec Sec
 
 func (ps *peerSet) close() {
 	for _, p := range ps.peers {
-		if p.cancel != nil {
-			p.cancel()
-		}
+		p.drop()
 		if p.conn != nil {
 			p.conn.Close()
 		}
@@ -109,11 +129,31 @@ func (ps *peerSet) Send(l int, h []float32, T int, ids []int32, wts []float32) {
 		if len(p.rows) == 0 {
 			continue
 		}
+		p.err = nil
+		if p.stream == nil {
+			if p.err = p.open(); p.err != nil {
+				continue
+			}
+		}
 		ps.wg.Add(1)
 		go func() {
 			defer ps.wg.Done()
-			if p.err = p.stream.SendMsg(&p.req); p.err == nil {
-				p.err = p.stream.RecvMsg(&p.reply)
+			stream := p.stream
+			go func() {
+				err := stream.SendMsg(&p.req)
+				if err == nil {
+					err = stream.RecvMsg(&p.reply)
+				}
+				p.done <- err
+			}()
+			timer := time.NewTimer(ps.timeout)
+			defer timer.Stop()
+			select {
+			case p.err = <-p.done:
+			case <-timer.C:
+				p.cancel()
+				<-p.done
+				p.err = fmt.Errorf("%w: expert peer gave no reply within %v", ErrTimeout, ps.timeout)
 			}
 			if p.err == nil && len(p.reply.Out) != len(p.req.H) {
 				p.err = fmt.Errorf("dist: expert peer returned %d floats for %d", len(p.reply.Out), len(p.req.H))
@@ -136,6 +176,11 @@ func (ps *peerSet) Recv(out []float32) {
 		}
 		if p.err != nil {
 			ps.err = p.err
+			for _, q := range ps.peers { // reopen at the next step
+				if q.err != nil {
+					q.drop()
+				}
+			}
 			return
 		}
 		for i, t := range p.rows {

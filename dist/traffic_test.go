@@ -160,7 +160,7 @@ func BenchmarkRoundTrip(b *testing.B) {
 	})
 	b.Run("expert-exchange", func(b *testing.B) {
 		plan := Plan{PP: 1, EP: 2, SP: 1}
-		ps, err := dialPeers(c, plan, 0, []string{start(plan, 1, false)}, sec)
+		ps, err := dialPeers(c, plan, 0, []string{start(plan, 1, false)}, sec, time.Minute)
 		if err != nil {
 			b.Fatal(err)
 		}

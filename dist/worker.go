@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"sync"
+	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -84,6 +85,12 @@ type Worker struct {
 	mu     sync.Mutex // guards states and peers; a step holds it throughout
 	states map[uint64]*minimax01.State
 	peers  *peerSet
+
+	// PeerTimeout bounds a leader's exchange with an expert peer (set before
+	// Serve; NewWorker sets DefaultStepTimeout/2, below the hub's wait).
+	PeerTimeout time.Duration
+	// delay is a test hook: each step sleeps this long first (a slow link).
+	delay time.Duration
 }
 
 // NewWorker wraps a model loaded with Options.Part = plan.Part(rank).
@@ -95,7 +102,8 @@ func NewWorker(m *minimax01.Model, plan Plan, rank int, sec Security) (*Worker, 
 	if err := sec.Check(); err != nil {
 		return nil, err
 	}
-	return &Worker{m: m, plan: plan, rank: rank, part: part, sec: sec, states: map[uint64]*minimax01.State{}}, nil
+	return &Worker{m: m, plan: plan, rank: rank, part: part, sec: sec, states: map[uint64]*minimax01.State{},
+		PeerTimeout: DefaultStepTimeout / 2}, nil
 }
 
 // Part is what the worker holds.
@@ -146,7 +154,7 @@ func (w *Worker) setup(req *setupRequest) (any, error) {
 	var ps *peerSet
 	if len(req.Peers) > 0 {
 		var err error
-		if ps, err = dialPeers(w.m.Config, w.plan, w.rank, req.Peers, w.sec); err != nil {
+		if ps, err = dialPeers(w.m.Config, w.plan, w.rank, req.Peers, w.sec, w.PeerTimeout); err != nil {
 			return nil, status.Error(codes.Unavailable, err.Error())
 		}
 	}
@@ -188,6 +196,7 @@ func (w *Worker) steps(ss grpc.ServerStream) error {
 func (w *Worker) step(req *stepRequest, reply *stepReply, rows []minimax01.Rows, dim int) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	time.Sleep(w.delay)
 	for _, o := range req.Ops {
 		switch o.Kind {
 		case opClone:

@@ -1,0 +1,172 @@
+package dist
+
+import (
+	"errors"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/lightninglm/lightning/model"
+	"github.com/lightninglm/lightning/model/minimax01"
+)
+
+// serveRank serves rank r of plan on addr and returns the worker.
+func serveRank(t *testing.T, plan Plan, r int, sec Security, addr string) (*Worker, string) {
+	t.Helper()
+	c, err := minimax01.LoadConfig(tinyA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	part, _ := plan.Part(c, r)
+	m, err := minimax01.Load(tinyA, minimax01.Options{Part: &part, MaxBatchTokens: testMaxT})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := NewWorker(m, plan, r, sec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lis, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go w.Serve(lis)
+	t.Cleanup(func() { w.Stop(); m.Close() })
+	return w, lis.Addr().String()
+}
+
+// forward runs m.Forward and returns the error a hub panics with.
+func forward(m model.Model, seqs []model.Seq, logits []float32) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = r.(error)
+		}
+	}()
+	m.Forward(seqs, logits)
+	return nil
+}
+
+// TestWorkerFailureAndRecovery kills workers of pp=2,ep=2 and restarts
+// them: the steps that need a dead worker fail at once with an error naming
+// it; sequences that did not touch it go on; after the restart new
+// sequences give the single-process logits again, and a sequence whose
+// state the restarted leader lost fails with a clear error.
+func TestWorkerFailureAndRecovery(t *testing.T) {
+	single, err := minimax01.Load(tinyA, minimax01.Options{MaxBatchTokens: testMaxT})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer single.Close()
+	p := loadPrompts(t, "p7")[0]
+	V := single.Config.Vocab
+	want := make([]float32, V)
+	single.Forward([]model.Seq{{State: single.NewState(), Tokens: p, Logits: model.LogitsLast}}, want)
+
+	sec := Security{Token: testToken}
+	plan, _ := ParsePlan("pp=2,ep=2")
+	var workers []*Worker
+	var addrs []string
+	for r := 0; r < plan.Workers(); r++ {
+		w, a := serveRank(t, plan, r, sec, "127.0.0.1:0")
+		workers, addrs = append(workers, w), append(addrs, a)
+	}
+	hub, err := Dial(loadEnds(t), plan, addrs, sec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer hub.Close()
+	hub.StepTimeout = 5 * time.Second
+	got := make([]float32, V)
+	run := func(st model.State) error {
+		return forward(hub, []model.Seq{{State: st, Tokens: p, Logits: model.LogitsLast}}, got)
+	}
+	// untilOK retries a new sequence for up to 5 s (the connection
+	// backs off up to 1 s between reconnects).
+	untilOK := func(what string) {
+		t.Helper()
+		deadline := time.Now().Add(5 * time.Second)
+		for {
+			err := run(hub.NewState())
+			if err == nil {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: not recovered after 5 s: %v", what, err)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		if d := maxAbsDiff(got, want); d > goldenTol {
+			t.Errorf("%s: max |Δlogit| %.3g", what, d)
+		}
+	}
+	a := hub.NewState()
+	if err := run(a); err != nil {
+		t.Fatal(err)
+	}
+
+	// An expert peer of stage 1 dies: a step fails fast, naming stage 1.
+	workers[3].Stop()
+	start := time.Now()
+	err = run(hub.NewState())
+	if err == nil || !strings.Contains(err.Error(), "stage 1") || time.Since(start) > 4*time.Second {
+		t.Fatalf("dead expert peer: error %v after %v", err, time.Since(start))
+	}
+	t.Logf("dead expert peer: %v", err)
+	workers[3], _ = serveRank(t, plan, 3, sec, addrs[3])
+	untilOK("expert peer restarted")
+	// a did not run in the failed step: it goes on.
+	if err := forward(hub, []model.Seq{{State: a, Tokens: []int32{1}, Logits: model.LogitsLast}}, got); err != nil {
+		t.Errorf("sequence untouched by the failure: %v", err)
+	}
+
+	// The stage 1 leader dies and restarts: a's state there is gone.
+	workers[2].Stop()
+	if err := run(hub.NewState()); err == nil {
+		t.Fatal("dead leader: step succeeded")
+	}
+	workers[2], _ = serveRank(t, plan, 2, sec, addrs[2])
+	untilOK("leader restarted")
+	err = forward(hub, []model.Seq{{State: a, Tokens: []int32{2}, Logits: model.LogitsLast}}, got)
+	if err == nil || !strings.Contains(err.Error(), "restarted") {
+		t.Errorf("sequence whose state the leader lost: %v", err)
+	}
+}
+
+// TestSlowWorkerTimesOut delays a stage leader beyond the hub's step
+// timeout: the step fails with ErrTimeout after about the timeout, and once
+// the worker is fast again a new sequence runs.
+func TestSlowWorkerTimesOut(t *testing.T) {
+	sec := Security{Token: testToken}
+	plan, _ := ParsePlan("pp=2")
+	w0, a0 := serveRank(t, plan, 0, sec, "127.0.0.1:0")
+	w1, a1 := serveRank(t, plan, 1, sec, "127.0.0.1:0")
+	_ = w0
+	hub, err := Dial(loadEnds(t), plan, []string{a0, a1}, sec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer hub.Close()
+	const timeout = 300 * time.Millisecond
+	hub.StepTimeout = timeout
+	logits := make([]float32, hub.Info().VocabSize)
+	seq := func() []model.Seq {
+		return []model.Seq{{State: hub.NewState(), Tokens: []int32{1, 2, 3}, Logits: model.LogitsLast}}
+	}
+	w1.mu.Lock()
+	w1.delay = 3 * timeout
+	w1.mu.Unlock()
+	start := time.Now()
+	err = forward(hub, seq(), logits)
+	el := time.Since(start)
+	if !errors.Is(err, ErrTimeout) || el < timeout || el > 2*timeout+time.Second {
+		t.Fatalf("slow worker: %v after %v, want ErrTimeout after ~%v", err, el, timeout)
+	}
+	t.Logf("slow worker: %v after %v", err, el.Round(time.Millisecond))
+	w1.mu.Lock()
+	w1.delay = 0
+	w1.mu.Unlock()
+	if err := forward(hub, seq(), logits); err != nil {
+		t.Errorf("after the delay: %v", err)
+	}
+}
