@@ -43,6 +43,7 @@ Without TLS it listens only on loopback unless -insecure-listen.`,
 type distFlags struct {
 	plan, workers            *string
 	local                    *int
+	timeout                  *time.Duration
 	token, cert, key, ca     *string
 	insecureListen, showPlan *bool
 }
@@ -58,6 +59,9 @@ func addDistFlags(fs *flag.FlagSet, hub bool) *distFlags {
 	if hub {
 		d.workers = fs.String("workers", "", "worker addresses in rank order, comma-separated (see 'lightning worker')")
 		d.local = fs.Int("local-workers", 0, "start this many worker processes on this machine (loopback) for -plan")
+		d.timeout = fs.Duration("worker-timeout", dist.DefaultStepTimeout, "a step whose workers do not answer within this fails")
+	} else {
+		d.timeout = fs.Duration("peer-timeout", dist.DefaultStepTimeout/2, "a stage leader's wait for an expert peer (keep below the hub's -worker-timeout)")
 	}
 	return d
 }
@@ -113,7 +117,7 @@ func openModel(dir string, opt minimax01.Options, d *distFlags, fs *flag.FlagSet
 		lw := &lockedWriter{w: stderr} // the workers' stderr and ours share it
 		stderr = lw
 		fs.SetOutput(lw)
-		addrs, stop, err = startLocalWorkers(dir, plan, opt, sec, lw)
+		addrs, stop, err = startLocalWorkers(dir, plan, opt, sec, *d.timeout/2, lw)
 		if err != nil {
 			return nil, nil, nil, err
 		}
@@ -134,6 +138,7 @@ func openModel(dir string, opt minimax01.Options, d *distFlags, fs *flag.FlagSet
 		stop()
 		return nil, nil, nil, err
 	}
+	hub.StepTimeout = *d.timeout
 	return hub, hub, func() { hub.Close(); ends.Close(); stop() }, nil
 }
 
@@ -143,7 +148,7 @@ const localWorkerTimeout = 2 * time.Minute
 // startLocalWorkers starts the workers of plan as child processes of this
 // executable on loopback ports, with the token in their environment, and
 // returns their addresses and a function that stops them.
-func startLocalWorkers(dir string, plan dist.Plan, opt minimax01.Options, sec dist.Security, stderr io.Writer) ([]string, func(), error) {
+func startLocalWorkers(dir string, plan dist.Plan, opt minimax01.Options, sec dist.Security, peerTimeout time.Duration, stderr io.Writer) ([]string, func(), error) {
 	exe, err := os.Executable()
 	if err != nil {
 		return nil, nil, err
@@ -167,7 +172,7 @@ func startLocalWorkers(dir string, plan dist.Plan, opt minimax01.Options, sec di
 	var addrs []string
 	for r := 0; r < plan.Workers(); r++ {
 		args := []string{"worker", "-model", dir, "-plan", plan.String(), "-rank", strconv.Itoa(r), "-listen", "127.0.0.1:0",
-			"-batch-tokens", strconv.Itoa(max(opt.MaxBatchTokens, 0))}
+			"-batch-tokens", strconv.Itoa(max(opt.MaxBatchTokens, 0)), "-peer-timeout", peerTimeout.String()}
 		if sec.TLS() {
 			args = append(args, "-tls-cert", sec.CertFile, "-tls-key", sec.KeyFile, "-tls-ca", sec.CAFile)
 		}
@@ -252,6 +257,7 @@ func runWorker(fs *flag.FlagSet, args []string) error {
 	if err != nil {
 		return err
 	}
+	w.PeerTimeout = *d.timeout
 	lis, err := net.Listen("tcp", *listen)
 	if err != nil {
 		return err
