@@ -109,7 +109,7 @@ func TestWorkerFailureAndRecovery(t *testing.T) {
 	workers[3].Stop()
 	start := time.Now()
 	err = run(hub.NewState())
-	if err == nil || !strings.Contains(err.Error(), "stage 1") || time.Since(start) > 4*time.Second {
+	if !errors.Is(err, model.ErrUnavailable) || !strings.Contains(err.Error(), "stage 1") || time.Since(start) > 4*time.Second {
 		t.Fatalf("dead expert peer: error %v after %v", err, time.Since(start))
 	}
 	t.Logf("dead expert peer: %v", err)

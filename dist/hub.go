@@ -344,7 +344,7 @@ func (h *Model) step(T int, spans []hubSpan) int {
 			err = fmt.Errorf("returned %d floats, want %d", len(h.reply.X), T*dim)
 		}
 		if err != nil {
-			panic(fmt.Errorf("dist: stage %d (%s): %w", si, s.addr, err))
+			panic(fmt.Errorf("%w: stage %d (%s): %w", model.ErrUnavailable, si, s.addr, err))
 		}
 		h.st.PeersSent += h.reply.PeerSent
 		h.st.PeersRecv += h.reply.PeerRecv

@@ -373,6 +373,9 @@ func (e *Engine) safeStep() {
 	defer func() {
 		if r := recover(); r != nil {
 			err := fmt.Errorf("%w: %v", ErrPanic, r)
+			if e, ok := r.(error); ok { // keep its chain (model.ErrUnavailable)
+				err = fmt.Errorf("%w: %w", ErrPanic, e)
+			}
 			for _, s := range e.running {
 				if s.state != nil {
 					e.finish(s, FinishAborted, -1, err)

@@ -95,6 +95,12 @@ type StateStore interface {
 	LoadState(r io.Reader) (State, []byte, error)
 }
 
+// ErrUnavailable is wrapped by the error value a Forward panics with when
+// part of the model runs in other processes (package dist) and one of them
+// failed or did not answer in time; the engine ends that step's sequences
+// with it, and the server answers 503.
+var ErrUnavailable = errors.New("model: a worker process is unavailable")
+
 // ErrNoCheckpoint is returned when a state must go back to a length for which
 // no checkpoint exists: recurrent states cannot be cropped.
 var ErrNoCheckpoint = errors.New("model: recurrent state cannot be rewound without a checkpoint")

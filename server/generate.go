@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/lightninglm/lightning/engine"
+	"github.com/lightninglm/lightning/model"
 	"github.com/lightninglm/lightning/sample"
 	"github.com/lightninglm/lightning/tokenizer/chat"
 )
@@ -292,6 +293,9 @@ func (s *Server) run(rc *requestCtx, j *job, started func() error, emit func(pie
 			out.finish = "stop"
 		case res.Reason == engine.FinishLength:
 			out.finish = "length"
+		case res.Reason == engine.FinishAborted && errors.Is(res.Err, model.ErrUnavailable):
+			s.log.Error("generation failed: model worker unavailable", "id", rc.id, "error", res.Err)
+			return out, unavailable(fmt.Sprintf("a model worker is unavailable, retry later (%v)", res.Err), s.cfg.RetryAfter)
 		case res.Reason == engine.FinishAborted && errors.Is(res.Err, engine.ErrPanic):
 			s.log.Error("generation failed", "id", rc.id, "error", res.Err)
 			return out, internalError("generation failed inside the engine; the request was dropped")

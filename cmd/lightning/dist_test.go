@@ -4,7 +4,9 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"math"
 	"os"
 	"os/exec"
@@ -267,5 +269,91 @@ func TestServeThroughWorkers(t *testing.T) {
 		if got[i] != want[i] || want[i] == "" {
 			t.Errorf("%q: through workers %q, one process %q", prompts[i], got[i], want[i])
 		}
+	}
+}
+
+// workerChild starts 'lightning worker' as a child process and returns it
+// and its address.
+func workerChild(t *testing.T, args ...string) (*exec.Cmd, string) {
+	t.Helper()
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(exe, append([]string{"worker"}, args...)...)
+	cmd.Env = append(os.Environ(), childEnv+"=1")
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	sc := bufio.NewScanner(out)
+	for sc.Scan() {
+		if _, a, ok := strings.Cut(sc.Text(), "listening on "); ok {
+			go io.Copy(io.Discard, out)
+			return cmd, a
+		}
+	}
+	t.Fatalf("worker %v exited without listening", args)
+	return nil, ""
+}
+
+// TestServeWorkerDies kills a worker process under 'serve -workers': the
+// next request fails with 503 and a clear message, and once the worker is
+// restarted on its address requests succeed again.
+func TestServeWorkerDies(t *testing.T) {
+	dir := filepath.Join(goldenDir, "tiny-a")
+	tmp := t.TempDir()
+	for _, f := range []string{"config.json", "model.safetensors"} {
+		abs, _ := filepath.Abs(filepath.Join(dir, f))
+		if err := os.Symlink(abs, filepath.Join(tmp, f)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, f := range []string{"tokenizer.json", "tokenizer_config.json"} {
+		abs, _ := filepath.Abs(filepath.Join("../../train/data/testdata/tok", f))
+		if err := os.Symlink(abs, filepath.Join(tmp, f)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	const tok = "serve-test-token"
+	wargs := func(rank int, listen string) []string {
+		return []string{"-model", tmp, "-plan", "pp=2", "-rank", fmt.Sprint(rank), "-listen", listen, "-token", tok}
+	}
+	_, a0 := workerChild(t, wargs(0, "127.0.0.1:0")...)
+	w1, a1 := workerChild(t, wargs(1, "127.0.0.1:0")...)
+	base := serveChild(t, "-model", tmp, "-plan", "pp=2", "-workers", a0+","+a1, "-token", tok, "-worker-timeout", "5s")
+	client := openai.NewClient(option.WithBaseURL(base+"/v1"), option.WithAPIKey("unused"), option.WithMaxRetries(0))
+	complete := func() error {
+		_, err := client.Completions.New(context.Background(), openai.CompletionNewParams{Model: openai.CompletionNewParamsModel(filepath.Base(tmp)),
+			Prompt: openai.CompletionNewParamsPromptUnion{OfString: openai.String("hello")}, MaxTokens: openai.Int(4), Temperature: openai.Float(0)})
+		return err
+	}
+	if err := complete(); err != nil {
+		t.Fatal(err)
+	}
+	w1.Process.Kill()
+	w1.Wait()
+	start := time.Now()
+	err := complete()
+	var apiErr *openai.Error
+	if !errors.As(err, &apiErr) || apiErr.StatusCode != 503 || !strings.Contains(apiErr.Message, "worker is unavailable") {
+		t.Fatalf("request with a dead worker: %v, want 503 naming the worker", err)
+	}
+	t.Logf("dead worker: 503 after %v: %s", time.Since(start).Round(time.Millisecond), apiErr.Message)
+	workerChild(t, wargs(1, a1)...)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		err := complete()
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("not recovered 10 s after the worker restarted: %v", err)
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 }
