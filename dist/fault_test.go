@@ -3,6 +3,7 @@ package dist
 import (
 	"errors"
 	"net"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -168,5 +169,55 @@ func TestSlowWorkerTimesOut(t *testing.T) {
 	w1.mu.Unlock()
 	if err := forward(hub, seq(), logits); err != nil {
 		t.Errorf("after the delay: %v", err)
+	}
+}
+
+// TestDroppedStatesAreReleased checks that the states of sequences the hub
+// no longer references are dropped on the leaders with the next step, and
+// that clones and resets are applied there.
+func TestDroppedStatesAreReleased(t *testing.T) {
+	sec := Security{Token: testToken}
+	plan, _ := ParsePlan("pp=2")
+	w0, a0 := serveRank(t, plan, 0, sec, "127.0.0.1:0")
+	w1, a1 := serveRank(t, plan, 1, sec, "127.0.0.1:0")
+	hub, err := Dial(loadEnds(t), plan, []string{a0, a1}, sec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer hub.Close()
+	logits := make([]float32, hub.Info().VocabSize)
+	held := func() (int, int) {
+		w0.mu.Lock()
+		defer w0.mu.Unlock()
+		w1.mu.Lock()
+		defer w1.mu.Unlock()
+		return len(w0.states), len(w1.states)
+	}
+	keep := hub.NewState()
+	step := func(st model.State) {
+		hub.Forward([]model.Seq{{State: st, Tokens: []int32{1, 2}, Logits: model.LogitsLast}}, logits)
+	}
+	step(keep)
+	func() {
+		for range 5 {
+			st := hub.NewState()
+			step(st)
+			step(st.Clone())
+		}
+	}()
+	if n0, n1 := held(); n0 != 11 || n1 != 11 {
+		t.Fatalf("leaders hold %d and %d states, want 11 (1 kept + 5 + 5 clones)", n0, n1)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		runtime.GC()
+		step(keep) // carries the queued drops
+		if n0, n1 := held(); n0 == 1 && n1 == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			n0, n1 := held()
+			t.Fatalf("after GC the leaders still hold %d and %d states, want 1", n0, n1)
+		}
 	}
 }
