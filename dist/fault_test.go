@@ -221,3 +221,48 @@ func TestDroppedStatesAreReleased(t *testing.T) {
 		}
 	}
 }
+
+// TestStagesOverlap checks that pp=2 pipelines micro-batches: with each
+// step slowed to 30 ms, the two stages are busy at the same time during a
+// Forward of four micro-batches, and the logits equal the single process.
+func TestStagesOverlap(t *testing.T) {
+	single, err := minimax01.Load(tinyA, minimax01.Options{MaxBatchTokens: testMaxT})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer single.Close()
+	p := loadPrompts(t, "p257")[0][:40]
+	V := single.Config.Vocab
+	want := make([]float32, len(p)*V)
+	single.Forward([]model.Seq{{State: single.NewState(), Tokens: p, Logits: model.LogitsAll}}, want)
+
+	sec := Security{Token: testToken}
+	plan, _ := ParsePlan("pp=2")
+	w0, a0 := serveRank(t, plan, 0, sec, "127.0.0.1:0")
+	w1, a1 := serveRank(t, plan, 1, sec, "127.0.0.1:0")
+	busy := &busyCounter{}
+	for _, w := range []*Worker{w0, w1} {
+		w.mu.Lock()
+		w.delay, w.busy = 30*time.Millisecond, busy
+		w.mu.Unlock()
+	}
+	hub, err := Dial(loadEnds(t), plan, []string{a0, a1}, sec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer hub.Close()
+	hub.MicroBatches = 4
+	got := make([]float32, len(p)*V)
+	hub.Forward([]model.Seq{{State: hub.NewState(), Tokens: p, Logits: model.LogitsAll}}, got)
+	if d := maxAbsDiff(got, want); d > goldenTol {
+		t.Errorf("max |Δlogit| %.3g", d)
+	}
+	if st := hub.Stats(); st.Steps != 4 {
+		t.Errorf("%d micro-batches, want 4", st.Steps)
+	}
+	busy.mu.Lock()
+	defer busy.mu.Unlock()
+	if busy.most != 2 {
+		t.Errorf("at most %d stages busy at once, want 2", busy.most)
+	}
+}

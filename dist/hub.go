@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"google.golang.org/grpc"
@@ -38,12 +39,14 @@ type Model struct {
 
 	mu      sync.Mutex // serialises Forward; guards everything below
 	nextID  uint64
-	pending []stateOp // queued state operations, sent with the next step
-	x       []float32 // [maxT, dim] the step's hidden states
-	final   []float32 // [maxT, dim] rows that get logits
-	req     stepRequest
-	reply   stepReply
+	pending []stateOp      // queued state operations, sent with the next step
+	free    chan []float32 // [maxT, dim] hidden-state buffers of micro-batches in flight
+	final   []float32      // [maxT, dim] rows that get logits
 	st      Stats
+
+	// MicroBatches is how many pieces a Forward's rows are cut into so the
+	// stages overlap (Dial sets the number of stages; 1 = no pipelining).
+	MicroBatches int
 }
 
 // stage is the hub's stream to one stage leader. After a failure the
@@ -178,7 +181,11 @@ func Dial(ends *minimax01.Model, plan Plan, addrs []string, sec Security) (*Mode
 			return nil, fmt.Errorf("dist: stage %d leader (%s): %w", s, addrs[lead], err)
 		}
 	}
-	h.x = make([]float32, h.maxT*c.Dim)
+	h.MicroBatches = plan.PP
+	h.free = make(chan []float32, plan.PP+2)
+	for range plan.PP + 2 {
+		h.free <- make([]float32, h.maxT*c.Dim)
+	}
 	h.final = make([]float32, h.maxT*c.Dim)
 	h.stats.take()
 	return h, nil
@@ -266,9 +273,12 @@ func (s *remoteState) Reset() {
 	h.pending = append(h.pending, stateOp{Kind: opReset, A: s.id})
 }
 
-// Forward implements model.Model: it packs the sequences into steps as
-// minimax01.Model.Forward does, embeds, runs each stage on its leader and
-// applies the final norm and LM head to the rows that want logits.
+// Forward implements model.Model. It packs the sequences into micro-batches
+// of at most MicroRows rows (the single process packs steps the same way)
+// and pipelines them: the hub embeds micro-batch k+1 while stage 0 runs k
+// and stage 1 runs k−1, and applies the final norm and LM head to the rows
+// that want logits as micro-batches come back. Each stage sees the
+// micro-batches in order, so every sequence's rows reach it in order.
 func (h *Model) Forward(seqs []model.Seq, logits []float32) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -276,23 +286,10 @@ func (h *Model) Forward(seqs []model.Seq, logits []float32) {
 	if len(logits) < model.LogitRows(seqs)*V {
 		panic(fmt.Sprintf("dist: logits buffer holds %d floats, need %d", len(logits), model.LogitRows(seqs)*V))
 	}
-	var spans []hubSpan
-	h.req.Rows = h.req.Rows[:0]
-	used, out := 0, 0
-	flush := func() {
-		if used > 0 {
-			R := h.step(used, spans)
-			if R > 0 {
-				h.ends.Head(logits[out*V:(out+R)*V], h.final[:R*h.cfg.Dim], R)
-			}
-			out += R
-			spans, h.req.Rows, used = spans[:0], h.req.Rows[:0], 0
-		}
-	}
+	total := 0
 	for i := range seqs {
 		sq := &seqs[i]
-		st, ok := sq.State.(*remoteState)
-		if !ok || st.h != h {
+		if st, ok := sq.State.(*remoteState); !ok || st.h != h {
 			panic("dist: Forward got a state that was not made by this model")
 		}
 		for _, id := range sq.Tokens {
@@ -300,70 +297,148 @@ func (h *Model) Forward(seqs []model.Seq, logits []float32) {
 				panic(fmt.Sprintf("dist: token id %d out of range [0, %d)", id, V))
 			}
 		}
-		toks := sq.Tokens
-		for len(toks) > 0 {
-			if used == h.maxT {
-				flush()
-			}
-			n := min(len(toks), h.maxT-used)
-			h.req.Rows = append(h.req.Rows, row{ID: st.id, N: uint32(n), Pos: uint32(st.n)})
-			spans = append(spans, hubSpan{toks: toks[:n], all: sq.Logits == model.LogitsAll,
-				last: sq.Logits == model.LogitsLast && n == len(toks)})
-			st.n += n
-			used += n
-			toks = toks[n:]
-		}
+		total += len(sq.Tokens)
 	}
-	flush()
+	if total == 0 {
+		return
+	}
+	mbs := h.pack(seqs, h.microRows(total))
+	mbs[0].ops = h.pending
+	h.pending = nil
+
+	// feeder → stage 0 → … → stage P−1 → this goroutine (head).
+	chans := make([]chan *microBatch, len(h.stages)+1)
+	for i := range chans {
+		chans[i] = make(chan *microBatch, len(mbs))
+	}
+	go func() {
+		for _, mb := range mbs {
+			mb.x = <-h.free
+			mb.x = mb.x[:mb.T*h.cfg.Dim]
+			r := 0
+			for _, sp := range mb.spans {
+				h.ends.Embed(mb.x[r*h.cfg.Dim:], sp.toks)
+				r += len(sp.toks)
+			}
+			chans[0] <- mb
+		}
+		close(chans[0])
+	}()
+	var failed atomic.Bool
+	for si, s := range h.stages {
+		go func() {
+			req, reply := &stepRequest{}, &stepReply{}
+			for mb := range chans[si] {
+				if mb.err == nil && failed.Load() {
+					mb.err = errSkipped
+				}
+				if mb.err == nil {
+					*req = stepRequest{Ops: mb.ops, Rows: mb.rows, X: mb.x}
+					reply.X = mb.x // decode in place
+					err := s.roundTrip(req, reply, h.StepTimeout)
+					if err == nil && len(reply.X) != len(mb.x) {
+						err = fmt.Errorf("returned %d floats, want %d", len(reply.X), len(mb.x))
+					}
+					if err != nil {
+						mb.err = fmt.Errorf("%w: stage %d (%s): %w", model.ErrUnavailable, si, s.addr, err)
+						failed.Store(true)
+					}
+					mb.peerSent += reply.PeerSent
+					mb.peerRecv += reply.PeerRecv
+				}
+				chans[si+1] <- mb
+			}
+			close(chans[si+1])
+		}()
+	}
+	var first error
+	out := 0
+	dim := h.cfg.Dim
+	for mb := range chans[len(h.stages)] {
+		if mb.err != nil && first == nil {
+			first = mb.err
+		}
+		if first == nil {
+			R, r := 0, 0
+			for _, sp := range mb.spans {
+				for i := range sp.toks {
+					if sp.all || sp.last && i == len(sp.toks)-1 {
+						copy(h.final[R*dim:(R+1)*dim], mb.x[(r+i)*dim:(r+i+1)*dim])
+						R++
+					}
+				}
+				r += len(sp.toks)
+			}
+			if R > 0 {
+				h.ends.Head(logits[out*V:(out+R)*V], h.final[:R*dim], R)
+			}
+			out += R
+		}
+		h.free <- mb.x[:cap(mb.x)]
+		h.st.PeersSent += mb.peerSent
+		h.st.PeersRecv += mb.peerRecv
+		h.st.Steps++
+		h.st.Tokens += int64(mb.T)
+	}
+	sent, recv := h.stats.take()
+	h.st.HubSent += sent
+	h.st.HubRecv += recv
+	if first != nil {
+		panic(first)
+	}
 }
 
-// hubSpan is one sequence's tokens in a step and which of their rows want
-// logits (all of them, or the last).
+// errSkipped marks the micro-batches after a failed one.
+var errSkipped = errors.New("dist: skipped after an earlier failure")
+
+// microRows is the size of the micro-batches of a Forward of total rows:
+// with several stages, the rows are cut into MicroBatches pieces so that
+// stages overlap (never more than the workers' step size).
+func (h *Model) microRows(total int) int {
+	n := max(h.MicroBatches, 1)
+	return max(1, min(h.maxT, (total+n-1)/n))
+}
+
+// microBatch is one message's worth of rows on its way through the stages.
+type microBatch struct {
+	ops                []stateOp
+	rows               []row
+	spans              []hubSpan
+	T                  int
+	x                  []float32 // [T, dim], from h.free
+	err                error
+	peerSent, peerRecv uint64
+}
+
+// hubSpan is one sequence's tokens in a micro-batch and which of their rows
+// want logits (all of them, or the last).
 type hubSpan struct {
 	toks      []int32
 	all, last bool
 }
 
-// step embeds the T rows of spans, runs them through every stage and copies
-// the rows that want logits into h.final; it returns their count.
-func (h *Model) step(T int, spans []hubSpan) int {
-	dim := h.cfg.Dim
-	x := h.x[:T*dim]
-	r := 0
-	for _, sp := range spans {
-		h.ends.Embed(x[r*dim:], sp.toks)
-		r += len(sp.toks)
-	}
-	ops := h.pending
-	h.pending = nil
-	for si, s := range h.stages {
-		h.req.Ops, h.req.X = ops, x
-		h.reply.X = x // decode in place
-		err := s.roundTrip(&h.req, &h.reply, h.StepTimeout)
-		if err == nil && len(h.reply.X) != T*dim {
-			err = fmt.Errorf("returned %d floats, want %d", len(h.reply.X), T*dim)
-		}
-		if err != nil {
-			panic(fmt.Errorf("%w: stage %d (%s): %w", model.ErrUnavailable, si, s.addr, err))
-		}
-		h.st.PeersSent += h.reply.PeerSent
-		h.st.PeersRecv += h.reply.PeerRecv
-	}
-	sent, recv := h.stats.take()
-	h.st.HubSent += sent
-	h.st.HubRecv += recv
-	h.st.Steps++
-	h.st.Tokens += int64(T)
-	R := 0
-	r = 0
-	for _, sp := range spans {
-		for i := range sp.toks {
-			if sp.all || sp.last && i == len(sp.toks)-1 {
-				copy(h.final[R*dim:(R+1)*dim], x[(r+i)*dim:(r+i+1)*dim])
-				R++
+// pack cuts the sequences into micro-batches of at most size rows, in
+// order, advancing the hub-side states.
+func (h *Model) pack(seqs []model.Seq, size int) []*microBatch {
+	var mbs []*microBatch
+	mb := &microBatch{}
+	for i := range seqs {
+		sq := &seqs[i]
+		st := sq.State.(*remoteState)
+		toks := sq.Tokens
+		for len(toks) > 0 {
+			if mb.T == size {
+				mbs = append(mbs, mb)
+				mb = &microBatch{}
 			}
+			n := min(len(toks), size-mb.T)
+			mb.rows = append(mb.rows, row{ID: st.id, N: uint32(n), Pos: uint32(st.n)})
+			mb.spans = append(mb.spans, hubSpan{toks: toks[:n], all: sq.Logits == model.LogitsAll,
+				last: sq.Logits == model.LogitsLast && n == len(toks)})
+			st.n += n
+			mb.T += n
+			toks = toks[n:]
 		}
-		r += len(sp.toks)
 	}
-	return R
+	return append(mbs, mb)
 }

@@ -21,8 +21,8 @@ func hubStepBytes(T, rows, ops, dim int) (sent, recv int) {
 }
 
 // TestTrafficMatchesFormula checks the hub's measured traffic for pp=2
-// against hubStepBytes: a 100-token prefill in one step, then decode steps
-// of one token.
+// against hubStepBytes: a 100-token prefill in two micro-batches, then
+// decode steps of one token.
 func TestTrafficMatchesFormula(t *testing.T) {
 	sec := Security{Token: testToken}
 	plan, _ := ParsePlan("pp=2")
@@ -37,9 +37,10 @@ func TestTrafficMatchesFormula(t *testing.T) {
 	logits := make([]float32, V)
 	hub.Forward([]model.Seq{{State: st, Tokens: prompt, Logits: model.LogitsLast}}, logits)
 	got := hub.Stats()
-	s, r := hubStepBytes(len(prompt), 1, 0, dim)
-	if got.HubSent != uint64(2*s) || got.HubRecv != uint64(2*r) || got.Steps != 1 {
-		t.Errorf("prefill: %v; want %d B sent, %d B received", got, 2*s, 2*r)
+	// Two stages, and the prompt cut into two micro-batches of 50 rows.
+	s, r := hubStepBytes(len(prompt)/2, 1, 0, dim)
+	if hub.MicroBatches != 2 || got.HubSent != uint64(4*s) || got.HubRecv != uint64(4*r) || got.Steps != 2 {
+		t.Errorf("prefill: %v in %d micro-batches; want 2, %d B sent, %d B received", got, hub.MicroBatches, 4*s, 4*r)
 	}
 	const steps = 5
 	for range steps {

@@ -89,8 +89,23 @@ type Worker struct {
 	// PeerTimeout bounds a leader's exchange with an expert peer (set before
 	// Serve; NewWorker sets DefaultStepTimeout/2, below the hub's wait).
 	PeerTimeout time.Duration
-	// delay is a test hook: each step sleeps this long first (a slow link).
+	// Test hooks: each step sleeps delay first (a slow link), and counts
+	// itself in busy while it runs (stages overlapping).
 	delay time.Duration
+	busy  *busyCounter
+}
+
+// busyCounter counts steps running at once across workers, and the most.
+type busyCounter struct {
+	mu        sync.Mutex
+	now, most int
+}
+
+func (b *busyCounter) add(d int) {
+	b.mu.Lock()
+	b.now += d
+	b.most = max(b.most, b.now)
+	b.mu.Unlock()
 }
 
 // NewWorker wraps a model loaded with Options.Part = plan.Part(rank).
@@ -196,6 +211,10 @@ func (w *Worker) steps(ss grpc.ServerStream) error {
 func (w *Worker) step(req *stepRequest, reply *stepReply, rows []minimax01.Rows, dim int) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	if w.busy != nil {
+		w.busy.add(1)
+		defer w.busy.add(-1)
+	}
 	time.Sleep(w.delay)
 	for _, o := range req.Ops {
 		switch o.Kind {

@@ -44,6 +44,7 @@ type distFlags struct {
 	plan, workers            *string
 	local                    *int
 	timeout                  *time.Duration
+	micro                    *int
 	token, cert, key, ca     *string
 	insecureListen, showPlan *bool
 }
@@ -60,6 +61,7 @@ func addDistFlags(fs *flag.FlagSet, hub bool) *distFlags {
 		d.workers = fs.String("workers", "", "worker addresses in rank order, comma-separated (see 'lightning worker')")
 		d.local = fs.Int("local-workers", 0, "start this many worker processes on this machine (loopback) for -plan")
 		d.timeout = fs.Duration("worker-timeout", dist.DefaultStepTimeout, "a step whose workers do not answer within this fails")
+		d.micro = fs.Int("micro-batches", 0, "cut each forward pass into this many micro-batches so pipeline stages overlap (0 = the number of stages)")
 	} else {
 		d.timeout = fs.Duration("peer-timeout", dist.DefaultStepTimeout/2, "a stage leader's wait for an expert peer (keep below the hub's -worker-timeout)")
 	}
@@ -139,6 +141,9 @@ func openModel(dir string, opt minimax01.Options, d *distFlags, fs *flag.FlagSet
 		return nil, nil, nil, err
 	}
 	hub.StepTimeout = *d.timeout
+	if *d.micro > 0 {
+		hub.MicroBatches = *d.micro
+	}
 	return hub, hub, func() { hub.Close(); ends.Close(); stop() }, nil
 }
 
