@@ -28,7 +28,8 @@ type Model struct {
 	plan   Plan
 	stages []*stage
 	conns  []*grpc.ClientConn
-	stats  *byteCounter
+	stats  []*byteCounter // per worker, in rank order
+	roles  []string       // per worker: what it holds
 	maxT   int
 	wbytes int64 // weight bytes of the hub and every worker
 
@@ -53,11 +54,18 @@ type Model struct {
 // stream is dropped and reopened (with the leader's expert peers set up
 // again) at the next step, so a restarted worker is used again.
 type stage struct {
+	rank   int
 	conn   *grpc.ClientConn
 	addr   string
 	peers  []string // the stage's expert ranks 1..EP-1
 	stream grpc.ClientStream
 	cancel context.CancelFunc
+
+	// Since the start: steps sent, time waiting for their replies, and the
+	// bytes the leader exchanged with its expert peers.
+	steps              atomic.Int64
+	wait               atomic.Int64 // ns
+	peerSent, peerRecv atomic.Uint64
 }
 
 // open connects the leader to its peers and opens the step stream.
@@ -97,6 +105,11 @@ func (s *stage) roundTrip(req *stepRequest, reply *stepReply, timeout time.Durat
 			return err
 		}
 	}
+	start := time.Now()
+	defer func() {
+		s.steps.Add(1)
+		s.wait.Add(int64(time.Since(start)))
+	}()
 	done := make(chan error, 1)
 	go func() {
 		err := s.stream.SendMsg(req)
@@ -145,7 +158,7 @@ func Dial(ends *minimax01.Model, plan Plan, addrs []string, sec Security) (*Mode
 	if err != nil {
 		return nil, err
 	}
-	h := &Model{ends: ends, cfg: c, plan: plan, stats: &byteCounter{}, maxT: ends.MaxBatchTokens(),
+	h := &Model{ends: ends, cfg: c, plan: plan, maxT: ends.MaxBatchTokens(),
 		wbytes: ends.Info().WeightBytes, StepTimeout: DefaultStepTimeout}
 	var seed [8]byte
 	rand.Read(seed[:])
@@ -153,7 +166,9 @@ func Dial(ends *minimax01.Model, plan Plan, addrs []string, sec Security) (*Mode
 	ctx, cancel := context.WithTimeout(context.Background(), DialTimeout)
 	defer cancel()
 	for r, addr := range addrs {
-		conn, err := grpc.NewClient(addr, append(opts, grpc.WithStatsHandler(h.stats))...)
+		bc := &byteCounter{}
+		h.stats = append(h.stats, bc)
+		conn, err := grpc.NewClient(addr, append(opts, grpc.WithStatsHandler(bc))...)
 		if err != nil {
 			h.Close()
 			return nil, fmt.Errorf("dist: worker %d (%s): %w", r, addr, err)
@@ -169,12 +184,13 @@ func Dial(ends *minimax01.Model, plan Plan, addrs []string, sec Security) (*Mode
 			return nil, fmt.Errorf("dist: worker at %s is rank %d of plan %s for model %s; want rank %d of plan %s for model %s",
 				addr, info.Rank, info.Plan, info.Digest, r, plan, Digest(c))
 		}
+		h.roles = append(h.roles, info.Part)
 		h.maxT = min(h.maxT, int(info.MaxBatchTokens))
 		h.wbytes += int64(info.WeightBytes)
 	}
 	for s := 0; s < plan.PP; s++ {
 		lead := s * plan.EP
-		st := &stage{conn: h.conns[lead], addr: addrs[lead], peers: addrs[lead+1 : lead+plan.EP]}
+		st := &stage{rank: lead, conn: h.conns[lead], addr: addrs[lead], peers: addrs[lead+1 : lead+plan.EP]}
 		h.stages = append(h.stages, st)
 		if err := st.open(ctx); err != nil {
 			h.Close()
@@ -187,7 +203,7 @@ func Dial(ends *minimax01.Model, plan Plan, addrs []string, sec Security) (*Mode
 		h.free <- make([]float32, h.maxT*c.Dim)
 	}
 	h.final = make([]float32, h.maxT*c.Dim)
-	h.stats.take()
+	h.takeBytes()
 	return h, nil
 }
 
@@ -200,6 +216,51 @@ func (h *Model) Close() error {
 		c.Close()
 	}
 	return nil
+}
+
+// takeBytes returns the bytes exchanged with every worker since the last
+// call.
+func (h *Model) takeBytes() (sent, recv uint64) {
+	for _, b := range h.stats {
+		s, r := b.take()
+		sent += s
+		recv += r
+	}
+	return sent, recv
+}
+
+// Workers implements model.Workers: it checks each worker with an Info call
+// bounded by ctx, in parallel.
+func (h *Model) Workers(ctx context.Context) []model.WorkerStatus {
+	out := make([]model.WorkerStatus, len(h.conns))
+	var wg sync.WaitGroup
+	for r, conn := range h.conns {
+		w := &out[r]
+		w.Rank, w.Addr, w.Role = r, conn.Target(), h.roles[r]
+		w.BytesSent, w.BytesRecv = h.stats[r].total[0].Load(), h.stats[r].total[1].Load()
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			start := time.Now()
+			var info infoReply
+			err := conn.Invoke(ctx, methodInfo, &infoRequest{}, &info)
+			w.Check = time.Since(start)
+			if err == nil && info.Rank != uint32(r) {
+				err = fmt.Errorf("answers as rank %d", info.Rank)
+			}
+			if err != nil {
+				w.Error = err.Error()
+			}
+			w.Ready = err == nil
+		}()
+	}
+	for _, s := range h.stages {
+		w := &out[s.rank]
+		w.Steps, w.StepWait = s.steps.Load(), time.Duration(s.wait.Load())
+		w.PeerBytesSent, w.PeerBytesRecv = s.peerSent.Load(), s.peerRecv.Load()
+	}
+	wg.Wait()
+	return out
 }
 
 // Info implements model.Model; WeightBytes counts the hub and every worker.
@@ -345,6 +406,8 @@ func (h *Model) Forward(seqs []model.Seq, logits []float32) {
 					}
 					mb.peerSent += reply.PeerSent
 					mb.peerRecv += reply.PeerRecv
+					s.peerSent.Add(reply.PeerSent)
+					s.peerRecv.Add(reply.PeerRecv)
 				}
 				chans[si+1] <- mb
 			}
@@ -380,7 +443,7 @@ func (h *Model) Forward(seqs []model.Seq, logits []float32) {
 		h.st.Steps++
 		h.st.Tokens += int64(mb.T)
 	}
-	sent, recv := h.stats.take()
+	sent, recv := h.takeBytes()
 	h.st.HubSent += sent
 	h.st.HubRecv += recv
 	if first != nil {

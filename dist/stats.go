@@ -12,7 +12,8 @@ import (
 // a client sends and receives on the wire (each message plus gRPC's 5-byte
 // frame header; HTTP/2 and TLS framing are not included).
 type byteCounter struct {
-	sent, recv atomic.Uint64
+	sent, recv atomic.Uint64    // since the last take
+	total      [2]atomic.Uint64 // sent, received since the start
 }
 
 func (b *byteCounter) TagRPC(ctx context.Context, _ *stats.RPCTagInfo) context.Context   { return ctx }
@@ -23,8 +24,10 @@ func (b *byteCounter) HandleRPC(_ context.Context, s stats.RPCStats) {
 	switch p := s.(type) {
 	case *stats.OutPayload:
 		b.sent.Add(uint64(p.WireLength))
+		b.total[0].Add(uint64(p.WireLength))
 	case *stats.InPayload:
 		b.recv.Add(uint64(p.WireLength))
+		b.total[1].Add(uint64(p.WireLength))
 	}
 }
 

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"net/http"
@@ -8,6 +9,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/lightninglm/lightning/model"
 )
 
 // metrics are the server's own figures; engine figures are read at scrape
@@ -140,6 +143,11 @@ func (s *Server) serveMetrics(w http.ResponseWriter, r *http.Request) {
 		counter("lightning_prefix_cache_hits_total", "Sequences that resumed from a checkpoint.", st.CacheHits)
 		counter("lightning_prefix_cache_checkpoints_total", "Checkpoints stored.", st.Checkpoints)
 		counter("lightning_prefix_cache_evictions_total", "Checkpoints evicted.", st.Evictions)
+		if ws, ok := b.Engine.Model().(model.Workers); ok {
+			ctx, cancel := context.WithTimeout(r.Context(), workerCheckTimeout)
+			writeWorkerMetrics(&sb, ws.Workers(ctx))
+			cancel()
+		}
 	}
 	gauge("lightning_ready", "1 when a model is loaded and the server is not draining.", boolInt(ready == 1 && !s.drain.Load()))
 
@@ -183,4 +191,22 @@ func boolInt(b bool) int {
 		return 1
 	}
 	return 0
+}
+
+// writeWorkerMetrics writes one labelled series per model worker (models
+// served across processes).
+func writeWorkerMetrics(sb *strings.Builder, ws []model.WorkerStatus) {
+	series := func(name, typ, help string, v func(model.WorkerStatus) any) {
+		fmt.Fprintf(sb, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, typ)
+		for _, w := range ws {
+			fmt.Fprintf(sb, "%s{rank=\"%d\",addr=%q} %v\n", name, w.Rank, w.Addr, v(w))
+		}
+	}
+	series("lightning_worker_up", "gauge", "1 when the model worker answered its check.", func(w model.WorkerStatus) any { return boolInt(w.Ready) })
+	series("lightning_worker_check_seconds", "gauge", "Round trip of the last check of the worker.", func(w model.WorkerStatus) any { return fmt.Sprintf("%.6f", w.Check.Seconds()) })
+	series("lightning_worker_sent_bytes_total", "counter", "Bytes sent to the worker.", func(w model.WorkerStatus) any { return w.BytesSent })
+	series("lightning_worker_received_bytes_total", "counter", "Bytes received from the worker.", func(w model.WorkerStatus) any { return w.BytesRecv })
+	series("lightning_worker_peer_bytes_total", "counter", "Bytes a stage leader exchanged with its expert peers (both ways).", func(w model.WorkerStatus) any { return w.PeerBytesSent + w.PeerBytesRecv })
+	series("lightning_worker_steps_total", "counter", "Steps sent to the worker (stage leaders).", func(w model.WorkerStatus) any { return w.Steps })
+	series("lightning_worker_step_seconds_total", "counter", "Time spent waiting for the worker's step replies (stage leaders).", func(w model.WorkerStatus) any { return fmt.Sprintf("%.6f", w.StepWait.Seconds()) })
 }

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -335,8 +336,35 @@ func TestServeWorkerDies(t *testing.T) {
 	if err := complete(); err != nil {
 		t.Fatal(err)
 	}
+	get := func(path string) (int, string) {
+		resp, err := http.Get(base + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	code, body := get("/health")
+	if code != 200 || strings.Count(body, `"ready":true`) != 2 {
+		t.Errorf("/health with both workers up: %d %s", code, body)
+	}
+	_, body = get("/metrics")
+	for _, want := range []string{`lightning_worker_up{rank="0",addr="` + a0 + `"} 1`, `lightning_worker_up{rank="1",addr="` + a1 + `"} 1`,
+		`lightning_worker_steps_total{rank="1"`, `lightning_worker_sent_bytes_total{rank="0"`} {
+		if !strings.Contains(body, want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
+	if strings.Contains(body, `lightning_worker_sent_bytes_total{rank="0",addr="`+a0+`"} 0`) {
+		t.Error("/metrics: no bytes sent to worker 0 after a request")
+	}
 	w1.Process.Kill()
 	w1.Wait()
+	code, body = get("/health")
+	if code != 503 || !strings.Contains(body, `"status":"degraded"`) || strings.Count(body, `"ready":true`) != 1 {
+		t.Errorf("/health with worker 1 dead: %d %s", code, body)
+	}
 	start := time.Now()
 	err := complete()
 	var apiErr *openai.Error
@@ -355,5 +383,8 @@ func TestServeWorkerDies(t *testing.T) {
 			t.Fatalf("not recovered 10 s after the worker restarted: %v", err)
 		}
 		time.Sleep(100 * time.Millisecond)
+	}
+	if code, body := get("/health"); code != 200 || strings.Count(body, `"ready":true`) != 2 {
+		t.Errorf("/health after the restart: %d %s", code, body)
 	}
 }
