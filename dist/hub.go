@@ -263,12 +263,15 @@ func (h *Model) Workers(ctx context.Context) []model.WorkerStatus {
 	return out
 }
 
-// Info implements model.Model; WeightBytes counts the hub and every worker.
-func (h *Model) Info() model.Info {
-	i := h.ends.Info()
-	i.WeightBytes = h.wbytes
-	return i
-}
+// Info implements model.Model. WeightBytes is what this process holds (the
+// ends), so that a memory budget derived from it (serve -max-memory auto)
+// is about this machine; TotalWeightBytes counts every worker too. The
+// sequence states live on the stage leaders: size their budget from the
+// leaders' memory (inspect -plan).
+func (h *Model) Info() model.Info { return h.ends.Info() }
+
+// TotalWeightBytes is the weight memory of the hub and every worker.
+func (h *Model) TotalWeightBytes() int64 { return h.wbytes }
 
 // Stats returns the traffic counters and zeroes them.
 func (h *Model) Stats() Stats {

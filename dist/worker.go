@@ -199,7 +199,8 @@ func (w *Worker) steps(ss grpc.ServerStream) error {
 			}
 			return err
 		}
-		if err := w.step(&req, &reply, rows[:0], dim); err != nil {
+		var err error
+		if rows, err = w.step(&req, &reply, rows[:0], dim); err != nil {
 			return err
 		}
 		if err := ss.SendMsg(&reply); err != nil {
@@ -208,7 +209,9 @@ func (w *Worker) steps(ss grpc.ServerStream) error {
 	}
 }
 
-func (w *Worker) step(req *stepRequest, reply *stepReply, rows []minimax01.Rows, dim int) error {
+// step applies req's state operations and runs its rows; it returns rows
+// (reused by the next step).
+func (w *Worker) step(req *stepRequest, reply *stepReply, rows []minimax01.Rows, dim int) ([]minimax01.Rows, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.busy != nil {
@@ -231,7 +234,7 @@ func (w *Worker) step(req *stepRequest, reply *stepReply, rows []minimax01.Rows,
 		case opDrop:
 			delete(w.states, o.A)
 		default:
-			return status.Errorf(codes.InvalidArgument, "dist: unknown state operation %d", o.Kind)
+			return rows, status.Errorf(codes.InvalidArgument, "dist: unknown state operation %d", o.Kind)
 		}
 	}
 	T := 0
@@ -246,13 +249,13 @@ func (w *Worker) step(req *stepRequest, reply *stepReply, rows []minimax01.Rows,
 			if ok {
 				have = st.Len()
 			}
-			return status.Errorf(codes.FailedPrecondition, "dist: rank %d: sequence %x at position %d, worker has %d tokens (-1: unknown); was the worker restarted?", w.rank, r.ID, r.Pos, have)
+			return rows, status.Errorf(codes.FailedPrecondition, "dist: rank %d: sequence %x at position %d, worker has %d tokens (-1: unknown); was the worker restarted?", w.rank, r.ID, r.Pos, have)
 		}
 		rows = append(rows, minimax01.Rows{State: st, N: int(r.N)})
 		T += int(r.N)
 	}
 	if T*dim != len(req.X) || T > w.m.MaxBatchTokens() {
-		return status.Errorf(codes.InvalidArgument, "dist: step of %d rows with %d floats (dim %d, at most %d rows)", T, len(req.X), dim, w.m.MaxBatchTokens())
+		return rows, status.Errorf(codes.InvalidArgument, "dist: step of %d rows with %d floats (dim %d, at most %d rows)", T, len(req.X), dim, w.m.MaxBatchTokens())
 	}
 	var peers minimax01.ExpertPeers
 	if w.peers != nil {
@@ -268,10 +271,10 @@ func (w *Worker) step(req *stepRequest, reply *stepReply, rows []minimax01.Rows,
 			for _, r := range req.Rows { // their states are now wrong
 				delete(w.states, r.ID)
 			}
-			return status.Errorf(codes.Unavailable, "dist: rank %d: expert peer: %v", w.rank, err)
+			return rows, status.Errorf(codes.Unavailable, "dist: rank %d: expert peer: %v", w.rank, err)
 		}
 	}
-	return nil
+	return rows, nil
 }
 
 // experts serves a leader's expert requests.
