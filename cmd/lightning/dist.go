@@ -8,12 +8,14 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"os/signal"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -224,10 +226,30 @@ func runWorker(fs *flag.FlagSet, args []string) error {
 	listen := fs.String("listen", "127.0.0.1:0", "address to serve on (port 0 picks a free one)")
 	batchTokens := fs.Int("batch-tokens", 512, "most tokens per step (the hub uses the smallest of all processes)")
 	quantFmt := fs.String("quant", "", "quantize the weights at load (q8, q8b32, q4g64, …; see 'lightning quantize')")
+	probe := fs.String("probe-listen", "", "also serve unauthenticated HTTP probes here: /healthz (alive) and /readyz (200 once serving, 503 while loading), for Kubernetes")
 	d := addDistFlags(fs, false)
 	d.insecureListen = fs.Bool("insecure-listen", false, "allow a plaintext listener on a non-loopback address")
 	if err := parseFlags(fs, args, false); err != nil {
 		return err
+	}
+	var ready atomic.Bool
+	if *probe != "" {
+		pl, err := net.Listen("tcp", *probe)
+		if err != nil {
+			return err
+		}
+		defer pl.Close()
+		mux := http.NewServeMux()
+		mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "ok\n") })
+		mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
+			if !ready.Load() {
+				http.Error(w, "loading", http.StatusServiceUnavailable)
+				return
+			}
+			io.WriteString(w, "ready\n")
+		})
+		go (&http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}).Serve(pl)
+		fmt.Fprintf(stdout, "lightning worker: probes on %s\n", pl.Addr())
 	}
 	plan, err := dist.ParsePlan(*d.plan)
 	if err != nil {
@@ -277,6 +299,7 @@ func runWorker(fs *flag.FlagSet, args []string) error {
 	defer signal.Stop(sig)
 	served := make(chan error, 1)
 	go func() { served <- w.Serve(lis) }()
+	ready.Store(true)
 	select {
 	case err := <-served:
 		return err

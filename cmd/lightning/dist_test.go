@@ -273,15 +273,15 @@ func TestServeThroughWorkers(t *testing.T) {
 	}
 }
 
-// workerChild starts 'lightning worker' as a child process and returns it
-// and its address.
-func workerChild(t *testing.T, args ...string) (*exec.Cmd, string) {
+// workerChild starts 'lightning worker' as a child process and returns it,
+// its address and its probe address (with -probe-listen).
+func workerChild(t *testing.T, args ...string) (cmd *exec.Cmd, addr, probe string) {
 	t.Helper()
 	exe, err := os.Executable()
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(exe, append([]string{"worker"}, args...)...)
+	cmd = exec.Command(exe, append([]string{"worker"}, args...)...)
 	cmd.Env = append(os.Environ(), childEnv+"=1")
 	out, err := cmd.StdoutPipe()
 	if err != nil {
@@ -293,13 +293,16 @@ func workerChild(t *testing.T, args ...string) (*exec.Cmd, string) {
 	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
 	sc := bufio.NewScanner(out)
 	for sc.Scan() {
+		if _, a, ok := strings.Cut(sc.Text(), "probes on "); ok {
+			probe = a
+		}
 		if _, a, ok := strings.Cut(sc.Text(), "listening on "); ok {
 			go io.Copy(io.Discard, out)
-			return cmd, a
+			return cmd, a, probe
 		}
 	}
 	t.Fatalf("worker %v exited without listening", args)
-	return nil, ""
+	return nil, "", ""
 }
 
 // TestServeWorkerDies kills a worker process under 'serve -workers': the
@@ -324,8 +327,18 @@ func TestServeWorkerDies(t *testing.T) {
 	wargs := func(rank int, listen string) []string {
 		return []string{"-model", tmp, "-plan", "pp=2", "-rank", fmt.Sprint(rank), "-listen", listen, "-token", tok}
 	}
-	_, a0 := workerChild(t, wargs(0, "127.0.0.1:0")...)
-	w1, a1 := workerChild(t, wargs(1, "127.0.0.1:0")...)
+	_, a0, probe := workerChild(t, append(wargs(0, "127.0.0.1:0"), "-probe-listen", "127.0.0.1:0")...)
+	for _, path := range []string{"/healthz", "/readyz"} { // Kubernetes probes: no token needed
+		resp, err := http.Get("http://" + probe + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			t.Errorf("worker %s: %d", path, resp.StatusCode)
+		}
+	}
+	w1, a1, _ := workerChild(t, wargs(1, "127.0.0.1:0")...)
 	base := serveChild(t, "-model", tmp, "-plan", "pp=2", "-workers", a0+","+a1, "-token", tok, "-worker-timeout", "5s")
 	client := openai.NewClient(option.WithBaseURL(base+"/v1"), option.WithAPIKey("unused"), option.WithMaxRetries(0))
 	complete := func() error {
