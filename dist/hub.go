@@ -37,6 +37,10 @@ type Model struct {
 	// DefaultStepTimeout); a worker that does not answer in time fails
 	// the Forward with ErrTimeout.
 	StepTimeout time.Duration
+	// MicroBatches is how many pieces a Forward's rows are cut into so the
+	// stages overlap (Dial sets the number of stages; 1 = no pipelining).
+	// Set it, like StepTimeout, before the first Forward.
+	MicroBatches int
 
 	mu      sync.Mutex // serialises Forward; guards everything below
 	nextID  uint64
@@ -44,10 +48,6 @@ type Model struct {
 	free    chan []float32 // [maxT, dim] hidden-state buffers of micro-batches in flight
 	final   []float32      // [maxT, dim] rows that get logits
 	st      Stats
-
-	// MicroBatches is how many pieces a Forward's rows are cut into so the
-	// stages overlap (Dial sets the number of stages; 1 = no pipelining).
-	MicroBatches int
 }
 
 // stage is the hub's stream to one stage leader. After a failure the
@@ -337,10 +337,10 @@ func (s *remoteState) Reset() {
 	h.pending = append(h.pending, stateOp{Kind: opReset, A: s.id})
 }
 
-// Forward implements model.Model. It packs the sequences into micro-batches
-// of at most MicroRows rows (the single process packs steps the same way)
-// and pipelines them: the hub embeds micro-batch k+1 while stage 0 runs k
-// and stage 1 runs k−1, and applies the final norm and LM head to the rows
+// Forward implements model.Model. It packs the sequences, in order, into
+// MicroBatches micro-batches (more when they would exceed the workers' step
+// size; the single process packs its steps the same way) and pipelines
+// them: the hub embeds micro-batch k+1 while stage 0 runs k and stage 1 k−1, and applies the final norm and LM head to the rows
 // that want logits as micro-batches come back. Each stage sees the
 // micro-batches in order, so every sequence's rows reach it in order.
 func (h *Model) Forward(seqs []model.Seq, logits []float32) {

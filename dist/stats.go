@@ -36,7 +36,7 @@ func (b *byteCounter) take() (sent, recv uint64) {
 	return b.sent.Swap(0), b.recv.Swap(0)
 }
 
-// Stats are the hub's traffic counters since the last ResetStats.
+// Stats are the hub's traffic counters since the last call of Model.Stats.
 type Stats struct {
 	Steps     int64  // Forward steps run (one message per stage each)
 	Tokens    int64  // rows (tokens) run through the workers
