@@ -59,6 +59,11 @@ func NewFlashScratch(group, d int) *FlashScratch {
 	}
 }
 
+// Bytes is the memory the buffers hold.
+func (ws *FlashScratch) Bytes() int64 {
+	return int64(len(ws.q)+len(ws.s)+len(ws.o)+len(ws.m)+len(ws.l)+len(ws.k)+len(ws.v)) * 4
+}
+
 // FlashTiles returns how many independent work items FlashAttend splits n
 // query tokens of one KV head (GQA group size group) into.
 func FlashTiles(n, group int) int { return (n + queryTile(group) - 1) / queryTile(group) }

@@ -84,6 +84,11 @@ func NewLightningScratch(blockLen, d int) *LightningScratch {
 	}
 }
 
+// Bytes is the memory the buffers hold.
+func (ws *LightningScratch) Bytes() int64 {
+	return int64(len(ws.decay)+len(ws.scores)+len(ws.kd)) * 4
+}
+
 // LightningPrefill runs one head of lightning attention over n tokens with the
 // block algorithm of spec §2.5.4, starting from state and leaving in it the
 // state after the last token (spec §2.5.3: the recurrence S_t = λ·S_{t-1} +

@@ -522,6 +522,10 @@ func (e *Engine) step() {
 		}
 		logits := e.logits[row*V : (row+1)*V]
 		row++
+		if !model.AllFinite(logits) { // corrupt weights or an overflow: every later token would be garbage
+			e.finish(s, FinishAborted, -1, model.NonFiniteError(e.m, b))
+			continue
+		}
 		if s.gen == 0 {
 			e.checkpoint(s, logits) // end of prompt, with the logits that follow
 		}

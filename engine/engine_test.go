@@ -7,6 +7,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -670,5 +671,52 @@ func TestPanicIsContained(t *testing.T) {
 	waitIdle(t, e) // results are delivered before the step publishes its figures
 	if st := e.Stats(); st.Running != 0 || st.Reserved != 0 {
 		t.Errorf("stats %+v", st)
+	}
+}
+
+// nanModel writes NaN into the logits of sequences that feed token 13, as a
+// model whose weights are corrupt on some path would, and locates the fault
+// in a made-up layer.
+type nanModel struct{ model.Model }
+
+func (p nanModel) Forward(seqs []model.Seq, logits []float32) {
+	p.Model.Forward(seqs, logits)
+	V := p.Info().VocabSize
+	row := 0
+	for _, s := range seqs {
+		n := s.Rows()
+		if slices.Contains(s.Tokens, 13) {
+			for i := range logits[row*V : (row+n)*V] {
+				logits[row*V+i] = float32(math.NaN())
+			}
+		}
+		row += n
+	}
+}
+
+func (p nanModel) LocateNonFinite(s model.Seq) string { return "layer 7 of 8 (test)" }
+
+// TestNonFiniteLogitsEndOnlyTheirSequence checks that a sequence whose
+// logits are not finite ends with an error naming the layer, while a
+// sequence decoded in the same steps carries on.
+func TestNonFiniteLogitsEndOnlyTheirSequence(t *testing.T) {
+	m := tinyModel(t, 64)
+	e := newEngine(t, nanModel{m}, engine.Config{})
+	healthy, err := e.Submit(context.Background(), engine.Request{Prompt: []int32{1, 2, 3}, MaxTokens: 40, Params: greedy()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, r := run(t, e, engine.Request{Prompt: []int32{1, 13, 2}, MaxTokens: 8, Params: greedy()})
+	if r.Reason != engine.FinishAborted || !errors.Is(r.Err, model.ErrNonFinite) || !strings.Contains(fmt.Sprint(r.Err), "layer 7 of 8") {
+		t.Errorf("poisoned request: %+v", r)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	toks, hr, err := healthy.Wait(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if hr.Reason != engine.FinishLength || len(toks) != 40 {
+		t.Errorf("healthy request beside the poisoned one: %d tokens, %+v", len(toks), hr)
 	}
 }

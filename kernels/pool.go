@@ -34,7 +34,8 @@ var pool struct {
 	pending atomic.Int32  // workers that have not finished the current job
 	stop    atomic.Bool   // the current workers must exit (SetThreads)
 	fn      func(lo, hi int)
-	bounds  []int // len threads+1
+	bounds  []int               // len threads+1
+	failure atomic.Pointer[any] // the first panic of the current job, re-raised by ParallelFor
 }
 
 func init() { SetThreads(runtime.GOMAXPROCS(0)) }
@@ -95,10 +96,23 @@ func worker(id int, w *poolWorker, last uint64) {
 			return
 		}
 		if lo, hi := pool.bounds[id], pool.bounds[id+1]; lo < hi {
-			pool.fn(lo, hi)
+			runRange(lo, hi)
 		}
 		pool.pending.Add(-1)
 	}
+}
+
+// runRange calls pool.fn on [lo, hi) and records a panic in pool.failure
+// instead of letting it end the process: ParallelFor re-raises it on the
+// calling goroutine, where the caller's recover (engine.safeStep) sees it.
+func runRange(lo, hi int) {
+	defer func() {
+		if r := recover(); r != nil {
+			failure := r // moved to the heap only on this path, so a normal call does not allocate
+			pool.failure.CompareAndSwap(nil, &failure)
+		}
+	}()
+	pool.fn(lo, hi)
 }
 
 // wakeAll sends a token to every parked worker.
@@ -123,6 +137,8 @@ func waitWorkers() {
 // range per thread, and returns when all calls have returned. Ranges start at
 // multiples of align (align ≤ 1 means 1), so callers can keep SIMD tiles
 // whole. A nested or concurrent call runs fn(0, n) on the calling goroutine.
+// If any call of fn panics, ParallelFor waits for the others and then
+// panics on the calling goroutine with the first value.
 func ParallelFor(n, align int, fn func(lo, hi int)) {
 	if n <= 0 {
 		return
@@ -152,7 +168,10 @@ func ParallelFor(n, align int, fn func(lo, hi int)) {
 	pool.pending.Store(int32(len(pool.workers)))
 	pool.gen.Add(1) // publishes fn and bounds to the workers
 	wakeAll()
-	fn(pool.bounds[0], pool.bounds[1])
+	runRange(pool.bounds[0], pool.bounds[1])
 	waitWorkers()
 	pool.fn = nil
+	if r := pool.failure.Swap(nil); r != nil {
+		panic(*r)
+	}
 }

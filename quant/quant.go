@@ -23,6 +23,10 @@
 // rows are a multiple of 64 elements (the SIMD kernels unpack a chunk with
 // one shift and two masks).
 //
+// The ggml block formats of GGUF files (Q4_0 … Q6_K, ggml.go) keep their
+// scales inside each block instead; Lightning reads and computes with them
+// but does not produce them.
+//
 // # Checkpoint naming
 //
 // A quantized checkpoint (written by `lightning quantize`) keeps every
@@ -67,6 +71,15 @@ const (
 	// activations are rounded to bfloat16 too and products use VDPBF16PS
 	// (kernels.MatMulBF16Dot). It is a compute choice, never a file dtype.
 	BF16Dot
+	// ggml block formats, read from GGUF files and used in place (ggml.go).
+	GQ4_0
+	GQ4_1
+	GQ5_0
+	GQ5_1
+	GQ8_0
+	GQ4_K
+	GQ5_K
+	GQ6_K
 )
 
 // Format describes one weight format.
@@ -80,8 +93,9 @@ type Format struct {
 	Dequant func(dst []float32, src []byte)
 
 	// Quantized formats only.
-	Bits     int  // bits per quant: 8 or 4; 0 for float formats
+	Bits     int  // bits per quant: 8, 6, 5 or 4; 0 for float formats
 	PerRow   bool // one scale per row instead of per block
+	Inline   bool // ggml block format: scales (and mins) inside each block, none stored apart
 	Mins     bool // a min per block: w = s·q + m
 	RowAlign int  // a row's element count must be a multiple of this
 	// quantize fills one row's quants and its float scales (and mins) from
@@ -121,6 +135,15 @@ var formats = [...]Format{
 	Q4G64M:  {Name: "q4g64m", BlockLen: 64, BlockBytes: 32, Bits: 4, Mins: true, RowAlign: 64, quantize: quantizeQ4Min, dequant: dequantQ4(64), matMul: matMulQ4(64, true)},
 	BF16Dot: {Name: "BF16dot", BlockLen: 1, BlockBytes: 2, Dequant: dequantBF16, matMul: matMulBF16Dot},
 	Q4G128M: {Name: "q4g128m", BlockLen: 128, BlockBytes: 64, Bits: 4, Mins: true, RowAlign: 128, quantize: quantizeQ4Min, dequant: dequantQ4(128), matMul: matMulQ4(128, true)},
+
+	GQ4_0: ggmlFormat("Q4_0", 32, 18, 4, dequantQ4_0),
+	GQ4_1: ggmlFormat("Q4_1", 32, 20, 4, dequantQ4_1),
+	GQ5_0: ggmlFormat("Q5_0", 32, 22, 5, dequantQ5_0),
+	GQ5_1: ggmlFormat("Q5_1", 32, 24, 5, dequantQ5_1),
+	GQ8_0: ggmlFormat("Q8_0", 32, 34, 8, dequantQ8_0),
+	GQ4_K: ggmlFormat("Q4_K", 256, 144, 4, dequantQ4_K),
+	GQ5_K: ggmlFormat("Q5_K", 256, 176, 5, dequantQ5_K),
+	GQ6_K: ggmlFormat("Q6_K", 256, 210, 6, dequantQ6_K),
 }
 
 // Info returns the format table row of t; it panics for an unknown type.
@@ -142,6 +165,10 @@ func (t Type) String() string {
 // Quantized reports whether t is a quantized (integer) format.
 func (t Type) Quantized() bool { return t.Info().Bits != 0 }
 
+// CanQuantize reports whether Lightning can produce t (QuantizeRow): the
+// quantized formats except the ggml block formats, which it only reads.
+func (t Type) CanQuantize() bool { return t.Info().quantize != nil }
+
 // RowBytes returns the bytes of one row of n elements (the quants only, for
 // quantized formats), or an error when n is not a whole number of blocks.
 func (t Type) RowBytes(n int) (int, error) {
@@ -158,7 +185,7 @@ func (t Type) RowBytes(n int) (int, error) {
 func (t Type) ScalesPerRow(n int) int {
 	f := t.Info()
 	switch {
-	case f.Bits == 0:
+	case f.Bits == 0 || f.Inline:
 		return 0
 	case f.PerRow:
 		return 1
@@ -167,9 +194,12 @@ func (t Type) ScalesPerRow(n int) int {
 }
 
 // ScaleTypeOK reports whether st can hold t's scales: F32 for q8, F16 or
-// BF16 for the block formats.
+// BF16 for the block formats, Invalid (none) for the ggml block formats.
 func (t Type) ScaleTypeOK(st Type) bool {
 	f := t.Info()
+	if f.Inline {
+		return st == Invalid
+	}
 	if f.PerRow {
 		return st == F32
 	}
@@ -187,7 +217,7 @@ func (t Type) BitsPerWeight(n int, st Type) float64 {
 	if t.Info().Mins {
 		sc *= 2
 	}
-	if sc > 0 {
+	if sc > 0 && st != Invalid {
 		rb += sc * st.Info().BlockBytes
 	}
 	return 8 * float64(rb) / float64(n)
@@ -203,11 +233,12 @@ func ByName(name string) (Type, bool) {
 	return Invalid, false
 }
 
-// QuantizedNames lists the names of the quantized formats in table order.
+// QuantizedNames lists the names of the quantized formats Lightning
+// produces, in table order.
 func QuantizedNames() []string {
 	var out []string
 	for _, f := range formats {
-		if f.Bits != 0 {
+		if f.quantize != nil {
 			out = append(out, f.Name)
 		}
 	}
@@ -220,7 +251,10 @@ func QuantizedNames() []string {
 // the scale type cannot hold.
 func (t Type) QuantizeRow(q, sc, mn []byte, st Type, x []float32) error {
 	f := t.Info()
-	if f.Bits == 0 || !t.ScaleTypeOK(st) {
+	if f.quantize == nil {
+		return fmt.Errorf("quant: cannot quantize to %s: Lightning reads it from GGUF files but does not produce it", t)
+	}
+	if !t.ScaleTypeOK(st) {
 		return fmt.Errorf("quant: cannot quantize to %s with %s scales", t, st)
 	}
 	ns := t.ScalesPerRow(len(x))
@@ -270,8 +304,10 @@ func (t Type) DequantRow(dst []float32, q, sc, mn []byte, st Type) {
 }
 
 // MatMul computes dst[T, out] = x[T, in] · wᵀ for a weight matrix [out, in]
-// of format t, accumulating in float32. For quantized formats it quantizes
-// the activations per token to int8 first, in blocks of 32 (64 for int4
+// of format t, accumulating in float32. For the ggml block formats it
+// dequantizes each weight row and takes fp32 dot products (ggml.go); for
+// Lightning's quantized formats it quantizes the activations per token to
+// int8 first, in blocks of 32 (64 for int4
 // with groups of 64 or more; kernels.MatMulQ8 and friends): an error of at
 // most amax/254 per activation, amax being its block's largest |x|.
 func (t Type) MatMul(dst, x []float32, T, in, out int, w Weights) {

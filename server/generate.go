@@ -299,6 +299,9 @@ func (s *Server) run(rc *requestCtx, j *job, started func() error, emit func(pie
 		case res.Reason == engine.FinishAborted && errors.Is(res.Err, engine.ErrPanic):
 			s.log.Error("generation failed", "id", rc.id, "error", res.Err)
 			return out, internalError("generation failed inside the engine; the request was dropped")
+		case res.Reason == engine.FinishAborted && errors.Is(res.Err, model.ErrNonFinite):
+			s.log.Error("generation failed", "id", rc.id, "error", res.Err)
+			return out, internalError(fmt.Sprintf("generation failed: %v; the request was dropped", res.Err))
 		case res.Reason == engine.FinishAborted:
 			return out, unavailable("server shut down before the request finished", s.cfg.RetryAfter)
 		case errors.Is(res.Err, context.DeadlineExceeded):

@@ -54,7 +54,7 @@ func NewQMat(rows, cols int, t quant.Type, q, scales, mins []byte, st quant.Type
 		return Mat{}, fmt.Errorf("tensor: %s is not a quantized type", t)
 	}
 	if !t.ScaleTypeOK(st) {
-		return Mat{}, fmt.Errorf("tensor: %s scales cannot be %s (q8 takes F32, the block formats F16 or BF16)", t, st)
+		return Mat{}, fmt.Errorf("tensor: %s scales cannot be %s (q8 takes F32, the block formats F16 or BF16, the ggml formats none)", t, st)
 	}
 	if rows < 0 || cols < 0 {
 		return Mat{}, fmt.Errorf("tensor: %s shape [%d, %d]", t, rows, cols)
@@ -65,6 +65,12 @@ func NewQMat(rows, cols int, t quant.Type, q, scales, mins []byte, st quant.Type
 	}
 	if len(q) != rows*rb {
 		return Mat{}, fmt.Errorf("tensor: %s [%d, %d] needs %d bytes of quants, have %d", t, rows, cols, rows*rb, len(q))
+	}
+	if t.Info().Inline { // ggml blocks carry their scales: the bytes are the whole matrix
+		if scales != nil || mins != nil {
+			return Mat{}, fmt.Errorf("tensor: %s keeps its scales inside its blocks; none can be given apart", t)
+		}
+		return Mat{Rows: rows, Cols: cols, Type: t, Data: q}, nil
 	}
 	ns := rows * t.ScalesPerRow(cols)
 	esz := st.Info().BlockBytes
@@ -182,8 +188,9 @@ func (m Mat) U16() []uint16 {
 }
 
 // MatMul computes dst[T, m.Rows] = x[T, m.Cols] · mᵀ, accumulating in float32
-// whatever the weight format (quantized formats quantize x to int8 blocks
-// on the fly: quant.Type.MatMul).
+// whatever the weight format (Lightning's quantized formats quantize x to
+// int8 blocks on the fly, the ggml block formats dequantize weight rows:
+// quant.Type.MatMul).
 func MatMul(dst, x []float32, T int, m Mat) {
 	m.Type.MatMul(dst, x, T, m.Cols, m.Rows, quant.Weights{Q: m.Data, Scales: m.Scales, Mins: m.Mins, ScaleType: m.ScaleType})
 }

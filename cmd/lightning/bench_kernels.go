@@ -21,12 +21,15 @@ func init() {
 	register(&command{
 		name:    "bench",
 		summary: "measure the machine's limits and the kernels' throughput against them",
-		usage:   "-kernels [-json] [-threads N]  |  (-model DIR | -preset NAME) [-prefill N,...] [-decode-ctx N,...] [-long N] [-kv f32|bf16|int8] [-json]",
+		usage:   "-kernels [-json] [-threads N]  |  (-model DIR | -preset NAME) [-prefill N,...] [-decode-ctx N,...] [-long N] [-kv f32|bf16|int8] [-json]  |  -train [-preset NAME,...] [-seq-len N] [-steps N] [-json]",
 		help: `-kernels measures, in one run, the machine's read bandwidth (1 GiB streamed), its fp32 FMA peak
 and its VDPBF16PS peak on the chosen threads, then times each kernel at MiniMax shapes and reports
 it as a ratio to those limits: GEMM GFLOP/s ÷ FMA peak (bf16-dot GEMM ÷ bf16 peak), decode GEMV
-GB/s ÷ read bandwidth. Each kernel runs for about 0.3 s; best and median are shown. It warns when
-the load average says other work shares the cores. Needs about 3 GB of memory.
+GB/s ÷ read bandwidth. Each kernel runs for about 0.3 s; best and median are shown. The limit a
+kernel is compared with is measured again just before and just after it (the higher of the two is
+used), so a busy machine slows both sides of a ratio alike; a kernel during which the two differ by
+more than 15%, or whose best run beats the limit, is marked as unsteady. It warns when the load average says other work shares the
+cores. Needs about 3 GB of memory.
 
 Model mode (-model DIR or -preset NAME) measures the same machine limits, then end-to-end prefill
 tok/s at each -prefill length (with the useful-FLOP rate as a ratio to the FMA peak) and decode tok/s
@@ -35,11 +38,19 @@ state read and written — as a ratio to the read bandwidth). -long N adds one c
 tokens reporting ms/token at 8K, 32K, 128K, 512K and 1M and the peak RSS against the memory formula.
 Presets are written once as random BF16 models into the temp folder.
 
+-train times training steps of random fp32 presets (-preset, default tiny,m300): one packed
+sequence of -seq-len tokens per step, split into the layers' forward, the LM head with the loss
+(forward and backward fused), the layers' backward and the AdamW step; the fastest of -steps after
+a warm-up step, with tokens/s and MFU: the step's useful FLOPs (3 × the forward's matrix products,
+LM head included, and attention) ÷ the FMA peak measured in the same run. m300 needs about 6 GB
+(weights, gradients, AdamW moments).
+
 Examples:
   lightning bench -kernels
   lightning bench -preset m300
   lightning bench -preset b2 -prefill 2048 -decode-ctx 0 -json
-  lightning bench -preset long -prefill '' -decode-ctx '' -long 1M -chunk 4096`,
+  lightning bench -preset long -prefill '' -decode-ctx '' -long 1M -chunk 4096
+  lightning bench -train -threads 2`,
 		run: runBench,
 	})
 }
@@ -47,6 +58,7 @@ Examples:
 // benchFlags are the flags of "lightning bench"; each mode adds its own.
 type benchFlags struct {
 	kernels bool
+	train   bool
 	json    bool
 	threads int
 }
@@ -54,6 +66,10 @@ type benchFlags struct {
 func runBench(fs *flag.FlagSet, args []string) error {
 	var f benchFlags
 	fs.BoolVar(&f.kernels, "kernels", false, "benchmark the kernels against the machine's limits")
+	fs.BoolVar(&f.train, "train", false, "benchmark training steps (forward, backward, AdamW) of random presets")
+	var to trainBenchOptions
+	fs.IntVar(&to.seqLen, "seq-len", 512, "train mode: tokens per step (one packed sequence)")
+	fs.IntVar(&to.steps, "steps", 3, "train mode: timed steps after one warm-up step")
 	fs.BoolVar(&f.json, "json", false, "print the report as JSON")
 	fs.IntVar(&f.threads, "threads", 0, "worker threads (0 = one per core)")
 	var mo modelBenchOptions
@@ -62,10 +78,11 @@ func runBench(fs *flag.FlagSet, args []string) error {
 	prefill := fs.String("prefill", "512,2048,8192,32768", "model mode: prompt lengths to time (comma-separated; empty = none)")
 	decodeCtx := fs.String("decode-ctx", "0,8192,32768", "model mode: contexts to time decoding at (comma-separated; empty = none)")
 	fs.IntVar(&mo.decodeN, "decode-n", 32, "model mode: tokens decoded per context")
-	fs.IntVar(&mo.chunk, "chunk", 1024, "model mode: prefill chunk (tokens per forward step), as run and chat use by default")
+	fs.IntVar(&mo.chunk, "chunk", defaultBatchTokens, "model mode: prefill chunk (tokens per forward step), as run, chat and serve use by default")
 	long := fs.String("long", "", "model mode: also run one prefill of this many tokens (e.g. 1M), reporting ms/token at milestones and peak RSS vs the memory formula")
 	fs.StringVar(&mo.kvType, "kv", "f32", "model mode: KV cache type: f32, bf16 or int8")
 	fs.BoolVar(&mo.bf16Dot, "bf16-dot", false, "model mode: multiply BF16 attention/expert matrices with the lossy VDPBF16PS path (activations rounded to bf16)")
+	fs.BoolVar(&mo.ggufBlocks, "gguf-blocks", false, "model mode: "+ggufBlocksHelp)
 	if err := parseFlags(fs, args, false); err != nil {
 		return err
 	}
@@ -89,6 +106,24 @@ func runBench(fs *flag.FlagSet, args []string) error {
 		return fmt.Errorf("%w: -threads %d: must be ≥ 0", errUsage, f.threads)
 	}
 	switch {
+	case f.train:
+		if f.kernels || mo.dir != "" {
+			return fmt.Errorf("%w: -train runs presets only; -kernels and -model are separate runs", errUsage)
+		}
+		if to.seqLen < 2 || to.steps < 1 {
+			return fmt.Errorf("%w: -seq-len must be ≥ 2 and -steps ≥ 1", errUsage)
+		}
+		if mo.preset == "" {
+			mo.preset = "tiny,m300"
+		}
+		if to.presets, err = parsePresets(mo.preset); err != nil {
+			return err
+		}
+		if f.threads > 0 {
+			kernels.SetThreads(f.threads)
+		}
+		to.json = f.json
+		return benchTrain(stdout, fs.Output(), to)
 	case f.kernels && (mo.dir != "" || mo.preset != ""):
 		return fmt.Errorf("%w: -kernels and model mode (-model/-preset) are separate runs", errUsage)
 	case mo.dir != "" && mo.preset != "":
@@ -130,7 +165,22 @@ type kernelResult struct {
 	Ratio    float64 `json:"ratio"`           // of Limit, at the best time
 	RatioMed float64 `json:"ratio_median"`    // of Limit, at the median time
 	Limit    string  `json:"limit,omitempty"` // "fma", "bf16dot" or "read"
+	// The limit measured just before and just after the kernel (GFLOP/s or
+	// GB/s); the ratios use the higher one, so they compare the kernel with
+	// the machine as it was while the kernel ran.
+	LimitBefore float64 `json:"limit_before,omitempty"`
+	LimitAfter  float64 `json:"limit_after,omitempty"`
+	// Unsteady: the two differ by more than limitDrift (the load changed
+	// while the kernel ran), or the best run beat the limit (it caught a
+	// quieter moment than the probes did); either way the ratio is
+	// unreliable.
+	Unsteady bool `json:"unsteady,omitempty"`
 }
+
+// limitDrift is how far (as a fraction of the higher one) the limits
+// measured before and after a kernel may differ before its ratio is flagged.
+// On an idle machine repeated probes agree within a few percent.
+const limitDrift = 0.15
 
 // benchKernels runs the kernel mode of bench and writes its report to w.
 func benchKernels(w io.Writer, jsonOut bool, threads int) error {
@@ -164,6 +214,10 @@ func benchKernels(w io.Writer, jsonOut bool, threads int) error {
 	r.FMAPeak = best3(func() float64 { return kernels.FMAPeak(300*time.Millisecond) / 1e9 })
 	r.BF16Peak = best3(func() float64 { return kernels.BF16DotPeak(300*time.Millisecond) / 1e9 })
 	r.ReadBW = best3(func() float64 { return kernels.ReadBandwidth(raw, 1) / 1e9 })
+	// Shorter probes, run around every kernel.
+	fmaProbe := func() float64 { return kernels.FMAPeak(100*time.Millisecond) / 1e9 }
+	bf16Probe := func() float64 { return kernels.BF16DotPeak(100*time.Millisecond) / 1e9 }
+	readProbe := func() float64 { return kernels.ReadBandwidth(raw, 1) / 1e9 }
 
 	x := make([]float32, 1024*9216)
 	fillBench32(x)
@@ -182,14 +236,14 @@ func benchKernels(w io.Writer, jsonOut bool, threads int) error {
 	for _, g := range gemms {
 		shape := fmt.Sprintf("T=%d %d→%d", g.T, g.in, g.out)
 		flops := 2 * float64(g.T) * float64(g.in) * float64(g.out)
-		r.add("MatMulF32 "+g.name, shape, flops, 4*float64(g.in*g.out), "fma", r.FMAPeak, func() {
+		r.add("MatMulF32 "+g.name, shape, flops, 4*float64(g.in*g.out), "fma", fmaProbe, func() {
 			kernels.MatMulF32(dst, x, w32, g.T, g.in, g.out)
 		})
-		r.add("MatMulBF16 "+g.name, shape, flops, 2*float64(g.in*g.out), "fma", r.FMAPeak, func() {
+		r.add("MatMulBF16 "+g.name, shape, flops, 2*float64(g.in*g.out), "fma", fmaProbe, func() {
 			kernels.MatMulBF16(dst, x, w16, g.T, g.in, g.out)
 		})
 		if r.BF16Peak > 0 {
-			r.add("MatMulBF16Dot "+g.name, shape, flops, 2*float64(g.in*g.out), "bf16dot", r.BF16Peak, func() {
+			r.add("MatMulBF16Dot "+g.name, shape, flops, 2*float64(g.in*g.out), "bf16dot", bf16Probe, func() {
 				kernels.MatMulBF16Dot(dst, x, w16, g.T, g.in, g.out)
 			})
 		}
@@ -208,11 +262,11 @@ func benchKernels(w io.Writer, jsonOut bool, threads int) error {
 		shape := fmt.Sprintf("T=%d %d→%d", g.T, g.in, g.out)
 		flops := 2 * float64(g.T) * float64(g.in) * float64(g.out)
 		if g.f32 {
-			r.add(g.name, shape, flops, 4*float64(g.in*g.out), "read", r.ReadBW, func() {
+			r.add(g.name, shape, flops, 4*float64(g.in*g.out), "read", readProbe, func() {
 				kernels.MatMulF32(dst, x, w32, g.T, g.in, g.out)
 			})
 		} else {
-			r.add(g.name, shape, flops, 2*float64(g.in*g.out), "read", r.ReadBW, func() {
+			r.add(g.name, shape, flops, 2*float64(g.in*g.out), "read", readProbe, func() {
 				kernels.MatMulBF16(dst, x, w16, g.T, g.in, g.out)
 			})
 		}
@@ -238,7 +292,7 @@ func benchKernels(w io.Writer, jsonOut bool, threads int) error {
 	}
 	for _, g := range sg {
 		flops := heads * 2 * float64(g.m*g.n*g.k)
-		r.add(g.name, fmt.Sprintf("%d heads × %d×%d×%d", heads, g.m, g.n, g.k), flops, 0, "fma", r.FMAPeak, func() {
+		r.add(g.name, fmt.Sprintf("%d heads × %d×%d×%d", heads, g.m, g.n, g.k), flops, 0, "fma", fmaProbe, func() {
 			kernels.ParallelFor(heads, 1, func(lo, hi int) {
 				for h := lo; h < hi; h++ {
 					g.run(h)
@@ -257,7 +311,7 @@ func benchKernels(w io.Writer, jsonOut bool, threads int) error {
 		{"RMSNorm", func() { kernels.RMSNorm(dst[:n], x[:n], x[n:2*n], 1e-5) }},
 	}
 	for _, e := range ew {
-		r.add(e.name, "n=9216, one thread", 0, 8*n, "", 0, e.run)
+		r.add(e.name, "n=9216, one thread", 0, 8*n, "", nil, e.run)
 	}
 	r.ElapsedSecs = time.Since(start).Seconds()
 
@@ -270,24 +324,40 @@ func benchKernels(w io.Writer, jsonOut bool, threads int) error {
 	fmt.Fprintf(w, "limits: fp32 FMA peak %.1f GFLOP/s, VDPBF16PS peak %.1f GFLOP/s, read bandwidth %.1f GB/s\n\n",
 		r.FMAPeak, r.BF16Peak, r.ReadBW)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "kernel\tshape\tbest ms\tmedian ms\tGFLOP/s\tGB/s\t% of limit (best/median)\t")
+	fmt.Fprintln(tw, "kernel\tshape\tbest ms\tmedian ms\tGFLOP/s\tGB/s\t% of limit (best/median)\tlimit before/after\t")
+	unsteady := 0
 	for _, k := range r.Kernels {
-		ratio := "-"
+		ratio, around := "-", "-"
 		if k.Limit != "" {
 			ratio = fmt.Sprintf("%.0f%% / %.0f%% %s", 100*k.Ratio, 100*k.RatioMed, k.Limit)
+			around = fmt.Sprintf("%.1f / %.1f", k.LimitBefore, k.LimitAfter)
+			if k.Unsteady {
+				around += " *"
+				unsteady++
+			}
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%.3f\t%.3f\t%s\t%s\t%s\t\n", k.Name, k.Shape, 1e3*k.BestSec, 1e3*k.MedSec,
-			fmtRate(k.GFLOPS), fmtRate(k.GBS), ratio)
+		fmt.Fprintf(tw, "%s\t%s\t%.3f\t%.3f\t%s\t%s\t%s\t%s\t\n", k.Name, k.Shape, 1e3*k.BestSec, 1e3*k.MedSec,
+			fmtRate(k.GFLOPS), fmtRate(k.GBS), ratio, around)
 	}
 	tw.Flush()
+	if unsteady > 0 {
+		fmt.Fprintf(w, "\n* %d kernel(s): the limit measured before and after differs by more than %.0f%% (the load changed while it ran),\n  or the best run beat the limit (it caught a quieter moment than the probes); the ratio is unreliable.\n",
+			unsteady, 100*limitDrift)
+	}
 	fmt.Fprintf(w, "\n(%.0f s)\n", r.ElapsedSecs)
 	return nil
 }
 
 // add times run (one warm-up, then repeats for about 0.3 s, at least 3)
-// and records it. flops and bytes are per run (0 = not reported); limit is
-// the rate, in GFLOP/s or GB/s, the ratio is taken against.
-func (r *kernelsReport) add(name, shape string, flops, bytes float64, limitName string, limit float64, run func()) {
+// and records it. flops and bytes are per run (0 = not reported); probe
+// (nil = no limit) measures the rate, in GFLOP/s or GB/s, the ratio is
+// taken against: it runs just before and just after the kernel, and the
+// higher result is the limit.
+func (r *kernelsReport) add(name, shape string, flops, bytes float64, limitName string, probe func() float64, run func()) {
+	var before float64
+	if probe != nil {
+		before = probe()
+	}
 	run()
 	var times []float64
 	for start := time.Now(); len(times) < 3 || time.Since(start) < 300*time.Millisecond; {
@@ -299,13 +369,18 @@ func (r *kernelsReport) add(name, shape string, flops, bytes float64, limitName 
 	k := kernelResult{Name: name, Shape: shape, Runs: len(times), BestSec: times[0], MedSec: times[len(times)/2]}
 	k.GFLOPS = flops / k.BestSec / 1e9
 	k.GBS = bytes / k.BestSec / 1e9
-	if limit > 0 {
+	if probe != nil {
+		k.LimitBefore, k.LimitAfter = before, probe()
+	}
+	if limit := max(k.LimitBefore, k.LimitAfter); limit > 0 {
+		k.Unsteady = min(k.LimitBefore, k.LimitAfter) < (1-limitDrift)*limit
 		k.Limit = limitName
 		rate, rateMed := k.GFLOPS, flops/k.MedSec/1e9
 		if limitName == "read" {
 			rate, rateMed = k.GBS, bytes/k.MedSec/1e9
 		}
 		k.Ratio, k.RatioMed = rate/limit, rateMed/limit
+		k.Unsteady = k.Unsteady || k.Ratio > 1
 	}
 	r.Kernels = append(r.Kernels, k)
 }

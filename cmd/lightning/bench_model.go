@@ -31,6 +31,7 @@ type modelBenchOptions struct {
 	long        int   // one long prefill of this many tokens (0 = off)
 	kvType      string
 	bf16Dot     bool
+	ggufBlocks  bool
 	json        bool
 }
 
@@ -131,7 +132,7 @@ func benchModelMode(w io.Writer, stderr io.Writer, o modelBenchOptions) error {
 			return err
 		}
 	}
-	m, err := loadModel(dir, minimax01.Options{MaxBatchTokens: o.chunk, KVType: kv, BF16Dot: o.bf16Dot}, stderr)
+	m, err := loadModel(dir, minimax01.Options{MaxBatchTokens: o.chunk, KVType: kv, BF16Dot: o.bf16Dot, GGUFBlocks: o.ggufBlocks}, stderr)
 	if err != nil {
 		return err
 	}
@@ -149,7 +150,7 @@ func benchModelMode(w io.Writer, stderr io.Writer, o modelBenchOptions) error {
 	buf = nil
 	r.FMAPeak = kernels.FMAPeak(500*time.Millisecond) / 1e9
 	c := m.Config
-	r.WeightBytes = activeWeightBytes(m)
+	r.WeightBytes = m.Weights.Bytes(c).PerToken
 	_, active := c.Params()
 	r.FlopsPerTok = 2 * float64(active)
 	V := c.Vocab
@@ -205,7 +206,7 @@ func benchModelMode(w io.Writer, stderr io.Writer, o modelBenchOptions) error {
 		for l, k := range c.LayerKinds {
 			timer.softmax[l] = k == minimax01.Softmax
 		}
-		lm, err := minimax01.Load(dir, minimax01.Options{MaxBatchTokens: o.chunk, KVType: kv, BF16Dot: o.bf16Dot, Tracer: timer})
+		lm, err := minimax01.Load(dir, minimax01.Options{MaxBatchTokens: o.chunk, KVType: kv, BF16Dot: o.bf16Dot, GGUFBlocks: o.ggufBlocks, Tracer: timer})
 		if err != nil {
 			return err
 		}
@@ -220,27 +221,6 @@ func benchModelMode(w io.Writer, stderr io.Writer, o modelBenchOptions) error {
 	}
 	printModelReport(w, r)
 	return nil
-}
-
-// activeWeightBytes is the weight bytes one decoded token reads: every
-// attention matrix, top-k experts of each layer (the average expert size),
-// the router, one embedding row and the LM head.
-func activeWeightBytes(m *minimax01.Model) int64 {
-	c, w := m.Config, m.Weights
-	var b int64
-	for _, lw := range w.Layers {
-		for _, t := range []int{lw.QKV.Bytes(), lw.Gate.Bytes(), lw.Out.Bytes(), lw.Q.Bytes(), lw.K.Bytes(), lw.V.Bytes(), lw.O.Bytes()} {
-			b += int64(t)
-		}
-		var experts int64
-		for _, e := range lw.Experts {
-			experts += int64(e.W1.Bytes() + e.W2.Bytes() + e.W3.Bytes())
-		}
-		b += experts * int64(c.TopK) / int64(len(lw.Experts))
-		b += int64(len(lw.Router)) * 4
-	}
-	b += int64(w.LMHead.Bytes()) + int64(w.Embed.Bytes()/max(c.Vocab, 1))
-	return b
 }
 
 // attentionFlops counts the useful attention flops of tokens at positions

@@ -177,7 +177,7 @@ func runChat(fs *flag.FlagSet, args []string) error {
 		cs.keep(t, text, ids, g)
 		if *verbose {
 			fmt.Fprintf(stderr, "[read %d new of %d prompt tokens, generated %d (%s), first token after %v, %s]\n",
-				len(req.Prompt), len(ids), len(g.tokens), rate(len(g.tokens), g.elapsed-g.firstToken), g.firstToken.Round(1e6), g.result.Reason)
+				len(req.Prompt), len(ids), len(g.tokens), rate(len(g.tokens), g.elapsed-g.firstToken), g.firstToken.Round(1e6), g.finish())
 		}
 		if *session != "" {
 			if err := cs.save(t.m, *session); err != nil {

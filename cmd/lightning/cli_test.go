@@ -200,6 +200,30 @@ func TestBenchModelMode(t *testing.T) {
 	}
 }
 
+// TestBenchTrainMode runs bench's training mode on the tiny preset with a
+// short sequence and checks the JSON report is complete and consistent: the
+// step time is the sum of its parts, and tokens/s and MFU follow from it.
+func TestBenchTrainMode(t *testing.T) {
+	out, stderr, code := runCLI(t, "bench", "-train", "-preset", "tiny", "-seq-len", "64", "-steps", "1", "-json")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	var r trainReport
+	if err := json.Unmarshal([]byte(out), &r); err != nil {
+		t.Fatal(err)
+	}
+	if len(r.Runs) != 1 || r.FMAPeak <= 0 {
+		t.Fatalf("incomplete report: %+v", r)
+	}
+	p := r.Runs[0]
+	sum := p.ForwardSec + p.HeadSec + p.BackwardSec + p.OptimizerSec
+	if p.Preset != "tiny" || p.Tokens != 64 || p.ForwardSec <= 0 || p.HeadSec <= 0 || p.BackwardSec <= 0 || p.OptimizerSec <= 0 ||
+		math.Abs(sum-p.StepSec) > 1e-9*sum || math.Abs(p.TokPerSec*p.StepSec-64) > 1e-6 ||
+		math.Abs(p.MFU*r.FMAPeak*1e9*p.StepSec-p.FlopsPerStep) > 1e-6*p.FlopsPerStep || !(p.Loss > 0) {
+		t.Errorf("inconsistent run: %+v", p)
+	}
+}
+
 // TestInspectRealShape checks inspect's figures for the real MiniMax-Text-01
 // configuration against the spec (§1.5, §4.2): 456,089,655,296 parameters,
 // 45,944,920,064 active per token, 912,210,767,872 bytes as BF16 with F32

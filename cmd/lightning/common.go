@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/lightninglm/lightning/model"
 	"github.com/lightninglm/lightning/model/minimax01"
 )
 
@@ -52,9 +53,19 @@ func loadModel(dir string, opt minimax01.Options, stderr io.Writer) (*minimax01.
 	return m, nil
 }
 
-// progress draws a one-line progress bar on a terminal-like writer.
+// nonFinite is the error for a sequence whose logits came out NaN or
+// infinite: where the model first produced such a value, and how to find the
+// damaged tensors.
+func nonFinite(m model.Model, s model.Seq, dir string) error {
+	return fmt.Errorf("%w\n(run 'lightning inspect -check -model %s' to find the tensors that hold them)", model.NonFiniteError(m, s), dir)
+}
+
+// progress draws a one-line progress bar, redrawn in place with a carriage
+// return, on a terminal. Into a file or a pipe (logs) it writes no frames:
+// a plain line at the start, every 10 s and at completion.
 type progress struct {
 	w     io.Writer
+	tty   bool
 	label string
 	start time.Time
 	last  time.Time
@@ -62,13 +73,19 @@ type progress struct {
 }
 
 func newProgress(w io.Writer, label, unit string) *progress {
-	return &progress{w: w, label: label, unit: unit, start: time.Now()}
+	f, ok := w.(*os.File)
+	return &progress{w: w, tty: ok && isTerminal(f), label: label, unit: unit, start: time.Now()}
 }
 
-// update redraws at most every 200 ms, and always at completion.
+// update redraws at most every 200 ms on a terminal (every 10 s
+// elsewhere), and always at completion.
 func (p *progress) update(done, total int64) {
 	now := time.Now()
-	if done < total && now.Sub(p.last) < 200*time.Millisecond {
+	every := 200 * time.Millisecond
+	if !p.tty {
+		every = 10 * time.Second
+	}
+	if done < total && now.Sub(p.last) < every {
 		return
 	}
 	p.last = now
@@ -82,9 +99,14 @@ func (p *progress) update(done, total int64) {
 		rate = fmt.Sprintf(" %s/s", human(r, p.unit))
 		eta = fmt.Sprintf(" ETA %s", time.Duration(float64(total-done)/r*float64(time.Second)).Round(time.Second))
 	}
-	fmt.Fprintf(p.w, "\r%s [%s] %5.1f%% %s/%s%s%s ", p.label, bar, 100*frac, human(float64(done), p.unit), human(float64(total), p.unit), rate, eta)
-	if done >= total {
-		fmt.Fprintln(p.w)
+	line := fmt.Sprintf("%s [%s] %5.1f%% %s/%s%s%s", p.label, bar, 100*frac, human(float64(done), p.unit), human(float64(total), p.unit), rate, eta)
+	switch {
+	case !p.tty:
+		fmt.Fprintln(p.w, line)
+	case done >= total:
+		fmt.Fprintf(p.w, "\r%s \n", line)
+	default:
+		fmt.Fprintf(p.w, "\r%s ", line)
 	}
 }
 
@@ -103,12 +125,6 @@ func human(v float64, unit string) string {
 		return fmt.Sprintf("%.0f %s", v, unit)
 	}
 	return fmt.Sprintf("%.1f %s%s", v, prefixes[i], unit)
-}
-
-// isTerminal reports whether f looks like an interactive terminal.
-func isTerminal(f *os.File) bool {
-	fi, err := f.Stat()
-	return err == nil && fi.Mode()&os.ModeCharDevice != 0
 }
 
 // readAll reads r to the end with a 1 GiB cap.

@@ -83,6 +83,15 @@ func (d *distFlags) security() dist.Security {
 	return dist.Security{Token: tok, CertFile: *d.cert, KeyFile: *d.key, CAFile: *d.ca}
 }
 
+// checkPartable refuses a model that cannot be loaded in parts: a GGUF file
+// (minimax01 loads GGUF whole only).
+func checkPartable(dir string) error {
+	if minimax01.IsGGUF(dir) {
+		return fmt.Errorf("%w: %s: a GGUF file cannot be served across processes yet; convert it with 'lightning convert -to hf'", errUsage, dir)
+	}
+	return nil
+}
+
 // openModel loads the model, or with -workers/-local-workers only its ends
 // and a hub that drives the workers. The returned function releases it.
 // Local workers share the command's output (fs.Output()), which becomes
@@ -101,6 +110,9 @@ func openModel(dir string, opt minimax01.Options, d *distFlags, fs *flag.FlagSet
 	}
 	if *d.workers != "" && *d.local > 0 {
 		return nil, nil, nil, fmt.Errorf("%w: give -workers or -local-workers, not both", errUsage)
+	}
+	if err := checkPartable(dir); err != nil {
+		return nil, nil, nil, err
 	}
 	plan, err := dist.ParsePlan(*d.plan)
 	if err != nil {
@@ -262,6 +274,9 @@ func runWorker(fs *flag.FlagSet, args []string) error {
 	if err := sec.CheckListen(*listen, *d.insecureListen); err != nil {
 		return fmt.Errorf("%w: %v", errUsage, err)
 	}
+	if err := checkPartable(*dir); err != nil {
+		return err
+	}
 	cfg, err := minimax01.LoadConfig(*dir)
 	if err != nil {
 		return err
@@ -293,13 +308,15 @@ func runWorker(fs *flag.FlagSet, args []string) error {
 	fmt.Fprintf(fs.Output(), "lightning worker: rank %d of %s holds %s: weights %s (%d B), state %s per sequence + %s per token; loaded in %v\n",
 		*rank, plan, part, human(float64(m.Info().WeightBytes), "B"), m.Info().WeightBytes,
 		human(float64(state), "B"), human(float64(kv), "B"), time.Since(start).Round(time.Millisecond))
+	// Ready before the line that announces it: the model is loaded and the
+	// listener bound (connections wait in its backlog until Serve runs).
+	ready.Store(true)
 	fmt.Fprintf(stdout, "lightning worker: rank %d listening on %s\n", *rank, lis.Addr())
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
 	defer signal.Stop(sig)
 	served := make(chan error, 1)
 	go func() { served <- w.Serve(lis) }()
-	ready.Store(true)
 	select {
 	case err := <-served:
 		return err

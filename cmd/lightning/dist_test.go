@@ -99,6 +99,7 @@ func TestLocalWorkersReproduceGolden(t *testing.T) {
 
 func TestDistFlagErrors(t *testing.T) {
 	dir := filepath.Join(goldenDir, "tiny-a")
+	gguf := filepath.Join(t.TempDir(), "m.gguf")
 	for _, tc := range []struct {
 		args []string
 		msg  string
@@ -109,6 +110,10 @@ func TestDistFlagErrors(t *testing.T) {
 		{[]string{"worker", "-model", dir, "-plan", "pp=2", "-rank", "0"}, "token is required"},
 		{[]string{"worker", "-model", dir, "-plan", "pp=2", "-rank", "2", "-token", "t"}, "rank 2 outside"},
 		{[]string{"worker", "-model", dir, "-plan", "pp=2", "-rank", "0", "-token", "t", "-listen", "0.0.0.0:0"}, "without TLS"},
+		// A GGUF file loads whole only; the check comes before it is read.
+		{[]string{"worker", "-model", gguf, "-plan", "pp=2", "-rank", "0", "-token", "t"}, "GGUF file cannot be served across processes"},
+		{[]string{"logits", "-model", gguf, "-ids", "1", "-plan", "pp=2", "-local-workers", "2", "-o", gguf + ".out"}, "GGUF file cannot be served across processes"},
+		{[]string{"inspect", "-model", gguf, "-plan", "pp=2"}, "GGUF file cannot be loaded in parts"},
 	} {
 		_, stderr, code := runCLI(t, tc.args...)
 		if code != 2 || !strings.Contains(stderr, tc.msg) {

@@ -17,8 +17,6 @@ import (
 	"github.com/lightninglm/lightning/kernels"
 	"github.com/lightninglm/lightning/model"
 	"github.com/lightninglm/lightning/model/minimax01"
-	"github.com/lightninglm/lightning/tensor"
-	"github.com/lightninglm/lightning/tokenizer"
 )
 
 func init() {
@@ -296,9 +294,10 @@ func readIDFile(path string) ([][]int32, error) {
 	return out, nil
 }
 
-// textIDs tokenizes a text file with the tokenizer of model folder dir.
+// textIDs tokenizes a text file with the tokenizer of model folder (or
+// GGUF file) dir.
 func textIDs(path, dir string) ([]int32, error) {
-	tok, err := tokenizer.Load(dir)
+	tok, err := loadTokenizer(dir)
 	if err != nil {
 		return nil, fmt.Errorf("-text needs the model's tokenizer: %w", err)
 	}
@@ -317,41 +316,21 @@ func textIDs(path, dir string) ([]int32, error) {
 	return out, nil
 }
 
-// activeBytes returns the weight bytes one decode step reads: every
-// attention matrix, TopK of the experts (at their average size), the LM
-// head, one embedding row and the fp32 router and norms.
-func activeBytes(m *minimax01.Model) int64 {
-	w, c := m.Weights, m.Config
-	n := int64(w.LMHead.Bytes()) + int64(w.Embed.Bytes()/max(w.Embed.Rows, 1)) + int64(len(w.Norm))*4
-	for _, lw := range w.Layers {
-		for _, t := range []tensor.Mat{lw.QKV, lw.Gate, lw.Out, lw.Q, lw.K, lw.V, lw.O} {
-			n += int64(t.Bytes())
-		}
-		var ex int64
-		for _, e := range lw.Experts {
-			ex += int64(e.W1.Bytes() + e.W2.Bytes() + e.W3.Bytes())
-		}
-		n += ex * int64(c.TopK) / int64(max(len(lw.Experts), 1))
-		n += int64(len(lw.Router)+len(lw.InputNorm)+len(lw.PostNorm)+len(lw.AttnNorm)) * 4
-	}
-	return n
-}
-
 // evalSpeed times n decode steps of every model in interleaved rounds,
 // each round starting with a read-bandwidth probe, and prints tok/s
 // (median and best of the rounds), the ratio to the first model's, and the
-// roofline ratio: active bytes per token × tok/s ÷ read bandwidth, the
-// median against the median probe and the best against the best probe
-// (CPU time is shared, so the best rounds are the least disturbed ones).
+// roofline ratio: active bytes per token × tok/s ÷ read bandwidth, taken
+// per round against that round's probe (CPU time is shared, so a round's
+// rate and its probe see the same load), with the median and best of the
+// rounds' ratios.
 func evalSpeed(vs []variant, n, bwMB int, stderr io.Writer) error {
-	const rounds = 7
-	per := max(n/rounds, 1)
+	steps := roundSteps(n, 7)
 	buf := make([]byte, bwMB<<20)
 	for i := range buf {
 		buf[i] = byte(i)
 	}
-	fmt.Fprintf(stderr, "decode speed: %d rounds × %d steps per model, read-bandwidth probe of %d MiB per round on %d threads; load average %.2f\n",
-		rounds, per, bwMB, kernels.Threads(), loadAvg())
+	fmt.Fprintf(stderr, "decode speed: %d steps per model in %d rounds of %d–%d, read-bandwidth probe of %d MiB per round on %d threads; load average %.2f\n",
+		n, len(steps), slices.Min(steps), slices.Max(steps), bwMB, kernels.Threads(), loadAvg())
 	type run struct {
 		st     model.State
 		logits []float32
@@ -369,7 +348,7 @@ func evalSpeed(vs []variant, n, bwMB int, stderr io.Writer) error {
 		}
 	}
 	var bws []float64
-	for range rounds {
+	for _, per := range steps {
 		bws = append(bws, kernels.ReadBandwidth(buf, 2))
 		for i, v := range vs {
 			r := &runs[i]
@@ -384,21 +363,47 @@ func evalSpeed(vs []variant, n, bwMB int, stderr io.Writer) error {
 		}
 	}
 	fmt.Fprintf(stderr, "load average after: %.2f\n", loadAvg())
-	slices.Sort(bws)
-	bwMed, bwBest := bws[len(bws)/2], bws[len(bws)-1]
 	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
 	fmt.Fprintf(tw, "model\tdecode tok/s median\tbest\t× ref median\t× ref best\tactive MB/token\troofline median\tbest\n")
-	var refMed, refBest float64
+	var ref speedSummary
 	for i, v := range vs {
-		rs := slices.Clone(runs[i].rates)
-		slices.Sort(rs)
-		med, best := rs[len(rs)/2], rs[len(rs)-1]
+		ab := float64(v.m.Weights.Bytes(v.m.Config).PerToken)
+		s := summarizeSpeed(runs[i].rates, bws, ab)
 		if i == 0 {
-			refMed, refBest = med, best
+			ref = s
 		}
-		ab := float64(activeBytes(v.m))
-		fmt.Fprintf(tw, "%s\t%.2f\t%.2f\t%.2f\t%.2f\t%.1f\t%.2f\t%.2f\n", v.name, med, best, med/refMed, best/refBest, ab/1e6, ab*med/bwMed, ab*best/bwBest)
+		fmt.Fprintf(tw, "%s\t%.2f\t%.2f\t%.2f\t%.2f\t%.1f\t%.2f\t%.2f\n", v.name, s.med, s.best, s.med/ref.med, s.best/ref.best, ab/1e6, s.rooflineMed, s.rooflineBest)
 	}
-	fmt.Fprintf(tw, "read bandwidth GB/s\t%.2f\t%.2f\t\t\t\t\t\n", bwMed/1e9, bwBest/1e9)
+	bw := summarizeSpeed(bws, bws, 0)
+	fmt.Fprintf(tw, "read bandwidth GB/s\t%.2f\t%.2f\t\t\t\t\t\n", bw.med/1e9, bw.best/1e9)
 	return tw.Flush()
+}
+
+// roundSteps splits n steps over at most rounds rounds, as evenly as
+// possible, every round getting at least one.
+func roundSteps(n, rounds int) []int {
+	rounds = min(rounds, n)
+	steps := make([]int, rounds)
+	for i := range steps {
+		steps[i] = n*(i+1)/rounds - n*i/rounds
+	}
+	return steps
+}
+
+// speedSummary is one model's decode speed over the rounds.
+type speedSummary struct {
+	med, best                 float64 // tok/s
+	rooflineMed, rooflineBest float64 // active bytes × tok/s ÷ the same round's bandwidth
+}
+
+// summarizeSpeed takes each round's tok/s and read bandwidth (bytes/s) and
+// the active bytes per token.
+func summarizeSpeed(rates, bws []float64, activeBytes float64) speedSummary {
+	roof := make([]float64, len(rates))
+	for i, r := range rates {
+		roof[i] = activeBytes * r / bws[i]
+	}
+	rs := slices.Sorted(slices.Values(rates))
+	slices.Sort(roof)
+	return speedSummary{med: rs[len(rs)/2], best: rs[len(rs)-1], rooflineMed: roof[len(roof)/2], rooflineBest: roof[len(roof)-1]}
 }

@@ -14,10 +14,11 @@ import (
 func init() {
 	register(&command{
 		name:    "generate",
-		summary: "generate token ids from a token-id prompt (greedy by default)",
+		summary: "generate token ids from a token-id prompt (greedy)",
 		usage:   "-model DIR -ids 1,2,3 [-n 32] [-stop ID,...]",
-		help: `Feeds the prompt, then generates -n new tokens and prints them comma-separated on stdout. Greedy
-(argmax, ties to the lowest id) unless sampling flags are given. Timing goes to stderr with -v.`,
+		help: `Feeds the prompt, then generates -n new tokens and prints them comma-separated on stdout. Always
+greedy (argmax, ties to the lowest id): a reproducible check of a checkpoint; 'lightning run' samples text.
+Timing goes to stderr with -v.`,
 		run: runGenerate,
 	})
 }
@@ -71,8 +72,12 @@ func runGenerate(fs *flag.FlagSet, args []string) error {
 	var prefill time.Duration
 	var prefillTraffic dist.Stats
 	for i := 0; i < *n; i++ {
-		if err := forwardErr(func() { m.Forward([]model.Seq{{State: st, Tokens: next, Logits: model.LogitsLast}}, logits) }); err != nil {
+		seq := model.Seq{State: st, Tokens: next, Logits: model.LogitsLast}
+		if err := forwardErr(func() { m.Forward([]model.Seq{seq}, logits) }); err != nil {
 			return err
+		}
+		if !model.AllFinite(logits) {
+			return nonFinite(m, seq, *dir)
 		}
 		if i == 0 {
 			prefill = time.Since(start)

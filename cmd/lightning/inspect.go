@@ -5,11 +5,14 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
+	"math/bits"
 	"path/filepath"
 	"sort"
 	"strings"
 
 	"github.com/lightninglm/lightning/dist"
+	"github.com/lightninglm/lightning/format/gguf"
 	"github.com/lightninglm/lightning/format/safetensors"
 	"github.com/lightninglm/lightning/model/minimax01"
 	"github.com/lightninglm/lightning/quant"
@@ -19,15 +22,21 @@ func init() {
 	register(&command{
 		name:    "inspect",
 		summary: "show a model's layer plan, parameter counts, bytes per dtype and memory per sequence",
-		usage:   "(-model DIR | -preset NAME) [-plan PLAN [-quant FMT]] [-json]",
-		help: `Reads config.json (and, when present, the safetensors headers; no weights are loaded) and prints:
+		usage:   "(-model DIR|FILE.gguf | -preset NAME) [-plan PLAN [-quant FMT]] [-json] [-check]",
+		help: `Reads config.json and, when present, the safetensors headers (no weights are loaded; every tensor the config
+calls for must be there with the dtype and shape the config implies, so a wrong field or a missing shard is an
+error rather than a wrong size), and prints:
 the layer plan, total parameters and parameters active per token, bytes per dtype, and the memory one
 sequence needs at 8K/128K/1M/4M tokens of context (fixed lightning states + the softmax layers' KV cache).
 Works from config.json alone, so a checkpoint can be sized before it is downloaded.
 
 With -plan (pp=N, ep=N or pp=N,ep=M; see 'lightning worker') it also prints the weight memory of the hub
 and of every worker, and the sequence state each keeps, for the checkpoint's dtype (BF16 for a preset) or,
-with -quant, quantized at load as 'lightning quantize' would.`,
+with -quant, quantized at load as 'lightning quantize' would.
+
+With -check it also reads every weight and reports, by tensor name, the tensors that hold NaN or infinite
+values (a damaged download), exiting 1 if any do. Integer and packed (quantized) tensors are not checked
+element by element.`,
 		run: runInspect,
 	})
 }
@@ -52,6 +61,8 @@ type inspectReport struct {
 	PerSequence    []memRow         `json:"per_sequence"`
 	Plan           string           `json:"plan,omitempty"`
 	PlanMemory     []planRow        `json:"plan_memory,omitempty"`
+	Check          *weightCheck     `json:"check,omitempty"`
+	GGUF           *ggufReport      `json:"gguf,omitempty"`
 }
 
 // planRow is one process of a plan.
@@ -61,6 +72,32 @@ type planRow struct {
 	WeightBytes     int64  `json:"weight_bytes"`
 	StateBytes      int64  `json:"state_bytes_per_sequence"`
 	KVBytesPerToken int64  `json:"kv_bytes_per_token_fp32"`
+}
+
+// weightCheck is what -check found.
+type weightCheck struct {
+	Tensors   int               `json:"tensors"`
+	Bytes     int64             `json:"bytes"`
+	Unchecked int               `json:"unchecked_tensors"` // integer or packed dtypes
+	NonFinite []nonFiniteTensor `json:"non_finite"`
+}
+
+type nonFiniteTensor struct {
+	Name  string `json:"name"`
+	DType string `json:"dtype"`
+	Count int64  `json:"count"`
+	Of    int64  `json:"of"`
+	First int64  `json:"first_index"`
+}
+
+// ggufReport says how a GGUF file maps onto Lightning: the fixed remarks
+// and, per stored type, what its matrices become at load.
+type ggufReport struct {
+	Version  uint32            `json:"version"`
+	Parts    int               `json:"parts"`
+	Notes    []string          `json:"notes"`
+	LoadPlan map[string]string `json:"load_plan"`        // ggml type → Lightning format
+	Errors   []string          `json:"errors,omitempty"` // types Lightning cannot read
 }
 
 type memRow struct {
@@ -76,11 +113,15 @@ func runInspect(fs *flag.FlagSet, args []string) error {
 	asJSON := fs.Bool("json", false, "print JSON")
 	planFlag := fs.String("plan", "", "also print the memory per process of this plan (pp=N, ep=N, pp=N,ep=M)")
 	quantFmt := fs.String("quant", "", "with -plan: size the weights quantized at load to this format (q8, q4g64, …)")
+	check := fs.Bool("check", false, "read every weight and report tensors holding NaN or infinite values")
 	if err := parseFlags(fs, args, false); err != nil {
 		return err
 	}
 	if (*dir == "") == (*preset == "") {
 		return fmt.Errorf("%w: give exactly one of -model DIR or -preset NAME", errUsage)
+	}
+	if *check && *dir == "" {
+		return fmt.Errorf("%w: -check needs -model DIR", errUsage)
 	}
 	var c *minimax01.Config
 	var err error
@@ -88,13 +129,21 @@ func runInspect(fs *flag.FlagSet, args []string) error {
 	if *preset != "" {
 		c, err = minimax01.PresetConfig(*preset)
 		name = "preset " + *preset
+	} else if minimax01.IsGGUF(*dir) {
+		if *planFlag != "" {
+			return fmt.Errorf("%w: -plan needs a safetensors checkpoint: a GGUF file cannot be loaded in parts yet", errUsage)
+		}
+		return inspectGGUF(*dir, *asJSON)
 	} else {
 		c, err = minimax01.LoadConfig(*dir)
 	}
 	if err != nil {
 		return err
 	}
-	r := buildReport(c, name, *dir)
+	r, err := buildReport(c, name, *dir)
+	if err != nil {
+		return err
+	}
 	if *planFlag != "" {
 		if err := addPlan(r, c, *dir, *planFlag, *quantFmt); err != nil {
 			return err
@@ -102,19 +151,110 @@ func runInspect(fs *flag.FlagSet, args []string) error {
 	} else if *quantFmt != "" {
 		return fmt.Errorf("%w: -quant needs -plan", errUsage)
 	}
+	if *check {
+		if r.Check, err = checkWeights(*dir, fs.Output()); err != nil {
+			return err
+		}
+	}
 	if *asJSON {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
-		return enc.Encode(r)
+		if err := enc.Encode(r); err != nil {
+			return err
+		}
+	} else {
+		printReport(stdout, r)
+		if r.Plan != "" {
+			printPlan(stdout, r)
+		}
 	}
-	printReport(stdout, r)
-	if r.Plan != "" {
-		printPlan(stdout, r)
+	if r.Check != nil && len(r.Check.NonFinite) > 0 {
+		return fmt.Errorf("%d of %d tensors hold NaN or infinite values (first: %s); the checkpoint is damaged",
+			len(r.Check.NonFinite), r.Check.Tensors, r.Check.NonFinite[0].Name)
 	}
 	return nil
 }
 
-func buildReport(c *minimax01.Config, name, dir string) *inspectReport {
+// checkWeights reads every tensor of the checkpoint in dir and counts its
+// NaN and infinite elements, with a progress bar on stderr for checkpoints
+// that take a while to read.
+func checkWeights(dir string, stderr io.Writer) (*weightCheck, error) {
+	ck, err := safetensors.OpenCheckpoint(dir)
+	if err != nil {
+		return nil, err
+	}
+	defer ck.Close()
+	names := ck.Names()
+	wc := &weightCheck{Tensors: len(names), NonFinite: []nonFiniteTensor{}}
+	for _, n := range names {
+		t, err := ck.Tensor(n)
+		if err != nil {
+			return nil, err
+		}
+		wc.Bytes += int64(len(t.Data))
+	}
+	var prog *progress
+	if wc.Bytes >= 256<<20 {
+		prog = newProgress(stderr, "checking weights", "B")
+	}
+	var done int64
+	for _, n := range names {
+		t, _ := ck.Tensor(n)
+		count, first, ok := countNonFinite(t)
+		switch {
+		case !ok:
+			wc.Unchecked++
+		case count > 0:
+			wc.NonFinite = append(wc.NonFinite, nonFiniteTensor{Name: n, DType: string(t.DType), Count: count,
+				Of: int64(t.NumElements()), First: first})
+		}
+		done += int64(len(t.Data))
+		if prog != nil {
+			prog.update(done, wc.Bytes)
+		}
+	}
+	return wc, nil
+}
+
+// countNonFinite counts the NaN and infinite elements of a floating-point
+// tensor (an all-ones exponent field) and returns the first one's index;
+// ok=false for dtypes without such values (integers, packed blocks).
+func countNonFinite(t safetensors.Tensor) (count, first int64, ok bool) {
+	var size int
+	var mask uint64
+	switch t.DType {
+	case safetensors.F64:
+		size, mask = 8, 0x7FF0_0000_0000_0000
+	case safetensors.F32:
+		size, mask = 4, 0x7F80_0000
+	case safetensors.BF16:
+		size, mask = 2, 0x7F80
+	case safetensors.F16:
+		size, mask = 2, 0x7C00
+	case safetensors.F8E5M2:
+		size, mask = 1, 0x7C
+	case safetensors.F8E4M3: // no infinities; NaN is S.1111.111
+		size, mask = 1, 0x7F
+	default:
+		return 0, 0, false
+	}
+	first = -1
+	for i := 0; i+size <= len(t.Data); i += size {
+		var bits uint64
+		for j := size - 1; j >= 0; j-- { // little-endian
+			bits = bits<<8 | uint64(t.Data[i+j])
+		}
+		if bits&mask == mask {
+			if count == 0 {
+				first = int64(i / size)
+			}
+			count++
+		}
+	}
+	return count, first, true
+}
+
+func buildReport(c *minimax01.Config, name, dir string) (*inspectReport, error) {
 	total, active := c.Params()
 	mem := c.Memory()
 	r := &inspectReport{
@@ -122,48 +262,81 @@ func buildReport(c *minimax01.Config, name, dir string) *inspectReport {
 		Lightning: c.Count(minimax01.Lightning), Softmax: c.Count(minimax01.Softmax),
 		Shape: map[string]int{"hidden": c.Dim, "heads": c.Heads, "kv_heads": c.KVHeads, "head_dim": c.HeadDim,
 			"rotary_dim": c.RopeDim, "experts": c.Experts, "top_k": c.TopK, "ffn": c.FFN, "vocab": c.Vocab},
-		Params: total, ActiveParams: active, ActiveWithHead: active + int64(c.Vocab*c.Dim),
+		Params: total, ActiveParams: active, ActiveWithHead: active + int64(c.Vocab)*int64(c.Dim),
 		StateBytesF32:  mem.StateBytes,
 		KVPerTokenF32:  mem.KVBytesPerToken,
 		KVPerTokenBF16: mem.KVBytesPerToken / 2,
 	}
-	r.BytesByDType, r.BytesSource = dtypeBytes(c, dir)
-	for _, n := range []int64{8 << 10, 128 << 10, 1 << 20, 4 << 20} {
-		r.PerSequence = append(r.PerSequence, memRow{Tokens: n, KVBF16: n * r.KVPerTokenBF16, KVF32: n * r.KVPerTokenF32,
-			TotalF32: n*r.KVPerTokenF32 + r.StateBytesF32})
+	var err error
+	if r.BytesByDType, r.BytesSource, err = dtypeBytes(c, dir); err != nil {
+		return nil, err
 	}
-	return r
+	for _, n := range []int64{8 << 10, 128 << 10, 1 << 20, 4 << 20} {
+		kv, ok := mulInt64(n, r.KVPerTokenF32)
+		if !ok || kv > math.MaxInt64-r.StateBytesF32 {
+			return nil, fmt.Errorf("the KV cache of %d tokens (%d bytes per token) is too large to count in 64 bits; check num_key_value_heads and head_dim in config.json", n, r.KVPerTokenF32)
+		}
+		r.PerSequence = append(r.PerSequence, memRow{Tokens: n, KVBF16: n * r.KVPerTokenBF16, KVF32: kv,
+			TotalF32: kv + r.StateBytesF32})
+	}
+	return r, nil
+}
+
+// mulInt64 returns a·b for non-negative a and b, and ok=false if it
+// overflows an int64.
+func mulInt64(a, b int64) (int64, bool) {
+	hi, lo := bits.Mul64(uint64(a), uint64(b))
+	if hi != 0 || lo > math.MaxInt64 {
+		return 0, false
+	}
+	return int64(lo), true
 }
 
 // dtypeBytes sums tensor bytes per dtype from the safetensors headers when
-// they are present; otherwise it estimates a BF16 checkpoint with F32
-// router gates (the released layout, spec §1.5).
-func dtypeBytes(c *minimax01.Config, dir string) (map[string]int64, string) {
-	if dir != "" {
-		var files []string
-		for _, pat := range []string{"model.safetensors", "model-*.safetensors"} {
-			m, _ := filepath.Glob(filepath.Join(dir, pat))
-			files = append(files, m...)
+// the folder holds a checkpoint, after checking its tensors against the
+// config (names, dtypes and shapes, as loading would; a missing shard is an
+// error); otherwise it estimates a BF16 checkpoint with F32 router gates
+// (the released layout, spec §1.5).
+func dtypeBytes(c *minimax01.Config, dir string) (map[string]int64, string, error) {
+	if dir != "" && hasCheckpoint(dir) {
+		ck, err := safetensors.OpenCheckpoint(dir)
+		if err != nil {
+			return nil, "", err
 		}
-		if len(files) > 0 {
-			out := map[string]int64{}
-			for _, f := range files {
-				sf, err := safetensors.Open(f)
-				if err != nil {
-					continue
-				}
-				for _, n := range sf.Names() {
-					t, _ := sf.Tensor(n)
-					out[string(t.DType)] += int64(len(t.Data))
-				}
-				sf.Close()
+		defer ck.Close()
+		if err := minimax01.CheckCheckpoint(c, ck); err != nil {
+			return nil, "", fmt.Errorf("config.json disagrees with the checkpoint: %w", err)
+		}
+		out := map[string]int64{}
+		for _, n := range ck.Names() {
+			t, err := ck.Tensor(n)
+			if err != nil {
+				return nil, "", err
 			}
-			return out, "safetensors headers"
+			out[string(t.DType)] += int64(len(t.Data))
+		}
+		return out, "safetensors headers", nil
+	}
+	out := map[string]int64{}
+	for _, p := range minimax01.ParamTable(c) {
+		if p.Role == minimax01.RoleRouter {
+			out["F32"] += int64(p.Size) * 4
+		} else {
+			out["BF16"] += int64(p.Size) * 2
 		}
 	}
-	total, _ := c.Params()
-	router := int64(c.Layers * c.Experts * c.Dim)
-	return map[string]int64{"BF16": (total - router) * 2, "F32": router * 4}, "estimate (BF16 weights, F32 router gates)"
+	return out, "estimate (BF16 weights, F32 router gates)", nil
+}
+
+// hasCheckpoint reports whether dir holds safetensors weights or an index
+// of them.
+func hasCheckpoint(dir string) bool {
+	for _, pat := range []string{"*.safetensors", "*.safetensors.index.json"} {
+		if m, _ := filepath.Glob(filepath.Join(dir, pat)); len(m) > 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // layerPlan compresses a layer-kind list: "([L]*7+[S])*10" when a pattern
@@ -203,6 +376,45 @@ func layerPlan(kinds []int) string {
 	return strings.Join(runs, "+")
 }
 
+// inspectGGUF reports on a minimax-01 GGUF file from its header alone.
+func inspectGGUF(path string, asJSON bool) error {
+	f, err := gguf.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	c, err := minimax01.ConfigFromGGUF(f)
+	if err != nil {
+		return err
+	}
+	r, err := buildReport(c, path, "")
+	if err != nil {
+		return err
+	}
+	r.BytesByDType, r.BytesSource = map[string]int64{}, "GGUF tensor directory"
+	g := &ggufReport{Version: f.Version, Parts: len(f.Parts()), Notes: minimax01.GGUFNotes, LoadPlan: map[string]string{}}
+	for _, t := range f.Tensors() {
+		r.BytesByDType[t.Type.String()] += int64(len(t.Data))
+		if len(t.Shape) < 2 {
+			continue
+		}
+		_, how, err := minimax01.GGUFLoadPlan(t.Type, t.Shape[len(t.Shape)-1], false)
+		if err != nil {
+			g.Errors = append(g.Errors, fmt.Sprintf("%s: %v", t.Name, err))
+			continue
+		}
+		g.LoadPlan[t.Type.String()] = how
+	}
+	r.GGUF = g
+	if asJSON {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(r)
+	}
+	printReport(stdout, r)
+	return nil
+}
+
 func printReport(w io.Writer, r *inspectReport) {
 	fmt.Fprintf(w, "model        %s (%s)\n", r.Model, r.ModelType)
 	fmt.Fprintf(w, "layers       %d: %s  (L = lightning, S = softmax; %d + %d)\n", r.Layers, r.LayerPlan, r.Lightning, r.Softmax)
@@ -228,6 +440,37 @@ func printReport(w io.Writer, r *inspectReport) {
 	fmt.Fprintf(w, "per sequence %10s %14s %14s %16s\n", "context", "KV bf16", "KV fp32", "state+KV fp32")
 	for _, m := range r.PerSequence {
 		fmt.Fprintf(w, "             %10d %14s %14s %16s\n", m.Tokens, gb(m.KVBF16), gb(m.KVF32), gb(m.TotalF32))
+	}
+	if g := r.GGUF; g != nil {
+		fmt.Fprintf(w, "gguf         version %d, %d part(s)\n", g.Version, g.Parts)
+		types := make([]string, 0, len(g.LoadPlan))
+		for t := range g.LoadPlan {
+			types = append(types, t)
+		}
+		sort.Strings(types)
+		for _, t := range types {
+			fmt.Fprintf(w, "  load       %s matrices → %s\n", t, g.LoadPlan[t])
+		}
+		for _, n := range g.Notes {
+			fmt.Fprintf(w, "  note       %s\n", n)
+		}
+		for _, e := range g.Errors {
+			fmt.Fprintf(w, "  cannot     %s\n", e)
+		}
+	}
+	if c := r.Check; c != nil {
+		skipped := ""
+		if c.Unchecked > 0 {
+			skipped = fmt.Sprintf(" (%d integer or packed tensors not checked element by element)", c.Unchecked)
+		}
+		if len(c.NonFinite) == 0 {
+			fmt.Fprintf(w, "check        %d tensors, %s read: all finite%s\n", c.Tensors, human(float64(c.Bytes), "B"), skipped)
+			return
+		}
+		fmt.Fprintf(w, "check        %d tensors, %s read: %d hold NaN or infinite values%s\n", c.Tensors, human(float64(c.Bytes), "B"), len(c.NonFinite), skipped)
+		for _, t := range c.NonFinite {
+			fmt.Fprintf(w, "  non-finite %s (%s): %d of %d elements, first at index %d\n", t.Name, t.DType, t.Count, t.Of, t.First)
+		}
 	}
 }
 

@@ -65,10 +65,12 @@ func runLogits(fs *flag.FlagSet, args []string) error {
 	logits := make([]float32, len(ids)*V)
 	for i := 0; i < len(ids); i += n {
 		j := min(i+n, len(ids))
-		if err := forwardErr(func() {
-			m.Forward([]model.Seq{{State: st, Tokens: ids[i:j], Logits: model.LogitsAll}}, logits[i*V:j*V])
-		}); err != nil {
+		seq := model.Seq{State: st, Tokens: ids[i:j], Logits: model.LogitsAll}
+		if err := forwardErr(func() { m.Forward([]model.Seq{seq}, logits[i*V:j*V]) }); err != nil {
 			return err
+		}
+		if !model.AllFinite(logits[i*V : j*V]) {
+			return nonFinite(m, seq, *dir)
 		}
 	}
 	if hub != nil {

@@ -40,9 +40,23 @@ func register(c *command) {
 	commands[c.name] = c
 }
 
+// exitError ends a command with exit status code after printing msg (a
+// command stopped by a signal exits with 128 + its number, as a shell
+// reports it).
+type exitError struct {
+	code int
+	msg  string
+}
+
+func (e exitError) Error() string { return e.msg }
+
 // errUsage marks an error that came from bad flags; main prints the usage
 // hint and exits with status 2.
 var errUsage = errors.New("usage")
+
+// errInterrupted ends a command stopped by Ctrl-C: main exits with status
+// 130 (128 + SIGINT), as a shell reports an interrupted program.
+var errInterrupted = errors.New("interrupted")
 
 func main() {
 	os.Exit(run(os.Args[1:], os.Stderr))
@@ -63,6 +77,9 @@ func run(args []string, stderr io.Writer) int {
 		}
 		return 0
 	}
+	if args[0] == "--version" || args[0] == "-version" {
+		args[0] = "version"
+	}
 	c, ok := commands[args[0]]
 	if !ok {
 		fmt.Fprintf(stderr, "lightning: unknown command %q\n\n", args[0])
@@ -71,11 +88,18 @@ func run(args []string, stderr io.Writer) int {
 	}
 	fs := newFlagSet(c, stderr)
 	err := c.run(fs, args[1:])
+	var exit exitError
 	switch {
+	case errors.As(err, &exit):
+		fmt.Fprintf(stderr, "lightning %s: %s\n", c.name, exit.msg)
+		return exit.code
 	case err == nil:
 		return 0
 	case errors.Is(err, flag.ErrHelp):
 		return 0
+	case errors.Is(err, errInterrupted):
+		fmt.Fprintf(stderr, "lightning %s: interrupted\n", c.name)
+		return 130
 	case errors.Is(err, errUsage):
 		fmt.Fprintf(stderr, "lightning %s: %v\nRun 'lightning %s -help' for usage.\n", c.name, err, c.name)
 		return 2
@@ -89,12 +113,13 @@ func newFlagSet(c *command, out io.Writer) *flag.FlagSet {
 	fs := flag.NewFlagSet("lightning "+c.name, flag.ContinueOnError)
 	fs.SetOutput(out)
 	fs.Usage = func() {
-		fmt.Fprintf(out, "Usage: lightning %s %s\n\n", c.name, c.usage)
+		w := fs.Output()
+		fmt.Fprintf(w, "Usage: lightning %s %s\n\n", c.name, c.usage)
 		if c.help != "" {
-			fmt.Fprintln(out, strings.TrimSpace(c.help))
-			fmt.Fprintln(out)
+			fmt.Fprintln(w, strings.TrimSpace(c.help))
+			fmt.Fprintln(w)
 		}
-		fmt.Fprintln(out, "Flags:")
+		fmt.Fprintln(w, "Flags:")
 		fs.PrintDefaults()
 	}
 	return fs
@@ -120,9 +145,18 @@ func printCommands(w io.Writer) {
 
 // parseFlags parses args and turns flag errors into errUsage, and rejects
 // stray positional arguments unless allowArgs.
+//
+// The flag package prints the error and the whole usage on a bad flag; that
+// output is silenced here, so the user sees the error once (from run) with
+// a hint, and the usage only when asking for -help.
 func parseFlags(fs *flag.FlagSet, args []string, allowArgs bool) error {
-	if err := fs.Parse(args); err != nil {
+	out := fs.Output()
+	fs.SetOutput(io.Discard)
+	err := fs.Parse(args)
+	fs.SetOutput(out)
+	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
+			fs.Usage()
 			return err
 		}
 		return fmt.Errorf("%w: %v", errUsage, err)
@@ -130,5 +164,5 @@ func parseFlags(fs *flag.FlagSet, args []string, allowArgs bool) error {
 	if !allowArgs && fs.NArg() > 0 {
 		return fmt.Errorf("%w: unexpected argument %q", errUsage, fs.Arg(0))
 	}
-	return nil
+	return resolveModelFlag(fs) // -model ORG/REPO → the cached snapshot (pull.go)
 }

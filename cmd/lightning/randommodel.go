@@ -20,8 +20,9 @@ func init() {
 		usage:   "(-preset NAME | -like DIR) -o DIR [-dtype bf16] [-vocab N] [-tokenizer DIR] [-seed N]",
 		help: `Writes a MiniMax-01 checkpoint with random weights in the real Hugging Face layout: config.json with the
 official field names, and model.safetensors (or 0-based shards plus model.safetensors.index.json for big
-models). Weights follow the golden reference's init: linear N(0,(g/sqrt(fan_in))^2), embeddings N(0,1),
-norm weights 1+0.1*N(0,1); router gates are always F32, as in the real checkpoint.
+models). Weights follow the official init, which training shares (minimax01.InitWeights): every matrix,
+the embedding and the router gates N(0, initializer_range^2) with initializer_range 0.02, norm weights 1; router
+gates are always F32, as in the real checkpoint.
 
 Presets:
 ` + presetHelp() + `

@@ -30,6 +30,12 @@ Examples:
 	})
 }
 
+// interruptContext returns a context that ends on Ctrl-C (SIGINT); tests
+// replace it.
+var interruptContext = func() (context.Context, context.CancelFunc) {
+	return signal.NotifyContext(context.Background(), os.Interrupt)
+}
+
 func runRun(fs *flag.FlagSet, args []string) error {
 	var tf textFlags
 	tf.register(fs)
@@ -94,18 +100,21 @@ func runRun(fs *flag.FlagSet, args []string) error {
 		}
 		ids = t.encode(prompt, true)
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	ctx, stop := interruptContext()
 	defer stop()
 	resume, rest := t.prefillWithProgress(ids, stderr)
 	req := engine.Request{Prompt: rest, Resume: resume, MaxTokens: *n, Params: p, StopTokens: t.stops}
 	g, err := t.generate(ctx, req, stops, stdout)
 	fmt.Fprintln(stdout)
+	if ctx.Err() != nil {
+		return errInterrupted
+	}
 	if err != nil {
 		return err
 	}
 	if *verbose {
 		fmt.Fprintf(stderr, "prompt %d tokens, generated %d tokens (%s), first token after %v, finish %s, seed %d\n",
-			len(ids), len(g.tokens), rate(len(g.tokens), g.elapsed-g.firstToken), g.firstToken.Round(1e6), g.result.Reason, g.result.Seed)
+			len(ids), len(g.tokens), rate(len(g.tokens), g.elapsed-g.firstToken), g.firstToken.Round(1e6), g.finish(), g.result.Seed)
 	}
 	return nil
 }

@@ -11,7 +11,6 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -21,8 +20,6 @@ import (
 	"github.com/lightninglm/lightning/model"
 	"github.com/lightninglm/lightning/model/minimax01"
 	"github.com/lightninglm/lightning/server"
-	"github.com/lightninglm/lightning/tokenizer"
-	"github.com/lightninglm/lightning/tokenizer/chat"
 )
 
 func init() {
@@ -103,7 +100,8 @@ func runServe(fs *flag.FlagSet, args []string) error {
 	maxMem := fs.String("max-memory", "auto", "memory budget for sequence states, e.g. 8GiB, 512MiB or bytes; auto = 70% of available memory minus the weights; 0 = unlimited")
 	maxSeqs := fs.Int("max-seqs", 8, "sequences decoding at once (the batch size of a decode step)")
 	maxQueue := fs.Int("max-queue", 64, "requests that may wait for a slot; beyond it the server answers 429")
-	batchTokens := fs.Int("batch-tokens", 512, "tokens per engine step (decode tokens + prefill chunks)")
+	batchTokens := fs.Int("batch-tokens", defaultBatchTokens, "tokens per engine step (decode tokens + prefill chunks); smaller steps shorten the pauses of decoding streams while a long prompt is read, larger ones read prompts faster")
+	ggufBlocks := fs.Bool("gguf-blocks", false, ggufBlocksHelp)
 	prefixMB := fs.Int64("prefix-cache-mb", 1024, "prefix cache budget in MiB (0 turns prefix reuse off)")
 	ckEvery := fs.Int("checkpoint-every", 2048, "also snapshot long prompts every this many tokens")
 	maxTokens := fs.Int("max-tokens", 4096, "largest max_tokens a request may ask for (and the default)")
@@ -164,7 +162,7 @@ func runServe(fs *flag.FlagSet, args []string) error {
 		*tokDir = *dir
 	}
 	if *name == "" {
-		*name = filepath.Base(filepath.Clean(*dir))
+		*name = servedName(*dir)
 	}
 
 	// Listen first, so /health answers "loading" while the model loads.
@@ -183,9 +181,10 @@ func runServe(fs *flag.FlagSet, args []string) error {
 
 	start := time.Now()
 	var m model.Model
+	opt := minimax01.Options{MaxBatchTokens: *batchTokens, GGUFBlocks: *ggufBlocks}
 	if df.enabled() {
 		var closeModel func()
-		m, _, closeModel, err = openModel(*dir, minimax01.Options{MaxBatchTokens: *batchTokens}, df, fs)
+		m, _, closeModel, err = openModel(*dir, opt, df, fs)
 		if err != nil {
 			hs.Close()
 			return err
@@ -196,7 +195,7 @@ func runServe(fs *flag.FlagSet, args []string) error {
 			hs.Close()
 			return fmt.Errorf("%w: -plan needs -workers or -local-workers", errUsage)
 		}
-		mm, err := minimax01.Load(*dir, minimax01.Options{MaxBatchTokens: *batchTokens})
+		mm, err := minimax01.Load(*dir, opt)
 		if err != nil {
 			hs.Close()
 			return err
@@ -207,7 +206,7 @@ func runServe(fs *flag.FlagSet, args []string) error {
 		}
 		m = mm
 	}
-	tok, err := tokenizer.Load(*tokDir)
+	tok, err := loadTokenizer(*tokDir)
 	if err != nil {
 		hs.Close()
 		return fmt.Errorf("%w (pass -tokenizer DIR if the tokenizer lives elsewhere)", err)
@@ -217,7 +216,7 @@ func runServe(fs *flag.FlagSet, args []string) error {
 		hs.Close()
 		return fmt.Errorf("tokenizer uses %d ids but the model's vocabulary has %d", tok.VocabSize(), info.VocabSize)
 	}
-	chatCfg, err := chat.LoadConfig(filepath.Join(*tokDir, "tokenizer_config.json"))
+	chatCfg, err := loadChatConfig(*tokDir)
 	switch {
 	case errors.Is(err, os.ErrNotExist):
 		chatCfg = nil
@@ -236,6 +235,16 @@ func runServe(fs *flag.FlagSet, args []string) error {
 			hs.Close()
 			return err
 		}
+	}
+	perSeq := info.StateBytes + info.BytesPerTok*int64(*maxTokens)
+	if budget > 0 && budget < info.StateBytes+info.BytesPerTok {
+		hs.Close()
+		return fmt.Errorf("-max-memory %s is less than one sequence's state (%s): no request could run; give at least %s (%s fits one sequence at -max-tokens %d)",
+			memString(budget), human(float64(info.StateBytes), "B"), human(float64(info.StateBytes+info.BytesPerTok), "B"), human(float64(perSeq), "B"), *maxTokens)
+	}
+	if budget > 0 && budget < perSeq {
+		logger.Warn("-max-memory fits no sequence of -max-tokens; requests with a long prompt or max_tokens will be refused",
+			"max_memory", memString(budget), "per_seq_at_max_tokens", human(float64(perSeq), "B"), "max_tokens", *maxTokens)
 	}
 	queue := *maxQueue
 	if queue == 0 {
@@ -256,7 +265,6 @@ func runServe(fs *flag.FlagSet, args []string) error {
 		hs.Close()
 		return err
 	}
-	perSeq := info.StateBytes + info.BytesPerTok*int64(*maxTokens)
 	logger.Info("ready", "model", *name, "load", time.Since(start).Round(time.Millisecond), "weights", human(float64(info.WeightBytes), "B"),
 		"state_per_seq", human(float64(info.StateBytes), "B"), "kv_per_token", human(float64(info.BytesPerTok), "B"),
 		"max_memory", memString(budget), "seqs_fitting_at_max_tokens", fitting(budget, perSeq), "max_seqs", *maxSeqs)

@@ -1,8 +1,10 @@
 package main
 
 import (
+	"io"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -52,5 +54,19 @@ func TestServeFlags(t *testing.T) {
 	if code != 0 || !strings.Contains(stderr, "/v1/chat/completions") || !strings.Contains(stderr, "-prefix-cache-mb") ||
 		!strings.Contains(stderr, "-session-dir") || !strings.Contains(stderr, "/v1/sessions") {
 		t.Errorf("serve -help: exit %d\n%s", code, stderr)
+	}
+}
+
+// TestBatchTokensDefault checks that serve steps as many tokens as run and
+// chat by default (the prefill chunk measured in the README).
+func TestBatchTokensDefault(t *testing.T) {
+	for _, name := range []string{"serve", "run", "chat"} {
+		c := commands[name]
+		fs := newFlagSet(c, io.Discard)
+		_ = c.run(fs, []string{"-help"})
+		f := fs.Lookup("batch-tokens")
+		if f == nil || f.DefValue != strconv.Itoa(defaultBatchTokens) {
+			t.Errorf("%s -batch-tokens defaults to %v, want %d", name, f, defaultBatchTokens)
+		}
 	}
 }

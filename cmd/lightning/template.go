@@ -173,12 +173,12 @@ func (r *templateRenderer) render(data []byte) (string, error) {
 	return t.Render(req)
 }
 
-// renderLines renders each non-empty input line and writes one JSON
-// result per line. Malformed input stops with an error naming the line.
+// renderLines renders each non-empty input line and writes its JSON result
+// line as soon as it is made, so the results before a malformed line (which
+// stops with an error naming it) are kept.
 func (r *templateRenderer) renderLines(in io.Reader, out io.Writer) error {
 	sc := bufio.NewScanner(in)
 	sc.Buffer(make([]byte, 1<<20), 1<<30)
-	w := bufio.NewWriter(out)
 	for n := 1; sc.Scan(); n++ {
 		line := sc.Bytes()
 		if strings.TrimSpace(string(line)) == "" {
@@ -209,12 +209,9 @@ func (r *templateRenderer) renderLines(in io.Reader, out io.Writer) error {
 		if err != nil {
 			return err
 		}
-		if _, err := w.WriteString(s + "\n"); err != nil {
+		if _, err := io.WriteString(out, s+"\n"); err != nil {
 			return err
 		}
 	}
-	if err := sc.Err(); err != nil {
-		return err
-	}
-	return w.Flush()
+	return sc.Err()
 }

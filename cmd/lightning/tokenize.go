@@ -8,8 +8,6 @@ import (
 	"fmt"
 	"io"
 	"strings"
-
-	"github.com/lightninglm/lightning/tokenizer"
 )
 
 func init() {
@@ -48,7 +46,7 @@ func runTokenize(fs *flag.FlagSet, args []string, in io.Reader, out io.Writer) e
 	if *skipSpecial && !*decode {
 		return fmt.Errorf("%w: -skip-special-tokens needs -decode", errUsage)
 	}
-	tok, err := tokenizer.Load(*path)
+	tok, err := loadTokenizer(*path)
 	if err != nil {
 		return err
 	}

@@ -204,6 +204,18 @@ func (c *Checkpoint) Close() error {
 // total_size are optional (totalSize is -1 when absent); other keys are
 // ignored. file is used in error messages only.
 func parseIndex(file string, js []byte) (weightMap map[string]string, totalSize int64, err error) {
+	// Check the syntax of the whole file first, so a truncated download is
+	// reported as such rather than as whatever value it was cut in.
+	if !json.Valid(js) {
+		var v any
+		err := json.Unmarshal(js, &v)
+		var se *json.SyntaxError
+		at := int64(len(js))
+		if errors.As(err, &se) {
+			at = se.Offset
+		}
+		return nil, 0, formatErr(file, "", "truncated or invalid JSON in the index (%d bytes; error at byte %d): %v", len(js), at, err)
+	}
 	dec := json.NewDecoder(bytes.NewReader(js))
 	dec.UseNumber()
 	syntaxErr := func(err error) error {
@@ -250,9 +262,6 @@ func parseIndex(file string, js []byte) (weightMap map[string]string, totalSize 
 	}
 	if _, err := dec.Token(); err != nil { // the closing '}'
 		return nil, 0, syntaxErr(err)
-	}
-	if rest := bytes.TrimLeft(js[dec.InputOffset():], " \t\r\n"); len(rest) > 0 {
-		return nil, 0, formatErr(file, "", "unexpected data after the index object")
 	}
 	if len(weightMap) == 0 {
 		return nil, 0, formatErr(file, "", "index has no weight_map or an empty one")

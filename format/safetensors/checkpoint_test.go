@@ -214,7 +214,10 @@ func TestParseIndex(t *testing.T) {
 		{name: "no metadata", js: `{"weight_map":{"a":"m.safetensors"}}`, total: -1},
 		{name: "float total", js: `{"metadata":{"total_size":1.2e10},"weight_map":{"a":"m.safetensors"}}`, total: 12_000_000_000},
 		{name: "extra keys", js: `{"format":"x","metadata":{"total_size":1,"other":[1]},"weight_map":{"a":"m.safetensors"}} `, total: 1},
-		{name: "not JSON", js: `{"weight_map":`, want: "not valid JSON"},
+		{name: "not JSON", js: `{"weight_map":`, want: "truncated or invalid JSON"},
+		{name: "truncated in a value", js: `{"weight_map":{"a":"m-00001-of-00002.safe`, want: "truncated or invalid JSON"},
+		{name: "truncated after a key", js: `{"weight_map":{"a":"m.safetensors","b":`, want: "truncated or invalid JSON"},
+		{name: "syntax error", js: `{"weight_map":{"a":"m.safetensors",,}}`, want: "truncated or invalid JSON"},
 		{name: "not object", js: `[]`, want: "not a JSON object"},
 		{name: "no weight_map", js: `{"metadata":{}}`, want: "no weight_map"},
 		{name: "empty weight_map", js: `{"weight_map":{}}`, want: "no weight_map"},
@@ -233,7 +236,7 @@ func TestParseIndex(t *testing.T) {
 		{name: "fractional total", js: `{"metadata":{"total_size":1.5},"weight_map":{"a":"m"}}`, want: "not a non-negative integer"},
 		{name: "string total", js: `{"metadata":{"total_size":"1"},"weight_map":{"a":"m"}}`, want: "is not a number"},
 		{name: "metadata array", js: `{"metadata":[],"weight_map":{"a":"m"}}`, want: "metadata is not an object"},
-		{name: "trailing", js: `{"weight_map":{"a":"m"}} x`, want: "unexpected data"},
+		{name: "trailing", js: `{"weight_map":{"a":"m"}} x`, want: "invalid character 'x' after top-level value"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			wm, total, err := parseIndex("idx.json", []byte(tc.js))

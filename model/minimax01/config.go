@@ -42,8 +42,12 @@ type Config struct {
 	FullAlpha, FullBeta     float32
 	MLPAlpha, MLPBeta       float32
 	TieEmbeddings           bool
-	MaxPositions            int        // max_position_embeddings (informational)
-	Quant                   *QuantSpec // quantization_config (quantize.go); nil for a float checkpoint
+	MaxPositions            int // max_position_embeddings (informational)
+	// Training fields; both default to the official configuration class's
+	// values when absent.
+	InitRange     float64    // initializer_range: std of the normal init of matrices (0.02)
+	RouterAuxCoef float64    // router_aux_loss_coef: weight of the load-balancing loss (0.001)
+	Quant         *QuantSpec // quantization_config (quantize.go); nil for a float checkpoint
 }
 
 // rawConfig mirrors config.json with pointers so absent fields are visible.
@@ -80,6 +84,8 @@ type rawConfig struct {
 	MaxPositions        *int     `json:"max_position_embeddings"`
 	RopeScaling         any      `json:"rope_scaling"`
 	Quantization        any      `json:"quantization_config"`
+	InitializerRange    *float64 `json:"initializer_range"`
+	RouterAuxLossCoef   *float64 `json:"router_aux_loss_coef"`
 
 	LinAlpha  *float64 `json:"layernorm_linear_attention_alpha"`
 	LinBeta   *float64 `json:"layernorm_linear_attention_beta"`
@@ -368,7 +374,54 @@ func (r *rawConfig) resolve() (*Config, error) {
 			return nil, err
 		}
 	}
+	if c.InitRange, err = optScale(r.InitializerRange, "initializer_range", DefaultInitRange); err != nil {
+		return nil, err
+	}
+	if c.RouterAuxCoef, err = optScale(r.RouterAuxLossCoef, "router_aux_loss_coef", DefaultRouterAuxCoef); err != nil {
+		return nil, err
+	}
+	if err := c.checkScale(); err != nil {
+		return nil, err
+	}
 	return c, nil
+}
+
+// MaxParams bounds the parameters a configuration may describe (over 2,000
+// times MiniMax-Text-01's 4.6e11), so that every parameter, byte and state
+// count derived from it (Params, Memory, tensor sizes) fits in an int64.
+const MaxParams = 1e15
+
+// checkScale rejects sizes whose counts would overflow: it bounds the
+// parameter count, computed in float64 (which cannot overflow here), by
+// MaxParams.
+func (c *Config) checkScale() error {
+	d, hd, kvd := float64(c.Dim), float64(c.Heads)*float64(c.HeadDim), float64(c.KVHeads)*float64(c.HeadDim)
+	layer := max(4*d*hd+d*hd+hd, 2*d*hd+2*d*kvd) + float64(c.Experts)*(3*d*float64(c.FFN)+d) + 2*d
+	total := 2*float64(c.Vocab)*d + float64(c.Layers)*layer + d
+	if total > MaxParams {
+		return fmt.Errorf("%w: sizes too large: hidden_size %d, %d layers, %d experts × intermediate_size %d, vocab_size %d describe about %.2g parameters, more than the %.0g Lightning accepts (is a field wrong?)",
+			ErrConfig, c.Dim, c.Layers, c.Experts, c.FFN, c.Vocab, total, MaxParams)
+	}
+	return nil
+}
+
+// Defaults of the official configuration class (MiniMaxText01Config, and
+// the Mixtral-derived HF MiniMaxConfig) for the training fields.
+const (
+	DefaultInitRange     = 0.02
+	DefaultRouterAuxCoef = 0.001
+)
+
+// optScale returns *p, or def when the field is absent, requiring a finite
+// non-negative number.
+func optScale(p *float64, field string, def float64) (float64, error) {
+	if p == nil {
+		return def, nil
+	}
+	if math.IsNaN(*p) || math.IsInf(*p, 0) || *p < 0 {
+		return 0, bad(field, "%v is not a finite non-negative number", *p)
+	}
+	return *p, nil
 }
 
 // MaxHeadDim is the largest head_dim the attention kernels accept (per-head
@@ -386,30 +439,22 @@ func (c *Config) Count(kind int) int {
 	return n
 }
 
-// Params counts parameters: total, and active per token (routed experts only,
-// excluding the embedding and the LM head, as the MiniMax model card counts).
+// Params counts parameters from the parameter table: total, and active per
+// token (routed experts only, excluding the embedding and the LM head, as
+// the MiniMax model card counts).
 func (c *Config) Params() (total, active int64) {
-	d, hd := int64(c.Dim), int64(c.Heads*c.HeadDim)
-	kvd := int64(c.KVHeads * c.HeadDim)
-	lightning := d*3*hd + d*hd + hd*d + hd // qkv, gate, out, norm
-	softmax := d*hd + 2*d*kvd + hd*d       // q, k, v, o
-	expert := 3 * d * int64(c.FFN)
-	router := int64(c.Experts) * d
-	embed := int64(c.Vocab) * d
-	var attn int64
-	for _, k := range c.LayerKinds {
-		if k == Lightning {
-			attn += lightning
-		} else {
-			attn += softmax
+	var experts int64
+	for _, p := range ParamTable(c) {
+		n := int64(p.Size)
+		total += n
+		switch {
+		case p.Role == RoleEmbed || p.Role == RoleLMHead:
+		case p.Expert >= 0:
+			experts += n
+		default:
+			active += n
 		}
 	}
-	norms := int64(c.Layers)*2*d + d
-	layers := int64(c.Layers)
-	total = embed + attn + layers*(router+int64(c.Experts)*expert) + norms
-	if !c.TieEmbeddings {
-		total += embed
-	}
-	active = attn + layers*(router+int64(c.TopK)*expert) + norms
+	active += experts * int64(c.TopK) / int64(c.Experts)
 	return total, active
 }

@@ -13,8 +13,10 @@ import (
 	"fmt"
 	"math"
 	"sync"
+	"unsafe"
 
 	"github.com/lightninglm/lightning/attention"
+	"github.com/lightninglm/lightning/format/gguf"
 	"github.com/lightninglm/lightning/format/safetensors"
 	"github.com/lightninglm/lightning/internal/trace"
 	"github.com/lightninglm/lightning/kernels"
@@ -45,6 +47,11 @@ type Options struct {
 	// processes, package dist); such a model is driven through Embed,
 	// RunLayers, ExpertsForward and Head, not Forward.
 	Part *Part
+	// GGUFBlocks keeps a GGUF file's Q5_0, Q5_1, Q4_K, Q5_K and Q6_K
+	// matrices as their ggml blocks (lossless, 4.5–6.6 bits per weight)
+	// instead of widening them to BF16 at load; their products then run in
+	// fp32 Go code, many times slower than the SIMD kernels (gguf.go).
+	GGUFBlocks bool
 }
 
 // Model is a loaded MiniMax-01 model. Forward calls are serialised.
@@ -52,6 +59,7 @@ type Model struct {
 	Config   *Config
 	Weights  *Weights
 	Warnings []string // non-fatal findings at load, e.g. unused tensors
+	Notes    []string // how the weights were read, for inspect (GGUF: the mapping and each type's conversion)
 
 	slopes [][]float32 // [layers] → [heads] lightning decay rates (nil for softmax layers)
 	rope   *attention.RoPE
@@ -59,14 +67,19 @@ type Model struct {
 	kvType attention.KVType
 	tracer trace.Tracer
 	ck     *safetensors.Checkpoint
+	gf     *gguf.File // the mapped GGUF file, when loaded from one
 
 	mu sync.Mutex
 	s  *scratch
 }
 
 // Load opens a checkpoint folder (config.json + safetensors, single or
-// sharded) and maps its weights without copying them.
+// sharded) and maps its weights without copying them, or a minimax-01 GGUF
+// file (gguf.go), whose quantized types are converted at load.
 func Load(dir string, opt Options) (*Model, error) {
+	if IsGGUF(dir) {
+		return loadGGUF(dir, opt)
+	}
 	cfg, err := LoadConfig(dir)
 	if err != nil {
 		return nil, err
@@ -95,7 +108,7 @@ func Load(dir string, opt Options) (*Model, error) {
 		return nil, err
 	}
 	if opt.BF16Dot {
-		w.useBF16Dot()
+		w.useBF16Dot(cfg)
 	}
 	m := New(cfg, w, opt)
 	m.ck = ck
@@ -127,6 +140,9 @@ func New(cfg *Config, w *Weights, opt Options) *Model {
 // Close releases the checkpoint's memory maps. The model must not be used
 // afterwards.
 func (m *Model) Close() error {
+	if m.gf != nil {
+		return m.gf.Close()
+	}
 	if m.ck != nil {
 		return m.ck.Close()
 	}
@@ -134,16 +150,16 @@ func (m *Model) Close() error {
 }
 
 // ScratchBytes is the memory of the per-step work buffers, sized once from
-// the config and MaxBatchTokens (style.md G7).
+// the config and MaxBatchTokens (style.md G7): the step's activations, the
+// MoE buffers, each worker thread's lightning and flash-attention buffers,
+// and the work lists.
 func (m *Model) ScratchBytes() int64 {
 	s := m.s
 	n := len(s.x) + len(s.h) + len(s.a) + len(s.qkv) + len(s.gate) + len(s.o) + len(s.kbuf) + len(s.vbuf) +
-		len(s.router) + len(s.wts) + len(s.final) + len(s.ids)
+		len(s.router) + len(s.wts) + len(s.final) + len(s.ids) + len(s.cos) + len(s.sin) + len(s.rowToks)
 	b := int64(n)*4 + s.moe.Bytes()
-	c := m.Config
-	threads := int64(cap(s.linFree))
-	b += threads * 4 * int64(c.BlockLen+1+c.BlockLen*c.BlockLen+c.BlockLen*c.HeadDim)
-	return b
+	b += int64(cap(s.flash))*int64(unsafe.Sizeof(flashItem{})) + int64(cap(s.spans))*int64(unsafe.Sizeof(span{}))
+	return b + s.threadBytes
 }
 
 // Slopes returns lightning layer l's per-head decay rates (nil for softmax).
@@ -153,27 +169,13 @@ func (m *Model) Slopes(l int) []float32 { return m.slopes[l] }
 func (m *Model) Info() model.Info {
 	c := m.Config
 	_, active := c.Params()
-	var wb int64
-	wb += int64(m.Weights.Embed.Bytes())
-	if !c.TieEmbeddings {
-		wb += int64(m.Weights.LMHead.Bytes())
-	}
-	for _, lw := range m.Weights.Layers {
-		for _, t := range []tensor.Mat{lw.QKV, lw.Gate, lw.Out, lw.Q, lw.K, lw.V, lw.O} {
-			wb += int64(t.Bytes())
-		}
-		for _, e := range lw.Experts {
-			wb += int64(e.W1.Bytes() + e.W2.Bytes() + e.W3.Bytes())
-		}
-		wb += int64(len(lw.Router)+len(lw.InputNorm)+len(lw.PostNorm)+len(lw.AttnNorm)) * 4
-	}
 	mem := c.Memory()
 	return model.Info{
 		VocabSize:    c.Vocab,
 		ContextLen:   c.MaxPositions,
 		StateBytes:   mem.StateBytes,
 		BytesPerTok:  int64(c.Count(Softmax)) * m.kvType.BytesPerToken(c.KVHeads, c.HeadDim),
-		WeightBytes:  wb,
+		WeightBytes:  m.Weights.Bytes(c).Total,
 		ActiveParams: active,
 	}
 }
@@ -207,6 +209,11 @@ type span struct {
 func (m *Model) Forward(seqs []model.Seq, logits []float32) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	m.forward(seqs, logits)
+}
+
+// forward is Forward with m.mu held.
+func (m *Model) forward(seqs []model.Seq, logits []float32) {
 	need := model.LogitRows(seqs) * m.Config.Vocab
 	if len(logits) < need {
 		panic(fmt.Sprintf("minimax01: logits buffer holds %d floats, need %d", len(logits), need))
@@ -487,6 +494,8 @@ type scratch struct {
 	linFree   chan *attention.LightningScratch // one per worker thread
 	flashFree chan *attention.FlashScratch     // one per worker thread
 
+	threadBytes int64 // memory of the buffers in linFree and flashFree
+
 	spans []span
 	layer int              // layer being run by the ParallelFor bodies
 	linFn func(lo, hi int) // s.lightningHeads, bound once so ParallelFor does not allocate
@@ -512,8 +521,10 @@ func newScratch(m *Model) *scratch {
 	s.linFree = make(chan *attention.LightningScratch, n)
 	s.flashFree = make(chan *attention.FlashScratch, n)
 	for i := 0; i < n; i++ {
-		s.linFree <- attention.NewLightningScratch(c.BlockLen, c.HeadDim)
-		s.flashFree <- attention.NewFlashScratch(c.Heads/c.KVHeads, c.HeadDim)
+		lin, fl := attention.NewLightningScratch(c.BlockLen, c.HeadDim), attention.NewFlashScratch(c.Heads/c.KVHeads, c.HeadDim)
+		s.threadBytes += lin.Bytes() + fl.Bytes()
+		s.linFree <- lin
+		s.flashFree <- fl
 	}
 	return s
 }

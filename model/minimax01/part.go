@@ -58,9 +58,36 @@ func (p Part) Validate(c *Config) error {
 // holdsLayer reports whether p holds anything of layer l.
 func (p *Part) holdsLayer(l int) bool { return l >= p.First && l < p.Last }
 
-// holdsExpert reports whether p holds expert e of layer l.
+// holdsExpert reports whether p holds expert e of layer l. A nil p holds
+// everything.
 func (p *Part) holdsExpert(l, e int) bool {
-	return p.holdsLayer(l) && e >= p.ExpertLo && e < p.ExpertHi
+	return p == nil || p.holdsLayer(l) && e >= p.ExpertLo && e < p.ExpertHi
+}
+
+// holdsExpertsOf reports whether p holds any expert of layer l.
+func (p *Part) holdsExpertsOf(l int) bool {
+	return p == nil || p.holdsLayer(l) && p.ExpertHi > p.ExpertLo
+}
+
+// holdsRouter reports whether p holds the attention side (norms, attention
+// and router) of layer l.
+func (p *Part) holdsRouter(l int) bool {
+	return p == nil || p.holdsLayer(l) && p.Attention
+}
+
+// HoldsParam reports whether p holds the parameter-table entry prm: the
+// ends, the attention side of its layers, or its experts of those layers.
+// A nil p holds everything.
+func (p *Part) HoldsParam(prm Param) bool {
+	switch {
+	case p == nil:
+		return true
+	case prm.Layer < 0:
+		return p.Ends
+	case prm.Expert >= 0:
+		return p.holdsExpert(prm.Layer, prm.Expert)
+	}
+	return p.holdsRouter(prm.Layer)
 }
 
 // Holds reports whether p holds the checkpoint tensor name (official or
@@ -98,13 +125,13 @@ func (c *Config) PartBytes(p *Part, dtype quant.Type, q *QuantSpec) int64 {
 	var b int64
 	for _, t := range c.plan(dtype) {
 		name := t.spec.Name
-		if !p.Holds(name) {
+		if !p.HoldsParam(t.param) {
 			continue
 		}
 		specs := []safetensors.TensorSpec{t.spec}
 		if q != nil && len(t.spec.Shape) == 2 {
 			rows, cols := t.spec.Shape[0], t.spec.Shape[1]
-			if qt := q.typeFor(name, c.TieEmbeddings, cols); qt != quant.Invalid {
+			if qt := q.typeFor(t.param.Role, c.TieEmbeddings, cols); qt != quant.Invalid {
 				specs = quantTensorSpecs(name, rows, cols, qt, q.scaleTypeFor(qt))
 			}
 		}

@@ -1,8 +1,10 @@
 package minimax01
 
 import (
+	"strings"
 	"testing"
 
+	"github.com/lightninglm/lightning/format/gguf"
 	"github.com/lightninglm/lightning/quant"
 )
 
@@ -38,5 +40,42 @@ func TestPartLoadsOnlyItsTensors(t *testing.T) {
 	}
 	if err := (Part{First: 0, Last: 9}).Validate(m.Config); err == nil {
 		t.Error("layers [0,9) of 8 accepted")
+	}
+}
+
+// TestPartHoldsParam checks that the table-driven selection (HoldsParam,
+// which the loader walks) and the name-driven one (Holds, which sizes the
+// unused-tensor warning and dist's checks) agree on every parameter of a
+// configuration with both layer kinds, for parts of each shape.
+func TestPartHoldsParam(t *testing.T) {
+	c, err := PresetConfig("tiny")
+	if err != nil {
+		t.Fatal(err)
+	}
+	parts := []*Part{nil, {}, {Ends: true}, {First: 1, Last: 3, Attention: true},
+		{First: 0, Last: c.Layers, ExpertLo: 2, ExpertHi: 3}, {Ends: true, First: 2, Last: 4, Attention: true, ExpertLo: 0, ExpertHi: 1}}
+	for _, p := range parts {
+		held := 0
+		for _, prm := range ParamTable(c) {
+			if a, b := p.HoldsParam(prm), p.Holds(prm.Name); a != b {
+				t.Errorf("part %v: %s: HoldsParam %v, Holds %v", p, prm.Name, a, b)
+			}
+			if p.HoldsParam(prm) {
+				held++
+			}
+		}
+		if p == nil && held != len(ParamTable(c)) {
+			t.Errorf("nil part holds %d of %d parameters", held, len(ParamTable(c)))
+		}
+	}
+}
+
+// TestPartGGUFRefused checks that a GGUF file, which cannot be loaded in
+// parts yet, is refused with a part rather than loaded whole.
+func TestPartGGUFRefused(t *testing.T) {
+	path := exportGolden(t, "testdata/golden/tiny-a", gguf.F32)
+	_, err := Load(path, Options{Part: &Part{Ends: true}})
+	if err == nil || !strings.Contains(err.Error(), "cannot be loaded in parts") {
+		t.Errorf("error %v, want a GGUF part refused", err)
 	}
 }

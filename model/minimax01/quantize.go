@@ -6,7 +6,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"strings"
 
@@ -86,32 +85,30 @@ func (s QuantSpec) scaleTypeFor(t quant.Type) quant.Type {
 	return s.ScaleType
 }
 
-// linearRE matches the matrices QuantSpec.Format applies to: every
-// attention projection and expert matrix of the official layout (spec §3.1).
-var linearRE = regexp.MustCompile(`^model\.layers\.\d+\.(self_attn\.(qkv_proj|output_gate|out_proj|q_proj|k_proj|v_proj|o_proj)|block_sparse_moe\.experts\.\d+\.w[123])\.weight$`)
-
 // Names of the head and embedding matrices.
 const (
 	lmHeadName = "lm_head.weight"
 	embedName  = "model.embed_tokens.weight"
 )
 
-// typeFor returns the quantized format of the checkpoint tensor name with
-// cols inputs under s, or quant.Invalid when it stays as stored. A format
-// whose rows cannot hold cols elements (int4 needs a multiple of 64 and of
-// the group, q8b32 of 32) falls back to q8b32, then to q8, which takes any
-// width (llama.cpp's fallback types); the rule depends on the shape only, so
-// the writer and the loader agree.
-func (s QuantSpec) typeFor(name string, tied bool, cols int) quant.Type {
+// typeFor returns the quantized format of a parameter of role r with cols
+// inputs under s, or quant.Invalid when it stays as stored: QuantSpec.Format
+// for the attention projections and expert matrices, the head and
+// embedding settings for those, nothing for the router gate and the norms.
+// A format whose rows cannot hold cols elements (int4 needs a multiple of
+// 64 and of the group, q8b32 of 32) falls back to q8b32, then to q8, which
+// takes any width (llama.cpp's fallback types); the rule depends on the
+// shape only, so the writer and the loader agree.
+func (s QuantSpec) typeFor(r Role, tied bool, cols int) quant.Type {
 	var t quant.Type
 	switch {
-	case linearRE.MatchString(name):
+	case r.Linear():
 		t = s.Format
-	case name == lmHeadName:
+	case r == RoleLMHead:
 		t = s.LMHead
-	case name == embedName && tied && s.LMHead != quant.Invalid:
+	case r == RoleEmbed && tied && s.LMHead != quant.Invalid:
 		t = s.LMHead
-	case name == embedName:
+	case r == RoleEmbed:
 		t = s.Embed
 	}
 	if t == quant.Invalid {
@@ -123,6 +120,42 @@ func (s QuantSpec) typeFor(name string, tied bool, cols int) quant.Type {
 		}
 	}
 	return quant.Q8
+}
+
+// fileQuant applies a QuantSpec to checkpoint tensors found by name:
+// their roles come from the parameter table, and tensors outside it stay
+// as stored.
+type fileQuant struct {
+	QuantSpec
+	roles map[string]Role
+	tied  bool
+}
+
+func newFileQuant(c *Config, spec QuantSpec) fileQuant {
+	ps := ParamTable(c)
+	roles := make(map[string]Role, len(ps))
+	for _, p := range ps {
+		roles[p.Name] = p.Role
+	}
+	return fileQuant{QuantSpec: spec, roles: roles, tied: c.TieEmbeddings}
+}
+
+// typeOf returns the format of tensor name with cols inputs (typeFor).
+func (f fileQuant) typeOf(name string, cols int) quant.Type {
+	r, ok := f.roles[name]
+	if !ok {
+		return quant.Invalid
+	}
+	return f.typeFor(r, f.tied, cols)
+}
+
+// wantedOf returns the format asked for tensor name before any fallback.
+func (f fileQuant) wantedOf(name string) quant.Type {
+	r, ok := f.roles[name]
+	if !ok {
+		return quant.Invalid
+	}
+	return f.wanted(r, f.tied)
 }
 
 // fallbacks collects the matrices typeFor moved to another format, for
@@ -144,9 +177,9 @@ func (f fallbacks) messages() []string {
 	return out
 }
 
-// wanted returns the format s asks for name before any fallback.
-func (s QuantSpec) wanted(name string, tied bool) quant.Type {
-	return s.typeFor(name, tied, 1<<20) // a width every format takes
+// wanted returns the format s asks for role r before any fallback.
+func (s QuantSpec) wanted(r Role, tied bool) quant.Type {
+	return s.typeFor(r, tied, 1<<20) // a width every format takes
 }
 
 // quantJSON is the quantization_config object of config.json.
@@ -270,53 +303,27 @@ func quantizeWeights(c *Config, w *Weights, spec QuantSpec) ([]string, error) {
 		return nil, err
 	}
 	fb := fallbacks{}
-	q := func(m *tensor.Mat, name string) error {
-		t := spec.typeFor(name, c.TieEmbeddings, m.Cols)
-		if t == quant.Invalid || m.Rows == 0 {
-			return nil
+	for _, p := range ParamTable(c) {
+		m, _ := w.Bind(p)
+		if m == nil {
+			continue
 		}
-		fb.note(spec.wanted(name, c.TieEmbeddings), t, m.Cols)
+		t := spec.typeFor(p.Role, c.TieEmbeddings, m.Cols)
+		if t == quant.Invalid || m.Rows == 0 {
+			continue
+		}
+		fb.note(spec.wanted(p.Role, c.TieEmbeddings), t, m.Cols)
 		if m.Type.Quantized() {
-			return fmt.Errorf("minimax01: %s is already %s; -quant applies to float checkpoints", name, m.Type)
+			return nil, fmt.Errorf("minimax01: %s is already %s; -quant applies to float checkpoints", p.Name, m.Type)
 		}
 		qm, err := tensor.Quantize(*m, t, spec.scaleTypeFor(t))
 		if err != nil {
-			return fmt.Errorf("minimax01: quantize %s to %s: %w", name, t, err)
+			return nil, fmt.Errorf("minimax01: quantize %s to %s: %w", p.Name, t, err)
 		}
 		*m = qm
-		return nil
-	}
-	if err := q(&w.Embed, embedName); err != nil {
-		return nil, err
 	}
 	if c.TieEmbeddings {
 		w.LMHead = w.Embed
-	} else if err := q(&w.LMHead, lmHeadName); err != nil {
-		return nil, err
-	}
-	for i := range w.Layers {
-		lw := &w.Layers[i]
-		p := fmt.Sprintf("model.layers.%d.self_attn.", i)
-		for _, m := range []struct {
-			m    *tensor.Mat
-			name string
-		}{{&lw.QKV, "qkv_proj"}, {&lw.Gate, "output_gate"}, {&lw.Out, "out_proj"}, {&lw.Q, "q_proj"}, {&lw.K, "k_proj"}, {&lw.V, "v_proj"}, {&lw.O, "o_proj"}} {
-			if err := q(m.m, p+m.name+".weight"); err != nil {
-				return nil, err
-			}
-		}
-		for e := range lw.Experts {
-			ex := &lw.Experts[e]
-			p := fmt.Sprintf("model.layers.%d.block_sparse_moe.experts.%d.", i, e)
-			for _, m := range []struct {
-				m    *tensor.Mat
-				name string
-			}{{&ex.W1, "w1"}, {&ex.W3, "w3"}, {&ex.W2, "w2"}} {
-				if err := q(m.m, p+m.name+".weight"); err != nil {
-					return nil, err
-				}
-			}
-		}
 	}
 	return fb.messages(), nil
 }
@@ -377,10 +384,11 @@ func QuantizeCheckpoint(src, dst string, opt QuantizeOptions) error {
 	}
 	weightMap := map[string]string{}
 	fb := fallbacks{}
+	fq := newFileQuant(cfg, spec)
 	var done, outTotal int64
 	for _, file := range files {
 		base := filepath.Base(file)
-		n, err := quantizeFile(filepath.Join(dst, base), byFile[file], cfg, spec, fb, func(d int64) {
+		n, err := quantizeFile(filepath.Join(dst, base), byFile[file], fq, fb, func(d int64) {
 			done += d
 			if opt.Progress != nil {
 				opt.Progress(done, total)
@@ -391,7 +399,7 @@ func QuantizeCheckpoint(src, dst string, opt QuantizeOptions) error {
 		}
 		outTotal += n
 		for _, t := range byFile[file] {
-			for _, s := range outSpecs(t, cfg, spec) {
+			for _, s := range outSpecs(t, fq) {
 				weightMap[s.Name] = base
 			}
 		}
@@ -413,27 +421,27 @@ func QuantizeCheckpoint(src, dst string, opt QuantizeOptions) error {
 }
 
 // outSpecs returns the output tensors for source tensor t.
-func outSpecs(t safetensors.Tensor, cfg *Config, spec QuantSpec) []safetensors.TensorSpec {
+func outSpecs(t safetensors.Tensor, fq fileQuant) []safetensors.TensorSpec {
 	if len(t.Shape) != 2 {
 		return []safetensors.TensorSpec{{Name: t.Name, DType: t.DType, Shape: t.Shape}}
 	}
-	q := spec.typeFor(t.Name, cfg.TieEmbeddings, t.Shape[1])
+	q := fq.typeOf(t.Name, t.Shape[1])
 	if q == quant.Invalid {
 		return []safetensors.TensorSpec{{Name: t.Name, DType: t.DType, Shape: t.Shape}}
 	}
-	return quantTensorSpecs(t.Name, t.Shape[0], t.Shape[1], q, spec.scaleTypeFor(q))
+	return quantTensorSpecs(t.Name, t.Shape[0], t.Shape[1], q, fq.scaleTypeFor(q))
 }
 
 // quantizeFile writes the tensors of one source file to path, quantizing
 // the ones spec selects, and returns the bytes of tensor data written.
 // step reports the source bytes of each finished tensor.
-func quantizeFile(path string, ts []safetensors.Tensor, cfg *Config, spec QuantSpec, fb fallbacks, step func(int64)) (int64, error) {
+func quantizeFile(path string, ts []safetensors.Tensor, fq fileQuant, fb fallbacks, step func(int64)) (int64, error) {
 	var specs []safetensors.TensorSpec
 	for _, t := range ts {
-		if spec.wanted(t.Name, cfg.TieEmbeddings) != quant.Invalid && len(t.Shape) != 2 {
+		if fq.wantedOf(t.Name) != quant.Invalid && len(t.Shape) != 2 {
 			return 0, fmt.Errorf("minimax01: quantize: %s (in %s): shape %v is not a matrix", t.Name, t.File, t.Shape)
 		}
-		specs = append(specs, outSpecs(t, cfg, spec)...)
+		specs = append(specs, outSpecs(t, fq)...)
 	}
 	w, err := safetensors.Create(path, specs, map[string]string{"format": "pt"})
 	if err != nil {
@@ -448,8 +456,8 @@ func quantizeFile(path string, ts []safetensors.Tensor, cfg *Config, spec QuantS
 	for _, t := range ts {
 		q := quant.Invalid
 		if len(t.Shape) == 2 {
-			q = spec.typeFor(t.Name, cfg.TieEmbeddings, t.Shape[1])
-			fb.note(spec.wanted(t.Name, cfg.TieEmbeddings), q, t.Shape[1])
+			q = fq.typeOf(t.Name, t.Shape[1])
+			fb.note(fq.wantedOf(t.Name), q, t.Shape[1])
 		}
 		if q == quant.Invalid {
 			if err := write(t.Name, t.Data); err != nil {
@@ -466,7 +474,7 @@ func quantizeFile(path string, ts []safetensors.Tensor, cfg *Config, spec QuantS
 		if err != nil {
 			return 0, fmt.Errorf("minimax01: quantize: %s: %w", t.Name, err)
 		}
-		qm, err := tensor.Quantize(m, q, spec.scaleTypeFor(q))
+		qm, err := tensor.Quantize(m, q, fq.scaleTypeFor(q))
 		if err != nil {
 			return 0, fmt.Errorf("minimax01: quantize: %s: %w", t.Name, err)
 		}

@@ -4,9 +4,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
-	"hash/fnv"
 	"math"
-	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"sort"
@@ -31,6 +29,7 @@ func realConfig() *Config {
 		ModelType: "minimax_text_01", Vocab: 200064, Dim: 6144, Layers: 80, Heads: 64, KVHeads: 8,
 		HeadDim: 128, RopeDim: 64, RopeTheta: 1e7, FFN: 9216, Experts: 32, TopK: 2, NormEps: 1e-5,
 		BlockLen: 256, PostNorm: true, MaxPositions: 10240000,
+		InitRange: DefaultInitRange, RouterAuxCoef: DefaultRouterAuxCoef,
 	}
 	a := float32(3.5565588200778455)
 	c.LinearAlpha, c.FullAlpha, c.MLPAlpha = a, a, a
@@ -115,7 +114,8 @@ func (c *Config) JSON(dtype quant.Type) []byte {
 		"tie_word_embeddings":              c.TieEmbeddings,
 		"shared_intermediate_size":         0,
 		"sliding_window":                   nil,
-		"max_position_embeddings":          max(c.MaxPositions, 1),
+		"initializer_range":                c.InitRange,
+		"router_aux_loss_coef":             c.RouterAuxCoef,
 		"bos_token_id":                     nil,
 		"eos_token_id":                     nil,
 		"torch_dtype":                      map[quant.Type]string{quant.F32: "float32", quant.BF16: "bfloat16", quant.F16: "float16"}[dtype],
@@ -123,52 +123,30 @@ func (c *Config) JSON(dtype quant.Type) []byte {
 	if c.BlockLen != 256 {
 		m["block_size"] = c.BlockLen
 	}
+	if c.MaxPositions > 0 { // absent stays absent: no context limit, not a limit of 1
+		m["max_position_embeddings"] = c.MaxPositions
+	}
 	b, _ := json.MarshalIndent(m, "", "  ")
 	return append(b, '\n')
 }
 
-// tensorPlan is one tensor of a random checkpoint and its init scale.
+// tensorPlan is one tensor of a random checkpoint: its parameter and how
+// it is stored.
 type tensorPlan struct {
-	spec safetensors.TensorSpec
-	std  float64 // N(0, std²); 0 means the norm-weight rule 1 + 0.1·N(0,1)
+	spec  safetensors.TensorSpec
+	param Param
 }
 
-// plan lists every tensor with the golden README's init (§4 "Weights"):
-// linear N(0, (g/√fan_in)²) with g = 2 for out_proj, o_proj, w2 and the router
-// gate, else 1; embeddings N(0, 1); norm weights 1 + 0.1·N(0, 1).
+// plan lists every tensor of the parameter table in dtype, except the
+// router gates, which stay F32 as in the real checkpoint (spec §1.5).
 func (c *Config) plan(dtype quant.Type) []tensorPlan {
-	dt := safetensors.DType(dtype.String())
-	lin := func(name string, out, in int, g float64) tensorPlan {
-		return tensorPlan{spec: safetensors.TensorSpec{Name: name, DType: dt, Shape: []int{out, in}}, std: g / math.Sqrt(float64(in))}
-	}
-	norm := func(name string, n int) tensorPlan {
-		return tensorPlan{spec: safetensors.TensorSpec{Name: name, DType: dt, Shape: []int{n}}}
-	}
-	hd, kvd := c.Heads*c.HeadDim, c.KVHeads*c.HeadDim
-	p := []tensorPlan{
-		{spec: safetensors.TensorSpec{Name: "model.embed_tokens.weight", DType: dt, Shape: []int{c.Vocab, c.Dim}}, std: 1},
-		norm("model.norm.weight", c.Dim),
-	}
-	if !c.TieEmbeddings {
-		p = append(p, lin("lm_head.weight", c.Vocab, c.Dim, 1))
-	}
-	for l, k := range c.LayerKinds {
-		pre := fmt.Sprintf("model.layers.%d.", l)
-		p = append(p, norm(pre+"input_layernorm.weight", c.Dim), norm(pre+"post_attention_layernorm.weight", c.Dim))
-		if k == Lightning {
-			p = append(p, lin(pre+"self_attn.qkv_proj.weight", 3*hd, c.Dim, 1), lin(pre+"self_attn.output_gate.weight", hd, c.Dim, 1),
-				norm(pre+"self_attn.norm.weight", hd), lin(pre+"self_attn.out_proj.weight", c.Dim, hd, 2))
-		} else {
-			p = append(p, lin(pre+"self_attn.q_proj.weight", hd, c.Dim, 1), lin(pre+"self_attn.k_proj.weight", kvd, c.Dim, 1),
-				lin(pre+"self_attn.v_proj.weight", kvd, c.Dim, 1), lin(pre+"self_attn.o_proj.weight", c.Dim, hd, 2))
+	var p []tensorPlan
+	for _, prm := range ParamTable(c) {
+		dt := safetensors.DType(dtype.String())
+		if prm.Role == RoleRouter {
+			dt = safetensors.F32
 		}
-		gate := lin(pre+"block_sparse_moe.gate.weight", c.Experts, c.Dim, 2)
-		gate.spec.DType = safetensors.F32 // router gates stay F32, as in the real checkpoint (spec §1.5)
-		p = append(p, gate)
-		for e := 0; e < c.Experts; e++ {
-			ep := fmt.Sprintf("%sblock_sparse_moe.experts.%d.", pre, e)
-			p = append(p, lin(ep+"w1.weight", c.FFN, c.Dim, 1), lin(ep+"w3.weight", c.FFN, c.Dim, 1), lin(ep+"w2.weight", c.Dim, c.FFN, 2))
-		}
+		p = append(p, tensorPlan{spec: safetensors.TensorSpec{Name: prm.Name, DType: dt, Shape: prm.Shape}, param: prm})
 	}
 	return p
 }
@@ -201,61 +179,20 @@ func WriteRandom(dir string, c *Config, opt RandomOptions) error {
 		return fmt.Errorf("minimax01: random weights must be F32, BF16 or F16, not %v", opt.DType)
 	}
 	if opt.ShardBytes <= 0 {
-		opt.ShardBytes = 2 << 30
+		opt.ShardBytes = defaultShardBytes
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
 	plan := c.plan(opt.DType)
 	sort.SliceStable(plan, func(i, j int) bool { return plan[i].spec.Name < plan[j].spec.Name })
-	// Group tensors into shards in name order.
-	var shards [][]tensorPlan
-	var size, total int64
-	for _, t := range plan {
-		b := int64(numel(t.spec.Shape) * t.spec.DType.Size())
-		if len(shards) == 0 || (size > 0 && size+b > opt.ShardBytes) {
-			shards = append(shards, nil)
-			size = 0
-		}
-		shards[len(shards)-1] = append(shards[len(shards)-1], t)
-		size += b
-		total += b
+	specs := make([]safetensors.TensorSpec, len(plan))
+	for i, t := range plan {
+		specs[i] = t.spec
 	}
-	weightMap := map[string]string{}
-	var done int64
-	for i, sh := range shards {
-		name := "model.safetensors"
-		if len(shards) > 1 {
-			name = fmt.Sprintf("model-%05d-of-%05d.safetensors", i, len(shards))
-		}
-		specs := make([]safetensors.TensorSpec, len(sh))
-		for j, t := range sh {
-			specs[j] = t.spec
-			weightMap[t.spec.Name] = name
-		}
-		w, err := safetensors.Create(filepath.Join(dir, name), specs, map[string]string{"format": "pt"})
-		if err != nil {
-			return err
-		}
-		for _, t := range sh {
-			data := randomTensor(t, opt.Seed)
-			if err := w.WriteTensor(t.spec.Name, data); err != nil {
-				w.Abort()
-				return err
-			}
-			done += int64(len(data))
-			if opt.Progress != nil {
-				opt.Progress(done, total)
-			}
-		}
-		if err := w.Close(); err != nil {
-			return err
-		}
-	}
-	if len(shards) > 1 {
-		if err := safetensors.WriteIndex(dir, weightMap, total); err != nil {
-			return err
-		}
+	err := writeTensors(dir, specs, opt.ShardBytes, func(i int) []byte { return randomTensor(plan[i], c, opt.Seed) }, opt.Progress)
+	if err != nil {
+		return err
 	}
 	for _, f := range opt.Files {
 		if err := copyFile(f, filepath.Join(dir, filepath.Base(f))); err != nil {
@@ -265,37 +202,81 @@ func WriteRandom(dir string, c *Config, opt RandomOptions) error {
 	return os.WriteFile(filepath.Join(dir, "config.json"), c.JSON(opt.DType), 0o644)
 }
 
-// randomTensor draws one tensor's values, in parallel pieces that each have
-// their own generator seeded from (seed, name, piece), and encodes them.
-func randomTensor(t tensorPlan, seed uint64) []byte {
-	n := numel(t.spec.Shape)
+// randomTensor draws one tensor's values with InitWeights' rule (so an
+// F32 random model holds exactly the slab InitWeights fills) and encodes
+// them in the tensor's dtype.
+func randomTensor(t tensorPlan, c *Config, seed uint64) []byte {
+	vals := make([]float32, t.param.Size)
+	initParam(vals, t.param, c.InitRange, seed)
 	es := t.spec.DType.Size()
-	out := make([]byte, n*es)
-	h := fnv.New64a()
-	h.Write([]byte(t.spec.Name))
-	key := h.Sum64()
+	out := make([]byte, es*len(vals))
 	const piece = 1 << 20
-	kernels.ParallelFor((n+piece-1)/piece, 1, func(lo, hi int) {
-		for p := lo; p < hi; p++ {
-			r := rand.New(rand.NewPCG(seed, key+uint64(p)))
-			for i := p * piece; i < min(n, (p+1)*piece); i++ {
-				v := r.NormFloat64()
-				if t.std == 0 {
-					v = 1 + 0.1*v
-				} else {
-					v *= t.std
-				}
-				f := float32(v)
-				switch t.spec.DType {
-				case safetensors.F32:
-					binary.LittleEndian.PutUint32(out[4*i:], math.Float32bits(f))
-				case safetensors.BF16:
-					binary.LittleEndian.PutUint16(out[2*i:], kernels.RoundBF16(f))
-				case safetensors.F16:
-					binary.LittleEndian.PutUint16(out[2*i:], kernels.FloatToHalf(f))
-				}
+	kernels.ParallelFor((len(vals)+piece-1)/piece, 1, func(lo, hi int) {
+		for i := lo * piece; i < min(len(vals), hi*piece); i++ {
+			switch t.spec.DType {
+			case safetensors.BF16:
+				binary.LittleEndian.PutUint16(out[2*i:], kernels.RoundBF16(vals[i]))
+			case safetensors.F16:
+				binary.LittleEndian.PutUint16(out[2*i:], kernels.FloatToHalf(vals[i]))
+			default:
+				binary.LittleEndian.PutUint32(out[4*i:], math.Float32bits(vals[i]))
 			}
 		}
 	})
 	return out
+}
+
+// writeTensors writes the tensors of specs into dir, in their order, as
+// model.safetensors or, above shardBytes, as 0-based shards
+// model-0000i-of-0000n.safetensors with model.safetensors.index.json (the
+// Hugging Face layout). data(i) returns the bytes of specs[i]; progress,
+// if not nil, gets the bytes written so far.
+func writeTensors(dir string, specs []safetensors.TensorSpec, shardBytes int64, data func(i int) []byte, progress func(done, total int64)) error {
+	var shards [][]int // indices into specs
+	var size, total int64
+	for i, s := range specs {
+		b := int64(numel(s.Shape) * s.DType.Size())
+		if len(shards) == 0 || (size > 0 && size+b > shardBytes) {
+			shards = append(shards, nil)
+			size = 0
+		}
+		shards[len(shards)-1] = append(shards[len(shards)-1], i)
+		size += b
+		total += b
+	}
+	weightMap := map[string]string{}
+	var done int64
+	for k, sh := range shards {
+		name := "model.safetensors"
+		if len(shards) > 1 {
+			name = fmt.Sprintf("model-%05d-of-%05d.safetensors", k, len(shards))
+		}
+		part := make([]safetensors.TensorSpec, len(sh))
+		for j, i := range sh {
+			part[j] = specs[i]
+			weightMap[specs[i].Name] = name
+		}
+		w, err := safetensors.Create(filepath.Join(dir, name), part, map[string]string{"format": "pt"})
+		if err != nil {
+			return err
+		}
+		for _, i := range sh {
+			b := data(i)
+			if err := w.WriteTensor(specs[i].Name, b); err != nil {
+				w.Abort()
+				return err
+			}
+			done += int64(len(b))
+			if progress != nil {
+				progress(done, total)
+			}
+		}
+		if err := w.Close(); err != nil {
+			return err
+		}
+	}
+	if len(shards) > 1 {
+		return safetensors.WriteIndex(dir, weightMap, total)
+	}
+	return nil
 }

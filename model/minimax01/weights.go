@@ -10,10 +10,12 @@ import (
 	"github.com/lightninglm/lightning/tensor"
 )
 
-// Weights are the model's parameters as views into the checkpoint (never an
-// fp32 copy of the big matrices). Vectors (norm weights, router gates) are
-// small and kept as fp32 copies. Names in comments are the official
-// safetensors keys (spec §3.1), relative to "model.layers.N." for layers.
+// Weights are the model's parameters. Loaded for inference they are views
+// into the checkpoint (never an fp32 copy of the big matrices), with the
+// small vectors (norm weights, router gates) as fp32 copies; for training
+// (NewF32Weights) every tensor is a view into one fp32 slab. Names in
+// comments are the official safetensors keys (spec §3.1), relative to
+// "model.layers.N." for layers; ParamTable lists them all.
 type Weights struct {
 	Embed  tensor.Mat // model.embed_tokens.weight [vocab, dim]
 	Norm   []float32  // model.norm.weight [dim]
@@ -97,12 +99,10 @@ func sameShape(a, b []int) bool {
 	return true
 }
 
-func (l *loader) mat(name string, rows, cols int) (tensor.Mat, error) {
-	if !l.part.Holds(name) {
-		return tensor.Mat{}, nil
-	}
+func (l *loader) mat(p Param) (tensor.Mat, error) {
+	name, rows, cols := p.Name, p.Shape[0], p.Shape[1]
 	if l.quant != nil {
-		if q := l.quant.typeFor(name, l.tied, cols); q != quant.Invalid {
+		if q := l.quant.typeFor(p.Role, l.tied, cols); q != quant.Invalid {
 			return l.qmat(name, rows, cols, q) // quantize.go
 		}
 	}
@@ -118,9 +118,6 @@ func (l *loader) mat(name string, rows, cols int) (tensor.Mat, error) {
 }
 
 func (l *loader) vec(name string, shape ...int) ([]float32, error) {
-	if !l.part.Holds(name) {
-		return nil, nil
-	}
 	t, typ, err := l.get(name, shape...)
 	if err != nil {
 		return nil, err
@@ -136,133 +133,94 @@ func (l *loader) has(name string) bool {
 	return err == nil
 }
 
-// loadWeights maps every tensor the config calls for, validating dtypes and
-// shapes, so Forward can never meet a bad shape. It also returns the names of
-// checkpoint tensors the model does not use.
+// loadWeights maps every tensor of the parameter table, validating dtypes
+// and shapes, so Forward can never meet a bad shape. A layer whose experts
+// are in the HF fused layout (spec §3.4) takes its router and experts from
+// there instead. It also returns the names of checkpoint tensors the model
+// does not use.
 //
-// With a part, only its tensors are mapped and copied (the files are mapped
-// lazily, so the others are never read), and only its tensors count as used.
+// With a part, only the table entries it holds (Part.HoldsParam) are mapped
+// and copied (the files are mapped lazily, so the others are never read) and
+// the others stay empty; only its tensors count as used.
 func loadWeights(c *Config, ck *safetensors.Checkpoint, part *Part) (*Weights, []string, error) {
 	l := &loader{ck: ck, used: map[string]bool{}, quant: c.Quant, tied: c.TieEmbeddings, part: part}
-	w := &Weights{Layers: make([]LayerWeights, c.Layers)}
-	var err error
-	if w.Embed, err = l.mat("model.embed_tokens.weight", c.Vocab, c.Dim); err != nil {
-		return nil, nil, err
+	w := newWeightsShell(c)
+	fused := make([]bool, c.Layers)
+	for i := range fused {
+		pre := fmt.Sprintf("model.layers.%d.", i)
+		fused[i] = !l.has(pre+"block_sparse_moe.gate.weight") && l.has(pre+"mlp.gate.weight")
 	}
-	if w.Norm, err = l.vec("model.norm.weight", c.Dim); err != nil {
-		return nil, nil, err
+	for _, p := range ParamTable(c) {
+		if (p.Role == RoleRouter || p.Expert >= 0) && fused[p.Layer] {
+			// The router entry stands for the layer's fused tensors, whose
+			// experts the part may hold even when it holds no router.
+			if p.Role == RoleRouter {
+				if err := l.loadFusedMoE(c, p.Layer, &w.Layers[p.Layer]); err != nil {
+					return nil, nil, err
+				}
+			}
+			continue
+		}
+		if !part.HoldsParam(p) {
+			continue
+		}
+		var err error
+		if m, v := w.Bind(p); m != nil {
+			*m, err = l.mat(p)
+		} else {
+			*v, err = l.vec(p.Name, p.Shape...)
+		}
+		if err != nil {
+			return nil, nil, err
+		}
 	}
 	if c.TieEmbeddings {
 		w.LMHead = w.Embed
-	} else if w.LMHead, err = l.mat("lm_head.weight", c.Vocab, c.Dim); err != nil {
-		return nil, nil, err
-	}
-	hd, kvd := c.Heads*c.HeadDim, c.KVHeads*c.HeadDim
-	for i := range w.Layers {
-		lw := &w.Layers[i]
-		p := fmt.Sprintf("model.layers.%d.", i)
-		if lw.InputNorm, err = l.vec(p+"input_layernorm.weight", c.Dim); err != nil {
-			return nil, nil, err
-		}
-		if lw.PostNorm, err = l.vec(p+"post_attention_layernorm.weight", c.Dim); err != nil {
-			return nil, nil, err
-		}
-		if c.LayerKinds[i] == Lightning {
-			if lw.QKV, err = l.mat(p+"self_attn.qkv_proj.weight", 3*hd, c.Dim); err != nil {
-				return nil, nil, err
-			}
-			if lw.Gate, err = l.mat(p+"self_attn.output_gate.weight", hd, c.Dim); err != nil {
-				return nil, nil, err
-			}
-			if lw.AttnNorm, err = l.vec(p+"self_attn.norm.weight", hd); err != nil {
-				return nil, nil, err
-			}
-			if lw.Out, err = l.mat(p+"self_attn.out_proj.weight", c.Dim, hd); err != nil {
-				return nil, nil, err
-			}
-		} else {
-			if lw.Q, err = l.mat(p+"self_attn.q_proj.weight", hd, c.Dim); err != nil {
-				return nil, nil, err
-			}
-			if lw.K, err = l.mat(p+"self_attn.k_proj.weight", kvd, c.Dim); err != nil {
-				return nil, nil, err
-			}
-			if lw.V, err = l.mat(p+"self_attn.v_proj.weight", kvd, c.Dim); err != nil {
-				return nil, nil, err
-			}
-			if lw.O, err = l.mat(p+"self_attn.o_proj.weight", c.Dim, hd); err != nil {
-				return nil, nil, err
-			}
-		}
-		if err := l.loadMoE(c, p, lw); err != nil {
-			return nil, nil, err
-		}
 	}
 	return w, l.unused(), nil
 }
 
-// loadMoE maps the router and experts, from the official per-expert layout or
-// the HF transformers v5 fused layout (spec §3.4): mlp.gate.weight,
-// mlp.experts.gate_up_proj [E, 2F, H] (gate rows first) and
-// mlp.experts.down_proj [E, H, F].
-func (l *loader) loadMoE(c *Config, p string, lw *LayerWeights) error {
+// loadFusedMoE maps one layer's router and experts from the HF transformers
+// v5 fused layout (spec §3.4): mlp.gate.weight, mlp.experts.gate_up_proj
+// [E, 2F, H] (gate rows first) and mlp.experts.down_proj [E, H, F]. With a
+// part, only the router and experts it holds are taken.
+func (l *loader) loadFusedMoE(c *Config, layer int, lw *LayerWeights) error {
+	p := fmt.Sprintf("model.layers.%d.", layer)
 	var err error
-	lw.Experts = make([]moe.Expert, c.Experts)
-	if !l.has(p+"block_sparse_moe.gate.weight") && l.has(p+"mlp.gate.weight") {
+	if l.part.holdsRouter(layer) {
 		if lw.Router, err = l.vec(p+"mlp.gate.weight", c.Experts, c.Dim); err != nil {
 			return err
 		}
-		gu, gtyp, err := l.get(p+"mlp.experts.gate_up_proj", c.Experts, 2*c.FFN, c.Dim)
-		if err != nil {
-			return err
-		}
-		dn, dtyp, err := l.get(p+"mlp.experts.down_proj", c.Experts, c.Dim, c.FFN)
-		if err != nil {
-			return err
-		}
-		guBytes, dnBytes := len(gu.Data)/c.Experts, len(dn.Data)/c.Experts
-		for e := range lw.Experts {
-			if l.part != nil && !l.part.holdsExpert(layerOf(p), e) {
-				continue
-			}
-			g := gu.Data[e*guBytes : (e+1)*guBytes]
-			ex := &lw.Experts[e]
-			if ex.W1, err = tensor.NewMat(c.FFN, c.Dim, gtyp, g[:guBytes/2]); err != nil {
-				return err
-			}
-			if ex.W3, err = tensor.NewMat(c.FFN, c.Dim, gtyp, g[guBytes/2:]); err != nil {
-				return err
-			}
-			if ex.W2, err = tensor.NewMat(c.Dim, c.FFN, dtyp, dn.Data[e*dnBytes:(e+1)*dnBytes]); err != nil {
-				return err
-			}
-		}
+	}
+	if !l.part.holdsExpertsOf(layer) {
 		return nil
 	}
-	if lw.Router, err = l.vec(p+"block_sparse_moe.gate.weight", c.Experts, c.Dim); err != nil {
+	gu, gtyp, err := l.get(p+"mlp.experts.gate_up_proj", c.Experts, 2*c.FFN, c.Dim)
+	if err != nil {
 		return err
 	}
+	dn, dtyp, err := l.get(p+"mlp.experts.down_proj", c.Experts, c.Dim, c.FFN)
+	if err != nil {
+		return err
+	}
+	guBytes, dnBytes := len(gu.Data)/c.Experts, len(dn.Data)/c.Experts
 	for e := range lw.Experts {
-		ep := fmt.Sprintf("%sblock_sparse_moe.experts.%d.", p, e)
+		if !l.part.holdsExpert(layer, e) {
+			continue
+		}
+		g := gu.Data[e*guBytes : (e+1)*guBytes]
 		ex := &lw.Experts[e]
-		if ex.W1, err = l.mat(ep+"w1.weight", c.FFN, c.Dim); err != nil {
+		if ex.W1, err = tensor.NewMat(c.FFN, c.Dim, gtyp, g[:guBytes/2]); err != nil {
 			return err
 		}
-		if ex.W3, err = l.mat(ep+"w3.weight", c.FFN, c.Dim); err != nil {
+		if ex.W3, err = tensor.NewMat(c.FFN, c.Dim, gtyp, g[guBytes/2:]); err != nil {
 			return err
 		}
-		if ex.W2, err = l.mat(ep+"w2.weight", c.Dim, c.FFN); err != nil {
+		if ex.W2, err = tensor.NewMat(c.Dim, c.FFN, dtyp, dn.Data[e*dnBytes:(e+1)*dnBytes]); err != nil {
 			return err
 		}
 	}
 	return nil
-}
-
-// layerOf returns N of the tensor prefix "model.layers.N.".
-func layerOf(prefix string) int {
-	var l int
-	fmt.Sscanf(prefix, "model.layers.%d.", &l)
-	return l
 }
 
 // unused lists checkpoint tensors the model did not use (reported as a
@@ -277,25 +235,13 @@ func (l *loader) unused() []string {
 	return out
 }
 
-// useBF16Dot switches the BF16 attention and expert matrices to the lossy
-// bf16-activation kernel (Options.BF16Dot). The embedding and the LM head
-// keep the exact path.
-func (w *Weights) useBF16Dot() {
-	sw := func(m *tensor.Mat) {
-		if m.Type == quant.BF16 {
+// useBF16Dot switches the BF16 attention and expert matrices (Role.Linear)
+// to the lossy bf16-activation kernel (Options.BF16Dot). The embedding and
+// the LM head keep the exact path.
+func (w *Weights) useBF16Dot(c *Config) {
+	for _, p := range ParamTable(c) {
+		if m, _ := w.Bind(p); p.Role.Linear() && m.Type == quant.BF16 {
 			m.Type = quant.BF16Dot
-		}
-	}
-	for i := range w.Layers {
-		lw := &w.Layers[i]
-		for _, m := range []*tensor.Mat{&lw.QKV, &lw.Gate, &lw.Out, &lw.Q, &lw.K, &lw.V, &lw.O} {
-			sw(m)
-		}
-		for e := range lw.Experts {
-			ex := &lw.Experts[e]
-			sw(&ex.W1)
-			sw(&ex.W2)
-			sw(&ex.W3)
 		}
 	}
 }

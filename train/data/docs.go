@@ -8,6 +8,7 @@ package data
 import (
 	"bufio"
 	"bytes"
+	"compress/gzip"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -48,7 +49,8 @@ const binarySniffLen = 8000
 // paths, skipping hidden entries (names starting with ".") and binary files
 // (a NUL byte in the first 8000 bytes, or invalid UTF-8); a file ending in
 // ".jsonl" gives one document per non-blank line, each a JSON object with a
-// string "text" field; any other file is one document. Documents whose text
+// string "text" field; any other file is one document. A file ending in
+// ".gz" is read through gzip, as the file its name has without ".gz". Documents whose text
 // is empty are skipped. A path named directly is read even if hidden, but a
 // binary file named directly is an error.
 //
@@ -115,12 +117,17 @@ func Docs(paths []string) iter.Seq2[Doc, error] {
 
 // readFile reads one file as JSONL or as one text document.
 func readFile(path, name string, named bool, fn func(Doc) error) error {
-	if strings.HasSuffix(path, ".jsonl") {
+	if strings.HasSuffix(strings.TrimSuffix(path, ".gz"), ".jsonl") {
 		return readJSONL(path, name, fn)
 	}
-	b, err := os.ReadFile(path)
+	f, err := openData(path)
 	if err != nil {
 		return err
+	}
+	b, err := io.ReadAll(f)
+	f.Close()
+	if err != nil {
+		return fmt.Errorf("%s: %w", path, err)
 	}
 	b = bytes.TrimPrefix(b, utf8BOM)
 	if isBinary(b) {
@@ -141,10 +148,36 @@ func isBinary(b []byte) bool {
 	return bytes.IndexByte(b[:min(len(b), binarySniffLen)], 0) >= 0 || !utf8.Valid(b)
 }
 
+// openData opens a file for reading, through gzip if its name ends in
+// ".gz".
+func openData(path string) (io.ReadCloser, error) {
+	f, err := os.Open(path)
+	if err != nil || !strings.HasSuffix(path, ".gz") {
+		return f, err
+	}
+	z, err := gzip.NewReader(bufio.NewReaderSize(f, 1<<16))
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return gzipFile{z, f}, nil
+}
+
+// gzipFile closes both the decompressor and the file under it.
+type gzipFile struct {
+	*gzip.Reader
+	f *os.File
+}
+
+func (g gzipFile) Close() error {
+	g.Reader.Close()
+	return g.f.Close()
+}
+
 // readJSONL streams a JSONL file line by line, so a large file is never held
 // in memory at once.
 func readJSONL(path, name string, fn func(Doc) error) error {
-	f, err := os.Open(path)
+	f, err := openData(path)
 	if err != nil {
 		return err
 	}

@@ -1,6 +1,8 @@
 package data
 
 import (
+	"bytes"
+	"compress/gzip"
 	"errors"
 	"os"
 	"path/filepath"
@@ -145,5 +147,35 @@ func TestDocsIterator(t *testing.T) {
 	}
 	if n != 1 {
 		t.Errorf("%d documents after break", n)
+	}
+}
+
+// TestReadDocsGzip reads gzip-compressed text and JSONL, in a folder and
+// named, and reports a file that is not gzip.
+func TestReadDocsGzip(t *testing.T) {
+	dir := t.TempDir()
+	gz := func(name, body string) {
+		var b bytes.Buffer
+		z := gzip.NewWriter(&b)
+		z.Write([]byte(body))
+		z.Close()
+		writeFiles(t, dir, map[string]string{name: b.String()})
+	}
+	gz("a.txt.gz", "compressed text")
+	gz("b.jsonl.gz", "{\"text\": \"one\"}\n{\"text\": \"two\"}\n")
+	gz("c.bin.gz", "\x00\x01binary inside")
+	got := readAll(t, dir)
+	want := []Doc{
+		{filepath.Join(dir, "a.txt.gz"), "a.txt.gz", 0, "compressed text"},
+		{filepath.Join(dir, "b.jsonl.gz"), "b.jsonl.gz", 0, "one"},
+		{filepath.Join(dir, "b.jsonl.gz"), "b.jsonl.gz", 1, "two"},
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("got %+v\nwant %+v", got, want)
+	}
+	writeFiles(t, dir, map[string]string{"d.txt.gz": "this is plainly not a gzip stream"})
+	err := ReadDocs([]string{filepath.Join(dir, "d.txt.gz")}, func(Doc) error { return nil })
+	if err == nil || !strings.Contains(err.Error(), "d.txt.gz: gzip: invalid header") {
+		t.Errorf("a file that is not gzip: %v", err)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"hash/fnv"
 	"io"
 	"iter"
+	"math/rand/v2"
 	"strconv"
 
 	"github.com/lightninglm/lightning/tokenizer"
@@ -49,11 +50,18 @@ type Options struct {
 	// epoch after epoch). Without it the stream ends: the last sequence may
 	// be short, and Next then returns io.EOF.
 	Wrap bool
+	// ShuffleWindow, when above 1, shuffles the split's documents within
+	// consecutive windows of this many, by a permutation drawn from Seed,
+	// the epoch and the window's index: each epoch sees the documents in
+	// another order, mixed across files but only locally, and memory holds
+	// one window's texts. 0 or 1 keeps the order of the files.
+	ShuffleWindow int
+	Seed          uint64
 }
 
 // Position is where a Stream is in its documents: the next token it gives
-// is token Offset of the split's document Doc (counted from 0 in each
-// epoch) in epoch Epoch. It is saved in trainer_state.json; Name and Index
+// is token Offset of document Doc of epoch Epoch, counting the split's
+// documents from 0 in the stream's order (shuffled, with a ShuffleWindow). It is saved in trainer_state.json; Name and Index
 // identify document Doc when it is partly read, and restoring checks them,
 // so a run resumed on changed data stops with an error instead of
 // continuing elsewhere.
@@ -83,11 +91,16 @@ type Stream struct {
 	next func() (Doc, error, bool) // pulls the next document of the data
 	stop func()
 
-	pos    Position
-	cur    []int32 // tokens of document pos.Doc
-	curDoc Doc
-	inDoc  bool // cur holds document pos.Doc
-	ended  bool // no Wrap, and the documents ran out
+	pos     Position
+	cur     []int32 // tokens of document pos.Doc
+	curDoc  Doc
+	inDoc   bool // cur holds document pos.Doc
+	ended   bool // no Wrap, and the documents ran out
+	seenDoc bool // a document of either split was read
+
+	window  []Doc // the current shuffle window, permuted
+	wNext   int   // next document of window to give
+	wNumber int   // windows filled in this epoch
 
 	tokens    []int32 // [SeqLen] the sequence Next returns
 	docStarts []int
@@ -169,13 +182,13 @@ func (s *Stream) Seek(p Position) error {
 }
 
 func (s *Stream) noDocuments() error {
-	if s.opt.Split == TrainSplit && s.opt.EvalFrac > 0 {
+	if !s.seenDoc {
+		return fmt.Errorf("no documents with text in %v", s.opt.Paths)
+	}
+	if s.opt.Split == TrainSplit {
 		return fmt.Errorf("no training documents in %v: every document with text is held out (lower -eval-frac or add documents)", s.opt.Paths)
 	}
-	if s.opt.Split == EvalSplit {
-		return fmt.Errorf("no held-out documents in %v at -eval-frac %v (raise it or add documents: the split is by whole document)", s.opt.Paths, s.opt.EvalFrac)
-	}
-	return fmt.Errorf("no documents with text in %v", s.opt.Paths)
+	return fmt.Errorf("no held-out documents in %v at -eval-frac %v (raise it or add documents: the split is by whole document)", s.opt.Paths, s.opt.EvalFrac)
 }
 
 // restart opens the documents from the beginning.
@@ -183,10 +196,42 @@ func (s *Stream) restart() {
 	s.Close()
 	s.next, s.stop = iter.Pull2(Docs(s.opt.Paths))
 	s.inDoc, s.ended, s.cur = false, false, s.cur[:0]
+	s.window, s.wNext, s.wNumber = s.window[:0], 0, 0
 }
 
-// pull returns the next document of the split, or nil at the end.
+// pull returns the next document of the split in stream order (shuffled
+// within windows when asked), or nil at the end.
 func (s *Stream) pull() (*Doc, error) {
+	if s.opt.ShuffleWindow <= 1 {
+		return s.pullSplit()
+	}
+	if s.wNext == len(s.window) {
+		clear(s.window) // drop the texts
+		s.window, s.wNext = s.window[:0], 0
+		for len(s.window) < s.opt.ShuffleWindow {
+			d, err := s.pullSplit()
+			if err != nil {
+				return nil, err
+			}
+			if d == nil {
+				break
+			}
+			s.window = append(s.window, *d)
+		}
+		if len(s.window) == 0 {
+			return nil, nil
+		}
+		r := rand.New(rand.NewPCG(s.opt.Seed, uint64(s.pos.Epoch)<<32|uint64(s.wNumber)))
+		r.Shuffle(len(s.window), func(i, j int) { s.window[i], s.window[j] = s.window[j], s.window[i] })
+		s.wNumber++
+	}
+	s.wNext++
+	return &s.window[s.wNext-1], nil
+}
+
+// pullSplit returns the next document of the split in file order, or nil
+// at the end.
+func (s *Stream) pullSplit() (*Doc, error) {
 	for {
 		d, err, ok := s.next()
 		if !ok {
@@ -195,6 +240,7 @@ func (s *Stream) pull() (*Doc, error) {
 		if err != nil {
 			return nil, err
 		}
+		s.seenDoc = true
 		if HeldOut(d.Name, d.Index, s.opt.EvalFrac) == (s.opt.Split == EvalSplit) {
 			return &d, nil
 		}

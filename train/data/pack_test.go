@@ -103,8 +103,9 @@ func TestStreamPacksDocuments(t *testing.T) {
 // mid-document, at document ends and across epochs, and through JSON.
 func TestStreamSeekResumes(t *testing.T) {
 	tok := loadTok(t)
-	for _, seqLen := range []int{2, 16, 64, 300} {
-		opt := Options{Paths: corpus, SeqLen: seqLen, EvalFrac: 0.2, Split: TrainSplit, Wrap: true}
+	for _, tc := range []struct{ seqLen, window int }{{2, 0}, {16, 0}, {64, 0}, {300, 0}, {16, 3}, {64, 4}} {
+		seqLen := tc.seqLen
+		opt := Options{Paths: corpus, SeqLen: seqLen, EvalFrac: 0.2, Split: TrainSplit, Wrap: true, ShuffleWindow: tc.window, Seed: 5}
 		s, err := NewStream(tok, opt)
 		if err != nil {
 			t.Fatal(err)
@@ -276,4 +277,84 @@ func TestStreamErrors(t *testing.T) {
 	if _, err := ReadSequences(tok, Options{Paths: corpus, SeqLen: 8}, 0); !errors.Is(err, ErrNoTokens) {
 		t.Errorf("ReadSequences of 0 tokens: %v", err)
 	}
+}
+
+// TestStreamShuffle follows the documents of a stream shuffled in windows
+// of 4 over four epochs of the nine documents (windows of 4, 4 and 1):
+// each epoch gives every document once, each window a permutation of the
+// same window in file order, and the orders differ from the file's and
+// between epochs; the same seed gives the same orders.
+func TestStreamShuffle(t *testing.T) {
+	tok := loadTok(t)
+	orders := func(seed uint64) [][]string {
+		s, err := NewStream(tok, Options{Paths: corpus, SeqLen: 8, Wrap: true, ShuffleWindow: 4, Seed: seed})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		epochs := [][]string{nil}
+		for {
+			if s.pos.Epoch == len(epochs) {
+				if len(epochs) == 4 {
+					return epochs
+				}
+				epochs = append(epochs, nil)
+			}
+			epochs[s.pos.Epoch] = append(epochs[s.pos.Epoch], fmt.Sprintf("%s#%d", s.curDoc.Name, s.curDoc.Index))
+			if err := s.advance(); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	var fileOrder []string
+	for d, err := range Docs(corpus) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		fileOrder = append(fileOrder, fmt.Sprintf("%s#%d", d.Name, d.Index))
+	}
+	got := orders(9)
+	for e, order := range got {
+		if len(order) != 9 {
+			t.Fatalf("epoch %d: %d documents, want 9: %v", e, len(order), order)
+		}
+		for w := 0; w < 9; w += 4 {
+			a, b := slices.Clone(order[w:min(w+4, 9)]), slices.Clone(fileOrder[w:min(w+4, 9)])
+			slices.Sort(a)
+			slices.Sort(b)
+			if !slices.Equal(a, b) {
+				t.Errorf("epoch %d, window at %d: %v, not a permutation of %v", e, w, order[w:min(w+4, 9)], fileOrder[w:min(w+4, 9)])
+			}
+		}
+		if slices.Equal(order, fileOrder) {
+			t.Errorf("epoch %d is in file order", e)
+		}
+		if e > 0 && slices.Equal(order, got[e-1]) {
+			t.Errorf("epoch %d repeats the order of epoch %d", e, e-1)
+		}
+	}
+	if again := orders(9); !reflect.DeepEqual(again, got) {
+		t.Error("the same seed gave other orders")
+	}
+	if other := orders(10); reflect.DeepEqual(other, got) {
+		t.Error("another seed gave the same orders")
+	}
+}
+
+// BenchmarkStreamNext measures reading, tokenizing and packing the test
+// corpus over and over (the cost the training loop pays per sequence).
+func BenchmarkStreamNext(b *testing.B) {
+	tok := loadTok(b)
+	s, err := NewStream(tok, Options{Paths: corpus, SeqLen: 256, Wrap: true, ShuffleWindow: 4})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, _, err := s.Next(); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(256*b.N)/b.Elapsed().Seconds(), "tokens/s")
 }

@@ -1,0 +1,114 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/lightninglm/lightning/format/gguf"
+	"github.com/lightninglm/lightning/model/minimax01"
+	"github.com/lightninglm/lightning/quant"
+)
+
+func init() {
+	register(&command{
+		name:    "convert",
+		summary: "convert a model to GGUF (llama.cpp, ollama) or back to a Hugging Face folder",
+		usage:   "-model DIR|FILE.gguf -to gguf|hf [-type f32|f16|bf16|q8_0|q4_k] -o OUT",
+		help: `-to gguf writes one .gguf file in llama.cpp's minimax-01 layout (tensor names, metadata, and the
+tokenizer and chat template when the model folder has them), so llama.cpp and ollama can load it; every
+Lightning command also takes it as -model FILE.gguf. -type picks the matrices' type (default bf16); norm
+weights and router gates stay F32. q8_0 blocks are rounded as Lightning's q8b32, so the file loads back
+into exactly the weights of 'lightning quantize -format q8b32 -lm-head q8b32 -embed q8b32'. q4_k uses
+ggml's plain min/max scales (no iterative search: llama-quantize from an f32 file does better); matrices
+whose rows are not a multiple of 256 are written as q8_0.
+
+-to hf writes a Hugging Face folder (config.json + model.safetensors, official names) from any model,
+a GGUF file included; -type f32|f16|bf16 (default bf16). Tokenizer files are not produced: copy them,
+or keep using the .gguf for run/chat/serve.
+
+Both stream one matrix at a time with a progress bar, and write atomically.
+
+Examples:
+  lightning convert -model /tmp/b2 -to gguf -type q8_0 -o /tmp/b2-q8_0.gguf
+  lightning convert -model /tmp/b2-q8_0.gguf -to hf -type f32 -o /tmp/b2-back`,
+		run: runConvert,
+	})
+}
+
+func runConvert(fs *flag.FlagSet, args []string) error {
+	src := fs.String("model", "", "model folder or .gguf file")
+	to := fs.String("to", "", "gguf or hf")
+	typ := fs.String("type", "bf16", "type of the matrices: f32, f16, bf16 (q8_0, q4_k for gguf)")
+	out := fs.String("o", "", "output file (gguf) or folder (hf)")
+	if err := parseFlags(fs, args, false); err != nil {
+		return err
+	}
+	if *src == "" || *out == "" {
+		return fmt.Errorf("%w: -model and -o are required", errUsage)
+	}
+	m, err := loadModel(*src, minimax01.Options{MaxBatchTokens: 16}, fs.Output())
+	if err != nil {
+		return err
+	}
+	defer m.Close()
+	bar := newProgress(fs.Output(), "convert", "B")
+	switch *to {
+	case "gguf":
+		t, ok := map[string]gguf.Type{"f32": gguf.F32, "f16": gguf.F16, "bf16": gguf.BF16, "q8_0": gguf.Q8_0, "q4_k": gguf.Q4_K}[strings.ToLower(*typ)]
+		if !ok {
+			return fmt.Errorf("%w: -type %q: want f32, f16, bf16, q8_0 or q4_k for GGUF (other llama.cpp types: convert to f32 and run llama-quantize)", errUsage, *typ)
+		}
+		opt := minimax01.GGUFExportOptions{Type: t, Progress: bar.update, Warn: func(s string) { fmt.Fprintf(fs.Output(), "note: %s\n", s) }}
+		if !minimax01.IsGGUF(*src) {
+			if opt.Meta, err = ggufTokenizerMeta(*src, m.Config.Vocab); err != nil {
+				fmt.Fprintf(fs.Output(), "warning: no tokenizer section written (%v)\n", err)
+			}
+		} else {
+			opt.Meta, err = ggufTokenizerSection(*src)
+			if err != nil {
+				return err
+			}
+		}
+		if err := minimax01.WriteGGUF(*out, m.Config, m.Weights, opt); err != nil {
+			return err
+		}
+	case "hf":
+		dt, ok := map[string]quant.Type{"f32": quant.F32, "f16": quant.F16, "bf16": quant.BF16}[strings.ToLower(*typ)]
+		if !ok {
+			return fmt.Errorf("%w: -type %q: want f32, f16 or bf16 for a Hugging Face folder", errUsage, *typ)
+		}
+		if fi, err := os.Stat(*out); err == nil && fi.IsDir() {
+			if ents, _ := os.ReadDir(*out); len(ents) > 0 {
+				return fmt.Errorf("%w: -o %s is a folder that is not empty", errUsage, *out)
+			}
+		}
+		if err := minimax01.WriteHF(*out, m.Config, m.Weights, dt, bar.update); err != nil {
+			return err
+		}
+	default:
+		return fmt.Errorf("%w: -to %q: want gguf or hf", errUsage, *to)
+	}
+	fmt.Fprintf(stdout, "wrote %s\n", filepath.Clean(*out))
+	return nil
+}
+
+// ggufTokenizerSection copies the tokenizer keys of a GGUF file, so
+// re-converting a GGUF keeps its tokenizer.
+func ggufTokenizerSection(path string) (*gguf.Metadata, error) {
+	f, err := gguf.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	src, out := f.Metadata(), gguf.NewMetadata()
+	for _, k := range src.Keys() {
+		if strings.HasPrefix(k, "tokenizer.") {
+			v, _ := src.Get(k)
+			out.Set(k, v)
+		}
+	}
+	return out, nil
+}

@@ -1,0 +1,204 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/lightninglm/lightning/format/gguf"
+	"github.com/lightninglm/lightning/model/minimax01"
+	"github.com/lightninglm/lightning/tokenizer"
+	"github.com/lightninglm/lightning/tokenizer/chat"
+)
+
+// The tokenizer section of a GGUF file (llama.cpp's tokenizer.ggml.*), for
+// tokenizer.ggml.model = "gpt2": tokens by id, their types, merges as
+// "a b" strings, the BOS/EOS ids and the chat template.
+const (
+	keyTokModel     = "tokenizer.ggml.model"
+	keyTokPre       = "tokenizer.ggml.pre"
+	keyTokTokens    = "tokenizer.ggml.tokens"
+	keyTokTypes     = "tokenizer.ggml.token_type"
+	keyTokMerges    = "tokenizer.ggml.merges"
+	keyTokBOS       = "tokenizer.ggml.bos_token_id"
+	keyTokEOS       = "tokenizer.ggml.eos_token_id"
+	keyTokAddBOS    = "tokenizer.ggml.add_bos_token"
+	keyChatTemplate = "tokenizer.chat_template"
+)
+
+// ggufBlocksHelp describes the -gguf-blocks flag of run, chat and serve.
+const ggufBlocksHelp = "keep a GGUF file's Q5_0/Q5_1/Q4_K/Q5_K/Q6_K matrices as their blocks (lossless, a third of BF16's memory, but much slower products) instead of widening them to BF16"
+
+// llama.cpp's token types (llama_token_type).
+const (
+	tokNormal      = 1
+	tokControl     = 3
+	tokUserDefined = 4
+	tokUnused      = 5
+)
+
+// loadTokenizer reads the tokenizer of a model folder, or of a GGUF file's
+// metadata.
+func loadTokenizer(path string) (*tokenizer.Tokenizer, error) {
+	if !minimax01.IsGGUF(path) {
+		return tokenizer.Load(path)
+	}
+	f, err := gguf.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return ggufTokenizer(f.Metadata(), path)
+}
+
+// ggufTokenizer builds the tokenizer a GGUF tokenizer section describes.
+// Lightning's GPT-2 byte-level pipeline is the one MiniMax-01's
+// GPT2Tokenizer uses, so a "gpt2" model is required.
+func ggufTokenizer(m *gguf.Metadata, path string) (*tokenizer.Tokenizer, error) {
+	model, err := m.String(keyTokModel)
+	if err != nil {
+		return nil, fmt.Errorf("%s: no tokenizer section (%v)", path, err)
+	}
+	if model != "gpt2" {
+		return nil, fmt.Errorf("%s: %s is %q; Lightning reads byte-level BPE (\"gpt2\") tokenizers only", path, keyTokModel, model)
+	}
+	tokens, err := m.Strings(keyTokTokens)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %v", path, err)
+	}
+	types, err := m.Ints(keyTokTypes)
+	if err != nil || len(types) != len(tokens) {
+		return nil, fmt.Errorf("%s: %s must list a type for each of the %d tokens (%v)", path, keyTokTypes, len(tokens), err)
+	}
+	mergeStrs, err := m.Strings(keyTokMerges)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %v", path, err)
+	}
+	merges := make([][2]string, len(mergeStrs))
+	for i, s := range mergeStrs {
+		a, b, ok := strings.Cut(s, " ")
+		if !ok || strings.Contains(b, " ") {
+			return nil, fmt.Errorf("%s: %s[%d] %q is not two tokens separated by a space", path, keyTokMerges, i, s)
+		}
+		merges[i] = [2]string{a, b}
+	}
+	var added []tokenizer.AddedToken
+	vocab := make([]string, len(tokens))
+	for id, typ := range types {
+		switch typ {
+		case tokControl, tokUserDefined:
+			added = append(added, tokenizer.AddedToken{ID: id, Content: tokens[id], Special: typ == tokControl})
+		case tokUnused:
+		default:
+			vocab[id] = tokens[id]
+		}
+	}
+	name := func(key string) string {
+		id, err := m.Uint(key)
+		if err != nil || id >= uint64(len(tokens)) {
+			return ""
+		}
+		return tokens[id]
+	}
+	addBOS, _ := m.Bool(keyTokAddBOS)
+	t, err := tokenizer.FromVocab(vocab, merges, added, name(keyTokBOS), name(keyTokEOS), addBOS)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return t, nil
+}
+
+// loadChatConfig reads the chat templates of a model folder
+// (tokenizer_config.json) or of a GGUF file (tokenizer.chat_template). The
+// error wraps os.ErrNotExist when there is none.
+func loadChatConfig(path string) (*chat.Config, error) {
+	if !minimax01.IsGGUF(path) {
+		return chat.LoadConfig(filepath.Join(path, "tokenizer_config.json"))
+	}
+	f, err := gguf.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	m := f.Metadata()
+	tmpl, err := m.String(keyChatTemplate)
+	if err != nil {
+		return nil, fmt.Errorf("%s: no %s: %w", path, keyChatTemplate, os.ErrNotExist)
+	}
+	cfg := map[string]any{"chat_template": tmpl}
+	if tokens, err := m.Strings(keyTokTokens); err == nil {
+		for key, field := range map[string]string{keyTokBOS: "bos_token", keyTokEOS: "eos_token"} {
+			if id, err := m.Uint(key); err == nil && id < uint64(len(tokens)) {
+				cfg[field] = tokens[id]
+			}
+		}
+	}
+	data, err := json.Marshal(cfg)
+	if err != nil {
+		return nil, err
+	}
+	c, err := chat.ParseConfig(data)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %s: %w", path, keyChatTemplate, err)
+	}
+	return c, nil
+}
+
+// ggufTokenizerMeta is the tokenizer section for a model folder's
+// tokenizer (and chat template, when it has one), as llama.cpp's converter
+// writes it for a GPT-2 style vocabulary: every id below vocab gets a token
+// ("[PAD<id>]", type unused, for ids the tokenizer lacks).
+func ggufTokenizerMeta(dir string, vocab int) (*gguf.Metadata, error) {
+	tok, err := tokenizer.Load(dir)
+	if err != nil {
+		return nil, err
+	}
+	if tok.VocabSize() > vocab {
+		return nil, fmt.Errorf("the tokenizer has %d ids but the model's vocabulary is %d", tok.VocabSize(), vocab)
+	}
+	special := map[int]bool{}
+	for _, a := range tok.AddedTokens() {
+		special[a.ID] = a.Special
+	}
+	tokens, types := make([]string, vocab), make([]int32, vocab)
+	for id := range vocab {
+		s, ok := tok.IDToToken(id)
+		sp, isAdded := special[id]
+		switch {
+		case !ok:
+			tokens[id], types[id] = fmt.Sprintf("[PAD%d]", id), tokUnused
+		case isAdded && sp:
+			tokens[id], types[id] = s, tokControl
+		case isAdded:
+			tokens[id], types[id] = s, tokUserDefined
+		default:
+			tokens[id], types[id] = s, tokNormal
+		}
+	}
+	merges := tok.Merges()
+	ms := make([]string, len(merges))
+	for i, p := range merges {
+		ms[i] = p[0] + " " + p[1]
+	}
+	m := gguf.NewMetadata()
+	m.Set(keyTokModel, "gpt2")
+	m.Set(keyTokPre, "gpt-2")
+	m.Set(keyTokTokens, gguf.Array{Elem: gguf.TypeString, Values: tokens})
+	m.Set(keyTokTypes, gguf.Array{Elem: gguf.TypeInt32, Values: types})
+	m.Set(keyTokMerges, gguf.Array{Elem: gguf.TypeString, Values: ms})
+	if id, ok := tok.BOS(); ok {
+		m.Set(keyTokBOS, uint32(id))
+	}
+	if id, ok := tok.EOS(); ok {
+		m.Set(keyTokEOS, uint32(id))
+	}
+	m.Set(keyTokAddBOS, false)
+	if cc, err := chat.LoadConfig(filepath.Join(dir, "tokenizer_config.json")); err == nil {
+		if src, ok := cc.Templates["default"]; ok {
+			m.Set(keyChatTemplate, src)
+		}
+	}
+	return m, nil
+}

@@ -1,0 +1,454 @@
+package minimax01
+
+import (
+	"encoding/binary"
+	"math"
+	"math/rand/v2"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/lightninglm/lightning/format/gguf"
+	"github.com/lightninglm/lightning/kernels"
+	"github.com/lightninglm/lightning/quant"
+	"github.com/lightninglm/lightning/tensor"
+)
+
+// exportGolden loads the golden model dir and writes it as GGUF of type typ.
+func exportGolden(t *testing.T, dir string, typ gguf.Type) string {
+	t.Helper()
+	m, err := Load(dir, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	path := filepath.Join(t.TempDir(), "model-"+typ.String()+".gguf")
+	if err := WriteGGUF(path, m.Config, m.Weights, GGUFExportOptions{Type: typ}); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// TestGGUFGoldenF32 converts the golden tiny-a model to GGUF F32 and checks
+// the GGUF model against the official logits with the golden tolerance
+// (2e-4, golden_test.go), and its config against the safetensors one.
+func TestGGUFGoldenF32(t *testing.T) {
+	const dir = "testdata/golden/tiny-a"
+	path := exportGolden(t, dir, gguf.F32)
+	g := openGolden(t, dir, Options{})
+	gm, err := Load(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer gm.Close()
+	a, b := *g.m.Config, *gm.Config
+	a.ModelType, b.ModelType = "", ""
+	if !reflect.DeepEqual(a, b) {
+		t.Errorf("config from GGUF differs:\n got %+v\nwant %+v", b, a)
+	}
+	checked := 0
+	for _, c := range g.man.Cases {
+		if c.Kind != "prefill" || c.Tensor == nil {
+			continue
+		}
+		want := g.prefillLogits(t, c.Prompt)
+		got := run(gm, g.man.Prompts[c.Prompt], []int{len(g.man.Prompts[c.Prompt])}, 0)
+		if d := maxAbsDiff(got, want); d > logitTol {
+			t.Errorf("%s: max |Δlogit| %.3g > %g", c.Name, d, logitTol)
+		} else {
+			t.Logf("%s: max |Δlogit| %.3g", c.Name, d)
+		}
+		checked++
+	}
+	if checked == 0 {
+		t.Fatal("no prefill case checked")
+	}
+	if len(gm.Notes) == 0 || !strings.Contains(strings.Join(gm.Notes, "\n"), "F32 → F32 (as stored)") {
+		t.Errorf("notes %q do not describe the load", gm.Notes)
+	}
+}
+
+// TestGGUFGoldenQ8_0 converts tiny-a to GGUF Q8_0 and checks that it loads
+// into exactly the weights Lightning's own q8b32 quantization gives (every
+// matrix q8b32 with F16 scales), so its logits equal those of the q8b32
+// model bit for bit, and logs both models' error against the official fp32
+// logits.
+func TestGGUFGoldenQ8_0(t *testing.T) {
+	const dir = "testdata/golden/tiny-a"
+	path := exportGolden(t, dir, gguf.Q8_0)
+	g := openGolden(t, dir, Options{})
+	spec := QuantSpec{Format: quant.Q8B32, LMHead: quant.Q8B32, Embed: quant.Q8B32, ScaleType: quant.F16}
+	qm, err := Load(dir, Options{Quant: &spec})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer qm.Close()
+	gm, err := Load(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer gm.Close()
+	if !strings.Contains(strings.Join(gm.Notes, "\n"), "Q8_0 → q8b32 (lossless)") {
+		t.Errorf("notes %q: Q8_0 not loaded as q8b32", gm.Notes)
+	}
+	for _, c := range g.man.Cases {
+		if c.Kind != "prefill" || c.Tensor == nil {
+			continue
+		}
+		ids := g.man.Prompts[c.Prompt]
+		want := g.prefillLogits(t, c.Prompt)
+		got := run(gm, ids, []int{len(ids)}, 0)
+		ref := run(qm, ids, []int{len(ids)}, 0)
+		if d := maxAbsDiff(got, ref); d != 0 {
+			t.Errorf("%s: GGUF Q8_0 and Lightning q8b32 logits differ by %.3g", c.Name, d)
+		}
+		t.Logf("%s: max |Δlogit| vs official fp32: GGUF Q8_0 %.3g, Lightning q8b32 %.3g", c.Name, maxAbsDiff(got, want), maxAbsDiff(ref, want))
+	}
+}
+
+// TestGGUFTypesAtLoad checks that each ggml type loads without loss: the
+// converted (q8b32, q4g32, q4g32m) or in-place matrices dequantize to
+// exactly the values of the stored blocks (quant's ggml formats, checked
+// against llama.cpp's reference in quant).
+func TestGGUFTypesAtLoad(t *testing.T) {
+	r := rand.New(rand.NewPCG(7, 8))
+	const rows, cols = 3, 256
+	random := func(typ gguf.Type) []byte {
+		rb, _ := typ.RowBytes(cols)
+		b := make([]byte, rows*rb)
+		for i := range b {
+			b[i] = byte(r.Uint32())
+		}
+		info, _ := typ.Info()
+		// Finite F16 scales: rewrite each block's half-precision fields.
+		for blk := 0; blk < len(b)/info.BlockBytes; blk++ {
+			o := blk * info.BlockBytes
+			var fields []int
+			switch typ {
+			case gguf.Q8_0, gguf.Q4_0, gguf.Q5_0:
+				fields = []int{0}
+			case gguf.Q4_1, gguf.Q5_1, gguf.Q4_K, gguf.Q5_K:
+				fields = []int{0, 2}
+			case gguf.Q6_K:
+				fields = []int{208}
+			}
+			for _, f := range fields {
+				binary.LittleEndian.PutUint16(b[o+f:], 0x2000|uint16(r.IntN(0x1000))|uint16(r.IntN(2))<<15)
+			}
+			if typ == gguf.Q8_0 {
+				for j := 2; j < 34; j++ {
+					if b[o+j] == 0x80 {
+						b[o+j] = 0x81
+					}
+				}
+			}
+		}
+		return b
+	}
+	cases := []struct {
+		typ gguf.Type
+		as  quant.Type
+	}{
+		{gguf.Q8_0, quant.Q8B32}, {gguf.Q4_0, quant.Q4G32}, {gguf.Q4_1, quant.Q4G32M},
+		{gguf.Q5_0, quant.GQ5_0}, {gguf.Q5_1, quant.GQ5_1}, {gguf.Q4_K, quant.GQ4_K},
+		{gguf.Q5_K, quant.GQ5_K}, {gguf.Q6_K, quant.GQ6_K},
+	}
+	for _, c := range cases {
+		t.Run(c.typ.String(), func(t *testing.T) {
+			data := random(c.typ)
+			m, how, err := ggufMat(c.typ, rows, cols, data, true)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if m.Type != c.as {
+				t.Fatalf("loaded as %s (%s), want %s", m.Type, how, c.as)
+			}
+			ref, _ := quant.ByName(c.typ.String()) // the ggml blocks as stored
+			rb, _ := c.typ.RowBytes(cols)
+			want, got := make([]float32, cols), make([]float32, cols)
+			for i := range rows {
+				ref.DequantRow(want, data[i*rb:(i+1)*rb], nil, nil, quant.Invalid)
+				tensor.Row(got, m, i)
+				for j := range want {
+					if got[j] != want[j] {
+						t.Fatalf("row %d element %d: %v, want %v", i, j, got[j], want[j])
+					}
+				}
+			}
+		})
+	}
+	// A Q8_0 quant of −128 is outside q8b32: the matrix stays Q8_0 blocks.
+	data := random(gguf.Q8_0)
+	data[5] = 0x80
+	if m, how, err := ggufMat(gguf.Q8_0, rows, cols, data, true); err != nil || m.Type != quant.GQ8_0 {
+		t.Errorf("Q8_0 with −128: %s (%s), %v; want Q8_0 blocks", m.Type, how, err)
+	}
+	// Q4_0 rows that are not a multiple of 64 stay Q4_0 blocks.
+	if m, _, err := ggufMat(gguf.Q4_0, 2, 96, make([]byte, 2*3*18), true); err != nil || m.Type != quant.GQ4_0 {
+		t.Errorf("Q4_0 [2, 96]: %s, %v; want Q4_0 blocks", m.Type, err)
+	}
+	// Without keepBlocks: K-quants and Q5 widen to BF16 (within half a
+	// bfloat16 ulp, 2⁻⁸ relative), the Q8_0 and Q4_0 fallbacks to exact F32.
+	for _, c := range []struct {
+		typ  gguf.Type
+		cols int
+		as   quant.Type
+	}{{gguf.Q4_K, cols, quant.BF16}, {gguf.Q6_K, cols, quant.BF16}, {gguf.Q5_0, cols, quant.BF16}, {gguf.Q8_0, cols, quant.F32}, {gguf.Q4_0, 96, quant.F32}} {
+		data := random(c.typ)
+		rb, _ := c.typ.RowBytes(c.cols)
+		data = data[:rows*rb]
+		if c.typ == gguf.Q8_0 {
+			data[5] = 0x80
+		}
+		m, how, err := ggufMat(c.typ, rows, c.cols, data, false)
+		if err != nil || m.Type != c.as {
+			t.Fatalf("%s: %s (%s), %v; want %s", c.typ, m.Type, how, err, c.as)
+		}
+		ref, _ := quant.ByName(c.typ.String())
+		want, got := make([]float32, c.cols), make([]float32, c.cols)
+		for i := range rows {
+			ref.DequantRow(want, data[i*rb:(i+1)*rb], nil, nil, quant.Invalid)
+			tensor.Row(got, m, i)
+			for j := range want {
+				tol := 0.0
+				if c.as == quant.BF16 {
+					tol = math.Abs(float64(want[j])) / 256
+				}
+				if d := math.Abs(float64(got[j] - want[j])); d > tol {
+					t.Fatalf("%s row %d element %d: %v, want %v (±%g)", c.typ, i, j, got[j], want[j], tol)
+				}
+			}
+		}
+	}
+	if _, _, err := ggufMat(gguf.IQ2_XXS, 1, 256, make([]byte, 66), true); err == nil || !strings.Contains(err.Error(), "IQ2_XXS") {
+		t.Errorf("IQ2_XXS: %v", err)
+	}
+}
+
+// TestGGUFConfigErrors checks that a file of another architecture, or with
+// a missing key, fails naming it.
+func TestGGUFConfigErrors(t *testing.T) {
+	path := exportGolden(t, "testdata/golden/tiny-a", gguf.F32)
+	f, err := gguf.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	meta := f.Metadata().Clone()
+	var infos []gguf.TensorInfo
+	var datas [][]byte
+	for _, tt := range f.Tensors() {
+		infos = append(infos, gguf.TensorInfo{Name: tt.Name, Type: tt.Type, Shape: tt.Shape})
+		datas = append(datas, tt.Data)
+	}
+	write := func(m *gguf.Metadata) string {
+		p := filepath.Join(t.TempDir(), "x.gguf")
+		w, err := gguf.Create(p, m, infos)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, in := range infos {
+			if err := w.WriteTensor(in.Name, datas[i]); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := w.Close(); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	m1 := meta.Clone()
+	m1.Set("general.architecture", "llama")
+	m2 := gguf.NewMetadata()
+	for _, k := range meta.Keys() {
+		if k != ggufPrefix+"expert_count" {
+			v, _ := meta.Get(k)
+			m2.Set(k, v)
+		}
+	}
+	paths := []struct{ path, want string }{{write(m1), `"llama", want "minimax-01"`}, {write(m2), "minimax-01.expert_count: missing"}}
+	f.Close()
+	for _, c := range paths {
+		if _, err := Load(c.path, Options{}); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("got %v, want an error containing %q", err, c.want)
+		}
+	}
+}
+
+// TestGGUFToHF goes from tiny-a to GGUF F32 and back to a Hugging Face
+// folder; every step is exact in F32, so the final logits equal the
+// original model's bit for bit.
+func TestGGUFToHF(t *testing.T) {
+	const dir = "testdata/golden/tiny-a"
+	path := exportGolden(t, dir, gguf.F32)
+	gm, err := Load(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer gm.Close()
+	out := filepath.Join(t.TempDir(), "hf")
+	if err := WriteHF(out, gm.Config, gm.Weights, quant.F32, nil); err != nil {
+		t.Fatal(err)
+	}
+	hm, err := Load(out, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer hm.Close()
+	om, err := Load(dir, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer om.Close()
+	ids := []int32{1, 5, 9, 200, 3, 77, 4}
+	if d := maxAbsDiff(run(hm, ids, []int{len(ids)}, 0), run(om, ids, []int{len(ids)}, 0)); d != 0 {
+		t.Errorf("round-tripped model's logits differ by %.3g", d)
+	}
+	if len(hm.Warnings) != 0 {
+		t.Errorf("warnings: %v", hm.Warnings)
+	}
+}
+
+// TestGGUFInlineBlocksModel runs a model whose matrices are Q5_1 blocks used
+// in place (quant's ggml formats: each row dequantized, then fp32 dots)
+// against the same model with those blocks widened to F32 in the file
+// (fp32 kernels). Both compute the same fp32 products in different
+// summation orders, so the logits agree within the golden fp32 tolerance.
+func TestGGUFInlineBlocksModel(t *testing.T) {
+	src := exportGolden(t, "testdata/golden/tiny-a", gguf.F32)
+	f, err := gguf.Open(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	r := rand.New(rand.NewPCG(3, 4))
+	var qInfos, fInfos []gguf.TensorInfo
+	var qData, fData [][]byte
+	for _, tt := range f.Tensors() {
+		qi, fi := gguf.TensorInfo{Name: tt.Name, Type: tt.Type, Shape: tt.Shape}, gguf.TensorInfo{Name: tt.Name, Type: tt.Type, Shape: tt.Shape}
+		qd, fd := tt.Data, tt.Data
+		if len(tt.Shape) >= 2 && tt.Name != "token_embd.weight" && !strings.Contains(tt.Name, "ffn_gate_inp") {
+			n := tt.NumElements()
+			qd = make([]byte, n/32*24)
+			for b := 0; b < n/32; b++ {
+				blk := qd[24*b : 24*b+24]
+				for i := range blk {
+					blk[i] = byte(r.Uint32())
+				}
+				// d in [2⁻⁹, 2⁻⁸), m = −16·d: weights d·(q − 16) in about ±0.06.
+				d := float32(1+r.Float64()) / 512
+				binary.LittleEndian.PutUint16(blk, kernels.FloatToHalf(d))
+				binary.LittleEndian.PutUint16(blk[2:], kernels.FloatToHalf(-16*kernels.HalfToFloat(kernels.FloatToHalf(d))))
+			}
+			w := make([]float32, n)
+			quant.GQ5_1.DequantRow(w, qd, nil, nil, quant.Invalid)
+			fd = f32Bytes(w)
+			qi.Type, fi.Type = gguf.Q5_1, gguf.F32
+		}
+		qInfos, fInfos = append(qInfos, qi), append(fInfos, fi)
+		qData, fData = append(qData, qd), append(fData, fd)
+	}
+	write := func(name string, infos []gguf.TensorInfo, data [][]byte) string {
+		p := filepath.Join(t.TempDir(), name)
+		w, err := gguf.Create(p, f.Metadata(), infos)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, in := range infos {
+			if err := w.WriteTensor(in.Name, data[i]); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := w.Close(); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	qm, err := Load(write("q.gguf", qInfos, qData), Options{GGUFBlocks: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer qm.Close()
+	fm, err := Load(write("f.gguf", fInfos, fData), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fm.Close()
+	if qm.Weights.Layers[0].QKV.Type != quant.GQ5_1 {
+		t.Fatalf("qkv loaded as %s, want Q5_1 blocks", qm.Weights.Layers[0].QKV.Type)
+	}
+	ids := make([]int32, 300) // more than one lightning block of 256
+	for i := range ids {
+		ids[i] = int32(r.IntN(qm.Config.Vocab))
+	}
+	a, b := run(qm, ids, []int{len(ids)}, 0), run(fm, ids, []int{len(ids)}, 0)
+	d := maxAbsDiff(a, b)
+	t.Logf("max |Δlogit| %.3g (max |logit| %.3g)", d, maxAbs(b))
+	if d > logitTol {
+		t.Errorf("Q5_1 blocks in place vs widened to F32: max |Δlogit| %.3g > %g", d, logitTol)
+	}
+}
+
+// TestGGUFQ4_K writes a small model whose matrices all have rows of 256
+// inputs as Q4_K, checks that it loads as Q4_K blocks with GGUFBlocks and
+// as BF16 by default, and that the in-place blocks compute what the same
+// blocks widened to F32 compute (within the golden fp32 tolerance: the
+// same products, summed in another order). The error against the
+// unquantized model is logged.
+func TestGGUFQ4_K(t *testing.T) {
+	c := shaped(512, 256, 8, 2, 1, 128, 64, 2, 256)()
+	c.TopK = 1
+	dir := filepath.Join(t.TempDir(), "m")
+	if err := WriteRandom(dir, c, RandomOptions{DType: quant.F32, Seed: 5}); err != nil {
+		t.Fatal(err)
+	}
+	om, err := Load(dir, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer om.Close()
+	q4 := filepath.Join(t.TempDir(), "m-q4_k.gguf")
+	var warns []string
+	if err := WriteGGUF(q4, om.Config, om.Weights, GGUFExportOptions{Type: gguf.Q4_K, Warn: func(s string) { warns = append(warns, s) }}); err != nil {
+		t.Fatal(err)
+	}
+	if len(warns) != 0 {
+		t.Errorf("fallbacks with rows of 256: %v", warns)
+	}
+	bm, err := Load(q4, Options{GGUFBlocks: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer bm.Close()
+	wm, err := Load(q4, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer wm.Close()
+	if bm.Weights.Layers[0].QKV.Type != quant.GQ4_K || bm.Weights.Layers[0].Experts[1].W2.Type != quant.GQ4_K || wm.Weights.Layers[0].QKV.Type != quant.BF16 {
+		t.Fatalf("loaded as %s/%s (blocks) and %s (default)", bm.Weights.Layers[0].QKV.Type, bm.Weights.Layers[0].Experts[1].W2.Type, wm.Weights.Layers[0].QKV.Type)
+	}
+	f32 := filepath.Join(t.TempDir(), "m-widened.gguf")
+	if err := WriteGGUF(f32, bm.Config, bm.Weights, GGUFExportOptions{Type: gguf.F32}); err != nil {
+		t.Fatal(err)
+	}
+	fm, err := Load(f32, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fm.Close()
+	ids := []int32{3, 17, 99, 256, 5, 511, 42, 7, 300, 1}
+	a, b := run(bm, ids, []int{len(ids)}, 0), run(fm, ids, []int{len(ids)}, 0)
+	if d := maxAbsDiff(a, b); d > logitTol {
+		t.Errorf("Q4_K blocks vs the same blocks widened to F32: max |Δlogit| %.3g > %g", d, logitTol)
+	}
+	ref := run(om, ids, []int{len(ids)}, 0)
+	spec := QuantSpec{Format: quant.Q4G64, LMHead: quant.Q4G64, Embed: quant.Q4G64, ScaleType: quant.F16}
+	lm, err := Load(dir, Options{Quant: &spec})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lm.Close()
+	t.Logf("max |Δlogit| vs the F32 model: Q4_K blocks %.3g, Q4_K widened to BF16 %.3g, Lightning q4g64 %.3g (max |logit| %.3g)",
+		maxAbsDiff(a, ref), maxAbsDiff(run(wm, ids, []int{len(ids)}, 0), ref), maxAbsDiff(run(lm, ids, []int{len(ids)}, 0), ref), maxAbs(ref))
+}

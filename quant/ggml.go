@@ -1,0 +1,286 @@
+package quant
+
+import (
+	"encoding/binary"
+	"sync"
+
+	"github.com/lightninglm/lightning/kernels"
+)
+
+// ggml block formats (llama.cpp's GGUF types). Their scales (and mins) live
+// inside each block next to the quants, so a matrix of these formats is
+// just its file bytes, used in place: Weights.Scales and Mins are empty and
+// the scale type is Invalid. Lightning reads them and computes with them
+// (the product dequantizes each weight row to fp32 once per call and takes
+// fp32 dot products with every token, kernels.Dot), but does not produce
+// them: Q8_0, Q4_0 and Q4_1 files normally load as q8b32, q4g32 and q4g32m
+// instead (model/minimax01), which have SIMD int8 kernels.
+//
+// Block layouts (ggml-common.h); d, dmin and m are IEEE binary16:
+//
+//	type   elems  bytes  layout
+//	Q4_0   32     18     d, qs[16]
+//	Q4_1   32     20     d, m, qs[16]
+//	Q5_0   32     22     d, qh[4], qs[16]
+//	Q5_1   32     24     d, m, qh[4], qs[16]
+//	Q8_0   32     34     d, qs[32] int8
+//	Q4_K   256    144    d, dmin, scales[12], qs[128]
+//	Q5_K   256    176    d, dmin, scales[12], qh[32], qs[128]
+//	Q6_K   256    210    ql[128], qh[64], scales[16] int8, d
+//
+// Each dequantization is the reference of ggml's dequantize_row_*: fp32
+// arithmetic in the same order, so the values are bit-exact
+// (testdata/ggml_dequant_ref.json).
+
+// ggmlFormat returns the table row of a ggml block format.
+func ggmlFormat(name string, blockLen, blockBytes, bits int, deq func(dst []float32, src []byte)) Format {
+	return Format{
+		Name: name, BlockLen: blockLen, BlockBytes: blockBytes, Bits: bits, Inline: true, RowAlign: blockLen,
+		dequant: func(dst []float32, q, _, _ []byte, _ Type) { deq(dst, q) },
+		matMul:  matMulInline(deq),
+	}
+}
+
+// rowPool holds fp32 row buffers for matMulInline.
+var rowPool sync.Pool
+
+// matMulInline computes dst[T, out] = x[T, in] · wᵀ for a ggml block format:
+// each weight row is dequantized once (deq) and dotted with every token's
+// activations in fp32.
+func matMulInline(deq func(dst []float32, src []byte)) func(dst, x []float32, T, in, out int, w Weights) {
+	return func(dst, x []float32, T, in, out int, w Weights) {
+		if out == 0 {
+			return
+		}
+		rb := len(w.Q) / out
+		kernels.ParallelFor(out, 1, func(lo, hi int) {
+			bp, _ := rowPool.Get().(*[]float32)
+			if bp == nil || cap(*bp) < in {
+				b := make([]float32, in)
+				bp = &b
+			}
+			row := (*bp)[:in]
+			for r := lo; r < hi; r++ {
+				deq(row, w.Q[r*rb:(r+1)*rb])
+				for t := range T {
+					dst[t*out+r] = kernels.Dot(x[t*in:(t+1)*in], row)
+				}
+			}
+			rowPool.Put(bp)
+		})
+	}
+}
+
+func f16(b []byte) float32 { return kernels.HalfToFloat(binary.LittleEndian.Uint16(b)) }
+
+// dequantQ4_0: element j of the block is d·((qs[j]&15) − 8) and element
+// 16+j is d·((qs[j]>>4) − 8), j < 16.
+func dequantQ4_0(dst []float32, src []byte) {
+	for b := 0; b < len(dst)/32; b++ {
+		blk, y := src[18*b:18*b+18], dst[32*b:32*b+32]
+		d, qs := f16(blk), blk[2:]
+		for j := range 16 {
+			y[j] = float32(int(qs[j]&15)-8) * d
+			y[j+16] = float32(int(qs[j]>>4)-8) * d
+		}
+	}
+}
+
+// dequantQ4_1: as Q4_0 with unsigned quants and a min: d·q + m.
+func dequantQ4_1(dst []float32, src []byte) {
+	for b := 0; b < len(dst)/32; b++ {
+		blk, y := src[20*b:20*b+20], dst[32*b:32*b+32]
+		d, m, qs := f16(blk), f16(blk[2:]), blk[4:]
+		for j := range 16 {
+			y[j] = float32(qs[j]&15)*d + m
+			y[j+16] = float32(qs[j]>>4)*d + m
+		}
+	}
+}
+
+// dequantQ5_0: the fifth bit of element i is bit i of the little-endian
+// uint32 qh; the low four bits are packed as in Q4_0; w = d·(q − 16).
+func dequantQ5_0(dst []float32, src []byte) {
+	for b := 0; b < len(dst)/32; b++ {
+		blk, y := src[22*b:22*b+22], dst[32*b:32*b+32]
+		d, qh, qs := f16(blk), binary.LittleEndian.Uint32(blk[2:]), blk[6:]
+		for j := range 16 {
+			h0 := int(qh>>j&1) << 4
+			h1 := int(qh>>(j+16)&1) << 4
+			y[j] = float32(int(qs[j]&15)|h0-16) * d
+			y[j+16] = float32(int(qs[j]>>4)|h1-16) * d
+		}
+	}
+}
+
+// dequantQ5_1: as Q5_0 with unsigned quants and a min: d·q + m.
+func dequantQ5_1(dst []float32, src []byte) {
+	for b := 0; b < len(dst)/32; b++ {
+		blk, y := src[24*b:24*b+24], dst[32*b:32*b+32]
+		d, m, qh, qs := f16(blk), f16(blk[2:]), binary.LittleEndian.Uint32(blk[4:]), blk[8:]
+		for j := range 16 {
+			h0 := uint8(qh>>j&1) << 4
+			h1 := uint8(qh>>(j+16)&1) << 4
+			y[j] = float32(qs[j]&15|h0)*d + m
+			y[j+16] = float32(qs[j]>>4|h1)*d + m
+		}
+	}
+}
+
+// dequantQ8_0: w = d·q, q int8.
+func dequantQ8_0(dst []float32, src []byte) {
+	for b := 0; b < len(dst)/32; b++ {
+		blk, y := src[34*b:34*b+34], dst[32*b:32*b+32]
+		d := f16(blk)
+		for j := range 32 {
+			y[j] = float32(int8(blk[2+j])) * d
+		}
+	}
+}
+
+// scaleMinK4 unpacks the 6-bit scale and min of sub-block j (of 8) from the
+// 12 scale bytes of a Q4_K or Q5_K block: sub-blocks 0–3 keep theirs in the
+// low six bits of bytes j and j+4; sub-blocks 4–7 keep their low four bits
+// in the nibbles of byte j+4 and their top two bits in the top bits of
+// bytes j−4 (scale) and j (min).
+func scaleMinK4(j int, q []byte) (sc, m uint8) {
+	if j < 4 {
+		return q[j] & 63, q[j+4] & 63
+	}
+	return q[j+4]&15 | (q[j-4]>>6)<<4, q[j+4]>>4 | (q[j]>>6)<<4
+}
+
+// dequantQ4_K: 8 sub-blocks of 32 elements; sub-block s has scale d·sc_s
+// and min dmin·m_s; w = d·sc·q − dmin·m. The 128 quant bytes hold
+// sub-blocks 2c (low nibbles) and 2c+1 (high nibbles) in bytes 32c…32c+31.
+func dequantQ4_K(dst []float32, src []byte) {
+	for b := 0; b < len(dst)/256; b++ {
+		blk, y := src[144*b:144*b+144], dst[256*b:256*b+256]
+		d, dmin, sc, qs := f16(blk), f16(blk[2:]), blk[4:16], blk[16:]
+		for c := range 4 {
+			s1, m1 := scaleMinK4(2*c, sc)
+			s2, m2 := scaleMinK4(2*c+1, sc)
+			d1, o1 := d*float32(s1), dmin*float32(m1)
+			d2, o2 := d*float32(s2), dmin*float32(m2)
+			q := qs[32*c : 32*c+32]
+			for l := range 32 {
+				y[64*c+l] = d1*float32(q[l]&15) - o1
+				y[64*c+32+l] = d2*float32(q[l]>>4) - o2
+			}
+		}
+	}
+}
+
+// dequantQ5_K: Q4_K with a fifth bit per element: bit 2c of qh[l] for
+// element 64c+l and bit 2c+1 for element 64c+32+l.
+func dequantQ5_K(dst []float32, src []byte) {
+	for b := 0; b < len(dst)/256; b++ {
+		blk, y := src[176*b:176*b+176], dst[256*b:256*b+256]
+		d, dmin, sc, qh, qs := f16(blk), f16(blk[2:]), blk[4:16], blk[16:48], blk[48:]
+		for c := range 4 {
+			s1, m1 := scaleMinK4(2*c, sc)
+			s2, m2 := scaleMinK4(2*c+1, sc)
+			d1, o1 := d*float32(s1), dmin*float32(m1)
+			d2, o2 := d*float32(s2), dmin*float32(m2)
+			q := qs[32*c : 32*c+32]
+			for l := range 32 {
+				h1 := (qh[l] >> (2 * c) & 1) << 4
+				h2 := (qh[l] >> (2*c + 1) & 1) << 4
+				y[64*c+l] = d1*float32(q[l]&15|h1) - o1
+				y[64*c+32+l] = d2*float32(q[l]>>4|h2) - o2
+			}
+		}
+	}
+}
+
+// dequantQ6_K: 16 sub-blocks of 16 elements with int8 scales; w =
+// d·sc·(q − 32), q six bits. Each half (128 elements) of the block reads 64
+// bytes of ql (low nibbles) and 32 of qh (two bits each): for l < 32,
+// elements l, l+32, l+64, l+96 of the half take ql[l]&15, ql[l+32]&15,
+// ql[l]>>4, ql[l+32]>>4 and bits 0–1, 2–3, 4–5, 6–7 of qh[l].
+func dequantQ6_K(dst []float32, src []byte) {
+	for b := 0; b < len(dst)/256; b++ {
+		blk, y := src[210*b:210*b+210], dst[256*b:256*b+256]
+		d := f16(blk[208:])
+		for h := range 2 {
+			ql, qh := blk[64*h:64*h+64], blk[128+32*h:128+32*h+32]
+			sc, yh := blk[192+8*h:192+8*h+8], y[128*h:128*h+128]
+			for l := range 32 {
+				is := l / 16
+				q1 := int(ql[l]&15|(qh[l]&3)<<4) - 32
+				q2 := int(ql[l+32]&15|(qh[l]>>2&3)<<4) - 32
+				q3 := int(ql[l]>>4|(qh[l]>>4&3)<<4) - 32
+				q4 := int(ql[l+32]>>4|(qh[l]>>6&3)<<4) - 32
+				yh[l] = d * float32(int8(sc[is])) * float32(q1)
+				yh[l+32] = d * float32(int8(sc[is+2])) * float32(q2)
+				yh[l+64] = d * float32(int8(sc[is+4])) * float32(q3)
+				yh[l+96] = d * float32(int8(sc[is+6])) * float32(q4)
+			}
+		}
+	}
+}
+
+// EncodeQ4_K writes x (a multiple of 256 elements) as Q4_K blocks into dst
+// (len(x)/256·144 bytes), for GGUF files: per 32-element sub-block the
+// range [min(x, 0), max(x)] is split into 15 steps; the sub-blocks' steps
+// and offsets are stored as 6-bit multiples of the block's F16 d and dmin
+// (their largest value / 63), and each element as the nearest of the 16
+// levels d·sc·q − dmin·m. This is ggml's plain min/max scheme without its
+// iterative refinement of the scales, so the error is somewhat larger than
+// llama-quantize's.
+func EncodeQ4_K(dst []byte, x []float32) {
+	if len(x)%256 != 0 || len(dst) != len(x)/256*144 {
+		panic("quant: EncodeQ4_K: x must be whole blocks of 256 and dst 144 bytes per block")
+	}
+	for b := 0; b < len(x)/256; b++ {
+		xs, blk := x[256*b:256*b+256], dst[144*b:144*b+144]
+		var step, off [8]float32
+		var maxStep, maxOff float32
+		for j := range 8 {
+			lo, hi := float32(0), xs[32*j]
+			for _, v := range xs[32*j : 32*j+32] {
+				lo, hi = min(lo, v), max(hi, v)
+			}
+			step[j], off[j] = (hi-lo)/15, -lo
+			maxStep, maxOff = max(maxStep, step[j]), max(maxOff, off[j])
+		}
+		d := roundHalf(maxStep / 63)
+		dmin := roundHalf(maxOff / 63)
+		binary.LittleEndian.PutUint16(blk, kernels.FloatToHalf(d))
+		binary.LittleEndian.PutUint16(blk[2:], kernels.FloatToHalf(dmin))
+		sc, qs := blk[4:16], blk[16:]
+		clear(sc)
+		for j := range 8 {
+			var s, m uint8
+			if d > 0 {
+				s = uint8(roundClamp(step[j]/d, 0, 63))
+			}
+			if dmin > 0 {
+				m = uint8(roundClamp(off[j]/dmin, 0, 63))
+			}
+			if j < 4 {
+				sc[j], sc[j+4] = s, m
+			} else {
+				sc[j+4] = s&15 | (m&15)<<4
+				sc[j-4] |= (s >> 4) << 6
+				sc[j] |= (m >> 4) << 6
+			}
+			ds, dm := d*float32(s), dmin*float32(m)
+			c, high := j/2, j%2 == 1
+			for l, v := range xs[32*j : 32*j+32] {
+				var q uint8
+				if ds > 0 {
+					q = uint8(roundClamp((v+dm)/ds, 0, 15))
+				}
+				if high {
+					qs[32*c+l] = qs[32*c+l]&0x0f | q<<4
+				} else {
+					qs[32*c+l] = qs[32*c+l]&0xf0 | q
+				}
+			}
+		}
+	}
+}
+
+// roundHalf rounds v to the nearest IEEE binary16 value.
+func roundHalf(v float32) float32 { return kernels.HalfToFloat(kernels.FloatToHalf(v)) }
