@@ -271,6 +271,73 @@ func TestForcedToolChoice(t *testing.T) {
 	}
 }
 
+// TestForcedToolChoiceSampled forces calls out of a random model, sampled
+// with several seeds, through Qwen3's and MiniMax-M1's templates, streaming
+// and not: whatever the model picks among the allowed tokens, the reply must
+// come back as tool calls with finish_reason "tool_calls" within max_tokens
+// (before the whitespace bound and the length budget, most seeds ran on as
+// whitespace or a string until "length", and calls laid out over several
+// lines were not parsed).
+func TestForcedToolChoiceSampled(t *testing.T) {
+	timeTool := openai.ChatCompletionFunctionTool(shared.FunctionDefinitionParam{Name: "get_time", Parameters: shared.FunctionParameters{"type": "object"}})
+	named := openai.ChatCompletionToolChoiceOptionUnionParam{OfFunctionToolChoice: &openai.ChatCompletionNamedToolChoiceParam{
+		Function: openai.ChatCompletionNamedToolChoiceFunctionParam{Name: "get_weather"}}}
+	required := openai.ChatCompletionToolChoiceOptionUnionParam{OfAuto: openai.String("required")}
+	for _, template := range []string{"", "minimax_m1"} { // "": the Qwen3 tokenizer's own template
+		ts := start(t, setup{tok: "qwen3", template: template})
+		for seed := range int64(4) {
+			choice, allowed := named, []string{"get_weather"}
+			if seed >= 2 {
+				choice, allowed = required, []string{"get_weather", "get_time"}
+			}
+			params := openai.ChatCompletionNewParams{
+				Model:      modelName,
+				Messages:   []openai.ChatCompletionMessageParamUnion{openai.UserMessage("Weather in Paris?")},
+				Tools:      []openai.ChatCompletionToolUnionParam{weatherTool, timeTool},
+				ToolChoice: choice,
+				MaxTokens:  openai.Int(40),
+				Seed:       openai.Int(seed),
+			}
+			var ch openai.ChatCompletionChoice
+			if seed%2 == 0 {
+				resp, err := ts.client.Chat.Completions.New(bg(), params)
+				if err != nil {
+					t.Fatal(err)
+				}
+				ch = resp.Choices[0]
+			} else {
+				stream := ts.client.Chat.Completions.NewStreaming(bg(), params)
+				var acc openai.ChatCompletionAccumulator
+				for stream.Next() {
+					acc.AddChunk(stream.Current())
+				}
+				if err := stream.Err(); err != nil {
+					t.Fatal(err)
+				}
+				ch = acc.Choices[0]
+			}
+			name := template
+			if name == "" {
+				name = "qwen3"
+			}
+			for _, tc := range ch.Message.ToolCalls {
+				t.Logf("%s seed %d: %s(%s)", name, seed, tc.Function.Name, tc.Function.Arguments)
+			}
+			if ch.FinishReason != "tool_calls" || len(ch.Message.ToolCalls) == 0 {
+				t.Errorf("%s seed %d (stream %v): finish %q with %d tool calls, content %q", name, seed, seed%2 == 1,
+					ch.FinishReason, len(ch.Message.ToolCalls), ch.Message.Content)
+				continue
+			}
+			for _, tc := range ch.Message.ToolCalls {
+				var args map[string]any
+				if !slices.Contains(allowed, tc.Function.Name) || json.Unmarshal([]byte(tc.Function.Arguments), &args) != nil {
+					t.Errorf("%s seed %d: call %s(%s)", name, seed, tc.Function.Name, tc.Function.Arguments)
+				}
+			}
+		}
+	}
+}
+
 // TestReasoningContent checks -reasoning-parser: MiniMax-M1's leading
 // <think>…</think> comes back as reasoning_content, streaming and not, with
 // tool calls after it still parsed; without the option it stays in content.

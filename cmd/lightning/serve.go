@@ -66,7 +66,10 @@ Security: with -api-key (or $LIGHTNING_API_KEY) every endpoint except /health ne
 
 Tools: MiniMax's <tool_calls> output becomes OpenAI "tool_calls". tool_choice "required" or
 {"type": "function", "function": {"name": ...}} forces a call: sampling is constrained to the tool-call
-format with the allowed names and a JSON object for the arguments. response_format {"type": "json_object"}
+format with the allowed names and a JSON object for the arguments, with at most one whitespace byte in a
+row, and the block is closed before max_tokens runs out: the reply is "tool_calls" with finish_reason
+"tool_calls" (unless max_tokens is too small for any call). Calls are read in any JSON layout
+(one per line, as MiniMax writes them, or pretty-printed). response_format {"type": "json_object"}
 constrains the reply to one JSON object.
 
 Reasoning: MiniMax-M1 thinks before it answers, in <think>…</think> at the start of its reply. With
