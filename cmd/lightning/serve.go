@@ -69,7 +69,9 @@ Tools: MiniMax's <tool_calls> output becomes OpenAI "tool_calls". tool_choice "r
 format with the allowed names and a JSON object for the arguments, with at most one whitespace byte in a
 row, and the block is closed before max_tokens runs out: the reply is "tool_calls" with finish_reason
 "tool_calls" (unless max_tokens is too small for any call). Calls are read in any JSON layout
-(one per line, as MiniMax writes them, or pretty-printed). response_format {"type": "json_object"}
+(one per line, as MiniMax writes them, or pretty-printed). An assistant message with "content": null
+and tool_calls (OpenAI's tool-call turn) reaches the template as vLLM passes it: "" for string-content
+templates, an empty part list for MiniMax's. response_format {"type": "json_object"}
 constrains the reply to one JSON object.
 
 Reasoning: MiniMax-M1 thinks before it answers, in <think>…</think> at the start of its reply. With
