@@ -55,7 +55,9 @@ token or max_tokens. The next request naming it resumes from the saved state if 
 extends the text the state absorbed (the model keeps seeing its own generated tokens); otherwise the
 whole prompt is read and the session replaced. The response header X-Lightning-Session says "resumed",
 "new" or "mismatch", and cached_tokens counts the tokens not re-read. One request at a time per session
-(else 409 session_busy). A corrupt, truncated or other model's file gives 409 session_invalid; nothing
+(else 409 session_busy). A file saved by "lightning chat -session FILE" can be copied in as
+DIR/NAME.session: it is read as well and saved back in the server's format. A corrupt, truncated or
+other model's file gives 409 session_invalid, saying which kind of file it was read as; nothing
 is overwritten until DELETE. GET /v1/sessions lists them (id, tokens, bytes, created_at, modified_at),
 GET /v1/sessions/NAME checks one and shows its conversation, DELETE /v1/sessions/NAME removes it.
 repetition_penalty sees only the tokens read by the request. One server per folder.
