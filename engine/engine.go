@@ -70,8 +70,11 @@ type Config struct {
 	// CheckpointEvery snapshots a prefilling sequence at the first chunk end
 	// after every CheckpointEvery prompt tokens. Default 2048.
 	CheckpointEvery int
-	// CacheMinTokens is the shortest prefix worth a snapshot: shorter ones
-	// are cheaper to prefill again than to copy. Default 1.
+	// CacheMinTokens is the shortest prefix worth a snapshot that copies a
+	// state (inside or at the end of a prompt): shorter ones are cheaper to
+	// prefill again than to copy. The snapshot at the end of a sequence hands
+	// the finished state to the cache without a copy, so it is kept whatever
+	// its length (a short chat's next turn reuses it). Default 1.
 	CacheMinTokens int
 }
 
@@ -724,7 +727,10 @@ func (e *Engine) done(s *seq, why FinishReason, stop int32) {
 		r.Pending = []int32{s.toks[len(s.toks)-1]}
 		st = nil // cloned below only if the cache wants it
 	}
-	if key := s.toks[:s.fed]; s.cache && s.fed >= e.cfg.CacheMinTokens && e.cache.exact(key) == nil {
+	// Handing st over costs nothing; a kept state must be copied, which is
+	// worth it only from CacheMinTokens on.
+	worth := st != nil || s.fed >= e.cfg.CacheMinTokens
+	if key := s.toks[:s.fed]; s.cache && s.fed > 0 && worth && e.cache.exact(key) == nil {
 		if st == nil {
 			st = s.state.Clone()
 		}

@@ -659,6 +659,43 @@ func TestQwen3(t *testing.T) {
 		third.Usage.PromptTokensDetails.CachedTokens, third.Usage.PromptTokens)
 }
 
+// TestShortChatReuse runs a chat shorter than CacheMinTokens (the server's
+// default of 32): its second turn must start from the state the first
+// answer left, which the engine hands to the cache without a copy (before,
+// nothing under 32 tokens was cached and every turn was read in full).
+func TestShortChatReuse(t *testing.T) {
+	tok := loadTokenizer(t, "llama2")
+	ids := tok.Encode("Paris.", false)
+	script := make([]int32, len(ids))
+	for i, id := range ids {
+		script[i] = int32(id)
+	}
+	eos, _ := tok.EOS()
+	m := &scriptModel{vocab: tok.VocabSize(), script: script, eos: int32(eos)}
+	ts := start(t, setup{model: m, template: "mistral_v01", engine: engine.Config{PrefixCacheBytes: 1 << 20, CacheMinTokens: 32}})
+	params := openai.ChatCompletionNewParams{
+		Model:    modelName,
+		Messages: []openai.ChatCompletionMessageParamUnion{openai.UserMessage("Capital of France?")},
+	}
+	first, err := ts.client.Chat.Completions.New(bg(), params)
+	if err != nil {
+		t.Fatal(err)
+	}
+	params.Messages = append(params.Messages, first.Choices[0].Message.ToParam(), openai.UserMessage("Sure?"))
+	second, err := ts.client.Chat.Completions.New(bg(), params)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p1, p2, cached := first.Usage.PromptTokens, second.Usage.PromptTokens, second.Usage.PromptTokensDetails.CachedTokens
+	t.Logf("turn 1: %d prompt tokens; turn 2: %d, %d reused", p1, p2, cached)
+	if p2 >= 32 {
+		t.Fatalf("turn 2 has %d prompt tokens; the test needs a chat under CacheMinTokens", p2)
+	}
+	if cached < p1 {
+		t.Errorf("turn 2 reused %d prompt tokens, want at least turn 1's %d", cached, p1)
+	}
+}
+
 // TestJSONMode checks response_format json_object: output is always a
 // prefix of a JSON object, and complete when the model stops.
 func TestJSONMode(t *testing.T) {

@@ -45,7 +45,10 @@ state memory (fixed part plus KV cache for prompt + max_tokens) against -max-mem
 Prefix reuse: states are snapshotted at the end of prompts, of shared system prompts and of each
 conversation turn into a cache of -prefix-cache-mb; a request that extends a cached prefix (the next turn
 of a chat, the same system prompt) skips prefilling it. "usage.prompt_tokens_details.cached_tokens"
-reports how many prompt tokens were reused.
+reports how many prompt tokens were reused. A snapshot inside or at the end of a prompt copies the state,
+so it is taken only from -cache-min-tokens (32) tokens on: a shorter prefix is cheaper to read again. The
+state a finished answer leaves is handed to the cache without a copy, so the next turn of even a short
+chat starts after the previous reply.
 
 Sessions (-session-dir DIR, off by default) keep a conversation's model state on disk, so its next turn
 reads only the new messages, even after a restart (the prefix cache lives in memory only). A chat request
@@ -108,6 +111,7 @@ func runServe(fs *flag.FlagSet, args []string) error {
 	batchTokens := fs.Int("batch-tokens", 512, "tokens per engine step (decode tokens + prefill chunks)")
 	prefixMB := fs.Int64("prefix-cache-mb", 1024, "prefix cache budget in MiB (0 turns prefix reuse off)")
 	ckEvery := fs.Int("checkpoint-every", 2048, "also snapshot long prompts every this many tokens")
+	cacheMin := fs.Int("cache-min-tokens", 32, "shortest prompt prefix the prefix cache copies a state for (a finished turn is kept whatever its length)")
 	maxTokens := fs.Int("max-tokens", 4096, "largest max_tokens a request may ask for (and the default)")
 	timeout := fs.Duration("request-timeout", 10*time.Minute, "longest time a request may take (0 = no limit)")
 	drain := fs.Duration("drain-timeout", 30*time.Second, "on SIGTERM, how long requests in flight may finish")
@@ -127,8 +131,8 @@ func runServe(fs *flag.FlagSet, args []string) error {
 		return fmt.Errorf("%w: -port %d outside 0…65535", errUsage, *port)
 	case *maxSeqs < 1 || *maxQueue < 0 || *batchTokens <= *maxSeqs:
 		return fmt.Errorf("%w: need -max-seqs ≥ 1, -max-queue ≥ 0 and -batch-tokens > -max-seqs", errUsage)
-	case *prefixMB < 0 || *bodyMB < 1 || *maxTokens < 1 || *ckEvery < 1:
-		return fmt.Errorf("%w: -prefix-cache-mb ≥ 0, -max-body-mb ≥ 1, -max-tokens ≥ 1 and -checkpoint-every ≥ 1 required", errUsage)
+	case *prefixMB < 0 || *bodyMB < 1 || *maxTokens < 1 || *ckEvery < 1 || *cacheMin < 1:
+		return fmt.Errorf("%w: -prefix-cache-mb ≥ 0, -max-body-mb ≥ 1, -max-tokens ≥ 1, -checkpoint-every ≥ 1 and -cache-min-tokens ≥ 1 required", errUsage)
 	}
 	switch *reasoning {
 	case "none", "minimax_m1", "think":
@@ -226,11 +230,9 @@ func runServe(fs *flag.FlagSet, args []string) error {
 	if queue == 0 {
 		queue = -1 // engine.Config's 0 means its default; -max-queue 0 means no waiting
 	}
-	// Prompts shorter than CacheMinTokens are cheaper to prefill again than a
-	// state copy is to keep.
 	eng, err := engine.New(m, engine.Config{
 		MaxSeqs: *maxSeqs, MaxQueue: queue, BatchTokens: *batchTokens, MaxMemory: budget,
-		PrefixCacheBytes: *prefixMB << 20, CheckpointEvery: *ckEvery, CacheMinTokens: 32,
+		PrefixCacheBytes: *prefixMB << 20, CheckpointEvery: *ckEvery, CacheMinTokens: *cacheMin,
 	})
 	if err != nil {
 		hs.Close()
