@@ -5,10 +5,11 @@
 // One goroutine drives the model. Every step it packs all running sequences
 // into a single Forward call, so the weights stream from memory once per step
 // however many sequences decode: each decoding sequence contributes its next
-// token, and the rest of the step's token budget (Config.BatchTokens) goes to
-// prompt chunks of sequences still prefilling, oldest first. A long prompt is
-// therefore prefilled in chunks between decode steps instead of stalling
-// every other stream.
+// token, and the rest of the step's token budget (Config.BatchTokens) is
+// shared between the prompts still prefilling (each gets an equal share, and
+// what a short prompt leaves goes to the others). A long prompt is therefore
+// prefilled in chunks between decode steps instead of stalling every other
+// stream, and a short prompt that arrives behind it starts at the next step.
 //
 // Requests wait in a bounded queue until a sequence slot and enough memory
 // are free. Memory is reserved at admission from the model's figures
@@ -134,6 +135,7 @@ type Engine struct {
 	cache   *prefixCache
 	batch   []model.Seq
 	owners  []*seq
+	wants   []chunkWant
 	logits  []float32 // [MaxSeqs, vocab]
 	draws   []draw
 	spares  []model.State // reset states of ended sequences, for new ones
@@ -195,6 +197,9 @@ type seq struct {
 	lastCk  int           // position of the last periodic checkpoint
 	cache   bool          // the sequence uses the prefix cache
 	topBuf  []sample.Logprob
+
+	submitted time.Time     // when Submit accepted it
+	wait      time.Duration // from submitted to its first prompt chunk (or a start from the cache with nothing to read); -1 before
 }
 
 // maskedLogit is a logit sample set aside to enforce a constraint.
@@ -230,7 +235,7 @@ func (e *Engine) Submit(ctx context.Context, req Request) (*Stream, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	s := &seq{
 		req: req, ctx: ctx, stream: newStream(cancel), need: need, sampler: sampler,
-		toks: slices.Clone(req.Prompt), prompt: len(req.Prompt),
+		toks: slices.Clone(req.Prompt), prompt: len(req.Prompt), submitted: time.Now(), wait: -1,
 	}
 	s.toks = slices.Grow(s.toks, min(req.MaxTokens, 4096))
 	if req.Params.RepetitionPenalty != 1 {
@@ -428,6 +433,7 @@ func (e *Engine) start(s *seq) {
 			s.fed, s.cached, s.lastCk = n, n, n
 			if n == len(s.toks) {
 				s.pend = slices.Clone(ck.logits) // sampling edits logits in place for a while
+				s.firstChunk(time.Now())         // nothing to read
 			}
 			for len(s.marks) > 0 && s.marks[0] <= n {
 				s.marks = s.marks[1:]
@@ -484,27 +490,34 @@ func (e *Engine) step() {
 			budget--
 		}
 	}
-	// Then prompt chunks, oldest sequence first.
+	// Then prompt chunks, the rest of the budget shared between prompts.
+	t0 := time.Now()
+	e.wants = e.wants[:0]
 	for _, s := range e.running {
-		if budget == 0 {
-			break
-		}
 		if s.pend != nil || s.fed >= s.prompt {
 			continue
 		}
-		end := min(s.prompt, s.fed+budget)
+		end := s.prompt
 		if len(s.marks) > 0 && s.marks[0] < end {
 			end = s.marks[0]
 		}
+		e.wants = append(e.wants, chunkWant{s: s, n: end - s.fed})
+	}
+	budget -= shareBudget(e.wants, budget)
+	for _, w := range e.wants {
+		s := w.s
+		if w.n == 0 {
+			continue
+		}
+		end := s.fed + w.n
 		mode := model.LogitsNone
 		if end == s.prompt {
 			mode = model.LogitsLast
 		}
 		e.batch = append(e.batch, model.Seq{State: s.state, Tokens: s.toks[s.fed:end], Logits: mode})
 		e.owners = append(e.owners, s)
-		budget -= end - s.fed
+		s.firstChunk(t0)
 	}
-	t0 := time.Now()
 	var fed int
 	if len(e.batch) > 0 {
 		fed = e.cfg.BatchTokens - budget
@@ -540,6 +553,73 @@ func (e *Engine) step() {
 	}
 	e.reap()
 	e.publish(t0, fed, len(e.draws))
+}
+
+// chunkWant is a prefilling sequence's wish for a step: n prompt tokens
+// (up to its next checkpoint), cut to its share by shareBudget.
+type chunkWant struct {
+	s       *seq
+	n       int
+	granted bool // n is final (shareBudget's bookkeeping)
+}
+
+// shareBudget cuts the wishes to fit budget tokens and returns how many it
+// grants. Every wish gets an equal share; a wish smaller than its share is
+// granted whole and the rest is shared again among the others (water
+// filling), and the last tokens that do not divide go to the oldest
+// sequences first. So a short prompt is read at once beside a long one
+// instead of waiting for all of it.
+func shareBudget(wants []chunkWant, budget int) int {
+	granted := 0
+	open := len(wants)
+	for open > 0 && budget > 0 {
+		share := budget / open
+		progress := false
+		for i := range wants {
+			if w := &wants[i]; !w.granted && w.n <= share {
+				w.granted = true
+				budget -= wants[i].n
+				granted += wants[i].n
+				open--
+				progress = true
+			}
+		}
+		if progress {
+			continue
+		}
+		// Every open wish exceeds the share: each gets the share, the
+		// remainder one token each, oldest first.
+		extra := budget - share*open
+		for i := range wants {
+			w := &wants[i]
+			if w.granted {
+				continue
+			}
+			n := share
+			if extra > 0 {
+				n++
+				extra--
+			}
+			w.n, w.granted = n, true
+			budget -= n
+			granted += n
+		}
+		open = 0
+	}
+	for i := range wants {
+		if !wants[i].granted {
+			wants[i].n = 0
+		}
+	}
+	return granted
+}
+
+// firstChunk records, at the step that reads a sequence's first prompt
+// chunk, how long it waited for it.
+func (s *seq) firstChunk(t time.Time) {
+	if s.wait < 0 {
+		s.wait = max(t.Sub(s.submitted), 0)
+	}
 }
 
 // draw is one sequence's sampling in a step.
@@ -777,7 +857,7 @@ func (e *Engine) result(s *seq, why FinishReason, stop int32, err error) *Result
 	return &Result{
 		Reason: why, StopToken: stop, Err: err,
 		PromptTokens: s.prompt, CachedTokens: s.cached, CompletionTokens: s.gen,
-		Seed: s.sampler.Seed(),
+		Seed: s.sampler.Seed(), PrefillWait: s.wait,
 	}
 }
 

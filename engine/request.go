@@ -5,6 +5,7 @@ import (
 	"errors"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/lightninglm/lightning/model"
 	"github.com/lightninglm/lightning/sample"
@@ -96,6 +97,10 @@ type Result struct {
 	PromptTokens, CachedTokens, CompletionTokens int
 	// Seed is the sampler's seed (reproduces a sampled run).
 	Seed uint64
+	// PrefillWait is the time from Submit to the step that read the first
+	// prompt chunk (queueing and head-of-line waiting), or to the start from
+	// a cached prefix that left nothing to read; -1 if it never got there.
+	PrefillWait time.Duration
 	// State is the final state when Request.KeepState was set: it has absorbed
 	// every token but the last sampled one, which is Pending.
 	State   model.State

@@ -285,6 +285,9 @@ func (s *Server) run(rc *requestCtx, j *job, started func() error, emit func(pie
 		rc.log = append(rc.log, "prompt_tokens", j.base+res.PromptTokens, "cached_tokens", j.base+res.CachedTokens,
 			"completion_tokens", res.CompletionTokens, "finish", res.Reason)
 		s.metrics.duration.observe(time.Since(rc.start))
+		if res.PrefillWait >= 0 {
+			s.metrics.prefillWait.observe(res.PrefillWait)
+		}
 		switch {
 		case stopped:
 			out.finish = "stop"

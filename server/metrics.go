@@ -17,9 +17,10 @@ type metrics struct {
 	mu       sync.Mutex
 	requests map[[2]string]int64 // (path, status) → count
 
-	ttft     *histogram // seconds from arrival to the first token
-	itl      *histogram // seconds between tokens of a stream
-	duration *histogram // seconds from arrival to the end of the response
+	ttft        *histogram // seconds from arrival to the first token
+	itl         *histogram // seconds between tokens of a stream
+	duration    *histogram // seconds from arrival to the end of the response
+	prefillWait *histogram // seconds from reaching the engine to the first prompt chunk read
 
 	disconnects int64 // requests cancelled because the client went away
 	timeouts    int64 // requests cancelled by the request timeout
@@ -33,10 +34,11 @@ type metrics struct {
 
 func newMetrics() *metrics {
 	return &metrics{
-		requests: map[[2]string]int64{},
-		ttft:     newHistogram(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
-		itl:      newHistogram(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
-		duration: newHistogram(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300),
+		requests:    map[[2]string]int64{},
+		ttft:        newHistogram(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
+		itl:         newHistogram(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
+		duration:    newHistogram(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300),
+		prefillWait: newHistogram(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
 
 		sessionUses: map[string]int64{},
 		sessionLoad: newHistogram(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
@@ -169,6 +171,7 @@ func (s *Server) serveMetrics(w http.ResponseWriter, r *http.Request) {
 	m.ttft.write(&sb, "lightning_time_to_first_token_seconds", "Time from request arrival to its first generated token.")
 	m.itl.write(&sb, "lightning_inter_token_latency_seconds", "Time between consecutive tokens of a request.")
 	m.duration.write(&sb, "lightning_request_duration_seconds", "Time from request arrival to the end of generation.")
+	m.prefillWait.write(&sb, "lightning_prefill_wait_seconds", "Time from a request reaching the engine to the step that reads its first prompt chunk (queue and head-of-line wait).")
 	if sessionOn {
 		counter("lightning_session_resumed_tokens_total", "Prompt tokens restored from session files instead of read.", stok)
 		counter("lightning_session_save_errors_total", "Session files that could not be written.", serr)

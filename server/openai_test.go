@@ -696,6 +696,51 @@ func TestShortChatReuse(t *testing.T) {
 	}
 }
 
+// TestShortBehindLongPrompt sends a short request right after a long
+// prompt has started prefilling: the short one must be answered while the
+// long one is still being read, and /metrics must report both waits before
+// their first prompt chunk. Before, prompts were read first come first
+// served, so the short request waited for the whole long prefill (here ~60
+// steps of 64 tokens; the short one needs 1 prefill step and 3 decode steps).
+func TestShortBehindLongPrompt(t *testing.T) {
+	ts := start(t, setup{engine: engine.Config{MaxSeqs: 4, BatchTokens: 64}, server: server.Config{MaxTokens: 16}})
+	long := openai.CompletionNewParams{
+		Model:     modelName,
+		Prompt:    openai.CompletionNewParamsPromptUnion{OfString: openai.String(strings.Repeat("the quick brown fox ", 1000))},
+		MaxTokens: openai.Int(1),
+	}
+	longDone := make(chan error, 1)
+	go func() {
+		_, err := ts.client.Completions.New(bg(), long)
+		longDone <- err
+	}()
+	waitFor(t, func() bool { return ts.eng.Stats().Prefilling == 1 })
+	short, err := ts.client.Completions.New(bg(), openai.CompletionNewParams{
+		Model:     modelName,
+		Prompt:    openai.CompletionNewParamsPromptUnion{OfString: openai.String("Hi")},
+		MaxTokens: openai.Int(4),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := ts.eng.Stats()
+	select {
+	case err := <-longDone:
+		t.Fatalf("the long prompt (err %v) finished before the short request, which waited behind it", err)
+	default:
+	}
+	if short.Usage.CompletionTokens != 4 || st.Prefilling != 1 {
+		t.Errorf("short request %+v; %d prompts still prefilling, want the long one", short.Usage, st.Prefilling)
+	}
+	if err := <-longDone; err != nil {
+		t.Fatal(err)
+	}
+	metrics := get(t, ts.url+"/metrics", apiKey)
+	if !strings.Contains(metrics, "lightning_prefill_wait_seconds_count 2") {
+		t.Errorf("metrics lack the prefill wait of both requests:\n%s", metrics)
+	}
+}
+
 // TestJSONMode checks response_format json_object: output is always a
 // prefix of a JSON object, and complete when the model stops.
 func TestJSONMode(t *testing.T) {

@@ -38,7 +38,9 @@ chat_template.jinja) are read from the model folder unless -tokenizer names anot
 
 Concurrent requests are batched: every engine step runs all running sequences through one forward pass,
 so the weights stream from memory once per step however many clients decode. Long prompts are prefilled
-in chunks of at most -batch-tokens per step between decode steps. Requests beyond -max-seqs wait in a
+in chunks between decode steps: what a step's -batch-tokens leaves after the decoding streams is shared
+equally between the prompts being read, so a short request behind a long prompt starts at the next step
+(lightning_prefill_wait_seconds in /metrics is the time requests wait for their first prompt chunk). Requests beyond -max-seqs wait in a
 queue of -max-queue; beyond that the server answers 429 with Retry-After. Each sequence reserves its
 state memory (fixed part plus KV cache for prompt + max_tokens) against -max-memory before it starts.
 
