@@ -126,6 +126,7 @@ type Engine struct {
 	closed   bool
 	stats    Stats
 	rate     rateMeter     // tokens generated
+	prefill  float64       // measured prefill rate, tokens/s (0 = none yet); written by the loop
 	idle     chan struct{} // closed and replaced whenever the engine goes idle
 
 	exited chan struct{} // closed when the loop exits
@@ -232,6 +233,9 @@ func (e *Engine) Submit(ctx context.Context, req Request) (*Stream, error) {
 	if e.cfg.MaxMemory > 0 && need > e.cfg.MaxMemory {
 		return nil, fmt.Errorf("%w: %d MiB for %d tokens, budget %d MiB", ErrTooLarge, need>>20, total, e.cfg.MaxMemory>>20)
 	}
+	if err := e.checkPrefillTime(ctx, &req); err != nil {
+		return nil, err
+	}
 	ctx, cancel := context.WithCancel(ctx)
 	s := &seq{
 		req: req, ctx: ctx, stream: newStream(cancel), need: need, sampler: sampler,
@@ -265,6 +269,39 @@ func (e *Engine) Submit(ctx context.Context, req Request) (*Stream, error) {
 	e.admit()
 	e.cond.Signal()
 	return s.stream, nil
+}
+
+// checkPrefillTime refuses a request whose prompt, less the part the
+// prefix cache holds, cannot be read before ctx's deadline at the measured
+// prefill rate. The rate was measured at shorter contexts, so the estimate
+// errs on the fast side: only what surely cannot finish is refused.
+func (e *Engine) checkPrefillTime(ctx context.Context, req *Request) error {
+	deadline, ok := ctx.Deadline()
+	if !ok {
+		return nil
+	}
+	e.mu.Lock()
+	rate := e.prefill
+	e.mu.Unlock()
+	if rate <= 0 {
+		return nil
+	}
+	read := len(req.Prompt)
+	if req.Resume == nil && !req.NoCache && e.cache.enabled() {
+		read -= e.cache.peek(req.Prompt)
+	}
+	return tooSlow(read, rate, time.Until(deadline))
+}
+
+// tooSlow returns an ErrTooSlow error if reading n prompt tokens at rate
+// tokens/s takes longer than left.
+func tooSlow(n int, rate float64, left time.Duration) error {
+	need := time.Duration(float64(n) / rate * float64(time.Second))
+	if need <= left {
+		return nil
+	}
+	return fmt.Errorf("%w: %d prompt tokens at the measured %.0f tokens/s take at least %v, and the deadline is in %v",
+		ErrTooSlow, n, rate, need.Round(time.Second), left.Round(time.Second))
 }
 
 // fitsNow reports whether a request needing need bytes would be admitted at
@@ -483,11 +520,13 @@ func (e *Engine) step() {
 	e.batch, e.owners = e.batch[:0], e.owners[:0]
 	budget := e.cfg.BatchTokens
 	// Decoding sequences first: one token each.
+	decoding := 0
 	for _, s := range e.running {
 		if s.pend == nil && s.fed >= s.prompt {
 			e.batch = append(e.batch, model.Seq{State: s.state, Tokens: s.toks[s.fed : s.fed+1], Logits: model.LogitsLast})
 			e.owners = append(e.owners, s)
 			budget--
+			decoding++
 		}
 	}
 	// Then prompt chunks, the rest of the budget shared between prompts.
@@ -522,6 +561,9 @@ func (e *Engine) step() {
 	if len(e.batch) > 0 {
 		fed = e.cfg.BatchTokens - budget
 		e.m.Forward(e.batch, e.logits)
+		if prompt := fed - decoding; prompt >= e.cfg.BatchTokens/2 {
+			e.measurePrefill(prompt, time.Since(t0))
+		}
 	}
 	row := 0
 	V := e.info.VocabSize
@@ -551,8 +593,53 @@ func (e *Engine) step() {
 	for i := range e.draws {
 		e.record(&e.draws[i])
 	}
+	e.endTooSlow()
 	e.reap()
 	e.publish(t0, fed, len(e.draws))
+}
+
+// prefillSmoothing is the weight of a new measurement in the prefill rate's
+// moving average.
+const prefillSmoothing = 0.25
+
+// measurePrefill folds a step that read n prompt tokens in d into the
+// prefill rate.
+func (e *Engine) measurePrefill(n int, d time.Duration) {
+	if d <= 0 {
+		return
+	}
+	r := float64(n) / d.Seconds()
+	e.mu.Lock()
+	if e.prefill == 0 {
+		e.prefill = r
+	} else {
+		e.prefill += prefillSmoothing * (r - e.prefill)
+	}
+	e.mu.Unlock()
+}
+
+// endTooSlow ends the prefilling sequences that the measured rate says
+// cannot finish reading their prompt before their deadline (a prompt that
+// arrived before any rate was measured), rather than let them run into it.
+func (e *Engine) endTooSlow() {
+	e.mu.Lock()
+	rate := e.prefill
+	e.mu.Unlock()
+	if rate <= 0 {
+		return
+	}
+	for _, s := range e.running {
+		if s.state == nil || s.fed >= s.prompt {
+			continue
+		}
+		if deadline, ok := s.ctx.Deadline(); ok {
+			if err := tooSlow(s.prompt-s.fed, rate, time.Until(deadline)); err != nil {
+				st := s.state
+				e.finish(s, FinishAborted, -1, err)
+				e.recycle(st)
+			}
+		}
+	}
 }
 
 // chunkWant is a prefilling sequence's wish for a step: n prompt tokens

@@ -24,6 +24,7 @@ type metrics struct {
 
 	disconnects int64 // requests cancelled because the client went away
 	timeouts    int64 // requests cancelled by the request timeout
+	tooSlow     int64 // requests refused because their prompt cannot be read within the timeout
 
 	sessionUses       map[string]int64 // chat requests with a session, by outcome (resumed, new, mismatch)
 	sessionTokens     int64            // prompt tokens resumed from sessions instead of read
@@ -129,6 +130,7 @@ func (s *Server) serveMetrics(w http.ResponseWriter, r *http.Request) {
 		gauge("lightning_spare_state_bytes", "Memory held by ended sequences' states kept for reuse.", st.SpareBytes)
 		gauge("lightning_prefix_cache_entries", "Checkpoints in the prefix cache.", st.CacheEntries)
 		gauge("lightning_generation_tokens_per_second", "Tokens generated per second over the last few seconds.", fmt.Sprintf("%.3f", st.TokensPerSec))
+		gauge("lightning_prefill_tokens_per_second", "Measured prefill rate (moving average over steps mostly made of prompt chunks; 0 until one ran).", fmt.Sprintf("%.3f", st.PrefillTokensPerSec))
 		counter("lightning_sequences_submitted_total", "Sequences accepted by the engine.", st.Submitted)
 		counter("lightning_sequences_finished_total", "Sequences finished for any reason.", st.Finished)
 		counter("lightning_sequences_cancelled_total", "Sequences cancelled (client gone, timeout, stop string).", st.Cancelled)
@@ -156,7 +158,7 @@ func (s *Server) serveMetrics(w http.ResponseWriter, r *http.Request) {
 	for _, k := range keys {
 		fmt.Fprintf(&sb, "lightning_http_requests_total{path=%q,status=%q} %d\n", k[0], k[1], m.requests[k])
 	}
-	disc, tmo := m.disconnects, m.timeouts
+	disc, tmo, slow := m.disconnects, m.timeouts, m.tooSlow
 	sessionOn := s.sessions != nil
 	if sessionOn {
 		sb.WriteString("# HELP lightning_session_requests_total Chat requests naming a session, by outcome (resumed, new, mismatch = read in full).\n# TYPE lightning_session_requests_total counter\n")
@@ -168,6 +170,7 @@ func (s *Server) serveMetrics(w http.ResponseWriter, r *http.Request) {
 	m.mu.Unlock()
 	counter("lightning_client_disconnects_total", "Requests whose client went away before the end.", disc)
 	counter("lightning_request_timeouts_total", "Requests stopped by the request timeout.", tmo)
+	counter("lightning_prompt_too_slow_total", "Requests refused (413) because the measured prefill rate cannot read their prompt within the request timeout.", slow)
 	m.ttft.write(&sb, "lightning_time_to_first_token_seconds", "Time from request arrival to its first generated token.")
 	m.itl.write(&sb, "lightning_inter_token_latency_seconds", "Time between consecutive tokens of a request.")
 	m.duration.write(&sb, "lightning_request_duration_seconds", "Time from request arrival to the end of generation.")

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/openai/openai-go/v3"
 	"github.com/openai/openai-go/v3/option"
@@ -738,6 +739,55 @@ func TestShortBehindLongPrompt(t *testing.T) {
 	metrics := get(t, ts.url+"/metrics", apiKey)
 	if !strings.Contains(metrics, "lightning_prefill_wait_seconds_count 2") {
 		t.Errorf("metrics lack the prefill wait of both requests:\n%s", metrics)
+	}
+}
+
+// TestPromptTooSlowForTimeout sends a prompt that the measured prefill
+// rate says cannot be read within the request timeout: it must be refused
+// at once with 413 saying how long it would take, whether the rate was
+// measured before it arrived (refused at submission) or only on its own
+// first chunks (a fresh server: ended early, still before any output).
+// Before, such a prompt ran until the timeout and got a 504.
+func TestPromptTooSlowForTimeout(t *testing.T) {
+	const timeout = 2 * time.Second
+	ec := engine.Config{MaxSeqs: 2, BatchTokens: 64}
+	sc := server.Config{RequestTimeout: timeout}
+	ts := start(t, setup{engine: ec, server: sc})
+	warm := openai.CompletionNewParams{
+		Model:     modelName,
+		Prompt:    openai.CompletionNewParamsPromptUnion{OfString: openai.String(strings.Repeat("the quick brown fox ", 60))},
+		MaxTokens: openai.Int(1),
+	}
+	if _, err := ts.client.Completions.New(bg(), warm); err != nil {
+		t.Fatal(err)
+	}
+	rate := ts.eng.Stats().PrefillTokensPerSec
+	if rate <= 0 {
+		t.Fatal("no prefill rate measured")
+	}
+	// Three times what the rate reads within the timeout.
+	unit := len(ts.tok.Encode("the quick brown fox ", false))
+	long := warm
+	long.Prompt = openai.CompletionNewParamsPromptUnion{OfString: openai.String(strings.Repeat("the quick brown fox ", int(3*rate*timeout.Seconds())/unit+1))}
+	fresh := start(t, setup{engine: ec, server: sc})
+	for _, c := range []struct {
+		name string
+		ts   *testServer
+	}{{"measured rate", ts}, {"fresh server", fresh}} {
+		t0 := time.Now()
+		_, err := c.ts.client.Completions.New(bg(), long)
+		took := time.Since(t0)
+		var e *openai.Error
+		if !errors.As(err, &e) || e.StatusCode != 413 || e.Code != "prompt_too_long_for_timeout" || !strings.Contains(e.Message, "take at least") {
+			t.Fatalf("%s: %v after %v, want 413 prompt_too_long_for_timeout", c.name, err, took)
+		}
+		t.Logf("%s (%.0f tokens/s): refused after %v: %s", c.name, rate, took.Round(time.Millisecond), e.Message)
+		if took >= timeout {
+			t.Errorf("%s: refused after %v, not before the timeout of %v", c.name, took, timeout)
+		}
+	}
+	if m := get(t, ts.url+"/metrics", apiKey); !strings.Contains(m, "lightning_prompt_too_slow_total 1") {
+		t.Error("metrics lack lightning_prompt_too_slow_total 1")
 	}
 }
 

@@ -43,6 +43,11 @@ equally between the prompts being read, so a short request behind a long prompt 
 (lightning_prefill_wait_seconds in /metrics is the time requests wait for their first prompt chunk). Requests beyond -max-seqs wait in a
 queue of -max-queue; beyond that the server answers 429 with Retry-After. Each sequence reserves its
 state memory (fixed part plus KV cache for prompt + max_tokens) against -max-memory before it starts.
+A prompt that cannot be read within -request-timeout at the measured prefill rate (less what the prefix
+cache holds) is refused with 413 prompt_too_long_for_timeout, saying how long it would take; the rate is
+measured at the contexts served so far, which long prompts only slow down, so the estimate errs on the
+fast side and nothing that could finish is refused. A prompt that arrives before any rate is measured
+is checked again at every step of its prefill and ended the same way as soon as it cannot finish.
 
 Prefix reuse: states are snapshotted at the end of prompts, of shared system prompts and of each
 conversation turn into a cache of -prefix-cache-mb; a request that extends a cached prefix (the next turn
