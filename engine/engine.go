@@ -175,6 +175,18 @@ func (e *Engine) Info() model.Info { return e.info }
 // through an optional interface such as model.StateStore).
 func (e *Engine) Model() model.Model { return e.m }
 
+// MemoryBound returns the most memory the engine's states may hold at
+// once: running sequences (MaxMemory), spare states (MaxSeqs of at most a
+// fresh state plus spareKVTokens tokens) and the prefix cache, plus the
+// step's logits. It is 0 when MaxMemory is 0 (no bound).
+func (e *Engine) MemoryBound() int64 {
+	if e.cfg.MaxMemory == 0 {
+		return 0
+	}
+	spare := int64(e.cfg.MaxSeqs) * (e.info.StateBytes + e.info.BytesPerTok*spareKVTokens)
+	return e.cfg.MaxMemory + spare + e.cfg.PrefixCacheBytes + int64(len(e.logits))*4
+}
+
 // Config returns the engine's configuration with defaults filled in.
 func (e *Engine) Config() Config { return e.cfg }
 

@@ -3,6 +3,8 @@ package engine
 import (
 	"slices"
 	"testing"
+
+	"github.com/lightninglm/lightning/model"
 )
 
 // TestShareBudget checks the split of a step's prefill budget by hand-worked
@@ -38,5 +40,36 @@ func TestShareBudget(t *testing.T) {
 		if !slices.Equal(got, c.want) || granted != sum {
 			t.Errorf("wants %v, budget %d: got %v (granted %d), want %v", c.wants, c.budget, got, granted, c.want)
 		}
+	}
+}
+
+// infoModel is a model that only describes itself (MemoryBound reads no
+// more).
+type infoModel struct{ info model.Info }
+
+func (m infoModel) Info() model.Info                      { return m.info }
+func (m infoModel) NewState() model.State                 { panic("infoModel: no states") }
+func (m infoModel) Forward(seqs []model.Seq, _ []float32) { panic("infoModel: no forward") }
+
+// TestMemoryBound checks the engine's memory bound against the sum worked
+// by hand: budget + spares + prefix cache + logits.
+func TestMemoryBound(t *testing.T) {
+	m := infoModel{model.Info{VocabSize: 10, StateBytes: 1000, BytesPerTok: 2}}
+	e, err := New(m, Config{MaxSeqs: 4, MaxMemory: 1_000_000, PrefixCacheBytes: 5000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	// 1e6 + 4·(1000 + 2·4096) + 5000 + 4 seqs · 10 logits · 4 bytes
+	if got, want := e.MemoryBound(), int64(1_000_000+4*(1000+2*4096)+5000+4*10*4); got != want {
+		t.Errorf("MemoryBound = %d, want %d", got, want)
+	}
+	u, err := New(m, Config{MaxSeqs: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer u.Close()
+	if got := u.MemoryBound(); got != 0 {
+		t.Errorf("unbounded engine: MemoryBound = %d, want 0", got)
 	}
 }

@@ -4,7 +4,11 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
+	"runtime"
+	"runtime/debug"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -129,6 +133,8 @@ func (s *Server) serveMetrics(w http.ResponseWriter, r *http.Request) {
 		gauge("lightning_prefix_cache_bytes", "Memory held by prefix-cache checkpoints.", st.CacheBytes)
 		gauge("lightning_spare_state_bytes", "Memory held by ended sequences' states kept for reuse.", st.SpareBytes)
 		gauge("lightning_prefix_cache_entries", "Checkpoints in the prefix cache.", st.CacheEntries)
+		gauge("lightning_memory_accounted_bytes", "Memory the engine accounts for: running states, prefix cache and spare states.", st.StateBytes+st.CacheBytes+st.SpareBytes)
+		gauge("lightning_memory_bound_bytes", "Most memory the engine's states may hold (budget, spares, prefix cache; 0 = no bound).", b.Engine.MemoryBound())
 		gauge("lightning_generation_tokens_per_second", "Tokens generated per second over the last few seconds.", fmt.Sprintf("%.3f", st.TokensPerSec))
 		gauge("lightning_prefill_tokens_per_second", "Measured prefill rate (moving average over steps mostly made of prompt chunks; 0 until one ran).", fmt.Sprintf("%.3f", st.PrefillTokensPerSec))
 		counter("lightning_sequences_submitted_total", "Sequences accepted by the engine.", st.Submitted)
@@ -146,6 +152,13 @@ func (s *Server) serveMetrics(w http.ResponseWriter, r *http.Request) {
 		counter("lightning_prefix_cache_evictions_total", "Checkpoints evicted.", st.Evictions)
 	}
 	gauge("lightning_ready", "1 when a model is loaded and the server is not draining.", boolInt(ready == 1 && !s.drain.Load()))
+	if rss, ok := residentBytes(); ok {
+		gauge("lightning_process_resident_bytes", "Resident memory of the whole process (RSS: weights touched, states, Go heap and its headroom).", rss)
+	}
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	gauge("lightning_go_memory_bytes", "Memory the Go runtime holds from the OS (heap, stacks, metadata; not released).", ms.Sys-ms.HeapReleased)
+	gauge("lightning_go_memory_limit_bytes", "The Go runtime's soft memory limit (debug.SetMemoryLimit; math.MaxInt64 = none).", debug.SetMemoryLimit(-1))
 
 	m := s.metrics
 	m.mu.Lock()
@@ -182,6 +195,24 @@ func (s *Server) serveMetrics(w http.ResponseWriter, r *http.Request) {
 		m.sessionSave.write(&sb, "lightning_session_save_seconds", "Time to write a session file (fsync included).")
 	}
 	io.WriteString(w, sb.String())
+}
+
+// residentBytes reads the process's resident set size from
+// /proc/self/statm (Linux); ok is false where there is none.
+func residentBytes() (int64, bool) {
+	data, err := os.ReadFile("/proc/self/statm")
+	if err != nil {
+		return 0, false
+	}
+	f := strings.Fields(string(data))
+	if len(f) < 2 {
+		return 0, false
+	}
+	pages, err := strconv.ParseInt(f[1], 10, 64)
+	if err != nil {
+		return 0, false
+	}
+	return pages * int64(os.Getpagesize()), true
 }
 
 func boolInt(b bool) int {

@@ -12,6 +12,8 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"syscall"
@@ -43,6 +45,11 @@ equally between the prompts being read, so a short request behind a long prompt 
 (lightning_prefill_wait_seconds in /metrics is the time requests wait for their first prompt chunk). Requests beyond -max-seqs wait in a
 queue of -max-queue; beyond that the server answers 429 with Retry-After. Each sequence reserves its
 state memory (fixed part plus KV cache for prompt + max_tokens) against -max-memory before it starts.
+The budget holds for the process: the Go memory limit (debug.SetMemoryLimit) is set to what the runtime
+holds after loading plus the engine's bound (-max-memory, the prefix cache, spare states) plus 1/8, so the
+garbage collector's headroom cannot double it; /metrics shows lightning_process_resident_bytes beside
+lightning_memory_accounted_bytes, lightning_memory_bound_bytes and lightning_go_memory_limit_bytes
+(-max-memory 0: no limit).
 A prompt that cannot be read within -request-timeout at the measured prefill rate (less what the prefix
 cache holds) is refused with 413 prompt_too_long_for_timeout, saying how long it would take; the rate is
 measured at the contexts served so far, which long prompts only slow down, so the estimate errs on the
@@ -250,10 +257,12 @@ func runServe(fs *flag.FlagSet, args []string) error {
 		hs.Close()
 		return err
 	}
+	goLimit := setMemoryLimit(eng.MemoryBound())
 	perSeq := info.StateBytes + info.BytesPerTok*int64(*maxTokens)
 	logger.Info("ready", "model", *name, "load", time.Since(start).Round(time.Millisecond), "weights", human(float64(info.WeightBytes), "B"),
 		"state_per_seq", human(float64(info.StateBytes), "B"), "kv_per_token", human(float64(info.BytesPerTok), "B"),
-		"max_memory", memString(budget), "seqs_fitting_at_max_tokens", fitting(budget, perSeq), "max_seqs", *maxSeqs)
+		"max_memory", memString(budget), "seqs_fitting_at_max_tokens", fitting(budget, perSeq), "max_seqs", *maxSeqs,
+		"go_memory_limit", memString(goLimit))
 
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
@@ -288,6 +297,29 @@ func runServe(fs *flag.FlagSet, args []string) error {
 	st := eng.Stats()
 	logger.Info("stopped", "finished", st.Finished, "aborted", st.Aborted, "generated_tokens", st.GeneratedTokens)
 	return nil
+}
+
+// memoryLimitSlack is the share of the engine's memory bound added to the
+// Go memory limit for what the engine does not account for: request
+// buffers, token texts, allocator fragmentation.
+const memoryLimitSlack = 8 // 1/8
+
+// setMemoryLimit makes the memory budget hold for the process: a soft Go
+// memory limit of what the runtime holds now (after loading the model: any
+// weight copies, the step's scratch) plus the engine's bound (budget, spare
+// states, prefix cache) plus 1/memoryLimitSlack of it. Without it, the
+// garbage collector's headroom (GOGC=100) lets the heap grow to about twice
+// what the budget counts. It returns the limit, 0 for none (no bound).
+func setMemoryLimit(bound int64) int64 {
+	if bound <= 0 {
+		return 0
+	}
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	limit := int64(ms.Sys-ms.HeapReleased) + bound + bound/memoryLimitSlack
+	debug.SetMemoryLimit(limit)
+	return limit
 }
 
 // parseBytes reads a size: "auto", a plain byte count, or a number with a

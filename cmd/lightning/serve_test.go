@@ -3,6 +3,8 @@ package main
 import (
 	"os"
 	"path/filepath"
+	"runtime"
+	"runtime/debug"
 	"strings"
 	"testing"
 )
@@ -52,5 +54,24 @@ func TestServeFlags(t *testing.T) {
 	if code != 0 || !strings.Contains(stderr, "/v1/chat/completions") || !strings.Contains(stderr, "-prefix-cache-mb") ||
 		!strings.Contains(stderr, "-session-dir") || !strings.Contains(stderr, "/v1/sessions") {
 		t.Errorf("serve -help: exit %d\n%s", code, stderr)
+	}
+}
+
+// TestSetMemoryLimit checks that the Go memory limit covers what the
+// runtime holds plus the engine's bound and its slack, and none without a
+// bound.
+func TestSetMemoryLimit(t *testing.T) {
+	old := debug.SetMemoryLimit(-1)
+	defer debug.SetMemoryLimit(old)
+	const bound = 1 << 30
+	limit := setMemoryLimit(bound)
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	held := int64(ms.Sys - ms.HeapReleased)
+	if got := debug.SetMemoryLimit(-1); got != limit || limit < bound+bound/memoryLimitSlack || limit > held+bound+bound/memoryLimitSlack {
+		t.Errorf("limit %d (runtime says %d), want the %d bytes held + %d + 1/%d of it", limit, got, held, bound, memoryLimitSlack)
+	}
+	if l := setMemoryLimit(0); l != 0 || debug.SetMemoryLimit(-1) != limit {
+		t.Errorf("no bound: limit %d, runtime %d", l, debug.SetMemoryLimit(-1))
 	}
 }
