@@ -131,7 +131,7 @@ func (s *toolState) need(g *toolGrammar) int {
 	case tpLiteral:
 		switch s.next {
 		case tpName:
-			return len(s.lit) + shortestName(g, "") + afterName
+			return len(s.lit) + shortestName(g, nil) + afterName
 		case tpArgs:
 			return len(s.lit) + 2 + tail
 		case tpAfter:
@@ -139,7 +139,7 @@ func (s *toolState) need(g *toolGrammar) int {
 		}
 		return len(s.lit)
 	case tpName:
-		return shortestName(g, string(s.name)) - len(s.name) + afterName
+		return shortestName(g, s.name) - len(s.name) + afterName
 	case tpArgs:
 		return s.args.need() + tail
 	case tpAfter:
@@ -150,10 +150,10 @@ func (s *toolState) need(g *toolGrammar) int {
 
 // shortestName returns the length of the shortest allowed name starting
 // with prefix (the grammar keeps prefix a prefix of one).
-func shortestName(g *toolGrammar, prefix string) int {
+func shortestName(g *toolGrammar, prefix []byte) int {
 	best := -1
 	for _, n := range g.names {
-		if strings.HasPrefix(n, prefix) && (best < 0 || len(n) < best) {
+		if len(n) >= len(prefix) && n[:len(prefix)] == string(prefix) && (best < 0 || len(n) < best) {
 			best = len(n)
 		}
 	}
