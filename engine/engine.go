@@ -306,10 +306,11 @@ func (e *Engine) checkPrefillTime(ctx context.Context, req *Request) error {
 }
 
 // tooSlow returns an ErrTooSlow error if reading n prompt tokens at rate
-// tokens/s takes longer than left.
+// tokens/s takes longer than left. Once the deadline has passed it returns
+// nil: that is the context's timeout, not a prompt too long for it.
 func tooSlow(n int, rate float64, left time.Duration) error {
 	need := time.Duration(float64(n) / rate * float64(time.Second))
-	if need <= left {
+	if need <= left || left <= 0 {
 		return nil
 	}
 	return fmt.Errorf("%w: %d prompt tokens at the measured %.0f tokens/s take at least %v, and the deadline is in %v",
@@ -610,23 +611,21 @@ func (e *Engine) step() {
 	e.publish(t0, fed, len(e.draws))
 }
 
-// prefillSmoothing is the weight of a new measurement in the prefill rate's
-// moving average.
-const prefillSmoothing = 0.25
+// prefillDecay is how much the prefill rate, the fastest recent step's,
+// falls per step that measures slower: a step slowed by a busy machine is
+// ignored, while a rate that stays lower (a long prompt's later chunks) is
+// followed within tens of steps.
+const prefillDecay = 0.05
 
 // measurePrefill folds a step that read n prompt tokens in d into the
-// prefill rate.
+// prefill rate: the fastest recent rate, so estimates err on the fast side.
 func (e *Engine) measurePrefill(n int, d time.Duration) {
 	if d <= 0 {
 		return
 	}
 	r := float64(n) / d.Seconds()
 	e.mu.Lock()
-	if e.prefill == 0 {
-		e.prefill = r
-	} else {
-		e.prefill += prefillSmoothing * (r - e.prefill)
-	}
+	e.prefill = max(r, e.prefill*(1-prefillDecay))
 	e.mu.Unlock()
 }
 

@@ -16,9 +16,10 @@ type Stats struct {
 	SpareBytes   int64   // memory those spare states hold
 	TokensPerSec float64 // tokens generated per second over the last few seconds
 	// PrefillTokensPerSec is the measured prefill rate: prompt tokens per
-	// second of forward time in steps mostly made of prompt chunks (a moving
-	// average; 0 until such a step ran). It is measured at the contexts
-	// served so far, so it overestimates the rate of much longer prompts.
+	// second of forward time in steps mostly made of prompt chunks, the
+	// fastest recent one (a maximum that decays 5% a step; 0 until such a
+	// step ran). It is measured at the contexts served so far, so it
+	// overestimates the rate of much longer prompts.
 	PrefillTokensPerSec float64
 
 	Submitted, Finished, Rejected int64 // requests accepted, finished (any reason), refused

@@ -136,7 +136,7 @@ func (s *Server) serveMetrics(w http.ResponseWriter, r *http.Request) {
 		gauge("lightning_memory_accounted_bytes", "Memory the engine accounts for: running states, prefix cache and spare states.", st.StateBytes+st.CacheBytes+st.SpareBytes)
 		gauge("lightning_memory_bound_bytes", "Most memory the engine's states may hold (budget, spares, prefix cache; 0 = no bound).", b.Engine.MemoryBound())
 		gauge("lightning_generation_tokens_per_second", "Tokens generated per second over the last few seconds.", fmt.Sprintf("%.3f", st.TokensPerSec))
-		gauge("lightning_prefill_tokens_per_second", "Measured prefill rate (moving average over steps mostly made of prompt chunks; 0 until one ran).", fmt.Sprintf("%.3f", st.PrefillTokensPerSec))
+		gauge("lightning_prefill_tokens_per_second", "Measured prefill rate: the fastest recent step mostly made of prompt chunks (decays 5% a step; 0 until one ran).", fmt.Sprintf("%.3f", st.PrefillTokensPerSec))
 		counter("lightning_sequences_submitted_total", "Sequences accepted by the engine.", st.Submitted)
 		counter("lightning_sequences_finished_total", "Sequences finished for any reason.", st.Finished)
 		counter("lightning_sequences_cancelled_total", "Sequences cancelled (client gone, timeout, stop string).", st.Cancelled)
