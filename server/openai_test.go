@@ -18,6 +18,7 @@ import (
 	"github.com/openai/openai-go/v3/shared"
 
 	"github.com/lightninglm/lightning/engine"
+	"github.com/lightninglm/lightning/sample"
 	"github.com/lightninglm/lightning/server"
 )
 
@@ -753,22 +754,29 @@ func TestPromptTooSlowForTimeout(t *testing.T) {
 	ec := engine.Config{MaxSeqs: 2, BatchTokens: 64}
 	sc := server.Config{RequestTimeout: timeout}
 	ts := start(t, setup{engine: ec, server: sc})
-	warm := openai.CompletionNewParams{
-		Model:     modelName,
-		Prompt:    openai.CompletionNewParamsPromptUnion{OfString: openai.String(strings.Repeat("the quick brown fox ", 60))},
-		MaxTokens: openai.Int(1),
+	// Measure the rate with a prompt sent to the engine without a deadline
+	// (the race detector slows it beyond any short timeout).
+	enc := ts.tok.Encode(strings.Repeat("the quick brown fox ", 60), false)
+	warm := make([]int32, len(enc))
+	for i, id := range enc {
+		warm[i] = int32(id)
 	}
-	if _, err := ts.client.Completions.New(bg(), warm); err != nil {
+	stream, err := ts.eng.Submit(bg(), engine.Request{Prompt: warm, MaxTokens: 1, Params: sample.DefaultParams()})
+	if err != nil {
 		t.Fatal(err)
 	}
+	stream.Wait(bg())
 	rate := ts.eng.Stats().PrefillTokensPerSec
 	if rate <= 0 {
 		t.Fatal("no prefill rate measured")
 	}
 	// Three times what the rate reads within the timeout.
 	unit := len(ts.tok.Encode("the quick brown fox ", false))
-	long := warm
-	long.Prompt = openai.CompletionNewParamsPromptUnion{OfString: openai.String(strings.Repeat("the quick brown fox ", int(3*rate*timeout.Seconds())/unit+1))}
+	long := openai.CompletionNewParams{
+		Model:     modelName,
+		Prompt:    openai.CompletionNewParamsPromptUnion{OfString: openai.String(strings.Repeat("the quick brown fox ", int(3*rate*timeout.Seconds())/unit+1))},
+		MaxTokens: openai.Int(1),
+	}
 	fresh := start(t, setup{engine: ec, server: sc})
 	for _, c := range []struct {
 		name string
