@@ -317,9 +317,15 @@ func setMemoryLimit(bound int64) int64 {
 	runtime.GC()
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
-	limit := int64(ms.Sys-ms.HeapReleased) + bound + bound/memoryLimitSlack
+	limit := memoryLimit(int64(ms.Sys-ms.HeapReleased), bound)
 	debug.SetMemoryLimit(limit)
 	return limit
+}
+
+// memoryLimit is the Go memory limit for a runtime holding held bytes and
+// an engine bound: held + bound + bound/memoryLimitSlack.
+func memoryLimit(held, bound int64) int64 {
+	return held + bound + bound/memoryLimitSlack
 }
 
 // parseBytes reads a size: "auto", a plain byte count, or a number with a
