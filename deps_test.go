@@ -36,9 +36,15 @@ var allowed = map[string][]string{
 	"server":             {"engine", "model", "sample", "tokenizer", "tokenizer/chat", "tokenizer/jinja"},
 	"train":              {"model/minimax01", "attention", "moe", "tensor", "kernels"},
 	"train/data":         {"tokenizer"},
-	"cmd/lightning":      {"*"},
-	"cmd/loadtest":       {}, // an HTTP client of the server: standard library only
-	"scripts/corpus":     {}, // the corpus builder (issue 13): standard library only
+	// dist: serving across processes (docs/distributed.md). gRPC is its data
+	// plane (streams, TLS, deadlines); its messages use a raw codec, not
+	// protobuf, so hidden states cross as raw fp32 bytes.
+	"dist": {"model", "model/minimax01", "quant", "google.golang.org/grpc", "google.golang.org/grpc/backoff", "google.golang.org/grpc/codes",
+		"google.golang.org/grpc/credentials", "google.golang.org/grpc/credentials/insecure", "google.golang.org/grpc/encoding",
+		"google.golang.org/grpc/metadata", "google.golang.org/grpc/stats", "google.golang.org/grpc/status"},
+	"cmd/lightning":  {"*"},
+	"cmd/loadtest":   {}, // an HTTP client of the server: standard library only
+	"scripts/corpus": {}, // the corpus builder (issue 13): standard library only
 }
 
 const module = "github.com/lightninglm/lightning"

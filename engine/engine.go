@@ -5,10 +5,11 @@
 // One goroutine drives the model. Every step it packs all running sequences
 // into a single Forward call, so the weights stream from memory once per step
 // however many sequences decode: each decoding sequence contributes its next
-// token, and the rest of the step's token budget (Config.BatchTokens) goes to
-// prompt chunks of sequences still prefilling, oldest first. A long prompt is
-// therefore prefilled in chunks between decode steps instead of stalling
-// every other stream.
+// token, and the rest of the step's token budget (Config.BatchTokens) is
+// shared between the prompts still prefilling (each gets an equal share, and
+// what a short prompt leaves goes to the others). A long prompt is therefore
+// prefilled in chunks between decode steps instead of stalling every other
+// stream, and a short prompt that arrives behind it starts at the next step.
 //
 // Requests wait in a bounded queue until a sequence slot and enough memory
 // are free. Memory is reserved at admission from the model's figures
@@ -70,8 +71,11 @@ type Config struct {
 	// CheckpointEvery snapshots a prefilling sequence at the first chunk end
 	// after every CheckpointEvery prompt tokens. Default 2048.
 	CheckpointEvery int
-	// CacheMinTokens is the shortest prefix worth a snapshot: shorter ones
-	// are cheaper to prefill again than to copy. Default 1.
+	// CacheMinTokens is the shortest prefix worth a snapshot that copies a
+	// state (inside or at the end of a prompt): shorter ones are cheaper to
+	// prefill again than to copy. The snapshot at the end of a sequence hands
+	// the finished state to the cache without a copy, so it is kept whatever
+	// its length (a short chat's next turn reuses it). Default 1.
 	CacheMinTokens int
 }
 
@@ -122,6 +126,7 @@ type Engine struct {
 	closed   bool
 	stats    Stats
 	rate     rateMeter     // tokens generated
+	prefill  float64       // measured prefill rate, tokens/s (0 = none yet); written by the loop
 	idle     chan struct{} // closed and replaced whenever the engine goes idle
 
 	exited chan struct{} // closed when the loop exits
@@ -131,6 +136,7 @@ type Engine struct {
 	cache   *prefixCache
 	batch   []model.Seq
 	owners  []*seq
+	wants   []chunkWant
 	logits  []float32 // [MaxSeqs, vocab]
 	draws   []draw
 	spares  []model.State // reset states of ended sequences, for new ones
@@ -169,6 +175,18 @@ func (e *Engine) Info() model.Info { return e.info }
 // through an optional interface such as model.StateStore).
 func (e *Engine) Model() model.Model { return e.m }
 
+// MemoryBound returns the most memory the engine's states may hold at
+// once: running sequences (MaxMemory), spare states (MaxSeqs of at most a
+// fresh state plus spareKVTokens tokens) and the prefix cache, plus the
+// step's logits. It is 0 when MaxMemory is 0 (no bound).
+func (e *Engine) MemoryBound() int64 {
+	if e.cfg.MaxMemory == 0 {
+		return 0
+	}
+	spare := int64(e.cfg.MaxSeqs) * (e.info.StateBytes + e.info.BytesPerTok*spareKVTokens)
+	return e.cfg.MaxMemory + spare + e.cfg.PrefixCacheBytes + int64(len(e.logits))*4
+}
+
 // Config returns the engine's configuration with defaults filled in.
 func (e *Engine) Config() Config { return e.cfg }
 
@@ -192,6 +210,9 @@ type seq struct {
 	lastCk  int           // position of the last periodic checkpoint
 	cache   bool          // the sequence uses the prefix cache
 	topBuf  []sample.Logprob
+
+	submitted time.Time     // when Submit accepted it
+	wait      time.Duration // from submitted to its first prompt chunk (or a start from the cache with nothing to read); -1 before
 }
 
 // maskedLogit is a logit sample set aside to enforce a constraint.
@@ -224,10 +245,13 @@ func (e *Engine) Submit(ctx context.Context, req Request) (*Stream, error) {
 	if e.cfg.MaxMemory > 0 && need > e.cfg.MaxMemory {
 		return nil, fmt.Errorf("%w: %d MiB for %d tokens, budget %d MiB", ErrTooLarge, need>>20, total, e.cfg.MaxMemory>>20)
 	}
+	if err := e.checkPrefillTime(ctx, &req); err != nil {
+		return nil, err
+	}
 	ctx, cancel := context.WithCancel(ctx)
 	s := &seq{
 		req: req, ctx: ctx, stream: newStream(cancel), need: need, sampler: sampler,
-		toks: slices.Clone(req.Prompt), prompt: len(req.Prompt),
+		toks: slices.Clone(req.Prompt), prompt: len(req.Prompt), submitted: time.Now(), wait: -1,
 	}
 	s.toks = slices.Grow(s.toks, min(req.MaxTokens, 4096))
 	if req.Params.RepetitionPenalty != 1 {
@@ -257,6 +281,40 @@ func (e *Engine) Submit(ctx context.Context, req Request) (*Stream, error) {
 	e.admit()
 	e.cond.Signal()
 	return s.stream, nil
+}
+
+// checkPrefillTime refuses a request whose prompt, less the part the
+// prefix cache holds, cannot be read before ctx's deadline at the measured
+// prefill rate. The rate was measured at shorter contexts, so the estimate
+// errs on the fast side: only what surely cannot finish is refused.
+func (e *Engine) checkPrefillTime(ctx context.Context, req *Request) error {
+	deadline, ok := ctx.Deadline()
+	if !ok {
+		return nil
+	}
+	e.mu.Lock()
+	rate := e.prefill
+	e.mu.Unlock()
+	if rate <= 0 {
+		return nil
+	}
+	read := len(req.Prompt)
+	if req.Resume == nil && !req.NoCache && e.cache.enabled() {
+		read -= e.cache.peek(req.Prompt)
+	}
+	return tooSlow(read, rate, time.Until(deadline))
+}
+
+// tooSlow returns an ErrTooSlow error if reading n prompt tokens at rate
+// tokens/s takes longer than left. Once the deadline has passed it returns
+// nil: that is the context's timeout, not a prompt too long for it.
+func tooSlow(n int, rate float64, left time.Duration) error {
+	need := time.Duration(float64(n) / rate * float64(time.Second))
+	if need <= left || left <= 0 {
+		return nil
+	}
+	return fmt.Errorf("%w: %d prompt tokens at the measured %.0f tokens/s take at least %v, and the deadline is in %v",
+		ErrTooSlow, n, rate, need.Round(time.Second), left.Round(time.Second))
 }
 
 // fitsNow reports whether a request needing need bytes would be admitted at
@@ -373,6 +431,9 @@ func (e *Engine) safeStep() {
 	defer func() {
 		if r := recover(); r != nil {
 			err := fmt.Errorf("%w: %v", ErrPanic, r)
+			if e, ok := r.(error); ok { // keep its chain (model.ErrUnavailable)
+				err = fmt.Errorf("%w: %w", ErrPanic, e)
+			}
 			for _, s := range e.running {
 				if s.state != nil {
 					e.finish(s, FinishAborted, -1, err)
@@ -425,6 +486,7 @@ func (e *Engine) start(s *seq) {
 			s.fed, s.cached, s.lastCk = n, n, n
 			if n == len(s.toks) {
 				s.pend = slices.Clone(ck.logits) // sampling edits logits in place for a while
+				s.firstChunk(time.Now())         // nothing to read
 			}
 			for len(s.marks) > 0 && s.marks[0] <= n {
 				s.marks = s.marks[1:]
@@ -474,38 +536,50 @@ func (e *Engine) step() {
 	e.batch, e.owners = e.batch[:0], e.owners[:0]
 	budget := e.cfg.BatchTokens
 	// Decoding sequences first: one token each.
+	decoding := 0
 	for _, s := range e.running {
 		if s.pend == nil && s.fed >= s.prompt {
 			e.batch = append(e.batch, model.Seq{State: s.state, Tokens: s.toks[s.fed : s.fed+1], Logits: model.LogitsLast})
 			e.owners = append(e.owners, s)
 			budget--
+			decoding++
 		}
 	}
-	// Then prompt chunks, oldest sequence first.
+	// Then prompt chunks, the rest of the budget shared between prompts.
+	t0 := time.Now()
+	e.wants = e.wants[:0]
 	for _, s := range e.running {
-		if budget == 0 {
-			break
-		}
 		if s.pend != nil || s.fed >= s.prompt {
 			continue
 		}
-		end := min(s.prompt, s.fed+budget)
+		end := s.prompt
 		if len(s.marks) > 0 && s.marks[0] < end {
 			end = s.marks[0]
 		}
+		e.wants = append(e.wants, chunkWant{s: s, n: end - s.fed})
+	}
+	budget -= shareBudget(e.wants, budget)
+	for _, w := range e.wants {
+		s := w.s
+		if w.n == 0 {
+			continue
+		}
+		end := s.fed + w.n
 		mode := model.LogitsNone
 		if end == s.prompt {
 			mode = model.LogitsLast
 		}
 		e.batch = append(e.batch, model.Seq{State: s.state, Tokens: s.toks[s.fed:end], Logits: mode})
 		e.owners = append(e.owners, s)
-		budget -= end - s.fed
+		s.firstChunk(t0)
 	}
-	t0 := time.Now()
 	var fed int
 	if len(e.batch) > 0 {
 		fed = e.cfg.BatchTokens - budget
 		e.m.Forward(e.batch, e.logits)
+		if prompt := fed - decoding; prompt >= e.cfg.BatchTokens/2 {
+			e.measurePrefill(prompt, time.Since(t0))
+		}
 	}
 	row := 0
 	V := e.info.VocabSize
@@ -539,8 +613,118 @@ func (e *Engine) step() {
 	for i := range e.draws {
 		e.record(&e.draws[i])
 	}
+	e.endTooSlow()
 	e.reap()
 	e.publish(t0, fed, len(e.draws))
+}
+
+// prefillDecay is how much the prefill rate, the fastest recent step's,
+// falls per step that measures slower: a step slowed by a busy machine is
+// ignored, while a rate that stays lower (a long prompt's later chunks) is
+// followed within tens of steps.
+const prefillDecay = 0.05
+
+// measurePrefill folds a step that read n prompt tokens in d into the
+// prefill rate: the fastest recent rate, so estimates err on the fast side.
+func (e *Engine) measurePrefill(n int, d time.Duration) {
+	if d <= 0 {
+		return
+	}
+	r := float64(n) / d.Seconds()
+	e.mu.Lock()
+	e.prefill = max(r, e.prefill*(1-prefillDecay))
+	e.mu.Unlock()
+}
+
+// endTooSlow ends the prefilling sequences that the measured rate says
+// cannot finish reading their prompt before their deadline (a prompt that
+// arrived before any rate was measured), rather than let them run into it.
+func (e *Engine) endTooSlow() {
+	e.mu.Lock()
+	rate := e.prefill
+	e.mu.Unlock()
+	if rate <= 0 {
+		return
+	}
+	for _, s := range e.running {
+		if s.state == nil || s.fed >= s.prompt {
+			continue
+		}
+		if deadline, ok := s.ctx.Deadline(); ok {
+			if err := tooSlow(s.prompt-s.fed, rate, time.Until(deadline)); err != nil {
+				st := s.state
+				e.finish(s, FinishAborted, -1, err)
+				e.recycle(st)
+			}
+		}
+	}
+}
+
+// chunkWant is a prefilling sequence's wish for a step: n prompt tokens
+// (up to its next checkpoint), cut to its share by shareBudget.
+type chunkWant struct {
+	s       *seq
+	n       int
+	granted bool // n is final (shareBudget's bookkeeping)
+}
+
+// shareBudget cuts the wishes to fit budget tokens and returns how many it
+// grants. Every wish gets an equal share; a wish smaller than its share is
+// granted whole and the rest is shared again among the others (water
+// filling), and the last tokens that do not divide go to the oldest
+// sequences first. So a short prompt is read at once beside a long one
+// instead of waiting for all of it.
+func shareBudget(wants []chunkWant, budget int) int {
+	granted := 0
+	open := len(wants)
+	for open > 0 && budget > 0 {
+		share := budget / open
+		progress := false
+		for i := range wants {
+			if w := &wants[i]; !w.granted && w.n <= share {
+				w.granted = true
+				budget -= wants[i].n
+				granted += wants[i].n
+				open--
+				progress = true
+			}
+		}
+		if progress {
+			continue
+		}
+		// Every open wish exceeds the share: each gets the share, the
+		// remainder one token each, oldest first.
+		extra := budget - share*open
+		for i := range wants {
+			w := &wants[i]
+			if w.granted {
+				continue
+			}
+			n := share
+			if extra > 0 {
+				n++
+				extra--
+			}
+			w.n, w.granted = n, true
+			budget -= n
+			granted += n
+		}
+		open = 0
+	}
+	for i := range wants {
+		if !wants[i].granted {
+			wants[i].n = 0
+		}
+	}
+	return granted
+}
+
+// firstChunk records, at the step that reads a sequence's first prompt
+// chunk, how long it waited for it.
+func (s *seq) firstChunk(t time.Time) {
+	if s.wait < 0 {
+		s.wait = max(t.Sub(s.submitted), 0)
+	}
 }
 
 // draw is one sequence's sampling in a step.
@@ -728,7 +912,10 @@ func (e *Engine) done(s *seq, why FinishReason, stop int32) {
 		r.Pending = []int32{s.toks[len(s.toks)-1]}
 		st = nil // cloned below only if the cache wants it
 	}
-	if key := s.toks[:s.fed]; s.cache && s.fed >= e.cfg.CacheMinTokens && e.cache.exact(key) == nil {
+	// Handing st over costs nothing; a kept state must be copied, which is
+	// worth it only from CacheMinTokens on.
+	worth := st != nil || s.fed >= e.cfg.CacheMinTokens
+	if key := s.toks[:s.fed]; s.cache && s.fed > 0 && worth && e.cache.exact(key) == nil {
 		if st == nil {
 			st = s.state.Clone()
 		}
@@ -775,7 +962,7 @@ func (e *Engine) result(s *seq, why FinishReason, stop int32, err error) *Result
 	return &Result{
 		Reason: why, StopToken: stop, Err: err,
 		PromptTokens: s.prompt, CachedTokens: s.cached, CompletionTokens: s.gen,
-		Seed: s.sampler.Seed(),
+		Seed: s.sampler.Seed(), PrefillWait: s.wait,
 	}
 }
 

@@ -720,3 +720,35 @@ func TestNonFiniteLogitsEndOnlyTheirSequence(t *testing.T) {
 		t.Errorf("healthy request beside the poisoned one: %d tokens, %+v", len(toks), hr)
 	}
 }
+
+// TestPrefillDeadline checks the refusal of prompts that cannot be read
+// before their deadline: after a long prompt has measured the prefill rate,
+// another prompt of that length with a deadline of a third of the time it
+// took is refused at Submit with ErrTooSlow, while the same prompt extended
+// by a few tokens is accepted, because the prefix cache holds all but those.
+func TestPrefillDeadline(t *testing.T) {
+	const batch = 64
+	m := tinyModel(t, batch)
+	V := m.Info().VocabSize
+	r := rand.New(rand.NewPCG(5, 6))
+	e := newEngine(t, m, engine.Config{MaxSeqs: 2, BatchTokens: batch, PrefixCacheBytes: 64 << 20})
+	long := randomPrompt(r, 3000, V)
+	run(t, e, engine.Request{Prompt: long, MaxTokens: 1, Params: greedy()})
+	rate := e.Stats().PrefillTokensPerSec
+	if rate <= 0 {
+		t.Fatal("no prefill rate measured")
+	}
+	left := time.Duration(float64(len(long)) / rate / 3 * float64(time.Second))
+	ctx, cancel := context.WithTimeout(context.Background(), left)
+	defer cancel()
+	if _, err := e.Submit(ctx, engine.Request{Prompt: randomPrompt(r, len(long), V), MaxTokens: 1, Params: greedy()}); !errors.Is(err, engine.ErrTooSlow) {
+		t.Errorf("an uncached prompt of %d tokens at %.0f tokens/s with %v left: %v, want ErrTooSlow", len(long), rate, left, err)
+	}
+	s, err := e.Submit(ctx, engine.Request{Prompt: append(slices.Clone(long), 1, 2, 3), MaxTokens: 1, Params: greedy()})
+	if err != nil {
+		t.Fatalf("the cached prompt plus 3 tokens: %v", err)
+	}
+	if _, res, _ := s.Wait(context.Background()); res.Reason != engine.FinishLength || res.CachedTokens != len(long) {
+		t.Errorf("the cached prompt plus 3 tokens: %+v", res)
+	}
+}

@@ -3,6 +3,7 @@ package engine
 import (
 	"container/list"
 	"slices"
+	"sync"
 
 	"github.com/lightninglm/lightning/model"
 )
@@ -12,8 +13,11 @@ import (
 // beyond a byte budget. A recurrent state cannot be rewound, so reusing a
 // prefix means resuming from a snapshot taken exactly at its end.
 //
-// It is used only from the engine's loop goroutine.
+// It is used from the engine's loop goroutine, except peek.
 type prefixCache struct {
+	// mu guards the trie's shape against peek from other goroutines: the
+	// loop takes it to change the trie (insert, remove) and reads without it.
+	mu     sync.RWMutex
 	budget int64 // bytes of checkpoint states; ≤ 0 disables the cache
 	bytes  int64
 	root   trieNode
@@ -78,6 +82,28 @@ func (c *prefixCache) lookup(tokens []int32) (*checkpoint, int) {
 	return best, bestN
 }
 
+// peek returns the length of the longest checkpoint key that is a proper
+// prefix of tokens (what a request would not need to read), without
+// touching the LRU order. Safe from any goroutine.
+func (c *prefixCache) peek(tokens []int32) int {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	best := 0
+	n := &c.root
+	for i := 0; i < len(tokens); {
+		child := n.children[tokens[i]]
+		if child == nil || len(child.edge) >= len(tokens)-i || !slices.Equal(child.edge, tokens[i:i+len(child.edge)]) {
+			break
+		}
+		i += len(child.edge)
+		n = child
+		if n.ck != nil {
+			best = i
+		}
+	}
+	return best
+}
+
 // exact returns the checkpoint whose key is exactly tokens, or nil.
 func (c *prefixCache) exact(tokens []int32) *checkpoint {
 	n := &c.root
@@ -102,6 +128,8 @@ func (c *prefixCache) addLogits(ck *checkpoint, logits []float32) {
 	ck.logits = logits
 	ck.bytes += int64(len(logits)) * 4
 	c.bytes += int64(len(logits)) * 4
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	c.evict(ck)
 }
 
@@ -113,6 +141,8 @@ func (c *prefixCache) insert(key []int32, state model.State, logits []float32) b
 	if !c.enabled() || b > c.budget || len(key) == 0 {
 		return false
 	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	n := c.node(key)
 	if n.ck != nil {
 		panic("engine: prefix cache insert over an existing checkpoint")

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/lightninglm/lightning/model"
 	"github.com/lightninglm/lightning/sample"
@@ -88,7 +89,8 @@ type Result struct {
 	// StopToken is the stop token that ended the sequence, or -1.
 	StopToken int32
 	// Err is the context's error for FinishCancelled (context.Canceled or
-	// context.DeadlineExceeded); ErrClosed or ErrPanic for FinishAborted.
+	// context.DeadlineExceeded); ErrClosed, ErrPanic or ErrTooSlow for
+	// FinishAborted.
 	Err error
 	// PromptTokens counts the prompt, CachedTokens the part of it restored
 	// from the prefix cache instead of prefilled, CompletionTokens every
@@ -96,6 +98,10 @@ type Result struct {
 	PromptTokens, CachedTokens, CompletionTokens int
 	// Seed is the sampler's seed (reproduces a sampled run).
 	Seed uint64
+	// PrefillWait is the time from Submit to the step that read the first
+	// prompt chunk (queueing and head-of-line waiting), or to the start from
+	// a cached prefix that left nothing to read; -1 if it never got there.
+	PrefillWait time.Duration
 	// State is the final state when Request.KeepState was set: it has absorbed
 	// every token but the last sampled one, which is Pending.
 	State   model.State
@@ -131,6 +137,10 @@ var (
 	ErrContextLen   = errors.New("engine: prompt plus max tokens exceed the model's context length")
 	ErrInvalid      = errors.New("engine: invalid request")
 	ErrTokenInvalid = errors.New("engine: token id outside the vocabulary")
+	// ErrTooSlow refuses (Submit) or ends (Reason FinishAborted) a request
+	// whose prompt cannot be read before its context's deadline at the
+	// measured prefill rate; the error says how long it would take.
+	ErrTooSlow = errors.New("engine: the prompt cannot be read before the request's deadline")
 	// ErrPanic ends sequences whose step panicked (Reason FinishAborted).
 	ErrPanic = errors.New("engine: internal error during a step")
 )

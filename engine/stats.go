@@ -15,6 +15,12 @@ type Stats struct {
 	SpareStates  int     // reset states of ended sequences kept for new ones
 	SpareBytes   int64   // memory those spare states hold
 	TokensPerSec float64 // tokens generated per second over the last few seconds
+	// PrefillTokensPerSec is the measured prefill rate: prompt tokens per
+	// second of forward time in steps mostly made of prompt chunks, the
+	// fastest recent one (a maximum that decays 5% a step; 0 until such a
+	// step ran). It is measured at the contexts served so far, so it
+	// overestimates the rate of much longer prompts.
+	PrefillTokensPerSec float64
 
 	Submitted, Finished, Rejected int64 // requests accepted, finished (any reason), refused
 	Cancelled, Aborted            int64 // finished by cancellation or Close
@@ -31,6 +37,7 @@ func (e *Engine) Stats() Stats {
 	defer e.mu.Unlock()
 	s := e.stats
 	s.TokensPerSec = e.rate.perSec(time.Now())
+	s.PrefillTokensPerSec = e.prefill
 	return s
 }
 

@@ -4,8 +4,10 @@
 package model
 
 import (
+	"context"
 	"errors"
 	"io"
+	"time"
 )
 
 // LogitsMode says which positions of a sequence's new tokens get logits.
@@ -94,6 +96,37 @@ type StateStore interface {
 	// LoadState reads what SaveState wrote.
 	LoadState(r io.Reader) (State, []byte, error)
 }
+
+// Workers is implemented by models whose layers run in other processes
+// (package dist); the server reports them in /health and /metrics.
+type Workers interface {
+	// Workers checks every worker (bounded by ctx) and returns their status
+	// in rank order.
+	Workers(ctx context.Context) []WorkerStatus
+}
+
+// WorkerStatus is one worker process as the process that drives it sees it.
+type WorkerStatus struct {
+	Rank  int
+	Addr  string
+	Role  string        // e.g. "stage 0 leader, layers [0,4) …"
+	Ready bool          // answered the check
+	Error string        // why not, when not Ready
+	Check time.Duration // the check's round trip
+	// Traffic and waiting since start: bytes between this process and the
+	// worker, bytes between a stage leader and its expert peers, and the
+	// steps sent to a leader with the time spent waiting for their replies.
+	BytesSent, BytesRecv         uint64
+	PeerBytesSent, PeerBytesRecv uint64
+	Steps                        int64
+	StepWait                     time.Duration
+}
+
+// ErrUnavailable is wrapped by the error value a Forward panics with when
+// part of the model runs in other processes (package dist) and one of them
+// failed or did not answer in time; the engine ends that step's sequences
+// with it, and the server answers 503.
+var ErrUnavailable = errors.New("model: a worker process is unavailable")
 
 // ErrNoCheckpoint is returned when a state must go back to a length for which
 // no checkpoint exists: recurrent states cannot be cropped.

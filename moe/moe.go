@@ -106,6 +106,8 @@ func NewScratch(maxT, dim, ffn, experts int) *Scratch {
 // Tokens are grouped per expert so each expert runs one matrix product over
 // all its tokens; experts are visited in ascending id, so each token's sum
 // has the reference's order (index_add_ per expert). out is overwritten.
+// Experts without weights (W1.Rows == 0) are skipped: under expert
+// parallelism another process holds them and adds their share.
 func Forward(out, h []float32, T, dim int, experts []Expert, ids []int32, weights []float32, topK int, s *Scratch) {
 	p := s.Profile
 	clear(out[:T*dim])
@@ -115,8 +117,8 @@ func Forward(out, h []float32, T, dim int, experts []Expert, ids []int32, weight
 	}
 	p.Lap(trace.OpScatter, 0, 4*float64(T*dim))
 	for e := range experts {
-		if s.count[e] == 0 {
-			continue
+		if s.count[e] == 0 || experts[e].W1.Rows == 0 {
+			continue // unused, or held by another process (expert parallelism)
 		}
 		n := 0
 		for t := 0; t < T; t++ {

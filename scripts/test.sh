@@ -30,8 +30,8 @@ CGO_ENABLED=0 go build -tags purego ./...
 echo "== go test"
 go test -count=1 -timeout 30m ./...
 
-echo "== go test -race (the concurrent packages: engine loop, HTTP server)"
-go test -count=1 -race -timeout 20m ./engine ./server
+echo "== go test -race (the concurrent packages: engine loop, HTTP server, distributed hub and workers)"
+go test -count=1 -race -timeout 20m ./engine ./server ./dist
 
 echo "== go test -tags purego (kernels without assembly)"
 go test -count=1 -tags purego -timeout 20m ./kernels/...

@@ -65,7 +65,7 @@ func (s *Server) chatCompletions(w http.ResponseWriter, r *http.Request, rc *req
 	}
 	j.tools = toolsOn
 	if force != nil {
-		j.req.Constraint = newToolConstraint(b, *force)
+		j.req.Constraint = newToolConstraint(b, *force, j.req.MaxTokens)
 	}
 	if req.TopLogprobs != nil {
 		if *req.TopLogprobs < 0 || *req.TopLogprobs > sample.MaxTopLogprobs {

@@ -8,6 +8,7 @@ import (
 	"math"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/lightninglm/lightning/engine"
@@ -286,6 +287,9 @@ func (s *Server) run(rc *requestCtx, j *job, started func() error, emit func(pie
 		rc.log = append(rc.log, "prompt_tokens", j.base+res.PromptTokens, "cached_tokens", j.base+res.CachedTokens,
 			"completion_tokens", res.CompletionTokens, "finish", res.Reason)
 		s.metrics.duration.observe(time.Since(rc.start))
+		if res.PrefillWait >= 0 {
+			s.metrics.prefillWait.observe(res.PrefillWait)
+		}
 		switch {
 		case stopped:
 			out.finish = "stop"
@@ -293,6 +297,12 @@ func (s *Server) run(rc *requestCtx, j *job, started func() error, emit func(pie
 			out.finish = "stop"
 		case res.Reason == engine.FinishLength:
 			out.finish = "length"
+		case res.Reason == engine.FinishAborted && errors.Is(res.Err, model.ErrUnavailable):
+			s.log.Error("generation failed: model worker unavailable", "id", rc.id, "error", res.Err)
+			return out, unavailable(fmt.Sprintf("a model worker is unavailable, retry later (%v)", res.Err), s.cfg.RetryAfter)
+		case errors.Is(res.Err, engine.ErrTooSlow):
+			s.metrics.count(&s.metrics.tooSlow)
+			return out, s.tooSlowError(res.Err)
 		case res.Reason == engine.FinishAborted && errors.Is(res.Err, engine.ErrPanic):
 			s.log.Error("generation failed", "id", rc.id, "error", res.Err)
 			return out, internalError("generation failed inside the engine; the request was dropped")
@@ -328,6 +338,9 @@ func (s *Server) submitError(err error, j *job) *apiError {
 		e := badRequest("max_tokens", "prompt (%d tokens) plus max_tokens (%d) is too long for this server: %v", j.base+len(j.req.Prompt), j.req.MaxTokens, err)
 		e.Code = strp("context_length_exceeded")
 		return e
+	case errors.Is(err, engine.ErrTooSlow):
+		s.metrics.count(&s.metrics.tooSlow)
+		return s.tooSlowError(err)
 	case errors.As(err, &pe):
 		return badRequest(pe.Field, "%v", err)
 	case errors.Is(err, engine.ErrTokenInvalid):
@@ -336,6 +349,14 @@ func (s *Server) submitError(err error, j *job) *apiError {
 		return badRequest("", "%v", err)
 	}
 	return internalError(err.Error())
+}
+
+// tooSlowError is the 413 for a prompt that cannot be read within the
+// request timeout; the engine's error says how long it would take.
+func (s *Server) tooSlowError(err error) *apiError {
+	return &apiError{Status: http.StatusRequestEntityTooLarge, Type: "invalid_request_error", Param: strp("prompt"), Code: strp("prompt_too_long_for_timeout"),
+		Message: fmt.Sprintf("the prompt cannot be read within the server's request timeout of %v (%v); send a shorter prompt, or run the server with a longer -request-timeout",
+			s.cfg.RequestTimeout, strings.TrimPrefix(err.Error(), engine.ErrTooSlow.Error()+": "))}
 }
 
 // sse writes server-sent events.

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -308,4 +309,38 @@ func waitFor(t *testing.T, cond func() bool) {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
+}
+
+// TestMemoryMetrics reads the process's memory figures from /metrics: the
+// resident set size beside the engine's accounted bytes and bound, and the
+// Go runtime's memory and limit.
+func TestMemoryMetrics(t *testing.T) {
+	ts := start(t, setup{engine: engine.Config{MaxMemory: 256 << 20, PrefixCacheBytes: 64 << 20}})
+	metrics := get(t, ts.url+"/metrics", apiKey)
+	value := func(name string) int64 {
+		for _, line := range strings.Split(metrics, "\n") {
+			if v, ok := strings.CutPrefix(line, name+" "); ok {
+				n, err := strconv.ParseInt(v, 10, 64)
+				if err != nil {
+					t.Fatalf("%s = %q", name, v)
+				}
+				return n
+			}
+		}
+		t.Errorf("metrics lack %s", name)
+		return -1
+	}
+	if rss := value("lightning_process_resident_bytes"); rss < 1<<20 {
+		t.Errorf("resident bytes %d", rss)
+	}
+	if b := value("lightning_memory_bound_bytes"); b != ts.eng.MemoryBound() || b < 320<<20 {
+		t.Errorf("memory bound %d, engine says %d", b, ts.eng.MemoryBound())
+	}
+	if a := value("lightning_memory_accounted_bytes"); a < 0 {
+		t.Errorf("accounted bytes %d", a)
+	}
+	if g := value("lightning_go_memory_bytes"); g < 1<<20 {
+		t.Errorf("Go memory %d", g)
+	}
+	value("lightning_go_memory_limit_bytes")
 }

@@ -202,6 +202,44 @@ func (s *jsonState) feed(c byte) bool {
 	return true
 }
 
+// need returns the fewest bytes that complete the top-level object from s:
+// close the current string (and give a key its ":0"), finish a number or
+// literal, then close every open container.
+func (s *jsonState) need() int {
+	closers := len(s.stack)
+	str := 1 + closers // the closing quote of a value
+	if s.key {
+		str = 3 + closers // `":0` after a key
+	}
+	switch s.mode {
+	case jsStart:
+		return 2
+	case jsValue:
+		return 1 + closers // a digit
+	case jsKey:
+		return 4 + closers // `"":0`
+	case jsColon:
+		return 2 + closers // `:0`
+	case jsString:
+		return str
+	case jsEscape:
+		return 1 + str
+	case jsHex:
+		return int(s.hex) + str
+	case jsNumber:
+		switch s.num {
+		case numMinus, numDot, numE, numESign:
+			return 1 + closers // a digit
+		}
+		return closers
+	case jsLiteral:
+		return len(s.lit) + closers
+	case jsDone:
+		return 0
+	}
+	return closers // jsValueOrClose, jsKeyOrClose, jsCommaOrClose
+}
+
 // feedNumber continues a number, or ends it and hands c to what follows.
 func (s *jsonState) feedNumber(c byte) bool {
 	digit := c >= '0' && c <= '9'

@@ -1,13 +1,20 @@
 package server
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"net/http"
+	"os"
+	"runtime"
+	"runtime/debug"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/lightninglm/lightning/model"
 )
 
 // metrics are the server's own figures; engine figures are read at scrape
@@ -17,12 +24,14 @@ type metrics struct {
 	mu       sync.Mutex
 	requests map[[2]string]int64 // (path, status) → count
 
-	ttft     *histogram // seconds from arrival to the first token
-	itl      *histogram // seconds between tokens of a stream
-	duration *histogram // seconds from arrival to the end of the response
+	ttft        *histogram // seconds from arrival to the first token
+	itl         *histogram // seconds between tokens of a stream
+	duration    *histogram // seconds from arrival to the end of the response
+	prefillWait *histogram // seconds from reaching the engine to the first prompt chunk read
 
 	disconnects int64 // requests cancelled because the client went away
 	timeouts    int64 // requests cancelled by the request timeout
+	tooSlow     int64 // requests refused because their prompt cannot be read within the timeout
 
 	sessionUses       map[string]int64 // chat requests with a session, by outcome (resumed, new, mismatch)
 	sessionTokens     int64            // prompt tokens resumed from sessions instead of read
@@ -33,10 +42,11 @@ type metrics struct {
 
 func newMetrics() *metrics {
 	return &metrics{
-		requests: map[[2]string]int64{},
-		ttft:     newHistogram(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
-		itl:      newHistogram(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
-		duration: newHistogram(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300),
+		requests:    map[[2]string]int64{},
+		ttft:        newHistogram(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
+		itl:         newHistogram(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
+		duration:    newHistogram(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300),
+		prefillWait: newHistogram(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
 
 		sessionUses: map[string]int64{},
 		sessionLoad: newHistogram(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
@@ -126,7 +136,10 @@ func (s *Server) serveMetrics(w http.ResponseWriter, r *http.Request) {
 		gauge("lightning_prefix_cache_bytes", "Memory held by prefix-cache checkpoints.", st.CacheBytes)
 		gauge("lightning_spare_state_bytes", "Memory held by ended sequences' states kept for reuse.", st.SpareBytes)
 		gauge("lightning_prefix_cache_entries", "Checkpoints in the prefix cache.", st.CacheEntries)
+		gauge("lightning_memory_accounted_bytes", "Memory the engine accounts for: running states, prefix cache and spare states.", st.StateBytes+st.CacheBytes+st.SpareBytes)
+		gauge("lightning_memory_bound_bytes", "Most memory the engine's states may hold (budget, spares, prefix cache; 0 = no bound).", b.Engine.MemoryBound())
 		gauge("lightning_generation_tokens_per_second", "Tokens generated per second over the last few seconds.", fmt.Sprintf("%.3f", st.TokensPerSec))
+		gauge("lightning_prefill_tokens_per_second", "Measured prefill rate: the fastest recent step mostly made of prompt chunks (decays 5% a step; 0 until one ran).", fmt.Sprintf("%.3f", st.PrefillTokensPerSec))
 		counter("lightning_sequences_submitted_total", "Sequences accepted by the engine.", st.Submitted)
 		counter("lightning_sequences_finished_total", "Sequences finished for any reason.", st.Finished)
 		counter("lightning_sequences_cancelled_total", "Sequences cancelled (client gone, timeout, stop string).", st.Cancelled)
@@ -140,8 +153,20 @@ func (s *Server) serveMetrics(w http.ResponseWriter, r *http.Request) {
 		counter("lightning_prefix_cache_hits_total", "Sequences that resumed from a checkpoint.", st.CacheHits)
 		counter("lightning_prefix_cache_checkpoints_total", "Checkpoints stored.", st.Checkpoints)
 		counter("lightning_prefix_cache_evictions_total", "Checkpoints evicted.", st.Evictions)
+		if ws, ok := b.Engine.Model().(model.Workers); ok {
+			ctx, cancel := context.WithTimeout(r.Context(), workerCheckTimeout)
+			writeWorkerMetrics(&sb, ws.Workers(ctx))
+			cancel()
+		}
 	}
 	gauge("lightning_ready", "1 when a model is loaded and the server is not draining.", boolInt(ready == 1 && !s.drain.Load()))
+	if rss, ok := residentBytes(); ok {
+		gauge("lightning_process_resident_bytes", "Resident memory of the whole process (RSS: weights touched, states, Go heap and its headroom).", rss)
+	}
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	gauge("lightning_go_memory_bytes", "Memory the Go runtime holds from the OS (heap, stacks, metadata; not released).", ms.Sys-ms.HeapReleased)
+	gauge("lightning_go_memory_limit_bytes", "The Go runtime's soft memory limit (debug.SetMemoryLimit; math.MaxInt64 = none).", debug.SetMemoryLimit(-1))
 
 	m := s.metrics
 	m.mu.Lock()
@@ -154,7 +179,7 @@ func (s *Server) serveMetrics(w http.ResponseWriter, r *http.Request) {
 	for _, k := range keys {
 		fmt.Fprintf(&sb, "lightning_http_requests_total{path=%q,status=%q} %d\n", k[0], k[1], m.requests[k])
 	}
-	disc, tmo := m.disconnects, m.timeouts
+	disc, tmo, slow := m.disconnects, m.timeouts, m.tooSlow
 	sessionOn := s.sessions != nil
 	if sessionOn {
 		sb.WriteString("# HELP lightning_session_requests_total Chat requests naming a session, by outcome (resumed, new, mismatch = read in full).\n# TYPE lightning_session_requests_total counter\n")
@@ -166,9 +191,11 @@ func (s *Server) serveMetrics(w http.ResponseWriter, r *http.Request) {
 	m.mu.Unlock()
 	counter("lightning_client_disconnects_total", "Requests whose client went away before the end.", disc)
 	counter("lightning_request_timeouts_total", "Requests stopped by the request timeout.", tmo)
+	counter("lightning_prompt_too_slow_total", "Requests refused (413) because the measured prefill rate cannot read their prompt within the request timeout.", slow)
 	m.ttft.write(&sb, "lightning_time_to_first_token_seconds", "Time from request arrival to its first generated token.")
 	m.itl.write(&sb, "lightning_inter_token_latency_seconds", "Time between consecutive tokens of a request.")
 	m.duration.write(&sb, "lightning_request_duration_seconds", "Time from request arrival to the end of generation.")
+	m.prefillWait.write(&sb, "lightning_prefill_wait_seconds", "Time from a request reaching the engine to the step that reads its first prompt chunk (queue and head-of-line wait).")
 	if sessionOn {
 		counter("lightning_session_resumed_tokens_total", "Prompt tokens restored from session files instead of read.", stok)
 		counter("lightning_session_save_errors_total", "Session files that could not be written.", serr)
@@ -178,9 +205,45 @@ func (s *Server) serveMetrics(w http.ResponseWriter, r *http.Request) {
 	io.WriteString(w, sb.String())
 }
 
+// residentBytes reads the process's resident set size from
+// /proc/self/statm (Linux); ok is false where there is none.
+func residentBytes() (int64, bool) {
+	data, err := os.ReadFile("/proc/self/statm")
+	if err != nil {
+		return 0, false
+	}
+	f := strings.Fields(string(data))
+	if len(f) < 2 {
+		return 0, false
+	}
+	pages, err := strconv.ParseInt(f[1], 10, 64)
+	if err != nil {
+		return 0, false
+	}
+	return pages * int64(os.Getpagesize()), true
+}
+
 func boolInt(b bool) int {
 	if b {
 		return 1
 	}
 	return 0
+}
+
+// writeWorkerMetrics writes one labelled series per model worker (models
+// served across processes).
+func writeWorkerMetrics(sb *strings.Builder, ws []model.WorkerStatus) {
+	series := func(name, typ, help string, v func(model.WorkerStatus) any) {
+		fmt.Fprintf(sb, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, typ)
+		for _, w := range ws {
+			fmt.Fprintf(sb, "%s{rank=\"%d\",addr=%q} %v\n", name, w.Rank, w.Addr, v(w))
+		}
+	}
+	series("lightning_worker_up", "gauge", "1 when the model worker answered its check.", func(w model.WorkerStatus) any { return boolInt(w.Ready) })
+	series("lightning_worker_check_seconds", "gauge", "Round trip of the last check of the worker.", func(w model.WorkerStatus) any { return fmt.Sprintf("%.6f", w.Check.Seconds()) })
+	series("lightning_worker_sent_bytes_total", "counter", "Bytes sent to the worker.", func(w model.WorkerStatus) any { return w.BytesSent })
+	series("lightning_worker_received_bytes_total", "counter", "Bytes received from the worker.", func(w model.WorkerStatus) any { return w.BytesRecv })
+	series("lightning_worker_peer_bytes_total", "counter", "Bytes a stage leader exchanged with its expert peers (both ways).", func(w model.WorkerStatus) any { return w.PeerBytesSent + w.PeerBytesRecv })
+	series("lightning_worker_steps_total", "counter", "Steps sent to the worker (stage leaders).", func(w model.WorkerStatus) any { return w.Steps })
+	series("lightning_worker_step_seconds_total", "counter", "Time spent waiting for the worker's step replies (stage leaders).", func(w model.WorkerStatus) any { return fmt.Sprintf("%.6f", w.StepWait.Seconds()) })
 }

@@ -5,10 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/openai/openai-go/v3"
 	"github.com/openai/openai-go/v3/option"
@@ -16,6 +18,7 @@ import (
 	"github.com/openai/openai-go/v3/shared"
 
 	"github.com/lightninglm/lightning/engine"
+	"github.com/lightninglm/lightning/sample"
 	"github.com/lightninglm/lightning/server"
 )
 
@@ -268,6 +271,124 @@ func TestForcedToolChoice(t *testing.T) {
 		if code, _, e := post(t, ts.url, "/v1/chat/completions", apiKey, body); code != 400 || e.Param == nil || (*e.Param != "tool_choice" && *e.Param != "tools") {
 			t.Errorf("%s: status %d, error %+v", bad, code, e)
 		}
+	}
+}
+
+// TestForcedToolChoiceSampled forces calls out of a random model, sampled
+// with several seeds, through Qwen3's and MiniMax-M1's templates, streaming
+// and not: whatever the model picks among the allowed tokens, the reply must
+// come back as tool calls with finish_reason "tool_calls" within max_tokens
+// (before the whitespace bound and the length budget, most seeds ran on as
+// whitespace or a string until "length", and calls laid out over several
+// lines were not parsed).
+func TestForcedToolChoiceSampled(t *testing.T) {
+	timeTool := openai.ChatCompletionFunctionTool(shared.FunctionDefinitionParam{Name: "get_time", Parameters: shared.FunctionParameters{"type": "object"}})
+	named := openai.ChatCompletionToolChoiceOptionUnionParam{OfFunctionToolChoice: &openai.ChatCompletionNamedToolChoiceParam{
+		Function: openai.ChatCompletionNamedToolChoiceFunctionParam{Name: "get_weather"}}}
+	required := openai.ChatCompletionToolChoiceOptionUnionParam{OfAuto: openai.String("required")}
+	for _, template := range []string{"", "minimax_m1"} { // "": the Qwen3 tokenizer's own template
+		ts := start(t, setup{tok: "qwen3", template: template})
+		for seed := range int64(4) {
+			choice, allowed := named, []string{"get_weather"}
+			if seed >= 2 {
+				choice, allowed = required, []string{"get_weather", "get_time"}
+			}
+			params := openai.ChatCompletionNewParams{
+				Model:      modelName,
+				Messages:   []openai.ChatCompletionMessageParamUnion{openai.UserMessage("Weather in Paris?")},
+				Tools:      []openai.ChatCompletionToolUnionParam{weatherTool, timeTool},
+				ToolChoice: choice,
+				MaxTokens:  openai.Int(40),
+				Seed:       openai.Int(seed),
+			}
+			var ch openai.ChatCompletionChoice
+			if seed%2 == 0 {
+				resp, err := ts.client.Chat.Completions.New(bg(), params)
+				if err != nil {
+					t.Fatal(err)
+				}
+				ch = resp.Choices[0]
+			} else {
+				stream := ts.client.Chat.Completions.NewStreaming(bg(), params)
+				var acc openai.ChatCompletionAccumulator
+				for stream.Next() {
+					acc.AddChunk(stream.Current())
+				}
+				if err := stream.Err(); err != nil {
+					t.Fatal(err)
+				}
+				ch = acc.Choices[0]
+			}
+			name := template
+			if name == "" {
+				name = "qwen3"
+			}
+			for _, tc := range ch.Message.ToolCalls {
+				t.Logf("%s seed %d: %s(%s)", name, seed, tc.Function.Name, tc.Function.Arguments)
+			}
+			if ch.FinishReason != "tool_calls" || len(ch.Message.ToolCalls) == 0 {
+				t.Errorf("%s seed %d (stream %v): finish %q with %d tool calls, content %q", name, seed, seed%2 == 1,
+					ch.FinishReason, len(ch.Message.ToolCalls), ch.Message.Content)
+				continue
+			}
+			for _, tc := range ch.Message.ToolCalls {
+				var args map[string]any
+				if !slices.Contains(allowed, tc.Function.Name) || json.Unmarshal([]byte(tc.Function.Arguments), &args) != nil {
+					t.Errorf("%s seed %d: call %s(%s)", name, seed, tc.Function.Name, tc.Function.Arguments)
+				}
+			}
+		}
+	}
+}
+
+// TestToolResultNullContent sends OpenAI's tool-result turn, an assistant
+// message with "content": null and tool_calls followed by a tool message,
+// through every chat template in the test data: it must render as the same
+// turn with "content": "" does (the Qwen3 template failed on null with
+// "argument of type 'NoneType' is not iterable").
+func TestToolResultNullContent(t *testing.T) {
+	dirs, err := filepath.Glob(filepath.Join(chatTestdata, "*", "template.jinja"))
+	if err != nil || len(dirs) < 5 {
+		t.Fatalf("templates: %v, %v", dirs, err)
+	}
+	call := openai.ChatCompletionMessageToolCallUnionParam{OfFunction: &openai.ChatCompletionMessageFunctionToolCallParam{
+		ID: "call_1", Function: openai.ChatCompletionMessageFunctionToolCallFunctionParam{Name: "get_weather", Arguments: `{"city": "Paris"}`}}}
+	params := openai.ChatCompletionNewParams{
+		Model: modelName,
+		Messages: []openai.ChatCompletionMessageParamUnion{
+			openai.UserMessage("Weather in Paris?"),
+			{OfAssistant: &openai.ChatCompletionAssistantMessageParam{ToolCalls: []openai.ChatCompletionMessageToolCallUnionParam{call}}},
+			openai.ToolMessage(`{"temperature": 21}`, "call_1"),
+		},
+		Tools:       []openai.ChatCompletionToolUnionParam{weatherTool},
+		MaxTokens:   openai.Int(1),
+		Temperature: openai.Float(0),
+	}
+	m := randomModel(t, loadTokenizer(t, "llama2").VocabSize())
+	worked := 0
+	for _, d := range dirs {
+		name := filepath.Base(filepath.Dir(d))
+		ts := start(t, setup{model: m, template: name})
+		empty, errEmpty := ts.client.Chat.Completions.New(bg(), params, option.WithJSONSet("messages.1.content", ""))
+		null, errNull := ts.client.Chat.Completions.New(bg(), params, option.WithJSONSet("messages.1.content", nil))
+		switch {
+		case errEmpty != nil:
+			var e *openai.Error
+			errors.As(errEmpty, &e)
+			t.Logf("%s: the template refuses a tool-result turn whatever its content: %v", name, e.Message)
+		case errNull != nil:
+			t.Errorf("%s: content \"\" works, null fails: %v", name, errNull)
+		case null.Usage.PromptTokens != empty.Usage.PromptTokens:
+			t.Errorf("%s: null content renders %d prompt tokens, \"\" %d", name, null.Usage.PromptTokens, empty.Usage.PromptTokens)
+		default:
+			worked++
+			if name == "qwen3" {
+				t.Logf("qwen3: %d prompt tokens either way", null.Usage.PromptTokens)
+			}
+		}
+	}
+	if worked < len(dirs)-1 { // Mistral v0.1 allows only user and assistant turns
+		t.Errorf("only %d of %d templates render a tool-result turn", worked, len(dirs))
 	}
 }
 
@@ -538,6 +659,144 @@ func TestQwen3(t *testing.T) {
 	t.Logf("first: %d prompt tokens; shared system prompt: %d of %d reused; next turn: %d of %d reused", first.Usage.PromptTokens,
 		second.Usage.PromptTokensDetails.CachedTokens, second.Usage.PromptTokens,
 		third.Usage.PromptTokensDetails.CachedTokens, third.Usage.PromptTokens)
+}
+
+// TestShortChatReuse runs a chat shorter than CacheMinTokens (the server's
+// default of 32): its second turn must start from the state the first
+// answer left, which the engine hands to the cache without a copy (before,
+// nothing under 32 tokens was cached and every turn was read in full).
+func TestShortChatReuse(t *testing.T) {
+	tok := loadTokenizer(t, "llama2")
+	ids := tok.Encode("Paris.", false)
+	script := make([]int32, len(ids))
+	for i, id := range ids {
+		script[i] = int32(id)
+	}
+	eos, _ := tok.EOS()
+	m := &scriptModel{vocab: tok.VocabSize(), script: script, eos: int32(eos)}
+	ts := start(t, setup{model: m, template: "mistral_v01", engine: engine.Config{PrefixCacheBytes: 1 << 20, CacheMinTokens: 32}})
+	params := openai.ChatCompletionNewParams{
+		Model:    modelName,
+		Messages: []openai.ChatCompletionMessageParamUnion{openai.UserMessage("Capital of France?")},
+	}
+	first, err := ts.client.Chat.Completions.New(bg(), params)
+	if err != nil {
+		t.Fatal(err)
+	}
+	params.Messages = append(params.Messages, first.Choices[0].Message.ToParam(), openai.UserMessage("Sure?"))
+	second, err := ts.client.Chat.Completions.New(bg(), params)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p1, p2, cached := first.Usage.PromptTokens, second.Usage.PromptTokens, second.Usage.PromptTokensDetails.CachedTokens
+	t.Logf("turn 1: %d prompt tokens; turn 2: %d, %d reused", p1, p2, cached)
+	if p2 >= 32 {
+		t.Fatalf("turn 2 has %d prompt tokens; the test needs a chat under CacheMinTokens", p2)
+	}
+	if cached < p1 {
+		t.Errorf("turn 2 reused %d prompt tokens, want at least turn 1's %d", cached, p1)
+	}
+}
+
+// TestShortBehindLongPrompt sends a short request right after a long
+// prompt has started prefilling: the short one must be answered while the
+// long one is still being read, and /metrics must report both waits before
+// their first prompt chunk. Before, prompts were read first come first
+// served, so the short request waited for the whole long prefill (here ~60
+// steps of 64 tokens; the short one needs 1 prefill step and 3 decode steps).
+func TestShortBehindLongPrompt(t *testing.T) {
+	ts := start(t, setup{engine: engine.Config{MaxSeqs: 4, BatchTokens: 64}, server: server.Config{MaxTokens: 16}})
+	long := openai.CompletionNewParams{
+		Model:     modelName,
+		Prompt:    openai.CompletionNewParamsPromptUnion{OfString: openai.String(strings.Repeat("the quick brown fox ", 1000))},
+		MaxTokens: openai.Int(1),
+	}
+	longDone := make(chan error, 1)
+	go func() {
+		_, err := ts.client.Completions.New(bg(), long)
+		longDone <- err
+	}()
+	waitFor(t, func() bool { return ts.eng.Stats().Prefilling == 1 })
+	short, err := ts.client.Completions.New(bg(), openai.CompletionNewParams{
+		Model:     modelName,
+		Prompt:    openai.CompletionNewParamsPromptUnion{OfString: openai.String("Hi")},
+		MaxTokens: openai.Int(4),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := ts.eng.Stats()
+	select {
+	case err := <-longDone:
+		t.Fatalf("the long prompt (err %v) finished before the short request, which waited behind it", err)
+	default:
+	}
+	if short.Usage.CompletionTokens != 4 || st.Prefilling != 1 {
+		t.Errorf("short request %+v; %d prompts still prefilling, want the long one", short.Usage, st.Prefilling)
+	}
+	if err := <-longDone; err != nil {
+		t.Fatal(err)
+	}
+	metrics := get(t, ts.url+"/metrics", apiKey)
+	if !strings.Contains(metrics, "lightning_prefill_wait_seconds_count 2") {
+		t.Errorf("metrics lack the prefill wait of both requests:\n%s", metrics)
+	}
+}
+
+// TestPromptTooSlowForTimeout sends a prompt that the measured prefill
+// rate says cannot be read within the request timeout: it must be refused
+// at once with 413 saying how long it would take, whether the rate was
+// measured before it arrived (refused at submission) or only on its own
+// first chunks (a fresh server: ended early, still before any output).
+// Before, such a prompt ran until the timeout and got a 504.
+func TestPromptTooSlowForTimeout(t *testing.T) {
+	const timeout = 2 * time.Second
+	ec := engine.Config{MaxSeqs: 2, BatchTokens: 64}
+	sc := server.Config{RequestTimeout: timeout}
+	ts := start(t, setup{engine: ec, server: sc})
+	// Measure the rate with a prompt sent to the engine without a deadline
+	// (the race detector slows it beyond any short timeout).
+	enc := ts.tok.Encode(strings.Repeat("the quick brown fox ", 60), false)
+	warm := make([]int32, len(enc))
+	for i, id := range enc {
+		warm[i] = int32(id)
+	}
+	stream, err := ts.eng.Submit(bg(), engine.Request{Prompt: warm, MaxTokens: 1, Params: sample.DefaultParams()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stream.Wait(bg())
+	rate := ts.eng.Stats().PrefillTokensPerSec
+	if rate <= 0 {
+		t.Fatal("no prefill rate measured")
+	}
+	// Three times what the rate reads within the timeout.
+	unit := len(ts.tok.Encode("the quick brown fox ", false))
+	long := openai.CompletionNewParams{
+		Model:     modelName,
+		Prompt:    openai.CompletionNewParamsPromptUnion{OfString: openai.String(strings.Repeat("the quick brown fox ", int(3*rate*timeout.Seconds())/unit+1))},
+		MaxTokens: openai.Int(1),
+	}
+	fresh := start(t, setup{engine: ec, server: sc})
+	for _, c := range []struct {
+		name string
+		ts   *testServer
+	}{{"measured rate", ts}, {"fresh server", fresh}} {
+		t0 := time.Now()
+		_, err := c.ts.client.Completions.New(bg(), long)
+		took := time.Since(t0)
+		var e *openai.Error
+		if !errors.As(err, &e) || e.StatusCode != 413 || e.Code != "prompt_too_long_for_timeout" || !strings.Contains(e.Message, "take at least") {
+			t.Fatalf("%s: %v after %v, want 413 prompt_too_long_for_timeout", c.name, err, took)
+		}
+		t.Logf("%s (%.0f tokens/s): refused after %v: %s", c.name, rate, took.Round(time.Millisecond), e.Message)
+		if took >= timeout {
+			t.Errorf("%s: refused after %v, not before the timeout of %v", c.name, took, timeout)
+		}
+	}
+	if m := get(t, ts.url+"/metrics", apiKey); !strings.Contains(m, "lightning_prompt_too_slow_total 1") {
+		t.Error("metrics lack lightning_prompt_too_slow_total 1")
+	}
 }
 
 // TestJSONMode checks response_format json_object: output is always a

@@ -228,9 +228,30 @@ func (s *Server) health(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "loading"})
 	default:
 		st := b.Engine.Stats()
-		writeJSON(w, http.StatusOK, map[string]any{"status": "ok", "model": s.cfg.ModelName, "running": st.Running, "queued": st.Queued})
+		body := map[string]any{"status": "ok", "model": s.cfg.ModelName, "running": st.Running, "queued": st.Queued}
+		code := http.StatusOK
+		if ws, ok := b.Engine.Model().(model.Workers); ok {
+			ctx, cancel := context.WithTimeout(r.Context(), workerCheckTimeout)
+			defer cancel()
+			var list []map[string]any
+			for _, wk := range ws.Workers(ctx) {
+				e := map[string]any{"rank": wk.Rank, "addr": wk.Addr, "holds": wk.Role, "ready": wk.Ready,
+					"check_ms": float64(wk.Check.Microseconds()) / 1000}
+				if !wk.Ready {
+					e["error"] = wk.Error
+					body["status"], code = "degraded", http.StatusServiceUnavailable
+				}
+				list = append(list, e)
+			}
+			body["workers"] = list
+		}
+		writeJSON(w, code, body)
 	}
 }
+
+// workerCheckTimeout bounds the check of each model worker in /health and
+// /metrics (models served across processes).
+const workerCheckTimeout = 2 * time.Second
 
 // auth checks the bearer token in constant time.
 func (s *Server) auth(h http.Handler) http.Handler {

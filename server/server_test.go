@@ -21,6 +21,7 @@ import (
 	"github.com/lightninglm/lightning/server"
 	"github.com/lightninglm/lightning/tokenizer"
 	"github.com/lightninglm/lightning/tokenizer/chat"
+	"github.com/lightninglm/lightning/tokenizer/jinja"
 )
 
 const (
@@ -72,14 +73,26 @@ func loadTokenizer(t testing.TB, name string) *tokenizer.Tokenizer {
 	return tok
 }
 
-// templateConfig returns a chat config holding chatTestdata/NAME/template.jinja.
+// templateConfig returns a chat config holding chatTestdata/NAME/template.jinja
+// and the special tokens of NAME/special_tokens.json (bos_token, …).
 func templateConfig(t testing.TB, name string) *chat.Config {
 	t.Helper()
 	src, err := os.ReadFile(filepath.Join(chatTestdata, name, "template.jinja"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &chat.Config{Templates: map[string]string{"default": string(src)}}
+	special := map[string]jinja.Value{}
+	if data, err := os.ReadFile(filepath.Join(chatTestdata, name, "special_tokens.json")); err == nil {
+		v, err := jinja.DecodeJSON(data)
+		d, ok := v.(*jinja.Dict)
+		if err != nil || !ok {
+			t.Fatalf("%s/special_tokens.json: %v", name, err)
+		}
+		for i, k := range d.Keys() {
+			special[jinja.Str(k)] = d.Values()[i]
+		}
+	}
+	return &chat.Config{Templates: map[string]string{"default": string(src)}, SpecialTokens: special}
 }
 
 var (

@@ -33,8 +33,13 @@ import (
 //	                  magic, version, model fingerprint, checksum), whose meta
 //	                  is sessionMeta as JSON
 //
-// Listings read only the small header; a request or GET of one session
-// reads and checks everything. Files are replaced atomically (temporary
+// A file that is only the state stream, as `lightning chat -session`
+// writes it (its meta holds the same "text", "tokens" and "messages"), is
+// read too: its header comes from the state, and the next save rewrites it
+// in this format.
+//
+// Listings read only the small header (all of a chat file); a request or
+// GET of one session reads and checks everything. Files are replaced atomically (temporary
 // file, fsync, rename), and one request at a time may use a session.
 const (
 	sessionExt     = ".session"
@@ -125,7 +130,7 @@ func readHeader(r io.Reader) (sessionInfo, error) {
 		return info, short(err)
 	}
 	if string(fixed[:8]) != sessionMagic {
-		return info, fmt.Errorf("%w: not a Lightning server session (bad magic %q)", errSessionFile, fixed[:8])
+		return info, &chatFileError{fixed[:8]}
 	}
 	if v := binary.LittleEndian.Uint32(fixed[8:]); v != sessionVersion {
 		return info, fmt.Errorf("%w: format version %d, this server reads version %d", errSessionFile, v, sessionVersion)
@@ -150,6 +155,15 @@ func readHeader(r io.Reader) (sessionInfo, error) {
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
+// chatFileError says a file does not start like a server session: it may
+// be a `lightning chat -session` file (a bare state stream), which the
+// caller tries next.
+type chatFileError struct{ magic []byte }
+
+func (e *chatFileError) Error() string {
+	return fmt.Sprintf("not a server session file (it starts with %q, not %q)", e.magic, sessionMagic)
+}
+
 // loadedSession is a session read from disk and checked.
 type loadedSession struct {
 	info  sessionInfo
@@ -173,12 +187,25 @@ func (ss *sessions) load(store model.StateStore, name string) (*loadedSession, e
 		return nil, err
 	}
 	info, err := readHeader(f)
-	if err != nil {
+	var chatFile *chatFileError
+	switch {
+	case errors.As(err, &chatFile):
+		// Perhaps a `lightning chat -session` file: the bare state stream.
+		if _, err := f.Seek(0, io.SeekStart); err != nil {
+			return nil, err
+		}
+		info = sessionInfo{Created: fi.ModTime().UTC()}
+	case err != nil:
 		return nil, err
 	}
 	st, metaBytes, err := store.LoadState(f)
-	if err != nil {
+	switch {
+	case err != nil && chatFile != nil:
+		return nil, fmt.Errorf("%w: %v (as a `lightning chat -session` file: %v)", errSessionFile, chatFile, err)
+	case err != nil:
 		return nil, modelFileError{err}
+	case chatFile != nil:
+		info.Tokens = st.Len()
 	}
 	var meta sessionMeta
 	if err := json.Unmarshal(metaBytes, &meta); err != nil {
@@ -444,7 +471,7 @@ func (s *Server) listSessions(w http.ResponseWriter, r *http.Request, b *Backend
 			continue // removed meanwhile
 		}
 		o.Bytes, o.ModifiedAt = fi.Size(), fi.ModTime().Unix()
-		info, err := readInfo(ss.path(name))
+		info, err := ss.readInfo(b.store, name)
 		if err != nil {
 			o.Error = err.Error()
 		} else {
@@ -456,13 +483,23 @@ func (s *Server) listSessions(w http.ResponseWriter, r *http.Request, b *Backend
 	return nil
 }
 
-func readInfo(path string) (sessionInfo, error) {
-	f, err := os.Open(path)
+// readInfo reads a session file's header; a `lightning chat -session` file
+// has none, so it is read and checked whole.
+func (ss *sessions) readInfo(store model.StateStore, name string) (sessionInfo, error) {
+	f, err := os.Open(ss.path(name))
 	if err != nil {
 		return sessionInfo{}, err
 	}
-	defer f.Close()
-	return readHeader(f)
+	info, err := readHeader(f)
+	f.Close()
+	if _, chat := err.(*chatFileError); !chat {
+		return info, err
+	}
+	ls, err := ss.load(store, name)
+	if err != nil {
+		return sessionInfo{}, err
+	}
+	return ls.info, nil
 }
 
 // getSession answers GET /v1/sessions/{id}: it reads and checks the whole

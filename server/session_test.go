@@ -14,8 +14,13 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/openai/openai-go/v3"
+	"github.com/openai/openai-go/v3/option"
+
+	"github.com/lightninglm/lightning/engine"
 	"github.com/lightninglm/lightning/model"
 	"github.com/lightninglm/lightning/model/minimax01"
+	"github.com/lightninglm/lightning/sample"
 	"github.com/lightninglm/lightning/server"
 )
 
@@ -245,6 +250,67 @@ func TestSessionResume(t *testing.T) {
 	}
 	if o := getSession(t, ts2.url, "chat-1"); o.Tokens != r4.prompt+n-1 || len(o.Messages) != 2 {
 		t.Errorf("replaced session: %+v", o)
+	}
+}
+
+// TestChatSessionFile puts a file written as `lightning chat -session`
+// writes it (the model's bare state stream, with the conversation as meta)
+// into the session folder: the server lists it, resumes the next turn from
+// it through the OpenAI client, and saves it back in its own format. Before,
+// it was refused as "bad magic".
+func TestChatSessionFile(t *testing.T) {
+	dir := t.TempDir()
+	ts := sessionServer(t, dir, 11)
+	conv := []chatMsg{{"user", "What is the capital of France?"}}
+	if r := chatSession(t, ts.url, "srv", conv, 4, false); r.status != 200 {
+		t.Fatalf("turn 1: %+v", r)
+	}
+	o := getSession(t, ts.url, "srv")
+	// The state a chat would hold after that turn: the rendered text read.
+	enc := ts.tok.Encode(o.Text, false)
+	ids := make([]int32, len(enc))
+	for i, id := range enc {
+		ids[i] = int32(id)
+	}
+	stream, err := ts.eng.Submit(bg(), engine.Request{Prompt: ids, MaxTokens: 1, Params: sample.DefaultParams(), KeepState: true, NoCache: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, res, err := stream.Wait(bg())
+	if err != nil || res.State == nil || res.State.Len() != len(ids) {
+		t.Fatalf("state: %+v, %v", res, err)
+	}
+	meta, _ := json.Marshal(map[string]any{"messages": o.Messages, "tokens": ids, "text": o.Text}) // chat.go's chatSessionMeta
+	m := ts.eng.Model().(*minimax01.Model)
+	chatFile := filepath.Join(dir, "from-chat.session")
+	if err := m.SaveStateFile(chatFile, res.State.(*minimax01.State), meta); err != nil {
+		t.Fatal(err)
+	}
+
+	if l := listSessions(t, ts.url); l["from-chat"].Tokens != len(ids) || l["from-chat"].Error != "" {
+		t.Errorf("listed as %+v", l["from-chat"])
+	}
+	var msgs []openai.ChatCompletionMessageParamUnion
+	for _, m := range o.Messages {
+		if m.Role == "user" {
+			msgs = append(msgs, openai.UserMessage(m.Content))
+		} else {
+			msgs = append(msgs, openai.AssistantMessage(m.Content))
+		}
+	}
+	msgs = append(msgs, openai.UserMessage("And of Italy?"))
+	var hr *http.Response
+	resp, err := ts.client.Chat.Completions.New(bg(), openai.ChatCompletionNewParams{
+		Model: modelName, Messages: msgs, MaxTokens: openai.Int(4), Temperature: openai.Float(0),
+	}, option.WithJSONSet("session", "from-chat"), option.WithResponseInto(&hr))
+	if err != nil {
+		t.Fatalf("resuming a chat -session file: %v", err)
+	}
+	if got := hr.Header.Get("X-Lightning-Session"); got != "resumed" || resp.Usage.PromptTokensDetails.CachedTokens != int64(len(ids)) {
+		t.Errorf("session %q, %d of %d prompt tokens resumed; want resumed, %d", got, resp.Usage.PromptTokensDetails.CachedTokens, resp.Usage.PromptTokens, len(ids))
+	}
+	if head, _ := os.ReadFile(chatFile); !bytes.HasPrefix(head, []byte("LTNGSRVS")) {
+		t.Errorf("the session was not saved back in the server's format: starts with %q", head[:min(8, len(head))])
 	}
 }
 

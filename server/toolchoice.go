@@ -15,6 +15,14 @@ import (
 // with NAME one of the allowed functions and the arguments any JSON object;
 // "required" allows further call lines before the closing tag. The stop
 // tokens become allowed once the block is closed, and then only they.
+//
+// Only what a call needs is allowed: at most maxToolSpace whitespace bytes
+// in a row inside the arguments (outside strings), and once the tokens left
+// (max_tokens) are no more than the bytes the shortest way to close the
+// block needs, only tokens that bring the close nearer. A token is at least
+// one byte, so the block always closes within max_tokens when max_tokens
+// covers the shortest call at all: a forced call cannot run on as
+// whitespace, digits or a string until the length limit.
 
 // toolPhase is where the recognizer is in the format.
 type toolPhase uint8
@@ -26,6 +34,10 @@ const (
 	tpAfter                    // after a call line: another call or the closing tag
 	tpDone                     // the block is closed
 )
+
+// maxToolSpace is the longest run of whitespace allowed between the
+// arguments' tokens: one space after ':' or ',' is all a call needs.
+const maxToolSpace = 1
 
 const (
 	toolCallsStart = "<tool_calls>\n" + toolCallHead
@@ -42,6 +54,7 @@ type toolState struct {
 	next  toolPhase // phase after lit
 	name  []byte    // name bytes so far (tpName)
 	args  jsonState
+	space int // whitespace bytes in a row inside the arguments, outside strings
 }
 
 // toolGrammar is what a request allows: the function names and whether
@@ -83,6 +96,11 @@ func (s *toolState) feed(g *toolGrammar, c byte) bool {
 		}
 		return false
 	case tpArgs:
+		if inString := s.args.mode == jsString || s.args.mode == jsEscape || s.args.mode == jsHex; inString || !isSpace(c) {
+			s.space = 0
+		} else if s.space++; s.space > maxToolSpace {
+			return false
+		}
 		if !s.args.feed(c) {
 			return false
 		}
@@ -104,6 +122,44 @@ func (s *toolState) feed(g *toolGrammar, c byte) bool {
 	return false
 }
 
+// need returns the fewest bytes that close the block from s: the shortest
+// allowed name, empty arguments, the closing literals.
+func (s *toolState) need(g *toolGrammar) int {
+	const tail = len(toolCallEnd) + len(toolCallsEnd)  // "}\n</tool_calls>"
+	const afterName = 1 + len(toolCallArgs) + 2 + tail // `", "arguments": {}` + tail
+	switch s.phase {
+	case tpLiteral:
+		switch s.next {
+		case tpName:
+			return len(s.lit) + shortestName(g, nil) + afterName
+		case tpArgs:
+			return len(s.lit) + 2 + tail
+		case tpAfter:
+			return len(s.lit) + len(toolCallsEnd)
+		}
+		return len(s.lit)
+	case tpName:
+		return shortestName(g, s.name) - len(s.name) + afterName
+	case tpArgs:
+		return s.args.need() + tail
+	case tpAfter:
+		return len(toolCallsEnd)
+	}
+	return 0
+}
+
+// shortestName returns the length of the shortest allowed name starting
+// with prefix (the grammar keeps prefix a prefix of one).
+func shortestName(g *toolGrammar, prefix []byte) int {
+	best := -1
+	for _, n := range g.names {
+		if len(n) >= len(prefix) && n[:len(prefix)] == string(prefix) && (best < 0 || len(n) < best) {
+			best = len(n)
+		}
+	}
+	return max(best, len(prefix))
+}
+
 // copyFrom makes s a copy of o, reusing s's memory.
 func (s *toolState) copyFrom(o *toolState) {
 	name := append(s.name[:0], o.name...)
@@ -118,19 +174,26 @@ type toolConstraint struct {
 	toks    *tokenBytes
 	stops   []int32
 	g       toolGrammar
+	left    int // tokens the request may still generate
+	need    int // st.need: bytes that close the block
 	st      toolState
 	scratch toolState
 }
 
-func newToolConstraint(b *Backend, g toolGrammar) *toolConstraint {
-	return &toolConstraint{toks: b.tokenTexts(), stops: b.StopTokens, g: g,
+// newToolConstraint forces a block within maxTokens tokens.
+func newToolConstraint(b *Backend, g toolGrammar, maxTokens int) *toolConstraint {
+	c := &toolConstraint{toks: b.tokenTexts(), stops: b.StopTokens, g: g, left: maxTokens,
 		st: toolState{phase: tpLiteral, lit: toolCallsStart, next: tpName}}
+	c.need = c.st.need(&c.g)
+	return c
 }
 
 // Allowed reports whether tok keeps the output a prefix of the block; stop
 // tokens are allowed once it is closed, and then only they. A special
 // token (say "<tool_calls>" in a vocabulary that has one) is allowed only
-// as a whole part of a literal.
+// as a whole part of a literal. When the tokens left after tok would not
+// cover the bytes still needed to close the block, tok must shorten that
+// need.
 func (c *toolConstraint) Allowed(tok int32) bool {
 	if slices.Contains(c.stops, tok) {
 		return c.st.phase == tpDone
@@ -148,13 +211,16 @@ func (c *toolConstraint) Allowed(tok int32) bool {
 			return false
 		}
 	}
-	return true
+	need := c.scratch.need(&c.g)
+	return need <= c.left-1 || need < c.need
 }
 
 // Accept advances past tok.
 func (c *toolConstraint) Accept(tok int32) {
+	c.left--
 	text := c.toks.text[tok]
 	for i := 0; i < len(text); i++ {
 		c.st.feed(&c.g, text[i])
 	}
+	c.need = c.st.need(&c.g)
 }

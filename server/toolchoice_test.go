@@ -74,3 +74,73 @@ func TestToolStateCopy(t *testing.T) {
 		t.Errorf("copy %v, source %v with stack %q", b.phase, a.phase, a.args.stack)
 	}
 }
+
+// TestToolNeed checks need, the bytes that close a block, against a
+// breadth-first search for the shortest completion that the recognizer
+// accepts, over every byte that the format's literals, the names and JSON
+// use, at every other prefix of a few outputs.
+func TestToolNeed(t *testing.T) {
+	required := toolGrammar{names: []string{"get_weather", "ab"}, multi: true}
+	alphabet := map[byte]bool{}
+	for _, s := range append([]string{toolCallsStart, toolCallArgs, toolCallEnd, toolCallsEnd, "0123456789abcdefABCDEF\"\\/:,{}[]-+.eE truefalsenull\t\r"}, required.names...) {
+		for i := range len(s) {
+			alphabet[s[i]] = true
+		}
+	}
+	outs := []string{
+		"<tool_calls>\n{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Pa\\u00e9\\\\s\", \"n\": [1.5e-3, -0, true, {\"k\": null}]}}\n{\"name\": \"ab\", \"arguments\": {}}\n</tool_calls>",
+		"<tool_calls>\n{\"name\": \"ab\", \"arguments\": { \"x\": [ ] , \"y\" : 12 }}\n</tool_calls>",
+	}
+	for _, out := range outs {
+		st := toolState{phase: tpLiteral, lit: toolCallsStart, next: tpName}
+		for i := 0; i <= len(out); i++ {
+			if i%2 == 0 || i == len(out) {
+				if got, want := st.need(&required), shortestClose(t, &required, &st, alphabet); got != want {
+					t.Errorf("after %q: need %d, shortest completion %d", out[:i], got, want)
+				}
+			}
+			if i < len(out) && !st.feed(&required, out[i]) {
+				t.Fatalf("%q rejected at %d", out, i)
+			}
+		}
+	}
+}
+
+// shortestClose returns the length of the shortest string over alphabet
+// that takes st to the closed block (breadth-first over states, each
+// visited once).
+func shortestClose(t *testing.T, g *toolGrammar, st *toolState, alphabet map[byte]bool) int {
+	t.Helper()
+	key := func(s *toolState) string {
+		a := &s.args
+		return string(append(append(append([]byte{byte(s.phase), byte(s.next), byte(s.space), byte(a.mode), byte(a.num), a.hex}, s.name...), '|'), a.stack...)) +
+			"|" + s.lit + "|" + a.lit + map[bool]string{true: "|k"}[a.key]
+	}
+	var start toolState
+	start.copyFrom(st)
+	maxDepth := max(len(start.args.stack), 1)
+	frontier := []toolState{start}
+	seen := map[string]bool{key(&start): true}
+	for depth := 0; depth < 200; depth++ {
+		var next []toolState
+		for i := range frontier {
+			if frontier[i].phase == tpDone {
+				return depth
+			}
+			for c := range alphabet {
+				var s toolState
+				s.copyFrom(&frontier[i])
+				// Opening a container adds at least its two brackets, so a
+				// shortest completion opens none beyond the arguments' own;
+				// pruning those keeps the search from growing exponentially.
+				if s.feed(g, c) && len(s.args.stack) <= maxDepth && !seen[key(&s)] {
+					seen[key(&s)] = true
+					next = append(next, s)
+				}
+			}
+		}
+		frontier = next
+	}
+	t.Fatal("no completion within 200 bytes")
+	return -1
+}

@@ -27,7 +27,8 @@ func init() {
 		help: `An interactive conversation through the model's chat template. Each turn resumes from the state
 the previous turn left (lightning states and KV cache), so only the new message is read, not the
 whole history. With -session FILE the conversation and its state are saved after every turn
-(atomically) and restored on the next start, so a long conversation resumes instantly.
+(atomically) and restored on the next start, so a long conversation resumes instantly. "serve
+-session-dir DIR" reads such a file copied in as DIR/NAME.session; chat does not read the server's files.
 
 Type a message and press Enter. Commands:
   /reset        forget the conversation (keeps -system)
@@ -263,6 +264,9 @@ func (cs *chatState) load(m *minimax01.Model, path string, stderr io.Writer) err
 		return nil
 	}
 	if err != nil {
+		if head, _ := readHead(path, 8); string(head) == "LTNGSRVS" {
+			return fmt.Errorf("%s is a `lightning serve -session-dir` session file, which chat -session does not read (serve reads chat's files, not the reverse)\nHINT: continue it through the server, or name a new file", path)
+		}
 		return fmt.Errorf("%w\nHINT: delete or rename the file to start a new session", err)
 	}
 	var sm chatSessionMeta
@@ -275,4 +279,16 @@ func (cs *chatState) load(m *minimax01.Model, path string, stderr io.Writer) err
 	cs.msgs, cs.state, cs.absorbed, cs.text = sm.Messages, st, sm.Tokens, sm.Text
 	fmt.Fprintf(stderr, "(resumed %s: %d messages, %d tokens)\n", path, len(sm.Messages), st.Len())
 	return nil
+}
+
+// readHead returns up to n first bytes of a file.
+func readHead(path string, n int) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	b := make([]byte, n)
+	k, err := io.ReadFull(f, b)
+	return b[:k], err
 }

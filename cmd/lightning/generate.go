@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/lightninglm/lightning/dist"
 	"github.com/lightninglm/lightning/model"
 	"github.com/lightninglm/lightning/model/minimax01"
 )
@@ -29,6 +30,7 @@ func runGenerate(fs *flag.FlagSet, args []string) error {
 	stop := fs.String("stop", "", "stop after generating any of these ids (comma-separated; the stop id is printed)")
 	verbose := fs.Bool("v", false, "print prefill and decode speed to stderr")
 	quantFmt := fs.String("quant", "", "quantize the weights at load to this format (q8, q8b32, q4g64, …; see 'lightning quantize')")
+	df := addDistFlags(fs, true)
 	if err := parseFlags(fs, args, false); err != nil {
 		return err
 	}
@@ -53,12 +55,12 @@ func runGenerate(fs *flag.FlagSet, args []string) error {
 	if err != nil {
 		return err
 	}
-	m, err := loadModel(*dir, minimax01.Options{Quant: spec}, fs.Output())
+	m, hub, closeModel, err := openModel(*dir, minimax01.Options{Quant: spec}, df, fs)
 	if err != nil {
 		return err
 	}
-	defer m.Close()
-	V := m.Config.Vocab
+	defer closeModel()
+	V := m.Info().VocabSize
 	if err := checkIDs(ids, V); err != nil {
 		return err
 	}
@@ -68,14 +70,20 @@ func runGenerate(fs *flag.FlagSet, args []string) error {
 	next := ids
 	start := time.Now()
 	var prefill time.Duration
+	var prefillTraffic dist.Stats
 	for i := 0; i < *n; i++ {
 		seq := model.Seq{State: st, Tokens: next, Logits: model.LogitsLast}
-		m.Forward([]model.Seq{seq}, logits)
+		if err := forwardErr(func() { m.Forward([]model.Seq{seq}, logits) }); err != nil {
+			return err
+		}
 		if !model.AllFinite(logits) {
 			return nonFinite(m, seq, *dir)
 		}
 		if i == 0 {
 			prefill = time.Since(start)
+			if hub != nil {
+				prefillTraffic = hub.Stats()
+			}
 		}
 		best := 0
 		for j, v := range logits {
@@ -95,6 +103,12 @@ func runGenerate(fs *flag.FlagSet, args []string) error {
 		fmt.Fprintf(fs.Output(), "prefill %d tokens in %v (%.1f tok/s); decode %d tokens in %v (%.1f tok/s)\n",
 			len(ids), prefill.Round(time.Millisecond), float64(len(ids))/prefill.Seconds(),
 			len(out)-1, dec.Round(time.Millisecond), float64(len(out)-1)/dec.Seconds())
+		if hub != nil {
+			d := hub.Stats()
+			fmt.Fprintf(fs.Output(), "traffic: prefill %d B (%.0f B per prompt token); decode %d B (%.0f B per generated token); %s\n",
+				prefillTraffic.Total(), float64(prefillTraffic.Total())/float64(len(ids)),
+				d.Total(), float64(d.Total())/float64(max(len(out)-1, 1)), d)
+		}
 	}
 	return nil
 }

@@ -11,22 +11,28 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/lightninglm/lightning/dist"
 	"github.com/lightninglm/lightning/format/gguf"
 	"github.com/lightninglm/lightning/format/safetensors"
 	"github.com/lightninglm/lightning/model/minimax01"
+	"github.com/lightninglm/lightning/quant"
 )
 
 func init() {
 	register(&command{
 		name:    "inspect",
 		summary: "show a model's layer plan, parameter counts, bytes per dtype and memory per sequence",
-		usage:   "(-model DIR|FILE.gguf | -preset NAME) [-json] [-check]",
+		usage:   "(-model DIR|FILE.gguf | -preset NAME) [-plan PLAN [-quant FMT]] [-json] [-check]",
 		help: `Reads config.json and, when present, the safetensors headers (no weights are loaded; every tensor the config
 calls for must be there with the dtype and shape the config implies, so a wrong field or a missing shard is an
 error rather than a wrong size), and prints:
 the layer plan, total parameters and parameters active per token, bytes per dtype, and the memory one
 sequence needs at 8K/128K/1M/4M tokens of context (fixed lightning states + the softmax layers' KV cache).
 Works from config.json alone, so a checkpoint can be sized before it is downloaded.
+
+With -plan (pp=N, ep=N or pp=N,ep=M; see 'lightning worker') it also prints the weight memory of the hub
+and of every worker, and the sequence state each keeps, for the checkpoint's dtype (BF16 for a preset) or,
+with -quant, quantized at load as 'lightning quantize' would.
 
 With -check it also reads every weight and reports, by tensor name, the tensors that hold NaN or infinite
 values (a damaged download), exiting 1 if any do. Integer and packed (quantized) tensors are not checked
@@ -53,8 +59,19 @@ type inspectReport struct {
 	KVPerTokenBF16 int64            `json:"kv_bytes_per_token_bf16"`
 	KVPerTokenF32  int64            `json:"kv_bytes_per_token_fp32"`
 	PerSequence    []memRow         `json:"per_sequence"`
+	Plan           string           `json:"plan,omitempty"`
+	PlanMemory     []planRow        `json:"plan_memory,omitempty"`
 	Check          *weightCheck     `json:"check,omitempty"`
 	GGUF           *ggufReport      `json:"gguf,omitempty"`
+}
+
+// planRow is one process of a plan.
+type planRow struct {
+	Process         string `json:"process"`
+	Holds           string `json:"holds"`
+	WeightBytes     int64  `json:"weight_bytes"`
+	StateBytes      int64  `json:"state_bytes_per_sequence"`
+	KVBytesPerToken int64  `json:"kv_bytes_per_token_fp32"`
 }
 
 // weightCheck is what -check found.
@@ -94,6 +111,8 @@ func runInspect(fs *flag.FlagSet, args []string) error {
 	dir := fs.String("model", "", "model folder (config.json is enough)")
 	preset := fs.String("preset", "", "inspect a built-in shape instead (see 'lightning random-model -help')")
 	asJSON := fs.Bool("json", false, "print JSON")
+	planFlag := fs.String("plan", "", "also print the memory per process of this plan (pp=N, ep=N, pp=N,ep=M)")
+	quantFmt := fs.String("quant", "", "with -plan: size the weights quantized at load to this format (q8, q4g64, …)")
 	check := fs.Bool("check", false, "read every weight and report tensors holding NaN or infinite values")
 	if err := parseFlags(fs, args, false); err != nil {
 		return err
@@ -111,6 +130,9 @@ func runInspect(fs *flag.FlagSet, args []string) error {
 		c, err = minimax01.PresetConfig(*preset)
 		name = "preset " + *preset
 	} else if minimax01.IsGGUF(*dir) {
+		if *planFlag != "" {
+			return fmt.Errorf("%w: -plan needs a safetensors checkpoint: a GGUF file cannot be loaded in parts yet", errUsage)
+		}
 		return inspectGGUF(*dir, *asJSON)
 	} else {
 		c, err = minimax01.LoadConfig(*dir)
@@ -121,6 +143,13 @@ func runInspect(fs *flag.FlagSet, args []string) error {
 	r, err := buildReport(c, name, *dir)
 	if err != nil {
 		return err
+	}
+	if *planFlag != "" {
+		if err := addPlan(r, c, *dir, *planFlag, *quantFmt); err != nil {
+			return err
+		}
+	} else if *quantFmt != "" {
+		return fmt.Errorf("%w: -quant needs -plan", errUsage)
 	}
 	if *check {
 		if r.Check, err = checkWeights(*dir, fs.Output()); err != nil {
@@ -135,6 +164,9 @@ func runInspect(fs *flag.FlagSet, args []string) error {
 		}
 	} else {
 		printReport(stdout, r)
+		if r.Plan != "" {
+			printPlan(stdout, r)
+		}
 	}
 	if r.Check != nil && len(r.Check.NonFinite) > 0 {
 		return fmt.Errorf("%d of %d tensors hold NaN or infinite values (first: %s); the checkpoint is damaged",
@@ -440,6 +472,65 @@ func printReport(w io.Writer, r *inspectReport) {
 			fmt.Fprintf(w, "  non-finite %s (%s): %d of %d elements, first at index %d\n", t.Name, t.DType, t.Count, t.Of, t.First)
 		}
 	}
+}
+
+// addPlan fills the plan rows of r.
+func addPlan(r *inspectReport, c *minimax01.Config, dir, planStr, quantFmt string) error {
+	plan, err := dist.ParsePlan(planStr)
+	if err != nil {
+		return fmt.Errorf("%w: -plan: %v", errUsage, err)
+	}
+	q, err := quantOption(quantFmt)
+	if err != nil {
+		return err
+	}
+	if q != nil && c.Quant != nil {
+		return fmt.Errorf("%w: the checkpoint is already quantized (%s); drop -quant", errUsage, c.Quant)
+	}
+	if q == nil {
+		q = c.Quant
+	}
+	mem, err := plan.Memory(c, storedDType(dir), q)
+	if err != nil {
+		return err
+	}
+	r.Plan = plan.String()
+	for _, m := range mem {
+		r.PlanMemory = append(r.PlanMemory, planRow{Process: m.Role, Holds: m.Part.String(), WeightBytes: m.WeightBytes,
+			StateBytes: m.StateBytes, KVBytesPerToken: m.KVBytesPerToken})
+	}
+	return nil
+}
+
+// storedDType is the float type of a checkpoint's embedding (BF16 when there
+// is no checkpoint, as for a preset: the released layout).
+func storedDType(dir string) quant.Type {
+	if dir != "" {
+		if ck, err := safetensors.OpenCheckpoint(dir); err == nil {
+			defer ck.Close()
+			if t, err := ck.Tensor("model.embed_tokens.weight"); err == nil {
+				switch t.DType {
+				case safetensors.F32:
+					return quant.F32
+				case safetensors.F16:
+					return quant.F16
+				}
+			}
+		}
+	}
+	return quant.BF16
+}
+
+func printPlan(w io.Writer, r *inspectReport) {
+	fmt.Fprintf(w, "plan         %s: %d workers\n", r.Plan, len(r.PlanMemory)-1)
+	fmt.Fprintf(w, "             %-9s %-44s %12s %14s %12s\n", "process", "holds", "weights", "state/seq", "KV/token")
+	var sum int64
+	for _, m := range r.PlanMemory {
+		fmt.Fprintf(w, "             %-9s %-44s %12s %14s %12s\n", m.Process, m.Holds, gb(m.WeightBytes),
+			human(float64(m.StateBytes), "B"), human(float64(m.KVBytesPerToken), "B"))
+		sum += m.WeightBytes
+	}
+	fmt.Fprintf(w, "             %-9s %-44s %12s\n", "total", "", gb(sum))
 }
 
 func gb(b int64) string { return fmt.Sprintf("%.3f GB", float64(b)/1e9) }

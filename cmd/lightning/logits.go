@@ -30,6 +30,7 @@ func runLogits(fs *flag.FlagSet, args []string) error {
 	chunk := fs.Int("chunk", 0, "feed the prompt in chunks of this many tokens (0 = all at once)")
 	out := fs.String("o", "", "output .safetensors file")
 	quantFmt := fs.String("quant", "", "quantize the weights at load to this format (q8, q8b32, q4g64, …; see 'lightning quantize')")
+	df := addDistFlags(fs, true)
 	if err := parseFlags(fs, args, false); err != nil {
 		return err
 	}
@@ -47,12 +48,12 @@ func runLogits(fs *flag.FlagSet, args []string) error {
 	if err != nil {
 		return err
 	}
-	m, err := loadModel(*dir, minimax01.Options{Quant: spec}, fs.Output())
+	m, hub, closeModel, err := openModel(*dir, minimax01.Options{Quant: spec}, df, fs)
 	if err != nil {
 		return err
 	}
-	defer m.Close()
-	V := m.Config.Vocab
+	defer closeModel()
+	V := m.Info().VocabSize
 	if err := checkIDs(ids, V); err != nil {
 		return err
 	}
@@ -65,10 +66,16 @@ func runLogits(fs *flag.FlagSet, args []string) error {
 	for i := 0; i < len(ids); i += n {
 		j := min(i+n, len(ids))
 		seq := model.Seq{State: st, Tokens: ids[i:j], Logits: model.LogitsAll}
-		m.Forward([]model.Seq{seq}, logits[i*V:j*V])
+		if err := forwardErr(func() { m.Forward([]model.Seq{seq}, logits[i*V:j*V]) }); err != nil {
+			return err
+		}
 		if !model.AllFinite(logits[i*V : j*V]) {
 			return nonFinite(m, seq, *dir)
 		}
+	}
+	if hub != nil {
+		st := hub.Stats()
+		fmt.Fprintf(fs.Output(), "traffic: %d B for %d tokens (%s)\n", st.Total(), len(ids), st)
 	}
 	data := make([]byte, 4*len(logits))
 	for i, v := range logits {

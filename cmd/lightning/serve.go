@@ -11,6 +11,8 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"runtime"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"syscall"
@@ -18,6 +20,7 @@ import (
 
 	"github.com/lightninglm/lightning/engine"
 	"github.com/lightninglm/lightning/internal/trace"
+	"github.com/lightninglm/lightning/model"
 	"github.com/lightninglm/lightning/model/minimax01"
 	"github.com/lightninglm/lightning/server"
 )
@@ -26,7 +29,7 @@ func init() {
 	register(&command{
 		name:    "serve",
 		summary: "serve a model over an OpenAI-compatible HTTP API (chat, completions, streaming)",
-		usage:   "-model DIR [-host 127.0.0.1] [-port 8080] [-api-key KEY] [-session-dir DIR] [flags]",
+		usage:   "-model DIR [-host 127.0.0.1] [-port 8080] [-api-key KEY] [-session-dir DIR] [-plan PLAN (-workers ADDR,… | -local-workers N)] [flags]",
 		help: `Serves POST /v1/chat/completions and /v1/completions (streaming with "stream": true), GET /v1/models,
 GET /health and GET /metrics (Prometheus). Existing OpenAI clients work unchanged: point their base URL at
 http://HOST:PORT/v1 and use the model name from /v1/models (the model folder's name unless -model-name).
@@ -36,14 +39,29 @@ chat_template.jinja) are read from the model folder unless -tokenizer names anot
 
 Concurrent requests are batched: every engine step runs all running sequences through one forward pass,
 so the weights stream from memory once per step however many clients decode. Long prompts are prefilled
-in chunks of at most -batch-tokens per step between decode steps. Requests beyond -max-seqs wait in a
+in chunks between decode steps: what a step's -batch-tokens leaves after the decoding streams is shared
+equally between the prompts being read, so a short request behind a long prompt starts at the next step
+(lightning_prefill_wait_seconds in /metrics is the time requests wait for their first prompt chunk). Requests beyond -max-seqs wait in a
 queue of -max-queue; beyond that the server answers 429 with Retry-After. Each sequence reserves its
 state memory (fixed part plus KV cache for prompt + max_tokens) against -max-memory before it starts.
+The budget holds for the process: the Go memory limit (debug.SetMemoryLimit) is set to what the runtime
+holds after loading plus the engine's bound (-max-memory, the prefix cache, spare states) plus 1/8, so the
+garbage collector's headroom cannot double it; /metrics shows lightning_process_resident_bytes beside
+lightning_memory_accounted_bytes, lightning_memory_bound_bytes and lightning_go_memory_limit_bytes
+(-max-memory 0: no limit).
+A prompt that cannot be read within -request-timeout at the measured prefill rate (less what the prefix
+cache holds) is refused with 413 prompt_too_long_for_timeout, saying how long it would take; the rate is
+measured at the contexts served so far, which long prompts only slow down, so the estimate errs on the
+fast side and nothing that could finish is refused. A prompt that arrives before any rate is measured
+is checked again at every step of its prefill and ended the same way as soon as it cannot finish.
 
 Prefix reuse: states are snapshotted at the end of prompts, of shared system prompts and of each
 conversation turn into a cache of -prefix-cache-mb; a request that extends a cached prefix (the next turn
 of a chat, the same system prompt) skips prefilling it. "usage.prompt_tokens_details.cached_tokens"
-reports how many prompt tokens were reused.
+reports how many prompt tokens were reused. A snapshot inside or at the end of a prompt copies the state,
+so it is taken only from -cache-min-tokens (32) tokens on: a shorter prefix is cheaper to read again. The
+state a finished answer leaves is handed to the cache without a copy, so the next turn of even a short
+chat starts after the previous reply.
 
 Sessions (-session-dir DIR, off by default) keep a conversation's model state on disk, so its next turn
 reads only the new messages, even after a restart (the prefix cache lives in memory only). A chat request
@@ -53,7 +71,9 @@ token or max_tokens. The next request naming it resumes from the saved state if 
 extends the text the state absorbed (the model keeps seeing its own generated tokens); otherwise the
 whole prompt is read and the session replaced. The response header X-Lightning-Session says "resumed",
 "new" or "mismatch", and cached_tokens counts the tokens not re-read. One request at a time per session
-(else 409 session_busy). A corrupt, truncated or other model's file gives 409 session_invalid; nothing
+(else 409 session_busy). A file saved by "lightning chat -session FILE" can be copied in as
+DIR/NAME.session: it is read as well and saved back in the server's format. A corrupt, truncated or
+other model's file gives 409 session_invalid, saying which kind of file it was read as; nothing
 is overwritten until DELETE. GET /v1/sessions lists them (id, tokens, bytes, created_at, modified_at),
 GET /v1/sessions/NAME checks one and shows its conversation, DELETE /v1/sessions/NAME removes it.
 repetition_penalty sees only the tokens read by the request. One server per folder.
@@ -64,7 +84,12 @@ Security: with -api-key (or $LIGHTNING_API_KEY) every endpoint except /health ne
 
 Tools: MiniMax's <tool_calls> output becomes OpenAI "tool_calls". tool_choice "required" or
 {"type": "function", "function": {"name": ...}} forces a call: sampling is constrained to the tool-call
-format with the allowed names and a JSON object for the arguments. response_format {"type": "json_object"}
+format with the allowed names and a JSON object for the arguments, with at most one whitespace byte in a
+row, and the block is closed before max_tokens runs out: the reply is "tool_calls" with finish_reason
+"tool_calls" (unless max_tokens is too small for any call). Calls are read in any JSON layout
+(one per line, as MiniMax writes them, or pretty-printed). An assistant message with "content": null
+and tool_calls (OpenAI's tool-call turn) reaches the template as vLLM passes it: "" for string-content
+templates, an empty part list for MiniMax's. response_format {"type": "json_object"}
 constrains the reply to one JSON object.
 
 Reasoning: MiniMax-M1 thinks before it answers, in <think>…</think> at the start of its reply. With
@@ -73,6 +98,10 @@ deltas) and only the answer to "content", as vLLM's reasoning parsers do; a repl
 is all reasoning. A recurrent state cannot forget tokens it has read, so a session resumes the next turn
 only if the client sends the reply back whole, thinking included; otherwise the turn re-reads the
 conversation. The prefix cache still skips everything up to the previous reply.
+
+Across processes: with -plan and -workers ADDR,… (or -local-workers N, which starts the workers on this
+machine) the model's layers and experts run on 'lightning worker' processes and this process keeps the
+embedding and LM head; the API is the same. Sessions need the model in this process.
 
 SIGINT/SIGTERM drain the server: /health turns to "draining", new requests get 503, requests in flight
 finish for up to -drain-timeout, then the rest are aborted.
@@ -100,6 +129,7 @@ func runServe(fs *flag.FlagSet, args []string) error {
 	ggufBlocks := fs.Bool("gguf-blocks", false, ggufBlocksHelp)
 	prefixMB := fs.Int64("prefix-cache-mb", 1024, "prefix cache budget in MiB (0 turns prefix reuse off)")
 	ckEvery := fs.Int("checkpoint-every", 2048, "also snapshot long prompts every this many tokens")
+	cacheMin := fs.Int("cache-min-tokens", 32, "shortest prompt prefix the prefix cache copies a state for (a finished turn is kept whatever its length)")
 	maxTokens := fs.Int("max-tokens", 4096, "largest max_tokens a request may ask for (and the default)")
 	timeout := fs.Duration("request-timeout", 10*time.Minute, "longest time a request may take (0 = no limit)")
 	drain := fs.Duration("drain-timeout", 30*time.Second, "on SIGTERM, how long requests in flight may finish")
@@ -109,6 +139,7 @@ func runServe(fs *flag.FlagSet, args []string) error {
 	sessionDir := fs.String("session-dir", "", "save chat sessions (\"session\": NAME) in this folder, created if missing (default: sessions off)")
 	profile := fs.Duration("profile", 0, "log the op-by-op profile of the prefill and decode steps of each such period (e.g. 1m; 0 = off)")
 	reasoning := fs.String("reasoning-parser", "none", "minimax_m1 (or think): send a chat reply's leading <think>…</think> as reasoning_content; none: leave it in content")
+	df := addDistFlags(fs, true)
 	if err := parseFlags(fs, args, false); err != nil {
 		return err
 	}
@@ -120,10 +151,12 @@ func runServe(fs *flag.FlagSet, args []string) error {
 		return fmt.Errorf("%w: -port %d outside 0…65535", errUsage, *port)
 	case *maxSeqs < 1 || *maxQueue < 0 || *batchTokens <= *maxSeqs:
 		return fmt.Errorf("%w: need -max-seqs ≥ 1, -max-queue ≥ 0 and -batch-tokens > -max-seqs", errUsage)
-	case *prefixMB < 0 || *bodyMB < 1 || *maxTokens < 1 || *ckEvery < 1:
-		return fmt.Errorf("%w: -prefix-cache-mb ≥ 0, -max-body-mb ≥ 1, -max-tokens ≥ 1 and -checkpoint-every ≥ 1 required", errUsage)
+	case *prefixMB < 0 || *bodyMB < 1 || *maxTokens < 1 || *ckEvery < 1 || *cacheMin < 1:
+		return fmt.Errorf("%w: -prefix-cache-mb ≥ 0, -max-body-mb ≥ 1, -max-tokens ≥ 1, -checkpoint-every ≥ 1 and -cache-min-tokens ≥ 1 required", errUsage)
 	case *profile < 0:
 		return fmt.Errorf("%w: -profile %v: want a period such as 1m, or 0 for off", errUsage, *profile)
+	case *profile > 0 && df.enabled():
+		return fmt.Errorf("%w: -profile times the steps of a model run in this process, not with -workers or -local-workers", errUsage)
 	}
 	switch *reasoning {
 	case "none", "minimax_m1", "think":
@@ -178,18 +211,35 @@ func runServe(fs *flag.FlagSet, args []string) error {
 	logger.Info("listening", "addr", "http://"+ln.Addr().String(), "auth", *apiKey != "")
 
 	start := time.Now()
-	m, err := minimax01.Load(*dir, minimax01.Options{MaxBatchTokens: *batchTokens, GGUFBlocks: *ggufBlocks})
-	if err != nil {
-		hs.Close()
-		return err
-	}
-	defer m.Close()
-	for _, w := range m.Warnings {
-		logger.Warn("model", "warning", w)
-	}
-	if *profile > 0 {
-		stop := logProfiles(m, *profile, logger)
-		defer stop()
+	var m model.Model
+	opt := minimax01.Options{MaxBatchTokens: *batchTokens, GGUFBlocks: *ggufBlocks}
+	if df.enabled() {
+		var closeModel func()
+		m, _, closeModel, err = openModel(*dir, opt, df, fs)
+		if err != nil {
+			hs.Close()
+			return err
+		}
+		defer closeModel()
+	} else {
+		if *df.plan != "" {
+			hs.Close()
+			return fmt.Errorf("%w: -plan needs -workers or -local-workers", errUsage)
+		}
+		mm, err := minimax01.Load(*dir, opt)
+		if err != nil {
+			hs.Close()
+			return err
+		}
+		defer mm.Close()
+		for _, w := range mm.Warnings {
+			logger.Warn("model", "warning", w)
+		}
+		if *profile > 0 {
+			stop := logProfiles(mm, *profile, logger)
+			defer stop()
+		}
+		m = mm
 	}
 	tok, err := loadTokenizer(*tokDir)
 	if err != nil {
@@ -235,11 +285,9 @@ func runServe(fs *flag.FlagSet, args []string) error {
 	if queue == 0 {
 		queue = -1 // engine.Config's 0 means its default; -max-queue 0 means no waiting
 	}
-	// Prompts shorter than CacheMinTokens are cheaper to prefill again than a
-	// state copy is to keep.
 	eng, err := engine.New(m, engine.Config{
 		MaxSeqs: *maxSeqs, MaxQueue: queue, BatchTokens: *batchTokens, MaxMemory: budget,
-		PrefixCacheBytes: *prefixMB << 20, CheckpointEvery: *ckEvery, CacheMinTokens: 32,
+		PrefixCacheBytes: *prefixMB << 20, CheckpointEvery: *ckEvery, CacheMinTokens: *cacheMin,
 	})
 	if err != nil {
 		hs.Close()
@@ -250,9 +298,11 @@ func runServe(fs *flag.FlagSet, args []string) error {
 		hs.Close()
 		return err
 	}
+	goLimit := setMemoryLimit(eng.MemoryBound())
 	logger.Info("ready", "model", *name, "load", time.Since(start).Round(time.Millisecond), "weights", human(float64(info.WeightBytes), "B"),
 		"state_per_seq", human(float64(info.StateBytes), "B"), "kv_per_token", human(float64(info.BytesPerTok), "B"),
-		"max_memory", memString(budget), "seqs_fitting_at_max_tokens", fitting(budget, perSeq), "max_seqs", *maxSeqs)
+		"max_memory", memString(budget), "seqs_fitting_at_max_tokens", fitting(budget, perSeq), "max_seqs", *maxSeqs,
+		"go_memory_limit", memString(goLimit))
 
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
@@ -287,6 +337,35 @@ func runServe(fs *flag.FlagSet, args []string) error {
 	st := eng.Stats()
 	logger.Info("stopped", "finished", st.Finished, "aborted", st.Aborted, "generated_tokens", st.GeneratedTokens)
 	return nil
+}
+
+// memoryLimitSlack is the share of the engine's memory bound added to the
+// Go memory limit for what the engine does not account for: request
+// buffers, token texts, allocator fragmentation.
+const memoryLimitSlack = 8 // 1/8
+
+// setMemoryLimit makes the memory budget hold for the process: a soft Go
+// memory limit of what the runtime holds now (after loading the model: any
+// weight copies, the step's scratch) plus the engine's bound (budget, spare
+// states, prefix cache) plus 1/memoryLimitSlack of it. Without it, the
+// garbage collector's headroom (GOGC=100) lets the heap grow to about twice
+// what the budget counts. It returns the limit, 0 for none (no bound).
+func setMemoryLimit(bound int64) int64 {
+	if bound <= 0 {
+		return 0
+	}
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	limit := memoryLimit(int64(ms.Sys-ms.HeapReleased), bound)
+	debug.SetMemoryLimit(limit)
+	return limit
+}
+
+// memoryLimit is the Go memory limit for a runtime holding held bytes and
+// an engine bound: held + bound + bound/memoryLimitSlack.
+func memoryLimit(held, bound int64) int64 {
+	return held + bound + bound/memoryLimitSlack
 }
 
 // parseBytes reads a size: "auto", a plain byte count, or a number with a

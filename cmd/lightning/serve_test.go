@@ -4,6 +4,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"testing"
@@ -68,5 +69,24 @@ func TestBatchTokensDefault(t *testing.T) {
 		if f == nil || f.DefValue != strconv.Itoa(defaultBatchTokens) {
 			t.Errorf("%s -batch-tokens defaults to %v, want %d", name, f, defaultBatchTokens)
 		}
+	}
+}
+
+// TestSetMemoryLimit checks the limit's formula by hand (held + bound +
+// 1/8 of it), that setMemoryLimit installs it, and that there is none
+// without a bound.
+func TestSetMemoryLimit(t *testing.T) {
+	if got := memoryLimit(100<<20, 800<<20); got != 1000<<20 {
+		t.Errorf("memoryLimit(100 MiB, 800 MiB) = %d, want %d", got, 1000<<20)
+	}
+	old := debug.SetMemoryLimit(-1)
+	defer debug.SetMemoryLimit(old)
+	const bound = 1 << 30
+	limit := setMemoryLimit(bound)
+	if got := debug.SetMemoryLimit(-1); got != limit || limit <= bound+bound/memoryLimitSlack {
+		t.Errorf("limit %d, runtime says %d; want more than the bound plus slack, %d", limit, got, bound+bound/memoryLimitSlack)
+	}
+	if l := setMemoryLimit(0); l != 0 || debug.SetMemoryLimit(-1) != limit {
+		t.Errorf("no bound: limit %d, runtime %d", l, debug.SetMemoryLimit(-1))
 	}
 }

@@ -132,9 +132,11 @@ func (p *Profile) Kind(k Kind) {
 }
 
 // Lap charges the wall time since the previous lap to op, and the work it
-// did (flops, bytes) for the op's ratio to the machine's limits.
+// did (flops, bytes) for the op's ratio to the machine's limits. A lap
+// outside a step (before Begin or after End) is ignored: kernels that lap
+// can also run outside a model step (minimax01.Model.ExpertsForward).
 func (p *Profile) Lap(op Op, flops, bytes float64) {
-	if p == nil {
+	if p == nil || p.cur == nil {
 		return
 	}
 	p.lap(op, flops, bytes)
@@ -177,6 +179,9 @@ func (p *Profile) LapSplit(ops [2]Op, flops, bytes [2]float64) {
 		return
 	}
 	a, b := p.split[0].Swap(0), p.split[1].Swap(0)
+	if p.cur == nil { // outside a step, like Lap
+		return
+	}
 	wait0 := p.cur.Cells[p.kind][ops[0]].Wait
 	dt := p.lap(ops[0], flops[0], bytes[0])
 	if a+b == 0 {
@@ -198,7 +203,7 @@ func (p *Profile) LapSplit(ops [2]Op, flops, bytes [2]float64) {
 // End closes the step that added tokens rows, charging the time since the
 // last lap to OpOther of the model kind.
 func (p *Profile) End(tokens int) {
-	if p == nil {
+	if p == nil || p.cur == nil {
 		return
 	}
 	p.kind = KindModel

@@ -7,7 +7,8 @@ import (
 
 // TestProfileLaps checks the bookkeeping: laps add up to the step's wall
 // time exactly, pool waits move from the op to OpPoolWait, LapSplit divides
-// a lap by the CPU-time shares, and a nil Profile is a no-op.
+// a lap by the CPU-time shares, laps outside a step are ignored, and a nil
+// Profile is a no-op.
 func TestProfileLaps(t *testing.T) {
 	var waited time.Duration
 	p := &Profile{Waited: func() time.Duration { return waited }}
@@ -46,6 +47,15 @@ func TestProfileLaps(t *testing.T) {
 	// The split lap is divided 1:3; the rounding of one division can move a nanosecond.
 	if d := intra.Time - 3*inter.Time; d < -3 || d > 3 || inter.Flops != 1 || intra.Flops != 2 || inter.Bytes != 3 || intra.Bytes != 4 {
 		t.Errorf("split: inter %+v, intra %+v", inter, intra)
+	}
+	// Outside a step (after End): ignored, and the split CPU times dropped.
+	before := p.Phases
+	p.Lap(OpQ, 1, 1)
+	p.AddSplit(0, time.Second)
+	p.LapSplit([2]Op{OpLinInter, OpLinIntra}, [2]float64{1, 1}, [2]float64{1, 1})
+	p.End(1)
+	if p.Phases != before || p.split[0].Load() != 0 {
+		t.Error("laps outside a step changed the profile")
 	}
 	p.Reset()
 	if p.Phases[Prefill].Steps != 0 {

@@ -510,6 +510,9 @@ func (l *ggufLoader) unused() []string {
 
 // loadGGUF opens a minimax-01 GGUF file (or the first part of a split one).
 func loadGGUF(path string, opt Options) (*Model, error) {
+	if opt.Part != nil {
+		return nil, fmt.Errorf("minimax01: %s: a GGUF file cannot be loaded in parts yet (serving across processes); convert it with lightning convert -to hf", path)
+	}
 	if _, err := os.Stat(path); err != nil {
 		return nil, fmt.Errorf("minimax01: %w", err)
 	}

@@ -52,6 +52,10 @@ type Options struct {
 	// touch them, instead of by Load, on every thread, at once: a faster
 	// load and a slower first request.
 	LazyWeights bool
+	// Part, if set, loads only that slice of the model (serving across
+	// processes, package dist); such a model is driven through Embed,
+	// RunLayers, ExpertsForward and Head, not Forward.
+	Part *Part
 	// GGUFBlocks keeps a GGUF file's Q5_0, Q5_1, Q4_K, Q5_K and Q6_K
 	// matrices as their ggml blocks (lossless, 4.5–6.6 bits per weight)
 	// instead of widening them to BF16 at load; their products then run in
@@ -94,7 +98,13 @@ func Load(dir string, opt Options) (*Model, error) {
 	if err != nil {
 		return nil, fmt.Errorf("minimax01: %w", err)
 	}
-	w, unused, err := loadWeights(cfg, ck)
+	if opt.Part != nil {
+		if err := opt.Part.Validate(cfg); err != nil {
+			ck.Close()
+			return nil, err
+		}
+	}
+	w, unused, err := loadWeights(cfg, ck, opt.Part)
 	var notes []string
 	if err == nil && opt.Quant != nil {
 		if cfg.Quant != nil {
@@ -197,7 +207,7 @@ func (m *Model) Close() error {
 func (m *Model) ScratchBytes() int64 {
 	s := m.s
 	n := len(s.x) + len(s.h) + len(s.a) + len(s.qkv) + len(s.gate) + len(s.o) + len(s.kbuf) + len(s.vbuf) +
-		len(s.router) + len(s.wts) + len(s.final) + len(s.ids) + len(s.rowPos) + len(s.ropeTab)
+		len(s.router) + len(s.wts) + len(s.final) + len(s.ids) + len(s.rowPos) + len(s.ropeTab) + len(s.rowToks)
 	b := int64(n)*4 + s.moe.Bytes()
 	b += int64(cap(s.flash))*int64(unsafe.Sizeof(flashItem{})) + int64(cap(s.spans))*int64(unsafe.Sizeof(span{}))
 	return b + s.threadBytes
@@ -324,56 +334,12 @@ func (m *Model) step(s *scratch, T int, logits []float32) int {
 		for i, id := range sp.tokens {
 			r := sp.start + i
 			tensor.Row(x[r*dim:(r+1)*dim], w.Embed, int(id))
-			s.rowPos[r] = int32(sp.pos + i)
 		}
 	}
 	m.trace("embed", -1, x)
 	act := 4 * float64(T*dim) // bytes of one [T, dim] activation
 	p.Lap(trace.OpEmbed, 0, float64(T*w.Embed.Bytes()/max(w.Embed.Rows, 1))+act)
-	h, a := s.h[:T*dim], s.a[:T*dim]
-	if len(w.Layers) > 0 {
-		p.Kind(m.layerKind(0))
-		rmsNormRows(h, x, w.Layers[0].InputNorm, dim, c.NormEps)
-		m.trace("input_norm", 0, h)
-		p.Lap(trace.OpNorm, 0, 2*act)
-	}
-	for l := range w.Layers {
-		lw := &w.Layers[l]
-		// Attention sub-layer (spec §2.3); h holds its normalised input.
-		alpha, beta := c.LinearAlpha, c.LinearBeta
-		if c.LayerKinds[l] == Lightning {
-			m.lightning(s, l, T)
-		} else {
-			alpha, beta = c.FullAlpha, c.FullBeta
-			m.softmax(s, l, T)
-		}
-		m.trace("attn_out", l, a)
-		s.residualNorm(T, alpha, beta, lw.PostNorm)
-		m.trace("attn_residual", l, x)
-		m.trace("post_attn_norm", l, h)
-		p.Lap(trace.OpResidual, 0, 5*act)
-		// MoE sub-layer (spec §2.6).
-		router := s.router[:T*c.Experts]
-		kernels.MatMulF32(router, h, lw.Router, T, dim, c.Experts)
-		m.trace("router_logits", l, router)
-		p.Lap(trace.OpRouter, 2*float64(T*dim*c.Experts), 4*float64(dim*c.Experts+T*(dim+c.Experts)))
-		ids, wts := s.ids[:T*c.TopK], s.wts[:T*c.TopK]
-		moe.Route(router, T, c.Experts, c.TopK, ids, wts)
-		p.Lap(trace.OpRoute, 0, 4*float64(T*(c.Experts+2*c.TopK)))
-		moe.Forward(a, h, T, dim, lw.Experts, ids, wts, c.TopK, s.moe) // laps inside
-		m.trace("moe_out", l, a)
-		if l+1 < len(w.Layers) { // the residual, and the next layer's input norm
-			s.residualNorm(T, c.MLPAlpha, c.MLPBeta, w.Layers[l+1].InputNorm)
-			m.trace("out", l, x)
-			p.Lap(trace.OpResidual, 0, 5*act)
-			p.Kind(m.layerKind(l + 1))
-			m.trace("input_norm", l+1, h)
-		} else {
-			s.residualNorm(T, c.MLPAlpha, c.MLPBeta, nil)
-			m.trace("out", l, x)
-			p.Lap(trace.OpResidual, 0, 3*act)
-		}
-	}
+	m.layers(s, 0, len(w.Layers), T, nil)
 	p.Kind(trace.KindModel)
 	// Final norm on the rows that need logits, then the LM head in fp32 (spec §2.7).
 	R := 0
@@ -412,6 +378,87 @@ func (m *Model) matmul(op trace.Op, dst, x []float32, T int, w tensor.Mat) {
 	tensor.MatMul(dst, x, T, w)
 	if p := m.prof; p != nil {
 		p.Lap(op, 2*float64(T)*float64(w.Rows*w.Cols), float64(w.Bytes()+4*T*(w.Rows+w.Cols)))
+	}
+}
+
+// layers runs decoder layers [first, last) on the T rows of s.x in place
+// (s.spans says whose rows they are); peers computes the experts this
+// process does not hold (nil: it holds them all). Each layer's last
+// residual is fused with the next layer's input norm (residualNorm), so
+// only the first layer's input norm runs on its own.
+func (m *Model) layers(s *scratch, first, last, T int, peers ExpertPeers) {
+	if first >= last {
+		return
+	}
+	c, w, p := m.Config, m.Weights, m.prof
+	dim := c.Dim
+	for _, sp := range s.spans { // the positions RoPE reads
+		for i := range sp.tokens {
+			s.rowPos[sp.start+i] = int32(sp.pos + i)
+		}
+	}
+	p.Kind(m.layerKind(first))
+	rmsNormRows(s.h[:T*dim], s.x[:T*dim], w.Layers[first].InputNorm, dim, c.NormEps)
+	m.trace("input_norm", first, s.h[:T*dim])
+	p.Lap(trace.OpNorm, 0, 8*float64(T*dim))
+	for l := first; l < last; l++ {
+		var nextNorm []float32
+		if l+1 < last {
+			nextNorm = w.Layers[l+1].InputNorm
+		}
+		m.layer(s, l, T, peers, nextNorm)
+	}
+}
+
+// layer runs decoder layer l on the T rows of s.x in place, s.h holding
+// their input norm; peers computes the experts this process does not hold
+// (nil: it holds them all). With nextNorm (the next layer's input-norm
+// weights) it leaves that norm of its output in s.h.
+func (m *Model) layer(s *scratch, l, T int, peers ExpertPeers, nextNorm []float32) {
+	c, lw, p := m.Config, &m.Weights.Layers[l], m.prof
+	dim := c.Dim
+	x, h, a := s.x[:T*dim], s.h[:T*dim], s.a[:T*dim]
+	act := 4 * float64(T*dim) // bytes of one [T, dim] activation
+	// Attention sub-layer (spec §2.3); h holds its normalised input.
+	alpha, beta := c.LinearAlpha, c.LinearBeta
+	if c.LayerKinds[l] == Lightning {
+		m.lightning(s, l, T)
+	} else {
+		alpha, beta = c.FullAlpha, c.FullBeta
+		m.softmax(s, l, T)
+	}
+	m.trace("attn_out", l, a)
+	s.residualNorm(T, alpha, beta, lw.PostNorm)
+	m.trace("attn_residual", l, x)
+	m.trace("post_attn_norm", l, h)
+	p.Lap(trace.OpResidual, 0, 5*act)
+	// MoE sub-layer (spec §2.6).
+	router := s.router[:T*c.Experts]
+	kernels.MatMulF32(router, h, lw.Router, T, dim, c.Experts)
+	m.trace("router_logits", l, router)
+	p.Lap(trace.OpRouter, 2*float64(T*dim*c.Experts), 4*float64(dim*c.Experts+T*(dim+c.Experts)))
+	ids, wts := s.ids[:T*c.TopK], s.wts[:T*c.TopK]
+	moe.Route(router, T, c.Experts, c.TopK, ids, wts)
+	p.Lap(trace.OpRoute, 0, 4*float64(T*(c.Experts+2*c.TopK)))
+	if peers != nil {
+		peers.Send(l, h, T, ids, wts)
+	}
+	moe.Forward(a, h, T, dim, lw.Experts, ids, wts, c.TopK, s.moe) // laps inside
+	if peers != nil {
+		peers.Recv(a)
+		p.Lap(trace.OpOther, 0, 0) // waiting for the remote experts
+	}
+	m.trace("moe_out", l, a)
+	if nextNorm != nil { // the residual, and the next layer's input norm
+		s.residualNorm(T, c.MLPAlpha, c.MLPBeta, nextNorm)
+		m.trace("out", l, x)
+		p.Lap(trace.OpResidual, 0, 5*act)
+		p.Kind(m.layerKind(l + 1))
+		m.trace("input_norm", l+1, h)
+	} else {
+		s.residualNorm(T, c.MLPAlpha, c.MLPBeta, nil)
+		m.trace("out", l, x)
+		p.Lap(trace.OpResidual, 0, 3*act)
 	}
 }
 
@@ -761,6 +808,7 @@ type scratch struct {
 	rowPos    []int32     // [maxT] each row's position in its sequence
 	ropeTab   []float32   // [maxT, ropeDim] each row's RoPE cos | sin
 	flash     []flashItem // softmax-attention work items of the current layer
+	rowToks   []int32     // [maxT] placeholder token ids of RunLayers spans (only their count is read)
 	moe       *moe.Scratch
 	linFree   chan *attention.LightningScratch // one per worker thread
 	flashFree chan *attention.FlashScratch     // one per worker thread
@@ -792,7 +840,7 @@ func newScratch(m *Model) *scratch {
 		final: make([]float32, T*c.Dim), rowPos: make([]int32, T), ropeTab: make([]float32, T*c.RopeDim),
 		flash: make([]flashItem, 0, 2*T*c.KVHeads+c.KVHeads),
 		moe:   moe.NewScratch(T, c.Dim, c.FFN, c.Experts),
-		spans: make([]span, 0, T),
+		spans: make([]span, 0, T), rowToks: make([]int32, T),
 	}
 	s.linFn, s.smFn, s.rnFn, s.ropeFn = s.lightningHeads, s.softmaxHeads, s.residualNormRows, s.ropeRows
 	s.ewFn, s.nrFn = s.elementwiseRange, s.normRowsRange

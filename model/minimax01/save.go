@@ -145,7 +145,7 @@ func LoadF32(dir string) (*Config, *Weights, []float32, error) {
 		return nil, nil, nil, fmt.Errorf("minimax01: %w", err)
 	}
 	defer ck.Close()
-	src, _, err := loadWeights(c, ck)
+	src, _, err := loadWeights(c, ck, nil)
 	if err != nil {
 		return nil, nil, nil, err
 	}

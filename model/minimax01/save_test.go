@@ -1,6 +1,7 @@
 package minimax01
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"math"
@@ -257,5 +258,35 @@ func TestFusedExpertLayout(t *testing.T) {
 	}
 	if !sameBits(slabs[0], slabs[1]) {
 		t.Error("fused layout: LoadF32 slabs differ")
+	}
+
+	// A part (a dist worker's slice) takes the same tensors from either
+	// layout: its layers' attention side and router and its experts, and
+	// nothing else.
+	part := &Part{First: 2, Last: 4, Attention: true, ExpertLo: 1, ExpertHi: 3}
+	var ms [2]*Model
+	for i, d := range []string{src, dir} {
+		if ms[i], err = Load(d, Options{Part: part}); err != nil {
+			t.Fatal(err)
+		}
+		defer ms[i].Close()
+		if len(ms[i].Warnings) != 0 {
+			t.Errorf("%s with a part: warnings %v", d, ms[i].Warnings)
+		}
+	}
+	for _, p := range ParamTable(c) {
+		var got [2][]byte
+		for i, m := range ms {
+			if mat, v := m.Weights.Bind(p); mat != nil {
+				got[i] = mat.Data
+			} else {
+				got[i] = f32Bytes(*v)
+			}
+		}
+		if held := part.HoldsParam(p); held != (len(got[0]) > 0) || held != (len(got[1]) > 0) {
+			t.Errorf("%s: held %v, loaded %d and %d bytes (official, fused)", p.Name, held, len(got[0]), len(got[1]))
+		} else if !bytes.Equal(got[0], got[1]) {
+			t.Errorf("%s: the fused layout's part differs", p.Name)
+		}
 	}
 }

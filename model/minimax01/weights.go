@@ -60,6 +60,7 @@ type loader struct {
 	used  map[string]bool
 	quant *QuantSpec // the checkpoint's quantization_config, or nil
 	tied  bool       // tie_word_embeddings (QuantSpec.typeFor)
+	part  *Part      // the tensors to load (nil: all); the others stay zero
 }
 
 func dtypeOf(t safetensors.Tensor) (quant.Type, error) {
@@ -141,8 +142,12 @@ func (l *loader) has(name string) bool {
 // are in the HF fused layout (spec §3.4) takes its router and experts from
 // there instead. It also returns the names of checkpoint tensors the model
 // does not use.
-func loadWeights(c *Config, ck *safetensors.Checkpoint) (*Weights, []string, error) {
-	l := &loader{ck: ck, used: map[string]bool{}, quant: c.Quant, tied: c.TieEmbeddings}
+//
+// With a part, only the table entries it holds (Part.HoldsParam) are mapped
+// and copied (the files are mapped lazily, so the others are never read) and
+// the others stay empty; only its tensors count as used.
+func loadWeights(c *Config, ck *safetensors.Checkpoint, part *Part) (*Weights, []string, error) {
+	l := &loader{ck: ck, used: map[string]bool{}, quant: c.Quant, tied: c.TieEmbeddings, part: part}
 	w := newWeightsShell(c)
 	fused := make([]bool, c.Layers)
 	for i := range fused {
@@ -151,11 +156,16 @@ func loadWeights(c *Config, ck *safetensors.Checkpoint) (*Weights, []string, err
 	}
 	for _, p := range ParamTable(c) {
 		if (p.Role == RoleRouter || p.Expert >= 0) && fused[p.Layer] {
+			// The router entry stands for the layer's fused tensors, whose
+			// experts the part may hold even when it holds no router.
 			if p.Role == RoleRouter {
-				if err := l.loadFusedMoE(c, fmt.Sprintf("model.layers.%d.", p.Layer), &w.Layers[p.Layer]); err != nil {
+				if err := l.loadFusedMoE(c, p.Layer, &w.Layers[p.Layer]); err != nil {
 					return nil, nil, err
 				}
 			}
+			continue
+		}
+		if !part.HoldsParam(p) {
 			continue
 		}
 		var err error
@@ -176,11 +186,18 @@ func loadWeights(c *Config, ck *safetensors.Checkpoint) (*Weights, []string, err
 
 // loadFusedMoE maps one layer's router and experts from the HF transformers
 // v5 fused layout (spec §3.4): mlp.gate.weight, mlp.experts.gate_up_proj
-// [E, 2F, H] (gate rows first) and mlp.experts.down_proj [E, H, F].
-func (l *loader) loadFusedMoE(c *Config, p string, lw *LayerWeights) error {
+// [E, 2F, H] (gate rows first) and mlp.experts.down_proj [E, H, F]. With a
+// part, only the router and experts it holds are taken.
+func (l *loader) loadFusedMoE(c *Config, layer int, lw *LayerWeights) error {
+	p := fmt.Sprintf("model.layers.%d.", layer)
 	var err error
-	if lw.Router, err = l.vec(p+"mlp.gate.weight", c.Experts, c.Dim); err != nil {
-		return err
+	if l.part.holdsRouter(layer) {
+		if lw.Router, err = l.vec(p+"mlp.gate.weight", c.Experts, c.Dim); err != nil {
+			return err
+		}
+	}
+	if !l.part.holdsExpertsOf(layer) {
+		return nil
 	}
 	gu, gtyp, err := l.get(p+"mlp.experts.gate_up_proj", c.Experts, 2*c.FFN, c.Dim)
 	if err != nil {
@@ -192,6 +209,9 @@ func (l *loader) loadFusedMoE(c *Config, p string, lw *LayerWeights) error {
 	}
 	guBytes, dnBytes := len(gu.Data)/c.Experts, len(dn.Data)/c.Experts
 	for e := range lw.Experts {
+		if !l.part.holdsExpert(layer, e) {
+			continue
+		}
 		g := gu.Data[e*guBytes : (e+1)*guBytes]
 		ex := &lw.Experts[e]
 		if ex.W1, err = tensor.NewMat(c.FFN, c.Dim, gtyp, g[:guBytes/2]); err != nil {
@@ -212,7 +232,7 @@ func (l *loader) loadFusedMoE(c *Config, p string, lw *LayerWeights) error {
 func (l *loader) unused() []string {
 	var out []string
 	for _, n := range l.ck.Names() {
-		if !l.used[n] {
+		if !l.used[n] && l.part.Holds(n) {
 			out = append(out, n)
 		}
 	}

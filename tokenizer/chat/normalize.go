@@ -10,7 +10,10 @@ import (
 // results as {"role": "tool", "tool_call_id": id, "name": tool, "content":
 // s}) into the shape format expects, leaving the input untouched:
 //
-//   - ContentString: unchanged.
+//   - ContentString: null content becomes "" (vLLM joins a message's text
+//     parts, none for null, into its content), so that templates testing
+//     `'x' in content` accept OpenAI's assistant tool-call turn ("content":
+//     null plus tool_calls); everything else is unchanged.
 //   - ContentM1Parts and ContentText01Parts: string content becomes
 //     [{"type": "text", "text": s}] and null content []; list content is
 //     kept. A tool result becomes, for M1, {"role": "tool", ...,
@@ -23,12 +26,12 @@ import (
 // as they are (the MiniMax templates do not render them; see
 // FormatToolCalls for writing them into content).
 func NormalizeMessages(messages jinja.Value, format ContentFormat) (jinja.Value, error) {
-	if format == ContentString {
-		return messages, nil
-	}
 	list, ok := messages.(*jinja.List)
 	if !ok {
 		return nil, fmt.Errorf("chat: messages is %T, want a list", messages)
+	}
+	if format == ContentString {
+		return nullContentToEmpty(list), nil
 	}
 	callNames := map[string]string{} // tool_call_id -> function name
 	out := make([]jinja.Value, len(list.Items))
@@ -54,6 +57,29 @@ func NormalizeMessages(messages jinja.Value, format ContentFormat) (jinja.Value,
 		out[i] = n
 	}
 	return jinja.NewList(out...), nil
+}
+
+// nullContentToEmpty returns list with every message's null content
+// replaced by "", sharing the messages that need no change.
+func nullContentToEmpty(list *jinja.List) *jinja.List {
+	out := make([]jinja.Value, len(list.Items))
+	for i, it := range list.Items {
+		out[i] = it
+		m, ok := it.(*jinja.Dict)
+		if !ok {
+			continue
+		}
+		if c, has := m.Get("content"); !has || c != nil {
+			continue
+		}
+		n := jinja.NewDict()
+		for j, k := range m.Keys() {
+			n.Set(k, m.Values()[j])
+		}
+		n.Set("content", "")
+		out[i] = n
+	}
+	return jinja.NewList(out...)
 }
 
 // contentParts turns string content into one text part and null into no

@@ -107,8 +107,9 @@ func FormatToolCalls(calls []ToolCall) string {
 // Push never returns text that a later delta could turn into a tool call,
 // and returns each call once its line is complete. The zero value is ready.
 type Stream struct {
-	pending []byte // input not yet consumed (a partial tag or line)
-	scanned int    // in a block: bytes of pending already searched for a newline or the end tag
+	pending []byte     // input not yet consumed (a partial tag, line or call)
+	scanned int        // in a block: bytes of pending already searched for the end tag
+	obj     objectScan // in a block: the call object starting at pending[0], if any
 	mode    streamMode
 	blocks  int // tool-call blocks opened so far
 }
@@ -177,39 +178,111 @@ func (s *Stream) push(delta string, emit func(string, bool), call func(ToolCall)
 			s.mode = modeText
 		case modeTools:
 			// Resume where the previous push stopped (minus a possible
-			// partial end tag), so a long line costs linear time.
+			// partial end tag), so a long call costs linear time.
 			from := max(0, s.scanned-len(toolCallsClose)+1)
 			i := bytes.Index(p[from:], []byte(toolCallsClose))
-			body := p
-			if i >= 0 {
-				i += from
-				body = p[:i]
-			}
-			// p[:scanned] holds no newline (it was cut after the last one).
-			nlFrom := min(s.scanned, len(body))
-			last := bytes.LastIndexByte(body[nlFrom:], '\n')
-			if last >= 0 {
-				last += nlFrom
-				for _, line := range strings.Split(string(body[:last]), "\n") {
-					if c, ok := parseCallLine(line); ok {
-						call(c)
-					}
-				}
-			}
 			if i < 0 {
-				s.consume(last + 1)
+				s.consume(s.scanCalls(p, false, call))
 				s.scanned = len(s.pending)
 				return
 			}
-			if c, ok := parseCallLine(string(body[last+1:])); ok {
-				call(c)
-			}
-			s.consume(i + len(toolCallsClose))
+			s.scanCalls(p[:i+from], true, call)
+			s.consume(i + from + len(toolCallsClose))
 			s.scanned = 0
 			s.mode = modeText
 		}
 	}
 }
+
+// scanCalls reads the calls in body, the text of a block after what earlier
+// pushes consumed, and returns how many bytes it is done with. Each call is
+// a JSON object in any layout (one per line as MiniMax writes them, or
+// pretty-printed across lines); text between objects is skipped line by
+// line, as vLLM skips lines that are not calls. An object that is broken (a
+// raw newline inside a string) or cut by the end of the block is read as a
+// line instead, so a bad line does not swallow the calls after it. ended
+// says the block's end tag follows body.
+func (s *Stream) scanCalls(body []byte, ended bool, call func(ToolCall)) int {
+	pos := 0
+	for {
+		for pos < len(body) && isJSONSpace(body[pos]) {
+			pos++
+		}
+		if pos == len(body) {
+			return pos
+		}
+		rest := body[pos:]
+		if rest[0] == '{' {
+			n := s.obj.scan(rest)
+			if n > 0 {
+				if c, ok := parseCall(rest[:n]); ok {
+					call(c)
+				}
+				s.obj = objectScan{}
+				pos += n
+				continue
+			}
+			if n == 0 && !ended {
+				return pos // the object goes on in a later push
+			}
+			s.obj = objectScan{}
+		}
+		nl := bytes.IndexByte(rest, '\n')
+		if nl < 0 {
+			if !ended {
+				return pos // wait for the end of the line
+			}
+			nl = len(rest)
+		}
+		if c, ok := parseCall(bytes.TrimFunc(rest[:nl], isPySpace)); ok {
+			call(c)
+		}
+		pos += min(nl+1, len(rest))
+	}
+}
+
+// objectScan finds the end of a JSON object across pushes: n bytes of it
+// are scanned, depth containers are open, and whether the scan is inside a
+// string or just after a backslash in one. The zero value starts an object.
+type objectScan struct {
+	n          int
+	depth      int
+	inStr, esc bool
+}
+
+// scan continues over b, which starts at the object's '{'. It returns the
+// object's length once its braces balance, 0 if it needs more input, or -1
+// if a raw newline in a string shows it is not JSON.
+func (o *objectScan) scan(b []byte) int {
+	for ; o.n < len(b); o.n++ {
+		c := b[o.n]
+		switch {
+		case o.esc:
+			o.esc = false
+		case o.inStr:
+			switch c {
+			case '\\':
+				o.esc = true
+			case '"':
+				o.inStr = false
+			case '\n':
+				return -1
+			}
+		case c == '"':
+			o.inStr = true
+		case c == '{' || c == '[':
+			o.depth++
+		case c == '}' || c == ']':
+			if o.depth--; o.depth == 0 {
+				o.n++
+				return o.n
+			}
+		}
+	}
+	return 0
+}
+
+func isJSONSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }
 
 // consume drops the first n pending bytes.
 func (s *Stream) consume(n int) {
@@ -221,9 +294,8 @@ func (s *Stream) consume(n int) {
 
 func (s *Stream) close(emit func(string, bool), call func(ToolCall)) {
 	if s.mode == modeTools {
-		if c, ok := parseCallLine(string(s.pending)); ok {
-			call(c)
-		}
+		s.scanCalls(s.pending, true, call)
+		s.obj = objectScan{}
 	} else {
 		emit(string(s.pending), s.blocks > 0)
 	}
@@ -256,13 +328,12 @@ func partialSuffix(s []byte, tags ...string) int {
 	return best
 }
 
-// parseCallLine parses one {"name": ..., "arguments": ...} line.
-func parseCallLine(line string) (ToolCall, bool) {
-	line = strings.TrimFunc(line, isPySpace)
-	if !strings.HasPrefix(line, "{") || !strings.HasSuffix(line, "}") {
+// parseCall parses one {"name": ..., "arguments": ...} object.
+func parseCall(obj []byte) (ToolCall, bool) {
+	if !bytes.HasPrefix(obj, []byte("{")) || !bytes.HasSuffix(obj, []byte("}")) {
 		return ToolCall{}, false
 	}
-	v, err := jinja.DecodeJSON([]byte(line))
+	v, err := jinja.DecodeJSON(obj)
 	if err != nil {
 		return ToolCall{}, false
 	}

@@ -156,7 +156,8 @@ func TestToolResultThroughMiniMaxTemplates(t *testing.T) {
 
 // parseExamples follow vLLM's minimax tool parser: one JSON object per line
 // inside <tool_calls>, invalid lines skipped, calls inside <think> ignored,
-// content = stripped text before the block.
+// content = stripped text before the block. Beyond vLLM, a call may be laid
+// out over several lines (any valid JSON layout).
 var parseExamples = []struct {
 	name   string
 	output string
@@ -174,6 +175,14 @@ var parseExamples = []struct {
 	{"single line block", "<tool_calls>{\"name\": \"f\", \"arguments\": {}}</tool_calls>",
 		Parsed{Calls: []ToolCall{{"f", "{}"}}}},
 	{"partial tag at end", "text <tool_ca", Parsed{Content: "text <tool_ca"}},
+	{"pretty-printed", "<tool_calls>\n{\n  \"name\": \"get_weather\",\n  \"arguments\": {\n    \"city\": \"Paris\"\n  }\n}\n\n\n   {\"name\": \"b\",\n\"arguments\": {}}</tool_calls>",
+		Parsed{Calls: []ToolCall{{"get_weather", `{"city": "Paris"}`}, {"b", "{}"}}}},
+	{"unbalanced line, then a call", "<tool_calls>\n{\"name\": \"a\", \"arguments\": {}\n{\"name\": \"b\", \"arguments\": {}}\n</tool_calls>",
+		Parsed{Calls: []ToolCall{{"b", "{}"}}}},
+	{"raw newline in a string, then a call", "<tool_calls>\n{\"name\": \"a\", \"arguments\": {\"x\": \"1\n{\"name\": \"b\", \"arguments\": {\"y\": \"}\"}}\n</tool_calls>",
+		Parsed{Calls: []ToolCall{{"b", `{"y": "}"}`}}}},
+	{"unterminated pretty-printed", "<tool_calls>\n{\"name\": \"f\",\n \"arguments\": {\"k\": 1}\n}",
+		Parsed{Calls: []ToolCall{{"f", `{"k": 1}`}}}},
 }
 
 func TestParseToolCalls(t *testing.T) {

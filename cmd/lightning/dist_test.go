@@ -1,0 +1,408 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/openai/openai-go/v3"
+	"github.com/openai/openai-go/v3/option"
+
+	"github.com/lightninglm/lightning/format/safetensors"
+	"github.com/lightninglm/lightning/model/minimax01"
+	"github.com/lightninglm/lightning/quant"
+)
+
+// childEnv makes the test binary act as the lightning command, so that
+// -local-workers (which starts os.Executable()) runs real worker processes.
+const childEnv = "LIGHTNING_CLI_TEST_CHILD"
+
+func TestMain(m *testing.M) {
+	if os.Getenv(childEnv) == "1" {
+		os.Exit(run(os.Args[1:], os.Stderr))
+	}
+	os.Exit(m.Run())
+}
+
+// TestLocalWorkersReproduceGolden runs 'logits' and 'generate' with worker
+// processes on loopback for each plan and compares with the official
+// reference of tiny-a: logits within 2e-4 (the golden tolerance), greedy
+// tokens identical.
+func TestLocalWorkersReproduceGolden(t *testing.T) {
+	t.Setenv(childEnv, "1")
+	dir := filepath.Join(goldenDir, "tiny-a")
+	man := readManifest(t, dir)
+	ref, err := safetensors.Open(filepath.Join(dir, "prefill.safetensors"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ref.Close()
+	for _, plan := range []struct {
+		plan    string
+		workers string
+	}{{"pp=2", "2"}, {"ep=2", "2"}, {"pp=2,ep=2", "4"}} {
+		for _, c := range man.Cases {
+			switch {
+			case c.Kind == "prefill" && c.Prompt == "p257":
+				out := filepath.Join(t.TempDir(), "logits.safetensors")
+				_, stderr, code := runCLI(t, "logits", "-model", dir, "-ids", joinIDs(man.Prompts[c.Prompt]), "-chunk", "100",
+					"-plan", plan.plan, "-local-workers", plan.workers, "-o", out)
+				if code != 0 {
+					t.Fatalf("%s: exit %d: %s", plan.plan, code, stderr)
+				}
+				f, err := safetensors.Open(out)
+				if err != nil {
+					t.Fatal(err)
+				}
+				got, _ := f.Tensor("logits")
+				want, _ := ref.Tensor(c.Tensor)
+				if fmt.Sprint(got.Shape) != fmt.Sprint(want.Shape) {
+					t.Fatalf("shape %v, want %v", got.Shape, want.Shape)
+				}
+				var worst float64
+				for i, v := range got.F32() {
+					worst = max(worst, math.Abs(float64(v-want.F32()[i])))
+				}
+				f.Close()
+				if worst > 2e-4 {
+					t.Errorf("%s %s: max |Δ| %.3g against the reference", plan.plan, c.Name, worst)
+				}
+			case c.Kind == "greedy" && c.Prompt == "p7":
+				out, stderr, code := runCLI(t, "generate", "-model", dir, "-ids", joinIDs(man.Prompts[c.Prompt]), "-n", fmt.Sprint(c.NewTokens),
+					"-plan", plan.plan, "-local-workers", plan.workers, "-v")
+				if code != 0 {
+					t.Fatalf("%s: exit %d: %s", plan.plan, code, stderr)
+				}
+				if got, want := strings.TrimSpace(out), joinIDs(c.Generated); got != want {
+					t.Errorf("%s %s: got %s, want %s", plan.plan, c.Name, got, want)
+				}
+				if !strings.Contains(stderr, "traffic: prefill") || !strings.Contains(stderr, "listening") && !strings.Contains(stderr, "holds") {
+					t.Errorf("%s: -v printed no worker memory or traffic:\n%s", plan.plan, stderr)
+				}
+			}
+		}
+	}
+}
+
+func TestDistFlagErrors(t *testing.T) {
+	dir := filepath.Join(goldenDir, "tiny-a")
+	gguf := filepath.Join(t.TempDir(), "m.gguf")
+	for _, tc := range []struct {
+		args []string
+		msg  string
+	}{
+		{[]string{"generate", "-model", dir, "-ids", "1", "-plan", "pp=2"}, "-plan needs -workers"},
+		{[]string{"generate", "-model", dir, "-ids", "1", "-plan", "pp=2", "-local-workers", "3"}, "has 2 workers"},
+		{[]string{"generate", "-model", dir, "-ids", "1", "-plan", "sp=2", "-local-workers", "2"}, "not yet supported"},
+		{[]string{"worker", "-model", dir, "-plan", "pp=2", "-rank", "0"}, "token is required"},
+		{[]string{"worker", "-model", dir, "-plan", "pp=2", "-rank", "2", "-token", "t"}, "rank 2 outside"},
+		{[]string{"worker", "-model", dir, "-plan", "pp=2", "-rank", "0", "-token", "t", "-listen", "0.0.0.0:0"}, "without TLS"},
+		// A GGUF file loads whole only; the check comes before it is read.
+		{[]string{"worker", "-model", gguf, "-plan", "pp=2", "-rank", "0", "-token", "t"}, "GGUF file cannot be served across processes"},
+		{[]string{"logits", "-model", gguf, "-ids", "1", "-plan", "pp=2", "-local-workers", "2", "-o", gguf + ".out"}, "GGUF file cannot be served across processes"},
+		{[]string{"inspect", "-model", gguf, "-plan", "pp=2"}, "GGUF file cannot be loaded in parts"},
+	} {
+		_, stderr, code := runCLI(t, tc.args...)
+		if code != 2 || !strings.Contains(stderr, tc.msg) {
+			t.Errorf("%v: exit %d, %q; want 2 and %q", tc.args, code, stderr, tc.msg)
+		}
+	}
+}
+
+// TestInspectPlan checks inspect -plan's rows: the hub and one row per
+// worker, each worker of pp=4 holding a quarter of the layers and every
+// expert, and the rows adding up to the whole q8 model.
+func TestInspectPlan(t *testing.T) {
+	out, stderr, code := runCLI(t, "inspect", "-preset", "minimax-text-01", "-plan", "pp=4", "-quant", "q8", "-json")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	var r inspectReport
+	if err := json.Unmarshal([]byte(out), &r); err != nil {
+		t.Fatal(err)
+	}
+	if r.Plan != "pp=4" || len(r.PlanMemory) != 5 || r.PlanMemory[0].Process != "hub" {
+		t.Fatalf("plan %q with %d rows: %+v", r.Plan, len(r.PlanMemory), r.PlanMemory)
+	}
+	c, _ := minimax01.PresetConfig("minimax-text-01")
+	q := minimax01.DefaultQuantSpec(quant.Q8)
+	var sum int64
+	for i, m := range r.PlanMemory {
+		sum += m.WeightBytes
+		if i > 0 && m.Holds != fmt.Sprintf("layers [%d,%d) attention experts [0,32)", (i-1)*20, i*20) {
+			t.Errorf("%s holds %q", m.Process, m.Holds)
+		}
+	}
+	if want := c.PartBytes(nil, quant.BF16, &q); sum != want {
+		t.Errorf("processes hold %d B, the q8 model %d B", sum, want)
+	}
+	if _, stderr, code := runCLI(t, "inspect", "-preset", "tiny", "-plan", "sp=2"); code != 2 || !strings.Contains(stderr, "not yet supported") {
+		t.Errorf("sp=2: exit %d: %s", code, stderr)
+	}
+}
+
+// serveChild runs 'lightning serve' as a child process (the test binary
+// acting as the command) and returns its base URL once it is ready; the
+// child is stopped with SIGTERM at cleanup, which also stops its workers.
+func serveChild(t *testing.T, args ...string) string {
+	t.Helper()
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(exe, append([]string{"serve", "-port", "0", "-max-memory", "0", "-prefix-cache-mb", "0"}, args...)...)
+	cmd.Env = append(os.Environ(), childEnv+"=1")
+	errp, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Signal(syscall.SIGTERM)
+		done := make(chan error, 1)
+		go func() { done <- cmd.Wait() }()
+		select {
+		case <-done:
+		case <-time.After(20 * time.Second):
+			cmd.Process.Kill()
+			t.Error("serve did not stop within 20 s of SIGTERM")
+		}
+	})
+	ready := make(chan string, 1)
+	var log strings.Builder
+	var mu sync.Mutex
+	go func() {
+		sc := bufio.NewScanner(errp)
+		base := ""
+		for sc.Scan() {
+			line := sc.Text()
+			mu.Lock()
+			log.WriteString(line + "\n")
+			mu.Unlock()
+			if _, a, ok := strings.Cut(line, "addr=http://"); ok && base == "" {
+				base = "http://" + strings.Fields(a)[0]
+			}
+			if strings.Contains(line, "msg=ready") {
+				ready <- base
+			}
+		}
+	}()
+	select {
+	case base := <-ready:
+		return base
+	case <-time.After(60 * time.Second):
+		mu.Lock()
+		defer mu.Unlock()
+		t.Fatalf("serve %v not ready within 60 s:\n%s", args, log.String())
+	}
+	return ""
+}
+
+// TestServeThroughWorkers serves tiny-a with a tokenizer through the
+// OpenAI API, once in one process and once over pp=2,ep=2 worker processes,
+// and checks that concurrent greedy requests (batched by the engine, one of
+// them streamed) give the same text both ways.
+func TestServeThroughWorkers(t *testing.T) {
+	dir := t.TempDir()
+	for src, dst := range map[string]string{
+		filepath.Join(goldenDir, "tiny-a", "config.json"):       "config.json",
+		filepath.Join(goldenDir, "tiny-a", "model.safetensors"): "model.safetensors",
+		"../../train/data/testdata/tok/tokenizer.json":          "tokenizer.json",
+		"../../train/data/testdata/tok/tokenizer_config.json":   "tokenizer_config.json",
+	} {
+		abs, err := filepath.Abs(src)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Symlink(abs, filepath.Join(dir, dst)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	prompts := []string{"the cat sat on", "hello world, hello", "abc abc abc", "once upon a time there"}
+	complete := func(base string) []string {
+		client := openai.NewClient(option.WithBaseURL(base+"/v1"), option.WithAPIKey("unused"))
+		out := make([]string, len(prompts))
+		var wg sync.WaitGroup
+		for i, p := range prompts {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				params := openai.CompletionNewParams{Model: openai.CompletionNewParamsModel(filepath.Base(dir)),
+					Prompt:    openai.CompletionNewParamsPromptUnion{OfString: openai.String(p)},
+					MaxTokens: openai.Int(12), Temperature: openai.Float(0)}
+				if i == 0 {
+					stream := client.Completions.NewStreaming(context.Background(), params)
+					for stream.Next() {
+						for _, c := range stream.Current().Choices {
+							out[i] += c.Text
+						}
+					}
+					if err := stream.Err(); err != nil {
+						t.Errorf("stream %q: %v", p, err)
+					}
+					return
+				}
+				resp, err := client.Completions.New(context.Background(), params)
+				if err != nil {
+					t.Errorf("%q: %v", p, err)
+					return
+				}
+				out[i] = resp.Choices[0].Text
+			}()
+		}
+		wg.Wait()
+		return out
+	}
+	want := complete(serveChild(t, "-model", dir))
+	got := complete(serveChild(t, "-model", dir, "-plan", "pp=2,ep=2", "-local-workers", "4"))
+	for i := range prompts {
+		t.Logf("%q → %q", prompts[i], got[i])
+		if got[i] != want[i] || want[i] == "" {
+			t.Errorf("%q: through workers %q, one process %q", prompts[i], got[i], want[i])
+		}
+	}
+}
+
+// workerChild starts 'lightning worker' as a child process and returns it,
+// its address and its probe address (with -probe-listen).
+func workerChild(t *testing.T, args ...string) (cmd *exec.Cmd, addr, probe string) {
+	t.Helper()
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd = exec.Command(exe, append([]string{"worker"}, args...)...)
+	cmd.Env = append(os.Environ(), childEnv+"=1")
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	sc := bufio.NewScanner(out)
+	for sc.Scan() {
+		if _, a, ok := strings.Cut(sc.Text(), "probes on "); ok {
+			probe = a
+		}
+		if _, a, ok := strings.Cut(sc.Text(), "listening on "); ok {
+			go io.Copy(io.Discard, out)
+			return cmd, a, probe
+		}
+	}
+	t.Fatalf("worker %v exited without listening", args)
+	return nil, "", ""
+}
+
+// TestServeWorkerDies kills a worker process under 'serve -workers': the
+// next request fails with 503 and a clear message, and once the worker is
+// restarted on its address requests succeed again.
+func TestServeWorkerDies(t *testing.T) {
+	dir := filepath.Join(goldenDir, "tiny-a")
+	tmp := t.TempDir()
+	for _, f := range []string{"config.json", "model.safetensors"} {
+		abs, _ := filepath.Abs(filepath.Join(dir, f))
+		if err := os.Symlink(abs, filepath.Join(tmp, f)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, f := range []string{"tokenizer.json", "tokenizer_config.json"} {
+		abs, _ := filepath.Abs(filepath.Join("../../train/data/testdata/tok", f))
+		if err := os.Symlink(abs, filepath.Join(tmp, f)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	const tok = "serve-test-token"
+	wargs := func(rank int, listen string) []string {
+		return []string{"-model", tmp, "-plan", "pp=2", "-rank", fmt.Sprint(rank), "-listen", listen, "-token", tok}
+	}
+	_, a0, probe := workerChild(t, append(wargs(0, "127.0.0.1:0"), "-probe-listen", "127.0.0.1:0")...)
+	for _, path := range []string{"/healthz", "/readyz"} { // Kubernetes probes: no token needed
+		resp, err := http.Get("http://" + probe + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			t.Errorf("worker %s: %d", path, resp.StatusCode)
+		}
+	}
+	w1, a1, _ := workerChild(t, wargs(1, "127.0.0.1:0")...)
+	base := serveChild(t, "-model", tmp, "-plan", "pp=2", "-workers", a0+","+a1, "-token", tok, "-worker-timeout", "5s")
+	client := openai.NewClient(option.WithBaseURL(base+"/v1"), option.WithAPIKey("unused"), option.WithMaxRetries(0))
+	complete := func() error {
+		_, err := client.Completions.New(context.Background(), openai.CompletionNewParams{Model: openai.CompletionNewParamsModel(filepath.Base(tmp)),
+			Prompt: openai.CompletionNewParamsPromptUnion{OfString: openai.String("hello")}, MaxTokens: openai.Int(4), Temperature: openai.Float(0)})
+		return err
+	}
+	if err := complete(); err != nil {
+		t.Fatal(err)
+	}
+	get := func(path string) (int, string) {
+		resp, err := http.Get(base + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	code, body := get("/health")
+	if code != 200 || strings.Count(body, `"ready":true`) != 2 {
+		t.Errorf("/health with both workers up: %d %s", code, body)
+	}
+	_, body = get("/metrics")
+	for _, want := range []string{`lightning_worker_up{rank="0",addr="` + a0 + `"} 1`, `lightning_worker_up{rank="1",addr="` + a1 + `"} 1`,
+		`lightning_worker_steps_total{rank="1"`, `lightning_worker_sent_bytes_total{rank="0"`} {
+		if !strings.Contains(body, want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
+	if strings.Contains(body, `lightning_worker_sent_bytes_total{rank="0",addr="`+a0+`"} 0`) {
+		t.Error("/metrics: no bytes sent to worker 0 after a request")
+	}
+	w1.Process.Kill()
+	w1.Wait()
+	code, body = get("/health")
+	if code != 503 || !strings.Contains(body, `"status":"degraded"`) || strings.Count(body, `"ready":true`) != 1 {
+		t.Errorf("/health with worker 1 dead: %d %s", code, body)
+	}
+	start := time.Now()
+	err := complete()
+	var apiErr *openai.Error
+	if !errors.As(err, &apiErr) || apiErr.StatusCode != 503 || !strings.Contains(apiErr.Message, "worker is unavailable") {
+		t.Fatalf("request with a dead worker: %v, want 503 naming the worker", err)
+	}
+	t.Logf("dead worker: 503 after %v: %s", time.Since(start).Round(time.Millisecond), apiErr.Message)
+	workerChild(t, wargs(1, a1)...)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		err := complete()
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("not recovered 10 s after the worker restarted: %v", err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if code, body := get("/health"); code != 200 || strings.Count(body, `"ready":true`) != 2 {
+		t.Errorf("/health after the restart: %d %s", code, body)
+	}
+}

@@ -1,0 +1,268 @@
+package dist
+
+import (
+	"errors"
+	"net"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/lightninglm/lightning/model"
+	"github.com/lightninglm/lightning/model/minimax01"
+)
+
+// serveRank serves rank r of plan on addr and returns the worker.
+func serveRank(t *testing.T, plan Plan, r int, sec Security, addr string) (*Worker, string) {
+	t.Helper()
+	c, err := minimax01.LoadConfig(tinyA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	part, _ := plan.Part(c, r)
+	m, err := minimax01.Load(tinyA, minimax01.Options{Part: &part, MaxBatchTokens: testMaxT})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := NewWorker(m, plan, r, sec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lis, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go w.Serve(lis)
+	t.Cleanup(func() { w.Stop(); m.Close() })
+	return w, lis.Addr().String()
+}
+
+// forward runs m.Forward and returns the error a hub panics with.
+func forward(m model.Model, seqs []model.Seq, logits []float32) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = r.(error)
+		}
+	}()
+	m.Forward(seqs, logits)
+	return nil
+}
+
+// TestWorkerFailureAndRecovery kills workers of pp=2,ep=2 and restarts
+// them: the steps that need a dead worker fail at once with an error naming
+// it; sequences that did not touch it go on; after the restart new
+// sequences give the single-process logits again, and a sequence whose
+// state the restarted leader lost fails with a clear error.
+func TestWorkerFailureAndRecovery(t *testing.T) {
+	single, err := minimax01.Load(tinyA, minimax01.Options{MaxBatchTokens: testMaxT})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer single.Close()
+	p := loadPrompts(t, "p7")[0]
+	V := single.Config.Vocab
+	want := make([]float32, V)
+	single.Forward([]model.Seq{{State: single.NewState(), Tokens: p, Logits: model.LogitsLast}}, want)
+
+	sec := Security{Token: testToken}
+	plan, _ := ParsePlan("pp=2,ep=2")
+	var workers []*Worker
+	var addrs []string
+	for r := 0; r < plan.Workers(); r++ {
+		w, a := serveRank(t, plan, r, sec, "127.0.0.1:0")
+		workers, addrs = append(workers, w), append(addrs, a)
+	}
+	hub, err := Dial(loadEnds(t), plan, addrs, sec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer hub.Close()
+	hub.StepTimeout = 5 * time.Second
+	got := make([]float32, V)
+	run := func(st model.State) error {
+		return forward(hub, []model.Seq{{State: st, Tokens: p, Logits: model.LogitsLast}}, got)
+	}
+	// untilOK retries a new sequence for up to 5 s (the connection
+	// backs off up to 1 s between reconnects).
+	untilOK := func(what string) {
+		t.Helper()
+		deadline := time.Now().Add(5 * time.Second)
+		for {
+			err := run(hub.NewState())
+			if err == nil {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: not recovered after 5 s: %v", what, err)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		if d := maxAbsDiff(got, want); d > goldenTol {
+			t.Errorf("%s: max |Δlogit| %.3g", what, d)
+		}
+	}
+	a := hub.NewState()
+	if err := run(a); err != nil {
+		t.Fatal(err)
+	}
+
+	// An expert peer of stage 1 dies: a step fails fast, naming stage 1.
+	workers[3].Stop()
+	start := time.Now()
+	err = run(hub.NewState())
+	if !errors.Is(err, model.ErrUnavailable) || !strings.Contains(err.Error(), "stage 1") || time.Since(start) > 4*time.Second {
+		t.Fatalf("dead expert peer: error %v after %v", err, time.Since(start))
+	}
+	t.Logf("dead expert peer: %v", err)
+	workers[3], _ = serveRank(t, plan, 3, sec, addrs[3])
+	untilOK("expert peer restarted")
+	// a did not run in the failed step: it goes on.
+	if err := forward(hub, []model.Seq{{State: a, Tokens: []int32{1}, Logits: model.LogitsLast}}, got); err != nil {
+		t.Errorf("sequence untouched by the failure: %v", err)
+	}
+
+	// The stage 1 leader dies and restarts: a's state there is gone.
+	workers[2].Stop()
+	if err := run(hub.NewState()); err == nil {
+		t.Fatal("dead leader: step succeeded")
+	}
+	workers[2], _ = serveRank(t, plan, 2, sec, addrs[2])
+	untilOK("leader restarted")
+	err = forward(hub, []model.Seq{{State: a, Tokens: []int32{2}, Logits: model.LogitsLast}}, got)
+	if err == nil || !strings.Contains(err.Error(), "restarted") {
+		t.Errorf("sequence whose state the leader lost: %v", err)
+	}
+}
+
+// TestSlowWorkerTimesOut delays a stage leader beyond the hub's step
+// timeout: the step fails with ErrTimeout after about the timeout, and once
+// the worker is fast again a new sequence runs.
+func TestSlowWorkerTimesOut(t *testing.T) {
+	sec := Security{Token: testToken}
+	plan, _ := ParsePlan("pp=2")
+	w0, a0 := serveRank(t, plan, 0, sec, "127.0.0.1:0")
+	w1, a1 := serveRank(t, plan, 1, sec, "127.0.0.1:0")
+	_ = w0
+	hub, err := Dial(loadEnds(t), plan, []string{a0, a1}, sec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer hub.Close()
+	const timeout = 300 * time.Millisecond
+	hub.StepTimeout = timeout
+	logits := make([]float32, hub.Info().VocabSize)
+	seq := func() []model.Seq {
+		return []model.Seq{{State: hub.NewState(), Tokens: []int32{1, 2, 3}, Logits: model.LogitsLast}}
+	}
+	w1.mu.Lock()
+	w1.delay = 3 * timeout
+	w1.mu.Unlock()
+	start := time.Now()
+	err = forward(hub, seq(), logits)
+	el := time.Since(start)
+	if !errors.Is(err, ErrTimeout) || el < timeout || el > 2*timeout+time.Second {
+		t.Fatalf("slow worker: %v after %v, want ErrTimeout after ~%v", err, el, timeout)
+	}
+	t.Logf("slow worker: %v after %v", err, el.Round(time.Millisecond))
+	w1.mu.Lock()
+	w1.delay = 0
+	w1.mu.Unlock()
+	if err := forward(hub, seq(), logits); err != nil {
+		t.Errorf("after the delay: %v", err)
+	}
+}
+
+// TestDroppedStatesAreReleased checks that the states of sequences the hub
+// no longer references are dropped on the leaders with the next step, and
+// that clones and resets are applied there.
+func TestDroppedStatesAreReleased(t *testing.T) {
+	sec := Security{Token: testToken}
+	plan, _ := ParsePlan("pp=2")
+	w0, a0 := serveRank(t, plan, 0, sec, "127.0.0.1:0")
+	w1, a1 := serveRank(t, plan, 1, sec, "127.0.0.1:0")
+	hub, err := Dial(loadEnds(t), plan, []string{a0, a1}, sec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer hub.Close()
+	logits := make([]float32, hub.Info().VocabSize)
+	held := func() (int, int) {
+		w0.mu.Lock()
+		defer w0.mu.Unlock()
+		w1.mu.Lock()
+		defer w1.mu.Unlock()
+		return len(w0.states), len(w1.states)
+	}
+	keep := hub.NewState()
+	step := func(st model.State) {
+		hub.Forward([]model.Seq{{State: st, Tokens: []int32{1, 2}, Logits: model.LogitsLast}}, logits)
+	}
+	step(keep)
+	func() {
+		for range 5 {
+			st := hub.NewState()
+			step(st)
+			step(st.Clone())
+		}
+	}()
+	if n0, n1 := held(); n0 != 11 || n1 != 11 {
+		t.Fatalf("leaders hold %d and %d states, want 11 (1 kept + 5 + 5 clones)", n0, n1)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		runtime.GC()
+		step(keep) // carries the queued drops
+		if n0, n1 := held(); n0 == 1 && n1 == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			n0, n1 := held()
+			t.Fatalf("after GC the leaders still hold %d and %d states, want 1", n0, n1)
+		}
+	}
+}
+
+// TestStagesOverlap checks that pp=2 pipelines micro-batches: with each
+// step slowed to 30 ms, the two stages are busy at the same time during a
+// Forward of four micro-batches, and the logits equal the single process.
+func TestStagesOverlap(t *testing.T) {
+	single, err := minimax01.Load(tinyA, minimax01.Options{MaxBatchTokens: testMaxT})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer single.Close()
+	p := loadPrompts(t, "p257")[0][:40]
+	V := single.Config.Vocab
+	want := make([]float32, len(p)*V)
+	single.Forward([]model.Seq{{State: single.NewState(), Tokens: p, Logits: model.LogitsAll}}, want)
+
+	sec := Security{Token: testToken}
+	plan, _ := ParsePlan("pp=2")
+	w0, a0 := serveRank(t, plan, 0, sec, "127.0.0.1:0")
+	w1, a1 := serveRank(t, plan, 1, sec, "127.0.0.1:0")
+	busy := &busyCounter{}
+	for _, w := range []*Worker{w0, w1} {
+		w.mu.Lock()
+		w.delay, w.busy = 30*time.Millisecond, busy
+		w.mu.Unlock()
+	}
+	hub, err := Dial(loadEnds(t), plan, []string{a0, a1}, sec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer hub.Close()
+	hub.MicroBatches = 4
+	got := make([]float32, len(p)*V)
+	hub.Forward([]model.Seq{{State: hub.NewState(), Tokens: p, Logits: model.LogitsAll}}, got)
+	if d := maxAbsDiff(got, want); d > goldenTol {
+		t.Errorf("max |Δlogit| %.3g", d)
+	}
+	if st := hub.Stats(); st.Steps != 4 {
+		t.Errorf("%d micro-batches, want 4", st.Steps)
+	}
+	busy.mu.Lock()
+	defer busy.mu.Unlock()
+	if busy.most != 2 {
+		t.Errorf("at most %d stages busy at once, want 2", busy.most)
+	}
+}

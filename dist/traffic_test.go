@@ -1,0 +1,181 @@
+package dist
+
+import (
+	"net"
+	"testing"
+	"time"
+
+	"github.com/lightninglm/lightning/model"
+	"github.com/lightninglm/lightning/model/minimax01"
+)
+
+// hubStepBytes is the analytic size of one step's messages between the hub
+// and one stage leader, as laid out in wire.go: each message is gRPC's
+// 5-byte frame header plus its fields; the request has the ops and row
+// counts, 16 bytes per row and 4·T·dim of hidden states, the reply the
+// hidden states and two uint64 peer counters.
+func hubStepBytes(T, rows, ops, dim int) (sent, recv int) {
+	sent = 5 + 4 + 20*ops + 4 + 16*rows + 4 + 4*T*dim
+	recv = 5 + 4 + 4*T*dim + 16
+	return sent, recv
+}
+
+// TestTrafficMatchesFormula checks the hub's measured traffic for pp=2
+// against hubStepBytes: a 100-token prefill in two micro-batches, then
+// decode steps of one token.
+func TestTrafficMatchesFormula(t *testing.T) {
+	sec := Security{Token: testToken}
+	plan, _ := ParsePlan("pp=2")
+	hub, err := Dial(loadEnds(t), plan, startWorkers(t, plan, sec), sec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer hub.Close()
+	dim, V := hub.cfg.Dim, hub.cfg.Vocab
+	st := hub.NewState()
+	prompt := loadPrompts(t, "p257")[0][:100]
+	logits := make([]float32, V)
+	hub.Forward([]model.Seq{{State: st, Tokens: prompt, Logits: model.LogitsLast}}, logits)
+	got := hub.Stats()
+	// Two stages, and the prompt cut into two micro-batches of 50 rows.
+	s, r := hubStepBytes(len(prompt)/2, 1, 0, dim)
+	if hub.MicroBatches != 2 || got.HubSent != uint64(4*s) || got.HubRecv != uint64(4*r) || got.Steps != 2 {
+		t.Errorf("prefill: %v in %d micro-batches; want 2, %d B sent, %d B received", got, hub.MicroBatches, 4*s, 4*r)
+	}
+	const steps = 5
+	for range steps {
+		hub.Forward([]model.Seq{{State: st, Tokens: []int32{int32(argmax(logits))}, Logits: model.LogitsLast}}, logits)
+	}
+	got = hub.Stats()
+	s, r = hubStepBytes(1, 1, 0, dim)
+	if got.HubSent != uint64(2*steps*s) || got.HubRecv != uint64(2*steps*r) || got.PeersSent != 0 {
+		t.Errorf("decode: %v; want %d B sent, %d B received", got, 2*steps*s, 2*steps*r)
+	}
+}
+
+// BenchmarkDecodeStep measures one greedy decode step (one sequence, one
+// token) on tiny-a in one process and through in-process workers on
+// loopback gRPC; the difference is the latency the plan adds per step. It
+// also reports the bytes that crossed between processes per token.
+//
+//	go test ./dist -run '^$' -bench DecodeStep -benchtime 200x
+func BenchmarkDecodeStep(b *testing.B) {
+	prompt := []int32{105, 145, 195, 83, 276, 128, 440}
+	single, err := minimax01.Load(tinyA, minimax01.Options{MaxBatchTokens: testMaxT})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer single.Close()
+	bench := func(b *testing.B, m model.Model, stats func() Stats) {
+		V := m.Info().VocabSize
+		st := m.NewState()
+		logits := make([]float32, V)
+		m.Forward([]model.Seq{{State: st, Tokens: prompt, Logits: model.LogitsLast}}, logits)
+		if stats != nil {
+			stats()
+		}
+		b.ResetTimer()
+		start := time.Now()
+		for i := 0; i < b.N; i++ {
+			if st.Len() > 4000 {
+				b.StopTimer()
+				st.Reset()
+				m.Forward([]model.Seq{{State: st, Tokens: prompt, Logits: model.LogitsLast}}, logits)
+				if stats != nil {
+					stats()
+				}
+				b.StartTimer()
+			}
+			m.Forward([]model.Seq{{State: st, Tokens: []int32{int32(argmax(logits))}, Logits: model.LogitsLast}}, logits)
+		}
+		b.ReportMetric(float64(time.Since(start).Microseconds())/float64(b.N), "µs/step")
+		if stats != nil {
+			s := stats()
+			b.ReportMetric(float64(s.Total())/float64(s.Tokens), "B/token")
+		}
+	}
+	b.Run("single", func(b *testing.B) { bench(b, single, nil) })
+	sec := Security{Token: testToken}
+	for _, ps := range []string{"pp=2", "ep=2", "pp=2,ep=2"} {
+		b.Run(ps, func(b *testing.B) {
+			plan, _ := ParsePlan(ps)
+			hub, err := Dial(loadEnds(b), plan, startWorkers(b, plan, sec), sec)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer hub.Close()
+			bench(b, hub, hub.Stats)
+		})
+	}
+}
+
+// BenchmarkRoundTrip measures the cost of the messages alone on loopback:
+// a hub step of one token through a leader that runs no layer (what pp adds
+// per stage and step), and one expert exchange of one token with a peer
+// (what ep adds per MoE layer and peer; the peer's two tiny-a experts on
+// one token take a few µs).
+//
+//	go test ./dist -run '^$' -bench RoundTrip
+func BenchmarkRoundTrip(b *testing.B) {
+	sec := Security{Token: testToken}
+	c, err := minimax01.LoadConfig(tinyA)
+	if err != nil {
+		b.Fatal(err)
+	}
+	// start serves rank r of plan, with its layers cut to none when bare.
+	start := func(plan Plan, r int, bare bool) string {
+		part, _ := plan.Part(c, r)
+		m, err := minimax01.Load(tinyA, minimax01.Options{Part: &part, MaxBatchTokens: testMaxT})
+		if err != nil {
+			b.Fatal(err)
+		}
+		w, err := NewWorker(m, plan, r, sec)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if bare {
+			w.part.Last = w.part.First
+		}
+		lis, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			b.Fatal(err)
+		}
+		go w.Serve(lis)
+		b.Cleanup(func() { w.Stop(); m.Close() })
+		return lis.Addr().String()
+	}
+	b.Run("hub-step", func(b *testing.B) {
+		plan := Plan{PP: 1, EP: 1, SP: 1}
+		hub, err := Dial(loadEnds(b), plan, []string{start(plan, 0, true)}, sec)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer hub.Close()
+		st := hub.NewState()
+		logits := make([]float32, c.Vocab)
+		b.ResetTimer()
+		for i := 0; i < b.N; i++ {
+			hub.Forward([]model.Seq{{State: st, Tokens: []int32{1}, Logits: model.LogitsLast}}, logits)
+		}
+		b.ReportMetric(float64(b.Elapsed().Microseconds())/float64(b.N), "µs/step")
+	})
+	b.Run("expert-exchange", func(b *testing.B) {
+		plan := Plan{PP: 1, EP: 2, SP: 1}
+		ps, err := dialPeers(c, plan, 0, []string{start(plan, 1, false)}, sec, time.Minute)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer ps.close()
+		h, out := make([]float32, c.Dim), make([]float32, c.Dim)
+		ids, wts := []int32{2, 3}, []float32{0.5, 0.5}
+		b.ResetTimer()
+		for i := 0; i < b.N; i++ {
+			ps.Send(0, h, 1, ids, wts)
+			ps.Recv(out)
+		}
+		if ps.err != nil {
+			b.Fatal(ps.err)
+		}
+		b.ReportMetric(float64(b.Elapsed().Microseconds())/float64(b.N), "µs/exchange")
+	})
+}

@@ -1,0 +1,302 @@
+package dist
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"math"
+
+	"google.golang.org/grpc/encoding"
+)
+
+// The messages of the Worker service are not protobuf: each has a fixed
+// little-endian layout written by marshal and read by unmarshal, and the
+// codec below carries them under the gRPC content-subtype "lraw". Slices are
+// a uint32 count followed by the raw elements; float32 values are their IEEE
+// bits, so hidden states cross the wire as raw fp32 bytes.
+
+// codecName is the gRPC content-subtype of the raw codec.
+const codecName = "lraw"
+
+// message is a Worker service message.
+type message interface {
+	marshal(b []byte) []byte
+	unmarshal(r *reader) error
+}
+
+type rawCodec struct{}
+
+func (rawCodec) Name() string { return codecName }
+
+func (rawCodec) Marshal(v any) ([]byte, error) {
+	m, ok := v.(message)
+	if !ok {
+		return nil, fmt.Errorf("dist: codec cannot marshal %T", v)
+	}
+	return m.marshal(nil), nil
+}
+
+func (rawCodec) Unmarshal(data []byte, v any) error {
+	m, ok := v.(message)
+	if !ok {
+		return fmt.Errorf("dist: codec cannot unmarshal into %T", v)
+	}
+	r := &reader{b: data}
+	if err := m.unmarshal(r); err != nil {
+		return err
+	}
+	if len(r.b) != 0 {
+		return fmt.Errorf("%w: %d trailing bytes", errShort, len(r.b))
+	}
+	return nil
+}
+
+func init() { encoding.RegisterCodec(rawCodec{}) }
+
+var errShort = errors.New("dist: malformed message")
+
+// reader consumes a message's bytes; the first short read sticks as err.
+type reader struct {
+	b   []byte
+	err error
+}
+
+func (r *reader) take(n int) []byte {
+	if r.err != nil || n < 0 || n > len(r.b) {
+		r.err = errShort
+		return nil
+	}
+	v := r.b[:n]
+	r.b = r.b[n:]
+	return v
+}
+
+func (r *reader) u32() uint32 {
+	if b := r.take(4); b != nil {
+		return binary.LittleEndian.Uint32(b)
+	}
+	return 0
+}
+
+func (r *reader) u64() uint64 {
+	if b := r.take(8); b != nil {
+		return binary.LittleEndian.Uint64(b)
+	}
+	return 0
+}
+
+// count reads a slice length and checks that elem·n bytes remain.
+func (r *reader) count(elem int) int {
+	n := int(r.u32())
+	if r.err == nil && n*elem > len(r.b) {
+		r.err = errShort
+	}
+	if r.err != nil {
+		return 0
+	}
+	return n
+}
+
+func (r *reader) f32s(dst []float32) []float32 {
+	n := r.count(4)
+	b := r.take(4 * n)
+	dst = grow(dst, n)
+	for i := range dst {
+		dst[i] = math.Float32frombits(binary.LittleEndian.Uint32(b[4*i:]))
+	}
+	return dst
+}
+
+func (r *reader) i32s(dst []int32) []int32 {
+	n := r.count(4)
+	b := r.take(4 * n)
+	dst = grow(dst, n)
+	for i := range dst {
+		dst[i] = int32(binary.LittleEndian.Uint32(b[4*i:]))
+	}
+	return dst
+}
+
+func (r *reader) str() string { return string(r.take(r.count(1))) }
+
+func grow[T any](s []T, n int) []T {
+	if cap(s) < n {
+		return make([]T, n)
+	}
+	return s[:n]
+}
+
+func putU32(b []byte, v uint32) []byte { return binary.LittleEndian.AppendUint32(b, v) }
+func putU64(b []byte, v uint64) []byte { return binary.LittleEndian.AppendUint64(b, v) }
+
+func putF32s(b []byte, v []float32) []byte {
+	b = putU32(b, uint32(len(v)))
+	for _, x := range v {
+		b = binary.LittleEndian.AppendUint32(b, math.Float32bits(x))
+	}
+	return b
+}
+
+func putI32s(b []byte, v []int32) []byte {
+	b = putU32(b, uint32(len(v)))
+	for _, x := range v {
+		b = binary.LittleEndian.AppendUint32(b, uint32(x))
+	}
+	return b
+}
+
+func putStr(b []byte, s string) []byte { return append(putU32(b, uint32(len(s))), s...) }
+
+// infoRequest asks a worker who it is.
+type infoRequest struct{}
+
+func (*infoRequest) marshal(b []byte) []byte { return b }
+func (*infoRequest) unmarshal(*reader) error { return nil }
+
+// infoReply describes a worker: its place in the plan, the model it holds
+// (a digest of its configuration), its step size and memory.
+type infoReply struct {
+	Rank           uint32
+	Plan           string
+	Digest         string
+	Part           string
+	MaxBatchTokens uint32
+	WeightBytes    uint64
+}
+
+func (m *infoReply) marshal(b []byte) []byte {
+	b = putU32(b, m.Rank)
+	b = putStr(b, m.Plan)
+	b = putStr(b, m.Digest)
+	b = putStr(b, m.Part)
+	b = putU32(b, m.MaxBatchTokens)
+	return putU64(b, m.WeightBytes)
+}
+
+func (m *infoReply) unmarshal(r *reader) error {
+	m.Rank, m.Plan, m.Digest, m.Part = r.u32(), r.str(), r.str(), r.str()
+	m.MaxBatchTokens, m.WeightBytes = r.u32(), r.u64()
+	return r.err
+}
+
+// setupRequest gives a stage leader the addresses of its stage's other
+// expert ranks, in expert-rank order (1..EP-1).
+type setupRequest struct{ Peers []string }
+
+func (m *setupRequest) marshal(b []byte) []byte {
+	b = putU32(b, uint32(len(m.Peers)))
+	for _, p := range m.Peers {
+		b = putStr(b, p)
+	}
+	return b
+}
+
+func (m *setupRequest) unmarshal(r *reader) error {
+	n := r.count(4)
+	m.Peers = make([]string, n)
+	for i := range m.Peers {
+		m.Peers[i] = r.str()
+	}
+	return r.err
+}
+
+// empty is a reply with no content.
+type empty struct{}
+
+func (*empty) marshal(b []byte) []byte { return b }
+func (*empty) unmarshal(*reader) error { return nil }
+
+// State operations queued by the hub and applied in order before a step.
+const (
+	opClone = 1 // B = a copy of A
+	opReset = 2 // A emptied
+	opDrop  = 3 // A forgotten
+)
+
+type stateOp struct {
+	Kind uint32
+	A, B uint64
+}
+
+// row is one sequence's rows in a step: N tokens starting at position Pos.
+type row struct {
+	ID     uint64
+	N, Pos uint32
+}
+
+// stepRequest runs a stage's layers on X ([ΣN, dim]) after applying Ops.
+type stepRequest struct {
+	Ops  []stateOp
+	Rows []row
+	X    []float32
+}
+
+func (m *stepRequest) marshal(b []byte) []byte {
+	b = putU32(b, uint32(len(m.Ops)))
+	for _, o := range m.Ops {
+		b = putU64(putU64(putU32(b, o.Kind), o.A), o.B)
+	}
+	b = putU32(b, uint32(len(m.Rows)))
+	for _, rw := range m.Rows {
+		b = putU32(putU32(putU64(b, rw.ID), rw.N), rw.Pos)
+	}
+	return putF32s(b, m.X)
+}
+
+func (m *stepRequest) unmarshal(r *reader) error {
+	m.Ops = grow(m.Ops, r.count(20))
+	for i := range m.Ops {
+		m.Ops[i] = stateOp{Kind: r.u32(), A: r.u64(), B: r.u64()}
+	}
+	m.Rows = grow(m.Rows, r.count(16))
+	for i := range m.Rows {
+		m.Rows[i] = row{ID: r.u64(), N: r.u32(), Pos: r.u32()}
+	}
+	m.X = r.f32s(m.X)
+	return r.err
+}
+
+// stepReply carries the stage's output hidden states and the bytes the
+// leader exchanged with its expert peers for this step.
+type stepReply struct {
+	X                  []float32
+	PeerSent, PeerRecv uint64
+}
+
+func (m *stepReply) marshal(b []byte) []byte {
+	return putU64(putU64(putF32s(b, m.X), m.PeerSent), m.PeerRecv)
+}
+
+func (m *stepReply) unmarshal(r *reader) error {
+	m.X = r.f32s(m.X)
+	m.PeerSent, m.PeerRecv = r.u64(), r.u64()
+	return r.err
+}
+
+// expertRequest asks an expert peer for its experts' weighted sum on the T
+// rows of H ([T, dim]) of layer Layer, with the rows' top-k IDs and Weights
+// ([T, topK]).
+type expertRequest struct {
+	Layer   uint32
+	IDs     []int32
+	Weights []float32
+	H       []float32
+}
+
+func (m *expertRequest) marshal(b []byte) []byte {
+	return putF32s(putF32s(putI32s(putU32(b, m.Layer), m.IDs), m.Weights), m.H)
+}
+
+func (m *expertRequest) unmarshal(r *reader) error {
+	m.Layer = r.u32()
+	m.IDs = r.i32s(m.IDs)
+	m.Weights = r.f32s(m.Weights)
+	m.H = r.f32s(m.H)
+	return r.err
+}
+
+// expertReply is the peer's weighted expert sum ([T, dim]).
+type expertReply struct{ Out []float32 }
+
+func (m *expertReply) marshal(b []byte) []byte   { return putF32s(b, m.Out) }
+func (m *expertReply) unmarshal(r *reader) error { m.Out = r.f32s(m.Out); return r.err }

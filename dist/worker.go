@@ -1,0 +1,308 @@
+package dist
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"io"
+	"net"
+	"sync"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/lightninglm/lightning/model/minimax01"
+	"github.com/lightninglm/lightning/quant"
+)
+
+// The Worker service. Info and Setup are unary; Steps (hub → stage leader)
+// and Experts (leader → expert peer) are bidirectional streams carrying one
+// reply per request, in order.
+const serviceName = "lightning.dist.Worker"
+
+var serviceDesc = grpc.ServiceDesc{
+	ServiceName: serviceName,
+	HandlerType: (*any)(nil),
+	Methods: []grpc.MethodDesc{
+		{MethodName: "Info", Handler: unary(methodInfo, func(w *Worker, _ *infoRequest) (any, error) { return w.info() })},
+		{MethodName: "Setup", Handler: unary(methodSetup, (*Worker).setup)},
+	},
+	Streams: []grpc.StreamDesc{stepsStream, expertsStream},
+}
+
+var (
+	stepsStream = grpc.StreamDesc{StreamName: "Steps", ServerStreams: true, ClientStreams: true,
+		Handler: func(srv any, ss grpc.ServerStream) error { return srv.(*Worker).steps(ss) }}
+	expertsStream = grpc.StreamDesc{StreamName: "Experts", ServerStreams: true, ClientStreams: true,
+		Handler: func(srv any, ss grpc.ServerStream) error { return srv.(*Worker).experts(ss) }}
+)
+
+// unary adapts a method of Worker to a gRPC unary handler that decodes the
+// request and runs it through the server's interceptor (the token check).
+func unary[Req any, PReq interface {
+	*Req
+	message
+}](method string, call func(*Worker, PReq) (any, error)) grpc.MethodHandler {
+	return func(srv any, ctx context.Context, dec func(any) error, ic grpc.UnaryServerInterceptor) (any, error) {
+		req := PReq(new(Req))
+		if err := dec(req); err != nil {
+			return nil, err
+		}
+		h := func(_ context.Context, r any) (any, error) { return call(srv.(*Worker), r.(PReq)) }
+		if ic == nil {
+			return h(ctx, req)
+		}
+		return ic(ctx, req, &grpc.UnaryServerInfo{Server: srv, FullMethod: method}, h)
+	}
+}
+
+const (
+	methodInfo    = "/" + serviceName + "/Info"
+	methodSetup   = "/" + serviceName + "/Setup"
+	methodSteps   = "/" + serviceName + "/Steps"
+	methodExperts = "/" + serviceName + "/Experts"
+)
+
+// Digest identifies a model configuration, so a hub refuses workers that
+// hold another model.
+func Digest(c *minimax01.Config) string {
+	h := sha256.Sum256(c.JSON(quant.F32))
+	return hex.EncodeToString(h[:8])
+}
+
+// Worker serves one rank's slice of a model.
+type Worker struct {
+	m    *minimax01.Model
+	plan Plan
+	rank int
+	part minimax01.Part
+	sec  Security
+	srv  *grpc.Server
+
+	mu     sync.Mutex // guards states and peers; a step holds it throughout
+	states map[uint64]*minimax01.State
+	peers  *peerSet
+
+	// PeerTimeout bounds a leader's exchange with an expert peer (set before
+	// Serve; NewWorker sets DefaultStepTimeout/2, below the hub's wait).
+	PeerTimeout time.Duration
+	// Test hooks: each step sleeps delay first (a slow link), and counts
+	// itself in busy while it runs (stages overlapping).
+	delay time.Duration
+	busy  *busyCounter
+}
+
+// busyCounter counts steps running at once across workers, and the most.
+type busyCounter struct {
+	mu        sync.Mutex
+	now, most int
+}
+
+func (b *busyCounter) add(d int) {
+	b.mu.Lock()
+	b.now += d
+	b.most = max(b.most, b.now)
+	b.mu.Unlock()
+}
+
+// NewWorker wraps a model loaded with Options.Part = plan.Part(rank).
+func NewWorker(m *minimax01.Model, plan Plan, rank int, sec Security) (*Worker, error) {
+	part, err := plan.Part(m.Config, rank)
+	if err != nil {
+		return nil, err
+	}
+	if err := sec.Check(); err != nil {
+		return nil, err
+	}
+	return &Worker{m: m, plan: plan, rank: rank, part: part, sec: sec, states: map[uint64]*minimax01.State{},
+		PeerTimeout: DefaultStepTimeout / 2}, nil
+}
+
+// Part is what the worker holds.
+func (w *Worker) Part() minimax01.Part { return w.part }
+
+// Serve accepts connections on lis until Stop.
+func (w *Worker) Serve(lis net.Listener) error {
+	opts, err := w.sec.serverOptions()
+	if err != nil {
+		return err
+	}
+	opts = append(opts, grpc.MaxRecvMsgSize(1<<30), grpc.MaxSendMsgSize(1<<30))
+	w.mu.Lock()
+	w.srv = grpc.NewServer(opts...)
+	w.srv.RegisterService(&serviceDesc, w)
+	srv := w.srv
+	w.mu.Unlock()
+	return srv.Serve(lis)
+}
+
+// Stop closes the listener and every connection, and the peer connections.
+func (w *Worker) Stop() {
+	w.mu.Lock()
+	srv, peers := w.srv, w.peers
+	w.peers = nil
+	w.mu.Unlock()
+	if srv != nil {
+		srv.Stop()
+	}
+	if peers != nil {
+		peers.close()
+	}
+}
+
+func (w *Worker) info() (any, error) {
+	return &infoReply{Rank: uint32(w.rank), Plan: w.plan.String(), Digest: Digest(w.m.Config), Part: w.part.String(),
+		MaxBatchTokens: uint32(w.m.MaxBatchTokens()), WeightBytes: uint64(w.m.Info().WeightBytes)}, nil
+}
+
+// setup connects a stage leader to its expert peers.
+func (w *Worker) setup(req *setupRequest) (any, error) {
+	if !w.part.Attention {
+		return nil, status.Error(codes.FailedPrecondition, "dist: setup sent to a worker that is not a stage leader")
+	}
+	if len(req.Peers) != w.plan.EP-1 {
+		return nil, status.Errorf(codes.InvalidArgument, "dist: %d expert peers for plan %s, want %d", len(req.Peers), w.plan, w.plan.EP-1)
+	}
+	var ps *peerSet
+	if len(req.Peers) > 0 {
+		var err error
+		if ps, err = dialPeers(w.m.Config, w.plan, w.rank, req.Peers, w.sec, w.PeerTimeout); err != nil {
+			return nil, status.Error(codes.Unavailable, err.Error())
+		}
+	}
+	w.mu.Lock()
+	old := w.peers
+	w.peers = ps
+	w.mu.Unlock()
+	if old != nil {
+		old.close()
+	}
+	return &empty{}, nil
+}
+
+// steps runs the hub's steps through the stage's layers.
+func (w *Worker) steps(ss grpc.ServerStream) error {
+	if !w.part.Attention {
+		return status.Error(codes.FailedPrecondition, "dist: steps sent to a worker that is not a stage leader")
+	}
+	var req stepRequest
+	var reply stepReply
+	var rows []minimax01.Rows
+	dim := w.m.Config.Dim
+	for {
+		if err := ss.RecvMsg(&req); err != nil {
+			if errors.Is(err, io.EOF) {
+				return nil
+			}
+			return err
+		}
+		var err error
+		if rows, err = w.step(&req, &reply, rows[:0], dim); err != nil {
+			return err
+		}
+		if err := ss.SendMsg(&reply); err != nil {
+			return err
+		}
+	}
+}
+
+// step applies req's state operations and runs its rows; it returns rows
+// (reused by the next step).
+func (w *Worker) step(req *stepRequest, reply *stepReply, rows []minimax01.Rows, dim int) ([]minimax01.Rows, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.busy != nil {
+		w.busy.add(1)
+		defer w.busy.add(-1)
+	}
+	time.Sleep(w.delay)
+	for _, o := range req.Ops {
+		switch o.Kind {
+		case opClone:
+			if st, ok := w.states[o.A]; ok {
+				w.states[o.B] = st.Clone().(*minimax01.State)
+			} else {
+				delete(w.states, o.B)
+			}
+		case opReset:
+			if st, ok := w.states[o.A]; ok {
+				st.Reset()
+			}
+		case opDrop:
+			delete(w.states, o.A)
+		default:
+			return rows, status.Errorf(codes.InvalidArgument, "dist: unknown state operation %d", o.Kind)
+		}
+	}
+	T := 0
+	for _, r := range req.Rows {
+		st, ok := w.states[r.ID]
+		if !ok && r.Pos == 0 {
+			st = w.m.NewStateCap(0)
+			w.states[r.ID] = st
+		}
+		if !ok && r.Pos != 0 || ok && st.Len() != int(r.Pos) {
+			have := -1
+			if ok {
+				have = st.Len()
+			}
+			return rows, status.Errorf(codes.FailedPrecondition, "dist: rank %d: sequence %x at position %d, worker has %d tokens (-1: unknown); was the worker restarted?", w.rank, r.ID, r.Pos, have)
+		}
+		rows = append(rows, minimax01.Rows{State: st, N: int(r.N)})
+		T += int(r.N)
+	}
+	if T*dim != len(req.X) || T > w.m.MaxBatchTokens() {
+		return rows, status.Errorf(codes.InvalidArgument, "dist: step of %d rows with %d floats (dim %d, at most %d rows)", T, len(req.X), dim, w.m.MaxBatchTokens())
+	}
+	var peers minimax01.ExpertPeers
+	if w.peers != nil {
+		w.peers.reset()
+		peers = w.peers
+	}
+	w.m.RunLayers(req.X, rows, w.part.First, w.part.Last, peers)
+	reply.X = req.X
+	reply.PeerSent, reply.PeerRecv = 0, 0
+	if w.peers != nil {
+		reply.PeerSent, reply.PeerRecv = w.peers.sent, w.peers.recv
+		if err := w.peers.err; err != nil {
+			for _, r := range req.Rows { // their states are now wrong
+				delete(w.states, r.ID)
+			}
+			return rows, status.Errorf(codes.Unavailable, "dist: rank %d: expert peer: %v", w.rank, err)
+		}
+	}
+	return rows, nil
+}
+
+// experts serves a leader's expert requests.
+func (w *Worker) experts(ss grpc.ServerStream) error {
+	var req expertRequest
+	var reply expertReply
+	c := w.m.Config
+	for {
+		if err := ss.RecvMsg(&req); err != nil {
+			if errors.Is(err, io.EOF) {
+				return nil
+			}
+			return err
+		}
+		T := len(req.H) / c.Dim
+		l := int(req.Layer)
+		if l < w.part.First || l >= w.part.Last || T*c.Dim != len(req.H) || len(req.IDs) != T*c.TopK || len(req.Weights) != T*c.TopK {
+			return status.Errorf(codes.InvalidArgument, "dist: rank %d: bad expert request (layer %d, %d floats, %d ids)", w.rank, l, len(req.H), len(req.IDs))
+		}
+		for _, id := range req.IDs {
+			if id < 0 || int(id) >= c.Experts {
+				return status.Errorf(codes.InvalidArgument, "dist: expert id %d out of range", id)
+			}
+		}
+		reply.Out = grow(reply.Out, T*c.Dim)
+		w.m.ExpertsForward(reply.Out, req.H, T, l, req.IDs, req.Weights)
+		if err := ss.SendMsg(&reply); err != nil {
+			return err
+		}
+	}
+}
