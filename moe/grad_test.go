@@ -216,7 +216,7 @@ func TestForwardTrainEqualsForward(t *testing.T) {
 		c := newMoECase(t, s.T, s.dim, s.ffn, s.E, s.topK, uint64(100+si))
 		want, got := make([]float32, s.T*s.dim), make([]float32, s.T*s.dim)
 		Forward(want, c.h, s.T, s.dim, c.experts, c.ids, c.w, s.topK, NewScratch(s.T, s.dim, s.ffn, s.E))
-		ForwardTrain(got, c.h, s.T, s.dim, c.experts, c.ids, c.w, s.topK, NewActs(s.T+3, s.dim, s.ffn, s.E, s.topK))
+		ForwardTrain(got, c.h, s.T, s.dim, c.experts, c.ids, c.w, s.topK, NewActs(s.T+3, s.dim, s.ffn, s.E, s.topK, NewWork(s.T+3, s.dim, s.ffn, s.topK)))
 		for i := range want {
 			if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
 				t.Fatalf("T%d dim%d: out[%d] = %g, Forward gives %g", s.T, s.dim, i, got[i], want[i])
@@ -233,7 +233,7 @@ func TestBackward(t *testing.T) {
 	shapes := append(moeShapes, struct{ T, dim, ffn, E, topK int }{33, 64, 96, 5, 2})
 	for si, s := range shapes {
 		c := newMoECase(t, s.T, s.dim, s.ffn, s.E, s.topK, uint64(200+si))
-		acts := NewActs(s.T, s.dim, s.ffn, s.E, s.topK)
+		acts := NewActs(s.T, s.dim, s.ffn, s.E, s.topK, NewWork(s.T, s.dim, s.ffn, s.topK))
 		out := make([]float32, s.T*s.dim)
 		ForwardTrain(out, c.h, s.T, s.dim, c.experts, c.ids, c.w, s.topK, acts)
 
@@ -542,7 +542,7 @@ func TestLoadBalancing32(t *testing.T) {
 func BenchmarkTrainStep(b *testing.B) {
 	const T, dim, ffn, E, topK = 256, 256, 512, 4, 2
 	c := newMoECase(b, T, dim, ffn, E, topK, 1)
-	acts := NewActs(T, dim, ffn, E, topK)
+	acts := NewActs(T, dim, ffn, E, topK, NewWork(T, dim, ffn, topK))
 	out, dh, dw := make([]float32, T*dim), make([]float32, T*dim), make([]float32, T*topK)
 	grads := make([]ExpertGrad, E)
 	for e := range grads {
