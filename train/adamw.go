@@ -16,7 +16,7 @@ import (
 //	p ← p − lr/(1−β1ᵗ) · m / (sqrt(v)/sqrt(1−β2ᵗ) + eps)
 //
 // Each element is updated in float64 from its fp32 values and stored back
-// as fp32. M, V and T are the whole state: saving and restoring them resumes
+// as fp32 (kernels.AdamW, vectorised, split across the kernel pool). M, V and T are the whole state: saving and restoring them resumes
 // the optimizer exactly.
 type AdamW struct {
 	LR          float64 // peak learning rate (the loop's schedule scales it; Step takes the current one)
@@ -68,42 +68,21 @@ func (o *AdamW) Step(params, grads []float32, lr float64) {
 		panic("train: AdamW.Step slabs differ in length from the optimizer's")
 	}
 	o.T++
-	c := adamConsts{
-		b1: o.Beta1, b2: o.Beta2, eps: o.Eps,
-		step:  lr / (1 - math.Pow(o.Beta1, float64(o.T))),
-		rbc2:  1 / math.Sqrt(1-math.Pow(o.Beta2, float64(o.T))),
-		decay: 1 - lr*o.WeightDecay,
+	st := kernels.AdamWStep{
+		Beta1: o.Beta1, Beta2: o.Beta2, Eps: o.Eps,
+		Step:  lr / (1 - math.Pow(o.Beta1, float64(o.T))),
+		RBC2:  1 / math.Sqrt(1-math.Pow(o.Beta2, float64(o.T))),
+		Decay: 1 - lr*o.WeightDecay,
 	}
 	for _, s := range o.spans {
-		c := c
+		st := st
 		if !s.decay {
-			c.decay = 1
+			st.Decay = 1
 		}
 		n := s.hi - s.lo
 		kernels.ParallelFor((n+adamChunk-1)/adamChunk, 1, func(lo, hi int) {
 			a, b := s.lo+lo*adamChunk, s.lo+min(hi*adamChunk, n)
-			adamUpdate(params[a:b], grads[a:b], o.M[a:b], o.V[a:b], c)
+			kernels.AdamW(params[a:b], grads[a:b], o.M[a:b], o.V[a:b], st)
 		})
-	}
-}
-
-// adamConsts are the per-step scalars of adamUpdate.
-type adamConsts struct {
-	b1, b2, eps float64
-	step        float64 // lr / (1 − β1ᵗ)
-	rbc2        float64 // 1 / sqrt(1 − β2ᵗ)
-	decay       float64 // 1 − lr·wd, or 1 where no decay applies
-}
-
-// adamUpdate is one AdamW step of a run of elements, in torch's order.
-func adamUpdate(p, g, m, v []float32, c adamConsts) {
-	g, m, v = g[:len(p)], m[:len(p)], v[:len(p)]
-	for i := range p {
-		gi := float64(g[i])
-		mi := c.b1*float64(m[i]) + (1-c.b1)*gi
-		vi := c.b2*float64(v[i]) + (1-c.b2)*gi*gi
-		pi := float64(p[i]) * c.decay
-		pi -= c.step * mi / (math.Sqrt(vi)*c.rbc2 + c.eps)
-		p[i], m[i], v[i] = float32(pi), float32(mi), float32(vi)
 	}
 }
