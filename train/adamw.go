@@ -2,6 +2,7 @@ package train
 
 import (
 	"math"
+	"sort"
 
 	"github.com/lightninglm/lightning/kernels"
 	"github.com/lightninglm/lightning/model/minimax01"
@@ -47,6 +48,9 @@ func NewAdamW(c *minimax01.Config) *AdamW {
 	o := &AdamW{LR: 3e-4, Beta1: 0.9, Beta2: 0.95, Eps: 1e-8, WeightDecay: 0.1,
 		M: make([]float32, n), V: make([]float32, n)}
 	for _, p := range table {
+		if k := len(o.spans) - 1; k >= 0 && o.spans[k].hi != p.Offset {
+			panic("train: ParamTable offsets are not back to back") // Step's chunks walk the spans in order
+		}
 		if k := len(o.spans) - 1; k >= 0 && o.spans[k].decay == p.Decay && o.spans[k].hi == p.Offset {
 			o.spans[k].hi = p.Offset + p.Size
 			continue
@@ -56,7 +60,8 @@ func NewAdamW(c *minimax01.Config) *AdamW {
 	return o
 }
 
-// adamChunk is how many elements one work item of Step updates.
+// adamChunk is how many elements one work item of Step updates (one
+// ParallelFor covers the whole slab; a chunk may cross spans).
 const adamChunk = 1 << 14
 
 // Step applies one AdamW update with learning rate lr to params from grads
@@ -74,15 +79,18 @@ func (o *AdamW) Step(params, grads []float32, lr float64) {
 		RBC2:  1 / math.Sqrt(1-math.Pow(o.Beta2, float64(o.T))),
 		Decay: 1 - lr*o.WeightDecay,
 	}
-	for _, s := range o.spans {
-		st := st
-		if !s.decay {
-			st.Decay = 1
+	n := len(params)
+	kernels.ParallelFor((n+adamChunk-1)/adamChunk, 1, func(lo, hi int) {
+		a, b := lo*adamChunk, min(hi*adamChunk, n)
+		k := sort.Search(len(o.spans), func(k int) bool { return o.spans[k].hi > a })
+		for ; a < b; k++ { // the spans cover the slab in order
+			sp, st := o.spans[k], st
+			if !sp.decay {
+				st.Decay = 1
+			}
+			e := min(b, sp.hi)
+			kernels.AdamW(params[a:e], grads[a:e], o.M[a:e], o.V[a:e], st)
+			a = e
 		}
-		n := s.hi - s.lo
-		kernels.ParallelFor((n+adamChunk-1)/adamChunk, 1, func(lo, hi int) {
-			a, b := s.lo+lo*adamChunk, s.lo+min(hi*adamChunk, n)
-			kernels.AdamW(params[a:b], grads[a:b], o.M[a:b], o.V[a:b], st)
-		})
-	}
+	})
 }
