@@ -17,8 +17,9 @@ import (
 //	p ← p − lr/(1−β1ᵗ) · m / (sqrt(v)/sqrt(1−β2ᵗ) + eps)
 //
 // Each element is updated in float64 from its fp32 values and stored back
-// as fp32 (kernels.AdamW, vectorised, split across the kernel pool). M, V and T are the whole state: saving and restoring them resumes
-// the optimizer exactly.
+// as fp32 (kernels.AdamW, vectorised, split across the kernel pool). M, V
+// and T are the whole state: saving and restoring them resumes the
+// optimizer exactly.
 type AdamW struct {
 	LR          float64 // peak learning rate (the loop's schedule scales it; Step takes the current one)
 	Beta1       float64
