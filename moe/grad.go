@@ -134,17 +134,20 @@ func gather(dst, src []float32, dim, topK int, slots []int32) {
 
 // ForwardTrain computes the same out [T, dim] as Forward, bit for bit, and
 // keeps the gate and up pre-activations of every routed row in acts for
-// Backward. out is overwritten. The experts run in parallel on the kernel
-// pool (each matrix product on one worker: the split of a product does not
-// change its sums), and their outputs are added into out afterwards in
-// ascending expert id, Forward's order.
+// Backward. out is overwritten. The experts run one after another in
+// ascending id, each product split across the kernel pool by tensor.MatMul
+// as in Forward (running whole experts on separate workers measured no
+// faster), and their outputs are added into out in Forward's order.
 func ForwardTrain(out, h []float32, T, dim int, experts []Expert, ids []int32, weights []float32, topK int, acts *Acts) {
 	clear(out[:T*dim])
 	acts.group(T, len(experts), topK, ids)
 	w := acts.work
-	acts.eachExpert(func(e int) {
+	for e := range experts {
 		lo, hi := acts.start[e], acts.start[e+1]
 		n := hi - lo
+		if n == 0 {
+			continue
+		}
 		ex := &experts[e]
 		ffn := ex.W1.Rows
 		x, d, hid := w.x[lo*dim:hi*dim], w.d[lo*dim:hi*dim], w.hid[lo*ffn:hi*ffn]
@@ -154,7 +157,7 @@ func ForwardTrain(out, h []float32, T, dim int, experts []Expert, ids []int32, w
 		tensor.MatMul(up, x, n, ex.W3)
 		kernels.SiLUMul(hid, gate, up)
 		tensor.MatMul(d, hid, n, ex.W2)
-	})
+	}
 	for i, k := range acts.slot[:T*topK] {
 		t := int(k) / topK
 		kernels.Axpy(out[t*dim:(t+1)*dim], weights[k], w.d[i*dim:(i+1)*dim])
