@@ -1,6 +1,8 @@
 package moe
 
 import (
+	"sync/atomic"
+
 	"github.com/lightninglm/lightning/kernels"
 	"github.com/lightninglm/lightning/tensor"
 )
@@ -17,40 +19,63 @@ type ExpertGrad struct {
 }
 
 // Acts holds what Backward needs from ForwardTrain (the gate and up
-// pre-activations of every routed row, grouped by expert) and the buffers of
-// both, sized once for up to maxT tokens.
+// pre-activations of every routed row, grouped by expert), sized once for up
+// to maxT tokens, and the Work buffers it runs in.
 type Acts struct {
 	slot  []int32   // [maxT·topK] the routing slot t·topK+j of each routed row, grouped by expert in ascending id
 	start []int     // [E+1] expert e owns rows start[e] ≤ i < start[e+1]
+	order []int     // [E] the experts with rows, most rows first (ties by id): the order workers take them in
 	gate  []float32 // [maxT·topK, ffn] x·W1ᵀ of each routed row
 	up    []float32 // [maxT·topK, ffn] x·W3ᵀ
-	x     []float32 // [maxT, dim] one expert's gathered inputs
-	d     []float32 // [maxT, dim] its outputs (forward); gathered dout, then dx (backward)
-	hid   []float32 // [maxT, ffn] silu(gate) ⊙ up
-	g     []float32 // [maxT, ffn] backward: dout·W2, then the gate gradient
+	work  *Work
 }
 
-// NewActs sizes the activations for maxT tokens routed to topK of the given
-// number of experts.
-func NewActs(maxT, dim, ffn, experts, topK int) *Acts {
+// Work holds the per-routed-row buffers of ForwardTrain and Backward. Every
+// expert uses the rows it owns, so the experts of a layer run in parallel
+// without sharing a buffer; layers run one after another, so the Acts of
+// all layers of a model can share one Work.
+type Work struct {
+	x   []float32 // [maxT·topK, dim] gathered inputs
+	d   []float32 // [maxT·topK, dim] outputs (forward); gathered dout, then dx (backward)
+	hid []float32 // [maxT·topK, ffn] silu(gate) ⊙ up
+	g   []float32 // [maxT·topK, ffn] backward: dout·W2, then the gate gradient
+}
+
+// NewWork sizes the buffers for maxT tokens routed to topK experts each.
+func NewWork(maxT, dim, ffn, topK int) *Work {
 	rows := maxT * topK
-	return &Acts{
-		slot: make([]int32, rows), start: make([]int, experts+1),
-		gate: make([]float32, rows*ffn), up: make([]float32, rows*ffn),
-		x: make([]float32, maxT*dim), d: make([]float32, maxT*dim),
-		hid: make([]float32, maxT*ffn), g: make([]float32, maxT*ffn),
+	return &Work{
+		x: make([]float32, rows*dim), d: make([]float32, rows*dim),
+		hid: make([]float32, rows*ffn), g: make([]float32, rows*ffn),
 	}
 }
 
-// Bytes is the memory the activations hold.
+// Bytes is the memory the buffers hold.
+func (w *Work) Bytes() int64 { return int64(len(w.x)+len(w.d)+len(w.hid)+len(w.g)) * 4 }
+
+// NewActs sizes the activations for maxT tokens routed to topK of the given
+// number of experts; w (from NewWork with the same maxT, dim, ffn and topK)
+// may be shared with the Acts of other layers.
+func NewActs(maxT, dim, ffn, experts, topK int, w *Work) *Acts {
+	rows := maxT * topK
+	if len(w.x) < rows*dim || len(w.hid) < rows*ffn {
+		panic("moe: NewActs given a Work smaller than its shape")
+	}
+	return &Acts{
+		slot: make([]int32, rows), start: make([]int, experts+1), order: make([]int, 0, experts),
+		gate: make([]float32, rows*ffn), up: make([]float32, rows*ffn), work: w,
+	}
+}
+
+// Bytes is the memory the activations hold, without their Work.
 func (a *Acts) Bytes() int64 {
-	f := len(a.slot) + len(a.gate) + len(a.up) + len(a.x) + len(a.d) + len(a.hid) + len(a.g)
-	return int64(f)*4 + int64(len(a.start))*8
+	f := len(a.slot) + len(a.gate) + len(a.up)
+	return int64(f)*4 + int64(len(a.start)+cap(a.order))*8
 }
 
 // group fills a.slot and a.start: the routed rows of every expert in
 // ascending expert id, each expert's rows in ascending token order (the
-// order Forward visits them).
+// order Forward visits them); and a.order.
 func (a *Acts) group(T, E, topK int, ids []int32) {
 	clear(a.start)
 	for _, e := range ids[:T*topK] {
@@ -68,6 +93,34 @@ func (a *Acts) group(T, E, topK int, ids []int32) {
 		a.start[e] = a.start[e-1]
 	}
 	a.start[0] = 0
+	a.order = a.order[:0]
+	for e := 0; e < E; e++ {
+		if a.start[e+1] > a.start[e] {
+			a.order = append(a.order, e)
+		}
+	}
+	rows := func(e int) int { return a.start[e+1] - a.start[e] }
+	for i := 1; i < len(a.order); i++ { // insertion sort: E is small
+		for j := i; j > 0 && rows(a.order[j]) > rows(a.order[j-1]); j-- {
+			a.order[j], a.order[j-1] = a.order[j-1], a.order[j]
+		}
+	}
+}
+
+// eachExpert calls fn for every expert with rows, spread over the kernel
+// pool: each worker takes the next expert of a.order (most rows first) until
+// none is left. fn must touch only what belongs to its expert.
+func (a *Acts) eachExpert(fn func(e int)) {
+	var next atomic.Int32
+	kernels.ParallelFor(min(kernels.Threads(), len(a.order)), 1, func(int, int) {
+		for {
+			i := int(next.Add(1)) - 1
+			if i >= len(a.order) {
+				return
+			}
+			fn(a.order[i])
+		}
+	})
 }
 
 // gather copies the rows of src [T, dim] named by slots (token = slot/topK)
@@ -81,10 +134,14 @@ func gather(dst, src []float32, dim, topK int, slots []int32) {
 
 // ForwardTrain computes the same out [T, dim] as Forward, bit for bit, and
 // keeps the gate and up pre-activations of every routed row in acts for
-// Backward. out is overwritten.
+// Backward. out is overwritten. The experts run one after another in
+// ascending id, each product split across the kernel pool by tensor.MatMul
+// as in Forward (running whole experts on separate workers measured no
+// faster), and their outputs are added into out in Forward's order.
 func ForwardTrain(out, h []float32, T, dim int, experts []Expert, ids []int32, weights []float32, topK int, acts *Acts) {
 	clear(out[:T*dim])
 	acts.group(T, len(experts), topK, ids)
+	w := acts.work
 	for e := range experts {
 		lo, hi := acts.start[e], acts.start[e+1]
 		n := hi - lo
@@ -93,17 +150,17 @@ func ForwardTrain(out, h []float32, T, dim int, experts []Expert, ids []int32, w
 		}
 		ex := &experts[e]
 		ffn := ex.W1.Rows
-		slots := acts.slot[lo:hi]
+		x, d, hid := w.x[lo*dim:hi*dim], w.d[lo*dim:hi*dim], w.hid[lo*ffn:hi*ffn]
 		gate, up := acts.gate[lo*ffn:hi*ffn], acts.up[lo*ffn:hi*ffn]
-		gather(acts.x, h, dim, topK, slots)
-		tensor.MatMul(gate, acts.x, n, ex.W1)
-		tensor.MatMul(up, acts.x, n, ex.W3)
-		kernels.SiLUMul(acts.hid[:n*ffn], gate, up)
-		tensor.MatMul(acts.d, acts.hid, n, ex.W2)
-		for i, k := range slots {
-			t := int(k) / topK
-			kernels.Axpy(out[t*dim:(t+1)*dim], weights[k], acts.d[i*dim:(i+1)*dim])
-		}
+		gather(x, h, dim, topK, acts.slot[lo:hi])
+		tensor.MatMul(gate, x, n, ex.W1)
+		tensor.MatMul(up, x, n, ex.W3)
+		kernels.SiLUMul(hid, gate, up)
+		tensor.MatMul(d, hid, n, ex.W2)
+	}
+	for i, k := range acts.slot[:T*topK] {
+		t := int(k) / topK
+		kernels.Axpy(out[t*dim:(t+1)*dim], weights[k], w.d[i*dim:(i+1)*dim])
 	}
 }
 
@@ -120,24 +177,25 @@ func ForwardTrain(out, h []float32, T, dim int, experts []Expert, ids []int32, w
 //	grads:    [E] accumulated (experts with no rows are not touched)
 //	dout:     [T, dim] d loss / d out
 //
-// The experts must be F32 matrices; the products run on the calling
-// goroutine (kernels.Sgemm). The rows are grouped again from ids, exactly as
-// ForwardTrain grouped them, so acts only has to carry the pre-activations.
+// The experts must be F32 matrices. They run in parallel on the kernel pool,
+// each expert's products on one worker (kernels.Sgemm), and the rows' dx
+// are added into dh afterwards in ascending expert id, so the result does
+// not depend on the thread count. The rows are grouped again from ids,
+// exactly as ForwardTrain grouped them, so acts only has to carry the
+// pre-activations.
 func Backward(dh, dweights []float32, grads []ExpertGrad, dout, h []float32, T, dim int, experts []Expert, ids []int32, weights []float32, topK int, acts *Acts) {
 	clear(dh[:T*dim])
 	acts.group(T, len(experts), topK, ids)
-	for e := range experts {
+	wk := acts.work
+	acts.eachExpert(func(e int) {
 		lo, hi := acts.start[e], acts.start[e+1]
 		n := hi - lo
-		if n == 0 {
-			continue
-		}
 		ex, gr := &experts[e], &grads[e]
 		ffn := ex.W1.Rows
 		w1, w3, w2 := ex.W1.F32(), ex.W3.F32(), ex.W2.F32()
 		slots := acts.slot[lo:hi]
 		a, b := acts.gate[lo*ffn:hi*ffn], acts.up[lo*ffn:hi*ffn]
-		x, d, z, g := acts.x[:n*dim], acts.d[:n*dim], acts.hid[:n*ffn], acts.g[:n*ffn]
+		x, d, z, g := wk.x[lo*dim:hi*dim], wk.d[lo*dim:hi*dim], wk.hid[lo*ffn:hi*ffn], wk.g[lo*ffn:hi*ffn]
 
 		gather(x, h, dim, topK, slots)
 		gather(d, dout, dim, topK, slots)
@@ -160,10 +218,10 @@ func Backward(dh, dweights []float32, grads []ExpertGrad, dout, h []float32, T, 
 		// dx [n, dim] = da · W1 + db · W3, into d.
 		kernels.Sgemm(false, false, n, dim, ffn, g, ffn, w1, dim, d, dim, false)
 		kernels.Sgemm(false, false, n, dim, ffn, z, ffn, w3, dim, d, dim, true)
-		for i, k := range slots {
-			t := int(k) / topK
-			kernels.Axpy(dh[t*dim:(t+1)*dim], 1, d[i*dim:(i+1)*dim])
-		}
+	})
+	for i, k := range acts.slot[:T*topK] {
+		t := int(k) / topK
+		kernels.Axpy(dh[t*dim:(t+1)*dim], 1, wk.d[i*dim:(i+1)*dim])
 	}
 }
 

@@ -5,6 +5,8 @@ import (
 	"math"
 	"math/rand/v2"
 	"testing"
+
+	"github.com/lightninglm/lightning/kernels"
 )
 
 // The MoE gradient tests state the math a second time, token by token in
@@ -216,7 +218,7 @@ func TestForwardTrainEqualsForward(t *testing.T) {
 		c := newMoECase(t, s.T, s.dim, s.ffn, s.E, s.topK, uint64(100+si))
 		want, got := make([]float32, s.T*s.dim), make([]float32, s.T*s.dim)
 		Forward(want, c.h, s.T, s.dim, c.experts, c.ids, c.w, s.topK, NewScratch(s.T, s.dim, s.ffn, s.E))
-		ForwardTrain(got, c.h, s.T, s.dim, c.experts, c.ids, c.w, s.topK, NewActs(s.T+3, s.dim, s.ffn, s.E, s.topK))
+		ForwardTrain(got, c.h, s.T, s.dim, c.experts, c.ids, c.w, s.topK, NewActs(s.T+3, s.dim, s.ffn, s.E, s.topK, NewWork(s.T+3, s.dim, s.ffn, s.topK)))
 		for i := range want {
 			if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
 				t.Fatalf("T%d dim%d: out[%d] = %g, Forward gives %g", s.T, s.dim, i, got[i], want[i])
@@ -233,7 +235,7 @@ func TestBackward(t *testing.T) {
 	shapes := append(moeShapes, struct{ T, dim, ffn, E, topK int }{33, 64, 96, 5, 2})
 	for si, s := range shapes {
 		c := newMoECase(t, s.T, s.dim, s.ffn, s.E, s.topK, uint64(200+si))
-		acts := NewActs(s.T, s.dim, s.ffn, s.E, s.topK)
+		acts := NewActs(s.T, s.dim, s.ffn, s.E, s.topK, NewWork(s.T, s.dim, s.ffn, s.topK))
 		out := make([]float32, s.T*s.dim)
 		ForwardTrain(out, c.h, s.T, s.dim, c.experts, c.ids, c.w, s.topK, acts)
 
@@ -538,24 +540,66 @@ func TestLoadBalancing32(t *testing.T) {
 }
 
 // BenchmarkTrainStep times ForwardTrain and Backward of one MoE layer on a
-// small training shape (T 256, dim 256, ffn 512, 4 experts, top-2).
+// small training shape (T 256, dim 256, ffn 512, 4 experts, top-2) and on
+// m300's (T 512, dim 1024, ffn 1024, 8 experts, top-2).
 func BenchmarkTrainStep(b *testing.B) {
-	const T, dim, ffn, E, topK = 256, 256, 512, 4, 2
-	c := newMoECase(b, T, dim, ffn, E, topK, 1)
-	acts := NewActs(T, dim, ffn, E, topK)
-	out, dh, dw := make([]float32, T*dim), make([]float32, T*dim), make([]float32, T*topK)
-	grads := make([]ExpertGrad, E)
-	for e := range grads {
-		grads[e] = ExpertGrad{make([]float32, ffn*dim), make([]float32, ffn*dim), make([]float32, dim*ffn)}
+	for _, s := range []struct {
+		name                 string
+		T, dim, ffn, E, topK int
+	}{{"small", 256, 256, 512, 4, 2}, {"m300", 512, 1024, 1024, 8, 2}} {
+		c := newMoECase(b, s.T, s.dim, s.ffn, s.E, s.topK, 1)
+		acts := NewActs(s.T, s.dim, s.ffn, s.E, s.topK, NewWork(s.T, s.dim, s.ffn, s.topK))
+		out, dh, dw := make([]float32, s.T*s.dim), make([]float32, s.T*s.dim), make([]float32, s.T*s.topK)
+		grads := make([]ExpertGrad, s.E)
+		for e := range grads {
+			grads[e] = ExpertGrad{make([]float32, s.ffn*s.dim), make([]float32, s.ffn*s.dim), make([]float32, s.dim*s.ffn)}
+		}
+		b.Run(s.name+"/forward", func(b *testing.B) {
+			for b.Loop() {
+				ForwardTrain(out, c.h, s.T, s.dim, c.experts, c.ids, c.w, s.topK, acts)
+			}
+		})
+		b.Run(s.name+"/backward", func(b *testing.B) {
+			for b.Loop() {
+				Backward(dh, dw, grads, c.dout, c.h, s.T, s.dim, c.experts, c.ids, c.w, s.topK, acts)
+			}
+		})
 	}
-	b.Run("forward", func(b *testing.B) {
-		for b.Loop() {
-			ForwardTrain(out, c.h, T, dim, c.experts, c.ids, c.w, topK, acts)
+}
+
+// TestTrainThreads: ForwardTrain and Backward give the same bits whatever
+// the thread count (the experts run in parallel, their sums into out and dh
+// are made afterwards in expert order).
+func TestTrainThreads(t *testing.T) {
+	defer kernels.SetThreads(kernels.Threads())
+	const T, dim, ffn, E, topK = 70, 64, 96, 5, 2
+	c := newMoECase(t, T, dim, ffn, E, topK, 300)
+	type result struct{ out, dh, dw, g []float32 }
+	run := func(threads int) result {
+		kernels.SetThreads(threads)
+		acts := NewActs(T, dim, ffn, E, topK, NewWork(T, dim, ffn, topK))
+		r := result{make([]float32, T*dim), make([]float32, T*dim), make([]float32, T*topK), make([]float32, E*3*ffn*dim)}
+		ForwardTrain(r.out, c.h, T, dim, c.experts, c.ids, c.w, topK, acts)
+		grads := make([]ExpertGrad, E)
+		for e := range grads {
+			g := r.g[e*3*ffn*dim:]
+			grads[e] = ExpertGrad{g[:ffn*dim], g[ffn*dim : 2*ffn*dim], g[2*ffn*dim : 3*ffn*dim]}
 		}
-	})
-	b.Run("backward", func(b *testing.B) {
-		for b.Loop() {
-			Backward(dh, dw, grads, c.dout, c.h, T, dim, c.experts, c.ids, c.w, topK, acts)
+		Backward(r.dh, r.dw, grads, c.dout, c.h, T, dim, c.experts, c.ids, c.w, topK, acts)
+		return r
+	}
+	want := run(1)
+	for _, threads := range []int{2, 3, 8} {
+		got := run(threads)
+		for _, p := range []struct {
+			what      string
+			got, want []float32
+		}{{"out", got.out, want.out}, {"dh", got.dh, want.dh}, {"dweights", got.dw, want.dw}, {"expert grads", got.g, want.g}} {
+			for i := range p.want {
+				if math.Float32bits(p.got[i]) != math.Float32bits(p.want[i]) {
+					t.Fatalf("%d threads: %s[%d] = %g, one thread gives %g", threads, p.what, i, p.got[i], p.want[i])
+				}
+			}
 		}
-	})
+	}
 }

@@ -2,6 +2,7 @@ package train
 
 import (
 	"math"
+	"sort"
 
 	"github.com/lightninglm/lightning/kernels"
 	"github.com/lightninglm/lightning/model/minimax01"
@@ -16,8 +17,9 @@ import (
 //	p ← p − lr/(1−β1ᵗ) · m / (sqrt(v)/sqrt(1−β2ᵗ) + eps)
 //
 // Each element is updated in float64 from its fp32 values and stored back
-// as fp32. M, V and T are the whole state: saving and restoring them resumes
-// the optimizer exactly.
+// as fp32 (kernels.AdamW, vectorised, split across the kernel pool). M, V
+// and T are the whole state: saving and restoring them resumes the
+// optimizer exactly.
 type AdamW struct {
 	LR          float64 // peak learning rate (the loop's schedule scales it; Step takes the current one)
 	Beta1       float64
@@ -47,6 +49,9 @@ func NewAdamW(c *minimax01.Config) *AdamW {
 	o := &AdamW{LR: 3e-4, Beta1: 0.9, Beta2: 0.95, Eps: 1e-8, WeightDecay: 0.1,
 		M: make([]float32, n), V: make([]float32, n)}
 	for _, p := range table {
+		if k := len(o.spans) - 1; k >= 0 && o.spans[k].hi != p.Offset {
+			panic("train: ParamTable offsets are not back to back") // Step's chunks walk the spans in order
+		}
 		if k := len(o.spans) - 1; k >= 0 && o.spans[k].decay == p.Decay && o.spans[k].hi == p.Offset {
 			o.spans[k].hi = p.Offset + p.Size
 			continue
@@ -56,7 +61,8 @@ func NewAdamW(c *minimax01.Config) *AdamW {
 	return o
 }
 
-// adamChunk is how many elements one work item of Step updates.
+// adamChunk is how many elements one work item of Step updates (one
+// ParallelFor covers the whole slab; a chunk may cross spans).
 const adamChunk = 1 << 14
 
 // Step applies one AdamW update with learning rate lr to params from grads
@@ -68,42 +74,24 @@ func (o *AdamW) Step(params, grads []float32, lr float64) {
 		panic("train: AdamW.Step slabs differ in length from the optimizer's")
 	}
 	o.T++
-	c := adamConsts{
-		b1: o.Beta1, b2: o.Beta2, eps: o.Eps,
-		step:  lr / (1 - math.Pow(o.Beta1, float64(o.T))),
-		rbc2:  1 / math.Sqrt(1-math.Pow(o.Beta2, float64(o.T))),
-		decay: 1 - lr*o.WeightDecay,
+	st := kernels.AdamWStep{
+		Beta1: o.Beta1, Beta2: o.Beta2, Eps: o.Eps,
+		Step:  lr / (1 - math.Pow(o.Beta1, float64(o.T))),
+		RBC2:  1 / math.Sqrt(1-math.Pow(o.Beta2, float64(o.T))),
+		Decay: 1 - lr*o.WeightDecay,
 	}
-	for _, s := range o.spans {
-		c := c
-		if !s.decay {
-			c.decay = 1
+	n := len(params)
+	kernels.ParallelFor((n+adamChunk-1)/adamChunk, 1, func(lo, hi int) {
+		a, b := lo*adamChunk, min(hi*adamChunk, n)
+		k := sort.Search(len(o.spans), func(k int) bool { return o.spans[k].hi > a })
+		for ; a < b; k++ { // the spans cover the slab in order
+			sp, st := o.spans[k], st
+			if !sp.decay {
+				st.Decay = 1
+			}
+			e := min(b, sp.hi)
+			kernels.AdamW(params[a:e], grads[a:e], o.M[a:e], o.V[a:e], st)
+			a = e
 		}
-		n := s.hi - s.lo
-		kernels.ParallelFor((n+adamChunk-1)/adamChunk, 1, func(lo, hi int) {
-			a, b := s.lo+lo*adamChunk, s.lo+min(hi*adamChunk, n)
-			adamUpdate(params[a:b], grads[a:b], o.M[a:b], o.V[a:b], c)
-		})
-	}
-}
-
-// adamConsts are the per-step scalars of adamUpdate.
-type adamConsts struct {
-	b1, b2, eps float64
-	step        float64 // lr / (1 − β1ᵗ)
-	rbc2        float64 // 1 / sqrt(1 − β2ᵗ)
-	decay       float64 // 1 − lr·wd, or 1 where no decay applies
-}
-
-// adamUpdate is one AdamW step of a run of elements, in torch's order.
-func adamUpdate(p, g, m, v []float32, c adamConsts) {
-	g, m, v = g[:len(p)], m[:len(p)], v[:len(p)]
-	for i := range p {
-		gi := float64(g[i])
-		mi := c.b1*float64(m[i]) + (1-c.b1)*gi
-		vi := c.b2*float64(v[i]) + (1-c.b2)*gi*gi
-		pi := float64(p[i]) * c.decay
-		pi -= c.step * mi / (math.Sqrt(vi)*c.rbc2 + c.eps)
-		p[i], m[i], v[i] = float32(pi), float32(mi), float32(vi)
-	}
+	})
 }

@@ -23,7 +23,9 @@ const noTarget = -1
 // lmHeadLoss is the LM head and its cross-entropy, forward and backward
 // fused, over chunks of rows (lossChunkRows) so the logits of only one chunk
 // exist at a time. Logits are fp32 like the official logits.float(); each
-// row's log-sum-exp and the sum of the losses are float64.
+// row's log-sum-exp and the sum of the losses are float64. The rows of a
+// chunk run across the kernel pool; their losses are summed in row order,
+// so the result does not depend on the thread count.
 //
 //	dX:      [T, dim] overwritten with scale·∂L/∂x; nil computes the loss only
 //	dW:      [vocab, dim] gets scale·∂L/∂w added (unused when dX is nil)
@@ -42,32 +44,20 @@ func lmHeadLoss(dX, dW, x, w []float32, targets []int32, T, dim, vocab int, scal
 		panic("train: lmHeadLoss buffer holds less than one row of logits")
 	}
 	var sum float64
+	rowLoss := make([]float64, rows) // each row's loss, summed in row order below
 	for r0 := 0; r0 < T; r0 += rows {
 		n := min(rows, T-r0)
 		logits := buf[:n*vocab]
 		xr := x[r0*dim : (r0+n)*dim]
 		linearForward(logits, xr, w, n, dim, vocab)
+		kernels.ParallelFor(n, 1, func(lo, hi int) {
+			for i := lo; i < hi; i++ {
+				rowLoss[i] = crossEntropyRow(logits[i*vocab:(i+1)*vocab], targets[r0+i], scale, dX != nil)
+			}
+		})
 		for i := 0; i < n; i++ {
-			row := logits[i*vocab : (i+1)*vocab]
-			tgt := targets[r0+i]
-			if tgt == noTarget {
-				clear(row) // no gradient from this row
-				continue
-			}
-			mx := row[kernels.Argmax(row)]
-			zt := row[tgt]
-			for j := range row {
-				row[j] -= mx
-			}
-			kernels.Exp(row, row)
-			var s float64
-			for _, e := range row {
-				s += float64(e)
-			}
-			sum += math.Log(s) - float64(zt-mx)
-			if dX != nil { // row becomes scale·(softmax − onehot)
-				kernels.Scale(row, float32(float64(scale)/s))
-				row[tgt] -= scale
+			if targets[r0+i] != noTarget {
+				sum += rowLoss[i]
 			}
 		}
 		if dX != nil {
@@ -75,4 +65,29 @@ func lmHeadLoss(dX, dW, x, w []float32, targets []int32, T, dim, vocab int, scal
 		}
 	}
 	return sum
+}
+
+// crossEntropyRow returns logsumexp(row) − row[tgt] (0 when tgt is
+// noTarget) and, when grad, leaves scale·(softmax(row) − onehot(tgt)) in
+// row (zeros when tgt is noTarget).
+func crossEntropyRow(row []float32, tgt int32, scale float32, grad bool) float64 {
+	if tgt == noTarget {
+		clear(row) // no gradient from this row
+		return 0
+	}
+	mx := row[kernels.Argmax(row)]
+	zt := row[tgt]
+	for j := range row {
+		row[j] -= mx
+	}
+	kernels.Exp(row, row)
+	var s float64
+	for _, e := range row {
+		s += float64(e)
+	}
+	if grad {
+		kernels.Scale(row, float32(float64(scale)/s))
+		row[tgt] -= scale
+	}
+	return math.Log(s) - float64(zt-mx)
 }

@@ -250,6 +250,7 @@ func newActivations(c *minimax01.Config, T int) *activations {
 	hd, kvd := c.Heads*c.HeadDim, c.KVHeads*c.HeadDim
 	f := func(n int) []float32 { return make([]float32, n) }
 	a := &activations{layers: make([]layerActs, c.Layers), xOut: f(T * c.Dim), xn: f(T * c.Dim)}
+	work := moe.NewWork(T, c.Dim, c.FFN, c.TopK) // the layers run one after another
 	for l := range a.layers {
 		la := &a.layers[l]
 		la.x, la.h1, la.x1, la.h2 = f(T*c.Dim), f(T*c.Dim), f(T*c.Dim), f(T*c.Dim)
@@ -260,7 +261,7 @@ func newActivations(c *minimax01.Config, T int) *activations {
 			la.q, la.k, la.v, la.o, la.lse = f(T*hd), f(T*kvd), f(T*kvd), f(T*hd), f(T*c.Heads)
 		}
 		la.probs, la.ids, la.wts = f(T*c.Experts), make([]int32, T*c.TopK), f(T*c.TopK)
-		la.moe = moe.NewActs(T, c.Dim, c.FFN, c.Experts, c.TopK)
+		la.moe = moe.NewActs(T, c.Dim, c.FFN, c.Experts, c.TopK, work)
 	}
 	return a
 }

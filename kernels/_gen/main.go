@@ -41,5 +41,6 @@ func main() {
 	genVec(e)
 	genArgmax(e)
 	genConvert(e)
+	genAdamW(e)
 	e.write("../vec_amd64.s")
 }
