@@ -21,8 +21,9 @@ var allowed = map[string][]string{
 	"kernels":            {"internal/cpu"},
 	"quant":              {"kernels"},
 	"tensor":             {"quant", "kernels"},
-	"format/safetensors": {"golang.org/x/sys/unix"},
-	"format/gguf":        {"golang.org/x/sys/unix"},
+	"format/internal/filemap": {"golang.org/x/sys/unix"}, // what both file formats share: mapping, pre-faulting, atomic commit
+	"format/safetensors":      {"format/internal/filemap"},
+	"format/gguf":             {"format/internal/filemap"},
 	"internal/hub":       {}, // Hugging Face Hub client (lightning pull): standard library only
 	"tokenizer":          {"github.com/dlclark/regexp2/v2", "golang.org/x/text/unicode/norm"},
 	"tokenizer/jinja":    {},

@@ -24,11 +24,12 @@ import (
 	"fmt"
 	"maps"
 	"math"
-	"os"
 	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
+
+	"github.com/lightninglm/lightning/format/internal/filemap"
 )
 
 // ErrFormat wraps every error about a malformed file.
@@ -155,27 +156,9 @@ type part struct {
 }
 
 func (f *File) openPart(path string) (*part, error) {
-	fd, err := os.Open(path)
+	data, release, err := filemap.Map(path)
 	if err != nil {
 		return nil, fmt.Errorf("gguf: %w", err)
-	}
-	defer fd.Close() // the mapping outlives the descriptor
-	st, err := fd.Stat()
-	if err != nil {
-		return nil, fmt.Errorf("gguf: %w", err)
-	}
-	if !st.Mode().IsRegular() {
-		return nil, fmt.Errorf("gguf: %s: not a regular file", path)
-	}
-	if st.Size() > math.MaxInt {
-		return nil, fmt.Errorf("gguf: %s: %d bytes is too large to map on this platform", path, st.Size())
-	}
-	var data []byte
-	release := func() error { return nil }
-	if size := int(st.Size()); size > 0 {
-		if data, release, err = mapFile(fd, size); err != nil {
-			return nil, fmt.Errorf("gguf: map %s: %w", path, err)
-		}
 	}
 	h, err := parse(path, data)
 	if err != nil {

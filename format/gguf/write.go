@@ -7,8 +7,9 @@ import (
 	"math"
 	"math/bits"
 	"os"
-	"path/filepath"
 	"slices"
+
+	"github.com/lightninglm/lightning/format/internal/filemap"
 )
 
 // TensorInfo declares one tensor of a file to be written: everything but its
@@ -117,7 +118,7 @@ func Create(path string, meta *Metadata, infos []TensorInfo) (*Writer, error) {
 	}
 	hdr = append(hdr, make([]byte, pad(len(hdr), w.align)-len(hdr))...)
 
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
+	f, err := filemap.CreateTemp(path)
 	if err != nil {
 		return nil, fmt.Errorf("gguf: create %s: %w", path, err)
 	}
@@ -181,23 +182,8 @@ func (w *Writer) Close() error {
 	f := w.f
 	w.f = nil
 	w.closedErr = fmt.Errorf("gguf: write %s: writer already closed", w.path)
-	err := f.Chmod(0o644) // CreateTemp makes 0600 files
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(f.Name(), w.path)
-	}
-	if err != nil {
-		os.Remove(f.Name())
+	if err := filemap.Commit(f, w.path); err != nil {
 		return fmt.Errorf("gguf: write %s: %w", w.path, err)
-	}
-	if d, err := os.Open(filepath.Dir(w.path)); err == nil {
-		d.Sync() // best effort: not every system can sync a folder
-		d.Close()
 	}
 	return nil
 }

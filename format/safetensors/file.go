@@ -14,9 +14,9 @@ package safetensors
 import (
 	"fmt"
 	"maps"
-	"math"
-	"os"
 	"slices"
+
+	"github.com/lightninglm/lightning/format/internal/filemap"
 )
 
 // File is one opened .safetensors file. Its tensors' Data are views into the
@@ -34,27 +34,9 @@ type File struct {
 
 // Open maps the file at path and validates its header.
 func Open(path string) (*File, error) {
-	f, err := os.Open(path)
+	data, release, err := filemap.Map(path)
 	if err != nil {
 		return nil, fmt.Errorf("safetensors: %w", err)
-	}
-	defer f.Close() // the mapping outlives the descriptor
-	st, err := f.Stat()
-	if err != nil {
-		return nil, fmt.Errorf("safetensors: %w", err)
-	}
-	if !st.Mode().IsRegular() {
-		return nil, fmt.Errorf("safetensors: %s: not a regular file", path)
-	}
-	if st.Size() > math.MaxInt {
-		return nil, fmt.Errorf("safetensors: %s: %d bytes is too large to map on this platform", path, st.Size())
-	}
-	var data []byte
-	release := func() error { return nil }
-	if size := int(st.Size()); size > 0 { // an empty file cannot be mapped; parseFile reports it
-		if data, release, err = mapFile(f, size); err != nil {
-			return nil, fmt.Errorf("safetensors: map %s: %w", path, err)
-		}
 	}
 	h, err := parseFile(path, data)
 	if err != nil {
@@ -118,3 +100,8 @@ func (f *File) Close() error {
 	}
 	return nil
 }
+
+// Prefault maps every page of data, a view into a mapped checkpoint, into
+// the process now, so that later reads do not fault one page at a time
+// (MADV_POPULATE_READ, else a read of one byte per page).
+func Prefault(data []byte) { filemap.Prefault(data) }

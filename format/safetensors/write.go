@@ -11,6 +11,8 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+
+	"github.com/lightninglm/lightning/format/internal/filemap"
 )
 
 // TensorSpec declares one tensor of a file to be written: everything but its
@@ -140,7 +142,7 @@ func Create(path string, specs []TensorSpec, metadata map[string]string) (*Strea
 		w.offsets[i] += dataStart
 	}
 
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
+	f, err := filemap.CreateTemp(path)
 	if err != nil {
 		return nil, fmt.Errorf("safetensors: create %s: %w", path, err)
 	}
@@ -198,7 +200,7 @@ func (w *StreamWriter) Close() error {
 	f := w.f
 	w.f = nil
 	w.closedErr = fmt.Errorf("safetensors: write %s: writer already closed", w.path)
-	if err := commit(f, w.path); err != nil {
+	if err := filemap.Commit(f, w.path); err != nil {
 		return fmt.Errorf("safetensors: write %s: %w", w.path, err)
 	}
 	return nil
@@ -214,30 +216,6 @@ func (w *StreamWriter) Abort() {
 	os.Remove(w.f.Name())
 	w.f = nil
 	w.closedErr = fmt.Errorf("safetensors: write %s: writer aborted", w.path)
-}
-
-// commit syncs, closes and renames the temporary file f to path, then syncs
-// the folder so the rename itself is durable. It removes f on failure.
-func commit(f *os.File, path string) error {
-	err := f.Chmod(0o644) // CreateTemp makes 0600 files
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(f.Name(), path)
-	}
-	if err != nil {
-		os.Remove(f.Name())
-		return err
-	}
-	if d, err := os.Open(filepath.Dir(path)); err == nil {
-		d.Sync() // best effort: not every system can sync a folder
-		d.Close()
-	}
-	return nil
 }
 
 // Write writes tensors to a new file at path, atomically (see Create for the
@@ -296,7 +274,7 @@ func WriteIndex(dir string, weightMap map[string]string, totalSize int64) error 
 		os.Remove(f.Name())
 		return fmt.Errorf("safetensors: write %s: %w", path, err)
 	}
-	if err := commit(f, path); err != nil {
+	if err := filemap.Commit(f, path); err != nil {
 		return fmt.Errorf("safetensors: write %s: %w", path, err)
 	}
 	return nil

@@ -1,4 +1,4 @@
-package safetensors
+package filemap
 
 import (
 	"encoding/binary"
@@ -41,12 +41,7 @@ func TestPrefault(t *testing.T) {
 	if err := os.WriteFile(path, make([]byte, size), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	data, release, err := mapFile(f, size)
+	data, release, err := Map(path)
 	if err != nil {
 		t.Fatal(err)
 	}
