@@ -15,28 +15,28 @@ import (
 // Do not edit this table to make a build pass; changing it is a design
 // decision and is reviewed as one.
 var allowed = map[string][]string{
-	"internal/cpu":       {"golang.org/x/sys/cpu"},
-	"internal/trace":     {},
-	"internal/numtest":   {"internal/cpu"},
-	"kernels":            {"internal/cpu"},
-	"quant":              {"kernels"},
-	"tensor":             {"quant", "kernels"},
+	"internal/cpu":            {"golang.org/x/sys/cpu"},
+	"internal/trace":          {},
+	"internal/numtest":        {"internal/cpu"},
+	"kernels":                 {"internal/cpu"},
+	"quant":                   {"kernels"},
+	"tensor":                  {"quant", "kernels"},
 	"format/internal/filemap": {"golang.org/x/sys/unix"}, // what both file formats share: mapping, pre-faulting, atomic commit
 	"format/safetensors":      {"format/internal/filemap"},
 	"format/gguf":             {"format/internal/filemap"},
-	"internal/hub":       {}, // Hugging Face Hub client (lightning pull): standard library only
-	"tokenizer":          {"github.com/dlclark/regexp2/v2", "golang.org/x/text/unicode/norm"},
-	"tokenizer/jinja":    {},
-	"tokenizer/chat":     {"tokenizer/jinja"},
-	"attention":          {"tensor", "kernels", "internal/trace"},
-	"moe":                {"tensor", "kernels", "internal/trace"},
-	"sample":             {"kernels"},
-	"model":              {"tensor"},
-	"model/minimax01":    {"model", "attention", "moe", "tensor", "quant", "kernels", "format/safetensors", "format/gguf", "internal/trace"},
-	"engine":             {"model", "sample"},
-	"server":             {"engine", "model", "sample", "tokenizer", "tokenizer/chat", "tokenizer/jinja"},
-	"train":              {"model/minimax01", "attention", "moe", "tensor", "kernels"},
-	"train/data":         {"tokenizer"},
+	"internal/hub":            {}, // Hugging Face Hub client (lightning pull): standard library only
+	"tokenizer":               {"github.com/dlclark/regexp2/v2", "golang.org/x/text/unicode/norm"},
+	"tokenizer/jinja":         {},
+	"tokenizer/chat":          {"tokenizer/jinja"},
+	"attention":               {"tensor", "kernels", "internal/trace"},
+	"moe":                     {"tensor", "kernels", "internal/trace"},
+	"sample":                  {"kernels"},
+	"model":                   {"tensor"},
+	"model/minimax01":         {"model", "attention", "moe", "tensor", "quant", "kernels", "format/safetensors", "format/gguf", "internal/trace"},
+	"engine":                  {"model", "sample"},
+	"server":                  {"engine", "model", "sample", "tokenizer", "tokenizer/chat", "tokenizer/jinja"},
+	"train":                   {"model/minimax01", "attention", "moe", "tensor", "kernels"},
+	"train/data":              {"tokenizer"},
 	// dist: serving across processes (docs/distributed.md). gRPC is its data
 	// plane (streams, TLS, deadlines); its messages use a raw codec, not
 	// protobuf, so hidden states cross as raw fp32 bytes.
