@@ -13,33 +13,6 @@ import (
 // float64 twins with them; then they run the float32 fast paths against the
 // float64 twins with tolerances derived per op.
 
-// fdStep is the central-difference step: the truncation error is
-// h²·|f⁽³⁾|/6 ≈ 1e-12 and the rounding error ≈ 1e-16·|f|/h ≈ 1e-9 for the
-// O(10) losses below, so 1e-7 (absolute, plus the same relative) is a safe
-// bound that a wrong formula (errors of order one) cannot meet.
-const (
-	fdStep = 1e-6
-	fdTol  = 1e-7
-)
-
-// centralDiff returns (f(p+h) − f(p−h)) / 2h, restoring *p.
-func centralDiff(f func() float64, p *float64) float64 {
-	v := *p
-	*p = v + fdStep
-	fp := f()
-	*p = v - fdStep
-	fm := f()
-	*p = v
-	return (fp - fm) / (2 * fdStep)
-}
-
-func checkFD(t *testing.T, what string, i int, got, want float64) {
-	t.Helper()
-	if math.Abs(got-want) > fdTol*(1+math.Abs(want)) {
-		t.Errorf("%s[%d] = %.12g, finite difference %.12g", what, i, got, want)
-	}
-}
-
 func rand64(n int, seed uint64, scale float64) []float64 {
 	r := rand.New(rand.NewPCG(seed, 7))
 	s := make([]float64, n)
@@ -88,8 +61,8 @@ func TestRMSNormBackwardFD(t *testing.T) {
 		dx, dw := make([]float64, n), make([]float64, n)
 		rmsNormBackwardGeneric(dx, dw, R, x, w, eps)
 		for i := range x {
-			checkFD(t, numtest.Name("n%d dx", n), i, dx[i], centralDiff(loss, &x[i]))
-			checkFD(t, numtest.Name("n%d dw", n), i, dw[i], centralDiff(loss, &w[i]))
+			numtest.CheckFD(t, numtest.Name("n%d dx", n), i, dx[i], numtest.CentralDiff(loss, &x[i]))
+			numtest.CheckFD(t, numtest.Name("n%d dw", n), i, dw[i], numtest.CentralDiff(loss, &w[i]))
 		}
 	}
 }
@@ -165,20 +138,20 @@ func TestActivationBackwardFD(t *testing.T) {
 		dx, y := make([]float64, n), make([]float64, n)
 		siluBackwardGeneric(dx, R, x)
 		for i := range x {
-			checkFD(t, numtest.Name("n%d silu dx", n), i, dx[i], centralDiff(silu, &x[i]))
+			numtest.CheckFD(t, numtest.Name("n%d silu dx", n), i, dx[i], numtest.CentralDiff(silu, &x[i]))
 		}
 		for i, v := range x {
 			y[i] = sigmoid64(v)
 		}
 		sigmoidBackwardGeneric(dx, R, y)
 		for i := range x {
-			checkFD(t, numtest.Name("n%d sigmoid dx", n), i, dx[i], centralDiff(sig, &x[i]))
+			numtest.CheckFD(t, numtest.Name("n%d sigmoid dx", n), i, dx[i], numtest.CentralDiff(sig, &x[i]))
 		}
 		da, db := make([]float64, n), make([]float64, n)
 		siluMulBackwardGeneric(da, db, R, x, b)
 		for i := range x {
-			checkFD(t, numtest.Name("n%d silumul da", n), i, da[i], centralDiff(siluMul, &x[i]))
-			checkFD(t, numtest.Name("n%d silumul db", n), i, db[i], centralDiff(siluMul, &b[i]))
+			numtest.CheckFD(t, numtest.Name("n%d silumul da", n), i, da[i], numtest.CentralDiff(siluMul, &x[i]))
+			numtest.CheckFD(t, numtest.Name("n%d silumul db", n), i, db[i], numtest.CentralDiff(siluMul, &b[i]))
 		}
 	}
 }

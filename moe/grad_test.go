@@ -6,37 +6,13 @@ import (
 	"math/rand/v2"
 	"testing"
 
+	"github.com/lightninglm/lightning/internal/numtest"
 	"github.com/lightninglm/lightning/kernels"
 )
 
 // The MoE gradient tests state the math a second time, token by token in
 // float64 (refForward, refBackward), check that statement by central
 // differences, and check the grouped float32 Backward against it.
-
-// Central differences in float64: truncation h²·|f⁽³⁾|/6 ≈ 1e-12, rounding
-// ≈ 1e-16·|f|/h ≈ 1e-9 for the O(10) losses here; 1e-7 absolute plus the
-// same relative is safe, and a wrong formula errs by order one.
-const (
-	fdStep = 1e-6
-	fdTol  = 1e-7
-)
-
-func centralDiff(f func() float64, p *float64) float64 {
-	v := *p
-	*p = v + fdStep
-	fp := f()
-	*p = v - fdStep
-	fm := f()
-	*p = v
-	return (fp - fm) / (2 * fdStep)
-}
-
-func checkFD(t *testing.T, what string, i int, got, want float64) {
-	t.Helper()
-	if math.Abs(got-want) > fdTol*(1+math.Abs(want)) {
-		t.Errorf("%s[%d] = %.12g, finite difference %.12g", what, i, got, want)
-	}
-}
 
 func sigm(x float64) float64 { return 1 / (1 + math.Exp(-x)) }
 
@@ -193,18 +169,18 @@ func TestBackwardFD(t *testing.T) {
 		refBackward(dh, dw, grads, R, h, s.T, s.dim, s.ffn, c.ref, c.ids, w, s.topK, a, b, false)
 		name := fmt.Sprintf("T%d dim%d ffn%d E%d k%d ", s.T, s.dim, s.ffn, s.E, s.topK)
 		for i := range h {
-			checkFD(t, name+"dh", i, dh[i], centralDiff(loss, &h[i]))
+			numtest.CheckFD(t, name+"dh", i, dh[i], numtest.CentralDiff(loss, &h[i]))
 		}
 		for i := range w {
-			checkFD(t, name+"dweights", i, dw[i], centralDiff(loss, &w[i]))
+			numtest.CheckFD(t, name+"dweights", i, dw[i], numtest.CentralDiff(loss, &w[i]))
 		}
 		for e := range c.ref {
 			for i := range c.ref[e].w1 {
-				checkFD(t, name+fmt.Sprintf("e%d dW1", e), i, grads[e].w1[i], centralDiff(loss, &c.ref[e].w1[i]))
-				checkFD(t, name+fmt.Sprintf("e%d dW3", e), i, grads[e].w3[i], centralDiff(loss, &c.ref[e].w3[i]))
+				numtest.CheckFD(t, name+fmt.Sprintf("e%d dW1", e), i, grads[e].w1[i], numtest.CentralDiff(loss, &c.ref[e].w1[i]))
+				numtest.CheckFD(t, name+fmt.Sprintf("e%d dW3", e), i, grads[e].w3[i], numtest.CentralDiff(loss, &c.ref[e].w3[i]))
 			}
 			for i := range c.ref[e].w2 {
-				checkFD(t, name+fmt.Sprintf("e%d dW2", e), i, grads[e].w2[i], centralDiff(loss, &c.ref[e].w2[i]))
+				numtest.CheckFD(t, name+fmt.Sprintf("e%d dW2", e), i, grads[e].w2[i], numtest.CentralDiff(loss, &c.ref[e].w2[i]))
 			}
 		}
 	}
@@ -385,13 +361,13 @@ func TestRouteBackwardFD(t *testing.T) {
 		for tok := 0; tok < s.T; tok++ {
 			for e := 0; e < s.E; e++ {
 				i := tok*s.E + e
-				fd := centralDiff(loss, &logits[i])
+				fd := numtest.CentralDiff(loss, &logits[i])
 				if taken(ids[tok*s.topK:(tok+1)*s.topK], e) {
 					kept++
-					checkFD(t, name+" kept dlogits", i, dl[i], fd)
+					numtest.CheckFD(t, name+" kept dlogits", i, dl[i], fd)
 				} else {
 					dropped++
-					if dl[i] != 0 || math.Abs(fd) > fdTol {
+					if dl[i] != 0 || math.Abs(fd) > numtest.FDTol {
 						t.Errorf("%s dropped dlogits[%d] = %g, finite difference %g, want 0", name, i, dl[i], fd)
 					}
 				}
@@ -497,7 +473,7 @@ func TestLoadBalancingGradFD(t *testing.T) {
 			}
 			addLoadBalancingGrad(dl, coef, probs, dprob, s.T, s.E)
 			for i := range dl {
-				checkFD(t, fmt.Sprintf("%s layer %d dlogits", name, l), i, (dl[i]-1)/coef, centralDiff(loss, &logits[l][i]))
+				numtest.CheckFD(t, fmt.Sprintf("%s layer %d dlogits", name, l), i, (dl[i]-1)/coef, numtest.CentralDiff(loss, &logits[l][i]))
 			}
 		}
 	}

@@ -138,3 +138,33 @@ func Offset(s []float32, off int) []float32 {
 
 // Name formats subtest names for shapes.
 func Name(format string, args ...any) string { return fmt.Sprintf(format, args...) }
+
+// Central differences in float64 for gradient checks: with step FDStep the
+// truncation error is h²·|f⁽³⁾|/6 ≈ 1e-12 and the rounding error
+// ≈ 1e-16·|f|/h ≈ 1e-9 for losses of order 10, so FDTol (absolute, plus the
+// same relative) is a safe bound that a wrong formula (errors of order one)
+// cannot meet.
+const (
+	FDStep = 1e-6
+	FDTol  = 1e-7
+)
+
+// CentralDiff returns (f(p+h) − f(p−h)) / 2h with h = FDStep, restoring *p.
+func CentralDiff(f func() float64, p *float64) float64 {
+	v := *p
+	*p = v + FDStep
+	fp := f()
+	*p = v - FDStep
+	fm := f()
+	*p = v
+	return (fp - fm) / (2 * FDStep)
+}
+
+// CheckFD reports element i of what when the analytic gradient got is further
+// than FDTol·(1+|want|) from the finite difference want.
+func CheckFD(t *testing.T, what string, i int, got, want float64) {
+	t.Helper()
+	if math.Abs(got-want) > FDTol*(1+math.Abs(want)) {
+		t.Errorf("%s[%d] = %.12g, finite difference %.12g", what, i, got, want)
+	}
+}
