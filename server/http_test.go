@@ -250,9 +250,11 @@ func TestCapacityAndDisconnect(t *testing.T) {
 }
 
 // TestRequestTimeout checks the server's request timeout ends a long
-// generation with 504 and frees the slot.
+// generation with 504 and frees the slot. The timeout leaves room to read the
+// prompt even under the race detector (~150 tokens/s here): a prompt that
+// cannot be read in time is refused with 413 instead (TestPromptTooSlowForTimeout).
 func TestRequestTimeout(t *testing.T) {
-	ts := start(t, setup{template: "vllm_minimax_m1_tool", server: server.Config{RequestTimeout: 200 * time.Millisecond, MaxTokens: 1 << 20}})
+	ts := start(t, setup{template: "vllm_minimax_m1_tool", server: server.Config{RequestTimeout: 2 * time.Second, MaxTokens: 1 << 20}})
 	status, _, e := post(t, ts.url, "/v1/chat/completions", apiKey, `{"model": "tiny-test", "messages": [{"role": "user", "content": "go"}], "max_tokens": 1000000}`)
 	if status != 504 || e.Type != "timeout_error" {
 		t.Errorf("timeout: %d %+v", status, e)
