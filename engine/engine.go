@@ -306,15 +306,14 @@ func (e *Engine) checkPrefillTime(ctx context.Context, req *Request) error {
 }
 
 // tooSlow returns an ErrTooSlow error if reading n prompt tokens at rate
-// tokens/s takes longer than left, the time the request has. With no time
-// left it returns nil: that is the context's timeout, not a prompt too long
-// for it.
+// tokens/s takes longer than left. Once the deadline has passed it returns
+// nil: that is the context's timeout, not a prompt too long for it.
 func tooSlow(n int, rate float64, left time.Duration) error {
 	need := time.Duration(float64(n) / rate * float64(time.Second))
 	if need <= left || left <= 0 {
 		return nil
 	}
-	return fmt.Errorf("%w: %d prompt tokens at the measured %.0f tokens/s take at least %v, and the request has %v",
+	return fmt.Errorf("%w: %d prompt tokens at the measured %.0f tokens/s take at least %v, and the deadline is in %v",
 		ErrTooSlow, n, rate, need.Round(time.Second), left.Round(time.Second))
 }
 
@@ -652,10 +651,7 @@ func (e *Engine) endTooSlow() {
 			continue
 		}
 		if deadline, ok := s.ctx.Deadline(); ok {
-			// The whole prompt against the whole budget: one that fits its
-			// timeout but has used most of it runs on into the deadline (a
-			// timeout, 504), it is not a prompt too long for the timeout.
-			if err := tooSlow(s.prompt, rate, deadline.Sub(s.submitted)); err != nil {
+			if err := tooSlow(s.prompt-s.fed, rate, time.Until(deadline)); err != nil {
 				st := s.state
 				e.finish(s, FinishAborted, -1, err)
 				e.recycle(st)
