@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/lightninglm/lightning/format/gguf"
+	"github.com/lightninglm/lightning/model/builtin"
 	"github.com/lightninglm/lightning/model/minimax01"
 	"github.com/lightninglm/lightning/tokenizer"
 	"github.com/lightninglm/lightning/tokenizer/chat"
@@ -39,9 +40,12 @@ const (
 	tokUnused      = 5
 )
 
-// loadTokenizer reads the tokenizer of a model folder, or of a GGUF file's
-// metadata.
+// loadTokenizer reads the tokenizer of a model folder, of a GGUF file's
+// metadata, or of the built-in model ("").
 func loadTokenizer(path string) (*tokenizer.Tokenizer, error) {
+	if path == "" {
+		return builtin.Tokenizer()
+	}
 	if !minimax01.IsGGUF(path) {
 		return tokenizer.Load(path)
 	}
@@ -111,9 +115,13 @@ func ggufTokenizer(m *gguf.Metadata, path string) (*tokenizer.Tokenizer, error) 
 }
 
 // loadChatConfig reads the chat templates of a model folder
-// (tokenizer_config.json) or of a GGUF file (tokenizer.chat_template). The
-// error wraps os.ErrNotExist when there is none.
+// (tokenizer_config.json), of a GGUF file (tokenizer.chat_template) or of
+// the built-in model (""). The error wraps os.ErrNotExist when there is
+// none.
 func loadChatConfig(path string) (*chat.Config, error) {
+	if path == "" {
+		return builtin.ChatConfig()
+	}
 	if !minimax01.IsGGUF(path) {
 		return chat.LoadConfig(filepath.Join(path, "tokenizer_config.json"))
 	}
@@ -146,12 +154,12 @@ func loadChatConfig(path string) (*chat.Config, error) {
 	return c, nil
 }
 
-// ggufTokenizerMeta is the tokenizer section for a model folder's
-// tokenizer (and chat template, when it has one), as llama.cpp's converter
+// ggufTokenizerMeta is the tokenizer section for a model folder's (or the
+// built-in model's, dir "") tokenizer (and chat template, when it has one), as llama.cpp's converter
 // writes it for a GPT-2 style vocabulary: every id below vocab gets a token
 // ("[PAD<id>]", type unused, for ids the tokenizer lacks).
 func ggufTokenizerMeta(dir string, vocab int) (*gguf.Metadata, error) {
-	tok, err := tokenizer.Load(dir)
+	tok, err := loadTokenizer(dir)
 	if err != nil {
 		return nil, err
 	}
@@ -195,7 +203,7 @@ func ggufTokenizerMeta(dir string, vocab int) (*gguf.Metadata, error) {
 		m.Set(keyTokEOS, uint32(id))
 	}
 	m.Set(keyTokAddBOS, false)
-	if cc, err := chat.LoadConfig(filepath.Join(dir, "tokenizer_config.json")); err == nil {
+	if cc, err := loadChatConfig(dir); err == nil {
 		if src, ok := cc.Templates["default"]; ok {
 			m.Set(keyChatTemplate, src)
 		}

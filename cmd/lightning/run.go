@@ -16,14 +16,16 @@ func init() {
 	register(&command{
 		name:    "run",
 		summary: "generate text from a prompt and stream it",
-		usage:   "-model DIR [flags] \"prompt\"   (or -prompt-file FILE, or the prompt on stdin)",
+		usage:   "[-model DIR] [flags] \"prompt\"   (or -prompt-file FILE, or the prompt on stdin)",
 		help: `Streams the model's answer to one prompt. When the model folder has a chat template
 (tokenizer_config.json) the prompt is sent as one user message (with -system as the system message)
 and the template's generation prompt is appended; -raw feeds the text as it is instead.
 Generation stops at the model's end-of-turn/EOS tokens, at -n tokens, or at any -stop string.
 Long prompts (-prompt-file) show a progress bar with tokens/s and ETA while they are read.
+Without -model it runs the built-in model mini, embedded in this binary (no download, no file written).
 
 Examples:
+  lightning run "Write a haiku about thunder."
   lightning run -model /models/MiniMax-Text-01 "Explain lightning attention in two sentences."
   lightning run -model DIR -prompt-file book.txt -system "Summarize the document." -n 400
   lightning run -model DIR -raw -temperature 0 "Once upon a time"`,
