@@ -40,7 +40,7 @@ of -ctx tokens. Without either, A's folder's manifest.json is used if it has one
 (CPU time is shared: read the load average printed with it), and reports tok/s, the ratio to the reference,
 the active weight bytes per token and the roofline ratio: bytes/token × tok/s ÷ measured read bandwidth.
 
-Without -model (or -ref), A (or B) is the built-in model mini, embedded in this binary.`,
+Without -model, A is the built-in model mini, embedded in this binary.`,
 		run: runEval,
 	})
 }
