@@ -10,11 +10,12 @@ import (
 // ggml block formats (llama.cpp's GGUF types). Their scales (and mins) live
 // inside each block next to the quants, so a matrix of these formats is
 // just its file bytes, used in place: Weights.Scales and Mins are empty and
-// the scale type is Invalid. Lightning reads them and computes with them
-// (the product dequantizes each weight row to fp32 once per call and takes
-// fp32 dot products with every token, kernels.Dot), but does not produce
-// them: Q8_0, Q4_0 and Q4_1 files normally load as q8b32, q4g32 and q4g32m
-// instead (model/minimax01), which have SIMD int8 kernels.
+// the scale type is Invalid. Lightning computes with them: the K-quants
+// (Q4_K, Q5_K, Q6_K) with SIMD int8 kernels that read the blocks as they
+// are (kernels.MatMulKQuant); the others by dequantizing each weight row to
+// fp32 once per call and taking fp32 dot products with every token
+// (kernels.Dot). Q8_0, Q4_0 and Q4_1 files normally load as q8b32, q4g32
+// and q4g32m instead (model/minimax01), which have SIMD int8 kernels.
 //
 // Block layouts (ggml-common.h); d, dmin and m are IEEE binary16:
 //
@@ -39,6 +40,16 @@ func ggmlFormat(name string, blockLen, blockBytes, bits int, deq func(dst []floa
 		dequant: func(dst []float32, q, _, _ []byte, _ Type) { deq(dst, q) },
 		matMul:  matMulInline(deq),
 	}
+}
+
+// ggmlKFormat is ggmlFormat for a K-quant (blocks of 256), whose product
+// is kernels.MatMulKQuant on the blocks in place.
+func ggmlKFormat(name string, blockBytes, bits int, deq func(dst []float32, src []byte), k kernels.KQuant) Format {
+	f := ggmlFormat(name, 256, blockBytes, bits, deq)
+	f.matMul = func(dst, x []float32, T, in, out int, w Weights) {
+		kernels.MatMulKQuant(dst, x, w.Q, k, T, in, out)
+	}
+	return f
 }
 
 // rowPool holds fp32 row buffers for matMulInline.

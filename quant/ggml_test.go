@@ -10,7 +10,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/lightninglm/lightning/internal/cpu"
+	"github.com/lightninglm/lightning/internal/numtest"
 )
 
 var ggmlTypes = []Type{GQ4_0, GQ4_1, GQ5_0, GQ5_1, GQ8_0, GQ4_K, GQ5_K, GQ6_K}
@@ -173,43 +173,55 @@ func randomGGML(r *rand.Rand, typ Type, rows, cols int) []byte {
 }
 
 // TestGGMLMatMul checks the product of each ggml format against the fp64
-// dot products of its dequantized rows, on every kernel path (the fp32
-// dot is the only kernel). Bound: a length-n fp32 dot product of terms
-// |wᵢxᵢ| errs by at most n·ε·Σ|wᵢxᵢ| (ε = 2⁻²⁴), whatever the order.
+// dot products of its dequantized rows, on every kernel path. Bound: a
+// length-n fp32 dot product of terms |wᵢxᵢ| errs by at most n·ε·Σ|wᵢxᵢ|
+// (ε = 2⁻²⁴), whatever the order; the K-quants also round each activation
+// to a multiple of its 256-block's dx = amax/127, so they may err by
+// Σ|wᵢ|·dx/2 more (and the fp32 bound is taken over |wᵢ|·(|xᵢ| + dx/2)).
 func TestGGMLMatMul(t *testing.T) {
-	r := rand.New(rand.NewPCG(1, 2))
 	const T, in, out = 3, 512, 5
 	for _, typ := range ggmlTypes {
+		r := rand.New(rand.NewPCG(1, uint64(typ)))
 		w := randomGGML(r, typ, out, in)
 		x := make([]float32, T*in)
 		for i := range x {
 			x[i] = float32(r.NormFloat64())
 		}
+		clear(x[in+256 : 2*in]) // an all-zero activation block
 		rb, _ := typ.RowBytes(in)
 		row := make([]float32, in)
-		for _, path := range []string{"fast", "generic"} {
-			restore := func() {}
-			if path == "generic" {
-				restore = cpu.DisableAll()
-			}
+		kquant := typ.Info().BlockLen == 256
+		numtest.EachImpl(t, "matmul.kquant", func(t *testing.T) {
 			dst := make([]float32, T*out)
 			typ.MatMul(dst, x, T, in, out, Weights{Q: w})
-			restore()
 			for o := range out {
 				typ.DequantRow(row, w[o*rb:(o+1)*rb], nil, nil, Invalid)
 				for tk := range T {
-					var want, mag float64
-					for i := range in {
-						p := float64(row[i]) * float64(x[tk*in+i])
-						want += p
-						mag += math.Abs(p)
+					var want, mag, actErr float64
+					for b := 0; b < in; b += 256 {
+						xs := x[tk*in+b : tk*in+b+256]
+						var halfStep float64
+						if kquant {
+							var amax float64
+							for _, v := range xs {
+								amax = max(amax, math.Abs(float64(v)))
+							}
+							halfStep = amax / 127 / 2
+						}
+						for i, v := range xs {
+							wi := float64(row[b+i])
+							want += wi * float64(v)
+							mag += math.Abs(wi) * (math.Abs(float64(v)) + halfStep)
+							actErr += math.Abs(wi) * halfStep
+						}
 					}
-					if d := math.Abs(float64(dst[tk*out+o]) - want); d > float64(in)*0x1p-24*mag {
-						t.Errorf("%s %s: dst[%d,%d] = %v, want %v (|Δ| %.3g > %.3g)", typ, path, tk, o, dst[tk*out+o], want, d, float64(in)*0x1p-24*mag)
+					tol := float64(in)*0x1p-24*mag + actErr
+					if d := math.Abs(float64(dst[tk*out+o]) - want); !(d <= tol) {
+						t.Errorf("%s: dst[%d,%d] = %v, want %v (|Δ| %.3g > %.3g)", typ, tk, o, dst[tk*out+o], want, d, tol)
 					}
 				}
 			}
-		}
+		})
 	}
 }
 
@@ -224,7 +236,7 @@ func BenchmarkGGMLMatVec(b *testing.B) {
 		x[i] = float32(r.NormFloat64())
 	}
 	dst := make([]float32, out)
-	for _, typ := range []Type{GQ4_K, GQ6_K, GQ8_0, Q4G64, BF16} {
+	for _, typ := range []Type{GQ4_K, GQ5_K, GQ6_K, GQ5_0, GQ8_0, Q4G64, BF16} {
 		var w Weights
 		switch {
 		case typ.Info().Inline:
