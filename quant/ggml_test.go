@@ -307,3 +307,53 @@ func TestEncodeQ4_K(t *testing.T) {
 	}
 	t.Logf("NMSE %.4g", se/sx)
 }
+
+// TestEncodeQ5_KQ6_K encodes Gaussian rows of growing scale (and constant
+// and all-zero sub-blocks) and checks every element, read back with the
+// reference dequantization, against what the layout allows. Q5_K: half a
+// step ds = d·sc, plus the rounding of sc (31 steps move by at most 31·d/2),
+// of m (dmin/2) and of d, dmin to F16 (2⁻¹¹ relative). Q6_K: a whole step
+// (the largest |x| may clamp from 32 to 31 steps), plus the rounding of sc
+// (32 steps of d/2) and of d to F16.
+func TestEncodeQ5_KQ6_K(t *testing.T) {
+	r := rand.New(rand.NewPCG(11, 12))
+	x := make([]float32, 4*256)
+	for i := range x {
+		x[i] = float32(r.NormFloat64()) * float32(1+i/256)
+	}
+	for i := range 32 {
+		x[256+i], x[768+i] = 0.75, 0
+	}
+	for _, typ := range []Type{GQ5_K, GQ6_K} {
+		rb, _ := typ.RowBytes(len(x))
+		q := make([]byte, rb)
+		if typ == GQ5_K {
+			EncodeQ5_K(q, x)
+		} else {
+			EncodeQ6_K(q, x)
+		}
+		y := make([]float32, len(x))
+		typ.DequantRow(y, q, nil, nil, Invalid)
+		var se, sx float64
+		for i := range x {
+			b, blk := i/256, q[rb/(len(x)/256)*(i/256):]
+			var tol float64
+			if typ == GQ5_K {
+				d, dmin := float64(f16(blk)), float64(f16(blk[2:]))
+				s, m := scaleMinK4(i%256/32, blk[4:16])
+				ds, dm := d*float64(s), dmin*float64(m)
+				tol = ds/2 + 31*d/2 + dmin/2 + (32*ds+dm)*0x1p-11
+			} else {
+				d := float64(f16(blk[208:]))
+				ds := math.Abs(d * float64(int8(blk[192+i%256/16])))
+				tol = ds + 16*d + 33*ds*0x1p-11
+			}
+			if e := math.Abs(float64(x[i] - y[i])); e > tol {
+				t.Fatalf("%s block %d element %d: %v encodes as %v (|Δ| %.3g > %.3g)", typ, b, i, x[i], y[i], e, tol)
+			}
+			se += float64(x[i]-y[i]) * float64(x[i]-y[i])
+			sx += float64(x[i]) * float64(x[i])
+		}
+		t.Logf("%s NMSE %.4g", typ, se/sx)
+	}
+}
