@@ -99,9 +99,9 @@ type ggufReport struct {
 	Version  uint32            `json:"version"`
 	Parts    int               `json:"parts"`
 	Notes    []string          `json:"notes"`
-	LoadPlan map[string]string `json:"load_plan"`        // ggml type → Lightning format
-	Errors   []string          `json:"errors,omitempty"` // types Lightning cannot read
-	FileType uint32            `json:"file_type"`        // general.file_type (llama_ftype: 15 = Q4_K_M, 17 = Q5_K_M, 18 = Q6_K, …)
+	LoadPlan map[string]string `json:"load_plan"`         // ggml type → Lightning format
+	Errors   []string          `json:"errors,omitempty"`  // types Lightning cannot read
+	FileType uint32            `json:"file_type"`         // general.file_type (llama_ftype: 15 = Q4_K_M, 17 = Q5_K_M, 18 = Q6_K, …)
 	Tensors  []ggufTensorRow   `json:"tensors,omitempty"` // with -tensors
 }
 

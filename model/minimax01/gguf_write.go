@@ -87,7 +87,7 @@ func matType(typ gguf.Type, cols int) gguf.Type {
 // rows, matrix by matrix (one matrix, or the experts of a stacked tensor).
 type ggufOut struct {
 	info gguf.TensorInfo
-	want gguf.Type // the type asked for (info.Type unless the rows do not fit it)
+	want gguf.Type    // the type asked for (info.Type unless the rows do not fit it)
 	mats []tensor.Mat // nil for a vector
 	vec  []float32
 }
