@@ -461,3 +461,36 @@ func TestScore(t *testing.T) {
 		t.Errorf("score table:\n%s", out.String())
 	}
 }
+
+// TestMix checks the mix against files that the Python script it replaced
+// (random.Random(seed).shuffle, json.dumps(ensure_ascii=False)) wrote from the
+// same inputs: control characters, quotes, U+2028, HTML characters, emoji,
+// and a seed of two 32-bit words.
+func TestMix(t *testing.T) {
+	in := []string{"testdata/mix-text.jsonl", "testdata/mix-rendered.jsonl"}
+	for _, seed := range []string{"1", "8589934597"} {
+		out := filepath.Join(t.TempDir(), "mix.jsonl")
+		if err := runMix(append([]string{"-o", out, "-seed", seed}, in...)); err != nil {
+			t.Fatal(err)
+		}
+		got, err := os.ReadFile(out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, err := os.ReadFile("testdata/mix-seed" + seed + ".golden.jsonl")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if string(got) != string(want) {
+			t.Errorf("seed %s: mix differs from Python's:\n got %.300q\nwant %.300q", seed, got, want)
+		}
+	}
+	bad := filepath.Join(t.TempDir(), "bad.jsonl")
+	if err := os.WriteFile(bad, []byte("{\"text\": \"a\"}\n{\"rendered\": null}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	err := runMix([]string{"-o", filepath.Join(t.TempDir(), "m.jsonl"), bad})
+	if err == nil || !strings.Contains(err.Error(), "bad.jsonl:2:") {
+		t.Errorf("a line without text: got error %v, want one naming bad.jsonl:2", err)
+	}
+}

@@ -6,6 +6,7 @@
 //	corpus build -root DIR -goroot DIR -inputs FILE -out DIR [-passkey N]
 //	corpus passkey -lengths 100,200 -depths 0,0.5,1 -per-cell 10 [-seed S] > grid.jsonl
 //	corpus score -heldout chat-heldout.jsonl -answers answers.jsonl
+//	corpus mix -o mix.jsonl [-seed N] train.jsonl chat-rendered.jsonl...
 package main
 
 import (
@@ -41,7 +42,7 @@ type record struct {
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: corpus build|passkey|score [flags]")
+		fmt.Fprintln(os.Stderr, "usage: corpus build|passkey|score|mix [flags]")
 		os.Exit(2)
 	}
 	var err error
@@ -52,8 +53,10 @@ func main() {
 		err = runPasskey(os.Args[2:], os.Stdout)
 	case "score":
 		err = runScore(os.Args[2:], os.Stdout)
+	case "mix":
+		err = runMix(os.Args[2:])
 	default:
-		err = fmt.Errorf("unknown command %q (want build, passkey or score)", os.Args[1])
+		err = fmt.Errorf("unknown command %q (want build, passkey, score or mix)", os.Args[1])
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "corpus:", err)
