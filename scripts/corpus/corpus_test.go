@@ -6,6 +6,7 @@ import (
 	"compress/zlib"
 	"encoding/binary"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -492,5 +493,23 @@ func TestMix(t *testing.T) {
 	err := runMix([]string{"-o", filepath.Join(t.TempDir(), "m.jsonl"), bad})
 	if err == nil || !strings.Contains(err.Error(), "bad.jsonl:2:") {
 		t.Errorf("a line without text: got error %v, want one naming bad.jsonl:2", err)
+	}
+}
+
+// TestUnigram checks the baseline against a count worked out by hand:
+// training ids 1,1,2 in a vocabulary of 4 give, with add-one smoothing,
+// p(1) = 3/7, p(2) = 2/7, p(3) = 1/7.
+func TestUnigram(t *testing.T) {
+	m, err := readUnigram(strings.NewReader("{\"ids\":[1,1]}\n{\"ids\":[2]}\n"), "train")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := m.nll([]int{1, 2, 3}, 4)
+	want := -(math.Log(3.0/7) + math.Log(2.0/7) + math.Log(1.0/7)) / 3
+	if math.Abs(got-want) > 1e-12 {
+		t.Errorf("nll %v, want %v", got, want)
+	}
+	if _, err := readUnigram(strings.NewReader("{\"ids\":[1]}\n{\"text\":\"x\"}\n"), "train"); err == nil || !strings.Contains(err.Error(), "train:2") {
+		t.Errorf("a line without ids: %v, want an error naming line 2", err)
 	}
 }
