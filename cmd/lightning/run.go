@@ -80,7 +80,7 @@ func runRun(fs *flag.FlagSet, args []string) error {
 		return fmt.Errorf("%w: the prompt is empty", errUsage)
 	}
 	stderr := fs.Output()
-	t, err := loadText(&tf, 0, stderr)
+	t, err := loadText(&tf, engine.Config{MaxSeqs: 1, MaxQueue: 1}, stderr)
 	if err != nil {
 		return err
 	}
