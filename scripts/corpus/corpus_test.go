@@ -12,6 +12,8 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/lightninglm/lightning/evalset/passkey"
 )
 
 func TestBrownText(t *testing.T) {
@@ -336,12 +338,12 @@ func TestSplitHash(t *testing.T) {
 
 func TestPasskey(t *testing.T) {
 	d := makePasskey(12345, 0, 3)
-	needle := fmt.Sprintf(passkeyNeedle, 12345, 12345)
-	if !strings.HasPrefix(d.Text, passkeyIntro+needle) || strings.Count(d.Text, passkeyFiller[:20]) != 3 {
+	needle := fmt.Sprintf(passkey.Needle, 12345, 12345)
+	if !strings.HasPrefix(d.Text, passkey.Intro+needle) || strings.Count(d.Text, passkey.Filler[:20]) != 3 {
 		t.Errorf("depth 0: needle not first or wrong filler count:\n%s", d.Text)
 	}
 	end := makePasskey(54321, 1, 3)
-	if !strings.HasSuffix(end.Text, strings.TrimSpace(fmt.Sprintf(passkeyNeedle, 54321, 54321))+passkeyAsk) || end.Answer != "54321" {
+	if !strings.HasSuffix(end.Text, strings.TrimSpace(fmt.Sprintf(passkey.Needle, 54321, 54321))+passkey.Question) || end.Answer != "54321" {
 		t.Errorf("depth 1: needle not last before the question:\n%s", end.Text)
 	}
 	set := passkeyTrainingSet(50, 2, 5, 1)
@@ -350,7 +352,7 @@ func TestPasskey(t *testing.T) {
 		t.Error("training set differs between two runs with the same seed")
 	}
 	for _, p := range set {
-		if p.Repeats < 2 || p.Repeats > 5 || !strings.HasSuffix(p.Text, passkeyAsk+" "+p.Answer+".") ||
+		if p.Repeats < 2 || p.Repeats > 5 || !strings.HasSuffix(p.Text, passkey.Question+" "+p.Answer+".") ||
 			!strings.Contains(p.Text, "The pass key is "+p.Answer+". Remember it.") {
 			t.Fatalf("bad training document: %+v", p)
 		}
