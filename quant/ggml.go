@@ -2,6 +2,7 @@ package quant
 
 import (
 	"encoding/binary"
+	"math"
 	"sync"
 
 	"github.com/lightninglm/lightning/kernels"
@@ -10,11 +11,12 @@ import (
 // ggml block formats (llama.cpp's GGUF types). Their scales (and mins) live
 // inside each block next to the quants, so a matrix of these formats is
 // just its file bytes, used in place: Weights.Scales and Mins are empty and
-// the scale type is Invalid. Lightning reads them and computes with them
-// (the product dequantizes each weight row to fp32 once per call and takes
-// fp32 dot products with every token, kernels.Dot), but does not produce
-// them: Q8_0, Q4_0 and Q4_1 files normally load as q8b32, q4g32 and q4g32m
-// instead (model/minimax01), which have SIMD int8 kernels.
+// the scale type is Invalid. Lightning computes with them: the K-quants
+// (Q4_K, Q5_K, Q6_K) with SIMD int8 kernels that read the blocks as they
+// are (kernels.MatMulKQuant); the others by dequantizing each weight row to
+// fp32 once per call and taking fp32 dot products with every token
+// (kernels.Dot). Q8_0, Q4_0 and Q4_1 files normally load as q8b32, q4g32
+// and q4g32m instead (model/minimax01), which have SIMD int8 kernels.
 //
 // Block layouts (ggml-common.h); d, dmin and m are IEEE binary16:
 //
@@ -39,6 +41,16 @@ func ggmlFormat(name string, blockLen, blockBytes, bits int, deq func(dst []floa
 		dequant: func(dst []float32, q, _, _ []byte, _ Type) { deq(dst, q) },
 		matMul:  matMulInline(deq),
 	}
+}
+
+// ggmlKFormat is ggmlFormat for a K-quant (blocks of 256), whose product
+// is kernels.MatMulKQuant on the blocks in place.
+func ggmlKFormat(name string, blockBytes, bits int, deq func(dst []float32, src []byte), k kernels.KQuant) Format {
+	f := ggmlFormat(name, 256, blockBytes, bits, deq)
+	f.matMul = func(dst, x []float32, T, in, out int, w Weights) {
+		kernels.MatMulKQuant(dst, x, w.Q, k, T, in, out)
+	}
+	return f
 }
 
 // rowPool holds fp32 row buffers for matMulInline.
@@ -232,8 +244,26 @@ func EncodeQ4_K(dst []byte, x []float32) {
 	if len(x)%256 != 0 || len(dst) != len(x)/256*144 {
 		panic("quant: EncodeQ4_K: x must be whole blocks of 256 and dst 144 bytes per block")
 	}
+	encodeK45(dst, x, 144, false)
+}
+
+// EncodeQ5_K is EncodeQ4_K for Q5_K (176 bytes per block): 31 steps per
+// sub-block, the fifth bit of each quant in qh.
+func EncodeQ5_K(dst []byte, x []float32) {
+	if len(x)%256 != 0 || len(dst) != len(x)/256*176 {
+		panic("quant: EncodeQ5_K: x must be whole blocks of 256 and dst 176 bytes per block")
+	}
+	encodeK45(dst, x, 176, true)
+}
+
+// encodeK45 is the min/max encoder of Q4_K (five = false) and Q5_K.
+func encodeK45(dst []byte, x []float32, bb int, five bool) {
+	top := float32(15)
+	if five {
+		top = 31
+	}
 	for b := 0; b < len(x)/256; b++ {
-		xs, blk := x[256*b:256*b+256], dst[144*b:144*b+144]
+		xs, blk := x[256*b:256*b+256], dst[bb*b:bb*b+bb]
 		var step, off [8]float32
 		var maxStep, maxOff float32
 		for j := range 8 {
@@ -241,14 +271,18 @@ func EncodeQ4_K(dst []byte, x []float32) {
 			for _, v := range xs[32*j : 32*j+32] {
 				lo, hi = min(lo, v), max(hi, v)
 			}
-			step[j], off[j] = (hi-lo)/15, -lo
+			step[j], off[j] = (hi-lo)/top, -lo
 			maxStep, maxOff = max(maxStep, step[j]), max(maxOff, off[j])
 		}
 		d := roundHalf(maxStep / 63)
 		dmin := roundHalf(maxOff / 63)
 		binary.LittleEndian.PutUint16(blk, kernels.FloatToHalf(d))
 		binary.LittleEndian.PutUint16(blk[2:], kernels.FloatToHalf(dmin))
-		sc, qs := blk[4:16], blk[16:]
+		sc, qh, qs := blk[4:16], []byte(nil), blk[16:]
+		if five {
+			qh, qs = blk[16:48], blk[48:]
+			clear(qh)
+		}
 		clear(sc)
 		for j := range 8 {
 			var s, m uint8
@@ -270,7 +304,11 @@ func EncodeQ4_K(dst []byte, x []float32) {
 			for l, v := range xs[32*j : 32*j+32] {
 				var q uint8
 				if ds > 0 {
-					q = uint8(roundClamp((v+dm)/ds, 0, 15))
+					q = uint8(roundClamp((v+dm)/ds, 0, top))
+				}
+				if five {
+					qh[l] |= (q >> 4) << j
+					q &= 15
 				}
 				if high {
 					qs[32*c+l] = qs[32*c+l]&0x0f | q<<4
@@ -281,6 +319,55 @@ func EncodeQ4_K(dst []byte, x []float32) {
 		}
 	}
 }
+
+// EncodeQ6_K writes x (a multiple of 256 elements) as Q6_K blocks into dst
+// (len(x)/256·210 bytes): per 16-element sub-block the step is amax/32
+// (levels −32…31 times the step, the largest |x| taking −32 or the nearest
+// below 32), stored as an int8 multiple of the block's F16 d (the largest
+// |step| / 127); each element is the nearest level. Plain absmax scales,
+// without llama-quantize's search.
+func EncodeQ6_K(dst []byte, x []float32) {
+	if len(x)%256 != 0 || len(dst) != len(x)/256*210 {
+		panic("quant: EncodeQ6_K: x must be whole blocks of 256 and dst 210 bytes per block")
+	}
+	for b := 0; b < len(x)/256; b++ {
+		xs, blk := x[256*b:256*b+256], dst[210*b:210*b+210]
+		var step [16]float32
+		var maxStep float32
+		for j := range 16 {
+			var amax float32
+			for _, v := range xs[16*j : 16*j+16] {
+				amax = max(amax, abs32(v))
+			}
+			step[j] = amax / 32
+			maxStep = max(maxStep, step[j])
+		}
+		d := roundHalf(maxStep / 127)
+		binary.LittleEndian.PutUint16(blk[208:], kernels.FloatToHalf(d))
+		clear(blk[:208])
+		for j := range 16 {
+			var s int8
+			if d > 0 {
+				s = int8(roundClamp(step[j]/d, -127, 127))
+			}
+			blk[192+j] = byte(s)
+			ds := d * float32(s)
+			for i, v := range xs[16*j : 16*j+16] {
+				q := uint8(32)
+				if ds != 0 {
+					q = uint8(roundClamp(v/ds, -32, 31) + 32)
+				}
+				e := 16*j + i // element e of the block: half h, index l, part p
+				h, l, p := e/128, e%32, e%128/32
+				ql := &blk[64*h+l+32*(p%2)]
+				*ql |= (q & 15) << (4 * (p / 2))
+				blk[128+32*h+l] |= (q >> 4) << (2 * p)
+			}
+		}
+	}
+}
+
+func abs32(v float32) float32 { return math.Float32frombits(math.Float32bits(v) &^ (1 << 31)) }
 
 // roundHalf rounds v to the nearest IEEE binary16 value.
 func roundHalf(v float32) float32 { return kernels.HalfToFloat(kernels.FloatToHalf(v)) }

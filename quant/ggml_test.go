@@ -10,7 +10,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/lightninglm/lightning/internal/cpu"
+	"github.com/lightninglm/lightning/internal/numtest"
 )
 
 var ggmlTypes = []Type{GQ4_0, GQ4_1, GQ5_0, GQ5_1, GQ8_0, GQ4_K, GQ5_K, GQ6_K}
@@ -173,43 +173,55 @@ func randomGGML(r *rand.Rand, typ Type, rows, cols int) []byte {
 }
 
 // TestGGMLMatMul checks the product of each ggml format against the fp64
-// dot products of its dequantized rows, on every kernel path (the fp32
-// dot is the only kernel). Bound: a length-n fp32 dot product of terms
-// |wᵢxᵢ| errs by at most n·ε·Σ|wᵢxᵢ| (ε = 2⁻²⁴), whatever the order.
+// dot products of its dequantized rows, on every kernel path. Bound: a
+// length-n fp32 dot product of terms |wᵢxᵢ| errs by at most n·ε·Σ|wᵢxᵢ|
+// (ε = 2⁻²⁴), whatever the order; the K-quants also round each activation
+// to a multiple of its 256-block's dx = amax/127, so they may err by
+// Σ|wᵢ|·dx/2 more (and the fp32 bound is taken over |wᵢ|·(|xᵢ| + dx/2)).
 func TestGGMLMatMul(t *testing.T) {
-	r := rand.New(rand.NewPCG(1, 2))
 	const T, in, out = 3, 512, 5
 	for _, typ := range ggmlTypes {
+		r := rand.New(rand.NewPCG(1, uint64(typ)))
 		w := randomGGML(r, typ, out, in)
 		x := make([]float32, T*in)
 		for i := range x {
 			x[i] = float32(r.NormFloat64())
 		}
+		clear(x[in+256 : 2*in]) // an all-zero activation block
 		rb, _ := typ.RowBytes(in)
 		row := make([]float32, in)
-		for _, path := range []string{"fast", "generic"} {
-			restore := func() {}
-			if path == "generic" {
-				restore = cpu.DisableAll()
-			}
+		kquant := typ.Info().BlockLen == 256
+		numtest.EachImpl(t, "matmul.kquant", func(t *testing.T) {
 			dst := make([]float32, T*out)
 			typ.MatMul(dst, x, T, in, out, Weights{Q: w})
-			restore()
 			for o := range out {
 				typ.DequantRow(row, w[o*rb:(o+1)*rb], nil, nil, Invalid)
 				for tk := range T {
-					var want, mag float64
-					for i := range in {
-						p := float64(row[i]) * float64(x[tk*in+i])
-						want += p
-						mag += math.Abs(p)
+					var want, mag, actErr float64
+					for b := 0; b < in; b += 256 {
+						xs := x[tk*in+b : tk*in+b+256]
+						var halfStep float64
+						if kquant {
+							var amax float64
+							for _, v := range xs {
+								amax = max(amax, math.Abs(float64(v)))
+							}
+							halfStep = amax / 127 / 2
+						}
+						for i, v := range xs {
+							wi := float64(row[b+i])
+							want += wi * float64(v)
+							mag += math.Abs(wi) * (math.Abs(float64(v)) + halfStep)
+							actErr += math.Abs(wi) * halfStep
+						}
 					}
-					if d := math.Abs(float64(dst[tk*out+o]) - want); d > float64(in)*0x1p-24*mag {
-						t.Errorf("%s %s: dst[%d,%d] = %v, want %v (|Δ| %.3g > %.3g)", typ, path, tk, o, dst[tk*out+o], want, d, float64(in)*0x1p-24*mag)
+					tol := float64(in)*0x1p-24*mag + actErr
+					if d := math.Abs(float64(dst[tk*out+o]) - want); !(d <= tol) {
+						t.Errorf("%s: dst[%d,%d] = %v, want %v (|Δ| %.3g > %.3g)", typ, tk, o, dst[tk*out+o], want, d, tol)
 					}
 				}
 			}
-		}
+		})
 	}
 }
 
@@ -224,7 +236,7 @@ func BenchmarkGGMLMatVec(b *testing.B) {
 		x[i] = float32(r.NormFloat64())
 	}
 	dst := make([]float32, out)
-	for _, typ := range []Type{GQ4_K, GQ6_K, GQ8_0, Q4G64, BF16} {
+	for _, typ := range []Type{GQ4_K, GQ5_K, GQ6_K, GQ5_0, GQ8_0, Q4G64, BF16} {
 		var w Weights
 		switch {
 		case typ.Info().Inline:
@@ -294,4 +306,54 @@ func TestEncodeQ4_K(t *testing.T) {
 		}
 	}
 	t.Logf("NMSE %.4g", se/sx)
+}
+
+// TestEncodeQ5_KQ6_K encodes Gaussian rows of growing scale (and constant
+// and all-zero sub-blocks) and checks every element, read back with the
+// reference dequantization, against what the layout allows. Q5_K: half a
+// step ds = d·sc, plus the rounding of sc (31 steps move by at most 31·d/2),
+// of m (dmin/2) and of d, dmin to F16 (2⁻¹¹ relative). Q6_K: a whole step
+// (the largest |x| may clamp from 32 to 31 steps), plus the rounding of sc
+// (32 steps of d/2) and of d to F16.
+func TestEncodeQ5_KQ6_K(t *testing.T) {
+	r := rand.New(rand.NewPCG(11, 12))
+	x := make([]float32, 4*256)
+	for i := range x {
+		x[i] = float32(r.NormFloat64()) * float32(1+i/256)
+	}
+	for i := range 32 {
+		x[256+i], x[768+i] = 0.75, 0
+	}
+	for _, typ := range []Type{GQ5_K, GQ6_K} {
+		rb, _ := typ.RowBytes(len(x))
+		q := make([]byte, rb)
+		if typ == GQ5_K {
+			EncodeQ5_K(q, x)
+		} else {
+			EncodeQ6_K(q, x)
+		}
+		y := make([]float32, len(x))
+		typ.DequantRow(y, q, nil, nil, Invalid)
+		var se, sx float64
+		for i := range x {
+			b, blk := i/256, q[rb/(len(x)/256)*(i/256):]
+			var tol float64
+			if typ == GQ5_K {
+				d, dmin := float64(f16(blk)), float64(f16(blk[2:]))
+				s, m := scaleMinK4(i%256/32, blk[4:16])
+				ds, dm := d*float64(s), dmin*float64(m)
+				tol = ds/2 + 31*d/2 + dmin/2 + (32*ds+dm)*0x1p-11
+			} else {
+				d := float64(f16(blk[208:]))
+				ds := math.Abs(d * float64(int8(blk[192+i%256/16])))
+				tol = ds + 16*d + 33*ds*0x1p-11
+			}
+			if e := math.Abs(float64(x[i] - y[i])); e > tol {
+				t.Fatalf("%s block %d element %d: %v encodes as %v (|Δ| %.3g > %.3g)", typ, b, i, x[i], y[i], e, tol)
+			}
+			se += float64(x[i]-y[i]) * float64(x[i]-y[i])
+			sx += float64(x[i]) * float64(x[i])
+		}
+		t.Logf("%s NMSE %.4g", typ, se/sx)
+	}
 }

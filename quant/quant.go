@@ -141,9 +141,9 @@ var formats = [...]Format{
 	GQ5_0: ggmlFormat("Q5_0", 32, 22, 5, dequantQ5_0),
 	GQ5_1: ggmlFormat("Q5_1", 32, 24, 5, dequantQ5_1),
 	GQ8_0: ggmlFormat("Q8_0", 32, 34, 8, dequantQ8_0),
-	GQ4_K: ggmlFormat("Q4_K", 256, 144, 4, dequantQ4_K),
-	GQ5_K: ggmlFormat("Q5_K", 256, 176, 5, dequantQ5_K),
-	GQ6_K: ggmlFormat("Q6_K", 256, 210, 6, dequantQ6_K),
+	GQ4_K: ggmlKFormat("Q4_K", 144, 4, dequantQ4_K, kernels.Q4K),
+	GQ5_K: ggmlKFormat("Q5_K", 176, 5, dequantQ5_K, kernels.Q5K),
+	GQ6_K: ggmlKFormat("Q6_K", 210, 6, dequantQ6_K, kernels.Q6K),
 }
 
 // Info returns the format table row of t; it panics for an unknown type.
@@ -304,9 +304,11 @@ func (t Type) DequantRow(dst []float32, q, sc, mn []byte, st Type) {
 }
 
 // MatMul computes dst[T, out] = x[T, in] · wᵀ for a weight matrix [out, in]
-// of format t, accumulating in float32. For the ggml block formats it
-// dequantizes each weight row and takes fp32 dot products (ggml.go); for
-// Lightning's quantized formats it quantizes the activations per token to
+// of format t, accumulating in float32. For the ggml K-quants (Q4_K, Q5_K,
+// Q6_K) it quantizes the activations per token to int8 in blocks of 256
+// (kernels.MatMulKQuant: an error of at most amax/254 per activation);
+// for the other ggml block formats it dequantizes each weight row and takes
+// fp32 dot products (ggml.go); for Lightning's quantized formats it quantizes the activations per token to
 // int8 first, in blocks of 32 (64 for int4
 // with groups of 64 or more; kernels.MatMulQ8 and friends): an error of at
 // most amax/254 per activation, amax being its block's largest |x|.

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite: formatting, vet, the default and purego builds, every
-# package's tests, the race detector on the concurrent packages, and short
-# fuzz runs of the parsers. CI (.ci/run) runs exactly this script; run it from
-# the repository root.
+# package's tests, a miniature of the training recipe, the race detector on
+# the concurrent packages, and short fuzz runs of the parsers. CI (.ci/run)
+# runs exactly this script; run it from the repository root.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -29,6 +29,9 @@ CGO_ENABLED=0 go build -tags purego ./...
 
 echo "== go test"
 go test -count=1 -timeout 30m ./...
+
+echo "== the recipe in miniature (recipes/mini/ci.sh: tokenizer, mix, training, SIGTERM and -resume, run, perplexity)"
+./recipes/mini/ci.sh
 
 echo "== go test -race (the concurrent packages: engine loop, HTTP server, distributed hub and workers)"
 go test -count=1 -race -timeout 20m ./engine ./server ./dist

@@ -78,25 +78,42 @@ func (c *Curve) points() []CurvePoint {
 // WriteSVG draws the curve: training loss (blue) and eval loss (orange,
 // with dots) against training tokens, with labelled axes and a legend.
 func (c *Curve) WriteSVG(w io.Writer, title string) error {
+	return WriteCurvesSVG(w, title, []NamedCurve{{Curve: c}})
+}
+
+// NamedCurve is one run of a comparison picture.
+type NamedCurve struct {
+	Name  string // legend label; empty for a picture of one run
+	Curve *Curve
+}
+
+// curveColors are the runs' colours in a comparison picture.
+var curveColors = []string{"#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f"}
+
+// WriteCurvesSVG draws the loss curves of one or more runs against training
+// tokens on shared axes. One unnamed run is drawn as WriteSVG describes; with
+// several, each run has its own colour, its training loss as a thin line and
+// its eval loss as a thick line with dots.
+func WriteCurvesSVG(w io.Writer, title string, runs []NamedCurve) error {
 	const (
 		width, height = 900, 520
 		left, right   = 80, 30
 		top, bottom   = 50, 70
 		plotW, plotH  = width - left - right, height - top - bottom
 	)
-	train := c.points()
-	all := append(append([]CurvePoint(nil), train...), c.Eval...)
 	var b strings.Builder
 	fmt.Fprintf(&b, `<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" viewBox="0 0 %d %d" font-family="sans-serif" font-size="13">`+"\n", width, height, width, height)
 	fmt.Fprintf(&b, `<rect width="%d" height="%d" fill="white"/>`+"\n", width, height)
 	fmt.Fprintf(&b, `<text x="%d" y="28" font-size="16" font-weight="bold">%s</text>`+"\n", left, xmlEscape(title))
 	maxTok, lo, hi := int64(0), math.Inf(1), math.Inf(-1)
-	for _, p := range all {
-		if math.IsNaN(p.Loss) || math.IsInf(p.Loss, 0) {
-			continue
+	for _, r := range runs {
+		for _, p := range append(r.Curve.points(), r.Curve.Eval...) {
+			if math.IsNaN(p.Loss) || math.IsInf(p.Loss, 0) {
+				continue
+			}
+			maxTok = max(maxTok, p.Tokens)
+			lo, hi = min(lo, p.Loss), max(hi, p.Loss)
 		}
-		maxTok = max(maxTok, p.Tokens)
-		lo, hi = min(lo, p.Loss), max(hi, p.Loss)
 	}
 	if maxTok == 0 || lo > hi {
 		fmt.Fprintf(&b, `<text x="%d" y="%d">no steps yet</text>`+"\n", left+plotW/2-40, top+plotH/2)
@@ -127,7 +144,7 @@ func (c *Curve) WriteSVG(w io.Writer, title string) error {
 	fmt.Fprintf(&b, `<text x="%d" y="%d" text-anchor="middle">training tokens</text>`+"\n", left+plotW/2, height-20)
 	fmt.Fprintf(&b, `<text x="20" y="%d" text-anchor="middle" transform="rotate(-90 20 %d)">loss (cross-entropy, nats per token)</text>`+"\n", top+plotH/2, top+plotH/2)
 
-	polyline := func(ps []CurvePoint, color string, dots bool) {
+	polyline := func(ps []CurvePoint, color string, width float64, dots bool) {
 		var pts strings.Builder
 		for _, p := range ps {
 			if math.IsNaN(p.Loss) || math.IsInf(p.Loss, 0) {
@@ -138,20 +155,47 @@ func (c *Curve) WriteSVG(w io.Writer, title string) error {
 				fmt.Fprintf(&b, `<circle cx="%.1f" cy="%.1f" r="3.5" fill="%s"/>`+"\n", x(p.Tokens), y(p.Loss), color)
 			}
 		}
-		fmt.Fprintf(&b, `<polyline points="%s" fill="none" stroke="%s" stroke-width="2" stroke-linejoin="round"/>`+"\n", strings.TrimSpace(pts.String()), color)
+		fmt.Fprintf(&b, `<polyline points="%s" fill="none" stroke="%s" stroke-width="%g" stroke-linejoin="round"/>`+"\n", strings.TrimSpace(pts.String()), color, width)
 	}
-	polyline(train, "#1f77b4", false)
-	polyline(c.Eval, "#ff7f0e", true)
+	// legend holds one line of the legend: a colour sample and its label.
+	type legend struct {
+		color, label string
+		dots         bool
+	}
+	var legends []legend
+	if len(runs) == 1 && runs[0].Name == "" {
+		c := runs[0].Curve
+		polyline(c.points(), curveColors[0], 2, false)
+		polyline(c.Eval, curveColors[1], 2, true)
+		trainLabel := "training loss"
+		if c.Stride > 1 {
+			trainLabel = fmt.Sprintf("training loss (mean of %d steps)", c.Stride)
+		}
+		legends = []legend{{curveColors[0], trainLabel, false}, {curveColors[1], "eval loss (held out)", true}}
+	} else {
+		for i, r := range runs {
+			color := curveColors[i%len(curveColors)]
+			polyline(r.Curve.points(), color, 1, false)
+			polyline(r.Curve.Eval, color, 2.5, true)
+			legends = append(legends, legend{color, r.Name + ": training (thin), eval (dots)", true})
+		}
+	}
 
 	// Legend, top right inside the plot.
-	lx, ly := left+plotW-210, top+12
-	fmt.Fprintf(&b, `<rect x="%d" y="%d" width="200" height="%d" fill="white" fill-opacity="0.85" stroke="#ccc"/>`+"\n", lx, ly, 52)
-	trainLabel := "training loss"
-	if c.Stride > 1 {
-		trainLabel = fmt.Sprintf("training loss (mean of %d steps)", c.Stride)
+	lw := 200
+	for _, l := range legends {
+		lw = max(lw, 50+7*len([]rune(l.label)))
 	}
-	fmt.Fprintf(&b, `<line x1="%d" x2="%d" y1="%d" y2="%d" stroke="#1f77b4" stroke-width="2"/><text x="%d" y="%d" dominant-baseline="middle">%s</text>`+"\n", lx+10, lx+34, ly+16, ly+16, lx+42, ly+16, trainLabel)
-	fmt.Fprintf(&b, `<line x1="%d" x2="%d" y1="%d" y2="%d" stroke="#ff7f0e" stroke-width="2"/><circle cx="%d" cy="%d" r="3.5" fill="#ff7f0e"/><text x="%d" y="%d" dominant-baseline="middle">eval loss (held out)</text>`+"\n", lx+10, lx+34, ly+36, ly+36, lx+22, ly+36, lx+42, ly+36)
+	lx, ly := left+plotW-lw-10, top+12
+	fmt.Fprintf(&b, `<rect x="%d" y="%d" width="%d" height="%d" fill="white" fill-opacity="0.85" stroke="#ccc"/>`+"\n", lx, ly, lw, 12+20*len(legends))
+	for i, l := range legends {
+		ry := ly + 16 + 20*i
+		fmt.Fprintf(&b, `<line x1="%d" x2="%d" y1="%d" y2="%d" stroke="%s" stroke-width="2"/>`, lx+10, lx+34, ry, ry, l.color)
+		if l.dots {
+			fmt.Fprintf(&b, `<circle cx="%d" cy="%d" r="3.5" fill="%s"/>`, lx+22, ry, l.color)
+		}
+		fmt.Fprintf(&b, `<text x="%d" y="%d" dominant-baseline="middle">%s</text>`+"\n", lx+42, ry, xmlEscape(l.label))
+	}
 	b.WriteString("</svg>\n")
 	_, err := io.WriteString(w, b.String())
 	return err

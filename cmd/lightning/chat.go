@@ -77,7 +77,7 @@ func runChat(fs *flag.FlagSet, args []string) error {
 		return err
 	}
 	stderr := fs.Output()
-	t, err := loadText(&tf, 256<<20, stderr)
+	t, err := loadText(&tf, engine.Config{MaxSeqs: 1, MaxQueue: 1, PrefixCacheBytes: 256 << 20}, stderr)
 	if err != nil {
 		return err
 	}

@@ -16,14 +16,17 @@ func init() {
 	register(&command{
 		name:    "convert",
 		summary: "convert a model to GGUF (llama.cpp, ollama) or back to a Hugging Face folder",
-		usage:   "[-model DIR|FILE.gguf] -to gguf|hf [-type f32|f16|bf16|q8_0|q4_k] -o OUT",
+		usage:   "[-model DIR|FILE.gguf] -to gguf|hf [-type f32|f16|bf16|q8_0|q4_k|q4_k_m|q5_k|q5_k_m|q6_k] -o OUT",
 		help: `-to gguf writes one .gguf file in llama.cpp's minimax-01 layout (tensor names, metadata, and the
 tokenizer and chat template when the model folder has them), so llama.cpp and ollama can load it; every
 Lightning command also takes it as -model FILE.gguf. -type picks the matrices' type (default bf16); norm
 weights and router gates stay F32. q8_0 blocks are rounded as Lightning's q8b32, so the file loads back
-into exactly the weights of 'lightning quantize -format q8b32 -lm-head q8b32 -embed q8b32'. q4_k uses
-ggml's plain min/max scales (no iterative search: llama-quantize from an f32 file does better); matrices
-whose rows are not a multiple of 256 are written as q8_0.
+into exactly the weights of 'lightning quantize -format q8b32 -lm-head q8b32 -embed q8b32'. q4_k, q5_k
+and q6_k use ggml's plain min/max (absmax for q6_k) scales (no iterative search: llama-quantize from an
+f32 file does better); matrices whose rows are not a multiple of 256 are written as q8_0. q4_k_m and
+q5_k_m are llama.cpp's popular mixes: q4_k (q5_k) with q6_k for the output matrix, q5_k (q6_k) for the
+lightning layers' attn_qkv, and q6_k for attn_v and ffn_down_exps in the layers llama-quantize favours
+(the first and last eighth, every third between). 'lightning inspect -tensors OUT.gguf' lists the types.
 
 -to hf writes a Hugging Face folder (config.json + model.safetensors, official names) from any model,
 a GGUF file included; -type f32|f16|bf16 (default bf16). Tokenizer files are not produced: copy them,
@@ -34,6 +37,7 @@ the built-in model mini, embedded in this binary.
 
 Examples:
   lightning convert -model /tmp/b2 -to gguf -type q8_0 -o /tmp/b2-q8_0.gguf
+  lightning convert -model /tmp/b2 -to gguf -type q4_k_m -o /tmp/b2-q4_k_m.gguf
   lightning convert -model /tmp/b2-q8_0.gguf -to hf -type f32 -o /tmp/b2-back`,
 		run: runConvert,
 	})
@@ -42,7 +46,7 @@ Examples:
 func runConvert(fs *flag.FlagSet, args []string) error {
 	src := fs.String("model", "", "model folder or .gguf file (default: the built-in model)")
 	to := fs.String("to", "", "gguf or hf")
-	typ := fs.String("type", "bf16", "type of the matrices: f32, f16, bf16 (q8_0, q4_k for gguf)")
+	typ := fs.String("type", "bf16", "type of the matrices: f32, f16, bf16 (q8_0, q4_k, q4_k_m, q5_k, q5_k_m, q6_k for gguf)")
 	out := fs.String("o", "", "output file (gguf) or folder (hf)")
 	if err := parseFlags(fs, args, false); err != nil {
 		return err
@@ -58,11 +62,14 @@ func runConvert(fs *flag.FlagSet, args []string) error {
 	bar := newProgress(fs.Output(), "convert", "B")
 	switch *to {
 	case "gguf":
-		t, ok := map[string]gguf.Type{"f32": gguf.F32, "f16": gguf.F16, "bf16": gguf.BF16, "q8_0": gguf.Q8_0, "q4_k": gguf.Q4_K}[strings.ToLower(*typ)]
+		name := strings.ToLower(*typ)
+		mixed := strings.HasSuffix(name, "_m")
+		t, ok := map[string]gguf.Type{"f32": gguf.F32, "f16": gguf.F16, "bf16": gguf.BF16, "q8_0": gguf.Q8_0,
+			"q4_k": gguf.Q4_K, "q4_k_m": gguf.Q4_K, "q5_k": gguf.Q5_K, "q5_k_m": gguf.Q5_K, "q6_k": gguf.Q6_K}[name]
 		if !ok {
-			return fmt.Errorf("%w: -type %q: want f32, f16, bf16, q8_0 or q4_k for GGUF (other llama.cpp types: convert to f32 and run llama-quantize)", errUsage, *typ)
+			return fmt.Errorf("%w: -type %q: want f32, f16, bf16, q8_0, q4_k, q4_k_m, q5_k, q5_k_m or q6_k for GGUF (other llama.cpp types: convert to f32 and run llama-quantize)", errUsage, *typ)
 		}
-		opt := minimax01.GGUFExportOptions{Type: t, Progress: bar.update, Warn: func(s string) { fmt.Fprintf(fs.Output(), "note: %s\n", s) }}
+		opt := minimax01.GGUFExportOptions{Type: t, Mixed: mixed, Progress: bar.update, Warn: func(s string) { fmt.Fprintf(fs.Output(), "note: %s\n", s) }}
 		if !minimax01.IsGGUF(*src) {
 			if opt.Meta, err = ggufTokenizerMeta(*src, m.Config.Vocab); err != nil {
 				fmt.Fprintf(fs.Output(), "warning: no tokenizer section written (%v)\n", err)

@@ -23,7 +23,7 @@ func init() {
 	register(&command{
 		name:    "inspect",
 		summary: "show a model's layer plan, parameter counts, bytes per dtype and memory per sequence",
-		usage:   "[-model DIR|FILE.gguf | -preset NAME] [-plan PLAN [-quant FMT]] [-json] [-check]",
+		usage:   "[-model DIR|FILE.gguf | -preset NAME] [-plan PLAN [-quant FMT]] [-json] [-check] [-tensors]",
 		help: `Reads config.json and, when present, the safetensors headers (no weights are loaded; every tensor the config
 calls for must be there with the dtype and shape the config implies, so a wrong field or a missing shard is an
 error rather than a wrong size), and prints:
@@ -40,7 +40,10 @@ values (a damaged download), exiting 1 if any do. Integer and packed (quantized)
 element by element.
 
 Without -model or -preset it reports on the built-in model mini, embedded in this binary, and names it
-with its size and the SHA-256 of its weights.`,
+with its size and the SHA-256 of its weights.
+
+With -tensors, for a GGUF file, it also lists every tensor with its ggml type and shape, to see the
+per-tensor types of a mix such as Q4_K_M (lightning inspect -model m-q4_k_m.gguf -tensors).`,
 		run: runInspect,
 	})
 }
@@ -100,8 +103,17 @@ type ggufReport struct {
 	Version  uint32            `json:"version"`
 	Parts    int               `json:"parts"`
 	Notes    []string          `json:"notes"`
-	LoadPlan map[string]string `json:"load_plan"`        // ggml type → Lightning format
-	Errors   []string          `json:"errors,omitempty"` // types Lightning cannot read
+	LoadPlan map[string]string `json:"load_plan"`         // ggml type → Lightning format
+	Errors   []string          `json:"errors,omitempty"`  // types Lightning cannot read
+	FileType uint32            `json:"file_type"`         // general.file_type (llama_ftype: 15 = Q4_K_M, 17 = Q5_K_M, 18 = Q6_K, …)
+	Tensors  []ggufTensorRow   `json:"tensors,omitempty"` // with -tensors
+}
+
+// ggufTensorRow is one tensor of a GGUF file (inspect -tensors).
+type ggufTensorRow struct {
+	Name  string `json:"name"`
+	Type  string `json:"type"`
+	Shape []int  `json:"shape"`
 }
 
 type memRow struct {
@@ -118,11 +130,15 @@ func runInspect(fs *flag.FlagSet, args []string) error {
 	planFlag := fs.String("plan", "", "also print the memory per process of this plan (pp=N, ep=N, pp=N,ep=M)")
 	quantFmt := fs.String("quant", "", "with -plan: size the weights quantized at load to this format (q8, q4g64, …)")
 	check := fs.Bool("check", false, "read every weight and report tensors holding NaN or infinite values")
+	tensors := fs.Bool("tensors", false, "GGUF files: list every tensor's type and shape")
 	if err := parseFlags(fs, args, false); err != nil {
 		return err
 	}
 	if *dir != "" && *preset != "" {
 		return fmt.Errorf("%w: give -model DIR or -preset NAME, not both", errUsage)
+	}
+	if *tensors && !minimax01.IsGGUF(*dir) {
+		return fmt.Errorf("%w: -tensors needs -model FILE.gguf", errUsage)
 	}
 	if *check && *preset != "" {
 		return fmt.Errorf("%w: -check needs a checkpoint: -model DIR, or neither flag for the built-in model", errUsage)
@@ -138,7 +154,7 @@ func runInspect(fs *flag.FlagSet, args []string) error {
 		if *planFlag != "" {
 			return fmt.Errorf("%w: -plan needs a safetensors checkpoint: a GGUF file cannot be loaded in parts yet", errUsage)
 		}
-		return inspectGGUF(*dir, *asJSON)
+		return inspectGGUF(*dir, *asJSON, *tensors)
 	case *dir == "":
 		c, err = builtin.Config()
 		name, checkpoint = builtin.Describe(), true
@@ -390,7 +406,7 @@ func layerPlan(kinds []int) string {
 }
 
 // inspectGGUF reports on a minimax-01 GGUF file from its header alone.
-func inspectGGUF(path string, asJSON bool) error {
+func inspectGGUF(path string, asJSON, tensors bool) error {
 	f, err := gguf.Open(path)
 	if err != nil {
 		return err
@@ -406,8 +422,14 @@ func inspectGGUF(path string, asJSON bool) error {
 	}
 	r.BytesByDType, r.BytesSource = map[string]int64{}, "GGUF tensor directory"
 	g := &ggufReport{Version: f.Version, Parts: len(f.Parts()), Notes: minimax01.GGUFNotes, LoadPlan: map[string]string{}}
+	if v, ok := f.Metadata().Get("general.file_type"); ok {
+		g.FileType, _ = v.(uint32)
+	}
 	for _, t := range f.Tensors() {
 		r.BytesByDType[t.Type.String()] += int64(len(t.Data))
+		if tensors {
+			g.Tensors = append(g.Tensors, ggufTensorRow{Name: t.Name, Type: t.Type.String(), Shape: t.Shape})
+		}
 		if len(t.Shape) < 2 {
 			continue
 		}
@@ -455,7 +477,7 @@ func printReport(w io.Writer, r *inspectReport) {
 		fmt.Fprintf(w, "             %10d %14s %14s %16s\n", m.Tokens, gb(m.KVBF16), gb(m.KVF32), gb(m.TotalF32))
 	}
 	if g := r.GGUF; g != nil {
-		fmt.Fprintf(w, "gguf         version %d, %d part(s)\n", g.Version, g.Parts)
+		fmt.Fprintf(w, "gguf         version %d, %d part(s), file type %d\n", g.Version, g.Parts, g.FileType)
 		types := make([]string, 0, len(g.LoadPlan))
 		for t := range g.LoadPlan {
 			types = append(types, t)
@@ -469,6 +491,9 @@ func printReport(w io.Writer, r *inspectReport) {
 		}
 		for _, e := range g.Errors {
 			fmt.Fprintf(w, "  cannot     %s\n", e)
+		}
+		for _, t := range g.Tensors {
+			fmt.Fprintf(w, "  tensor     %-32s %-5s %v\n", t.Name, t.Type, t.Shape)
 		}
 	}
 	if c := r.Check; c != nil {

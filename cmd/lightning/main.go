@@ -166,3 +166,10 @@ func parseFlags(fs *flag.FlagSet, args []string, allowArgs bool) error {
 	}
 	return resolveModelFlag(fs) // -model ORG/REPO → the cached snapshot (pull.go)
 }
+
+// flagSet reports whether the flag name was given on the command line.
+func flagSet(fs *flag.FlagSet, name string) bool {
+	set := false
+	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
+}

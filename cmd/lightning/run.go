@@ -16,7 +16,7 @@ func init() {
 	register(&command{
 		name:    "run",
 		summary: "generate text from a prompt and stream it",
-		usage:   "[-model DIR] [flags] \"prompt\"   (or -prompt-file FILE, or the prompt on stdin)",
+		usage:   "[-model DIR] [flags] \"prompt\"   (or -prompt-file FILE, or the prompt on stdin)  |  [-model DIR] -jsonl IN.jsonl [-o OUT.jsonl] [flags]",
 		help: `Streams the model's answer to one prompt. When the model folder has a chat template
 (tokenizer_config.json) the prompt is sent as one user message (with -system as the system message)
 and the template's generation prompt is appended; -raw feeds the text as it is instead.
@@ -24,11 +24,19 @@ Generation stops at the model's end-of-turn/EOS tokens, at -n tokens, or at any 
 Long prompts (-prompt-file) show a progress bar with tokens/s and ETA while they are read.
 Without -model it runs the built-in model mini, embedded in this binary (no download, no file written).
 
+Batch mode: -jsonl FILE answers every line of a JSONL file, -parallel at a time, and writes each line
+back in order with the reply added as "answer" (-answer-field) and every other field unchanged. A line is
+{"messages": [{"role": "user", "content": "..."}, ...]} (rendered with the chat template, generation
+prompt added) or {"prompt": "..."} (raw text). Answers are greedy unless -temperature is given; -n, -stop
+and the other sampling flags apply to every line. A conversation that ends with an assistant message (a
+reference answer, as in the corpus's chat-heldout.jsonl) is refused unless -drop-reply drops that message.
+
 Examples:
   lightning run "Write a haiku about thunder."
   lightning run -model /models/MiniMax-Text-01 "Explain lightning attention in two sentences."
   lightning run -model DIR -prompt-file book.txt -system "Summarize the document." -n 400
-  lightning run -model DIR -raw -temperature 0 "Once upon a time"`,
+  lightning run -model DIR -raw -temperature 0 "Once upon a time"
+  lightning run -model DIR -jsonl chat-heldout.jsonl -drop-reply -n 96 -o answers.jsonl`,
 		run: runRun,
 	})
 }
@@ -51,6 +59,11 @@ func runRun(fs *flag.FlagSet, args []string) error {
 	profile := fs.Bool("profile", false, "print to stderr the op-by-op profile of the prefill and decode steps (bench -profile has the same table)")
 	var stops stopFlag
 	fs.Var(&stops, "stop", "stop at this string (repeatable)")
+	jsonlIn := fs.String("jsonl", "", "batch mode: answer every line of this JSONL file (- = stdin), each {\"messages\": [...]} or {\"prompt\": \"...\"}")
+	out := fs.String("o", "", "with -jsonl: write the answered lines to this file (default stdout)")
+	field := fs.String("answer-field", "answer", "with -jsonl: the field that receives the reply")
+	dropReply := fs.Bool("drop-reply", false, "with -jsonl: drop a conversation's final assistant message (a reference answer) before answering")
+	parallel := fs.Int("parallel", 4, "with -jsonl: lines answered at once (batched in each forward step)")
 	if err := parseFlags(fs, args, true); err != nil {
 		return err
 	}
@@ -62,6 +75,30 @@ func runRun(fs *flag.FlagSet, args []string) error {
 		return err
 	}
 	prompt := strings.Join(fs.Args(), " ")
+	if *jsonlIn != "" {
+		switch {
+		case prompt != "" || *promptFile != "":
+			return fmt.Errorf("%w: -jsonl reads the prompts from the file; give no prompt or -prompt-file", errUsage)
+		case *system != "" || *raw:
+			return fmt.Errorf("%w: with -jsonl each line says what it is: put a system message in its \"messages\", or give raw text as \"prompt\"", errUsage)
+		case *profile:
+			return fmt.Errorf("%w: -profile works on one prompt, not with -jsonl", errUsage)
+		case *field == "":
+			return fmt.Errorf("%w: -answer-field is empty", errUsage)
+		case *parallel < 1:
+			return fmt.Errorf("%w: -parallel must be at least 1", errUsage)
+		}
+		if !flagSet(fs, "temperature") {
+			p.Temperature = 0 // batch answers are greedy unless asked otherwise
+		}
+		return runBatch(&tf, batchOptions{in: *jsonlIn, out: *out, field: *field, dropReply: *dropReply, parallel: *parallel,
+			maxTokens: *n, params: p, stopStrings: stops}, fs.Output())
+	}
+	for _, name := range []string{"o", "answer-field", "drop-reply", "parallel"} {
+		if flagSet(fs, name) {
+			return fmt.Errorf("%w: -%s goes with -jsonl", errUsage, name)
+		}
+	}
 	switch {
 	case *promptFile != "" && prompt != "":
 		return fmt.Errorf("%w: give the prompt as arguments or with -prompt-file, not both", errUsage)
@@ -82,7 +119,7 @@ func runRun(fs *flag.FlagSet, args []string) error {
 		return fmt.Errorf("%w: the prompt is empty", errUsage)
 	}
 	stderr := fs.Output()
-	t, err := loadText(&tf, 0, stderr)
+	t, err := loadText(&tf, engine.Config{MaxSeqs: 1, MaxQueue: 1}, stderr)
 	if err != nil {
 		return err
 	}

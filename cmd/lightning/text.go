@@ -40,25 +40,34 @@ type textModel struct {
 // took 17–25% less CPU time per token at 1024 (README, "-batch-tokens").
 const defaultBatchTokens = 1024
 
-// textFlags are the model-loading flags shared by run and chat.
+// textFlags are the model-loading flags shared by run, chat and needle.
 type textFlags struct {
 	dir      string
 	kv       string
 	batch    int
 	template string
 	blocks   bool
+	quant    string
 }
 
+// register adds the model flags and -template.
 func (f *textFlags) register(fs *flag.FlagSet) {
+	f.registerModel(fs)
+	fs.StringVar(&f.template, "template", "", "chat template name from tokenizer_config.json (default: \"default\")")
+}
+
+// registerModel adds the flags that choose and load the model.
+func (f *textFlags) registerModel(fs *flag.FlagSet) {
 	fs.StringVar(&f.dir, "model", "", modelFlagHelp)
 	fs.StringVar(&f.kv, "kv", "f32", "KV cache type of the softmax layers: f32, bf16 or int8")
 	fs.IntVar(&f.batch, "batch-tokens", defaultBatchTokens, "tokens per forward step (prefill chunk); larger chunks give each expert more tokens per matrix product")
-	fs.StringVar(&f.template, "template", "", "chat template name from tokenizer_config.json (default: \"default\")")
 	fs.BoolVar(&f.blocks, "gguf-blocks", false, ggufBlocksHelp)
+	fs.StringVar(&f.quant, "quant", "", "quantize the weights at load to this format (q8, q8b32, q4g64, …; see 'lightning quantize')")
 }
 
-// loadText loads the model and its text pipeline.
-func loadText(f *textFlags, prefixCache int64, stderr io.Writer) (*textModel, error) {
+// loadText loads the model and its text pipeline, with an engine sized by
+// ec (its BatchTokens comes from -batch-tokens).
+func loadText(f *textFlags, ec engine.Config, stderr io.Writer) (*textModel, error) {
 	kv, err := attention.ParseKVType(f.kv)
 	if err != nil {
 		return nil, fmt.Errorf("%w: -kv: %v", errUsage, err)
@@ -66,7 +75,11 @@ func loadText(f *textFlags, prefixCache int64, stderr io.Writer) (*textModel, er
 	if f.batch < 16 {
 		return nil, fmt.Errorf("%w: -batch-tokens must be at least 16", errUsage)
 	}
-	m, err := loadModel(f.dir, minimax01.Options{MaxBatchTokens: f.batch, KVType: kv, GGUFBlocks: f.blocks}, stderr)
+	spec, err := quantOption(f.quant)
+	if err != nil {
+		return nil, err
+	}
+	m, err := loadModel(f.dir, minimax01.Options{MaxBatchTokens: f.batch, KVType: kv, GGUFBlocks: f.blocks, Quant: spec}, stderr)
 	if err != nil {
 		return nil, err
 	}
@@ -101,7 +114,8 @@ func loadText(f *textFlags, prefixCache int64, stderr io.Writer) (*textModel, er
 			return nil, fmt.Errorf("%w: -template %q: the model has templates %v", errUsage, f.template, cc.Names())
 		}
 	}
-	t.eng, err = engine.New(m, engine.Config{MaxSeqs: 1, MaxQueue: 1, BatchTokens: f.batch, PrefixCacheBytes: prefixCache})
+	ec.BatchTokens = f.batch
+	t.eng, err = engine.New(m, ec)
 	if err != nil {
 		m.Close()
 		return nil, err

@@ -266,12 +266,13 @@ func (l *ggufLoader) mat(name string, e, experts, rows, cols int) (tensor.Mat, e
 // at load (ggufMat), for inspect: F32, F16 and BF16 are used in place;
 // Q8_0, Q4_0 and Q4_1 convert without loss to q8b32, q4g32 and q4g32m (F16
 // scales and mins split from the quants, int4 nibbles repacked; int4 needs
-// rows of a multiple of 64), whose products have SIMD int8 kernels; Q5_0,
-// Q5_1, Q4_K, Q5_K and Q6_K (and Q8_0, Q4_0, Q4_1 when they cannot convert)
-// are widened to BF16, or with keepBlocks used in place as ggml blocks
-// (quant's ggml formats: lossless and small, but their fp32 products are
-// far slower than the SIMD kernels). It returns an error naming the type
-// when Lightning cannot read it.
+// rows of a multiple of 64), whose products have SIMD int8 kernels; Q4_K,
+// Q5_K and Q6_K are used in place as ggml blocks, whose products have SIMD
+// int8 kernels of their own (kernels.MatMulKQuant); Q5_0 and Q5_1 (and
+// Q8_0, Q4_0, Q4_1 when they cannot convert) are widened to BF16, or with
+// keepBlocks used in place as ggml blocks (lossless and small, but their
+// fp32 products are far slower than the SIMD kernels). It returns an error
+// naming the type when Lightning cannot read it.
 func GGUFLoadPlan(typ gguf.Type, cols int, keepBlocks bool) (quant.Type, string, error) {
 	switch typ {
 	case gguf.Q8_0:
@@ -288,6 +289,8 @@ func GGUFLoadPlan(typ gguf.Type, cols int, keepBlocks bool) (quant.Type, string,
 	switch {
 	case ok && !q.Quantized():
 		return q, typ.String() + " (as stored)", nil
+	case ok && q.Info().Inline && q.Info().BlockLen == 256:
+		return q, typ.String() + " blocks (as stored, lossless; SIMD int8 products)", nil
 	case ok && q.Info().Inline && keepBlocks:
 		return q, typ.String() + " blocks (as stored, lossless; fp32 products, slow)", nil
 	case typ == gguf.Q4_0 || typ == gguf.Q4_1:

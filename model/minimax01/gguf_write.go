@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 
 	"github.com/lightninglm/lightning/format/gguf"
@@ -16,12 +17,15 @@ import (
 
 // GGUFExportOptions controls WriteGGUF.
 type GGUFExportOptions struct {
-	// Type is the ggml type of the matrices: F32, F16, BF16, Q8_0 or Q4_K
-	// (quant.EncodeQ4_K; a matrix whose rows are not a multiple of 256
-	// falls back to Q8_0, or F16 when not a multiple of 32, as
-	// llama-quantize does). Norm weights and the router gates are always
-	// written as F32 (llama.cpp's converter does the same).
+	// Type is the ggml type of the matrices: F32, F16, BF16, Q8_0, Q4_K,
+	// Q5_K or Q6_K (quant.EncodeQ4_K and friends; a matrix whose rows are
+	// not a multiple of 256 falls back to Q8_0, or F16 when not a multiple
+	// of 32). Norm weights and the router gates are always written as F32
+	// (llama.cpp's converter and llama-quantize do the same).
 	Type gguf.Type
+	// Mixed, with Type Q4_K or Q5_K, writes llama.cpp's Q4_K_M or Q5_K_M
+	// mix instead of one type (ggufMixType).
+	Mixed bool
 	// Warn receives a note about matrices written in a fallback type; may
 	// be nil.
 	Warn func(msg string)
@@ -31,8 +35,42 @@ type GGUFExportOptions struct {
 	Progress func(done, total int64)
 }
 
-// ggufFileType is general.file_type (llama_ftype) for each matrix type.
-var ggufFileType = map[gguf.Type]uint32{gguf.F32: 0, gguf.F16: 1, gguf.Q8_0: 7, gguf.Q4_K: 14, gguf.BF16: 32}
+// ggufFileType is general.file_type (llama_ftype) for each matrix type
+// (Q4_K and Q5_K alone are llama.cpp's Q4_K_S and Q5_K_S numbers).
+var ggufFileType = map[gguf.Type]uint32{gguf.F32: 0, gguf.F16: 1, gguf.Q8_0: 7, gguf.Q4_K: 14, gguf.Q5_K: 16, gguf.Q6_K: 18, gguf.BF16: 32}
+
+// ggufMixedFileType is general.file_type of the mixes: Q4_K_M, Q5_K_M.
+var ggufMixedFileType = map[gguf.Type]uint32{gguf.Q4_K: 15, gguf.Q5_K: 17}
+
+// ggufMixType is the type llama.cpp's Q4_K_M and Q5_K_M mixes (base
+// Q4_K or Q5_K) give the matrix name, as llama-quantize chooses it for an
+// architecture other than Falcon with other than 8 experts: Q6_K for the
+// output matrix (the embedding when it is tied); Q5_K (Q4_K_M) or Q6_K
+// (Q5_K_M) for the lightning layers' fused attn_qkv; Q6_K for an attn_v and
+// an ffn_down(_exps) where useMoreBits holds (vIndex: the attn_v tensor's
+// index among the file's attn_v tensors; layer: the block number; both
+// counted against layers, as llama.cpp counts attn_v and attn_qkv tensors
+// together); base otherwise. Routers and norms are not matrices here.
+func ggufMixType(base gguf.Type, name string, tiedEmbed bool, vIndex, layer, layers int) gguf.Type {
+	switch {
+	case name == "output.weight" || (tiedEmbed && name == "token_embd.weight"):
+		return gguf.Q6_K
+	case strings.HasSuffix(name, ".attn_qkv.weight"):
+		if base == gguf.Q4_K {
+			return gguf.Q5_K
+		}
+		return gguf.Q6_K
+	case strings.HasSuffix(name, ".attn_v.weight") && useMoreBits(vIndex, layers):
+		return gguf.Q6_K
+	case strings.HasSuffix(name, ".ffn_down_exps.weight") && useMoreBits(layer, layers):
+		return gguf.Q6_K
+	}
+	return base
+}
+
+// useMoreBits is llama-quantize's choice of the layers that get more bits
+// in the _M mixes: the first and last eighth, and every third in between.
+func useMoreBits(i, n int) bool { return i < n/8 || i >= 7*n/8 || (i-n/8)%3 == 2 }
 
 // matType is the type a matrix with cols inputs is written in when typ is
 // asked for: typ, or the fallback whose blocks fit the rows.
@@ -49,6 +87,7 @@ func matType(typ gguf.Type, cols int) gguf.Type {
 // rows, matrix by matrix (one matrix, or the experts of a stacked tensor).
 type ggufOut struct {
 	info gguf.TensorInfo
+	want gguf.Type    // the type asked for (info.Type unless the rows do not fit it)
 	mats []tensor.Mat // nil for a vector
 	vec  []float32
 }
@@ -63,20 +102,23 @@ type ggufOut struct {
 // than 1, pre-norm residuals).
 func WriteGGUF(dst string, c *Config, w *Weights, opt GGUFExportOptions) error {
 	if _, ok := ggufFileType[opt.Type]; !ok {
-		return fmt.Errorf("minimax01: GGUF export type %s: want F32, F16, BF16, Q8_0 or Q4_K", opt.Type)
+		return fmt.Errorf("minimax01: GGUF export type %s: want F32, F16, BF16, Q8_0, Q4_K, Q5_K or Q6_K", opt.Type)
+	}
+	if _, ok := ggufMixedFileType[opt.Type]; opt.Mixed && !ok {
+		return fmt.Errorf("minimax01: GGUF export: a mix is made from Q4_K or Q5_K, not %s", opt.Type)
 	}
 	if c.LinearAlpha != c.FullAlpha || c.FullAlpha != c.MLPAlpha || c.LinearBeta != 1 || c.FullBeta != 1 || c.MLPBeta != 1 || !c.PostNorm {
 		return fmt.Errorf("minimax01: %s: llama.cpp's minimax-01 format has one residual scale, betas of 1 and post-norm residuals; this model has alphas %g/%g/%g, betas %g/%g/%g, postnorm %v",
 			dst, c.LinearAlpha, c.FullAlpha, c.MLPAlpha, c.LinearBeta, c.FullBeta, c.MLPBeta, c.PostNorm)
 	}
 	meta := ggufMetadata(c, opt)
-	outs := ggufTensors(c, w, opt.Type)
+	outs := ggufTensors(c, w, opt.Type, opt.Mixed)
 	infos := make([]gguf.TensorInfo, len(outs))
 	var total int64
 	fallbacks := map[string]int{}
 	for i, o := range outs {
 		infos[i] = o.info
-		if o.info.Type != opt.Type && o.mats != nil {
+		if o.info.Type != o.want && o.mats != nil {
 			fallbacks[fmt.Sprintf("%s (rows of %d)", o.info.Type, o.info.Shape[len(o.info.Shape)-1])]++
 		}
 		for _, m := range o.mats {
@@ -90,7 +132,7 @@ func WriteGGUF(dst string, c *Config, w *Weights, opt GGUFExportOptions) error {
 	}
 	if opt.Warn != nil {
 		for k, n := range fallbacks {
-			opt.Warn(fmt.Sprintf("%d tensors written as %s: their rows do not fit %s blocks", n, k, opt.Type))
+			opt.Warn(fmt.Sprintf("%d tensors written as %s: their rows do not fit K-quant or %s blocks", n, k, opt.Type))
 		}
 	}
 	gw, err := gguf.Create(dst, meta, infos)
@@ -133,8 +175,12 @@ func WriteGGUF(dst string, c *Config, w *Weights, opt GGUFExportOptions) error {
 func ggufMetadata(c *Config, opt GGUFExportOptions) *gguf.Metadata {
 	m := gguf.NewMetadata()
 	m.Set("general.architecture", GGUFArch)
-	m.Set("general.file_type", ggufFileType[opt.Type])
-	if opt.Type == gguf.Q8_0 || opt.Type == gguf.Q4_K {
+	ft := ggufFileType[opt.Type]
+	if opt.Mixed {
+		ft = ggufMixedFileType[opt.Type]
+	}
+	m.Set("general.file_type", ft)
+	if opt.Type != gguf.F32 && opt.Type != gguf.F16 && opt.Type != gguf.BF16 {
 		m.Set("general.quantization_version", uint32(2))
 	}
 	u := func(k string, v int) { m.Set(ggufPrefix+k, uint32(v)) }
@@ -194,10 +240,19 @@ func fullAttentionInterval(kinds []int) (int, bool) {
 	return 0, false
 }
 
-// ggufTensors lists the file's tensors in llama.cpp's order.
-func ggufTensors(c *Config, w *Weights, typ gguf.Type) []ggufOut {
+// ggufTensors lists the file's tensors in llama.cpp's order, matrices in
+// typ (or the mix made from it, ggufMixType).
+func ggufTensors(c *Config, w *Weights, typ gguf.Type, mixed bool) []ggufOut {
+	vIndex, layer := 0, 0
+	typeOf := func(name string) gguf.Type {
+		if !mixed {
+			return typ
+		}
+		return ggufMixType(typ, name, c.TieEmbeddings, vIndex, layer, c.Layers)
+	}
 	mat := func(name string, m tensor.Mat) ggufOut {
-		return ggufOut{info: gguf.TensorInfo{Name: name, Type: matType(typ, m.Cols), Shape: []int{m.Rows, m.Cols}}, mats: []tensor.Mat{m}}
+		t := typeOf(name)
+		return ggufOut{info: gguf.TensorInfo{Name: name, Type: matType(t, m.Cols), Shape: []int{m.Rows, m.Cols}}, want: t, mats: []tensor.Mat{m}}
 	}
 	vec := func(name string, v []float32, shape ...int) ggufOut {
 		return ggufOut{info: gguf.TensorInfo{Name: name, Type: gguf.F32, Shape: shape}, vec: v}
@@ -208,6 +263,7 @@ func ggufTensors(c *Config, w *Weights, typ gguf.Type) []ggufOut {
 	}
 	hd := c.Heads * c.HeadDim
 	for i, lw := range w.Layers {
+		layer = i
 		p := fmt.Sprintf("blk.%d.", i)
 		outs = append(outs, vec(p+"attn_norm.weight", lw.InputNorm, c.Dim))
 		if c.LayerKinds[i] == Lightning {
@@ -216,10 +272,12 @@ func ggufTensors(c *Config, w *Weights, typ gguf.Type) []ggufOut {
 		} else {
 			outs = append(outs, mat(p+"attn_q.weight", lw.Q), mat(p+"attn_k.weight", lw.K),
 				mat(p+"attn_v.weight", lw.V), mat(p+"attn_output.weight", lw.O))
+			vIndex++
 		}
 		outs = append(outs, vec(p+"ffn_norm.weight", lw.PostNorm, c.Dim), vec(p+"ffn_gate_inp.weight", lw.Router, c.Experts, c.Dim))
 		stack := func(name string, rows, cols int, pick func(e int) tensor.Mat) ggufOut {
-			o := ggufOut{info: gguf.TensorInfo{Name: p + name, Type: matType(typ, cols), Shape: []int{c.Experts, rows, cols}}}
+			t := typeOf(p + name)
+			o := ggufOut{info: gguf.TensorInfo{Name: p + name, Type: matType(t, cols), Shape: []int{c.Experts, rows, cols}}, want: t}
 			for e := range c.Experts {
 				o.mats = append(o.mats, pick(e))
 			}
@@ -278,6 +336,10 @@ func encodeMat(m tensor.Mat, typ gguf.Type) ([]byte, error) {
 				}
 			case gguf.Q4_K:
 				quant.EncodeQ4_K(o, row)
+			case gguf.Q5_K:
+				quant.EncodeQ5_K(o, row)
+			case gguf.Q6_K:
+				quant.EncodeQ6_K(o, row)
 			}
 		}
 	})

@@ -6,11 +6,14 @@ import (
 	"compress/zlib"
 	"encoding/binary"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/lightninglm/lightning/evalset/passkey"
 )
 
 func TestBrownText(t *testing.T) {
@@ -335,12 +338,12 @@ func TestSplitHash(t *testing.T) {
 
 func TestPasskey(t *testing.T) {
 	d := makePasskey(12345, 0, 3)
-	needle := fmt.Sprintf(passkeyNeedle, 12345, 12345)
-	if !strings.HasPrefix(d.Text, passkeyIntro+needle) || strings.Count(d.Text, passkeyFiller[:20]) != 3 {
+	needle := fmt.Sprintf(passkey.Needle, 12345, 12345)
+	if !strings.HasPrefix(d.Text, passkey.Intro+needle) || strings.Count(d.Text, passkey.Filler[:20]) != 3 {
 		t.Errorf("depth 0: needle not first or wrong filler count:\n%s", d.Text)
 	}
 	end := makePasskey(54321, 1, 3)
-	if !strings.HasSuffix(end.Text, strings.TrimSpace(fmt.Sprintf(passkeyNeedle, 54321, 54321))+passkeyAsk) || end.Answer != "54321" {
+	if !strings.HasSuffix(end.Text, strings.TrimSpace(fmt.Sprintf(passkey.Needle, 54321, 54321))+passkey.Question) || end.Answer != "54321" {
 		t.Errorf("depth 1: needle not last before the question:\n%s", end.Text)
 	}
 	set := passkeyTrainingSet(50, 2, 5, 1)
@@ -349,7 +352,7 @@ func TestPasskey(t *testing.T) {
 		t.Error("training set differs between two runs with the same seed")
 	}
 	for _, p := range set {
-		if p.Repeats < 2 || p.Repeats > 5 || !strings.HasSuffix(p.Text, passkeyAsk+" "+p.Answer+".") ||
+		if p.Repeats < 2 || p.Repeats > 5 || !strings.HasSuffix(p.Text, passkey.Question+" "+p.Answer+".") ||
 			!strings.Contains(p.Text, "The pass key is "+p.Answer+". Remember it.") {
 			t.Fatalf("bad training document: %+v", p)
 		}
@@ -459,5 +462,56 @@ func TestScore(t *testing.T) {
 	}
 	if !strings.Contains(out.String(), "word          2      1   50.0%") {
 		t.Errorf("score table:\n%s", out.String())
+	}
+}
+
+// TestMix checks the mix against files that the Python script it replaced
+// (random.Random(seed).shuffle, json.dumps(ensure_ascii=False)) wrote from the
+// same inputs: control characters, quotes, U+2028, HTML characters, emoji,
+// and a seed of two 32-bit words.
+func TestMix(t *testing.T) {
+	in := []string{"testdata/mix-text.jsonl", "testdata/mix-rendered.jsonl"}
+	for _, seed := range []string{"1", "8589934597"} {
+		out := filepath.Join(t.TempDir(), "mix.jsonl")
+		if err := runMix(append([]string{"-o", out, "-seed", seed}, in...)); err != nil {
+			t.Fatal(err)
+		}
+		got, err := os.ReadFile(out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, err := os.ReadFile("testdata/mix-seed" + seed + ".golden.jsonl")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if string(got) != string(want) {
+			t.Errorf("seed %s: mix differs from Python's:\n got %.300q\nwant %.300q", seed, got, want)
+		}
+	}
+	bad := filepath.Join(t.TempDir(), "bad.jsonl")
+	if err := os.WriteFile(bad, []byte("{\"text\": \"a\"}\n{\"rendered\": null}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	err := runMix([]string{"-o", filepath.Join(t.TempDir(), "m.jsonl"), bad})
+	if err == nil || !strings.Contains(err.Error(), "bad.jsonl:2:") {
+		t.Errorf("a line without text: got error %v, want one naming bad.jsonl:2", err)
+	}
+}
+
+// TestUnigram checks the baseline against a count worked out by hand:
+// training ids 1,1,2 in a vocabulary of 4 give, with add-one smoothing,
+// p(1) = 3/7, p(2) = 2/7, p(3) = 1/7.
+func TestUnigram(t *testing.T) {
+	m, err := readUnigram(strings.NewReader("{\"ids\":[1,1]}\n{\"ids\":[2]}\n"), "train")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := m.nll([]int{1, 2, 3}, 4)
+	want := -(math.Log(3.0/7) + math.Log(2.0/7) + math.Log(1.0/7)) / 3
+	if math.Abs(got-want) > 1e-12 {
+		t.Errorf("nll %v, want %v", got, want)
+	}
+	if _, err := readUnigram(strings.NewReader("{\"ids\":[1]}\n{\"text\":\"x\"}\n"), "train"); err == nil || !strings.Contains(err.Error(), "train:2") {
+		t.Errorf("a line without ids: %v, want an error naming line 2", err)
 	}
 }

@@ -6,6 +6,8 @@
 //	corpus build -root DIR -goroot DIR -inputs FILE -out DIR [-passkey N]
 //	corpus passkey -lengths 100,200 -depths 0,0.5,1 -per-cell 10 [-seed S] > grid.jsonl
 //	corpus score -heldout chat-heldout.jsonl -answers answers.jsonl
+//	corpus mix -o mix.jsonl [-seed N] train.jsonl chat-rendered.jsonl...
+//	corpus unigram -train train-ids.jsonl heldout-ids.json...
 package main
 
 import (
@@ -41,7 +43,7 @@ type record struct {
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: corpus build|passkey|score [flags]")
+		fmt.Fprintln(os.Stderr, "usage: corpus build|passkey|score|mix|unigram [flags]")
 		os.Exit(2)
 	}
 	var err error
@@ -52,8 +54,12 @@ func main() {
 		err = runPasskey(os.Args[2:], os.Stdout)
 	case "score":
 		err = runScore(os.Args[2:], os.Stdout)
+	case "mix":
+		err = runMix(os.Args[2:])
+	case "unigram":
+		err = runUnigram(os.Args[2:], os.Stdout)
 	default:
-		err = fmt.Errorf("unknown command %q (want build, passkey or score)", os.Args[1])
+		err = fmt.Errorf("unknown command %q (want build, passkey, score, mix or unigram)", os.Args[1])
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "corpus:", err)

@@ -1030,7 +1030,7 @@ func main() {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	for path, text := range map[string]string{"../q8_amd64.s": g.b.String(), "../q8kern_amd64.go": string(src)} {
+	for path, text := range map[string]string{"../q8_amd64.s": g.b.String(), "../q8kern_amd64.go": string(src), "../kquant_amd64.s": kquantAsm()} {
 		if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			os.Exit(1)
