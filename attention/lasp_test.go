@@ -151,3 +151,25 @@ func TestRingAttentionEqualsOnePass(t *testing.T) {
 		}
 	}
 }
+
+// TestKVCacheRead checks that Read returns a token range's rows as they
+// were appended (exactly for fp32, within bf16's 2^-8 relative rounding).
+func TestKVCacheRead(t *testing.T) {
+	const heads, d, n = 3, 8, 40
+	r := rand.New(rand.NewPCG(25, 26))
+	k, k64 := randVec(r, n*heads*d, 1)
+	v, v64 := randVec(r, n*heads*d, 1)
+	for _, c := range []struct {
+		typ KVType
+		tol float64
+	}{{KVFloat32, 0}, {KVBFloat16, 1.0 / 256}} {
+		cache := NewKVCache(c.typ, heads, d, 0)
+		cache.Append(k, v, heads*d, n)
+		gk, gv := make([]float32, 10*heads*d), make([]float32, 10*heads*d)
+		cache.Read(gk, gv, 25, 10)
+		rl := heads * d
+		if ek, ev := relErr(gk, k64[25*rl:35*rl]), relErr(gv, v64[25*rl:35*rl]); ek > c.tol || ev > c.tol {
+			t.Errorf("%v: rel err keys %.3g, values %.3g", c.typ, ek, ev)
+		}
+	}
+}
