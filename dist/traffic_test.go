@@ -11,11 +11,12 @@ import (
 
 // hubStepBytes is the analytic size of one step's messages between the hub
 // and one stage leader, as laid out in wire.go: each message is gRPC's
-// 5-byte frame header plus its fields; the request has the ops and row
-// counts, 16 bytes per row and 4·T·dim of hidden states, the reply the
-// hidden states and two uint64 peer counters.
+// 5-byte frame header plus its fields; the request has the round and ring
+// fields (12 bytes, used by sp), the ops and row counts, 16 bytes per row
+// and 4·T·dim of hidden states, the reply the hidden states and two uint64
+// peer counters.
 func hubStepBytes(T, rows, ops, dim int) (sent, recv int) {
-	sent = 5 + 4 + 20*ops + 4 + 16*rows + 4 + 4*T*dim
+	sent = 5 + 12 + 4 + 20*ops + 4 + 16*rows + 4 + 4*T*dim
 	recv = 5 + 4 + 4*T*dim + 16
 	return sent, recv
 }
