@@ -174,3 +174,34 @@ func StateMemory(c *minimax01.Config, part minimax01.Part) (state, kvPerToken in
 	}
 	return state, kvPerToken
 }
+
+// RingBytes is the analytic payload (fp32, no message headers) that passes
+// between the ranks of an sp plan in one round of n new tokens after pos0
+// earlier ones, cut into SP chunks as the hub cuts them: each of the SP−1
+// rank boundaries carries every lightning layer's state [heads, hd, hd],
+// and the keys and values of every softmax layer go from the rank of the
+// first chunk (the pos0 earlier tokens and its chunk) and from each later
+// rank (its chunk) to every rank after it.
+func (p Plan) RingBytes(c *minimax01.Config, pos0, n int) int64 {
+	if p.SP <= 1 {
+		return 0
+	}
+	state, kv := ringUnits(c)
+	b := int64(p.SP-1) * state
+	for k := 0; k < p.SP-1; k++ {
+		lo, hi := split(n, p.SP, k)
+		rows := int64(hi - lo)
+		if k == 0 {
+			rows += int64(pos0)
+		}
+		b += int64(p.SP-1-k) * rows * kv
+	}
+	return b
+}
+
+// ringUnits are the ring's units: the lightning states of every layer (one
+// rank boundary) and one token's keys and values of every softmax layer.
+func ringUnits(c *minimax01.Config) (state, kvPerToken int64) {
+	m := c.Memory()
+	return m.StateBytes, m.KVBytesPerToken
+}

@@ -31,8 +31,9 @@ func init() {
 		usage:   "-model DIR -plan PLAN -rank R -listen ADDR [-token T] [-tls-cert F -tls-key F -tls-ca F] [-quant FMT]",
 		help: `Loads only the tensors of rank R under PLAN (pp=N: a range of layers; ep=N: a range of each MoE
 layer's experts; pp=N,ep=M: both; rank r is stage r/M, expert rank r%M, and expert rank 0 of a stage also
-holds its attention), reports its memory and serves them until SIGINT/SIGTERM. docs/distributed.md has the
-design. The first line on stdout is "... listening on ADDR" (-listen 127.0.0.1:0 picks a free port).
+holds its attention; sp=N: every layer, and long prompts are cut into N chunks run at once, passing
+lightning states and softmax keys/values to rank (R+1) mod N), reports its memory and serves them until
+SIGINT/SIGTERM. docs/distributed.md has the design. The first line on stdout is "... listening on ADDR" (-listen 127.0.0.1:0 picks a free port).
 
 Security: every RPC must carry the shared token (-token or $LIGHTNING_TOKEN; required). With -tls-cert,
 -tls-key and -tls-ca the worker speaks mutual TLS and accepts only clients whose certificate the CA signed.
@@ -53,7 +54,7 @@ type distFlags struct {
 
 func addDistFlags(fs *flag.FlagSet, hub bool) *distFlags {
 	d := &distFlags{
-		plan:  fs.String("plan", "", "how the model is split over workers: pp=N, ep=N or pp=N,ep=M"),
+		plan:  fs.String("plan", "", "how the model is split over workers: pp=N (layers), ep=N (experts), pp=N,ep=M, or sp=N (sequence-parallel prefill, LASP)"),
 		token: fs.String("token", "", "shared token of hub and workers (default $"+dist.TokenEnv+")"),
 		cert:  fs.String("tls-cert", "", "mutual TLS: this process's certificate (PEM)"),
 		key:   fs.String("tls-key", "", "mutual TLS: its private key (PEM)"),
