@@ -35,7 +35,11 @@ func TestMain(m *testing.M) {
 	if os.Getenv(childEnv) == "1" {
 		os.Exit(run(os.Args[1:], os.Stderr))
 	}
-	os.Exit(m.Run())
+	code := m.Run()
+	if qwenDir != "" {
+		os.RemoveAll(filepath.Dir(qwenDir)) // the shared Qwen3 model of qwenModel
+	}
+	os.Exit(code)
 }
 
 // TestLocalWorkersReproduceGolden runs 'logits' and 'generate' with worker
