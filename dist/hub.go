@@ -152,8 +152,17 @@ const DialTimeout = 30 * time.Second
 
 // Dial connects the hub to the workers of plan, given in rank order, checks
 // that each holds the expected slice of the same model, connects the stage
-// leaders to their expert peers, and opens the step streams.
+// leaders to their expert peers, and opens the step streams. A worker that
+// cannot be reached fails it at once (DialWait waits for one).
 func Dial(ends *minimax01.Model, plan Plan, addrs []string, sec Security) (*Model, error) {
+	return DialWait(ends, plan, addrs, sec, 0)
+}
+
+// DialWait is Dial that first waits up to wait for workers that are not up
+// yet: not listening, still loading, or their host names not resolving yet,
+// as when a whole group of pods starts at once under Kubernetes. A worker
+// that answers and refuses (wrong token, another plan) fails it at once.
+func DialWait(ends *minimax01.Model, plan Plan, addrs []string, sec Security, wait time.Duration) (*Model, error) {
 	c := ends.Config
 	if len(addrs) != plan.Workers() {
 		return nil, fmt.Errorf("dist: plan %s needs %d workers, got %d addresses", plan, plan.Workers(), len(addrs))
@@ -170,8 +179,12 @@ func Dial(ends *minimax01.Model, plan Plan, addrs []string, sec Security) (*Mode
 	var seed [8]byte
 	rand.Read(seed[:])
 	h.nextID = binary.LittleEndian.Uint64(seed[:]) // ids of several hubs never meet
-	ctx, cancel := context.WithTimeout(context.Background(), DialTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), wait+DialTimeout)
 	defer cancel()
+	var callOpts []grpc.CallOption
+	if wait > 0 {
+		callOpts = append(callOpts, grpc.WaitForReady(true))
+	}
 	for r, addr := range addrs {
 		bc := &byteCounter{}
 		h.stats = append(h.stats, bc)
@@ -182,7 +195,7 @@ func Dial(ends *minimax01.Model, plan Plan, addrs []string, sec Security) (*Mode
 		}
 		h.conns = append(h.conns, conn)
 		var info infoReply
-		if err := conn.Invoke(ctx, methodInfo, &infoRequest{}, &info); err != nil {
+		if err := conn.Invoke(ctx, methodInfo, &infoRequest{}, &info, callOpts...); err != nil {
 			h.Close()
 			return nil, fmt.Errorf("dist: worker %d (%s): %w", r, addr, err)
 		}
