@@ -78,7 +78,7 @@ func FlashTiles(n, group int) int { return (n + queryTile(group) - 1) / queryTil
 //
 // Query token t attends keys 0 .. pos0+t with weights softmax(q·k·scale).
 func FlashAttend(o []float32, ldo int, q []float32, ldq int, c *KVCache, g, group, d, pos0, n, tile int, scale float32, ws *FlashScratch) {
-	src := kvSource{cache: c}
+	src := kvSource{cache: c, n: pos0 + n}
 	flashTile(o, ldo, nil, 0, q, ldq, &src, g, group, d, pos0, n, tile, scale, ws)
 }
 
@@ -89,6 +89,7 @@ type kvSource struct {
 	cache    *KVCache
 	k, v     []float32 // without a cache: row s, KV head g at k[s·ldk + g·d]
 	ldk, ldv int
+	n        int // keys 0 .. n-1 exist; later ones are never read
 }
 
 // keys returns keys s0 .. s0+n-1 of KV head g as a matrix with row stride ld.
@@ -130,7 +131,7 @@ func flashTile(o []float32, ldo int, lse []float32, ldl int, q []float32, ldq in
 		m[r] = float32(math.Inf(-1))
 		l[r] = 0
 	}
-	last := pos0 + t0 + nq - 1 // position of the tile's last query
+	last := min(pos0+t0+nq-1, src.n-1) // the last key a query of the tile sees
 	for s0 := 0; s0 <= last; s0 += flashK {
 		nk := min(flashK, last+1-s0)
 		sc := ws.s[:rows*flashK]

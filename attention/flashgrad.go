@@ -30,7 +30,7 @@ import (
 // Only the group's heads of o and lse are written. The outputs equal
 // FlashAttend's for the same tokens in an fp32 KV cache, bit for bit.
 func FlashForward(o []float32, ldo int, lse []float32, ldl int, q []float32, ldq int, k []float32, ldk int, v []float32, ldv int, g, group, d, n int, ws *FlashScratch) {
-	src := kvSource{k: k, v: v, ldk: ldk, ldv: ldv}
+	src := kvSource{k: k, v: v, ldk: ldk, ldv: ldv, n: n}
 	scale := float32(1 / math.Sqrt(float64(d)))
 	for tile := 0; tile < FlashTiles(n, group); tile++ {
 		flashTile(o, ldo, lse, ldl, q, ldq, &src, g, group, d, 0, n, tile, scale, ws)

@@ -223,6 +223,24 @@ func (c *KVCache) Values(buf []float32, s0, n, g int) (tile []float32, ld int) {
 	return c.rows(buf, c.v, c.v16, c.v8, c.vs, s0, n, g)
 }
 
+// Read writes tokens s0 .. s0+n-1 as fp32 rows, keys into k and values
+// into v (each [n, Heads·Dim]), dequantising a bf16 or int8 cache.
+func (c *KVCache) Read(k, v []float32, s0, n int) {
+	rl, d := c.rowLen(), c.Dim
+	buf := make([]float32, n*d)
+	for _, kv := range []struct {
+		dst []float32
+		get func([]float32, int, int, int) ([]float32, int)
+	}{{k, c.Keys}, {v, c.Values}} {
+		for g := 0; g < c.Heads; g++ {
+			tile, ld := kv.get(buf, s0, n, g)
+			for i := 0; i < n; i++ {
+				copy(kv.dst[i*rl+g*d:i*rl+g*d+d], tile[i*ld:i*ld+d])
+			}
+		}
+	}
+}
+
 func (c *KVCache) rows(buf, f []float32, h []uint16, q []int8, sc []float32, s0, n, g int) ([]float32, int) {
 	rl, d := c.rowLen(), c.Dim
 	switch c.Type {

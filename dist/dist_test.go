@@ -38,8 +38,9 @@ func TestParsePlan(t *testing.T) {
 		{"ep=4", Plan{PP: 1, EP: 4, SP: 1}, ""},
 		{"ep=2, pp=3", Plan{PP: 3, EP: 2, SP: 1}, ""},
 		{"sp=1,pp=2", Plan{PP: 2, EP: 1, SP: 1}, ""},
-		{"sp=2", Plan{}, "not yet supported"},
+		{"sp=2", Plan{PP: 1, EP: 1, SP: 2}, ""},
 		{"pp=2,sp=4", Plan{}, "not yet supported"},
+		{"sp=2,ep=2", Plan{}, "not yet supported"},
 		{"", Plan{}, "empty plan"},
 		{"pp=0", Plan{}, "N ≥ 1"},
 		{"pp=2,pp=2", Plan{}, "twice"},
@@ -60,8 +61,8 @@ func TestParsePlan(t *testing.T) {
 			t.Errorf("ParsePlan(%q.String() = %q) = %+v, %v", tc.in, got.String(), back, err)
 		}
 	}
-	if _, err := ParsePlan("sp=2"); !errors.Is(err, ErrNotSupported) {
-		t.Errorf("sp=2: %v, want ErrNotSupported", err)
+	if _, err := ParsePlan("sp=2,pp=2"); !errors.Is(err, ErrNotSupported) {
+		t.Errorf("sp=2,pp=2: %v, want ErrNotSupported", err)
 	}
 }
 
@@ -144,7 +145,11 @@ type prompts struct {
 }
 
 func loadPrompts(t *testing.T, names ...string) [][]int32 {
-	b, err := os.ReadFile(filepath.Join(tinyA, "manifest.json"))
+	return loadPromptsOf(t, tinyA, names...)
+}
+
+func loadPromptsOf(t *testing.T, dir string, names ...string) [][]int32 {
+	b, err := os.ReadFile(filepath.Join(dir, "manifest.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -159,11 +164,17 @@ func loadPrompts(t *testing.T, names ...string) [][]int32 {
 	return out
 }
 
-// startWorkers runs the workers of plan in this process, each as its own
-// gRPC server on a loopback port, and returns their addresses.
+// startWorkers runs the workers of plan for tiny-a in this process, each as
+// its own gRPC server on a loopback port, and returns their addresses.
 func startWorkers(t testing.TB, plan Plan, sec Security) []string {
 	t.Helper()
-	c, err := minimax01.LoadConfig(tinyA)
+	return startWorkersOf(t, tinyA, plan, sec)
+}
+
+// startWorkersOf is startWorkers for the model in dir.
+func startWorkersOf(t testing.TB, dir string, plan Plan, sec Security) []string {
+	t.Helper()
+	c, err := minimax01.LoadConfig(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -173,7 +184,7 @@ func startWorkers(t testing.TB, plan Plan, sec Security) []string {
 		if err != nil {
 			t.Fatal(err)
 		}
-		m, err := minimax01.Load(tinyA, minimax01.Options{Part: &part, MaxBatchTokens: testMaxT})
+		m, err := minimax01.Load(dir, minimax01.Options{Part: &part, MaxBatchTokens: testMaxT})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -194,7 +205,12 @@ func startWorkers(t testing.TB, plan Plan, sec Security) []string {
 
 func loadEnds(t testing.TB) *minimax01.Model {
 	t.Helper()
-	m, err := minimax01.Load(tinyA, minimax01.Options{Part: &HubPart, MaxBatchTokens: testMaxT})
+	return loadEndsOf(t, tinyA)
+}
+
+func loadEndsOf(t testing.TB, dir string) *minimax01.Model {
+	t.Helper()
+	m, err := minimax01.Load(dir, minimax01.Options{Part: &HubPart, MaxBatchTokens: testMaxT})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -262,7 +278,7 @@ func TestPlansMatchSingleProcess(t *testing.T) {
 		want = append(want, result{l, g})
 	}
 	sec := Security{Token: testToken}
-	for _, planStr := range []string{"pp=2", "ep=2", "pp=2,ep=2"} {
+	for _, planStr := range []string{"pp=2", "ep=2", "pp=2,ep=2", "sp=2", "sp=4"} {
 		t.Run(planStr, func(t *testing.T) {
 			plan, _ := ParsePlan(planStr)
 			hub, err := Dial(loadEnds(t), plan, startWorkers(t, plan, sec), sec)
@@ -301,5 +317,90 @@ func TestPlansMatchSingleProcess(t *testing.T) {
 				t.Errorf("batched/cloned: max |Δlogit| %.3g > %g", d, goldenTol)
 			}
 		})
+	}
+}
+
+// TestSPMatchesSingleProcess runs the golden prompts of tiny-a and tiny-b
+// through sequence-parallel plans sp=2 and sp=4 over gRPC and compares
+// every prompt logit, the decode logits and the greedy tokens with one
+// process. With SPMinChunk 1 every prompt is cut into chunks over all
+// ranks (p7 on 4 ranks: chunks of 1–2 tokens; p700 with steps of 128 rows:
+// several rounds, so the state moves round the ring between rounds). The
+// ring changes only summation orders (the LASP combination, the
+// log-sum-exp merge of ring attention), far below goldenTol. Last, the
+// default SPMinChunk sends short prompts whole to a rank and a second
+// prompt after a decode (state away from rank 0) goes round again.
+func TestSPMatchesSingleProcess(t *testing.T) {
+	const newTokens = 8
+	sec := Security{Token: testToken}
+	for _, dir := range []string{tinyA, "../model/minimax01/testdata/golden/tiny-b"} {
+		single, err := minimax01.Load(dir, minimax01.Options{MaxBatchTokens: testMaxT})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ps := loadPromptsOf(t, dir, "p7", "b1", "p257", "p700")
+		type result struct {
+			logits []float32
+			gen    []int32
+		}
+		var want []result
+		for _, p := range ps {
+			l, g := run(single, p, newTokens)
+			want = append(want, result{l, g})
+		}
+		single.Close()
+		for _, planStr := range []string{"sp=2", "sp=4"} {
+			t.Run(filepath.Base(dir)+"/"+planStr, func(t *testing.T) {
+				plan, _ := ParsePlan(planStr)
+				hub, err := Dial(loadEndsOf(t, dir), plan, startWorkersOf(t, dir, plan, sec), sec)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer hub.Close()
+				hub.SPMinChunk = 1
+				for i, p := range ps {
+					l, g := run(hub, p, newTokens)
+					d := maxAbsDiff(l, want[i].logits)
+					t.Logf("prompt %d (%d tokens): max |Δlogit| %.3g, greedy %v", i, len(p), d, g)
+					if d > goldenTol {
+						t.Errorf("prompt %d (%d tokens): max |Δlogit| %.3g > %g", i, len(p), d, goldenTol)
+					}
+					if !slices.Equal(g, want[i].gen) {
+						t.Errorf("prompt %d: greedy %v, single process %v", i, g, want[i].gen)
+					}
+				}
+				st := hub.Stats()
+				if st.PeersSent == 0 {
+					t.Errorf("no ring traffic: %v", st)
+				}
+				// Default SPMinChunk: p7 runs whole on a rank, p257 in chunks;
+				// then p257 again after p7 + its tokens (the state is on
+				// the last rank of the first round now).
+				hub.SPMinChunk = DefaultSPMinChunk
+				V := hub.Info().VocabSize
+				a := hub.NewState()
+				got := make([]float32, len(ps[0])*V)
+				hub.Forward([]model.Seq{{State: a, Tokens: ps[0], Logits: model.LogitsAll}}, got)
+				if d := maxAbsDiff(got, want[0].logits[:len(got)]); d > goldenTol {
+					t.Errorf("p7 whole on one rank: max |Δlogit| %.3g", d)
+				}
+				b := hub.NewState()
+				got = make([]float32, V)
+				hub.Forward([]model.Seq{{State: b, Tokens: ps[2], Logits: model.LogitsLast}}, got)
+				c := b.Clone()
+				hub.Forward([]model.Seq{{State: c, Tokens: ps[2], Logits: model.LogitsLast}}, got)
+				ref, err := minimax01.Load(dir, minimax01.Options{MaxBatchTokens: testMaxT})
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer ref.Close()
+				rs := ref.NewState()
+				wantTwice := make([]float32, V)
+				ref.Forward([]model.Seq{{State: rs, Tokens: append(slices.Clone(ps[2]), ps[2]...), Logits: model.LogitsLast}}, wantTwice)
+				if d := maxAbsDiff(got, wantTwice); d > goldenTol {
+					t.Errorf("a clone prefilled again in chunks: max |Δlogit| %.3g", d)
+				}
+			})
+		}
 	}
 }

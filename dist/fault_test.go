@@ -266,3 +266,53 @@ func TestStagesOverlap(t *testing.T) {
 		t.Errorf("at most %d stages busy at once, want 2", busy.most)
 	}
 }
+
+// TestDialWaitsForWorkers starts the hub before its second worker listens
+// (as pods of a group start at once): Dial fails at once, DialWait connects
+// once the worker is up, and a wrong token still fails DialWait at once.
+func TestDialWaitsForWorkers(t *testing.T) {
+	sec := Security{Token: testToken}
+	plan, _ := ParsePlan("pp=2")
+	_, a0 := serveRank(t, plan, 0, sec, "127.0.0.1:0")
+	lis, err := net.Listen("tcp", "127.0.0.1:0") // reserve a port for rank 1, then free it
+	if err != nil {
+		t.Fatal(err)
+	}
+	a1 := lis.Addr().String()
+	lis.Close()
+	addrs := []string{a0, a1}
+	if _, err := Dial(loadEnds(t), plan, addrs, sec); err == nil {
+		t.Fatal("Dial connected to a worker that is not listening")
+	}
+	type dialed struct {
+		hub *Model
+		err error
+	}
+	done := make(chan dialed, 1)
+	ends := loadEnds(t)
+	go func() {
+		hub, err := DialWait(ends, plan, addrs, sec, time.Minute)
+		done <- dialed{hub, err}
+	}()
+	time.Sleep(700 * time.Millisecond)
+	select {
+	case d := <-done:
+		t.Fatalf("DialWait returned before the worker started: %v", d.err)
+	default:
+	}
+	serveRank(t, plan, 1, sec, a1)
+	d := <-done
+	if d.err != nil {
+		t.Fatal(d.err)
+	}
+	hub := d.hub
+	defer hub.Close()
+	logits := make([]float32, hub.Info().VocabSize)
+	if err := forward(hub, []model.Seq{{State: hub.NewState(), Tokens: []int32{1, 2, 3}, Logits: model.LogitsLast}}, logits); err != nil {
+		t.Errorf("step after DialWait: %v", err)
+	}
+	start := time.Now()
+	if _, err := DialWait(loadEnds(t), plan, addrs, Security{Token: "wrong-token"}, time.Minute); err == nil || time.Since(start) > 10*time.Second {
+		t.Errorf("wrong token with DialWait: %v after %v, want a refusal at once", err, time.Since(start))
+	}
+}

@@ -42,12 +42,19 @@ type Model struct {
 	// Set it, like StepTimeout, before the first Forward.
 	MicroBatches int
 
-	mu      sync.Mutex // serialises Forward; guards everything below
-	nextID  uint64
-	pending []stateOp      // queued state operations, sent with the next step
-	free    chan []float32 // [maxT, dim] hidden-state buffers of micro-batches in flight
-	final   []float32      // [maxT, dim] rows that get logits
-	st      Stats
+	// SPMinChunk is the fewest tokens per rank for which an sp plan cuts
+	// a sequence's new tokens into chunks over every rank (sp.go); shorter
+	// inputs run whole on the rank that holds the sequence.
+	SPMinChunk int
+
+	mu       sync.Mutex // serialises Forward; guards everything below
+	nextID   uint64
+	pending  []stateOp      // queued state operations, sent with the next step
+	rankOps  [][]stateOp    // sp: per rank, the state operations for its next message
+	nextHome int            // sp: the rank that takes the next new sequence
+	free     chan []float32 // [maxT, dim] hidden-state buffers of micro-batches in flight
+	final    []float32      // [maxT, dim] rows that get logits
+	st       Stats
 }
 
 // stage is the hub's stream to one stage leader. After a failure the
@@ -145,8 +152,17 @@ const DialTimeout = 30 * time.Second
 
 // Dial connects the hub to the workers of plan, given in rank order, checks
 // that each holds the expected slice of the same model, connects the stage
-// leaders to their expert peers, and opens the step streams.
+// leaders to their expert peers, and opens the step streams. A worker that
+// cannot be reached fails it at once (DialWait waits for one).
 func Dial(ends *minimax01.Model, plan Plan, addrs []string, sec Security) (*Model, error) {
+	return DialWait(ends, plan, addrs, sec, 0)
+}
+
+// DialWait is Dial that first waits up to wait for workers that are not up
+// yet: not listening, still loading, or their host names not resolving yet,
+// as when a whole group of pods starts at once under Kubernetes. A worker
+// that answers and refuses (wrong token, another plan) fails it at once.
+func DialWait(ends *minimax01.Model, plan Plan, addrs []string, sec Security, wait time.Duration) (*Model, error) {
 	c := ends.Config
 	if len(addrs) != plan.Workers() {
 		return nil, fmt.Errorf("dist: plan %s needs %d workers, got %d addresses", plan, plan.Workers(), len(addrs))
@@ -163,8 +179,12 @@ func Dial(ends *minimax01.Model, plan Plan, addrs []string, sec Security) (*Mode
 	var seed [8]byte
 	rand.Read(seed[:])
 	h.nextID = binary.LittleEndian.Uint64(seed[:]) // ids of several hubs never meet
-	ctx, cancel := context.WithTimeout(context.Background(), DialTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), wait+DialTimeout)
 	defer cancel()
+	var callOpts []grpc.CallOption
+	if wait > 0 {
+		callOpts = append(callOpts, grpc.WaitForReady(true))
+	}
 	for r, addr := range addrs {
 		bc := &byteCounter{}
 		h.stats = append(h.stats, bc)
@@ -175,7 +195,7 @@ func Dial(ends *minimax01.Model, plan Plan, addrs []string, sec Security) (*Mode
 		}
 		h.conns = append(h.conns, conn)
 		var info infoReply
-		if err := conn.Invoke(ctx, methodInfo, &infoRequest{}, &info); err != nil {
+		if err := conn.Invoke(ctx, methodInfo, &infoRequest{}, &info, callOpts...); err != nil {
 			h.Close()
 			return nil, fmt.Errorf("dist: worker %d (%s): %w", r, addr, err)
 		}
@@ -188,9 +208,12 @@ func Dial(ends *minimax01.Model, plan Plan, addrs []string, sec Security) (*Mode
 		h.maxT = min(h.maxT, int(info.MaxBatchTokens))
 		h.wbytes += int64(info.WeightBytes)
 	}
-	for s := 0; s < plan.PP; s++ {
+	for s := 0; s < plan.PP*plan.SP; s++ {
 		lead := s * plan.EP
 		st := &stage{rank: lead, conn: h.conns[lead], addr: addrs[lead], peers: addrs[lead+1 : lead+plan.EP]}
+		if plan.SP > 1 { // every rank is a stage of all layers; its peer is the next rank of the ring
+			st.peers = []string{addrs[(s+1)%plan.SP]}
+		}
 		h.stages = append(h.stages, st)
 		if err := st.open(ctx); err != nil {
 			h.Close()
@@ -203,6 +226,8 @@ func Dial(ends *minimax01.Model, plan Plan, addrs []string, sec Security) (*Mode
 		h.free <- make([]float32, h.maxT*c.Dim)
 	}
 	h.final = make([]float32, h.maxT*c.Dim)
+	h.rankOps = make([][]stateOp, plan.SP)
+	h.SPMinChunk = DefaultSPMinChunk
 	h.takeBytes()
 	return h, nil
 }
@@ -283,32 +308,54 @@ func (h *Model) Stats() Stats {
 }
 
 // remoteState is a sequence's state as the hub sees it: an id whose layer
-// states live on the stage leaders, and the token count.
+// states live on the stage leaders (with sp: on one rank, loc.home), and
+// the token count.
 type remoteState struct {
-	h  *Model
-	id uint64
-	n  int
+	h   *Model
+	id  uint64
+	n   int
+	loc *seqLoc
+}
+
+// seqLoc is where a sequence's state is under an sp plan: the rank that
+// holds it, -1 before its first step. It is apart from remoteState so the
+// cleanup that drops the state can read it.
+type seqLoc struct {
+	id   uint64
+	home int
 }
 
 // NewState implements model.Model.
 func (h *Model) NewState() model.State {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	return h.newStateLocked(0)
+	return h.newStateLocked(0, -1)
 }
 
-func (h *Model) newStateLocked(n int) *remoteState {
+func (h *Model) newStateLocked(n, home int) *remoteState {
 	h.nextID++
-	s := &remoteState{h: h, id: h.nextID, n: n}
-	runtime.AddCleanup(s, h.drop, s.id)
+	s := &remoteState{h: h, id: h.nextID, n: n, loc: &seqLoc{id: h.nextID, home: home}}
+	runtime.AddCleanup(s, h.drop, s.loc)
 	return s
 }
 
 // drop queues the release of a state the hub no longer references.
-func (h *Model) drop(id uint64) {
+func (h *Model) drop(loc *seqLoc) {
 	h.mu.Lock()
-	h.pending = append(h.pending, stateOp{Kind: opDrop, A: id})
+	h.queue(stateOp{Kind: opDrop, A: loc.id}, loc)
 	h.mu.Unlock()
+}
+
+// queue queues a state operation on the sequence at loc for the workers
+// that hold it: every stage leader, or with sp the rank that holds it
+// (none yet: nothing to do).
+func (h *Model) queue(op stateOp, loc *seqLoc) {
+	switch {
+	case h.plan.SP <= 1:
+		h.pending = append(h.pending, op)
+	case loc.home >= 0:
+		h.rankOps[loc.home] = append(h.rankOps[loc.home], op)
+	}
 }
 
 func (s *remoteState) Len() int { return s.n }
@@ -324,8 +371,8 @@ func (s *remoteState) Clone() model.State {
 	h := s.h
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	c := h.newStateLocked(s.n)
-	h.pending = append(h.pending, stateOp{Kind: opClone, A: s.id, B: c.id})
+	c := h.newStateLocked(s.n, s.loc.home)
+	h.queue(stateOp{Kind: opClone, A: s.id, B: c.id}, s.loc)
 	return c
 }
 
@@ -334,7 +381,7 @@ func (s *remoteState) Reset() {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	s.n = 0
-	h.pending = append(h.pending, stateOp{Kind: opReset, A: s.id})
+	h.queue(stateOp{Kind: opReset, A: s.id}, s.loc)
 }
 
 // Forward implements model.Model. It packs the sequences, in order, into
@@ -364,6 +411,10 @@ func (h *Model) Forward(seqs []model.Seq, logits []float32) {
 		total += len(sq.Tokens)
 	}
 	if total == 0 {
+		return
+	}
+	if h.plan.SP > 1 {
+		h.forwardSP(seqs, logits) // sp.go
 		return
 	}
 	mbs := h.pack(seqs, h.microRows(total))

@@ -6,7 +6,9 @@
 //
 // Ranks: a plan pp=P,ep=E has P·E workers; rank r is pipeline stage r/E and
 // expert rank r%E; expert rank 0 of a stage is its leader (attention, norms,
-// routers and the sequences' states of the stage's layers).
+// routers and the sequences' states of the stage's layers). A plan sp=S
+// (sequence parallelism, LASP) has S workers that each hold every layer: a
+// long prompt is cut into S contiguous chunks run at once (sp.go).
 package dist
 
 import (
@@ -26,12 +28,11 @@ var ErrNotSupported = errors.New("dist: not yet supported")
 type Plan struct {
 	PP int // pipeline stages (layer ranges)
 	EP int // expert ranks per stage (expert subsets)
-	SP int // sequence-parallel ranks (LASP prefill); only 1 for now
+	SP int // sequence-parallel ranks (LASP prefill), each holding every layer
 }
 
-// ParsePlan reads "pp=2", "ep=2", "pp=2,ep=2" (any order; absent = 1).
-// "sp=N" with N > 1 parses but is refused with ErrNotSupported until LASP
-// sequence parallelism exists.
+// ParsePlan reads "pp=2", "ep=2", "pp=2,ep=2" or "sp=2" (any order; absent
+// = 1). sp cannot be combined with pp or ep yet (ErrNotSupported).
 func ParsePlan(s string) (Plan, error) {
 	p := Plan{PP: 1, EP: 1, SP: 1}
 	if strings.TrimSpace(s) == "" {
@@ -59,8 +60,8 @@ func ParsePlan(s string) (Plan, error) {
 			return p, fmt.Errorf("dist: plan %q: unknown key %q (keys pp, ep, sp)", s, k)
 		}
 	}
-	if p.SP > 1 {
-		return p, fmt.Errorf("%w: sp=%d (LASP sequence-parallel prefill); use pp and ep", ErrNotSupported, p.SP)
+	if p.SP > 1 && (p.PP > 1 || p.EP > 1) {
+		return p, fmt.Errorf("%w: plan %q: sp (sequence parallelism) with pp or ep; use sp=N alone, or pp and ep", ErrNotSupported, s)
 	}
 	return p, nil
 }
@@ -84,7 +85,7 @@ func (p Plan) String() string {
 }
 
 // Workers is the number of worker processes p needs.
-func (p Plan) Workers() int { return p.PP * p.EP }
+func (p Plan) Workers() int { return p.PP * p.EP * p.SP }
 
 // Check reports whether c can be split by p.
 func (p Plan) Check(c *minimax01.Config) error {
@@ -117,6 +118,9 @@ func (p Plan) Part(c *minimax01.Config, rank int) (minimax01.Part, error) {
 	if rank < 0 || rank >= p.Workers() {
 		return minimax01.Part{}, fmt.Errorf("dist: rank %d outside plan %s (ranks 0..%d)", rank, p, p.Workers()-1)
 	}
+	if p.SP > 1 { // every layer, whole
+		return minimax01.Part{First: 0, Last: c.Layers, Attention: true, ExpertLo: 0, ExpertHi: c.Experts}, nil
+	}
 	first, last := split(c.Layers, p.PP, rank/p.EP)
 	elo, ehi := split(c.Experts, p.EP, rank%p.EP)
 	return minimax01.Part{First: first, Last: last, Attention: rank%p.EP == 0, ExpertLo: elo, ExpertHi: ehi}, nil
@@ -131,7 +135,8 @@ type Memory struct {
 	Part        minimax01.Part
 	WeightBytes int64
 	// StateBytes and KVBytesPerToken are the per-sequence state this
-	// process keeps (fp32 lightning states, fp32 KV caches): leaders only.
+	// process keeps (fp32 lightning states, fp32 KV caches): leaders only;
+	// with sp, a sequence's state is on one rank at a time (its home).
 	StateBytes      int64
 	KVBytesPerToken int64
 }
@@ -168,4 +173,35 @@ func StateMemory(c *minimax01.Config, part minimax01.Part) (state, kvPerToken in
 		}
 	}
 	return state, kvPerToken
+}
+
+// RingBytes is the analytic payload (fp32, no message headers) that passes
+// between the ranks of an sp plan in one round of n new tokens after pos0
+// earlier ones, cut into SP chunks as the hub cuts them: each of the SP−1
+// rank boundaries carries every lightning layer's state [heads, hd, hd],
+// and the keys and values of every softmax layer go from the rank of the
+// first chunk (the pos0 earlier tokens and its chunk) and from each later
+// rank (its chunk) to every rank after it.
+func (p Plan) RingBytes(c *minimax01.Config, pos0, n int) int64 {
+	if p.SP <= 1 {
+		return 0
+	}
+	state, kv := ringUnits(c)
+	b := int64(p.SP-1) * state
+	for k := 0; k < p.SP-1; k++ {
+		lo, hi := split(n, p.SP, k)
+		rows := int64(hi - lo)
+		if k == 0 {
+			rows += int64(pos0)
+		}
+		b += int64(p.SP-1-k) * rows * kv
+	}
+	return b
+}
+
+// ringUnits are the ring's units: the lightning states of every layer (one
+// rank boundary) and one token's keys and values of every softmax layer.
+func ringUnits(c *minimax01.Config) (state, kvPerToken int64) {
+	m := c.Memory()
+	return m.StateBytes, m.KVBytesPerToken
 }

@@ -42,8 +42,8 @@ type Stats struct {
 	Tokens    int64  // rows (tokens) run through the workers
 	HubSent   uint64 // bytes the hub sent to the stage leaders
 	HubRecv   uint64 // bytes the hub received from them
-	PeersSent uint64 // bytes the leaders sent to their expert peers
-	PeersRecv uint64 // bytes the leaders received from them
+	PeersSent uint64 // bytes the leaders sent to their expert peers; sp: the ranks to the next rank (ring)
+	PeersRecv uint64 // bytes the leaders received from their expert peers
 }
 
 // Total is every byte that crossed between processes.
@@ -51,6 +51,6 @@ func (s Stats) Total() uint64 { return s.HubSent + s.HubRecv + s.PeersSent + s.P
 
 // String renders the counters.
 func (s Stats) String() string {
-	return fmt.Sprintf("%d steps, %d tokens; hub sent %d B, received %d B; expert peers sent %d B, received %d B",
+	return fmt.Sprintf("%d steps, %d tokens; hub sent %d B, received %d B; peers (experts, sp ring) sent %d B, received %d B",
 		s.Steps, s.Tokens, s.HubSent, s.HubRecv, s.PeersSent, s.PeersRecv)
 }

@@ -11,11 +11,12 @@ import (
 
 // hubStepBytes is the analytic size of one step's messages between the hub
 // and one stage leader, as laid out in wire.go: each message is gRPC's
-// 5-byte frame header plus its fields; the request has the ops and row
-// counts, 16 bytes per row and 4·T·dim of hidden states, the reply the
-// hidden states and two uint64 peer counters.
+// 5-byte frame header plus its fields; the request has the round and ring
+// fields (12 bytes, used by sp), the ops and row counts, 16 bytes per row
+// and 4·T·dim of hidden states, the reply the hidden states and two uint64
+// peer counters.
 func hubStepBytes(T, rows, ops, dim int) (sent, recv int) {
-	sent = 5 + 4 + 20*ops + 4 + 16*rows + 4 + 4*T*dim
+	sent = 5 + 12 + 4 + 20*ops + 4 + 16*rows + 4 + 4*T*dim
 	recv = 5 + 4 + 4*T*dim + 16
 	return sent, recv
 }
@@ -178,4 +179,45 @@ func BenchmarkRoundTrip(b *testing.B) {
 		}
 		b.ReportMetric(float64(b.Elapsed().Microseconds())/float64(b.N), "µs/exchange")
 	})
+}
+
+// ringMsgHeader is a ring message's bytes besides its floats: gRPC's
+// 5-byte frame header, round, layer, kind, position, row count and the
+// float count (wire.go).
+const ringMsgHeader = 5 + 8 + 4 + 4 + 4 + 4 + 4
+
+// TestSPTrafficMatchesFormula checks the measured traffic of a 256-token
+// prefill under sp=2 and sp=4 (one round): between the ranks, RingBytes
+// plus one header per message — per rank boundary one message per
+// lightning layer, and per softmax layer one per block forwarded (rank k
+// sends k+1 blocks); between the hub and the ranks, one step message per
+// chunk each way.
+func TestSPTrafficMatchesFormula(t *testing.T) {
+	sec := Security{Token: testToken}
+	prompt := loadPrompts(t, "p257")[0][:256]
+	for _, S := range []int{2, 4} {
+		plan := Plan{PP: 1, EP: 1, SP: S}
+		hub, err := Dial(loadEnds(t), plan, startWorkers(t, plan, sec), sec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c := hub.cfg
+		logits := make([]float32, c.Vocab)
+		hub.Forward([]model.Seq{{State: hub.NewState(), Tokens: prompt, Logits: model.LogitsLast}}, logits)
+		got := hub.Stats()
+		nLin, nSoft := c.Count(minimax01.Lightning), c.Count(minimax01.Softmax)
+		msgs := (S-1)*nLin + S*(S-1)/2*nSoft
+		ring := plan.RingBytes(c, 0, len(prompt)) + int64(msgs*ringMsgHeader)
+		var sent, recv int
+		for k := 0; k < S; k++ {
+			lo, hi := split(len(prompt), S, k)
+			s, r := hubStepBytes(hi-lo, 1, 0, c.Dim)
+			sent, recv = sent+s, recv+r
+		}
+		t.Logf("sp=%d: %v; ring %.1f B per prompt token (analytic payload %d B)", S, got, float64(got.PeersSent)/float64(len(prompt)), plan.RingBytes(c, 0, len(prompt)))
+		if got.PeersSent != uint64(ring) || got.HubSent != uint64(sent) || got.HubRecv != uint64(recv) || got.Steps != int64(S) {
+			t.Errorf("sp=%d: %v; want %d steps, ring %d B, hub sent %d B, received %d B", S, got, S, ring, sent, recv)
+		}
+		hub.Close()
+	}
 }

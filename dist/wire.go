@@ -225,13 +225,25 @@ type row struct {
 }
 
 // stepRequest runs a stage's layers on X ([ΣN, dim]) after applying Ops.
+// A Round other than 0 makes it one chunk of a sequence-parallel prefill
+// (one row; Ring says whether chunks come before and after it, ringPrev
+// and ringNext), whose ring messages carry the same Round.
 type stepRequest struct {
-	Ops  []stateOp
-	Rows []row
-	X    []float32
+	Round uint64
+	Ring  uint32
+	Ops   []stateOp
+	Rows  []row
+	X     []float32
 }
 
+// Bits of stepRequest.Ring.
+const (
+	ringPrev = 1 // earlier chunks are on other ranks
+	ringNext = 2 // a later chunk follows on the next rank
+)
+
 func (m *stepRequest) marshal(b []byte) []byte {
+	b = putU32(putU64(b, m.Round), m.Ring)
 	b = putU32(b, uint32(len(m.Ops)))
 	for _, o := range m.Ops {
 		b = putU64(putU64(putU32(b, o.Kind), o.A), o.B)
@@ -244,6 +256,7 @@ func (m *stepRequest) marshal(b []byte) []byte {
 }
 
 func (m *stepRequest) unmarshal(r *reader) error {
+	m.Round, m.Ring = r.u64(), r.u32()
 	m.Ops = grow(m.Ops, r.count(20))
 	for i := range m.Ops {
 		m.Ops[i] = stateOp{Kind: r.u32(), A: r.u64(), B: r.u64()}
@@ -300,3 +313,32 @@ type expertReply struct{ Out []float32 }
 
 func (m *expertReply) marshal(b []byte) []byte   { return putF32s(b, m.Out) }
 func (m *expertReply) unmarshal(r *reader) error { m.Out = r.f32s(m.Out); return r.err }
+
+// ringMsg goes from a rank to the next in a sequence-parallel prefill:
+// lightning layer Layer's state after the sender's chunk (Kind ringState,
+// Data [heads, hd, hd]) or a block of softmax layer Layer's keys and values
+// at positions [Pos, Pos+N) (Kind ringKV, Data = keys then values, each
+// [N, kvHeads·hd]).
+type ringMsg struct {
+	Round       uint64
+	Layer, Kind uint32
+	Pos, N      uint32
+	Data        []float32
+}
+
+// Kinds of ringMsg.
+const (
+	ringState = 1
+	ringKV    = 2
+)
+
+func (m *ringMsg) marshal(b []byte) []byte {
+	b = putU32(putU32(putU32(putU32(putU64(b, m.Round), m.Layer), m.Kind), m.Pos), m.N)
+	return putF32s(b, m.Data)
+}
+
+func (m *ringMsg) unmarshal(r *reader) error {
+	m.Round, m.Layer, m.Kind, m.Pos, m.N = r.u64(), r.u32(), r.u32(), r.u32(), r.u32()
+	m.Data = r.f32s(m.Data)
+	return r.err
+}

@@ -30,7 +30,7 @@ var serviceDesc = grpc.ServiceDesc{
 		{MethodName: "Info", Handler: unary(methodInfo, func(w *Worker, _ *infoRequest) (any, error) { return w.info() })},
 		{MethodName: "Setup", Handler: unary(methodSetup, (*Worker).setup)},
 	},
-	Streams: []grpc.StreamDesc{stepsStream, expertsStream},
+	Streams: []grpc.StreamDesc{stepsStream, expertsStream, ringStream},
 }
 
 var (
@@ -82,9 +82,11 @@ type Worker struct {
 	sec  Security
 	srv  *grpc.Server
 
-	mu     sync.Mutex // guards states and peers; a step holds it throughout
-	states map[uint64]*minimax01.State
-	peers  *peerSet
+	mu      sync.Mutex // guards states, peers and ringOut; a step holds it throughout
+	states  map[uint64]*minimax01.State
+	peers   *peerSet
+	ringOut *ringLink     // sp: the stream to the next rank
+	ringIn  chan *ringMsg // sp: the previous rank's messages (ring.go)
 
 	// PeerTimeout bounds a leader's exchange with an expert peer (set before
 	// Serve; NewWorker sets DefaultStepTimeout/2, below the hub's wait).
@@ -118,7 +120,7 @@ func NewWorker(m *minimax01.Model, plan Plan, rank int, sec Security) (*Worker, 
 		return nil, err
 	}
 	return &Worker{m: m, plan: plan, rank: rank, part: part, sec: sec, states: map[uint64]*minimax01.State{},
-		PeerTimeout: DefaultStepTimeout / 2}, nil
+		ringIn: make(chan *ringMsg, ringInbox), PeerTimeout: DefaultStepTimeout / 2}, nil
 }
 
 // Part is what the worker holds.
@@ -142,14 +144,17 @@ func (w *Worker) Serve(lis net.Listener) error {
 // Stop closes the listener and every connection, and the peer connections.
 func (w *Worker) Stop() {
 	w.mu.Lock()
-	srv, peers := w.srv, w.peers
-	w.peers = nil
+	srv, peers, ring := w.srv, w.peers, w.ringOut
+	w.peers, w.ringOut = nil, nil
 	w.mu.Unlock()
 	if srv != nil {
 		srv.Stop()
 	}
 	if peers != nil {
 		peers.close()
+	}
+	if ring != nil {
+		ring.close()
 	}
 }
 
@@ -158,8 +163,26 @@ func (w *Worker) info() (any, error) {
 		MaxBatchTokens: uint32(w.m.MaxBatchTokens()), WeightBytes: uint64(w.m.Info().WeightBytes)}, nil
 }
 
-// setup connects a stage leader to its expert peers.
+// setup connects a stage leader to its expert peers, or with sp a rank to
+// the next rank of the ring (the one peer).
 func (w *Worker) setup(req *setupRequest) (any, error) {
+	if w.plan.SP > 1 {
+		if len(req.Peers) != 1 {
+			return nil, status.Errorf(codes.InvalidArgument, "dist: %d ring peers for plan %s, want 1", len(req.Peers), w.plan)
+		}
+		link, err := dialRing(req.Peers[0], w.sec)
+		if err != nil {
+			return nil, status.Error(codes.Unavailable, err.Error())
+		}
+		w.mu.Lock()
+		old := w.ringOut
+		w.ringOut = link
+		w.mu.Unlock()
+		if old != nil {
+			old.close()
+		}
+		return &empty{}, nil
+	}
 	if !w.part.Attention {
 		return nil, status.Error(codes.FailedPrecondition, "dist: setup sent to a worker that is not a stage leader")
 	}
@@ -237,19 +260,14 @@ func (w *Worker) step(req *stepRequest, reply *stepReply, rows []minimax01.Rows,
 			return rows, status.Errorf(codes.InvalidArgument, "dist: unknown state operation %d", o.Kind)
 		}
 	}
+	if req.Round != 0 {
+		return rows, w.stepChunk(req, reply) // ring.go
+	}
 	T := 0
 	for _, r := range req.Rows {
-		st, ok := w.states[r.ID]
-		if !ok && r.Pos == 0 {
-			st = w.m.NewStateCap(0)
-			w.states[r.ID] = st
-		}
-		if !ok && r.Pos != 0 || ok && st.Len() != int(r.Pos) {
-			have := -1
-			if ok {
-				have = st.Len()
-			}
-			return rows, status.Errorf(codes.FailedPrecondition, "dist: rank %d: sequence %x at position %d, worker has %d tokens (-1: unknown); was the worker restarted?", w.rank, r.ID, r.Pos, have)
+		st, err := w.state(r)
+		if err != nil {
+			return rows, err
 		}
 		rows = append(rows, minimax01.Rows{State: st, N: int(r.N)})
 		T += int(r.N)
@@ -275,6 +293,24 @@ func (w *Worker) step(req *stepRequest, reply *stepReply, rows []minimax01.Rows,
 		}
 	}
 	return rows, nil
+}
+
+// state returns the state of r's sequence, which must be at r.Pos (a new
+// one at position 0).
+func (w *Worker) state(r row) (*minimax01.State, error) {
+	st, ok := w.states[r.ID]
+	if !ok && r.Pos == 0 {
+		st = w.m.NewStateCap(0)
+		w.states[r.ID] = st
+	}
+	if !ok && r.Pos != 0 || ok && st.Len() != int(r.Pos) {
+		have := -1
+		if ok {
+			have = st.Len()
+		}
+		return nil, status.Errorf(codes.FailedPrecondition, "dist: rank %d: sequence %x at position %d, worker has %d tokens (-1: unknown); was the worker restarted?", w.rank, r.ID, r.Pos, have)
+	}
+	return st, nil
 }
 
 // experts serves a leader's expert requests.

@@ -30,6 +30,9 @@ CGO_ENABLED=0 go build -tags purego ./...
 echo "== go test"
 go test -count=1 -timeout 30m ./...
 
+echo "== Kubernetes manifests (deploy/kubernetes, its own module: strict decoding, command lines against the binary)"
+(cd deploy/kubernetes && go vet ./... && go test -count=1 ./...)
+
 echo "== the recipe in miniature (recipes/mini/ci.sh: tokenizer, mix, training, SIGTERM and -resume, run, perplexity)"
 ./recipes/mini/ci.sh
 

@@ -115,6 +115,7 @@ type splitPre struct {
 	m        matcher
 	behavior splitBehavior
 	invert   bool
+	regex    string // the pattern's source when it is a regex (see GGMLPre)
 }
 
 func (sp *splitPre) preTokenize(dst []piece, p piece, st *encodeState) []piece {
@@ -259,7 +260,7 @@ func (q *preTokenizerSeq) add(c *component, slowRegex bool) error {
 			if err != nil {
 				return err
 			}
-			b.split = &splitPre{m: m, behavior: splitIsolated}
+			b.split = &splitPre{m: m, behavior: splitIsolated, regex: patGPT2}
 		}
 		if b.addPrefixSpace || b.split != nil {
 			q.steps = append(q.steps, b)
@@ -274,7 +275,11 @@ func (q *preTokenizerSeq) add(c *component, slowRegex bool) error {
 		if !ok {
 			return fmt.Errorf("Split pre-tokenizer: unknown behavior %q", c.Behavior)
 		}
-		q.steps = append(q.steps, &splitPre{m: m, behavior: b, invert: c.Invert})
+		sp := &splitPre{m: m, behavior: b, invert: c.Invert}
+		if c.Pattern.Regex != nil {
+			sp.regex = *c.Pattern.Regex
+		}
+		q.steps = append(q.steps, sp)
 	case "Digits":
 		b := splitContiguous
 		if c.IndividualDigits {

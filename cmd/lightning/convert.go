@@ -29,8 +29,9 @@ lightning layers' attn_qkv, and q6_k for attn_v and ffn_down_exps in the layers 
 (the first and last eighth, every third between). 'lightning inspect -tensors OUT.gguf' lists the types.
 
 -to hf writes a Hugging Face folder (config.json + model.safetensors, official names) from any model,
-a GGUF file included; -type f32|f16|bf16 (default bf16). Tokenizer files are not produced: copy them,
-or keep using the .gguf for run/chat/serve.
+a GGUF file included; -type f32|f16|bf16 (default bf16). A model folder's tokenizer files are copied; a
+GGUF file's tokenizer section becomes tokenizer.json and tokenizer_config.json (vocabulary, merges,
+added tokens, pre-tokenizer, BOS/EOS and the chat template), so the folder runs on its own.
 
 Both stream one matrix at a time with a progress bar, and write atomically. Without -model they convert
 the built-in model mini, embedded in this binary.
@@ -69,9 +70,10 @@ func runConvert(fs *flag.FlagSet, args []string) error {
 		if !ok {
 			return fmt.Errorf("%w: -type %q: want f32, f16, bf16, q8_0, q4_k, q4_k_m, q5_k, q5_k_m or q6_k for GGUF (other llama.cpp types: convert to f32 and run llama-quantize)", errUsage, *typ)
 		}
-		opt := minimax01.GGUFExportOptions{Type: t, Mixed: mixed, Progress: bar.update, Warn: func(s string) { fmt.Fprintf(fs.Output(), "note: %s\n", s) }}
+		warn := func(s string) { fmt.Fprintf(fs.Output(), "note: %s\n", s) }
+		opt := minimax01.GGUFExportOptions{Type: t, Mixed: mixed, Progress: bar.update, Warn: warn}
 		if !minimax01.IsGGUF(*src) {
-			if opt.Meta, err = ggufTokenizerMeta(*src, m.Config.Vocab); err != nil {
+			if opt.Meta, err = ggufTokenizerMeta(*src, m.Config.Vocab, warn); err != nil {
 				fmt.Fprintf(fs.Output(), "warning: no tokenizer section written (%v)\n", err)
 			}
 		} else {
@@ -95,6 +97,15 @@ func runConvert(fs *flag.FlagSet, args []string) error {
 		}
 		if err := minimax01.WriteHF(*out, m.Config, m.Weights, dt, bar.update); err != nil {
 			return err
+		}
+		names, err := writeTokenizerFiles(*src, *out)
+		switch {
+		case err != nil:
+			fmt.Fprintf(fs.Output(), "warning: no tokenizer written (%v)\n", err)
+		case len(names) == 0:
+			fmt.Fprintf(fs.Output(), "warning: %s has no tokenizer files to copy\n", *src)
+		default:
+			fmt.Fprintf(fs.Output(), "tokenizer: %s\n", strings.Join(names, ", "))
 		}
 	default:
 		return fmt.Errorf("%w: -to %q: want gguf or hf", errUsage, *to)

@@ -1,9 +1,14 @@
 package main
 
 import (
+	"bytes"
+	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
+
+	"github.com/lightninglm/lightning/tokenizer"
 )
 
 // TestConvertGGUF converts a model with a tokenizer and chat template to a
@@ -42,5 +47,89 @@ func TestConvertGGUF(t *testing.T) {
 	}
 	if _, stderr, code := runCLI(t, "convert", "-model", dir, "-to", "gguf", "-type", "q2_k", "-o", file); code != 2 || !strings.Contains(stderr, "q2_k") {
 		t.Errorf("unsupported -type: exit %d %q", code, stderr)
+	}
+}
+
+// TestConvertHFTokenizer takes a model folder to GGUF and back to a Hugging
+// Face folder, and checks that the folder's reconstructed tokenizer.json and
+// tokenizer_config.json encode varied text (special tokens, digits, CJK,
+// emoji, white space runs) and the chat template's rendering to the
+// original's ids, and that the folder runs and chats on its own as the
+// original does. A folder converted to hf gets copies of its tokenizer files.
+func TestConvertHFTokenizer(t *testing.T) {
+	dir := qwenModel(t)
+	tmp := t.TempDir()
+	file, back := filepath.Join(tmp, "m.gguf"), filepath.Join(tmp, "hf")
+	if _, stderr, code := runCLI(t, "convert", "-model", dir, "-to", "gguf", "-type", "f32", "-o", file); code != 0 {
+		t.Fatalf("convert -to gguf: exit %d: %s", code, stderr)
+	}
+	if _, stderr, code := runCLI(t, "convert", "-model", file, "-to", "hf", "-type", "f32", "-o", back); code != 0 || !strings.Contains(stderr, "tokenizer.json, tokenizer_config.json") {
+		t.Fatalf("convert -to hf: exit %d: %s", code, stderr)
+	}
+	orig, err := tokenizer.Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := tokenizer.Load(back)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Texts in NFC: the Qwen3 tokenizer's NFC normalizer has no GGUF form.
+	texts := []string{
+		"<|im_start|>user\nHow many r's are in 12345 strawberries?<|im_end|>\n<|im_start|>assistant\n<think>\n\n</think>\n\n",
+		"  leading spaces,\ttabs\t\tand\r\nCRLF line ends   \n\n\n",
+		"你好，世界！こんにちは 🌍🚀 naïve café ÀÉÎ",
+		"func main() { x := 3.14159; fmt.Println(x*2) } // don't WON'T I'll",
+		"<|endoftext|><|im_end|><|im_start|>",
+	}
+	for _, s := range texts {
+		if a, b := orig.Encode(s, true), got.Encode(s, true); !slices.Equal(a, b) {
+			t.Errorf("%q:\n original %v\n     back %v", s, a, b)
+		}
+	}
+	if a, b := orig.SpecialTokenIDs(), got.SpecialTokenIDs(); !slices.Equal(a, b) {
+		t.Errorf("special tokens %v, back %v", a, b)
+	}
+	if a, ok := orig.EOS(); ok {
+		if b, ok := got.EOS(); !ok || a != b {
+			t.Errorf("EOS %d, back %d (%v)", a, b, ok)
+		}
+	}
+	conv := `{"messages": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi! 2+2=?"}, {"role": "assistant", "content": "4"}, {"role": "user", "content": "And 3×3?"}], "add_generation_prompt": true}`
+	wantText, stderr, code := runCLIStdin(t, conv, "template", "-config", filepath.Join(dir, "tokenizer_config.json"))
+	if code != 0 {
+		t.Fatalf("template: %s", stderr)
+	}
+	gotText, stderr, code := runCLIStdin(t, conv, "template", "-config", filepath.Join(back, "tokenizer_config.json"))
+	if code != 0 || gotText != wantText {
+		t.Errorf("chat template: exit %d %s\n got %q\nwant %q", code, stderr, gotText, wantText)
+	}
+	if a, b := orig.Encode(wantText, false), got.Encode(gotText, false); !slices.Equal(a, b) {
+		t.Errorf("rendered conversation: ids %v, back %v", a, b)
+	}
+
+	want, stderr, code := runCLI(t, "run", "-model", dir, "-temperature", "0", "-n", "8", "Hello there")
+	if code != 0 {
+		t.Fatalf("run folder: %s", stderr)
+	}
+	if out, stderr, code := runCLI(t, "run", "-model", back, "-temperature", "0", "-n", "8", "Hello there"); code != 0 || out != want {
+		t.Errorf("run on the hf folder: exit %d, %q, want %q (%s)", code, out, want, stderr)
+	}
+	wantChat, _, _ := runCLIStdin(t, "Hi!\n", "chat", "-model", dir, "-temperature", "0", "-n", "6")
+	if out, stderr, code := runCLIStdin(t, "Hi!\n", "chat", "-model", back, "-temperature", "0", "-n", "6"); code != 0 || out != wantChat {
+		t.Errorf("chat on the hf folder: exit %d, %q, want %q (%s)", code, out, wantChat, stderr)
+	}
+
+	// From a folder the files are copied as they are.
+	copied := filepath.Join(tmp, "copied")
+	if _, stderr, code := runCLI(t, "convert", "-model", dir, "-to", "hf", "-type", "f32", "-o", copied); code != 0 {
+		t.Fatalf("convert folder -to hf: exit %d: %s", code, stderr)
+	}
+	for _, n := range []string{"tokenizer.json", "tokenizer_config.json"} {
+		a, _ := os.ReadFile(filepath.Join(dir, n))
+		b, err := os.ReadFile(filepath.Join(copied, n))
+		if err != nil || !bytes.Equal(a, b) {
+			t.Errorf("%s not copied (%v)", n, err)
+		}
 	}
 }

@@ -28,15 +28,25 @@ func init() {
 	register(&command{
 		name:    "worker",
 		summary: "hold a slice of a model for a hub (serve/generate/logits -workers) and serve it over gRPC",
-		usage:   "[-model DIR] -plan PLAN -rank R -listen ADDR [-token T] [-tls-cert F -tls-key F -tls-ca F] [-quant FMT]",
+		usage:   "[-model DIR] -plan PLAN -rank R|-lws -listen ADDR [-token T] [-tls-cert F -tls-key F -tls-ca F] [-quant FMT] [-probe-listen ADDR]",
 		help: `Loads only the tensors of rank R under PLAN (pp=N: a range of layers; ep=N: a range of each MoE
 layer's experts; pp=N,ep=M: both; rank r is stage r/M, expert rank r%M, and expert rank 0 of a stage also
-holds its attention), reports its memory and serves them until SIGINT/SIGTERM. docs/distributed.md has the
-design. The first line on stdout is "... listening on ADDR" (-listen 127.0.0.1:0 picks a free port).
+holds its attention; sp=N: every layer, and long prompts are cut into N chunks run at once, passing
+lightning states and softmax keys/values to rank (R+1) mod N), reports its memory and serves them until
+SIGINT/SIGTERM. docs/distributed.md has the design. The first line on stdout is "... listening on ADDR" (-listen 127.0.0.1:0 picks a free port).
 
 Security: every RPC must carry the shared token (-token or $LIGHTNING_TOKEN; required). With -tls-cert,
 -tls-key and -tls-ca the worker speaks mutual TLS and accepts only clients whose certificate the CA signed.
-Without TLS it listens only on loopback unless -insecure-listen.`,
+Without TLS it listens only on loopback unless -insecure-listen.
+
+Kubernetes: in a LeaderWorkerSet group, -lws takes the rank from the pod's index ($LWS_WORKER_INDEX − 1;
+the leader pod runs 'serve -lws-port PORT'), and -probe-listen serves /healthz and /readyz for the
+probes. deploy/kubernetes has the manifests.
+
+Examples:
+  lightning worker -model DIR -plan pp=2 -rank 1 -listen 127.0.0.1:7001 -token T
+  lightning worker -model /models/M -plan pp=4 -lws -listen 0.0.0.0:7000 -probe-listen 0.0.0.0:8081 \
+      -tls-cert tls.crt -tls-key tls.key -tls-ca ca.crt`,
 		run: runWorker,
 	})
 }
@@ -44,8 +54,9 @@ Without TLS it listens only on loopback unless -insecure-listen.`,
 // distFlags are the flags of the commands that can drive workers.
 type distFlags struct {
 	plan, workers            *string
-	local                    *int
-	timeout                  *time.Duration
+	local, lwsPort           *int
+	timeout, wait            *time.Duration
+	lws                      *bool
 	micro                    *int
 	token, cert, key, ca     *string
 	insecureListen, showPlan *bool
@@ -53,7 +64,7 @@ type distFlags struct {
 
 func addDistFlags(fs *flag.FlagSet, hub bool) *distFlags {
 	d := &distFlags{
-		plan:  fs.String("plan", "", "how the model is split over workers: pp=N, ep=N or pp=N,ep=M"),
+		plan:  fs.String("plan", "", "how the model is split over workers: pp=N (layers), ep=N (experts), pp=N,ep=M, or sp=N (sequence-parallel prefill, LASP)"),
 		token: fs.String("token", "", "shared token of hub and workers (default $"+dist.TokenEnv+")"),
 		cert:  fs.String("tls-cert", "", "mutual TLS: this process's certificate (PEM)"),
 		key:   fs.String("tls-key", "", "mutual TLS: its private key (PEM)"),
@@ -62,17 +73,20 @@ func addDistFlags(fs *flag.FlagSet, hub bool) *distFlags {
 	if hub {
 		d.workers = fs.String("workers", "", "worker addresses in rank order, comma-separated (see 'lightning worker')")
 		d.local = fs.Int("local-workers", 0, "start this many worker processes on this machine (loopback) for -plan")
+		d.lwsPort = fs.Int("lws-port", 0, "run as the leader of a Kubernetes LeaderWorkerSet group: the workers are the group's other pods, at this port (addresses from $"+lwsLeaderAddressEnv+" and $"+lwsGroupSizeEnv+"; deploy/kubernetes)")
+		d.wait = fs.Duration("worker-wait", 0, "at start, wait this long for workers that are not up yet (still loading, or their names not resolving yet) instead of failing at once")
 		d.timeout = fs.Duration("worker-timeout", dist.DefaultStepTimeout, "a step whose workers do not answer within this fails")
 		d.micro = fs.Int("micro-batches", 0, "cut each forward pass into this many micro-batches so pipeline stages overlap (0 = the number of stages)")
 	} else {
 		d.timeout = fs.Duration("peer-timeout", dist.DefaultStepTimeout/2, "a stage leader's wait for an expert peer (keep below the hub's -worker-timeout)")
+		d.lws = fs.Bool("lws", false, "run as a worker of a Kubernetes LeaderWorkerSet group: the rank is $"+lwsWorkerIndexEnv+" − 1 (pod 0 is the hub), and $"+lwsGroupSizeEnv+" must be 1 + the plan's workers (deploy/kubernetes)")
 	}
 	return d
 }
 
 // enabled reports whether the command drives workers.
 func (d *distFlags) enabled() bool {
-	return d.workers != nil && (*d.workers != "" || *d.local > 0)
+	return d.workers != nil && (*d.workers != "" || *d.local > 0 || *d.lwsPort > 0)
 }
 
 func (d *distFlags) security() dist.Security {
@@ -100,7 +114,7 @@ func openModel(dir string, opt minimax01.Options, d *distFlags, fs *flag.FlagSet
 	stderr := fs.Output()
 	if !d.enabled() {
 		if *d.plan != "" {
-			return nil, nil, nil, fmt.Errorf("%w: -plan needs -workers or -local-workers", errUsage)
+			return nil, nil, nil, fmt.Errorf("%w: -plan needs -workers, -local-workers or -lws-port", errUsage)
 		}
 		m, err := loadModel(dir, opt, stderr)
 		if err != nil {
@@ -108,8 +122,11 @@ func openModel(dir string, opt minimax01.Options, d *distFlags, fs *flag.FlagSet
 		}
 		return m, nil, func() { m.Close() }, nil
 	}
-	if *d.workers != "" && *d.local > 0 {
-		return nil, nil, nil, fmt.Errorf("%w: give -workers or -local-workers, not both", errUsage)
+	if n := btoi(*d.workers != "") + btoi(*d.local > 0) + btoi(*d.lwsPort > 0); n > 1 {
+		return nil, nil, nil, fmt.Errorf("%w: give one of -workers, -local-workers and -lws-port", errUsage)
+	}
+	if *d.wait < 0 {
+		return nil, nil, nil, fmt.Errorf("%w: -worker-wait %v is negative", errUsage, *d.wait)
 	}
 	if err := checkPartable(dir); err != nil {
 		return nil, nil, nil, err
@@ -138,7 +155,17 @@ func openModel(dir string, opt minimax01.Options, d *distFlags, fs *flag.FlagSet
 			return nil, nil, nil, err
 		}
 	} else {
-		addrs = strings.Split(*d.workers, ",")
+		if *d.lwsPort > 0 {
+			if addrs, err = lwsWorkerAddrs(os.Getenv, *d.lwsPort); err != nil {
+				return nil, nil, nil, fmt.Errorf("%w: -lws-port: %v", errUsage, err)
+			}
+			if len(addrs) != plan.Workers() {
+				return nil, nil, nil, fmt.Errorf("%w: the LeaderWorkerSet group has %d workers ($%s %s), but plan %s needs %d: set the group's size to %d",
+					errUsage, len(addrs), lwsGroupSizeEnv, os.Getenv(lwsGroupSizeEnv), plan, plan.Workers(), plan.Workers()+1)
+			}
+		} else {
+			addrs = strings.Split(*d.workers, ",")
+		}
 		stop = func() {}
 	}
 	hubOpt := opt
@@ -148,7 +175,10 @@ func openModel(dir string, opt minimax01.Options, d *distFlags, fs *flag.FlagSet
 		stop()
 		return nil, nil, nil, err
 	}
-	hub, err := dist.Dial(ends, plan, addrs, sec)
+	if *d.wait > 0 {
+		fmt.Fprintf(stderr, "lightning: waiting up to %v for %d workers: %s\n", *d.wait, len(addrs), strings.Join(addrs, ", "))
+	}
+	hub, err := dist.DialWait(ends, plan, addrs, sec, *d.wait)
 	if err != nil {
 		ends.Close()
 		stop()
@@ -267,6 +297,14 @@ func runWorker(fs *flag.FlagSet, args []string) error {
 	if err != nil {
 		return fmt.Errorf("%w: -plan: %v", errUsage, err)
 	}
+	if *d.lws {
+		if flagSet(fs, "rank") {
+			return fmt.Errorf("%w: give -rank or -lws, not both", errUsage)
+		}
+		if *rank, err = lwsRank(os.Getenv, plan.Workers()); err != nil {
+			return fmt.Errorf("%w: -lws: %v", errUsage, err)
+		}
+	}
 	sec := d.security()
 	if err := sec.Check(); err != nil {
 		return fmt.Errorf("%w: %v", errUsage, err)
@@ -353,4 +391,76 @@ func (l *lockedWriter) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.w.Write(p)
+}
+
+// The environment that the LeaderWorkerSet controller (Kubernetes,
+// sigs.k8s.io/lws) sets in every container of a group: a group is one
+// leader pod NAME-G and workers NAME-G-1 … NAME-G-(size−1), all under one
+// headless-service subdomain.
+const (
+	lwsLeaderAddressEnv = "LWS_LEADER_ADDRESS" // the leader pod's DNS name: NAME-G.SUBDOMAIN.NAMESPACE
+	lwsGroupSizeEnv     = "LWS_GROUP_SIZE"     // pods in the group, the leader included
+	lwsWorkerIndexEnv   = "LWS_WORKER_INDEX"   // this pod's index in the group: 0 for the leader
+)
+
+// lwsGroupSize reads the group size from getenv.
+func lwsGroupSize(getenv func(string) string) (int, error) {
+	v := getenv(lwsGroupSizeEnv)
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 {
+		return 0, fmt.Errorf("$%s is %q, want the number of pods in the group (is this a LeaderWorkerSet pod?)", lwsGroupSizeEnv, v)
+	}
+	return n, nil
+}
+
+// lwsWorkerAddrs returns the addresses of the worker pods of this
+// LeaderWorkerSet group at port, in index order: worker i of the leader
+// NAME-G.REST is NAME-G-i.REST.
+func lwsWorkerAddrs(getenv func(string) string, port int) ([]string, error) {
+	leader := getenv(lwsLeaderAddressEnv)
+	pod, rest, ok := strings.Cut(leader, ".")
+	if !ok || pod == "" || rest == "" {
+		return nil, fmt.Errorf("$%s is %q, want the leader pod's DNS name POD.SUBDOMAIN.NAMESPACE (is this a LeaderWorkerSet pod?)", lwsLeaderAddressEnv, leader)
+	}
+	size, err := lwsGroupSize(getenv)
+	if err != nil {
+		return nil, err
+	}
+	if port < 1 || port > 65535 {
+		return nil, fmt.Errorf("port %d outside 1…65535", port)
+	}
+	addrs := make([]string, size-1)
+	for i := range addrs {
+		addrs[i] = net.JoinHostPort(fmt.Sprintf("%s-%d.%s", pod, i+1, rest), strconv.Itoa(port))
+	}
+	return addrs, nil
+}
+
+// lwsRank returns a worker pod's rank in a plan of the given number of
+// workers: its index in the group less one (index 0 is the hub), after
+// checking that the group has one pod per worker plus the hub.
+func lwsRank(getenv func(string) string, workers int) (int, error) {
+	size, err := lwsGroupSize(getenv)
+	if err != nil {
+		return 0, err
+	}
+	if size != workers+1 {
+		return 0, fmt.Errorf("the group has %d pods ($%s), the plan %d workers: set the LeaderWorkerSet's size to %d (the hub and the workers)", size, lwsGroupSizeEnv, workers, workers+1)
+	}
+	v := getenv(lwsWorkerIndexEnv)
+	i, err := strconv.Atoi(v)
+	if err != nil || i < 0 || i >= size {
+		return 0, fmt.Errorf("$%s is %q, want 0…%d", lwsWorkerIndexEnv, v, size-1)
+	}
+	if i == 0 {
+		return 0, fmt.Errorf("$%s is 0: that is the group's leader, which runs the hub (serve -lws-port), not a worker", lwsWorkerIndexEnv)
+	}
+	return i - 1, nil
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }

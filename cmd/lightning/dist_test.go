@@ -21,6 +21,7 @@ import (
 	"github.com/openai/openai-go/v3"
 	"github.com/openai/openai-go/v3/option"
 
+	"github.com/lightninglm/lightning/dist"
 	"github.com/lightninglm/lightning/format/safetensors"
 	"github.com/lightninglm/lightning/model/minimax01"
 	"github.com/lightninglm/lightning/quant"
@@ -34,13 +35,19 @@ func TestMain(m *testing.M) {
 	if os.Getenv(childEnv) == "1" {
 		os.Exit(run(os.Args[1:], os.Stderr))
 	}
-	os.Exit(m.Run())
+	code := m.Run()
+	if qwenDir != "" {
+		os.RemoveAll(filepath.Dir(qwenDir)) // the shared Qwen3 model of qwenModel
+	}
+	os.Exit(code)
 }
 
 // TestLocalWorkersReproduceGolden runs 'logits' and 'generate' with worker
 // processes on loopback for each plan and compares with the official
 // reference of tiny-a: logits within 2e-4 (the golden tolerance), greedy
-// tokens identical.
+// tokens identical. The sp plans take p257 in one piece and also generate
+// from p255, so both prompts are cut into chunks over the ranks (at least
+// DefaultSPMinChunk tokens each).
 func TestLocalWorkersReproduceGolden(t *testing.T) {
 	t.Setenv(childEnv, "1")
 	dir := filepath.Join(goldenDir, "tiny-a")
@@ -53,12 +60,14 @@ func TestLocalWorkersReproduceGolden(t *testing.T) {
 	for _, plan := range []struct {
 		plan    string
 		workers string
-	}{{"pp=2", "2"}, {"ep=2", "2"}, {"pp=2,ep=2", "4"}} {
+		chunk   string // logits -chunk
+		greedy  string // the greedy prompts besides p7
+	}{{"pp=2", "2", "100", ""}, {"ep=2", "2", "100", ""}, {"pp=2,ep=2", "4", "100", ""}, {"sp=2", "2", "257", "p255"}, {"sp=4", "4", "257", "p255"}} {
 		for _, c := range man.Cases {
 			switch {
 			case c.Kind == "prefill" && c.Prompt == "p257":
 				out := filepath.Join(t.TempDir(), "logits.safetensors")
-				_, stderr, code := runCLI(t, "logits", "-model", dir, "-ids", joinIDs(man.Prompts[c.Prompt]), "-chunk", "100",
+				_, stderr, code := runCLI(t, "logits", "-model", dir, "-ids", joinIDs(man.Prompts[c.Prompt]), "-chunk", plan.chunk,
 					"-plan", plan.plan, "-local-workers", plan.workers, "-o", out)
 				if code != 0 {
 					t.Fatalf("%s: exit %d: %s", plan.plan, code, stderr)
@@ -80,7 +89,7 @@ func TestLocalWorkersReproduceGolden(t *testing.T) {
 				if worst > 2e-4 {
 					t.Errorf("%s %s: max |Δ| %.3g against the reference", plan.plan, c.Name, worst)
 				}
-			case c.Kind == "greedy" && c.Prompt == "p7":
+			case c.Kind == "greedy" && (c.Prompt == "p7" || c.Prompt == plan.greedy):
 				out, stderr, code := runCLI(t, "generate", "-model", dir, "-ids", joinIDs(man.Prompts[c.Prompt]), "-n", fmt.Sprint(c.NewTokens),
 					"-plan", plan.plan, "-local-workers", plan.workers, "-v")
 				if code != 0 {
@@ -106,7 +115,7 @@ func TestDistFlagErrors(t *testing.T) {
 	}{
 		{[]string{"generate", "-model", dir, "-ids", "1", "-plan", "pp=2"}, "-plan needs -workers"},
 		{[]string{"generate", "-model", dir, "-ids", "1", "-plan", "pp=2", "-local-workers", "3"}, "has 2 workers"},
-		{[]string{"generate", "-model", dir, "-ids", "1", "-plan", "sp=2", "-local-workers", "2"}, "not yet supported"},
+		{[]string{"generate", "-model", dir, "-ids", "1", "-plan", "sp=2,pp=2", "-local-workers", "4"}, "not yet supported"},
 		{[]string{"worker", "-model", dir, "-plan", "pp=2", "-rank", "0"}, "token is required"},
 		{[]string{"worker", "-model", dir, "-plan", "pp=2", "-rank", "2", "-token", "t"}, "rank 2 outside"},
 		{[]string{"worker", "-model", dir, "-plan", "pp=2", "-rank", "0", "-token", "t", "-listen", "0.0.0.0:0"}, "without TLS"},
@@ -149,8 +158,33 @@ func TestInspectPlan(t *testing.T) {
 	if want := c.PartBytes(nil, quant.BF16, &q); sum != want {
 		t.Errorf("processes hold %d B, the q8 model %d B", sum, want)
 	}
-	if _, stderr, code := runCLI(t, "inspect", "-preset", "tiny", "-plan", "sp=2"); code != 2 || !strings.Contains(stderr, "not yet supported") {
-		t.Errorf("sp=2: exit %d: %s", code, stderr)
+	if _, stderr, code := runCLI(t, "inspect", "-preset", "tiny", "-plan", "sp=2,ep=2"); code != 2 || !strings.Contains(stderr, "not yet supported") {
+		t.Errorf("sp=2,ep=2: exit %d: %s", code, stderr)
+	}
+	// sp=4: every rank holds every layer and expert (a quarter of nothing:
+	// the whole model less the ends), and the ring's units come from the
+	// config: all lightning states per boundary, fp32 K/V per token.
+	out, stderr, code = runCLI(t, "inspect", "-preset", "minimax-text-01", "-plan", "sp=4", "-json")
+	if code != 0 {
+		t.Fatalf("sp=4: exit %d: %s", code, stderr)
+	}
+	r = inspectReport{}
+	if err := json.Unmarshal([]byte(out), &r); err != nil {
+		t.Fatal(err)
+	}
+	hub := dist.HubPart
+	whole := c.PartBytes(nil, quant.BF16, nil) - c.PartBytes(&hub, quant.BF16, nil)
+	if len(r.PlanMemory) != 5 || r.Ring == nil {
+		t.Fatalf("sp=4: %d rows, ring %+v", len(r.PlanMemory), r.Ring)
+	}
+	for _, m := range r.PlanMemory[1:] {
+		if m.WeightBytes != whole || m.Holds != "layers [0,80) attention experts [0,32)" {
+			t.Errorf("sp=4: %s holds %q, %d B; want every layer, %d B", m.Process, m.Holds, m.WeightBytes, whole)
+		}
+	}
+	// 70 lightning layers × 64 heads × 128² × 4 B; 10 softmax layers × K and V × 8 heads × 128 × 4 B.
+	if r.Ring.StateBytesPerBoundary != 70*64*128*128*4 || r.Ring.KVBytesPerTokenHop != 10*2*8*128*4 {
+		t.Errorf("sp=4 ring: %+v", r.Ring)
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/lightninglm/lightning/format/gguf"
@@ -58,9 +59,22 @@ func loadTokenizer(path string) (*tokenizer.Tokenizer, error) {
 }
 
 // ggufTokenizer builds the tokenizer a GGUF tokenizer section describes.
-// Lightning's GPT-2 byte-level pipeline is the one MiniMax-01's
-// GPT2Tokenizer uses, so a "gpt2" model is required.
 func ggufTokenizer(m *gguf.Metadata, path string) (*tokenizer.Tokenizer, error) {
+	v, err := ggufVocab(m, path)
+	if err != nil {
+		return nil, err
+	}
+	t, err := v.Tokenizer()
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return t, nil
+}
+
+// ggufVocab reads a GGUF tokenizer section. Lightning's GPT-2 byte-level
+// pipeline is the one MiniMax-01's GPT2Tokenizer uses, so a "gpt2" model is
+// required; tokenizer.ggml.pre picks the split regex (tokenizer.Vocab.Pre).
+func ggufVocab(m *gguf.Metadata, path string) (*tokenizer.Vocab, error) {
 	model, err := m.String(keyTokModel)
 	if err != nil {
 		return nil, fmt.Errorf("%s: no tokenizer section (%v)", path, err)
@@ -80,24 +94,22 @@ func ggufTokenizer(m *gguf.Metadata, path string) (*tokenizer.Tokenizer, error) 
 	if err != nil {
 		return nil, fmt.Errorf("%s: %v", path, err)
 	}
-	merges := make([][2]string, len(mergeStrs))
+	v := &tokenizer.Vocab{Tokens: make([]string, len(tokens)), Merges: make([][2]string, len(mergeStrs))}
 	for i, s := range mergeStrs {
 		a, b, ok := strings.Cut(s, " ")
 		if !ok || strings.Contains(b, " ") {
 			return nil, fmt.Errorf("%s: %s[%d] %q is not two tokens separated by a space", path, keyTokMerges, i, s)
 		}
-		merges[i] = [2]string{a, b}
+		v.Merges[i] = [2]string{a, b}
 	}
-	var added []tokenizer.AddedToken
-	vocab := make([]string, len(tokens))
 	for id, typ := range types {
 		switch typ {
-		case tokControl, tokUserDefined:
-			added = append(added, tokenizer.AddedToken{ID: id, Content: tokens[id], Special: typ == tokControl})
 		case tokUnused:
-		default:
-			vocab[id] = tokens[id]
+			continue
+		case tokControl, tokUserDefined:
+			v.Added = append(v.Added, tokenizer.AddedToken{ID: id, Content: tokens[id], Special: typ == tokControl})
 		}
+		v.Tokens[id] = tokens[id]
 	}
 	name := func(key string) string {
 		id, err := m.Uint(key)
@@ -106,12 +118,10 @@ func ggufTokenizer(m *gguf.Metadata, path string) (*tokenizer.Tokenizer, error) 
 		}
 		return tokens[id]
 	}
-	addBOS, _ := m.Bool(keyTokAddBOS)
-	t, err := tokenizer.FromVocab(vocab, merges, added, name(keyTokBOS), name(keyTokEOS), addBOS)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	return t, nil
+	v.BOS, v.EOS = name(keyTokBOS), name(keyTokEOS)
+	v.AddBOS, _ = m.Bool(keyTokAddBOS)
+	v.Pre, _ = m.String(keyTokPre)
+	return v, nil
 }
 
 // loadChatConfig reads the chat templates of a model folder
@@ -157,8 +167,9 @@ func loadChatConfig(path string) (*chat.Config, error) {
 // ggufTokenizerMeta is the tokenizer section for a model folder's (or the
 // built-in model's, dir "") tokenizer (and chat template, when it has one), as llama.cpp's converter
 // writes it for a GPT-2 style vocabulary: every id below vocab gets a token
-// ("[PAD<id>]", type unused, for ids the tokenizer lacks).
-func ggufTokenizerMeta(dir string, vocab int) (*gguf.Metadata, error) {
+// ("[PAD<id>]", type unused, for ids the tokenizer lacks). What the section
+// cannot say about the tokenizer is reported through warn.
+func ggufTokenizerMeta(dir string, vocab int, warn func(string)) (*gguf.Metadata, error) {
 	tok, err := loadTokenizer(dir)
 	if err != nil {
 		return nil, err
@@ -166,33 +177,35 @@ func ggufTokenizerMeta(dir string, vocab int) (*gguf.Metadata, error) {
 	if tok.VocabSize() > vocab {
 		return nil, fmt.Errorf("the tokenizer has %d ids but the model's vocabulary is %d", tok.VocabSize(), vocab)
 	}
+	v, notes := tok.Vocab()
+	for _, n := range notes {
+		warn("tokenizer: " + n)
+	}
 	special := map[int]bool{}
-	for _, a := range tok.AddedTokens() {
+	for _, a := range v.Added {
 		special[a.ID] = a.Special
 	}
 	tokens, types := make([]string, vocab), make([]int32, vocab)
 	for id := range vocab {
-		s, ok := tok.IDToToken(id)
 		sp, isAdded := special[id]
 		switch {
-		case !ok:
+		case id >= len(v.Tokens) || v.Tokens[id] == "":
 			tokens[id], types[id] = fmt.Sprintf("[PAD%d]", id), tokUnused
 		case isAdded && sp:
-			tokens[id], types[id] = s, tokControl
+			tokens[id], types[id] = v.Tokens[id], tokControl
 		case isAdded:
-			tokens[id], types[id] = s, tokUserDefined
+			tokens[id], types[id] = v.Tokens[id], tokUserDefined
 		default:
-			tokens[id], types[id] = s, tokNormal
+			tokens[id], types[id] = v.Tokens[id], tokNormal
 		}
 	}
-	merges := tok.Merges()
-	ms := make([]string, len(merges))
-	for i, p := range merges {
+	ms := make([]string, len(v.Merges))
+	for i, p := range v.Merges {
 		ms[i] = p[0] + " " + p[1]
 	}
 	m := gguf.NewMetadata()
 	m.Set(keyTokModel, "gpt2")
-	m.Set(keyTokPre, "gpt-2")
+	m.Set(keyTokPre, v.Pre)
 	m.Set(keyTokTokens, gguf.Array{Elem: gguf.TypeString, Values: tokens})
 	m.Set(keyTokTypes, gguf.Array{Elem: gguf.TypeInt32, Values: types})
 	m.Set(keyTokMerges, gguf.Array{Elem: gguf.TypeString, Values: ms})
@@ -202,11 +215,80 @@ func ggufTokenizerMeta(dir string, vocab int) (*gguf.Metadata, error) {
 	if id, ok := tok.EOS(); ok {
 		m.Set(keyTokEOS, uint32(id))
 	}
-	m.Set(keyTokAddBOS, false)
+	m.Set(keyTokAddBOS, v.AddBOS)
 	if cc, err := loadChatConfig(dir); err == nil {
 		if src, ok := cc.Templates["default"]; ok {
 			m.Set(keyChatTemplate, src)
 		}
 	}
 	return m, nil
+}
+
+// tokenizerFiles are the files of a model folder that make up its tokenizer
+// and chat template, and the generation settings beside them.
+var tokenizerFiles = []string{"tokenizer.json", "tokenizer_config.json", "vocab.json", "merges.txt", "chat_template.jinja", "special_tokens_map.json", "generation_config.json"}
+
+// writeTokenizerFiles gives the Hugging Face folder dir the tokenizer of a
+// model: a folder's tokenizer files are copied; a GGUF file's tokenizer
+// section (and chat template) become tokenizer.json and
+// tokenizer_config.json. It returns the names of the files written.
+func writeTokenizerFiles(src, dir string) ([]string, error) {
+	var names []string
+	if src == "" { // the built-in model: its embedded tokenizer files
+		for _, f := range builtin.Files() {
+			if !slices.Contains(tokenizerFiles, f.Name) {
+				continue
+			}
+			if err := os.WriteFile(filepath.Join(dir, f.Name), f.Data, 0o644); err != nil {
+				return names, err
+			}
+			names = append(names, f.Name)
+		}
+		return names, nil
+	}
+	if !minimax01.IsGGUF(src) {
+		for _, n := range tokenizerFiles {
+			b, err := os.ReadFile(filepath.Join(src, n))
+			if os.IsNotExist(err) {
+				continue
+			}
+			if err == nil {
+				err = os.WriteFile(filepath.Join(dir, n), b, 0o644)
+			}
+			if err != nil {
+				return names, err
+			}
+			names = append(names, n)
+		}
+		return names, nil
+	}
+	f, err := gguf.Open(src)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	m := f.Metadata()
+	v, err := ggufVocab(m, src)
+	if err != nil {
+		return nil, err
+	}
+	tj, err := v.TokenizerJSON()
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", src, err)
+	}
+	tmpl, _ := m.String(keyChatTemplate)
+	cfg, err := v.TokenizerConfigJSON(tmpl)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", src, err)
+	}
+	for _, out := range []struct {
+		name string
+		data []byte
+	}{{"tokenizer.json", tj}, {"tokenizer_config.json", cfg}} {
+		if err := os.WriteFile(filepath.Join(dir, out.name), out.data, 0o644); err != nil {
+			return names, err
+		}
+		names = append(names, out.name)
+	}
+	return names, nil
 }

@@ -31,9 +31,10 @@ the layer plan, total parameters and parameters active per token, bytes per dtyp
 sequence needs at 8K/128K/1M/4M tokens of context (fixed lightning states + the softmax layers' KV cache).
 Works from config.json alone, so a checkpoint can be sized before it is downloaded.
 
-With -plan (pp=N, ep=N or pp=N,ep=M; see 'lightning worker') it also prints the weight memory of the hub
-and of every worker, and the sequence state each keeps, for the checkpoint's dtype (BF16 for a preset) or,
-with -quant, quantized at load as 'lightning quantize' would.
+With -plan (pp=N, ep=N, pp=N,ep=M or sp=N; see 'lightning worker') it also prints the weight memory of the
+hub and of every worker, and the sequence state each keeps, for the checkpoint's dtype (BF16 for a preset)
+or, with -quant, quantized at load as 'lightning quantize' would; for sp=N also what a chunked prefill
+sends between the ranks.
 
 With -check it also reads every weight and reports, by tensor name, the tensors that hold NaN or infinite
 values (a damaged download), exiting 1 if any do. Integer and packed (quantized) tensors are not checked
@@ -68,9 +69,21 @@ type inspectReport struct {
 	PerSequence    []memRow         `json:"per_sequence"`
 	Plan           string           `json:"plan,omitempty"`
 	PlanMemory     []planRow        `json:"plan_memory,omitempty"`
+	Ring           *ringReport      `json:"sp_ring,omitempty"`
 	Check          *weightCheck     `json:"check,omitempty"`
 	GGUF           *ggufReport      `json:"gguf,omitempty"`
 }
+
+// ringReport is what a sequence-parallel (sp) prefill sends between ranks.
+type ringReport struct {
+	StateBytesPerBoundary int64   `json:"state_bytes_per_boundary"` // every lightning layer's fp32 state, per round
+	KVBytesPerTokenHop    int64   `json:"kv_bytes_per_token_hop"`   // one token's fp32 keys and values, per rank it passes
+	PromptTokens          int     `json:"example_prompt_tokens"`
+	BytesPerPromptToken   float64 `json:"example_bytes_per_prompt_token"` // that prompt in one round from position 0
+}
+
+// ringExample is the prompt length inspect sizes the ring traffic for.
+const ringExample = 65536
 
 // planRow is one process of a plan.
 type planRow struct {
@@ -127,7 +140,7 @@ func runInspect(fs *flag.FlagSet, args []string) error {
 	dir := fs.String("model", "", "model folder (config.json is enough) or .gguf file (default: the built-in model)")
 	preset := fs.String("preset", "", "inspect a built-in shape instead (see 'lightning random-model -help')")
 	asJSON := fs.Bool("json", false, "print JSON")
-	planFlag := fs.String("plan", "", "also print the memory per process of this plan (pp=N, ep=N, pp=N,ep=M)")
+	planFlag := fs.String("plan", "", "also print the memory per process of this plan (pp=N, ep=N, pp=N,ep=M, sp=N)")
 	quantFmt := fs.String("quant", "", "with -plan: size the weights quantized at load to this format (q8, q4g64, …)")
 	check := fs.Bool("check", false, "read every weight and report tensors holding NaN or infinite values")
 	tensors := fs.Bool("tensors", false, "GGUF files: list every tensor's type and shape")
@@ -533,6 +546,11 @@ func addPlan(r *inspectReport, c *minimax01.Config, dir string, checkpoint bool,
 		return err
 	}
 	r.Plan = plan.String()
+	if plan.SP > 1 {
+		m := c.Memory()
+		r.Ring = &ringReport{StateBytesPerBoundary: m.StateBytes, KVBytesPerTokenHop: m.KVBytesPerToken, PromptTokens: ringExample,
+			BytesPerPromptToken: float64(plan.RingBytes(c, 0, ringExample)) / ringExample}
+	}
 	for _, m := range mem {
 		r.PlanMemory = append(r.PlanMemory, planRow{Process: m.Role, Holds: m.Part.String(), WeightBytes: m.WeightBytes,
 			StateBytes: m.StateBytes, KVBytesPerToken: m.KVBytesPerToken})
@@ -569,6 +587,13 @@ func printPlan(w io.Writer, r *inspectReport) {
 		sum += m.WeightBytes
 	}
 	fmt.Fprintf(w, "             %-9s %-44s %12s\n", "total", "", gb(sum))
+	if g := r.Ring; g != nil {
+		fmt.Fprintf(w, "ring         each rank holds every layer; a sequence's state and KV cache are on one rank at a time\n")
+		fmt.Fprintf(w, "             a chunked prefill sends %s of lightning states per rank boundary and round, and %s of\n",
+			human(float64(g.StateBytesPerBoundary), "B"), human(float64(g.KVBytesPerTokenHop), "B"))
+		fmt.Fprintf(w, "             softmax keys and values per token for each later rank; a %d-token prompt: %s per prompt token\n",
+			g.PromptTokens, human(g.BytesPerPromptToken, "B"))
+	}
 }
 
 func gb(b int64) string { return fmt.Sprintf("%.3f GB", float64(b)/1e9) }

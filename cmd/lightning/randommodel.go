@@ -127,7 +127,7 @@ func runRandomModel(fs *flag.FlagSet, args []string) error {
 // tokenizer.json's vocab and added tokens, plus one) and which files to copy.
 func tokenizerVocab(dir string) (int, []string, error) {
 	var files []string
-	for _, n := range []string{"tokenizer.json", "tokenizer_config.json", "vocab.json", "merges.txt", "chat_template.jinja", "special_tokens_map.json", "generation_config.json"} {
+	for _, n := range tokenizerFiles {
 		p := filepath.Join(dir, n)
 		if _, err := os.Stat(p); err == nil {
 			files = append(files, p)

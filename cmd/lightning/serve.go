@@ -155,7 +155,7 @@ func runServe(fs *flag.FlagSet, args []string) error {
 	case *profile < 0:
 		return fmt.Errorf("%w: -profile %v: want a period such as 1m, or 0 for off", errUsage, *profile)
 	case *profile > 0 && df.enabled():
-		return fmt.Errorf("%w: -profile times the steps of a model run in this process, not with -workers or -local-workers", errUsage)
+		return fmt.Errorf("%w: -profile times the steps of a model run in this process, not with workers", errUsage)
 	}
 	switch *reasoning {
 	case "none", "minimax_m1", "think":
@@ -223,7 +223,7 @@ func runServe(fs *flag.FlagSet, args []string) error {
 	} else {
 		if *df.plan != "" {
 			hs.Close()
-			return fmt.Errorf("%w: -plan needs -workers or -local-workers", errUsage)
+			return fmt.Errorf("%w: -plan needs -workers, -local-workers or -lws-port", errUsage)
 		}
 		if *dir == "" {
 			logger.Info("model", "using", builtin.Describe())

@@ -230,7 +230,8 @@ func (m *Model) Close() error {
 func (m *Model) ScratchBytes() int64 {
 	s := m.s
 	n := len(s.x) + len(s.h) + len(s.a) + len(s.qkv) + len(s.gate) + len(s.o) + len(s.kbuf) + len(s.vbuf) +
-		len(s.router) + len(s.wts) + len(s.final) + len(s.ids) + len(s.rowPos) + len(s.ropeTab) + len(s.rowToks)
+		len(s.router) + len(s.wts) + len(s.final) + len(s.ids) + len(s.rowPos) + len(s.ropeTab) + len(s.rowToks) +
+		len(s.o2) + len(s.lse) + len(s.lse2)
 	b := int64(n)*4 + s.moe.Bytes()
 	b += int64(cap(s.flash))*int64(unsafe.Sizeof(flashItem{})) + int64(cap(s.spans))*int64(unsafe.Sizeof(span{}))
 	return b + s.threadBytes
@@ -654,6 +655,9 @@ func (m *Model) lightning(s *scratch, l, T int) {
 		flops, bytes := m.lightningWork(s.spans)
 		p.LapSplit([2]trace.Op{trace.OpLinInter, trace.OpLinIntra}, flops, bytes)
 	}
+	if s.ring != nil {
+		m.lightningRing(s, l, T) // lasp.go
+	}
 	o := s.o[:T*hd]
 	m.trace("lin_attn_core", l, o)
 	s.normRows(o, lw.AttnNorm, hd, lightningEps)
@@ -744,6 +748,12 @@ func (m *Model) softmax(s *scratch, l, T int) {
 	} else {
 		kernels.ParallelFor(T, 1, s.ropeFn)
 	}
+	if s.ring != nil && s.ring.Prev() {
+		m.softmaxRing(s, l, T) // lasp.go
+		m.trace("softmax_attn_core", l, s.o[:T*hd])
+		m.matmul(trace.OpO, s.a[:T*c.Dim], s.o[:T*hd], T, lw.O)
+		return
+	}
 	for _, sp := range s.spans {
 		sp.st.kv[l].Append(k[sp.start*kvd:], v[sp.start*kvd:], kvd, len(sp.tokens))
 	}
@@ -772,6 +782,9 @@ func (m *Model) softmax(s *scratch, l, T int) {
 			bytes += tiles*end*kvBytes + 8*n*float64(hd)
 		}
 		p.Lap(trace.OpSoftmax, flops, bytes)
+	}
+	if s.ring != nil && s.ring.Next() {
+		m.sendCache(s, l) // lasp.go
 	}
 	o := s.o[:T*hd]
 	m.trace("softmax_attn_core", l, o)
@@ -838,6 +851,16 @@ type scratch struct {
 
 	threadBytes int64 // memory of the buffers in linFree and flashFree
 
+	// Sequence-parallel prefill (lasp.go): the ring of the chunk being run
+	// (nil otherwise), partial attention results and the current block.
+	ring     ChunkRing
+	o2       []float32 // [maxT, heads·hd] attention of the queries to one earlier block
+	lse      []float32 // [maxT, heads] log-sum-exp of the rows of o
+	lse2     []float32 // [maxT, heads] of o2
+	block    ringBlock
+	blockFn  func(lo, hi int) // s.attendBlock, bound once
+	prefixFn func(lo, hi int) // s.prefixHeads, bound once
+
 	spans  []span
 	layer  int              // layer being run by the ParallelFor bodies
 	rn     residualNormArgs // arguments of the residualNorm being run
@@ -867,6 +890,8 @@ func newScratch(m *Model) *scratch {
 	}
 	s.linFn, s.smFn, s.rnFn, s.ropeFn = s.lightningHeads, s.softmaxHeads, s.residualNormRows, s.ropeRows
 	s.ewFn, s.nrFn = s.elementwiseRange, s.normRowsRange
+	s.o2, s.lse, s.lse2 = make([]float32, T*hd), make([]float32, T*c.Heads), make([]float32, T*c.Heads)
+	s.blockFn, s.prefixFn = s.attendBlock, s.prefixHeads
 	// Fault the buffers' pages in now, on every thread, rather than in the
 	// first request (fresh memory from the OS is mapped on first write).
 	bufs := [][]float32{s.x, s.h, s.a, s.qkv, s.gate, s.o, s.kbuf, s.vbuf, s.router, s.wts, s.final, s.ropeTab}

@@ -15,7 +15,7 @@ lightning=${LIGHTNING:-lightning}
 corpus=${MINI_CORPUS:-$work/corpus}   # a built corpus (its MANIFEST.json marks it done)
 vocab=${MINI_VOCAB:-8192}
 config=${MINI_CONFIG:-$here/config.json}
-steps=${MINI_STEPS:-1200}
+steps=${MINI_STEPS:-1000}
 seq_len=${MINI_SEQ_LEN:-1024}
 batch_tokens=${MINI_BATCH_TOKENS:-8192}
 
@@ -30,7 +30,7 @@ if [ ! -f "$work/mix.jsonl" ]; then
 	(cd "$repo" && go run ./scripts/corpus mix -o "$work/mix.jsonl" -seed 1 "$corpus/train.jsonl" \
 		"$corpus/passkey-train.jsonl" "$work/chat-train-rendered.jsonl")
 fi
-# 4. Pretraining: 1,200 steps of 8,192 tokens (9.8M tokens, about 0.4 epochs) in 1,024-token sequences, seed 1, 2 threads.
+# 4. Pretraining: 1,000 steps of 8,192 tokens (8.2M tokens, about a third of an epoch) in 1,024-token sequences, seed 1, 2 threads.
 # (exec: a SIGTERM to this script reaches the trainer, which saves a checkpoint and exits.)
 exec "$lightning" train -data "$work/mix.jsonl" -eval-data "$corpus/heldout-prose.jsonl" \
 	-tokenizer "$work/tok" -config "$config" -seed 1 -threads 2 \
