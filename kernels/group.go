@@ -24,8 +24,8 @@ import (
 // the package-level functions do, and Run does nothing. A Group is not safe
 // for concurrent use; its zero value is empty and ready.
 type Group struct {
-	items  []groupItem
-	cuts   []groupCut       // [threads+1] share boundaries of the current Run
+	items    []groupItem
+	cuts     []groupCut       // [threads+1] share boundaries of the current Run
 	sharesFn func(lo, hi int) // g.runShares, bound once so Run does not allocate
 }
 
