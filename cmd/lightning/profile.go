@@ -24,10 +24,10 @@ type stepProfile struct {
 	// StepMs is the measured wall time per step (bench: the Forward calls
 	// timed from outside; run/serve: the model's own step clock); PartsMs
 	// is the sum of the parts below, Unattributed the difference.
-	StepMs            float64     `json:"step_ms"`
-	PartsMs           float64     `json:"parts_ms"`
-	UnattributedMs    float64     `json:"unattributed_ms"`
-	UnattributedShare float64     `json:"unattributed_share"`
+	StepMs            float64 `json:"step_ms"`
+	PartsMs           float64 `json:"parts_ms"`
+	UnattributedMs    float64 `json:"unattributed_ms"`
+	UnattributedShare float64 `json:"unattributed_share"`
 	// Dispatches is the kernel pool's dispatches per step (each wakes the
 	// workers and ends in a barrier); PerLayer splits them by layer kind.
 	Dispatches float64           `json:"pool_dispatches"`
@@ -50,9 +50,9 @@ type profileOp struct {
 	WaitMs float64 `json:"pool_wait_ms"` // pool waits after this op (counted in the pool wait row, not in Ms)
 	// Dispatches is the op's kernel pool dispatches per step.
 	Dispatches float64 `json:"pool_dispatches"`
-	Share  float64 `json:"share"`        // of StepMs
-	GFLOPS float64 `json:"gflops"`
-	GBs    float64 `json:"gb_per_s"`
+	Share      float64 `json:"share"` // of StepMs
+	GFLOPS     float64 `json:"gflops"`
+	GBs        float64 `json:"gb_per_s"`
 	// Limit is the binding limit of the op's work, "fma" (flops ÷ FMA peak)
 	// or "read" (bytes ÷ read bandwidth), whichever takes longer; Ratio is
 	// that limit's time over the op's wall time, Ms + WaitMs (1 = at the

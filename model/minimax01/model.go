@@ -879,8 +879,8 @@ type scratch struct {
 	flash     []flashItem // softmax-attention work items of the current layer
 	rowToks   []int32     // [maxT] placeholder token ids of RunLayers spans (only their count is read)
 	moe       *moe.Scratch
-	group     kernels.Group // products of the step that share one dispatch (grp)
-	solo      bool          // SetSoloDispatch: no grouping
+	group     kernels.Group                    // products of the step that share one dispatch (grp)
+	solo      bool                             // SetSoloDispatch: no grouping
 	linFree   chan *attention.LightningScratch // one per worker thread
 	flashFree chan *attention.FlashScratch     // one per worker thread
 
