@@ -76,6 +76,11 @@ const kqRecBytes = 320
 // k.BlockBytes() per row). in must be a multiple of 256. x is quantized as
 // described above: an error of at most dx/2 per activation.
 func MatMulKQuant(dst, x []float32, w []byte, k KQuant, T, in, out int) {
+	(*Group)(nil).MatMulKQuant(dst, x, w, k, T, in, out)
+}
+
+// MatMulKQuant adds MatMulKQuant's product to the group.
+func (g *Group) MatMulKQuant(dst, x []float32, w []byte, k KQuant, T, in, out int) {
 	checkQ(len(dst), len(x), T, in, out)
 	if in%kqBlock != 0 {
 		panic("kernels: MatMulKQuant needs in to be a multiple of 256")
@@ -96,11 +101,13 @@ func MatMulKQuant(dst, x []float32, w []byte, k KQuant, T, in, out int) {
 	} else {
 		ParallelFor(T, 1, j.quantizeRange)
 	}
-	if T*in*out < serialWork {
-		j.rows(0, out)
-	} else {
-		ParallelFor(out, 1, j.rowsRange)
+	if !g.add(groupItem{n: out, align: 1, rowWork: T * in, rowBytes: rb, run: j.rowsRange, job: j}) {
+		j.release()
 	}
+}
+
+// release returns the job to its pool.
+func (j *kqJob) release() {
 	j.dst, j.x, j.w = nil, nil, nil
 	kqJobs.Put(j)
 }

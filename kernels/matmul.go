@@ -9,11 +9,15 @@ import (
 // weights. It equals matMulF32Generic up to summation order; it does not
 // allocate and may be called from several goroutines at once.
 func MatMulF32(dst, x, w []float32, T, in, out int) {
+	(*Group)(nil).MatMulF32(dst, x, w, T, in, out)
+}
+
+// MatMulF32 adds MatMulF32's product to the group.
+func (g *Group) MatMulF32(dst, x, w []float32, T, in, out int) {
 	checkMatMul(len(dst), len(x), len(w), T, in, out)
 	j := getMMJob(dst, x, T, in, out)
 	j.kind, j.wf = wF32, w
-	matMul(j)
-	putMMJob(j)
+	g.runMM(j)
 }
 
 // MatMulBF16 computes dst[T, out] = x[T, in] · w[out, in]ᵀ with bfloat16
@@ -21,11 +25,15 @@ func MatMulF32(dst, x, w []float32, T, in, out int) {
 // each product is the exact fp32 product; only the summation order differs
 // from matMulHalfGeneric.
 func MatMulBF16(dst, x []float32, w []uint16, T, in, out int) {
+	(*Group)(nil).MatMulBF16(dst, x, w, T, in, out)
+}
+
+// MatMulBF16 adds MatMulBF16's product to the group.
+func (g *Group) MatMulBF16(dst, x []float32, w []uint16, T, in, out int) {
 	checkMatMul(len(dst), len(x), len(w), T, in, out)
 	j := getMMJob(dst, x, T, in, out)
 	j.kind, j.wh = wBF16, w
-	matMul(j)
-	putMMJob(j)
+	g.runMM(j)
 }
 
 // MatMulBF16Dot computes dst[T, out] ≈ x[T, in] · w[out, in]ᵀ with bfloat16
@@ -38,21 +46,29 @@ func MatMulBF16(dst, x []float32, w []uint16, T, in, out int) {
 // weights' memory traffic dominates) and for odd in, it computes exactly
 // what MatMulBF16 does, and so does its twin (matMulHalfGeneric).
 func MatMulBF16Dot(dst, x []float32, w []uint16, T, in, out int) {
+	(*Group)(nil).MatMulBF16Dot(dst, x, w, T, in, out)
+}
+
+// MatMulBF16Dot adds MatMulBF16Dot's product to the group.
+func (g *Group) MatMulBF16Dot(dst, x []float32, w []uint16, T, in, out int) {
 	checkMatMul(len(dst), len(x), len(w), T, in, out)
 	j := getMMJob(dst, x, T, in, out)
 	j.kind, j.wh = wBF16Dot, w
-	matMul(j)
-	putMMJob(j)
+	g.runMM(j)
 }
 
 // MatMulF16 computes dst[T, out] = x[T, in] · w[out, in]ᵀ with IEEE binary16
 // weights widened exactly to float32.
 func MatMulF16(dst, x []float32, w []uint16, T, in, out int) {
+	(*Group)(nil).MatMulF16(dst, x, w, T, in, out)
+}
+
+// MatMulF16 adds MatMulF16's product to the group.
+func (g *Group) MatMulF16(dst, x []float32, w []uint16, T, in, out int) {
 	checkMatMul(len(dst), len(x), len(w), T, in, out)
 	j := getMMJob(dst, x, T, in, out)
 	j.kind, j.wh = wF16, w
-	matMul(j)
-	putMMJob(j)
+	g.runMM(j)
 }
 
 func checkMatMul(nd, nx, nw, T, in, out int) {
@@ -104,6 +120,25 @@ func getMMJob(dst, x []float32, T, in, out int) *mmJob {
 	return j
 }
 
+// runMM runs j's product, or queues its output stage in g (matMul); a job
+// that is not queued goes back to the pool now.
+func (g *Group) runMM(j *mmJob) {
+	if !matMul(j, g) {
+		putMMJob(j)
+	}
+}
+
+// release returns a job whose output stage a Group ran.
+func (j *mmJob) release() { putMMJob(j) }
+
+// esz is the size of one weight element in bytes.
+func (j *mmJob) esz() int {
+	if j.kind == wF32 {
+		return 4
+	}
+	return 2
+}
+
 func putMMJob(j *mmJob) {
 	j.dst, j.x, j.wf, j.wh = nil, nil, nil, nil
 	mmJobs.Put(j)
@@ -122,13 +157,10 @@ func grow[E any](s []E, n int) []E {
 // the calling goroutine: waking a worker costs a few microseconds.
 const serialWork = 1 << 16
 
-// matMulGeneric runs the twins, split across the pool by output columns.
-func matMulGeneric(j *mmJob) {
-	if j.T*j.in*j.out < serialWork {
-		j.runGeneric(0, j.out)
-		return
-	}
-	ParallelFor(j.out, 16, j.genericRange)
+// matMulGeneric runs the twins, split across the pool by output columns
+// (or queued in g); it reports whether it was queued.
+func matMulGeneric(j *mmJob, g *Group) bool {
+	return g.add(groupItem{n: j.out, align: 16, rowWork: j.T * j.in, rowBytes: j.in * j.esz(), run: j.genericRange, job: j})
 }
 
 func (j *mmJob) runGeneric(lo, hi int) {

@@ -114,13 +114,15 @@ func (a *arch) bind(j *mmJob) {
 	a.roundRange = j.roundX
 }
 
-func matMul(j *mmJob) {
+// matMul runs the product, or queues its output stage in g (non-nil); it
+// reports whether it was queued.
+func matMul(j *mmJob, g *Group) bool {
 	if j.T == 0 || j.out == 0 {
-		return
+		return false
 	}
 	if j.in == 0 {
 		clear(j.dst[:j.T*j.out])
-		return
+		return false
 	}
 	skinny := useMatMulAVX512 && j.T <= skinnyMaxT(j.kind, j.in)
 	if j.kind == wBF16Dot && (!useBF16DotAVX512 || skinny || j.T <= gemvMaxT || j.in%2 != 0) {
@@ -130,8 +132,7 @@ func matMul(j *mmJob) {
 	case j.kind == wBF16Dot:
 		j.gi = gemmBF16AVX512
 	case skinny:
-		j.runSkinny()
-		return
+		return j.runSkinny(g)
 	case useMatMulAVX512:
 		j.gi = gemmAVX512
 	case useMatMulAVX2:
@@ -140,16 +141,10 @@ func matMul(j *mmJob) {
 			if j.kind == wBF16 {
 				j.packEvenOdd()
 			}
-			if j.T*j.in*j.out < serialWork {
-				j.gemv(0, j.out)
-			} else {
-				ParallelFor(j.out, 4, j.gemvRange)
-			}
-			return
+			return g.add(groupItem{n: j.out, align: 4, rowWork: j.T * j.in, rowBytes: j.in * j.esz(), run: j.gemvRange, job: j})
 		}
 	default:
-		matMulGeneric(j)
-		return
+		return matMulGeneric(j, g)
 	}
 	mr, nr := j.gi.mr, j.gi.nr
 	mp := (j.T + mr - 1) / mr
@@ -159,7 +154,7 @@ func matMul(j *mmJob) {
 	}
 	j.a = grow(j.a, mp*mr*j.in/j.gi.kunit)
 	ParallelFor(mp, 1, j.packARange)
-	ParallelFor((j.out+nr-1)/nr, 1, j.gemmRange)
+	return g.add(groupItem{n: (j.out + nr - 1) / nr, align: 1, rowWork: j.T * j.in * nr, rowBytes: nr * j.in * j.esz(), run: j.gemmRange, job: j})
 }
 
 // roundX rounds rows [lo, hi) of x to bf16 into xb (MatMulBF16Dot).
@@ -470,7 +465,8 @@ func skinnyMaxT(kind wtype, in int) int {
 // whose accumulators fit the registers.
 var skinnyRowsFew = [5]int{0, 10, 7, 6, 5}
 
-// runSkinny computes the product with the AVX-512 skinny kernels. T ≤ 4
+// runSkinny computes the product with the AVX-512 skinny kernels, or
+// queues its output stage in g (non-nil) and reports so. T ≤ 4
 // tokens are one block that meets skinnyRowsFew[T] weight rows per call.
 // Larger T is cut into blocks that all meet the same rows while those are in
 // L1: blocks of 8 tokens and 3 rows when the 8 tokens' activations fit
@@ -478,7 +474,7 @@ var skinnyRowsFew = [5]int{0, 10, 7, 6, 5}
 // activations re-read from L1 (in = 2048) or L2 leave the weights' stream
 // from DRAM undisturbed (T = 8 at 2048→2048 on DRAM-resident weights: 1.06
 // against 1.30 ms median for blocks of 8).
-func (j *mmJob) runSkinny() {
+func (j *mmJob) runSkinny(g *Group) bool {
 	T := j.T
 	switch {
 	case T <= 4:
@@ -493,7 +489,7 @@ func (j *mmJob) runSkinny() {
 	}
 	if j.out < j.sr {
 		j.runGeneric(0, j.out)
-		return
+		return false
 	}
 	if kc := j.in / 32 * 32; j.kind == wBF16 && kc > 0 {
 		j.a = grow(j.a, j.T*kc)
@@ -505,11 +501,7 @@ func (j *mmJob) runSkinny() {
 			}
 		}
 	}
-	if j.T*j.in*j.out < serialWork {
-		j.skinny(0, j.out)
-	} else {
-		ParallelFor(j.out, j.sr, j.skinnyRange)
-	}
+	return g.add(groupItem{n: j.out, align: j.sr, rowWork: j.T * j.in, rowBytes: j.in * j.esz(), run: j.skinnyRange, job: j})
 }
 
 // skinny computes outputs [lo, hi) with the AVX-512 skinny kernels, in

@@ -7,9 +7,11 @@ type arch struct{}
 
 func (*arch) bind(*mmJob) {}
 
-func matMul(j *mmJob) {
+// matMul runs the product, or queues its output stage in g (non-nil); it
+// reports whether it was queued.
+func matMul(j *mmJob, g *Group) bool {
 	if j.T == 0 || j.out == 0 {
-		return
+		return false
 	}
-	matMulGeneric(j)
+	return matMulGeneric(j, g)
 }

@@ -36,6 +36,8 @@ var pool struct {
 	fn      func(lo, hi int)
 	bounds  []int               // len threads+1
 	failure atomic.Pointer[any] // the first panic of the current job, re-raised by ParallelFor
+
+	dispatches atomic.Uint64 // jobs handed to the workers since start (PoolDispatches)
 }
 
 func init() { SetThreads(runtime.GOMAXPROCS(0)) }
@@ -133,6 +135,12 @@ func waitWorkers() {
 	}
 }
 
+// PoolDispatches is the number of jobs ParallelFor has handed to the pool's
+// workers since the process started: each one wakes the workers and ends in
+// a barrier. Calls that ran on the calling goroutine alone (one thread, one
+// unit of work, a nested call) are not counted.
+func PoolDispatches() uint64 { return pool.dispatches.Load() }
+
 // ParallelFor calls fn on contiguous, disjoint ranges that cover [0, n), one
 // range per thread, and returns when all calls have returned. Ranges start at
 // multiples of align (align ≤ 1 means 1), so callers can keep SIMD tiles
@@ -165,6 +173,7 @@ func ParallelFor(n, align int, fn func(lo, hi int)) {
 		pool.bounds[i] = min(b, n)
 	}
 	pool.fn = fn
+	pool.dispatches.Add(1)
 	pool.pending.Store(int32(len(pool.workers)))
 	pool.gen.Add(1) // publishes fn and bounds to the workers
 	wakeAll()

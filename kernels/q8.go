@@ -50,14 +50,20 @@ const (
 // q holds out·in bytes, scale out values. x is quantized as described
 // above.
 func MatMulQ8(dst, x []float32, q []byte, scale []float32, T, in, out int) {
+	(*Group)(nil).MatMulQ8(dst, x, q, scale, T, in, out)
+}
+
+// MatMulQ8 adds MatMulQ8's product to the group.
+func (g *Group) MatMulQ8(dst, x []float32, q []byte, scale []float32, T, in, out int) {
 	checkQ(len(dst), len(x), T, in, out)
 	if len(q) < out*in || len(scale) < out {
 		panic("kernels: MatMulQ8 weights too short")
 	}
 	j := getQ8Job(dst, x, T, in, out)
 	j.kind, j.w, j.rs, j.group = q8Row, q, scale, in
-	q8MatMul(j)
-	putQ8Job(j)
+	if !q8MatMul(j, g) {
+		putQ8Job(j)
+	}
 }
 
 // MatMulQ8B32 computes dst[T, out] ≈ x[T, in] · wᵀ for int8 weights with one
@@ -65,6 +71,11 @@ func MatMulQ8(dst, x []float32, q []byte, scale []float32, T, in, out int) {
 // the scales being IEEE binary16 (or bfloat16 when bf16), quants in
 // [−127, 127]. in must be a multiple of 32.
 func MatMulQ8B32(dst, x []float32, q []byte, scale []uint16, bf16 bool, T, in, out int) {
+	(*Group)(nil).MatMulQ8B32(dst, x, q, scale, bf16, T, in, out)
+}
+
+// MatMulQ8B32 adds MatMulQ8B32's product to the group.
+func (g *Group) MatMulQ8B32(dst, x []float32, q []byte, scale []uint16, bf16 bool, T, in, out int) {
 	checkQ(len(dst), len(x), T, in, out)
 	if in%32 != 0 {
 		panic("kernels: MatMulQ8B32 needs in to be a multiple of 32")
@@ -74,8 +85,9 @@ func MatMulQ8B32(dst, x []float32, q []byte, scale []uint16, bf16 bool, T, in, o
 	}
 	j := getQ8Job(dst, x, T, in, out)
 	j.kind, j.w, j.sc, j.group, j.bf16 = q8Blk, q, scale, 32, bf16
-	q8MatMul(j)
-	putQ8Job(j)
+	if !q8MatMul(j, g) {
+		putQ8Job(j)
+	}
 }
 
 // MatMulQ4 computes dst[T, out] ≈ x[T, in] · wᵀ for 4-bit weights packed as
@@ -84,6 +96,11 @@ func MatMulQ8B32(dst, x []float32, q []byte, scale []uint16, bf16 bool, T, in, o
 // s = scale[o·in/group + k/group] and m = min[same index] are binary16 (or
 // bfloat16 when bf16). in must be a multiple of 64.
 func MatMulQ4(dst, x []float32, q []byte, scale, min []uint16, group int, bf16 bool, T, in, out int) {
+	(*Group)(nil).MatMulQ4(dst, x, q, scale, min, group, bf16, T, in, out)
+}
+
+// MatMulQ4 adds MatMulQ4's product to the group.
+func (g *Group) MatMulQ4(dst, x []float32, q []byte, scale, min []uint16, group int, bf16 bool, T, in, out int) {
 	checkQ(len(dst), len(x), T, in, out)
 	if group != 32 && group != 64 && group != 128 {
 		panic("kernels: MatMulQ4 group must be 32, 64 or 128")
@@ -96,8 +113,9 @@ func MatMulQ4(dst, x []float32, q []byte, scale, min []uint16, group int, bf16 b
 	}
 	j := getQ8Job(dst, x, T, in, out)
 	j.kind, j.w, j.sc, j.mn, j.group, j.bf16 = q4Grp, q, scale, min, group, bf16
-	q8MatMul(j)
-	putQ8Job(j)
+	if !q8MatMul(j, g) {
+		putQ8Job(j)
+	}
 }
 
 func checkQ(nd, nx, T, in, out int) {
@@ -148,20 +166,24 @@ func getQ8Job(dst, x []float32, T, in, out int) *q8Job {
 	return j
 }
 
+// release returns a job whose output stage a Group ran.
+func (j *q8Job) release() { putQ8Job(j) }
+
 func putQ8Job(j *q8Job) {
 	j.dst, j.x, j.w, j.rs, j.sc, j.mn = nil, nil, nil, nil, nil, nil
 	q8Jobs.Put(j)
 }
 
 // q8MatMul picks a path, quantizes the activations into its record layout,
-// then runs it (or the twins).
-func q8MatMul(j *q8Job) {
+// then runs it (or the twins), or queues that last stage in g (non-nil);
+// it reports whether it was queued.
+func q8MatMul(j *q8Job, g *Group) bool {
 	if j.T == 0 || j.out == 0 {
-		return
+		return false
 	}
 	if j.in == 0 {
 		clear(j.dst[:j.T*j.out])
-		return
+		return false
 	}
 	j.lay = actLayout{U: 64, pair: j.kind == q4Grp && j.group >= 64}
 	j.fast, j.act = q8Kernel{}, 0
@@ -177,11 +199,19 @@ func q8MatMul(j *q8Job) {
 	if j.fast.id != 0 {
 		run, align = j.fastRange, j.fast.R
 	}
-	if j.T*j.in*j.out < serialWork {
-		run(0, j.out)
-		return
+	// Weight bytes per row: quants, and a 16-bit scale (and min) per group
+	// or one float32 per row.
+	rowBytes := j.in + 4
+	switch j.kind {
+	case q8Blk:
+		rowBytes = j.in + 2*j.in/j.group
+	case q4Grp:
+		rowBytes = j.in/2 + 2*j.in/j.group
+		if j.mn != nil {
+			rowBytes += 2 * j.in / j.group
+		}
 	}
-	ParallelFor(j.out, align, run)
+	return g.add(groupItem{n: j.out, align: align, rowWork: j.T * j.in, rowBytes: rowBytes, run: run, job: j})
 }
 
 // actLayout says how a product's activation records are laid out and

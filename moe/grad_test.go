@@ -193,7 +193,7 @@ func TestForwardTrainEqualsForward(t *testing.T) {
 	for si, s := range shapes {
 		c := newMoECase(t, s.T, s.dim, s.ffn, s.E, s.topK, uint64(100+si))
 		want, got := make([]float32, s.T*s.dim), make([]float32, s.T*s.dim)
-		Forward(want, c.h, s.T, s.dim, c.experts, c.ids, c.w, s.topK, NewScratch(s.T, s.dim, s.ffn, s.E))
+		Forward(want, c.h, s.T, s.dim, c.experts, c.ids, c.w, s.topK, NewScratch(s.T, s.topK, s.dim, s.ffn, s.E))
 		ForwardTrain(got, c.h, s.T, s.dim, c.experts, c.ids, c.w, s.topK, NewActs(s.T+3, s.dim, s.ffn, s.E, s.topK, NewWork(s.T+3, s.dim, s.ffn, s.topK)))
 		for i := range want {
 			if math.Float32bits(got[i]) != math.Float32bits(want[i]) {

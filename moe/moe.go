@@ -60,24 +60,29 @@ func taken(ids []int32, e int) bool {
 }
 
 // Scratch holds the buffers of one MoE forward, sized once for up to maxT
-// tokens (every expert may receive all of them).
+// tokens: every token's topK rows, each expert's rows together.
 type Scratch struct {
 	// Profile, if set, gets Forward's laps: gather, expert GEMMs, SwiGLU
 	// and scatter (trace.Profile).
 	Profile *trace.Profile
+	// Group, if set, runs the W1 and W3 products of all the experts used
+	// in one kernel-pool dispatch, then all their W2 products in another;
+	// nil gives every product its own dispatch (kernels.Group).
+	Group *kernels.Group
 
-	rows  []int32   // [maxT] token rows routed to the current expert
-	w     []float32 // [maxT] their routing weights
-	x     []float32 // [maxT, dim] gathered inputs
-	gate  []float32 // [maxT, ffn]
-	up    []float32 // [maxT, ffn]
-	y     []float32 // [maxT, dim] expert outputs
+	rows  []int32   // [maxT·topK] token row of each gathered row, experts one after another
+	w     []float32 // [maxT·topK] their routing weights
+	x     []float32 // [maxT·topK, dim] gathered inputs
+	gate  []float32 // [maxT·topK, ffn]
+	up    []float32 // [maxT·topK, ffn]
+	y     []float32 // [maxT·topK, dim] expert outputs
 	count []int     // [E] tokens per expert
+	first []int     // [E] each used expert's first gathered row
 }
 
 // Bytes is the memory the scratch holds.
 func (s *Scratch) Bytes() int64 {
-	return int64(len(s.rows)+len(s.w)+len(s.x)+len(s.gate)+len(s.up)+len(s.y))*4 + int64(len(s.count))*8
+	return int64(len(s.rows)+len(s.w)+len(s.x)+len(s.gate)+len(s.up)+len(s.y))*4 + int64(len(s.count)+len(s.first))*8
 }
 
 // Touch writes a zero to every 4 KiB page of the buffers, on the kernel
@@ -93,34 +98,37 @@ func (s *Scratch) Touch() {
 	})
 }
 
-// NewScratch sizes the buffers for maxT tokens.
-func NewScratch(maxT, dim, ffn, experts int) *Scratch {
+// NewScratch sizes the buffers for maxT tokens of topK experts each.
+func NewScratch(maxT, topK, dim, ffn, experts int) *Scratch {
+	n := maxT * topK
 	return &Scratch{
-		rows: make([]int32, maxT), w: make([]float32, maxT),
-		x: make([]float32, maxT*dim), gate: make([]float32, maxT*ffn), up: make([]float32, maxT*ffn),
-		y: make([]float32, maxT*dim), count: make([]int, experts),
+		rows: make([]int32, n), w: make([]float32, n),
+		x: make([]float32, n*dim), gate: make([]float32, n*ffn), up: make([]float32, n*ffn),
+		y: make([]float32, n*dim), count: make([]int, experts), first: make([]int, experts),
 	}
 }
 
 // Forward computes out[T, dim] = Σ_j weights[t,j]·expert_{ids[t,j]}(h[t]).
 // Tokens are grouped per expert so each expert runs one matrix product over
-// all its tokens; experts are visited in ascending id, so each token's sum
-// has the reference's order (index_add_ per expert). out is overwritten.
-// Experts without weights (W1.Rows == 0) are skipped: under expert
-// parallelism another process holds them and adds their share.
+// all its tokens; the experts' outputs are added in ascending expert id, so
+// each token's sum has the reference's order (index_add_ per expert). out
+// is overwritten. Experts without weights (W1.Rows == 0) are skipped:
+// under expert parallelism another process holds them and adds their share.
 func Forward(out, h []float32, T, dim int, experts []Expert, ids []int32, weights []float32, topK int, s *Scratch) {
-	p := s.Profile
+	p, g := s.Profile, s.Group
 	clear(out[:T*dim])
 	clear(s.count)
 	for _, e := range ids[:T*topK] {
 		s.count[e]++
 	}
 	p.Lap(trace.OpScatter, 0, 4*float64(T*dim))
+	// Gather each used expert's tokens into its own block of rows.
+	n := 0
 	for e := range experts {
+		s.first[e] = n
 		if s.count[e] == 0 || experts[e].W1.Rows == 0 {
 			continue // unused, or held by another process (expert parallelism)
 		}
-		n := 0
 		for t := 0; t < T; t++ {
 			for j := 0; j < topK; j++ {
 				if int(ids[t*topK+j]) == e {
@@ -131,20 +139,42 @@ func Forward(out, h []float32, T, dim int, experts []Expert, ids []int32, weight
 				}
 			}
 		}
-		p.Lap(trace.OpGather, 0, 8*float64(n*dim))
-		ex := &experts[e]
-		ffn := ex.W1.Rows
-		tensor.MatMul(s.gate, s.x, n, ex.W1)
-		tensor.MatMul(s.up, s.x, n, ex.W3)
-		p.Lap(trace.OpExperts, 4*float64(n*dim*ffn), float64(ex.W1.Bytes()+ex.W3.Bytes()+4*n*(dim+2*ffn)))
-		kernels.SiLUMul(s.gate[:n*ffn], s.gate[:n*ffn], s.up[:n*ffn])
-		p.Lap(trace.OpAct, 0, 12*float64(n*ffn))
-		tensor.MatMul(s.y, s.gate, n, ex.W2)
-		p.Lap(trace.OpExperts, 2*float64(n*dim*ffn), float64(ex.W2.Bytes()+4*n*(dim+ffn)))
-		for i := 0; i < n; i++ {
-			t := int(s.rows[i])
-			kernels.Axpy(out[t*dim:(t+1)*dim], s.w[i], s.y[i*dim:(i+1)*dim])
-		}
-		p.Lap(trace.OpScatter, 0, 12*float64(n*dim))
 	}
+	p.Lap(trace.OpGather, 0, 8*float64(n*dim))
+	if n == 0 {
+		return
+	}
+	ffn := 0
+	var upBytes, downBytes int
+	for e := range experts {
+		ex := &experts[e]
+		if s.count[e] == 0 || ex.W1.Rows == 0 {
+			continue
+		}
+		ffn = ex.W1.Rows
+		r, k := s.first[e], s.count[e]
+		tensor.MatMulGroup(g, s.gate[r*ffn:], s.x[r*dim:], k, ex.W1)
+		tensor.MatMulGroup(g, s.up[r*ffn:], s.x[r*dim:], k, ex.W3)
+		upBytes += ex.W1.Bytes() + ex.W3.Bytes()
+		downBytes += ex.W2.Bytes()
+	}
+	g.Run()
+	p.Lap(trace.OpExperts, 4*float64(n*dim*ffn), float64(upBytes+4*n*(dim+2*ffn)))
+	kernels.SiLUMul(s.gate[:n*ffn], s.gate[:n*ffn], s.up[:n*ffn])
+	p.Lap(trace.OpAct, 0, 12*float64(n*ffn))
+	for e := range experts {
+		ex := &experts[e]
+		if s.count[e] == 0 || ex.W1.Rows == 0 {
+			continue
+		}
+		r := s.first[e]
+		tensor.MatMulGroup(g, s.y[r*dim:], s.gate[r*ffn:], s.count[e], ex.W2)
+	}
+	g.Run()
+	p.Lap(trace.OpExperts, 2*float64(n*dim*ffn), float64(downBytes+4*n*(dim+ffn)))
+	for i := 0; i < n; i++ {
+		t := int(s.rows[i])
+		kernels.Axpy(out[t*dim:(t+1)*dim], s.w[i], s.y[i*dim:(i+1)*dim])
+	}
+	p.Lap(trace.OpScatter, 0, 12*float64(n*dim))
 }

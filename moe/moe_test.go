@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"testing"
 
+	"github.com/lightninglm/lightning/kernels"
 	"github.com/lightninglm/lightning/quant"
 	"github.com/lightninglm/lightning/tensor"
 )
@@ -55,7 +56,7 @@ func TestForwardAnalytic(t *testing.T) {
 	ids := []int32{0, 2, 3, 1}
 	w := []float32{0.25, 0.75, 0.5, 0.5}
 	out := make([]float32, 2)
-	Forward(out, h, 2, 1, experts, ids, w, 2, NewScratch(2, 1, 1, 4))
+	Forward(out, h, 2, 1, experts, ids, w, 2, NewScratch(2, 2, 1, 1, 4))
 	want := []float64{(0.25*1 + 0.75*3) * silu(1) * 1, (0.5*4 + 0.5*2) * silu(3) * 3}
 	for i := range want {
 		if math.Abs(float64(out[i])-want[i]) > 1e-5*math.Abs(want[i]) {
@@ -88,7 +89,7 @@ func TestForwardEqualsPerToken(t *testing.T) {
 	w := make([]float32, T*K)
 	Route(logits, T, E, K, ids, w)
 	out := make([]float32, T*dim)
-	Forward(out, h, T, dim, experts, ids, w, K, NewScratch(T, dim, ffn, E))
+	Forward(out, h, T, dim, experts, ids, w, K, NewScratch(T, K, dim, ffn, E))
 	for tk := 0; tk < T; tk++ {
 		want := make([]float64, dim)
 		for j := 0; j < K; j++ {
@@ -114,6 +115,42 @@ func TestForwardEqualsPerToken(t *testing.T) {
 			if math.Abs(float64(out[tk*dim+i])-want[i]) > 1e-4*(1+math.Abs(want[i])) {
 				t.Errorf("token %d dim %d: %v, want %v", tk, i, out[tk*dim+i], want[i])
 			}
+		}
+	}
+}
+
+// TestForwardGroupedEqualsSolo checks that running the experts' products
+// in two grouped dispatches (Scratch.Group) gives bitwise the output of one
+// dispatch per product, with an expert held elsewhere (no weights) skipped
+// in both.
+func TestForwardGroupedEqualsSolo(t *testing.T) {
+	const T, dim, ffn, E, K = 6, 128, 256, 5, 2
+	r := rand.New(rand.NewPCG(3, 4))
+	rnd := func(n int) []float32 {
+		v := make([]float32, n)
+		for i := range v {
+			v[i] = float32(r.NormFloat64())
+		}
+		return v
+	}
+	experts := make([]Expert, E)
+	for e := range experts {
+		if e == 3 {
+			continue // held by another process
+		}
+		experts[e] = Expert{W1: f32Mat(t, ffn, dim, rnd(ffn*dim)), W3: f32Mat(t, ffn, dim, rnd(ffn*dim)), W2: f32Mat(t, dim, ffn, rnd(dim*ffn))}
+	}
+	h, logits := rnd(T*dim), rnd(T*E)
+	ids, w := make([]int32, T*K), make([]float32, T*K)
+	Route(logits, T, E, K, ids, w)
+	solo, grouped := make([]float32, T*dim), make([]float32, T*dim)
+	Forward(solo, h, T, dim, experts, ids, w, K, NewScratch(T, K, dim, ffn, E))
+	s := NewScratch(T, K, dim, ffn, E)
+	s.Group = new(kernels.Group)
+	Forward(grouped, h, T, dim, experts, ids, w, K, s)
+	for i := range solo {
+		if math.Float32bits(solo[i]) != math.Float32bits(grouped[i]) {
+			t.Fatalf("out[%d] = %v grouped, %v solo", i, grouped[i], solo[i])
 		}
 	}
 }

@@ -47,8 +47,8 @@ func ggmlFormat(name string, blockLen, blockBytes, bits int, deq func(dst []floa
 // is kernels.MatMulKQuant on the blocks in place.
 func ggmlKFormat(name string, blockBytes, bits int, deq func(dst []float32, src []byte), k kernels.KQuant) Format {
 	f := ggmlFormat(name, 256, blockBytes, bits, deq)
-	f.matMul = func(dst, x []float32, T, in, out int, w Weights) {
-		kernels.MatMulKQuant(dst, x, w.Q, k, T, in, out)
+	f.matMul = func(g *kernels.Group, dst, x []float32, T, in, out int, w Weights) {
+		g.MatMulKQuant(dst, x, w.Q, k, T, in, out)
 	}
 	return f
 }
@@ -59,13 +59,13 @@ var rowPool sync.Pool
 // matMulInline computes dst[T, out] = x[T, in] · wᵀ for a ggml block format:
 // each weight row is dequantized once (deq) and dotted with every token's
 // activations in fp32.
-func matMulInline(deq func(dst []float32, src []byte)) func(dst, x []float32, T, in, out int, w Weights) {
-	return func(dst, x []float32, T, in, out int, w Weights) {
+func matMulInline(deq func(dst []float32, src []byte)) func(g *kernels.Group, dst, x []float32, T, in, out int, w Weights) {
+	return func(g *kernels.Group, dst, x []float32, T, in, out int, w Weights) {
 		if out == 0 {
 			return
 		}
 		rb := len(w.Q) / out
-		kernels.ParallelFor(out, 1, func(lo, hi int) {
+		g.Rows(out, 1, T*in, rb, func(lo, hi int) {
 			bp, _ := rowPool.Get().(*[]float32)
 			if bp == nil || cap(*bp) < in {
 				b := make([]float32, in)

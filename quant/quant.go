@@ -107,7 +107,7 @@ type Format struct {
 
 	// matMul is the product dst[T, out] = x[T, in] · wᵀ; for quantized
 	// formats the activations are quantized to int8 on the fly (kernels).
-	matMul func(dst, x []float32, T, in, out int, w Weights)
+	matMul func(g *kernels.Group, dst, x []float32, T, in, out int, w Weights)
 }
 
 // Weights are the bytes of a matrix in some format, as the product reads
@@ -313,7 +313,14 @@ func (t Type) DequantRow(dst []float32, q, sc, mn []byte, st Type) {
 // with groups of 64 or more; kernels.MatMulQ8 and friends): an error of at
 // most amax/254 per activation, amax being its block's largest |x|.
 func (t Type) MatMul(dst, x []float32, T, in, out int, w Weights) {
-	t.Info().matMul(dst, x, T, in, out, w)
+	t.Info().matMul(nil, dst, x, T, in, out, w)
+}
+
+// MatMulGroup is MatMul with the product added to g, computed by g.Run
+// (kernels.Group): several independent products then share one pool
+// dispatch. A nil g runs it at once, as MatMul does.
+func (t Type) MatMulGroup(g *kernels.Group, dst, x []float32, T, in, out int, w Weights) {
+	t.Info().matMul(g, dst, x, T, in, out, w)
 }
 
 func roundTo(st Type) func(float32) float32 {
@@ -396,38 +403,38 @@ func u16s(b []byte) []uint16 {
 	return unsafe.Slice((*uint16)(unsafe.Pointer(&b[0])), len(b)/2)
 }
 
-func matMulF32(dst, x []float32, T, in, out int, w Weights) {
-	kernels.MatMulF32(dst, x, f32s(w.Q), T, in, out)
+func matMulF32(g *kernels.Group, dst, x []float32, T, in, out int, w Weights) {
+	g.MatMulF32(dst, x, f32s(w.Q), T, in, out)
 }
 
-func matMulBF16(dst, x []float32, T, in, out int, w Weights) {
-	kernels.MatMulBF16(dst, x, u16s(w.Q), T, in, out)
+func matMulBF16(g *kernels.Group, dst, x []float32, T, in, out int, w Weights) {
+	g.MatMulBF16(dst, x, u16s(w.Q), T, in, out)
 }
 
-func matMulBF16Dot(dst, x []float32, T, in, out int, w Weights) {
-	kernels.MatMulBF16Dot(dst, x, u16s(w.Q), T, in, out)
+func matMulBF16Dot(g *kernels.Group, dst, x []float32, T, in, out int, w Weights) {
+	g.MatMulBF16Dot(dst, x, u16s(w.Q), T, in, out)
 }
 
-func matMulF16(dst, x []float32, T, in, out int, w Weights) {
-	kernels.MatMulF16(dst, x, u16s(w.Q), T, in, out)
+func matMulF16(g *kernels.Group, dst, x []float32, T, in, out int, w Weights) {
+	g.MatMulF16(dst, x, u16s(w.Q), T, in, out)
 }
 
-func matMulQ8(dst, x []float32, T, in, out int, w Weights) {
-	kernels.MatMulQ8(dst, x, w.Q, f32s(w.Scales), T, in, out)
+func matMulQ8(g *kernels.Group, dst, x []float32, T, in, out int, w Weights) {
+	g.MatMulQ8(dst, x, w.Q, f32s(w.Scales), T, in, out)
 }
 
-func matMulQ8B32(dst, x []float32, T, in, out int, w Weights) {
-	kernels.MatMulQ8B32(dst, x, w.Q, u16s(w.Scales), w.ScaleType == BF16, T, in, out)
+func matMulQ8B32(g *kernels.Group, dst, x []float32, T, in, out int, w Weights) {
+	g.MatMulQ8B32(dst, x, w.Q, u16s(w.Scales), w.ScaleType == BF16, T, in, out)
 }
 
 // matMulQ4 returns the product of the int4 format with groups of group
 // elements (and mins when mins).
-func matMulQ4(group int, mins bool) func(dst, x []float32, T, in, out int, w Weights) {
-	return func(dst, x []float32, T, in, out int, w Weights) {
+func matMulQ4(group int, mins bool) func(g *kernels.Group, dst, x []float32, T, in, out int, w Weights) {
+	return func(g *kernels.Group, dst, x []float32, T, in, out int, w Weights) {
 		var mn []uint16
 		if mins {
 			mn = u16s(w.Mins)
 		}
-		kernels.MatMulQ4(dst, x, w.Q, u16s(w.Scales), mn, group, w.ScaleType == BF16, T, in, out)
+		g.MatMulQ4(dst, x, w.Q, u16s(w.Scales), mn, group, w.ScaleType == BF16, T, in, out)
 	}
 }

@@ -195,6 +195,12 @@ func MatMul(dst, x []float32, T int, m Mat) {
 	m.Type.MatMul(dst, x, T, m.Cols, m.Rows, quant.Weights{Q: m.Data, Scales: m.Scales, Mins: m.Mins, ScaleType: m.ScaleType})
 }
 
+// MatMulGroup is MatMul with the product added to g, computed by g.Run
+// (kernels.Group); a nil g runs it at once.
+func MatMulGroup(g *kernels.Group, dst, x []float32, T int, m Mat) {
+	m.Type.MatMulGroup(g, dst, x, T, m.Cols, m.Rows, quant.Weights{Q: m.Data, Scales: m.Scales, Mins: m.Mins, ScaleType: m.ScaleType})
+}
+
 // Row writes row i of m, widened (or dequantized) to float32, into dst
 // (len m.Cols).
 func Row(dst []float32, m Mat, i int) {

@@ -46,7 +46,15 @@ intra-block parts, softmax attention, norms, activations, residuals, waiting for
 workers) and layer kind, each as a share of the measured step and as a ratio to its own limit
 (flops ÷ FMA peak or bytes ÷ read bandwidth, whichever binds); the unattributed remainder is
 printed. The lightning core's wall time is split between its two parts in proportion to their CPU
-time on all threads.
+time on all threads. It also counts the kernel pool's dispatches (wake the workers, wait at a
+barrier) per step, per layer of each kind and per op.
+
+-ab-dispatch N decodes -decode-n tokens N times at each -decode-ctx with each of two paths, in
+alternating order, in the same process: every matrix product with its own pool dispatch (the path
+before issue 17) and the products that share an input grouped into one dispatch, with tiny
+lightning decodes kept on the calling thread. It reports both medians, the median of the paired
+per-round ratios grouped ÷ solo, each path's bytes moved per second ÷ the read bandwidth measured
+in the same run, and the pool dispatches per step and per layer of each path.
 
 -train times training steps of random fp32 presets (-preset, default tiny,m300): one packed
 sequence of -seq-len tokens per step, split into the layers' forward, the LM head with the loss
@@ -61,6 +69,7 @@ Examples:
   lightning bench -preset m300
   lightning bench -preset b2 -prefill 2048 -decode-ctx 0 -json
   lightning bench -preset m300 -prefill 2048 -decode-ctx 0 -profile
+  lightning bench -preset m300 -prefill '' -decode-ctx 0 -ab-dispatch 15
   lightning bench -preset long -prefill '' -decode-ctx '' -long 1M -chunk 4096
   lightning bench -train -threads 2`,
 		run: runBench,
@@ -94,6 +103,7 @@ func runBench(fs *flag.FlagSet, args []string) error {
 	long := fs.String("long", "", "model mode: also run one prefill of this many tokens (e.g. 1M), reporting ms/token at milestones and peak RSS vs the memory formula")
 	fs.StringVar(&mo.kvType, "kv", "f32", "model mode: KV cache type: f32, bf16 or int8")
 	fs.BoolVar(&mo.profile, "profile", false, "model mode: split each prefill and decode step by op class and layer kind, as shares of the step and ratios to the machine's limits")
+	fs.IntVar(&mo.abDispatch, "ab-dispatch", 0, "model mode: rounds of an interleaved A/B at each -decode-ctx: decode with one pool dispatch per matrix product (the path before grouping) against grouped products (0 = off)")
 	fs.BoolVar(&mo.lazy, "lazy-weights", false, "model mode: do not prefault the weights at load (the behaviour before prefaulting, to compare the first prefill)")
 	fs.BoolVar(&mo.bf16Dot, "bf16-dot", false, "model mode: multiply BF16 attention/expert matrices with the lossy VDPBF16PS path (activations rounded to bf16)")
 	fs.BoolVar(&mo.ggufBlocks, "gguf-blocks", false, "model mode: "+ggufBlocksHelp)

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/debug"
+	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -36,6 +37,7 @@ type modelBenchOptions struct {
 	json        bool
 	profile     bool // split each measured step by op class (trace.Profile)
 	lazy        bool // minimax01.Options.LazyWeights: do not prefault the weights at load
+	abDispatch  int  // rounds of the interleaved solo/grouped dispatch A/B (0 = off)
 }
 
 // modelReport is what bench's model mode prints (-json gives it verbatim).
@@ -57,6 +59,7 @@ type modelReport struct {
 	Decode       []decodePoint  `json:"decode,omitempty"`
 	Long         *longRun       `json:"long,omitempty"`
 	Profiles     []*stepProfile `json:"profiles,omitempty"` // -profile: one per prefill and decode point
+	DispatchAB   []dispatchAB   `json:"dispatch_ab,omitempty"`
 	ElapsedSecs  float64        `json:"elapsed_seconds"`
 }
 
@@ -91,6 +94,108 @@ type decodePoint struct {
 	BytesTok  int64   `json:"bytes_per_token"` // weights + KV + lightning state moved per token
 	GBs       float64 `json:"gb_per_s"`
 	Roofline  float64 `json:"roofline_ratio"` // GB/s ÷ measured read bandwidth
+}
+
+// dispatchAB is the interleaved A/B of one decode context: every product
+// with its own pool dispatch (solo, the path before grouping) against
+// grouped products (minimax01.Model.SetSoloDispatch).
+type dispatchAB struct {
+	Context        int     `json:"context"`
+	Rounds         int     `json:"rounds"`
+	Tokens         int     `json:"tokens_per_round"`
+	BytesTok       int64   `json:"bytes_per_token"`
+	SoloTokPerSec  float64 `json:"solo_tok_per_s"` // medians over the rounds
+	GroupTokPerSec float64 `json:"grouped_tok_per_s"`
+	Ratio          float64 `json:"ratio_grouped_to_solo"` // median of the rounds' paired ratios
+	RatioMin       float64 `json:"ratio_min"`
+	RatioMax       float64 `json:"ratio_max"`
+	SoloRoofline   float64 `json:"solo_roofline_ratio"` // bytes/token × median tok/s ÷ read bandwidth
+	GroupRoofline  float64 `json:"grouped_roofline_ratio"`
+	// Pool dispatches per decode step, and per layer of each kind (from
+	// one profiled step of each path after the rounds).
+	SoloDispatches      float64           `json:"solo_pool_dispatches"`
+	GroupDispatches     float64           `json:"grouped_pool_dispatches"`
+	SoloPerLayer        []layerDispatches `json:"solo_pool_dispatches_per_layer"`
+	GroupPerLayer       []layerDispatches `json:"grouped_pool_dispatches_per_layer"`
+	DispatchCostNs      float64           `json:"dispatch_cost_ns"`     // measured at load (kernels.DispatchCost)
+	ThreadReadGBs       float64           `json:"thread_read_gb_per_s"` // one thread's read rate, same
+	SerialBytesMeasured int               `json:"serial_bytes"`         // the serial threshold derived from them
+}
+
+// runDispatchAB decodes o.decodeN tokens o.abDispatch times at context ctx
+// with each path, alternating which goes first, and reports the medians.
+func runDispatchAB(m *minimax01.Model, o modelBenchOptions, ctx int, prompt func(int) []int32, r *modelReport, logits []float32, stderr io.Writer) dispatchAB {
+	st := m.NewStateCap(ctx + 2*o.abDispatch*(o.decodeN+1) + 4)
+	p := prompt(max(ctx, 1))
+	for i := 0; i < len(p); i += o.chunk {
+		m.Forward([]model.Seq{{State: st, Tokens: p[i:min(i+o.chunk, len(p))]}}, nil)
+	}
+	tok := []int32{1}
+	step := func() { m.Forward([]model.Seq{{State: st, Tokens: tok, Logits: model.LogitsLast}}, logits) }
+	info := m.Info()
+	moved := r.WeightBytes + info.BytesPerTok*int64(ctx) + 2*info.StateBytes
+	cost, rate, serial := kernels.DispatchCost()
+	ab := dispatchAB{Context: ctx, Rounds: o.abDispatch, Tokens: o.decodeN, BytesTok: moved,
+		DispatchCostNs: float64(cost.Nanoseconds()), ThreadReadGBs: rate / 1e9, SerialBytesMeasured: serial}
+	var tps [2][]float64
+	var disp [2]uint64
+	var ratios []float64
+	for _, solo := range []bool{true, false} { // warm both paths
+		m.SetSoloDispatch(solo)
+		step()
+	}
+	bar := newProgress(stderr, fmt.Sprintf("A/B at context %d", ctx), "rounds")
+	for round := 0; round < o.abDispatch; round++ {
+		var t [2]float64
+		for k := range 2 {
+			path := (k + round) % 2 // 0 solo, 1 grouped; the first alternates
+			m.SetSoloDispatch(path == 0)
+			d0 := kernels.PoolDispatches()
+			t0 := time.Now()
+			for range o.decodeN {
+				step()
+			}
+			t[path] = float64(o.decodeN) / time.Since(t0).Seconds()
+			disp[path] += kernels.PoolDispatches() - d0
+		}
+		tps[0], tps[1] = append(tps[0], t[0]), append(tps[1], t[1])
+		ratios = append(ratios, t[1]/t[0])
+		bar.update(int64(round+1), int64(o.abDispatch))
+	}
+	ab.SoloTokPerSec, ab.GroupTokPerSec, ab.Ratio = median(tps[0]), median(tps[1]), median(ratios)
+	ab.RatioMin, ab.RatioMax = slices.Min(ratios), slices.Max(ratios)
+	ab.SoloRoofline = float64(moved) * ab.SoloTokPerSec / 1e9 / r.ReadBW
+	ab.GroupRoofline = float64(moved) * ab.GroupTokPerSec / 1e9 / r.ReadBW
+	steps := float64(o.abDispatch * o.decodeN)
+	ab.SoloDispatches, ab.GroupDispatches = float64(disp[0])/steps, float64(disp[1])/steps
+	for path := range 2 {
+		m.SetSoloDispatch(path == 0)
+		prof := &trace.Profile{}
+		m.SetProfile(prof)
+		step()
+		ph := m.TakeProfile()
+		m.SetProfile(nil)
+		if sp := newStepProfile("", trace.Decode, &ph[trace.Decode], 0, r.FMAPeak, r.ReadBW); sp != nil {
+			if path == 0 {
+				ab.SoloPerLayer = sp.PerLayer
+			} else {
+				ab.GroupPerLayer = sp.PerLayer
+			}
+		}
+	}
+	m.SetSoloDispatch(false)
+	return ab
+}
+
+// median returns the median of xs (the mean of the middle two for an even
+// count); xs is reordered.
+func median(xs []float64) float64 {
+	slices.Sort(xs)
+	n := len(xs)
+	if n%2 == 1 {
+		return xs[n/2]
+	}
+	return (xs[n/2-1] + xs[n/2]) / 2
 }
 
 // longRun is one long chunked prefill with per-token time at milestones and
@@ -206,7 +311,7 @@ func benchModelMode(w io.Writer, stderr io.Writer, o modelBenchOptions) error {
 		coldFaults = faults
 	}
 	var coldProfile *trace.Steps
-	if prof != nil {
+	if prof != nil && len(o.prefill) > 0 {
 		coldProfile = new(trace.Steps)
 		*coldProfile = prof.Phases[trace.Prefill]
 	}
@@ -273,6 +378,11 @@ func benchModelMode(w io.Writer, stderr io.Writer, o modelBenchOptions) error {
 			GBs: float64(moved) * tps / 1e9, Roofline: float64(moved) * tps / 1e9 / r.ReadBW})
 	}
 	m.SetProfile(nil)
+	if o.abDispatch > 0 {
+		for _, ctx := range o.decodeCtx {
+			r.DispatchAB = append(r.DispatchAB, runDispatchAB(m, o, ctx, prompt, r, logits, stderr))
+		}
+	}
 	if o.long > 0 {
 		// The long run reloads the model with a timing tracer.
 		timer := &softmaxTimer{softmax: map[int]bool{}}
@@ -461,6 +571,26 @@ func printModelReport(w io.Writer, r *modelReport) {
 		}
 	}
 	tw.Flush()
+	for _, ab := range r.DispatchAB {
+		fmt.Fprintf(w, "\nA/B of pool dispatches, decode at context %d: %d interleaved rounds of %d tokens, %.1f MB/token\n",
+			ab.Context, ab.Rounds, ab.Tokens, float64(ab.BytesTok)/1e6)
+		fmt.Fprintf(w, "  dispatch cost %.0f ns, one thread reads %.1f GB/s: tiny work below %d bytes stays on the calling thread\n",
+			ab.DispatchCostNs, ab.ThreadReadGBs, ab.SerialBytesMeasured)
+		for _, x := range []struct {
+			name     string
+			tps, rl  float64
+			disp     float64
+			perLayer []layerDispatches
+		}{{"solo (one dispatch per product)", ab.SoloTokPerSec, ab.SoloRoofline, ab.SoloDispatches, ab.SoloPerLayer},
+			{"grouped", ab.GroupTokPerSec, ab.GroupRoofline, ab.GroupDispatches, ab.GroupPerLayer}} {
+			fmt.Fprintf(w, "  %-32s %8.2f tok/s  %.2f× read BW  %5.1f dispatches/step", x.name, x.tps, x.rl, x.disp)
+			for _, d := range x.perLayer {
+				fmt.Fprintf(w, ", %.1f per %s layer", d.Dispatches, d.Kind)
+			}
+			fmt.Fprintln(w)
+		}
+		fmt.Fprintf(w, "  grouped ÷ solo tok/s: median of paired rounds %.3f (range %.3f … %.3f)\n", ab.Ratio, ab.RatioMin, ab.RatioMax)
+	}
 	for _, sp := range r.Profiles {
 		sp.print(w)
 	}

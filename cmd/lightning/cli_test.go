@@ -237,6 +237,35 @@ func TestBenchProfile(t *testing.T) {
 	}
 }
 
+// TestBenchDispatchAB checks bench -ab-dispatch: one A/B per decode
+// context with both paths' medians, their paired ratio within the rounds'
+// range, roofline ratios that follow from bytes/token, tok/s and the read
+// bandwidth, and no more dispatches grouped than solo. It runs without
+// -prefill and with -profile, which once panicked.
+func TestBenchDispatchAB(t *testing.T) {
+	out, stderr, code := runCLI(t, "bench", "-preset", "tiny", "-prefill", "", "-decode-ctx", "0,5", "-decode-n", "2", "-ab-dispatch", "3", "-profile", "-json")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	var r modelReport
+	if err := json.Unmarshal([]byte(out), &r); err != nil {
+		t.Fatal(err)
+	}
+	if len(r.DispatchAB) != 2 || r.DispatchAB[1].Context != 5 {
+		t.Fatalf("A/B points %+v", r.DispatchAB)
+	}
+	for _, ab := range r.DispatchAB {
+		rl := func(tps float64) float64 { return float64(ab.BytesTok) * tps / 1e9 / r.ReadBW }
+		if ab.Rounds != 3 || ab.Tokens != 2 || ab.SoloTokPerSec <= 0 || ab.GroupTokPerSec <= 0 ||
+			ab.Ratio < ab.RatioMin || ab.Ratio > ab.RatioMax || ab.RatioMin <= 0 ||
+			math.Abs(ab.SoloRoofline-rl(ab.SoloTokPerSec)) > 1e-9*ab.SoloRoofline ||
+			math.Abs(ab.GroupRoofline-rl(ab.GroupTokPerSec)) > 1e-9*ab.GroupRoofline ||
+			ab.GroupDispatches > ab.SoloDispatches || ab.DispatchCostNs <= 0 || len(ab.SoloPerLayer) != 2 {
+			t.Errorf("inconsistent A/B %+v", ab)
+		}
+	}
+}
+
 // TestBenchTrainMode runs bench's training mode on the tiny preset with a
 // short sequence and checks the JSON report is complete and consistent: the
 // step time is the sum of its parts, and tokens/s and MFU follow from it.

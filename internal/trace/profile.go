@@ -78,6 +78,9 @@ type Cell struct {
 	Wait  time.Duration // pool waits that followed this op's work (also counted in OpPoolWait, not in Time)
 	Flops float64       // multiply-adds × 2 the op performed
 	Bytes float64       // bytes the op had to move (weights, caches, activations read and written)
+	// Dispatches counts the kernel pool's dispatches (each a wake-up of its
+	// workers and a barrier) the op made.
+	Dispatches uint64
 }
 
 // Steps is the accumulated profile of the steps of one phase.
@@ -86,6 +89,7 @@ type Steps struct {
 	Tokens int
 	Wall   time.Duration // from each step's Begin to its End
 	Cells  [NumKinds][NumOps]Cell
+	Layers [NumKinds]int // layers of each kind a step runs (Profile.Layers), for per-layer figures
 }
 
 // Profile splits the wall time of forward steps by op class and layer kind
@@ -98,6 +102,13 @@ type Profile struct {
 	// spent waiting for its workers; each lap moves the wait since the
 	// previous lap from its op to OpPoolWait (of the same kind).
 	Waited func() time.Duration
+	// Dispatched, if set, returns the cumulative count of the kernel
+	// pool's dispatches; each lap charges those since the previous lap to
+	// its op.
+	Dispatched func() uint64
+	// Layers is the number of layers of each kind a step runs (the model
+	// kind: 0), copied into each phase's Steps.
+	Layers [NumKinds]int
 
 	Phases [NumPhases]Steps
 
@@ -106,6 +117,7 @@ type Profile struct {
 	last     time.Time
 	begin    time.Time
 	lastWait time.Duration
+	lastDisp uint64
 	split    [2]atomic.Int64 // CPU nanoseconds of the two parts of a Split, summed over threads
 }
 
@@ -115,9 +127,13 @@ func (p *Profile) Begin(ph Phase) {
 		return
 	}
 	p.cur = &p.Phases[ph]
+	p.cur.Layers = p.Layers
 	p.kind = KindModel
 	if p.Waited != nil {
 		p.lastWait = p.Waited()
+	}
+	if p.Dispatched != nil {
+		p.lastDisp = p.Dispatched()
 	}
 	p.begin = time.Now()
 	p.last = p.begin
@@ -156,6 +172,11 @@ func (p *Profile) lap(op Op, flops, bytes float64) time.Duration {
 		dt -= wait
 	}
 	c := &row[op]
+	if p.Dispatched != nil {
+		d := p.Dispatched()
+		c.Dispatches += d - p.lastDisp
+		p.lastDisp = d
+	}
 	c.Time += dt
 	c.Flops += flops
 	c.Bytes += bytes
@@ -198,6 +219,39 @@ func (p *Profile) LapSplit(ops [2]Op, flops, bytes [2]float64) {
 	c.Wait += w
 	c.Flops += flops[1]
 	c.Bytes += bytes[1]
+}
+
+// LapShared is Lap for ops whose work ran together in one pool dispatch
+// (a kernels.Group of matrix products): the wall time since the previous
+// lap, and the pool wait that followed, are divided among ops in
+// proportion to the bytes each moved; the dispatch is counted once, on
+// ops[0].
+func (p *Profile) LapShared(ops []Op, flops, bytes []float64) {
+	if p == nil || p.cur == nil {
+		return
+	}
+	row := &p.cur.Cells[p.kind]
+	wait0 := row[ops[0]].Wait
+	dt := p.lap(ops[0], flops[0], bytes[0])
+	wait := row[ops[0]].Wait - wait0
+	var total float64
+	for _, b := range bytes {
+		total += b
+	}
+	if total <= 0 {
+		return
+	}
+	for i := 1; i < len(ops); i++ {
+		f := bytes[i] / total
+		t, w := time.Duration(float64(dt)*f), time.Duration(float64(wait)*f)
+		row[ops[0]].Time -= t
+		row[ops[0]].Wait -= w
+		c := &row[ops[i]]
+		c.Time += t
+		c.Wait += w
+		c.Flops += flops[i]
+		c.Bytes += bytes[i]
+	}
 }
 
 // End closes the step that added tokens rows, charging the time since the

@@ -7,20 +7,25 @@ import (
 
 // TestProfileLaps checks the bookkeeping: laps add up to the step's wall
 // time exactly, pool waits move from the op to OpPoolWait, LapSplit divides
-// a lap by the CPU-time shares, laps outside a step are ignored, and a nil
-// Profile is a no-op.
+// a lap by the CPU-time shares, pool dispatches are charged to the op that
+// made them, laps outside a step are ignored, and a nil Profile is a no-op.
 func TestProfileLaps(t *testing.T) {
 	var waited time.Duration
-	p := &Profile{Waited: func() time.Duration { return waited }}
+	dispatched := uint64(40) // the pool's count before the step
+	p := &Profile{Waited: func() time.Duration { return waited }, Dispatched: func() uint64 { return dispatched },
+		Layers: [NumKinds]int{0, 7, 1}}
 	p.Begin(Prefill)
 	p.Kind(KindLightning)
 	time.Sleep(2 * time.Millisecond)
 	waited += time.Millisecond // the pool's caller waited 1 ms of the lap
+	dispatched += 3
 	p.Lap(OpQKV, 100, 10)
 	p.AddSplit(0, time.Second)
 	p.AddSplit(1, 3*time.Second)
 	time.Sleep(2 * time.Millisecond)
 	p.LapSplit([2]Op{OpLinInter, OpLinIntra}, [2]float64{1, 2}, [2]float64{3, 4})
+	time.Sleep(2 * time.Millisecond)
+	p.LapShared([]Op{OpQ, OpK, OpV}, []float64{5, 6, 7}, []float64{200, 100, 100})
 	p.End(7)
 
 	st := &p.Phases[Prefill]
@@ -43,10 +48,18 @@ func TestProfileLaps(t *testing.T) {
 	if row[OpQKV].Flops != 100 || row[OpQKV].Bytes != 10 {
 		t.Errorf("qkv work %v flops %v bytes", row[OpQKV].Flops, row[OpQKV].Bytes)
 	}
+	if row[OpQKV].Dispatches != 3 || row[OpLinInter].Dispatches != 0 || st.Layers != p.Layers {
+		t.Errorf("dispatches: qkv %d, inter %d; layers %v", row[OpQKV].Dispatches, row[OpLinInter].Dispatches, st.Layers)
+	}
 	inter, intra := row[OpLinInter], row[OpLinIntra]
 	// The split lap is divided 1:3; the rounding of one division can move a nanosecond.
 	if d := intra.Time - 3*inter.Time; d < -3 || d > 3 || inter.Flops != 1 || intra.Flops != 2 || inter.Bytes != 3 || intra.Bytes != 4 {
 		t.Errorf("split: inter %+v, intra %+v", inter, intra)
+	}
+	// The shared lap is divided 2:1:1 by bytes; the work goes to each op.
+	q, k, v := row[OpQ], row[OpK], row[OpV]
+	if d := q.Time - 2*k.Time; d < -3 || d > 3 || k.Time != v.Time || k.Time <= 0 || q.Flops != 5 || k.Flops != 6 || v.Bytes != 100 {
+		t.Errorf("shared: q %+v, k %+v, v %+v", q, k, v)
 	}
 	// Outside a step (after End): ignored, and the split CPU times dropped.
 	before := p.Phases

@@ -197,8 +197,14 @@ func New(cfg *Config, w *Weights, opt Options) *Model {
 func (m *Model) SetProfile(p *trace.Profile) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if p != nil && p.Waited == nil {
-		p.Waited = kernels.PoolWaited
+	if p != nil {
+		if p.Waited == nil {
+			p.Waited = kernels.PoolWaited
+		}
+		if p.Dispatched == nil {
+			p.Dispatched = kernels.PoolDispatches
+		}
+		p.Layers = [trace.NumKinds]int{trace.KindLightning: m.Config.Count(Lightning), trace.KindSoftmax: m.Config.Count(Softmax)}
 	}
 	kernels.TimePoolWaits(p != nil)
 	m.prof = p
@@ -401,8 +407,36 @@ func stepPhase(spans []span, T int) trace.Phase {
 func (m *Model) matmul(op trace.Op, dst, x []float32, T int, w tensor.Mat) {
 	tensor.MatMul(dst, x, T, w)
 	if p := m.prof; p != nil {
-		p.Lap(op, 2*float64(T)*float64(w.Rows*w.Cols), float64(w.Bytes()+4*T*(w.Rows+w.Cols)))
+		flops, bytes := work(T, w)
+		p.Lap(op, flops, bytes)
 	}
+}
+
+// work is the flops and bytes of dst[T, w.Rows] = x[T, w.Cols] · wᵀ, as
+// matmul charges them.
+func work(T int, w tensor.Mat) (flops, bytes float64) {
+	return 2 * float64(T) * float64(w.Rows*w.Cols), float64(w.Bytes() + 4*T*(w.Rows+w.Cols))
+}
+
+// SetSoloDispatch makes later steps give every matrix product its own
+// kernel-pool dispatch and split every lightning decode over the pool, as
+// before products that share an input were grouped (issue 17): only for
+// A/B benchmarks of the grouping (bench -ab-dispatch); the results are
+// bitwise the same either way.
+func (m *Model) SetSoloDispatch(solo bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.s.solo = solo
+	m.s.moe.Group = m.s.grp()
+}
+
+// grp is the group the step's independent products share (nil with
+// SetSoloDispatch: one dispatch each).
+func (s *scratch) grp() *kernels.Group {
+	if s.solo {
+		return nil
+	}
+	return &s.group
 }
 
 // layers runs decoder layers [first, last) on the T rows of s.x in place
@@ -639,18 +673,31 @@ func (m *Model) lightning(s *scratch, l, T int) {
 	c, lw := m.Config, &m.Weights.Layers[l]
 	hd := c.Heads * c.HeadDim
 	p := m.prof
-	qkv := s.qkv[:T*3*hd]
-	m.matmul(trace.OpQKV, qkv, s.h[:T*c.Dim], T, lw.QKV)
+	// The q|k|v and gate projections share their input: one dispatch.
+	qkv, gate := s.qkv[:T*3*hd], s.gate[:T*hd]
+	g := s.grp()
+	tensor.MatMulGroup(g, qkv, s.h[:T*c.Dim], T, lw.QKV)
+	tensor.MatMulGroup(g, gate, s.h[:T*c.Dim], T, lw.Gate)
+	g.Run()
+	if p != nil {
+		f0, b0 := work(T, lw.QKV)
+		f1, b1 := work(T, lw.Gate)
+		p.LapShared([]trace.Op{trace.OpQKV, trace.OpGate}, []float64{f0, f1}, []float64{b0, b1})
+	}
 	m.trace("qkv_proj", l, qkv)
-	s.elementwise(ewSiLU, qkv, qkv) // SiLU on all of q, k and v (spec §2.5.1)
-	p.Lap(trace.OpAct, 0, 8*float64(T*3*hd))
-	gate := s.gate[:T*hd]
-	m.matmul(trace.OpGate, gate, s.h[:T*c.Dim], T, lw.Gate)
 	m.trace("output_gate", l, gate)
+	s.elementwise(ewSiLU, qkv, qkv) // SiLU on all of q, k and v (spec §2.5.1)
 	s.elementwise(ewSigmoid, gate, gate)
-	p.Lap(trace.OpAct, 0, 8*float64(T*hd))
+	p.Lap(trace.OpAct, 0, 8*float64(T*4*hd))
 	s.layer = l
-	kernels.ParallelFor(len(s.spans)*c.Heads, 1, s.linFn)
+	// A decode step's recurrence reads and writes each head's d×d state
+	// once; below kernels.SerialBytes of them a dispatch costs more than
+	// it saves.
+	if heads := len(s.spans) * c.Heads; !s.solo && T == len(s.spans) && 8*heads*c.HeadDim*c.HeadDim < kernels.SerialBytes() {
+		s.lightningHeads(0, heads)
+	} else {
+		kernels.ParallelFor(heads, 1, s.linFn)
+	}
 	if p != nil {
 		flops, bytes := m.lightningWork(s.spans)
 		p.LapSplit([2]trace.Op{trace.OpLinInter, trace.OpLinIntra}, flops, bytes)
@@ -737,9 +784,17 @@ func (m *Model) softmax(s *scratch, l, T int) {
 	h := s.h[:T*c.Dim]
 	p := m.prof
 	q, k, v := s.qkv[:T*hd], s.kbuf[:T*kvd], s.vbuf[:T*kvd]
-	m.matmul(trace.OpQ, q, h, T, lw.Q)
-	m.matmul(trace.OpK, k, h, T, lw.K)
-	m.matmul(trace.OpV, v, h, T, lw.V)
+	g := s.grp() // the three projections share their input: one dispatch
+	tensor.MatMulGroup(g, q, h, T, lw.Q)
+	tensor.MatMulGroup(g, k, h, T, lw.K)
+	tensor.MatMulGroup(g, v, h, T, lw.V)
+	g.Run()
+	if p != nil {
+		fq, bq := work(T, lw.Q)
+		fk, bk := work(T, lw.K)
+		fv, bv := work(T, lw.V)
+		p.LapShared([]trace.Op{trace.OpQ, trace.OpK, trace.OpV}, []float64{fq, fk, fv}, []float64{bq, bk, bv})
+	}
 	m.trace("q_proj", l, q)
 	m.trace("k_proj", l, k)
 	m.trace("v_proj", l, v)
@@ -846,6 +901,8 @@ type scratch struct {
 	flash     []flashItem // softmax-attention work items of the current layer
 	rowToks   []int32     // [maxT] placeholder token ids of RunLayers spans (only their count is read)
 	moe       *moe.Scratch
+	group     kernels.Group                    // products of the step that share one dispatch (grp)
+	solo      bool                             // SetSoloDispatch: no grouping
 	linFree   chan *attention.LightningScratch // one per worker thread
 	flashFree chan *attention.FlashScratch     // one per worker thread
 
@@ -885,7 +942,7 @@ func newScratch(m *Model) *scratch {
 		router: make([]float32, T*c.Experts), ids: make([]int32, T*c.TopK), wts: make([]float32, T*c.TopK),
 		final: make([]float32, T*c.Dim), rowPos: make([]int32, T), ropeTab: make([]float32, T*c.RopeDim),
 		flash: make([]flashItem, 0, 2*T*c.KVHeads+c.KVHeads),
-		moe:   moe.NewScratch(T, c.Dim, c.FFN, c.Experts),
+		moe:   moe.NewScratch(T, c.TopK, c.Dim, c.FFN, c.Experts),
 		spans: make([]span, 0, T), rowToks: make([]int32, T),
 	}
 	s.linFn, s.smFn, s.rnFn, s.ropeFn = s.lightningHeads, s.softmaxHeads, s.residualNormRows, s.ropeRows
@@ -901,6 +958,8 @@ func newScratch(m *Model) *scratch {
 		}
 	})
 	s.moe.Touch()
+	s.moe.Group = s.grp()
+	kernels.SerialBytes() // measure the dispatch cost now, not in the first step
 	n := kernels.Threads()
 	s.linFree = make(chan *attention.LightningScratch, n)
 	s.flashFree = make(chan *attention.FlashScratch, n)

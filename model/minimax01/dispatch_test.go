@@ -1,0 +1,96 @@
+package minimax01
+
+import (
+	"fmt"
+	"math"
+	"testing"
+
+	"github.com/lightninglm/lightning/internal/trace"
+	"github.com/lightninglm/lightning/kernels"
+	"github.com/lightninglm/lightning/model"
+	"github.com/lightninglm/lightning/quant"
+)
+
+// TestGroupedDispatchBitwise checks that grouping the products of a layer
+// (kernels.Group, the default) gives bitwise the logits of one dispatch per
+// product (SetSoloDispatch) through a prefill, single decode steps and a
+// two-sequence decode step, for bf16 and q8b32 weights and 1–3 threads, and
+// that it makes fewer pool dispatches per decode step. The shape is large
+// enough for the groups to be split over the pool.
+func TestGroupedDispatchBitwise(t *testing.T) {
+	c, err := PresetConfig("tiny")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Vocab, c.Dim, c.Layers, c.Heads, c.KVHeads, c.HeadDim, c.RopeDim = 512, 256, 2, 4, 2, 64, 32
+	c.FFN, c.Experts, c.LayerKinds = 512, 4, []int{Lightning, Softmax}
+	dir := t.TempDir()
+	if err := WriteRandom(dir, c, RandomOptions{DType: quant.BF16, Seed: 3}); err != nil {
+		t.Fatal(err)
+	}
+	old := kernels.Threads()
+	defer kernels.SetThreads(old)
+	for _, q := range []string{"bf16", "q8b32"} {
+		opt := Options{}
+		if q != "bf16" {
+			spec := DefaultQuantSpec(quant.Q8B32)
+			opt.Quant = &spec
+		}
+		m, err := Load(dir, opt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for threads := 1; threads <= 3; threads++ {
+			kernels.SetThreads(threads)
+			var logits [2][]float32
+			var disp [2]uint64
+			for i, solo := range []bool{true, false} {
+				m.SetSoloDispatch(solo)
+				prof := &trace.Profile{}
+				logits[i], disp[i] = decodeRun(m, prof)
+			}
+			name := fmt.Sprintf("%s, %d threads", q, threads)
+			for k := range logits[0] {
+				if math.Float32bits(logits[0][k]) != math.Float32bits(logits[1][k]) {
+					t.Fatalf("%s: logit %d grouped %v, solo %v", name, k, logits[1][k], logits[0][k])
+				}
+			}
+			t.Logf("%s: pool dispatches per decode step: solo %d, grouped %d", name, disp[0], disp[1])
+			if threads > 1 && disp[1] >= disp[0] {
+				t.Errorf("%s: grouped decode makes %d pool dispatches per step, solo %d", name, disp[1], disp[0])
+			}
+		}
+		m.SetSoloDispatch(false)
+		m.Close()
+	}
+}
+
+// decodeRun prefills two sequences, decodes each alone for three steps
+// and then both in one step, returning every logit; it also returns the
+// pool dispatches of the last single-sequence decode step.
+func decodeRun(m *Model, prof *trace.Profile) ([]float32, uint64) {
+	V := m.Config.Vocab
+	var all []float32
+	a, b := m.NewState(), m.NewState()
+	buf := make([]float32, 2*V)
+	m.Forward([]model.Seq{{State: a, Tokens: []int32{1, 2, 3, 4, 5, 6, 7}, Logits: model.LogitsLast}}, buf)
+	all = append(all, buf[:V]...)
+	m.Forward([]model.Seq{{State: b, Tokens: []int32{9, 8, 7}, Logits: model.LogitsLast}}, buf)
+	all = append(all, buf[:V]...)
+	var disp uint64
+	for i := range 3 {
+		m.SetProfile(prof)
+		m.Forward([]model.Seq{{State: a, Tokens: []int32{int32(10 + i)}, Logits: model.LogitsLast}}, buf)
+		ph := m.TakeProfile()
+		m.SetProfile(nil)
+		disp = 0
+		for k := range ph[trace.Decode].Cells {
+			for _, c := range ph[trace.Decode].Cells[k] {
+				disp += c.Dispatches
+			}
+		}
+		all = append(all, buf[:V]...)
+	}
+	m.Forward([]model.Seq{{State: a, Tokens: []int32{20}, Logits: model.LogitsLast}, {State: b, Tokens: []int32{21}, Logits: model.LogitsLast}}, buf)
+	return append(all, buf...), disp
+}
