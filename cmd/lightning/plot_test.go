@@ -91,6 +91,10 @@ func TestPlotComparesRuns(t *testing.T) {
 		t.Error("legend lacks the escaped run name")
 	}
 
+	out, errs, code = runCLI(t, "plot", "-o", svgPath, "-steps", "12", runA)
+	if code != 0 || !strings.Contains(strings.Join(strings.Fields(out), " "), "runA 12 1200 3.8333") { // steps 1–12: five of loss 5, seven of 3
+		t.Errorf("-steps 12: exit %d, %s%s", code, out, errs)
+	}
 	for _, bad := range [][]string{{"plot"}, {"plot", filepath.Join(dir, "missing")}} {
 		if _, _, code := runCLI(t, bad...); code == 0 {
 			t.Errorf("%v: exit 0, want an error", bad)
