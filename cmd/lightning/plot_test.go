@@ -66,6 +66,9 @@ func TestPlotComparesRuns(t *testing.T) {
 	if strings.Join(lines, "\n") != strings.Join(want, "\n") {
 		t.Errorf("table:\n%s\nwant:\n%s", strings.Join(lines, "\n"), strings.Join(want, "\n"))
 	}
+	if st, err := os.Stat(svgPath); err != nil || st.Mode().Perm() != 0o644 {
+		t.Errorf("the picture's mode: %v %v, want -rw-r--r-- like any written file", st.Mode(), err)
+	}
 	svg, err := os.ReadFile(svgPath)
 	if err != nil {
 		t.Fatal(err)
