@@ -461,6 +461,25 @@ func skinnyMaxT(kind wtype, in int) int {
 	return min(maxT, max(8, 3<<17/in))
 }
 
+// splitMinRows is SplitMinRows on amd64: the packed GEMM computes each
+// output as the same sum whatever rows share its panel (the microkernel
+// sums from zero and adds the tile into C, full tile or edge alike), so
+// pieces of at least one row more than the largest T of the skinny (or, on
+// AVX2, GEMV) kernels keep the whole product's path and its bits.
+func splitMinRows(elemBytes, in int) int {
+	switch {
+	case useMatMulAVX512:
+		kind := wF32
+		if elemBytes == 2 {
+			kind = wBF16 // bf16 takes the skinny kernels up to a larger T than f16
+		}
+		return skinnyMaxT(kind, in) + 1
+	case useMatMulAVX2:
+		return gemvMaxT + 1
+	}
+	return 1
+}
+
 // skinnyRowsFew[T] is R for T ≤ 4 tokens in one block: the most weight rows
 // whose accumulators fit the registers.
 var skinnyRowsFew = [5]int{0, 10, 7, 6, 5}

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"testing"
 
 	"github.com/lightninglm/lightning/kernels"
@@ -151,6 +152,103 @@ func TestForwardGroupedEqualsSolo(t *testing.T) {
 	for i := range solo {
 		if math.Float32bits(solo[i]) != math.Float32bits(grouped[i]) {
 			t.Fatalf("out[%d] = %v grouped, %v solo", i, grouped[i], solo[i])
+		}
+	}
+}
+
+// TestCutShares checks the token split's share boundaries on worked
+// examples: experts of 300, 100 and 200 rows (600 in all), pieces of at
+// least 97 rows.
+func TestCutShares(t *testing.T) {
+	s := NewScratch(300, 2, 1, 1, 4)
+	s.used = append(s.used[:0], 0, 2, 3) // expert 1 unused
+	s.first[0], s.count[0] = 0, 300
+	s.first[2], s.count[2] = 300, 100
+	s.first[3], s.count[3] = 400, 200
+	for _, c := range []struct {
+		t    int
+		want []int
+	}{
+		{1, []int{0, 600}},
+		{2, []int{0, 300, 600}},                // 300 is expert 2's first row
+		{3, []int{0, 200, 400, 600}},           // 200 leaves 200 and 100 rows of expert 0; 400 is a boundary
+		{4, []int{0, 150, 300, 497, 600}},      // 450 would leave 50 rows of expert 3: 497 leaves 97 and 103
+		{5, []int{0, 120, 203, 400, 497, 600}}, // 240 → 203 leaves 97 of expert 0; 360: expert 2 (100 < 2·97 rows) goes whole, to its nearer end
+	} {
+		s.cutShares(c.t, 600, 97)
+		if !slices.Equal(s.cuts, c.want) {
+			t.Errorf("%d shares: cuts %v, want %v", c.t, s.cuts, c.want)
+		}
+	}
+}
+
+// TestForwardByTokensEqualsColumns checks that the token split (one
+// dispatch, an expert's rows cut between threads) gives bitwise the
+// output of the column split, for f32 and bf16 experts, on 1 to 3 threads,
+// with an expert held elsewhere skipped in both, and that with 2 threads
+// it does cut an expert's rows.
+func TestForwardByTokensEqualsColumns(t *testing.T) {
+	defer kernels.SetThreads(kernels.Threads())
+	const T, dim, ffn, E, K = 500, 64, 96, 4, 2
+	r := rand.New(rand.NewPCG(5, 6))
+	rnd := func(n int) []float32 {
+		v := make([]float32, n)
+		for i := range v {
+			v[i] = float32(r.NormFloat64())
+		}
+		return v
+	}
+	bf16Mat := func(rows, cols int) tensor.Mat {
+		b := make([]byte, 2*rows*cols)
+		for i, x := range rnd(rows * cols) {
+			binary.LittleEndian.PutUint16(b[2*i:], kernels.RoundBF16(x))
+		}
+		m, err := tensor.NewMat(rows, cols, quant.BF16, b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return m
+	}
+	h := rnd(T * dim)
+	ids, w := make([]int32, T*K), make([]float32, T*K)
+	for tk := range T { // experts 0, 1 and 2 about equally, 3 (held elsewhere) now and then
+		ids[tk*K], ids[tk*K+1] = int32(tk%3), int32((tk/3+1+tk%3)%3)
+		if tk%7 == 0 {
+			ids[tk*K+1] = 3
+		}
+		w[tk*K], w[tk*K+1] = 0.625, 0.375
+	}
+	for _, typ := range []string{"f32", "bf16"} {
+		experts := make([]Expert, E)
+		for e := range E - 1 {
+			if typ == "f32" {
+				experts[e] = Expert{W1: f32Mat(t, ffn, dim, rnd(ffn*dim)), W3: f32Mat(t, ffn, dim, rnd(ffn*dim)), W2: f32Mat(t, dim, ffn, rnd(dim*ffn))}
+			} else {
+				experts[e] = Expert{W1: bf16Mat(ffn, dim), W3: bf16Mat(ffn, dim), W2: bf16Mat(dim, ffn)}
+			}
+		}
+		kernels.SetThreads(2)
+		cols := NewScratch(T, K, dim, ffn, E)
+		cols.Group, cols.ColumnSplit = new(kernels.Group), true
+		want := make([]float32, T*dim)
+		Forward(want, h, T, dim, experts, ids, w, K, cols)
+		for _, threads := range []int{1, 2, 3} {
+			kernels.SetThreads(threads)
+			s := NewScratch(T, K, dim, ffn, E)
+			s.Group = new(kernels.Group)
+			got := make([]float32, T*dim)
+			Forward(got, h, T, dim, experts, ids, w, K, s)
+			if len(s.cuts) != threads+1 {
+				t.Fatalf("%s, %d threads: cuts %v: the token split was not taken", typ, threads, s.cuts)
+			}
+			if threads == 2 && (s.cuts[1] == s.first[1] || s.cuts[1] == s.first[2]) {
+				t.Errorf("%s: cuts %v, experts from rows %v: no expert was cut", typ, s.cuts, s.first[:3])
+			}
+			for i := range want {
+				if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+					t.Fatalf("%s, %d threads: out[%d] = %v by tokens, %v by columns", typ, threads, i, got[i], want[i])
+				}
+			}
 		}
 	}
 }
