@@ -38,6 +38,7 @@ type modelBenchOptions struct {
 	profile     bool // split each measured step by op class (trace.Profile)
 	lazy        bool // minimax01.Options.LazyWeights: do not prefault the weights at load
 	abDispatch  int  // rounds of the interleaved solo/grouped dispatch A/B (0 = off)
+	abPrefill   int  // rounds of the interleaved expert column/token split A/B (0 = off)
 }
 
 // modelReport is what bench's model mode prints (-json gives it verbatim).
@@ -60,6 +61,7 @@ type modelReport struct {
 	Long         *longRun       `json:"long,omitempty"`
 	Profiles     []*stepProfile `json:"profiles,omitempty"` // -profile: one per prefill and decode point
 	DispatchAB   []dispatchAB   `json:"dispatch_ab,omitempty"`
+	PrefillAB    []prefillAB    `json:"prefill_ab,omitempty"`
 	ElapsedSecs  float64        `json:"elapsed_seconds"`
 }
 
@@ -184,6 +186,89 @@ func runDispatchAB(m *minimax01.Model, o modelBenchOptions, ctx int, prompt func
 		}
 	}
 	m.SetSoloDispatch(false)
+	return ab
+}
+
+// prefillAB is the interleaved A/B of one prefill length: the experts'
+// products cut between the threads by output columns (the path before
+// issue 17's prefill work) against all experts in one dispatch split by
+// tokens (minimax01.Model.SetExpertColumnSplit).
+type prefillAB struct {
+	Tokens          int     `json:"tokens"`
+	Rounds          int     `json:"rounds"`
+	ColumnTokPerSec float64 `json:"column_tok_per_s"` // medians over the rounds
+	TokenTokPerSec  float64 `json:"token_tok_per_s"`
+	ColumnFMARatio  float64 `json:"column_fma_ratio"` // useful GFLOP/s at the median ÷ the FMA peak of this run
+	TokenFMARatio   float64 `json:"token_fma_ratio"`
+	Ratio           float64 `json:"ratio_token_to_column"` // median of the rounds' paired ratios
+	RatioMin        float64 `json:"ratio_min"`
+	RatioMax        float64 `json:"ratio_max"`
+	// The experts' share of a prefill (their products, SwiGLU and the pool
+	// waits after them) and pool dispatches per step, from one profiled
+	// prefill of each path after the rounds.
+	ColumnExpertShare float64 `json:"column_expert_share"`
+	TokenExpertShare  float64 `json:"token_expert_share"`
+	ColumnDispatches  float64 `json:"column_pool_dispatches"`
+	TokenDispatches   float64 `json:"token_pool_dispatches"`
+}
+
+// runPrefillAB times prefill(n) o.abPrefill times with each expert split,
+// alternating which goes first, and reports the medians; with -profile the
+// two profiled prefills join the report's profiles.
+func runPrefillAB(m *minimax01.Model, o modelBenchOptions, n int, prefill func(int) time.Duration, r *modelReport, stderr io.Writer) prefillAB {
+	ab := prefillAB{Tokens: n, Rounds: o.abPrefill}
+	for _, column := range []bool{true, false} { // warm both paths
+		m.SetExpertColumnSplit(column)
+		prefill(n)
+	}
+	var tps [2][]float64
+	var ratios []float64
+	bar := newProgress(stderr, fmt.Sprintf("A/B of prefill %d", n), "rounds")
+	for round := 0; round < o.abPrefill; round++ {
+		var t [2]float64
+		for k := range 2 {
+			path := (k + round) % 2 // 0 column split, 1 token split; the first alternates
+			m.SetExpertColumnSplit(path == 0)
+			t[path] = float64(n) / prefill(n).Seconds()
+		}
+		tps[0], tps[1] = append(tps[0], t[0]), append(tps[1], t[1])
+		ratios = append(ratios, t[1]/t[0])
+		bar.update(int64(round+1), int64(o.abPrefill))
+	}
+	ab.ColumnTokPerSec, ab.TokenTokPerSec, ab.Ratio = median(tps[0]), median(tps[1]), median(ratios)
+	ab.RatioMin, ab.RatioMax = slices.Min(ratios), slices.Max(ratios)
+	flopsTok := r.FlopsPerTok + attentionFlops(m.Config, 0, n)/float64(n)
+	ab.ColumnFMARatio = flopsTok * ab.ColumnTokPerSec / 1e9 / r.FMAPeak
+	ab.TokenFMARatio = flopsTok * ab.TokenTokPerSec / 1e9 / r.FMAPeak
+	for path := range 2 {
+		m.SetExpertColumnSplit(path == 0)
+		prof := &trace.Profile{}
+		m.SetProfile(prof)
+		el := prefill(n)
+		ph := m.TakeProfile()
+		m.SetProfile(nil)
+		name := [...]string{"experts split by columns", "experts split by tokens"}[path]
+		sp := newStepProfile(fmt.Sprintf("A/B prefill %d, %s", n, name), trace.Prefill, &ph[trace.Prefill], el, r.FMAPeak, r.ReadBW)
+		if sp == nil {
+			continue
+		}
+		var ms float64
+		for _, op := range sp.Ops {
+			if op.Op == trace.OpExperts.String() || (path == 0 && op.Op == trace.OpAct.String() && op.Kind != "model") {
+				ms += op.Ms + op.WaitMs
+			}
+		}
+		share := ms / sp.StepMs
+		if path == 0 {
+			ab.ColumnExpertShare, ab.ColumnDispatches = share, sp.Dispatches
+		} else {
+			ab.TokenExpertShare, ab.TokenDispatches = share, sp.Dispatches
+		}
+		if o.profile {
+			r.Profiles = append(r.Profiles, sp)
+		}
+	}
+	m.SetExpertColumnSplit(false)
 	return ab
 }
 
@@ -381,6 +466,11 @@ func benchModelMode(w io.Writer, stderr io.Writer, o modelBenchOptions) error {
 	if o.abDispatch > 0 {
 		for _, ctx := range o.decodeCtx {
 			r.DispatchAB = append(r.DispatchAB, runDispatchAB(m, o, ctx, prompt, r, logits, stderr))
+		}
+	}
+	if o.abPrefill > 0 {
+		for _, n := range o.prefill {
+			r.PrefillAB = append(r.PrefillAB, runPrefillAB(m, o, n, prefill, r, stderr))
 		}
 	}
 	if o.long > 0 {
@@ -590,6 +680,17 @@ func printModelReport(w io.Writer, r *modelReport) {
 			fmt.Fprintln(w)
 		}
 		fmt.Fprintf(w, "  grouped ÷ solo tok/s: median of paired rounds %.3f (range %.3f … %.3f)\n", ab.Ratio, ab.RatioMin, ab.RatioMax)
+	}
+	for _, ab := range r.PrefillAB {
+		fmt.Fprintf(w, "\nA/B of the experts' split, prefill %d tokens: %d interleaved rounds\n", ab.Tokens, ab.Rounds)
+		for _, x := range []struct {
+			name              string
+			tps, fma, sh, dsp float64
+		}{{"by columns (grouped products)", ab.ColumnTokPerSec, ab.ColumnFMARatio, ab.ColumnExpertShare, ab.ColumnDispatches},
+			{"by tokens (one dispatch)", ab.TokenTokPerSec, ab.TokenFMARatio, ab.TokenExpertShare, ab.TokenDispatches}} {
+			fmt.Fprintf(w, "  %-30s %8.1f tok/s  %.2f× FMA peak  experts %4.1f%% of the step  %5.1f dispatches/step\n", x.name, x.tps, x.fma, 100*x.sh, x.dsp)
+		}
+		fmt.Fprintf(w, "  tokens ÷ columns tok/s: median of paired rounds %.3f (range %.3f … %.3f)\n", ab.Ratio, ab.RatioMin, ab.RatioMax)
 	}
 	for _, sp := range r.Profiles {
 		sp.print(w)
