@@ -31,6 +31,27 @@ func gemmKernF32AVX512(k int, a unsafe.Pointer, as int, b unsafe.Pointer, bs int
 //go:noescape
 func gemmKernBF16DotAVX512(k int, a unsafe.Pointer, as int, b unsafe.Pointer, bs int, c *float32, ldc int, acc int)
 
+// The same microkernels for the first 4, 7 or 10 rows of a row panel: the
+// last panel of a product whose T is not a multiple of 14 (gemmImpl.edge).
+
+//go:noescape
+func gemmKernF32AVX512R4(k int, a unsafe.Pointer, as int, b unsafe.Pointer, bs int, c *float32, ldc int, acc int)
+
+//go:noescape
+func gemmKernF32AVX512R7(k int, a unsafe.Pointer, as int, b unsafe.Pointer, bs int, c *float32, ldc int, acc int)
+
+//go:noescape
+func gemmKernF32AVX512R10(k int, a unsafe.Pointer, as int, b unsafe.Pointer, bs int, c *float32, ldc int, acc int)
+
+//go:noescape
+func gemmKernBF16DotAVX512R4(k int, a unsafe.Pointer, as int, b unsafe.Pointer, bs int, c *float32, ldc int, acc int)
+
+//go:noescape
+func gemmKernBF16DotAVX512R7(k int, a unsafe.Pointer, as int, b unsafe.Pointer, bs int, c *float32, ldc int, acc int)
+
+//go:noescape
+func gemmKernBF16DotAVX512R10(k int, a unsafe.Pointer, as int, b unsafe.Pointer, bs int, c *float32, ldc int, acc int)
+
 //go:noescape
 func packGatherDAVX512(dst *float32, src unsafe.Pointer, idx *[32]int32, n, kstep, dstride int, gmask, smask uint32)
 
@@ -70,13 +91,19 @@ const (
 	gemvMaxT = 16
 )
 
-// gemmImpl is one ISA's GEMM: its tile, microkernel and packers.
+// gemmKern is a microkernel: a tile of C from packed A and B panels.
+type gemmKern func(k int, a unsafe.Pointer, as int, b unsafe.Pointer, bs int, c *float32, ldc int, acc int)
+
+// gemmImpl is one ISA's GEMM: its tile, microkernels and packers.
 type gemmImpl struct {
 	mr, nr int
 	kunit  int // k values per kernel step: 1, or 2 for bf16 pairs
-	kern   func(k int, a unsafe.Pointer, as int, b unsafe.Pointer, bs int, c *float32, ldc int, acc int)
-	packA  func(j *mmJob, p int)                             // row panel p into j.a
-	packB  func(j *mmJob, buf *panelBuf, j0, nr, k0, kc int) // columns [j0, j0+nr) into buf.b
+	kern   gemmKern
+	// edge[r] computes the first rows of a row panel, at least r of them
+	// (nil: kern does); each row is bitwise what kern gives it.
+	edge  [gemmMR]gemmKern
+	packA func(j *mmJob, p int)                             // row panel p into j.a
+	packB func(j *mmJob, buf *panelBuf, j0, nr, k0, kc int) // columns [j0, j0+nr) into buf.b
 }
 
 var (
@@ -84,6 +111,24 @@ var (
 	gemmBF16AVX512 = &gemmImpl{mr: 14, nr: 32, kunit: 2, kern: gemmKernBF16DotAVX512, packA: packAGather, packB: packBGather}
 	gemmAVX2       = &gemmImpl{mr: 6, nr: 16, kunit: 1, kern: gemmKernF32AVX2, packA: packAGo, packB: packBGo}
 )
+
+func init() {
+	setEdge(gemmAVX512, map[int]gemmKern{4: gemmKernF32AVX512R4, 7: gemmKernF32AVX512R7, 10: gemmKernF32AVX512R10})
+	setEdge(gemmBF16AVX512, map[int]gemmKern{4: gemmKernBF16DotAVX512R4, 7: gemmKernBF16DotAVX512R7, 10: gemmKernBF16DotAVX512R10})
+}
+
+// setEdge fills gi.edge from kernels by row count: edge[r] is the smallest
+// of them with at least r rows.
+func setEdge(gi *gemmImpl, kernels map[int]gemmKern) {
+	for r := 1; r < gi.mr; r++ {
+		best := gi.mr
+		for rows, k := range kernels {
+			if rows >= r && rows < best {
+				best, gi.edge[r] = rows, k
+			}
+		}
+	}
+}
 
 // gemvImpl is the AVX2 skinny kernels.
 type gemvImpl struct {
@@ -318,7 +363,11 @@ func (j *mmJob) gemm(plo, phi int) {
 							kern(kc/kunit, ap, MR*4, bp, NR*4, &j.dst[i0*out+j0], out*4, acc)
 							continue
 						}
-						kern(kc/kunit, ap, MR*4, bp, NR*4, &buf.tile[0], NR*4, 0)
+						k := kern
+						if mr < MR && gi.edge[mr] != nil {
+							k = gi.edge[mr]
+						}
+						k(kc/kunit, ap, MR*4, bp, NR*4, &buf.tile[0], NR*4, 0)
 						for i := range mr {
 							row := j.dst[(i0+i)*out+j0 : (i0+i)*out+j0+nr]
 							tile := buf.tile[i*NR : i*NR+nr]
