@@ -45,7 +45,7 @@ func BenchmarkPackB(b *testing.B) {
 // (where the CPU has it) the bf16 dot path, with outputs not a multiple
 // of 32 so edge columns meet edge rows.
 func TestGEMMEdgeKernels(t *testing.T) {
-	if !useMatMulAVX512 {
+	if !useMatMulAVX512 || !useGEMMEdge {
 		t.Skip("no AVX-512")
 	}
 	const in, out, padded = 96, 80, 154 // 154 = 11 whole panels, T > every skinny limit
