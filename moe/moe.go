@@ -87,12 +87,17 @@ type Scratch struct {
 	first []int     // [E] each used expert's first gathered row
 
 	// The token split of one Forward (byTokens).
-	used    []int            // ids of the experts whose rows were gathered, ascending
-	cuts    []int            // [threads+1] share boundaries in the gathered rows
+	used    []int            // ids of the experts whose rows were gathered, largest count first
+	segs    []segment        // what each thread runs
+	load    []int            // [threads] rows given to each share so far
 	experts []Expert         // the Forward's experts
 	dim     int              // their input width
 	shareFn func(lo, hi int) // s.runShares, bound once so Forward does not allocate
 }
+
+// segment is rows [lo, hi) of the gathered rows, all of expert e, run by
+// share (thread) share.
+type segment struct{ share, e, lo, hi int }
 
 // Bytes is the memory the scratch holds.
 func (s *Scratch) Bytes() int64 {
@@ -213,8 +218,8 @@ func (s *Scratch) byColumns(experts []Expert, n, dim int) {
 }
 
 // byTokens computes the n gathered rows' expert outputs into s.y in one
-// pool dispatch, the rows cut between the threads, and reports whether it
-// did: it does when the experts are worth it, with on average at least
+// pool dispatch, the rows shared between the threads, and reports whether
+// it did: it does when the experts are worth it, with on average at least
 // the rows from which their products take the packed GEMM (prefill).
 // Each thread runs W1, W3, SwiGLU and W2 over its rows of each expert in
 // turn, so the activations are packed inside the dispatch, the SwiGLU
@@ -239,72 +244,71 @@ func (s *Scratch) byTokens(experts []Expert, n, dim int) bool {
 	if minRows == 0 || n < len(s.used)*minRows {
 		return false
 	}
-	s.cutShares(kernels.Threads(), n, minRows)
+	t := kernels.Threads()
+	s.planShares(t, n, minRows)
 	s.experts, s.dim = experts, dim
 	if s.shareFn == nil {
 		s.shareFn = s.runShares
 	}
-	kernels.ParallelFor(len(s.cuts)-1, 1, s.shareFn)
+	kernels.ParallelFor(t, 1, s.shareFn)
 	s.experts = nil
 	return true
 }
 
-// cutShares sets s.cuts to t shares of about n/t of the gathered rows
-// each. A boundary that falls inside an expert's rows moves to the nearest
-// row that leaves at least minRows on both sides, or to the nearer end of
-// the expert's rows.
-func (s *Scratch) cutShares(t, n, minRows int) {
-	s.cuts = append(s.cuts[:0], 0)
-	for k := 1; k < t; k++ {
-		target := n * k / t
-		cut := n
-		for _, e := range s.used {
-			lo, hi := s.first[e], s.first[e]+s.count[e]
-			if target >= hi {
-				continue
-			}
-			cut = lo
-			if target-lo > hi-target {
-				cut = hi
-			}
-			if hi-lo >= 2*minRows {
-				if in := min(max(target, lo+minRows), hi-minRows); abs(in-target) < abs(cut-target) {
-					cut = in
+// planShares deals the used experts' rows (n in all) to t shares of about
+// n/t rows, largest expert first, each to the share with the fewest rows
+// so far (ties to the lower share). An expert that does not fit that share
+// is cut to fill it when both pieces keep at least minRows rows, the rest
+// dealt on; otherwise it goes whole.
+func (s *Scratch) planShares(t, n, minRows int) {
+	for i := 1; i < len(s.used); i++ { // insertion sort, stable: a handful of experts
+		for j := i; j > 0 && s.count[s.used[j]] > s.count[s.used[j-1]]; j-- {
+			s.used[j], s.used[j-1] = s.used[j-1], s.used[j]
+		}
+	}
+	if cap(s.load) < t {
+		s.load = make([]int, t)
+	}
+	s.load = s.load[:t]
+	clear(s.load)
+	s.segs = s.segs[:0]
+	target := (n + t - 1) / t
+	for _, e := range s.used {
+		lo, hi := s.first[e], s.first[e]+s.count[e]
+		for lo < hi {
+			k := 0
+			for i, l := range s.load {
+				if l < s.load[k] {
+					k = i
 				}
 			}
-			break
+			rows, room := hi-lo, target-s.load[k]
+			if rows > room && room >= minRows && rows-room >= minRows {
+				rows = room
+			}
+			s.segs = append(s.segs, segment{k, e, lo, lo + rows})
+			s.load[k] += rows
+			lo += rows
 		}
-		s.cuts = append(s.cuts, max(cut, s.cuts[k-1]))
 	}
-	s.cuts = append(s.cuts, n)
 }
 
-func abs(x int) int {
-	if x < 0 {
-		return -x
-	}
-	return x
-}
-
-// runShares runs shares [lo, hi) of byTokens: each expert's rows inside
-// the share, W1 and W3, SwiGLU, then W2. The products run on the calling
-// goroutine (kernels.ParallelFor inside a dispatch does).
+// runShares runs shares [lo, hi) of byTokens: each of their segments, W1
+// and W3, SwiGLU, then W2. The products run on the calling goroutine
+// (kernels.ParallelFor inside a dispatch does).
 func (s *Scratch) runShares(lo, hi int) {
 	dim := s.dim
-	for k := lo; k < hi; k++ {
-		a, b := s.cuts[k], s.cuts[k+1]
-		for _, e := range s.used {
-			r0, r1 := max(a, s.first[e]), min(b, s.first[e]+s.count[e])
-			if r0 >= r1 {
-				continue
-			}
-			ex := &s.experts[e]
-			ffn, rows := ex.W1.Rows, r1-r0
-			gate, up := s.gate[r0*ffn:r1*ffn], s.up[r0*ffn:r1*ffn]
-			tensor.MatMul(gate, s.x[r0*dim:r1*dim], rows, ex.W1)
-			tensor.MatMul(up, s.x[r0*dim:r1*dim], rows, ex.W3)
-			kernels.SiLUMul(gate, gate, up)
-			tensor.MatMul(s.y[r0*dim:r1*dim], gate, rows, ex.W2)
+	for _, sg := range s.segs {
+		if sg.share < lo || sg.share >= hi {
+			continue
 		}
+		ex := &s.experts[sg.e]
+		ffn, rows := ex.W1.Rows, sg.hi-sg.lo
+		gate, up := s.gate[sg.lo*ffn:sg.hi*ffn], s.up[sg.lo*ffn:sg.hi*ffn]
+		x := s.x[sg.lo*dim : sg.hi*dim]
+		tensor.MatMul(gate, x, rows, ex.W1)
+		tensor.MatMul(up, x, rows, ex.W3)
+		kernels.SiLUMul(gate, gate, up)
+		tensor.MatMul(s.y[sg.lo*dim:sg.hi*dim], gate, rows, ex.W2)
 	}
 }

@@ -156,28 +156,29 @@ func TestForwardGroupedEqualsSolo(t *testing.T) {
 	}
 }
 
-// TestCutShares checks the token split's share boundaries on worked
-// examples: experts of 300, 100 and 200 rows (600 in all), pieces of at
-// least 97 rows.
-func TestCutShares(t *testing.T) {
+// TestPlanShares checks how the token split deals rows to threads, on
+// worked examples: experts 0, 2 and 3 with 300, 100 and 200 rows (600 in
+// all; expert 1 unused), pieces of at least 97 rows.
+func TestPlanShares(t *testing.T) {
 	s := NewScratch(300, 2, 1, 1, 4)
-	s.used = append(s.used[:0], 0, 2, 3) // expert 1 unused
 	s.first[0], s.count[0] = 0, 300
 	s.first[2], s.count[2] = 300, 100
 	s.first[3], s.count[3] = 400, 200
 	for _, c := range []struct {
 		t    int
-		want []int
+		want []segment // {share, expert, lo, hi}
 	}{
-		{1, []int{0, 600}},
-		{2, []int{0, 300, 600}},                // 300 is expert 2's first row
-		{3, []int{0, 200, 400, 600}},           // 200 leaves 200 and 100 rows of expert 0; 400 is a boundary
-		{4, []int{0, 150, 300, 497, 600}},      // 450 would leave 50 rows of expert 3: 497 leaves 97 and 103
-		{5, []int{0, 120, 203, 400, 497, 600}}, // 240 → 203 leaves 97 of expert 0; 360: expert 2 (100 < 2·97 rows) goes whole, to its nearer end
+		{1, []segment{{0, 0, 0, 300}, {0, 3, 400, 600}, {0, 2, 300, 400}}},
+		{2, []segment{{0, 0, 0, 300}, {1, 3, 400, 600}, {1, 2, 300, 400}}},
+		// 200 rows each: expert 0 fills share 0 and its rest goes to share 1.
+		{3, []segment{{0, 0, 0, 200}, {1, 0, 200, 300}, {2, 3, 400, 600}, {1, 2, 300, 400}}},
+		// 150 each: expert 3 would leave 50 rows, below 97, so it goes whole.
+		{4, []segment{{0, 0, 0, 150}, {1, 0, 150, 300}, {2, 3, 400, 600}, {3, 2, 300, 400}}},
 	} {
-		s.cutShares(c.t, 600, 97)
-		if !slices.Equal(s.cuts, c.want) {
-			t.Errorf("%d shares: cuts %v, want %v", c.t, s.cuts, c.want)
+		s.used = append(s.used[:0], 0, 2, 3)
+		s.planShares(c.t, 600, 97)
+		if !slices.Equal(s.segs, c.want) {
+			t.Errorf("%d shares: %v, want %v", c.t, s.segs, c.want)
 		}
 	}
 }
@@ -238,11 +239,11 @@ func TestForwardByTokensEqualsColumns(t *testing.T) {
 			s.Group = new(kernels.Group)
 			got := make([]float32, T*dim)
 			Forward(got, h, T, dim, experts, ids, w, K, s)
-			if len(s.cuts) != threads+1 {
-				t.Fatalf("%s, %d threads: cuts %v: the token split was not taken", typ, threads, s.cuts)
+			if len(s.segs) == 0 {
+				t.Fatalf("%s, %d threads: the token split was not taken", typ, threads)
 			}
-			if threads == 2 && (s.cuts[1] == s.first[1] || s.cuts[1] == s.first[2]) {
-				t.Errorf("%s: cuts %v, experts from rows %v: no expert was cut", typ, s.cuts, s.first[:3])
+			if threads == 2 && len(s.segs) != len(s.used)+1 {
+				t.Errorf("%s: segments %v: no expert was cut", typ, s.segs)
 			}
 			for i := range want {
 				if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
