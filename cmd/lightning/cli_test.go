@@ -271,9 +271,10 @@ func TestBenchDispatchAB(t *testing.T) {
 // FMA-peak ratios that follow from tok/s and the run's peak, and fewer
 // pool dispatches after than before where the experts get enough tokens
 // to split them by tokens (512 tokens of the tiny preset: about 256 rows
-// per expert), the same where they do not (64 tokens: about 32).
+// per expert), the same where they do not (8 tokens: 16 rows in all, fewer
+// than any path's SplitMinRows times the experts used).
 func TestBenchPrefillAB(t *testing.T) {
-	out, stderr, code := runCLI(t, "bench", "-preset", "tiny", "-prefill", "64,512", "-decode-ctx", "", "-ab-prefill", "3", "-json")
+	out, stderr, code := runCLI(t, "bench", "-preset", "tiny", "-prefill", "8,512", "-decode-ctx", "", "-ab-prefill", "3", "-json")
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
@@ -281,7 +282,7 @@ func TestBenchPrefillAB(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &r); err != nil {
 		t.Fatal(err)
 	}
-	if len(r.PrefillAB) != 2 || r.PrefillAB[0].Tokens != 64 || r.PrefillAB[1].Tokens != 512 {
+	if len(r.PrefillAB) != 2 || r.PrefillAB[0].Tokens != 8 || r.PrefillAB[1].Tokens != 512 {
 		t.Fatalf("A/B points %+v", r.PrefillAB)
 	}
 	c, err := minimax01.PresetConfig("tiny")
@@ -301,7 +302,7 @@ func TestBenchPrefillAB(t *testing.T) {
 		}
 	}
 	if short, long := r.PrefillAB[0], r.PrefillAB[1]; short.NewDispatches != short.OldDispatches || long.NewDispatches >= long.OldDispatches {
-		t.Errorf("pool dispatches per step: 64 tokens %.1f after, %.1f before; 512 tokens %.1f after, %.1f before",
+		t.Errorf("pool dispatches per step: 8 tokens %.1f after, %.1f before; 512 tokens %.1f after, %.1f before",
 			short.NewDispatches, short.OldDispatches, long.NewDispatches, long.OldDispatches)
 	}
 }
