@@ -165,6 +165,7 @@ func Forward(out, h []float32, T, dim int, experts []Expert, ids []int32, weight
 		return
 	}
 	if s.byTokens(experts, n, dim) {
+		// One lap for the dispatch: SwiGLU runs inside it, between the products.
 		ffn := experts[s.used[0]].W1.Rows
 		var bytes int
 		for _, e := range s.used {
