@@ -33,6 +33,7 @@ var allowed = map[string][]string{
 	"sample":                  {"kernels"},
 	"model":                   {"tensor"},
 	"model/minimax01":         {"model", "attention", "moe", "tensor", "quant", "kernels", "format/safetensors", "format/gguf", "internal/trace"},
+	"model/builtin":           {"model/minimax01", "format/safetensors", "tokenizer", "tokenizer/chat"}, // the model embedded in the binary (go:embed), loaded in place from its bytes
 	"engine":                  {"model", "sample"},
 	"server":                  {"engine", "model", "sample", "tokenizer", "tokenizer/chat", "tokenizer/jinja"},
 	"train":                   {"model/minimax01", "attention", "moe", "tensor", "kernels"},

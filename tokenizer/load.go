@@ -221,6 +221,22 @@ func Load(path string) (*Tokenizer, error) {
 	return t, nil
 }
 
+// FromFiles builds a tokenizer from the contents of a tokenizer.json file
+// and of the tokenizer_config.json beside it (which names BOS and EOS), as
+// Load does from a folder holding both.
+func FromFiles(tokenizerJSON, tokenizerConfigJSON []byte) (*Tokenizer, error) {
+	t, err := FromJSON(tokenizerJSON)
+	if err != nil {
+		return nil, fmt.Errorf("tokenizer: tokenizer.json: %w", err)
+	}
+	cfg, err := parseConfig("tokenizer_config.json", tokenizerConfigJSON)
+	if err != nil {
+		return nil, fmt.Errorf("tokenizer: %w", err)
+	}
+	t.setBOSEOS(cfg)
+	return t, nil
+}
+
 // FromJSON builds a tokenizer from the contents of a tokenizer.json file.
 func FromJSON(data []byte) (*Tokenizer, error) { return fromJSON(data, options{}) }
 
@@ -378,6 +394,12 @@ func readConfig(path string) (*tokenizerConfig, error) {
 	if err != nil {
 		return nil, err
 	}
+	return parseConfig(path, data)
+}
+
+// parseConfig parses the contents of tokenizer_config.json; path names it in
+// errors.
+func parseConfig(path string, data []byte) (*tokenizerConfig, error) {
 	var raw struct {
 		BOS            json.RawMessage            `json:"bos_token"`
 		EOS            json.RawMessage            `json:"eos_token"`
@@ -392,6 +414,7 @@ func readConfig(path string) (*tokenizerConfig, error) {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	c := &tokenizerConfig{Decoder: map[int]AddedToken{}}
+	var err error
 	for _, f := range []struct {
 		raw json.RawMessage
 		dst *string

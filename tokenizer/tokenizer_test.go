@@ -220,6 +220,37 @@ func TestLoadWithConfig(t *testing.T) {
 	}
 }
 
+// TestFromFiles builds the tokenizer from the two files' contents and checks
+// it against Load of the folder holding them: the same BOS and EOS and the
+// same ids.
+func TestFromFiles(t *testing.T) {
+	tj := readGz(t, filepath.Join("testdata", "llama2", "tokenizer.json.gz"))
+	cfg, err := os.ReadFile(filepath.Join("testdata", "llama2", "tokenizer_config.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tk, err := FromFiles(tj, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if id, ok := tk.BOS(); !ok || id != 1 {
+		t.Errorf("BOS %d %v, want 1", id, ok)
+	}
+	if id, ok := tk.EOS(); !ok || id != 2 {
+		t.Errorf("EOS %d %v, want 2", id, ok)
+	}
+	noCfg, err := FromJSON(tj)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := noCfg.EOS(); ok {
+		t.Error("FromJSON alone knows an EOS; the test cannot tell whether FromFiles read the config")
+	}
+	if _, err := FromFiles(tj, []byte(`{"eos_token": 7}`)); err == nil || !strings.Contains(err.Error(), "tokenizer_config.json") {
+		t.Errorf("bad config: err = %v, want one naming tokenizer_config.json", err)
+	}
+}
+
 // TestConcurrentEncode encodes the golden strings from several goroutines
 // at once (run with -race) and checks the results.
 func TestConcurrentEncode(t *testing.T) {

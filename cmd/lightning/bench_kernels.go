@@ -21,7 +21,7 @@ func init() {
 	register(&command{
 		name:    "bench",
 		summary: "measure the machine's limits and the kernels' throughput against them",
-		usage:   "-kernels [-json] [-threads N]  |  (-model DIR | -preset NAME) [-prefill N,...] [-decode-ctx N,...] [-long N] [-kv f32|bf16|int8] [-profile] [-json]  |  -train [-preset NAME,...] [-seq-len N] [-steps N] [-json]",
+		usage:   "-kernels [-json] [-threads N]  |  [-model DIR | -preset NAME] [-prefill N,...] [-decode-ctx N,...] [-long N] [-kv f32|bf16|int8] [-profile] [-json]  |  -train [-preset NAME,...] [-seq-len N] [-steps N] [-json]",
 		help: `-kernels measures, in one run, the machine's read bandwidth (1 GiB streamed), its fp32 FMA peak
 and its VDPBF16PS peak on the chosen threads, then times each kernel at MiniMax shapes and reports
 it as a ratio to those limits: GEMM GFLOP/s ÷ FMA peak (bf16-dot GEMM ÷ bf16 peak), decode GEMV
@@ -31,7 +31,7 @@ used), so a busy machine slows both sides of a ratio alike; a kernel during whic
 more than 15%, or whose best run beats the limit, is marked as unsteady. It warns when the load average says other work shares the
 cores. Needs about 3 GB of memory.
 
-Model mode (-model DIR or -preset NAME) measures the same machine limits, then end-to-end prefill
+Model mode (-model DIR, -preset NAME, or neither: the built-in model) measures the same machine limits, then end-to-end prefill
 tok/s at each -prefill length (with the useful-FLOP rate as a ratio to the FMA peak) and decode tok/s
 at each -decode-ctx context (with bytes moved per token — active weights, KV cache read, lightning
 state read and written — as a ratio to the read bandwidth). -long N adds one chunked prefill of N
@@ -76,6 +76,7 @@ LM head included, and attention) ÷ the FMA peak measured in the same run. m300 
 
 Examples:
   lightning bench -kernels
+  lightning bench -prefill 512 -decode-ctx 0
   lightning bench -preset m300
   lightning bench -preset b2 -prefill 2048 -decode-ctx 0 -json
   lightning bench -preset m300 -prefill 2048 -decode-ctx 0 -profile
@@ -105,7 +106,7 @@ func runBench(fs *flag.FlagSet, args []string) error {
 	fs.BoolVar(&f.json, "json", false, "print the report as JSON")
 	fs.IntVar(&f.threads, "threads", 0, "worker threads (0 = one per core)")
 	var mo modelBenchOptions
-	fs.StringVar(&mo.dir, "model", "", "model mode: benchmark this model folder")
+	fs.StringVar(&mo.dir, "model", "", "model mode: benchmark this model folder (default: the built-in model, unless -preset, -kernels or -train)")
 	fs.StringVar(&mo.preset, "preset", "", "model mode: benchmark a random-weight preset (tiny, m300, b2, long; written once to the temp folder)")
 	prefill := fs.String("prefill", "512,2048,8192,32768", "model mode: prompt lengths to time (comma-separated; empty = none)")
 	decodeCtx := fs.String("decode-ctx", "0,8192,32768", "model mode: contexts to time decoding at (comma-separated; empty = none)")
@@ -164,15 +165,13 @@ func runBench(fs *flag.FlagSet, args []string) error {
 		return fmt.Errorf("%w: -kernels and model mode (-model/-preset) are separate runs", errUsage)
 	case mo.dir != "" && mo.preset != "":
 		return fmt.Errorf("%w: give -model DIR or -preset NAME, not both", errUsage)
-	case mo.dir != "" || mo.preset != "":
+	case f.kernels:
+		return benchKernels(os.Stdout, f.json, f.threads)
+	default: // model mode: -model DIR, -preset NAME, or the built-in model
 		if f.threads > 0 {
 			kernels.SetThreads(f.threads)
 		}
 		return benchModelMode(stdout, fs.Output(), mo)
-	case f.kernels:
-		return benchKernels(os.Stdout, f.json, f.threads)
-	default:
-		return fmt.Errorf("%w: choose a mode: -kernels, or -model DIR / -preset NAME", errUsage)
 	}
 }
 

@@ -372,7 +372,7 @@ func benchModelMode(w io.Writer, stderr io.Writer, o modelBenchOptions) error {
 		return err
 	}
 	defer m.Close()
-	r := &modelReport{Model: dir, Threads: kernels.Threads(), LoadAvg: loadAvg(), LoadSecs: time.Since(t0).Seconds(), LazyWeights: o.lazy}
+	r := &modelReport{Model: modelLabel(dir), Threads: kernels.Threads(), LoadAvg: loadAvg(), LoadSecs: time.Since(t0).Seconds(), LazyWeights: o.lazy}
 	c := m.Config
 	V := c.Vocab
 	prompt := func(n int) []int32 {
@@ -499,7 +499,7 @@ func benchModelMode(w io.Writer, stderr io.Writer, o modelBenchOptions) error {
 		for l, k := range c.LayerKinds {
 			timer.softmax[l] = k == minimax01.Softmax
 		}
-		lm, err := minimax01.Load(dir, minimax01.Options{MaxBatchTokens: o.chunk, KVType: kv, BF16Dot: o.bf16Dot, GGUFBlocks: o.ggufBlocks, Tracer: timer})
+		lm, err := loadModelAt(dir, minimax01.Options{MaxBatchTokens: o.chunk, KVType: kv, BF16Dot: o.bf16Dot, GGUFBlocks: o.ggufBlocks, Tracer: timer})
 		if err != nil {
 			return err
 		}

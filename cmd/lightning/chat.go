@@ -23,12 +23,13 @@ func init() {
 	register(&command{
 		name:    "chat",
 		summary: "interactive chat with history, sessions saved to disk, and sampling flags",
-		usage:   "-model DIR [-system TEXT] [-session FILE] [sampling flags]",
+		usage:   "[-model DIR] [-system TEXT] [-session FILE] [sampling flags]",
 		help: `An interactive conversation through the model's chat template. Each turn resumes from the state
 the previous turn left (lightning states and KV cache), so only the new message is read, not the
 whole history. With -session FILE the conversation and its state are saved after every turn
 (atomically) and restored on the next start, so a long conversation resumes instantly. "serve
 -session-dir DIR" reads such a file copied in as DIR/NAME.session; chat does not read the server's files.
+Without -model it runs the built-in model mini, embedded in this binary (no download, no file written).
 
 Type a message and press Enter. Commands:
   /reset        forget the conversation (keeps -system)

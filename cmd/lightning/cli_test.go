@@ -139,9 +139,10 @@ func TestCLIErrors(t *testing.T) {
 	}{
 		{[]string{"logits", "-model", dir, "-ids", "1,x", "-o", "/tmp/x"}, "not a token id", 2},
 		{[]string{"generate", "-model", dir, "-ids", "1,99999"}, "outside the vocabulary", 2},
-		{[]string{"generate", "-ids", "1"}, "-model DIR is required", 2},
+		{[]string{"generate", "-ids", "1,99999"}, "outside the vocabulary [0, 8192)", 2}, // the built-in model
 		{[]string{"generate", "-model", "/nonexistent", "-ids", "1"}, "no such file", 1},
-		{[]string{"inspect"}, "exactly one of", 2},
+		{[]string{"inspect", "-model", dir, "-preset", "tiny"}, "not both", 2},
+		{[]string{"inspect", "-preset", "tiny", "-check"}, "-check needs a checkpoint", 2},
 		{[]string{"random-model", "-preset", "nope", "-o", "/tmp/x"}, "unknown preset", 1},
 		{[]string{"nosuchcommand"}, "unknown command", 2},
 		{[]string{"generate", "-model", dir, "-ids", "1", "-bogus"}, "flag provided but not defined", 2},

@@ -38,12 +38,13 @@ func checkIDs(ids []int32, vocab int) error {
 	return nil
 }
 
-// loadModel opens a checkpoint folder, printing any load warnings.
+// loadModel opens a checkpoint folder or GGUF file, or the built-in model
+// when dir is "" (saying so on stderr), printing any load warnings.
 func loadModel(dir string, opt minimax01.Options, stderr io.Writer) (*minimax01.Model, error) {
 	if dir == "" {
-		return nil, fmt.Errorf("%w: -model DIR is required (a Hugging Face checkpoint folder, or make one with 'lightning random-model')", errUsage)
+		announceBuiltin(stderr)
 	}
-	m, err := minimax01.Load(dir, opt)
+	m, err := loadModelAt(dir, opt)
 	if err != nil {
 		return nil, err
 	}
@@ -57,7 +58,11 @@ func loadModel(dir string, opt minimax01.Options, stderr io.Writer) (*minimax01.
 // infinite: where the model first produced such a value, and how to find the
 // damaged tensors.
 func nonFinite(m model.Model, s model.Seq, dir string) error {
-	return fmt.Errorf("%w\n(run 'lightning inspect -check -model %s' to find the tensors that hold them)", model.NonFiniteError(m, s), dir)
+	check := "lightning inspect -check"
+	if dir != "" {
+		check += " -model " + dir
+	}
+	return fmt.Errorf("%w\n(run '%s' to find the tensors that hold them)", model.NonFiniteError(m, s), check)
 }
 
 // progress draws a one-line progress bar, redrawn in place with a carriage

@@ -16,7 +16,7 @@ func init() {
 	register(&command{
 		name:    "convert",
 		summary: "convert a model to GGUF (llama.cpp, ollama) or back to a Hugging Face folder",
-		usage:   "-model DIR|FILE.gguf -to gguf|hf [-type f32|f16|bf16|q8_0|q4_k|q4_k_m|q5_k|q5_k_m|q6_k] -o OUT",
+		usage:   "[-model DIR|FILE.gguf] -to gguf|hf [-type f32|f16|bf16|q8_0|q4_k|q4_k_m|q5_k|q5_k_m|q6_k] -o OUT",
 		help: `-to gguf writes one .gguf file in llama.cpp's minimax-01 layout (tensor names, metadata, and the
 tokenizer and chat template when the model folder has them), so llama.cpp and ollama can load it; every
 Lightning command also takes it as -model FILE.gguf. -type picks the matrices' type (default bf16); norm
@@ -33,7 +33,8 @@ a GGUF file included; -type f32|f16|bf16 (default bf16). A model folder's tokeni
 GGUF file's tokenizer section becomes tokenizer.json and tokenizer_config.json (vocabulary, merges,
 added tokens, pre-tokenizer, BOS/EOS and the chat template), so the folder runs on its own.
 
-Both stream one matrix at a time with a progress bar, and write atomically.
+Both stream one matrix at a time with a progress bar, and write atomically. Without -model they convert
+the built-in model mini, embedded in this binary.
 
 Examples:
   lightning convert -model /tmp/b2 -to gguf -type q8_0 -o /tmp/b2-q8_0.gguf
@@ -44,15 +45,15 @@ Examples:
 }
 
 func runConvert(fs *flag.FlagSet, args []string) error {
-	src := fs.String("model", "", "model folder or .gguf file")
+	src := fs.String("model", "", "model folder or .gguf file (default: the built-in model)")
 	to := fs.String("to", "", "gguf or hf")
 	typ := fs.String("type", "bf16", "type of the matrices: f32, f16, bf16 (q8_0, q4_k, q4_k_m, q5_k, q5_k_m, q6_k for gguf)")
 	out := fs.String("o", "", "output file (gguf) or folder (hf)")
 	if err := parseFlags(fs, args, false); err != nil {
 		return err
 	}
-	if *src == "" || *out == "" {
-		return fmt.Errorf("%w: -model and -o are required", errUsage)
+	if *out == "" {
+		return fmt.Errorf("%w: -o is required", errUsage)
 	}
 	m, err := loadModel(*src, minimax01.Options{MaxBatchTokens: 16}, fs.Output())
 	if err != nil {

@@ -28,7 +28,7 @@ func init() {
 	register(&command{
 		name:    "worker",
 		summary: "hold a slice of a model for a hub (serve/generate/logits -workers) and serve it over gRPC",
-		usage:   "-model DIR -plan PLAN -rank R|-lws -listen ADDR [-token T] [-tls-cert F -tls-key F -tls-ca F] [-quant FMT] [-probe-listen ADDR]",
+		usage:   "[-model DIR] -plan PLAN -rank R|-lws -listen ADDR [-token T] [-tls-cert F -tls-key F -tls-ca F] [-quant FMT] [-probe-listen ADDR]",
 		help: `Loads only the tensors of rank R under PLAN (pp=N: a range of layers; ep=N: a range of each MoE
 layer's experts; pp=N,ep=M: both; rank r is stage r/M, expert rank r%M, and expert rank 0 of a stage also
 holds its attention; sp=N: every layer, and long prompts are cut into N chunks run at once, passing
@@ -263,7 +263,7 @@ func startLocalWorkers(dir string, plan dist.Plan, opt minimax01.Options, sec di
 }
 
 func runWorker(fs *flag.FlagSet, args []string) error {
-	dir := fs.String("model", "", "model folder")
+	dir := fs.String("model", "", modelFlagHelp)
 	rank := fs.Int("rank", -1, "this worker's rank in the plan (0-based)")
 	listen := fs.String("listen", "127.0.0.1:0", "address to serve on (port 0 picks a free one)")
 	batchTokens := fs.Int("batch-tokens", 512, "most tokens per step (the hub uses the smallest of all processes)")
@@ -315,7 +315,7 @@ func runWorker(fs *flag.FlagSet, args []string) error {
 	if err := checkPartable(*dir); err != nil {
 		return err
 	}
-	cfg, err := minimax01.LoadConfig(*dir)
+	cfg, err := loadConfig(*dir)
 	if err != nil {
 		return err
 	}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/lightninglm/lightning/kernels"
 	"github.com/lightninglm/lightning/model"
+	"github.com/lightninglm/lightning/model/builtin"
 	"github.com/lightninglm/lightning/model/minimax01"
 )
 
@@ -23,7 +24,7 @@ func init() {
 	register(&command{
 		name:    "eval",
 		summary: "compare a (quantized) model's logits with a reference: KL divergence, top-1 agreement, speed",
-		usage:   "-model A [-quant FORMAT,...] [-ref B] [-prompts FILE | -text FILE] [-speed N]",
+		usage:   "[-model A] [-quant FORMAT,...] [-ref B] [-prompts FILE | -text FILE] [-speed N]",
 		help: `Runs every prompt through model A and the reference B (default: A as stored) and reports, over all
 positions: the mean, median and largest KL divergence KL(B‖A) of the next-token distributions, the top-1
 (argmax) agreement, and the largest absolute logit difference.
@@ -37,7 +38,9 @@ of -ctx tokens. Without either, A's folder's manifest.json is used if it has one
 
 -speed N also times N greedy decode steps of every model after a short prompt, in interleaved rounds
 (CPU time is shared: read the load average printed with it), and reports tok/s, the ratio to the reference,
-the active weight bytes per token and the roofline ratio: bytes/token × tok/s ÷ measured read bandwidth.`,
+the active weight bytes per token and the roofline ratio: bytes/token × tok/s ÷ measured read bandwidth.
+
+Without -model, A is the built-in model mini, embedded in this binary.`,
 		run: runEval,
 	})
 }
@@ -59,7 +62,7 @@ type evalStats struct {
 }
 
 func runEval(fs *flag.FlagSet, args []string) error {
-	dir := fs.String("model", "", "model folder A")
+	dir := fs.String("model", "", "model folder A (default: the built-in model)")
 	quantList := fs.String("quant", "", "comma-separated formats to quantize A to at load (each is evaluated)")
 	ref := fs.String("ref", "", "reference model folder B (default: A as stored)")
 	prompts := fs.String("prompts", "", "golden manifest.json or token-id file (one prompt per line)")
@@ -72,9 +75,6 @@ func runEval(fs *flag.FlagSet, args []string) error {
 		return err
 	}
 	stderr := fs.Output()
-	if *dir == "" {
-		return fmt.Errorf("%w: -model DIR is required", errUsage)
-	}
 	if *ref == "" {
 		*ref = *dir
 	}
@@ -112,12 +112,15 @@ func runEval(fs *flag.FlagSet, args []string) error {
 		}
 		defer m.Close()
 		name := filepath.Base(*dir)
+		if *dir == "" {
+			name = builtin.Name
+		}
 		if spec != nil {
 			name = spec.Format.String()
-			fmt.Fprintf(stderr, "quantized %s to %s at load in %v\n", *dir, spec, time.Since(start).Round(time.Millisecond))
+			fmt.Fprintf(stderr, "quantized %s to %s at load in %v\n", modelLabel(*dir), spec, time.Since(start).Round(time.Millisecond))
 		}
 		if m.Config.Vocab != refModel.Config.Vocab {
-			return fmt.Errorf("%s has vocabulary %d, the reference %d", *dir, m.Config.Vocab, refModel.Config.Vocab)
+			return fmt.Errorf("%s has vocabulary %d, the reference %d", modelLabel(*dir), m.Config.Vocab, refModel.Config.Vocab)
 		}
 		vs = append(vs, variant{name, m})
 	}
@@ -236,7 +239,7 @@ func readPrompts(prompts, text, dirA, dirB string, ctx int) ([][]int32, error) {
 	}
 	if prompts == "" {
 		for _, d := range []string{dirA, dirB} {
-			if p := filepath.Join(d, "manifest.json"); fileExists(p) {
+			if p := filepath.Join(d, "manifest.json"); d != "" && fileExists(p) {
 				prompts = p
 				break
 			}

@@ -15,16 +15,17 @@ func init() {
 	register(&command{
 		name:    "generate",
 		summary: "generate token ids from a token-id prompt (greedy)",
-		usage:   "-model DIR -ids 1,2,3 [-n 32] [-stop ID,...]",
+		usage:   "[-model DIR] -ids 1,2,3 [-n 32] [-stop ID,...]",
 		help: `Feeds the prompt, then generates -n new tokens and prints them comma-separated on stdout. Always
 greedy (argmax, ties to the lowest id): a reproducible check of a checkpoint; 'lightning run' samples text.
-Timing goes to stderr with -v.`,
+Timing goes to stderr with -v.
+Without -model it runs the built-in model mini, embedded in this binary (no download, no file written).`,
 		run: runGenerate,
 	})
 }
 
 func runGenerate(fs *flag.FlagSet, args []string) error {
-	dir := fs.String("model", "", "model folder")
+	dir := fs.String("model", "", modelFlagHelp)
 	idsFlag := fs.String("ids", "", "prompt token ids, comma-separated")
 	n := fs.Int("n", 32, "number of new tokens")
 	stop := fs.String("stop", "", "stop after generating any of these ids (comma-separated; the stop id is printed)")

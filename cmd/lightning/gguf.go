@@ -5,9 +5,11 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/lightninglm/lightning/format/gguf"
+	"github.com/lightninglm/lightning/model/builtin"
 	"github.com/lightninglm/lightning/model/minimax01"
 	"github.com/lightninglm/lightning/tokenizer"
 	"github.com/lightninglm/lightning/tokenizer/chat"
@@ -39,9 +41,12 @@ const (
 	tokUnused      = 5
 )
 
-// loadTokenizer reads the tokenizer of a model folder, or of a GGUF file's
-// metadata.
+// loadTokenizer reads the tokenizer of a model folder, of a GGUF file's
+// metadata, or of the built-in model ("").
 func loadTokenizer(path string) (*tokenizer.Tokenizer, error) {
+	if path == "" {
+		return builtin.Tokenizer()
+	}
 	if !minimax01.IsGGUF(path) {
 		return tokenizer.Load(path)
 	}
@@ -120,9 +125,13 @@ func ggufVocab(m *gguf.Metadata, path string) (*tokenizer.Vocab, error) {
 }
 
 // loadChatConfig reads the chat templates of a model folder
-// (tokenizer_config.json) or of a GGUF file (tokenizer.chat_template). The
-// error wraps os.ErrNotExist when there is none.
+// (tokenizer_config.json), of a GGUF file (tokenizer.chat_template) or of
+// the built-in model (""). The error wraps os.ErrNotExist when there is
+// none.
 func loadChatConfig(path string) (*chat.Config, error) {
+	if path == "" {
+		return builtin.ChatConfig()
+	}
 	if !minimax01.IsGGUF(path) {
 		return chat.LoadConfig(filepath.Join(path, "tokenizer_config.json"))
 	}
@@ -155,13 +164,13 @@ func loadChatConfig(path string) (*chat.Config, error) {
 	return c, nil
 }
 
-// ggufTokenizerMeta is the tokenizer section for a model folder's
-// tokenizer (and chat template, when it has one), as llama.cpp's converter
+// ggufTokenizerMeta is the tokenizer section for a model folder's (or the
+// built-in model's, dir "") tokenizer (and chat template, when it has one), as llama.cpp's converter
 // writes it for a GPT-2 style vocabulary: every id below vocab gets a token
 // ("[PAD<id>]", type unused, for ids the tokenizer lacks). What the section
 // cannot say about the tokenizer is reported through warn.
 func ggufTokenizerMeta(dir string, vocab int, warn func(string)) (*gguf.Metadata, error) {
-	tok, err := tokenizer.Load(dir)
+	tok, err := loadTokenizer(dir)
 	if err != nil {
 		return nil, err
 	}
@@ -207,7 +216,7 @@ func ggufTokenizerMeta(dir string, vocab int, warn func(string)) (*gguf.Metadata
 		m.Set(keyTokEOS, uint32(id))
 	}
 	m.Set(keyTokAddBOS, v.AddBOS)
-	if cc, err := chat.LoadConfig(filepath.Join(dir, "tokenizer_config.json")); err == nil {
+	if cc, err := loadChatConfig(dir); err == nil {
 		if src, ok := cc.Templates["default"]; ok {
 			m.Set(keyChatTemplate, src)
 		}
@@ -225,6 +234,18 @@ var tokenizerFiles = []string{"tokenizer.json", "tokenizer_config.json", "vocab.
 // tokenizer_config.json. It returns the names of the files written.
 func writeTokenizerFiles(src, dir string) ([]string, error) {
 	var names []string
+	if src == "" { // the built-in model: its embedded tokenizer files
+		for _, f := range builtin.Files() {
+			if !slices.Contains(tokenizerFiles, f.Name) {
+				continue
+			}
+			if err := os.WriteFile(filepath.Join(dir, f.Name), f.Data, 0o644); err != nil {
+				return names, err
+			}
+			names = append(names, f.Name)
+		}
+		return names, nil
+	}
 	if !minimax01.IsGGUF(src) {
 		for _, n := range tokenizerFiles {
 			b, err := os.ReadFile(filepath.Join(src, n))

@@ -14,6 +14,7 @@ import (
 	"github.com/lightninglm/lightning/dist"
 	"github.com/lightninglm/lightning/format/gguf"
 	"github.com/lightninglm/lightning/format/safetensors"
+	"github.com/lightninglm/lightning/model/builtin"
 	"github.com/lightninglm/lightning/model/minimax01"
 	"github.com/lightninglm/lightning/quant"
 )
@@ -22,7 +23,7 @@ func init() {
 	register(&command{
 		name:    "inspect",
 		summary: "show a model's layer plan, parameter counts, bytes per dtype and memory per sequence",
-		usage:   "(-model DIR|FILE.gguf | -preset NAME) [-plan PLAN [-quant FMT]] [-json] [-check] [-tensors]",
+		usage:   "[-model DIR|FILE.gguf | -preset NAME] [-plan PLAN [-quant FMT]] [-json] [-check] [-tensors]",
 		help: `Reads config.json and, when present, the safetensors headers (no weights are loaded; every tensor the config
 calls for must be there with the dtype and shape the config implies, so a wrong field or a missing shard is an
 error rather than a wrong size), and prints:
@@ -38,6 +39,9 @@ sends between the ranks.
 With -check it also reads every weight and reports, by tensor name, the tensors that hold NaN or infinite
 values (a damaged download), exiting 1 if any do. Integer and packed (quantized) tensors are not checked
 element by element.
+
+Without -model or -preset it reports on the built-in model mini, embedded in this binary, and names it
+with its size and the SHA-256 of its weights.
 
 With -tensors, for a GGUF file, it also lists every tensor with its ggml type and shape, to see the
 per-tensor types of a mix such as Q4_K_M (lightning inspect -model m-q4_k_m.gguf -tensors).`,
@@ -133,7 +137,7 @@ type memRow struct {
 }
 
 func runInspect(fs *flag.FlagSet, args []string) error {
-	dir := fs.String("model", "", "model folder (config.json is enough)")
+	dir := fs.String("model", "", "model folder (config.json is enough) or .gguf file (default: the built-in model)")
 	preset := fs.String("preset", "", "inspect a built-in shape instead (see 'lightning random-model -help')")
 	asJSON := fs.Bool("json", false, "print JSON")
 	planFlag := fs.String("plan", "", "also print the memory per process of this plan (pp=N, ep=N, pp=N,ep=M, sp=N)")
@@ -143,38 +147,43 @@ func runInspect(fs *flag.FlagSet, args []string) error {
 	if err := parseFlags(fs, args, false); err != nil {
 		return err
 	}
-	if (*dir == "") == (*preset == "") {
-		return fmt.Errorf("%w: give exactly one of -model DIR or -preset NAME", errUsage)
+	if *dir != "" && *preset != "" {
+		return fmt.Errorf("%w: give -model DIR or -preset NAME, not both", errUsage)
 	}
 	if *tensors && !minimax01.IsGGUF(*dir) {
 		return fmt.Errorf("%w: -tensors needs -model FILE.gguf", errUsage)
 	}
-	if *check && *dir == "" {
-		return fmt.Errorf("%w: -check needs -model DIR", errUsage)
+	if *check && *preset != "" {
+		return fmt.Errorf("%w: -check needs a checkpoint: -model DIR, or neither flag for the built-in model", errUsage)
 	}
 	var c *minimax01.Config
 	var err error
-	name := *dir
-	if *preset != "" {
+	name, checkpoint := *dir, false // checkpoint: there are safetensors weights to read
+	switch {
+	case *preset != "":
 		c, err = minimax01.PresetConfig(*preset)
 		name = "preset " + *preset
-	} else if minimax01.IsGGUF(*dir) {
+	case minimax01.IsGGUF(*dir):
 		if *planFlag != "" {
 			return fmt.Errorf("%w: -plan needs a safetensors checkpoint: a GGUF file cannot be loaded in parts yet", errUsage)
 		}
 		return inspectGGUF(*dir, *asJSON, *tensors)
-	} else {
+	case *dir == "":
+		c, err = builtin.Config()
+		name, checkpoint = builtin.Describe(), true
+	default:
 		c, err = minimax01.LoadConfig(*dir)
+		checkpoint = hasCheckpoint(*dir)
 	}
 	if err != nil {
 		return err
 	}
-	r, err := buildReport(c, name, *dir)
+	r, err := buildReport(c, name, *dir, checkpoint)
 	if err != nil {
 		return err
 	}
 	if *planFlag != "" {
-		if err := addPlan(r, c, *dir, *planFlag, *quantFmt); err != nil {
+		if err := addPlan(r, c, *dir, checkpoint, *planFlag, *quantFmt); err != nil {
 			return err
 		}
 	} else if *quantFmt != "" {
@@ -204,11 +213,12 @@ func runInspect(fs *flag.FlagSet, args []string) error {
 	return nil
 }
 
-// checkWeights reads every tensor of the checkpoint in dir and counts its
+// checkWeights reads every tensor of the checkpoint in dir (the built-in
+// model's for "") and counts its
 // NaN and infinite elements, with a progress bar on stderr for checkpoints
 // that take a while to read.
 func checkWeights(dir string, stderr io.Writer) (*weightCheck, error) {
-	ck, err := safetensors.OpenCheckpoint(dir)
+	ck, err := openCheckpoint(dir)
 	if err != nil {
 		return nil, err
 	}
@@ -283,7 +293,10 @@ func countNonFinite(t safetensors.Tensor) (count, first int64, ok bool) {
 	return count, first, true
 }
 
-func buildReport(c *minimax01.Config, name, dir string) (*inspectReport, error) {
+// buildReport describes the model of config c called name; with checkpoint,
+// its bytes come from the safetensors weights of dir (the built-in model's
+// for "").
+func buildReport(c *minimax01.Config, name, dir string, checkpoint bool) (*inspectReport, error) {
 	total, active := c.Params()
 	mem := c.Memory()
 	r := &inspectReport{
@@ -297,7 +310,7 @@ func buildReport(c *minimax01.Config, name, dir string) (*inspectReport, error) 
 		KVPerTokenBF16: mem.KVBytesPerToken / 2,
 	}
 	var err error
-	if r.BytesByDType, r.BytesSource, err = dtypeBytes(c, dir); err != nil {
+	if r.BytesByDType, r.BytesSource, err = dtypeBytes(c, dir, checkpoint); err != nil {
 		return nil, err
 	}
 	for _, n := range []int64{8 << 10, 128 << 10, 1 << 20, 4 << 20} {
@@ -321,14 +334,14 @@ func mulInt64(a, b int64) (int64, bool) {
 	return int64(lo), true
 }
 
-// dtypeBytes sums tensor bytes per dtype from the safetensors headers when
-// the folder holds a checkpoint, after checking its tensors against the
+// dtypeBytes sums tensor bytes per dtype from the safetensors headers of
+// dir's checkpoint (the built-in model's for ""), after checking its tensors against the
 // config (names, dtypes and shapes, as loading would; a missing shard is an
-// error); otherwise it estimates a BF16 checkpoint with F32 router gates
+// error); without a checkpoint it estimates a BF16 checkpoint with F32 router gates
 // (the released layout, spec §1.5).
-func dtypeBytes(c *minimax01.Config, dir string) (map[string]int64, string, error) {
-	if dir != "" && hasCheckpoint(dir) {
-		ck, err := safetensors.OpenCheckpoint(dir)
+func dtypeBytes(c *minimax01.Config, dir string, checkpoint bool) (map[string]int64, string, error) {
+	if checkpoint {
+		ck, err := openCheckpoint(dir)
 		if err != nil {
 			return nil, "", err
 		}
@@ -416,7 +429,7 @@ func inspectGGUF(path string, asJSON, tensors bool) error {
 	if err != nil {
 		return err
 	}
-	r, err := buildReport(c, path, "")
+	r, err := buildReport(c, path, path, false)
 	if err != nil {
 		return err
 	}
@@ -513,7 +526,7 @@ func printReport(w io.Writer, r *inspectReport) {
 }
 
 // addPlan fills the plan rows of r.
-func addPlan(r *inspectReport, c *minimax01.Config, dir, planStr, quantFmt string) error {
+func addPlan(r *inspectReport, c *minimax01.Config, dir string, checkpoint bool, planStr, quantFmt string) error {
 	plan, err := dist.ParsePlan(planStr)
 	if err != nil {
 		return fmt.Errorf("%w: -plan: %v", errUsage, err)
@@ -528,7 +541,7 @@ func addPlan(r *inspectReport, c *minimax01.Config, dir, planStr, quantFmt strin
 	if q == nil {
 		q = c.Quant
 	}
-	mem, err := plan.Memory(c, storedDType(dir), q)
+	mem, err := plan.Memory(c, storedDType(dir, checkpoint), q)
 	if err != nil {
 		return err
 	}
@@ -545,11 +558,11 @@ func addPlan(r *inspectReport, c *minimax01.Config, dir, planStr, quantFmt strin
 	return nil
 }
 
-// storedDType is the float type of a checkpoint's embedding (BF16 when there
-// is no checkpoint, as for a preset: the released layout).
-func storedDType(dir string) quant.Type {
-	if dir != "" {
-		if ck, err := safetensors.OpenCheckpoint(dir); err == nil {
+// storedDType is the float type of the embedding of dir's checkpoint (BF16
+// when there is no checkpoint, as for a preset: the released layout).
+func storedDType(dir string, checkpoint bool) quant.Type {
+	if checkpoint {
+		if ck, err := openCheckpoint(dir); err == nil {
 			defer ck.Close()
 			if t, err := ck.Tensor("model.embed_tokens.weight"); err == nil {
 				switch t.DType {

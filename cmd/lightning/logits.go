@@ -15,17 +15,18 @@ func init() {
 	register(&command{
 		name:    "logits",
 		summary: "write the logits of a token-id prompt to a safetensors file",
-		usage:   "-model DIR -ids 1,2,3 [-chunk N] -o out.safetensors",
+		usage:   "[-model DIR] -ids 1,2,3 [-chunk N] -o out.safetensors",
 		help: `Runs the prompt and writes F32 tensor "logits" [T, vocab]: the logits at every position.
 With -chunk N the prompt is fed in chunks of N tokens through the state/cache path (prefill of the first
 chunk, then continuation); -chunk 1 is token-by-token decode. Every schedule gives the same logits up to
-float32 rounding.`,
+float32 rounding.
+Without -model it runs the built-in model mini, embedded in this binary (no download, no file written).`,
 		run: runLogits,
 	})
 }
 
 func runLogits(fs *flag.FlagSet, args []string) error {
-	dir := fs.String("model", "", "model folder")
+	dir := fs.String("model", "", modelFlagHelp)
 	idsFlag := fs.String("ids", "", "prompt token ids, comma-separated")
 	chunk := fs.Int("chunk", 0, "feed the prompt in chunks of this many tokens (0 = all at once)")
 	out := fs.String("o", "", "output .safetensors file")

@@ -24,7 +24,7 @@ func init() {
 	register(&command{
 		name:    "needle",
 		summary: "passkey retrieval (needle in a haystack): accuracy by context length and needle depth, with an SVG heat map",
-		usage:   "-model DIR [-lengths 512,1024,...] [-depths 0,0.1,...,1] [-per-cell N] [-seed S] [-o heatmap.svg] [-json results.json]",
+		usage:   "[-model DIR] [-lengths 512,1024,...] [-depths 0,0.1,...,1] [-per-cell N] [-seed S] [-o heatmap.svg] [-json results.json]",
 		help: `The MiniMax-01 report's passkey retrieval test. Each prompt is raw text (no chat template): an
 instruction, filler sentences ("The grass is green. The sky is blue. …") with the sentence "The pass key is
 KEY. Remember it. KEY is the pass key." hidden among them, and the question "What is the pass key? The pass key
@@ -42,6 +42,7 @@ all depths; progress with ETA goes to stderr. -o writes the heat map as SVG, -js
 length, continuation and score. Prompts run -parallel at a time through the engine's batching.
 
 Examples:
+  lightning needle -per-cell 5 -o needle.svg -json needle.json          # the built-in model
   lightning needle -model /models/my-model -per-cell 5 -o needle.svg -json needle.json
   lightning needle -model DIR -lengths 256,512 -depths 0,0.5,1 -per-cell 20 -seed 7
   lightning needle -model DIR -quant q8 -threads 2 -o needle-q8.svg`,

@@ -17,19 +17,20 @@ func init() {
 	register(&command{
 		name:    "perplexity",
 		summary: "perplexity of a model on a token-id or text file",
-		usage:   "-model DIR (-ids FILE | -text FILE) [-quant FORMAT] [-ctx 512]",
+		usage:   "[-model DIR] (-ids FILE | -text FILE) [-quant FORMAT] [-ctx 512]",
 		help: `Cuts the tokens into windows of -ctx tokens, runs each window from a fresh state and scores every token
 after the first of its window by the model's next-token distribution. Prints the tokens scored, the mean
 negative log-likelihood (nats/token) and the perplexity exp(mean NLL).
 
 -ids FILE holds token ids (separated by commas, spaces or newlines); -text FILE is tokenized with the model's
-tokenizer. -quant FORMAT quantizes the model at load (see 'lightning quantize').`,
+tokenizer. -quant FORMAT quantizes the model at load (see 'lightning quantize').
+Without -model it runs the built-in model mini, embedded in this binary (no download, no file written).`,
 		run: runPerplexity,
 	})
 }
 
 func runPerplexity(fs *flag.FlagSet, args []string) error {
-	dir := fs.String("model", "", "model folder")
+	dir := fs.String("model", "", modelFlagHelp)
 	idsFile := fs.String("ids", "", "token-id file")
 	text := fs.String("text", "", "text file (tokenized with the model's tokenizer)")
 	q := fs.String("quant", "", "quantize the model at load to this format")
@@ -49,9 +50,6 @@ func runPerplexity(fs *flag.FlagSet, args []string) error {
 	}
 	var ids []int32
 	if *text != "" {
-		if *dir == "" {
-			return fmt.Errorf("%w: -model DIR is required", errUsage)
-		}
 		ids, err = textIDs(*text, *dir)
 	} else {
 		var b []byte

@@ -20,13 +20,13 @@ func init() {
 	register(&command{
 		name:    "plot",
 		summary: "draw and compare the loss curves of training runs (their metrics.jsonl) in one picture",
-		usage:   "[-o FILE.svg] [-title T] RUN[=NAME]...",
+		usage:   "[-o FILE.svg] [-title T] [-steps N] RUN[=NAME]...",
 		help: `
 Reads each RUN's metrics.jsonl (RUN is a 'lightning train' run folder, or the metrics.jsonl file itself) and
 draws every run's training loss and held-out eval loss against training tokens on shared axes, as an SVG
 picture. On standard output it prints a table of the eval losses of all runs at each evaluated step, then
 each run's steps, tokens and mean training loss over its last 20 steps, so runs of the same budget can be
-compared by eye and by number. NAME labels a run in the legend (default: the folder's name).
+compared by eye and by number; -steps N cuts every run at step N. NAME labels a run in the legend (default: the folder's name).
 
 Example:
   lightning plot -o compare.svg runs/hybrid=hybrid runs/softmax=all-softmax runs/lightning=all-lightning`,
@@ -43,6 +43,7 @@ type plotRun struct {
 func runPlot(fs *flag.FlagSet, args []string) error {
 	out := fs.String("o", "loss-compare.svg", "the SVG file to write")
 	title := fs.String("title", "", "picture title (default: the runs' names)")
+	upTo := fs.Int("steps", 0, "use only steps up to this one (0: all), to compare runs at the same budget")
 	if err := parseFlags(fs, args, true); err != nil {
 		return err
 	}
@@ -57,6 +58,13 @@ func runPlot(fs *flag.FlagSet, args []string) error {
 			return err
 		}
 		r.name = name
+		if *upTo > 0 {
+			n := sort.Search(len(r.records), func(i int) bool { return r.records[i].Step > *upTo })
+			if n == 0 {
+				return fmt.Errorf("%s: no steps up to %d", path, *upTo)
+			}
+			r.records = r.records[:n]
+		}
 		if !named {
 			r.name = filepath.Base(strings.TrimSuffix(filepath.Clean(path), "/metrics.jsonl"))
 		}

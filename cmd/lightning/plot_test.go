@@ -66,6 +66,9 @@ func TestPlotComparesRuns(t *testing.T) {
 	if strings.Join(lines, "\n") != strings.Join(want, "\n") {
 		t.Errorf("table:\n%s\nwant:\n%s", strings.Join(lines, "\n"), strings.Join(want, "\n"))
 	}
+	if st, err := os.Stat(svgPath); err != nil || st.Mode().Perm() != 0o644 {
+		t.Errorf("the picture's mode: %v %v, want -rw-r--r-- like any written file", st.Mode(), err)
+	}
 	svg, err := os.ReadFile(svgPath)
 	if err != nil {
 		t.Fatal(err)
@@ -91,6 +94,10 @@ func TestPlotComparesRuns(t *testing.T) {
 		t.Error("legend lacks the escaped run name")
 	}
 
+	out, errs, code = runCLI(t, "plot", "-o", svgPath, "-steps", "12", runA)
+	if code != 0 || !strings.Contains(strings.Join(strings.Fields(out), " "), "runA 12 1200 3.8333") { // steps 1–12: five of loss 5, seven of 3
+		t.Errorf("-steps 12: exit %d, %s%s", code, out, errs)
+	}
 	for _, bad := range [][]string{{"plot"}, {"plot", filepath.Join(dir, "missing")}} {
 		if _, _, code := runCLI(t, bad...); code == 0 {
 			t.Errorf("%v: exit 0, want an error", bad)

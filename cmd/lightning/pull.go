@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/lightninglm/lightning/internal/hub"
+	"github.com/lightninglm/lightning/model/builtin"
 	"github.com/lightninglm/lightning/model/minimax01"
 )
 
@@ -85,6 +86,9 @@ var pulledAs = map[string]string{}
 // servedName is the default model name serve reports: the ORG/REPO a model
 // was given as, else the folder or file name without ".gguf".
 func servedName(path string) string {
+	if path == "" {
+		return builtin.Name
+	}
 	if repo, ok := pulledAs[path]; ok {
 		return repo
 	}

@@ -16,12 +16,13 @@ func init() {
 	register(&command{
 		name:    "run",
 		summary: "generate text from a prompt and stream it",
-		usage:   "-model DIR [flags] \"prompt\"   (or -prompt-file FILE, or the prompt on stdin)  |  -model DIR -jsonl IN.jsonl [-o OUT.jsonl] [flags]",
+		usage:   "[-model DIR] [flags] \"prompt\"   (or -prompt-file FILE, or the prompt on stdin)  |  [-model DIR] -jsonl IN.jsonl [-o OUT.jsonl] [flags]",
 		help: `Streams the model's answer to one prompt. When the model folder has a chat template
 (tokenizer_config.json) the prompt is sent as one user message (with -system as the system message)
 and the template's generation prompt is appended; -raw feeds the text as it is instead.
 Generation stops at the model's end-of-turn/EOS tokens, at -n tokens, or at any -stop string.
 Long prompts (-prompt-file) show a progress bar with tokens/s and ETA while they are read.
+Without -model it runs the built-in model mini, embedded in this binary (no download, no file written).
 
 Batch mode: -jsonl FILE answers every line of a JSONL file, -parallel at a time, and writes each line
 back in order with the reply added as "answer" (-answer-field) and every other field unchanged. A line is
@@ -31,6 +32,7 @@ and the other sampling flags apply to every line. A conversation that ends with 
 reference answer, as in the corpus's chat-heldout.jsonl) is refused unless -drop-reply drops that message.
 
 Examples:
+  lightning run "Write a haiku about thunder."
   lightning run -model /models/MiniMax-Text-01 "Explain lightning attention in two sentences."
   lightning run -model DIR -prompt-file book.txt -system "Summarize the document." -n 400
   lightning run -model DIR -raw -temperature 0 "Once upon a time"

@@ -21,6 +21,7 @@ import (
 	"github.com/lightninglm/lightning/engine"
 	"github.com/lightninglm/lightning/internal/trace"
 	"github.com/lightninglm/lightning/model"
+	"github.com/lightninglm/lightning/model/builtin"
 	"github.com/lightninglm/lightning/model/minimax01"
 	"github.com/lightninglm/lightning/server"
 )
@@ -29,13 +30,14 @@ func init() {
 	register(&command{
 		name:    "serve",
 		summary: "serve a model over an OpenAI-compatible HTTP API (chat, completions, streaming)",
-		usage:   "-model DIR [-host 127.0.0.1] [-port 8080] [-api-key KEY] [-session-dir DIR] [-plan PLAN (-workers ADDR,… | -local-workers N)] [flags]",
+		usage:   "[-model DIR] [-host 127.0.0.1] [-port 8080] [-api-key KEY] [-session-dir DIR] [-plan PLAN (-workers ADDR,… | -local-workers N)] [flags]",
 		help: `Serves POST /v1/chat/completions and /v1/completions (streaming with "stream": true), GET /v1/models,
 GET /health and GET /metrics (Prometheus). Existing OpenAI clients work unchanged: point their base URL at
 http://HOST:PORT/v1 and use the model name from /v1/models (the model folder's name unless -model-name).
 
 The tokenizer (tokenizer.json or vocab.json + merges.txt) and chat template (tokenizer_config.json or
-chat_template.jinja) are read from the model folder unless -tokenizer names another one.
+chat_template.jinja) are read from the model folder unless -tokenizer names another one. Without -model
+it serves the built-in model mini (embedded in this binary) under the name "mini".
 
 Concurrent requests are batched: every engine step runs all running sequences through one forward pass,
 so the weights stream from memory once per step however many clients decode. Long prompts are prefilled
@@ -116,7 +118,7 @@ Example:
 }
 
 func runServe(fs *flag.FlagSet, args []string) error {
-	dir := fs.String("model", "", "model folder (config.json + safetensors, tokenizer files)")
+	dir := fs.String("model", "", modelFlagHelp)
 	tokDir := fs.String("tokenizer", "", "tokenizer folder (default: the model folder)")
 	name := fs.String("model-name", "", "model id for clients (default: the model folder's name)")
 	host := fs.String("host", "127.0.0.1", "address to listen on (0.0.0.0 for every interface)")
@@ -142,9 +144,6 @@ func runServe(fs *flag.FlagSet, args []string) error {
 	df := addDistFlags(fs, true)
 	if err := parseFlags(fs, args, false); err != nil {
 		return err
-	}
-	if *dir == "" {
-		return fmt.Errorf("%w: -model DIR is required", errUsage)
 	}
 	switch {
 	case *port < 0 || *port > 65535:
@@ -226,7 +225,10 @@ func runServe(fs *flag.FlagSet, args []string) error {
 			hs.Close()
 			return fmt.Errorf("%w: -plan needs -workers, -local-workers or -lws-port", errUsage)
 		}
-		mm, err := minimax01.Load(*dir, opt)
+		if *dir == "" {
+			logger.Info("model", "using", builtin.Describe())
+		}
+		mm, err := loadModelAt(*dir, opt)
 		if err != nil {
 			hs.Close()
 			return err

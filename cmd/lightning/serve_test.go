@@ -38,7 +38,7 @@ func TestServeFlags(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{"serve"}, "-model DIR is required"},
+		{[]string{"serve", "-port", "70000"}, "-port 70000"}, // the built-in model: flags are checked before it loads
 		{[]string{"serve", "-model", "x", "-port", "70000"}, "-port 70000"},
 		{[]string{"serve", "-model", "x", "-max-seqs", "8", "-batch-tokens", "8"}, "-batch-tokens > -max-seqs"},
 		{[]string{"serve", "-model", "x", "-max-memory", "lots"}, "-max-memory"},

@@ -58,7 +58,7 @@ func (f *textFlags) register(fs *flag.FlagSet) {
 
 // registerModel adds the flags that choose and load the model.
 func (f *textFlags) registerModel(fs *flag.FlagSet) {
-	fs.StringVar(&f.dir, "model", "", "model folder with config.json, safetensors weights and tokenizer.json, a .gguf file, or ORG/REPO pulled")
+	fs.StringVar(&f.dir, "model", "", modelFlagHelp)
 	fs.StringVar(&f.kv, "kv", "f32", "KV cache type of the softmax layers: f32, bf16 or int8")
 	fs.IntVar(&f.batch, "batch-tokens", defaultBatchTokens, "tokens per forward step (prefill chunk); larger chunks give each expert more tokens per matrix product")
 	fs.BoolVar(&f.blocks, "gguf-blocks", false, ggufBlocksHelp)

@@ -14,7 +14,7 @@ func init() {
 	register(&command{
 		name:    "tokenize",
 		summary: "encode text to token ids, or decode ids to text, with a tokenizer",
-		usage:   "-tokenizer FILE|DIR [-add-special-tokens] [-jsonl] [-decode [-skip-special-tokens]]",
+		usage:   "[-tokenizer FILE|DIR] [-add-special-tokens] [-jsonl] [-decode [-skip-special-tokens]]",
 		help: `Reads standard input and writes JSON to standard output.
 
 Encoding (the default) reads all of standard input as one text, byte for byte (a trailing
@@ -26,22 +26,19 @@ With -decode, standard input is a JSON array of ids and the output is the decode
 string; with -jsonl each line is {"ids": [...]} and each output line is {"text": "..."}.
 
 -tokenizer takes a tokenizer.json file or a folder with tokenizer.json, or with vocab.json and
-merges.txt (GPT-2 style).`,
+merges.txt (GPT-2 style); without it, the tokenizer of the built-in model mini is used.`,
 		run: func(fs *flag.FlagSet, args []string) error { return runTokenize(fs, args, stdin, stdout) },
 	})
 }
 
 func runTokenize(fs *flag.FlagSet, args []string, in io.Reader, out io.Writer) error {
-	path := fs.String("tokenizer", "", "tokenizer.json file, or a folder with tokenizer.json or vocab.json + merges.txt")
+	path := fs.String("tokenizer", "", "tokenizer.json file, or a folder with tokenizer.json or vocab.json + merges.txt (default: the built-in model's)")
 	addSpecial := fs.Bool("add-special-tokens", false, "let the post-processor add its special tokens (e.g. BOS)")
 	jsonl := fs.Bool("jsonl", false, "one JSON object per line in and out")
 	decode := fs.Bool("decode", false, "decode ids to text instead of encoding")
 	skipSpecial := fs.Bool("skip-special-tokens", false, "with -decode: drop special tokens")
 	if err := parseFlags(fs, args, false); err != nil {
 		return err
-	}
-	if *path == "" {
-		return fmt.Errorf("%w: -tokenizer is required", errUsage)
 	}
 	if *skipSpecial && !*decode {
 		return fmt.Errorf("%w: -skip-special-tokens needs -decode", errUsage)

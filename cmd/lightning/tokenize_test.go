@@ -137,7 +137,7 @@ func TestTokenizeCommandErrors(t *testing.T) {
 		args  []string
 		usage bool
 	}{
-		{"x", nil, true},
+		{"x", []string{"-skip-special-tokens"}, true}, // the built-in model's tokenizer
 		{"x", []string{"-tokenizer", path, "-skip-special-tokens"}, true},
 		{"x", []string{"-tokenizer", path, "stray"}, true},
 		{"x", []string{"-tokenizer", filepath.Join(filepath.Dir(path), "missing.json")}, false},

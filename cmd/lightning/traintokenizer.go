@@ -180,6 +180,9 @@ func writeFileAtomic(path string, data []byte) error {
 		return err
 	}
 	_, err = f.Write(data)
+	if err == nil {
+		err = f.Chmod(0o644) // CreateTemp makes the file private; the result is an ordinary file
+	}
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}

@@ -71,6 +71,22 @@ func OpenCheckpoint(path string) (*Checkpoint, error) {
 	return openFiles(path, all) // Glob sorts
 }
 
+// CheckpointFromBytes is the checkpoint of one safetensors file held in
+// memory (FromBytes: its tensors are views into data); name stands for its
+// folder in Dir and in error messages.
+func CheckpointFromBytes(name string, data []byte) (*Checkpoint, error) {
+	f, err := FromBytes(name, data)
+	if err != nil {
+		return nil, err
+	}
+	c := &Checkpoint{dir: name, files: []*File{f}, byName: make(map[string]*File, len(f.tensors))}
+	for _, t := range f.tensors {
+		c.byName[t.Name] = f
+	}
+	c.finish()
+	return c, nil
+}
+
 // openFiles opens every file of paths as one checkpoint; a tensor name in two
 // files is an error.
 func openFiles(dir string, paths []string) (*Checkpoint, error) {

@@ -4,7 +4,8 @@
 // little-endian tensor bytes.
 //
 // Files are memory-mapped read-only (read into memory where mmap is not
-// available) and validated strictly when opened, so a malformed file gives an
+// available), or used in place when already in memory (FromBytes), and
+// validated strictly when opened, so a malformed file gives an
 // error wrapping ErrFormat that names the file and the tensor, never a panic.
 // Tensors stay in their stored dtype. The package knows nothing about models:
 // Checkpoint resolves a model folder (one file, an index plus shards, or every
@@ -38,9 +39,28 @@ func Open(path string) (*File, error) {
 	if err != nil {
 		return nil, fmt.Errorf("safetensors: %w", err)
 	}
-	h, err := parseFile(path, data)
+	f, err := newFile(path, data, release)
 	if err != nil {
 		release()
+		return nil, err
+	}
+	return f, nil
+}
+
+// FromBytes validates data, a whole safetensors file held in memory (for
+// example embedded in the binary), and returns it as a File whose tensors'
+// Data are views into data, never copies. data must not change while the
+// File is used; Close releases nothing. name stands for the path in Path and
+// in error messages.
+func FromBytes(name string, data []byte) (*File, error) {
+	return newFile(name, data, func() error { return nil })
+}
+
+// newFile parses data, the bytes of the file at path, into a File that
+// release frees on Close.
+func newFile(path string, data []byte, release func() error) (*File, error) {
+	h, err := parseFile(path, data)
+	if err != nil {
 		return nil, err
 	}
 	sf := &File{

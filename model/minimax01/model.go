@@ -99,6 +99,28 @@ func Load(dir string, opt Options) (*Model, error) {
 	if err != nil {
 		return nil, fmt.Errorf("minimax01: %w", err)
 	}
+	return loadCheckpoint(cfg, ck, opt)
+}
+
+// LoadBytes loads a model held in memory (for example embedded in the
+// binary): config.json's contents and one safetensors file. The weights are
+// views into weights, as Load's are into the mapped files, so weights must
+// not change while the model is used; name stands for the folder in errors.
+func LoadBytes(name string, configJSON, weights []byte, opt Options) (*Model, error) {
+	cfg, err := ParseConfig(configJSON)
+	if err != nil {
+		return nil, fmt.Errorf("%s: config.json: %w", name, err)
+	}
+	ck, err := safetensors.CheckpointFromBytes(name, weights)
+	if err != nil {
+		return nil, fmt.Errorf("minimax01: %w", err)
+	}
+	return loadCheckpoint(cfg, ck, opt)
+}
+
+// loadCheckpoint builds the model of cfg from the opened checkpoint ck,
+// which it owns from then on (closed on error, else by Model.Close).
+func loadCheckpoint(cfg *Config, ck *safetensors.Checkpoint, opt Options) (*Model, error) {
 	if opt.Part != nil {
 		if err := opt.Part.Validate(cfg); err != nil {
 			ck.Close()
@@ -109,7 +131,7 @@ func Load(dir string, opt Options) (*Model, error) {
 	var notes []string
 	if err == nil && opt.Quant != nil {
 		if cfg.Quant != nil {
-			err = fmt.Errorf("minimax01: %s is already quantized (%s); drop -quant", dir, cfg.Quant)
+			err = fmt.Errorf("minimax01: %s is already quantized (%s); drop -quant", ck.Dir(), cfg.Quant)
 		} else {
 			notes, err = quantizeWeights(cfg, w, *opt.Quant) // quantize.go
 		}

@@ -53,18 +53,11 @@ func SaveCheckpoint(dir string, c *Config, slab []float32) error {
 		return err
 	}
 	dir = filepath.Clean(dir)
-	parent, base := filepath.Dir(dir), filepath.Base(dir)
-	if err := os.MkdirAll(parent, 0o755); err != nil {
-		return fmt.Errorf("minimax01: save %s: %w", dir, err)
-	}
-	tmp, err := os.MkdirTemp(parent, "."+base+".tmp*")
+	tmp, err := tempDirBeside(dir)
 	if err != nil {
-		return fmt.Errorf("minimax01: save %s: %w", dir, err)
+		return err
 	}
 	defer os.RemoveAll(tmp) // a no-op once renamed
-	if err := os.Chmod(tmp, 0o755); err != nil {
-		return fmt.Errorf("minimax01: save %s: %w", dir, err)
-	}
 	specs, sorted := slabSpecs(ps)
 	err = writeTensors(tmp, specs, defaultShardBytes, func(i int) []byte {
 		p := sorted[i]
@@ -77,6 +70,47 @@ func SaveCheckpoint(dir string, c *Config, slab []float32) error {
 		return fmt.Errorf("minimax01: save %s: %w", dir, err)
 	}
 	return replaceDir(tmp, dir)
+}
+
+// WriteFolder writes files (file name → contents) as the folder dir, the
+// way SaveCheckpoint writes: beside dir under a temporary name, then renamed
+// into place, so dir is always either its old version or complete; an
+// existing dir is replaced, with all its old contents.
+func WriteFolder(dir string, files map[string][]byte) error {
+	dir = filepath.Clean(dir)
+	tmp, err := tempDirBeside(dir)
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmp) // a no-op once renamed
+	for name, b := range files {
+		if filepath.Base(name) != name || name == "." || name == ".." {
+			return fmt.Errorf("minimax01: save %s: %q is not a plain file name", dir, name)
+		}
+		if err := writeFileSync(filepath.Join(tmp, name), b); err != nil {
+			return fmt.Errorf("minimax01: save %s: %w", dir, err)
+		}
+	}
+	return replaceDir(tmp, dir)
+}
+
+// tempDirBeside creates the hidden temporary folder in which the folder dir
+// is written before replaceDir renames it into place (beside dir, so the
+// rename stays on one file system).
+func tempDirBeside(dir string) (string, error) {
+	parent, base := filepath.Dir(dir), filepath.Base(dir)
+	if err := os.MkdirAll(parent, 0o755); err != nil {
+		return "", fmt.Errorf("minimax01: save %s: %w", dir, err)
+	}
+	tmp, err := os.MkdirTemp(parent, "."+base+".tmp*")
+	if err != nil {
+		return "", fmt.Errorf("minimax01: save %s: %w", dir, err)
+	}
+	if err := os.Chmod(tmp, 0o755); err != nil {
+		os.RemoveAll(tmp)
+		return "", fmt.Errorf("minimax01: save %s: %w", dir, err)
+	}
+	return tmp, nil
 }
 
 // writeFileSync writes b to a new file at path and syncs it.
