@@ -226,3 +226,11 @@ func matMulHalfGeneric(dst, x []float32, w []uint16, T, in, out, lo, hi int, f16
 		}
 	}
 }
+
+// SplitMinRows is the fewest rows each piece must have when the rows of a
+// product of float weights (elemBytes 4: MatMulF32; 2: MatMulBF16,
+// MatMulF16, MatMulBF16Dot) with in columns are cut into pieces computed
+// as separate products: pieces of at least that many rows take the same
+// kernels as the whole product and give bitwise its rows. (moe splits an
+// expert's tokens between threads this way.)
+func SplitMinRows(elemBytes, in int) int { return splitMinRows(elemBytes, in) }

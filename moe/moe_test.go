@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"testing"
 
 	"github.com/lightninglm/lightning/kernels"
@@ -151,6 +152,118 @@ func TestForwardGroupedEqualsSolo(t *testing.T) {
 	for i := range solo {
 		if math.Float32bits(solo[i]) != math.Float32bits(grouped[i]) {
 			t.Fatalf("out[%d] = %v grouped, %v solo", i, grouped[i], solo[i])
+		}
+	}
+}
+
+// TestPlanShares checks how the token split deals rows to threads, on
+// worked examples: experts 0, 2 and 3 with 300, 100 and 200 rows (600 in
+// all; expert 1 unused), pieces of at least 97 rows.
+func TestPlanShares(t *testing.T) {
+	s := NewScratch(300, 2, 1, 1, 4)
+	s.first[0], s.count[0] = 0, 300
+	s.first[2], s.count[2] = 300, 100
+	s.first[3], s.count[3] = 400, 200
+	for _, c := range []struct {
+		t    int
+		want []segment // {share, expert, lo, hi}
+	}{
+		{1, []segment{{0, 0, 0, 300}, {0, 3, 400, 600}, {0, 2, 300, 400}}},
+		{2, []segment{{0, 0, 0, 300}, {1, 3, 400, 600}, {1, 2, 300, 400}}},
+		// 200 rows each: expert 0 fills share 0 and its rest goes to share 1.
+		{3, []segment{{0, 0, 0, 200}, {1, 0, 200, 300}, {2, 3, 400, 600}, {1, 2, 300, 400}}},
+		// 150 each: expert 3 would leave 50 rows, below 97, so it goes whole.
+		{4, []segment{{0, 0, 0, 150}, {1, 0, 150, 300}, {2, 3, 400, 600}, {3, 2, 300, 400}}},
+	} {
+		s.used = append(s.used[:0], 0, 2, 3)
+		s.planShares(c.t, 600, 97)
+		if !slices.Equal(s.segs, c.want) {
+			t.Errorf("%d shares: %v, want %v", c.t, s.segs, c.want)
+		}
+	}
+}
+
+// TestForwardByTokensEqualsColumns checks that the token split (one
+// dispatch, an expert's rows cut between threads) gives bitwise the
+// output of the column split, for f32 and bf16 experts, on 1 to 3 threads,
+// with an expert held elsewhere skipped in both, and that it cuts an
+// expert's rows only where both pieces keep the GEMM.
+func TestForwardByTokensEqualsColumns(t *testing.T) {
+	defer kernels.SetThreads(kernels.Threads())
+	const T, dim, ffn, E, K = 500, 64, 96, 4, 2
+	r := rand.New(rand.NewPCG(5, 6))
+	rnd := func(n int) []float32 {
+		v := make([]float32, n)
+		for i := range v {
+			v[i] = float32(r.NormFloat64())
+		}
+		return v
+	}
+	bf16Mat := func(rows, cols int) tensor.Mat {
+		b := make([]byte, 2*rows*cols)
+		for i, x := range rnd(rows * cols) {
+			binary.LittleEndian.PutUint16(b[2*i:], kernels.RoundBF16(x))
+		}
+		m, err := tensor.NewMat(rows, cols, quant.BF16, b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return m
+	}
+	h := rnd(T * dim)
+	ids, w := make([]int32, T*K), make([]float32, T*K)
+	// Experts 0–3 get 450, 350, 150 and 50 rows (3 is held elsewhere). On
+	// 2 threads expert 2 could fill share 1 only by a cut that leaves 25
+	// rows, too few to keep the GEMM, so it goes whole; on 3, expert 0 is
+	// cut into 317 and 133 rows.
+	for tk := range T {
+		switch {
+		case tk < 300:
+			ids[tk*K], ids[tk*K+1] = 0, 1
+		case tk < 450:
+			ids[tk*K], ids[tk*K+1] = 0, 2
+		default:
+			ids[tk*K], ids[tk*K+1] = 1, 3
+		}
+		w[tk*K], w[tk*K+1] = 0.625, 0.375
+	}
+	for _, typ := range []string{"f32", "bf16"} {
+		experts := make([]Expert, E)
+		for e := range E - 1 {
+			if typ == "f32" {
+				experts[e] = Expert{W1: f32Mat(t, ffn, dim, rnd(ffn*dim)), W3: f32Mat(t, ffn, dim, rnd(ffn*dim)), W2: f32Mat(t, dim, ffn, rnd(dim*ffn))}
+			} else {
+				experts[e] = Expert{W1: bf16Mat(ffn, dim), W3: bf16Mat(ffn, dim), W2: bf16Mat(dim, ffn)}
+			}
+		}
+		kernels.SetThreads(2)
+		cols := NewScratch(T, K, dim, ffn, E)
+		cols.Group, cols.ColumnSplit = new(kernels.Group), true
+		want := make([]float32, T*dim)
+		Forward(want, h, T, dim, experts, ids, w, K, cols)
+		for _, threads := range []int{1, 2, 3} {
+			kernels.SetThreads(threads)
+			s := NewScratch(T, K, dim, ffn, E)
+			s.Group = new(kernels.Group)
+			got := make([]float32, T*dim)
+			Forward(got, h, T, dim, experts, ids, w, K, s)
+			if len(s.segs) == 0 {
+				t.Fatalf("%s, %d threads: the token split was not taken", typ, threads)
+			}
+			minRows := experts[0].W1.SplitMinRows()
+			for _, a := range s.segs {
+				if a.hi-a.lo != s.count[a.e] && a.hi-a.lo < minRows {
+					t.Errorf("%s, %d threads: segments %v: a piece of expert %d has fewer than %d rows", typ, threads, s.segs, a.e, minRows)
+				}
+			}
+			if threads == 3 && len(s.segs) == len(s.used) {
+				t.Errorf("%s: segments %v: no expert was cut", typ, s.segs)
+			}
+			for i := range want {
+				if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+					t.Fatalf("%s, %d threads: out[%d] = %v by tokens, %v by columns", typ, threads, i, got[i], want[i])
+				}
+			}
 		}
 	}
 }

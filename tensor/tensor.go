@@ -201,6 +201,21 @@ func MatMulGroup(g *kernels.Group, dst, x []float32, T int, m Mat) {
 	m.Type.MatMulGroup(g, dst, x, T, m.Cols, m.Rows, quant.Weights{Q: m.Data, Scales: m.Scales, Mins: m.Mins, ScaleType: m.ScaleType})
 }
 
+// SplitMinRows is the fewest rows each piece must have when the rows of a
+// product with m are cut into pieces computed as separate products that
+// must give bitwise the whole product's rows (kernels.SplitMinRows); 0 means
+// the product must not be cut (the quantized formats choose their kernels
+// by the number of rows without that promise).
+func (m Mat) SplitMinRows() int {
+	switch m.Type {
+	case quant.F32:
+		return kernels.SplitMinRows(4, m.Cols)
+	case quant.BF16, quant.F16, quant.BF16Dot:
+		return kernels.SplitMinRows(2, m.Cols)
+	}
+	return 0
+}
+
 // Row writes row i of m, widened (or dequantized) to float32, into dst
 // (len m.Cols).
 func Row(dst []float32, m Mat, i int) {

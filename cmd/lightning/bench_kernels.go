@@ -56,6 +56,17 @@ lightning decodes kept on the calling thread. It reports both medians, the media
 per-round ratios grouped ÷ solo, each path's bytes moved per second ÷ the read bandwidth measured
 in the same run, and the pool dispatches per step and per layer of each path.
 
+-ab-prefill N times a prefill of each -prefill length N times with each of two paths, in
+alternating order, in the same process. Before: every expert product cut between the threads by
+output columns (two grouped dispatches per MoE layer, plus one per product to pack its
+activations), a product's last partial row panel computed by the 14-row microkernel. After: all
+the experts of a layer in one dispatch cut by tokens (each thread runs W1, W3, SwiGLU and W2 over
+its rows), and 4-, 7- and 10-row microkernels for the last panel. It reports both medians with
+their useful GFLOP/s ÷ the FMA peak measured in the same run, the median of the paired per-round
+ratios, and from one profiled prefill of each path the experts' share of the step (products,
+SwiGLU, pool waits) and the pool dispatches per step; with -profile both profiles are printed.
+The two paths give bitwise the same results.
+
 -train times training steps of random fp32 presets (-preset, default tiny,m300): one packed
 sequence of -seq-len tokens per step, split into the layers' forward, the LM head with the loss
 (forward and backward fused), the layers' backward and the AdamW step; the fastest of -steps after
@@ -70,6 +81,7 @@ Examples:
   lightning bench -preset b2 -prefill 2048 -decode-ctx 0 -json
   lightning bench -preset m300 -prefill 2048 -decode-ctx 0 -profile
   lightning bench -preset m300 -prefill '' -decode-ctx 0 -ab-dispatch 15
+  lightning bench -preset m300 -prefill 512,2048 -decode-ctx '' -ab-prefill 9
   lightning bench -preset long -prefill '' -decode-ctx '' -long 1M -chunk 4096
   lightning bench -train -threads 2`,
 		run: runBench,
@@ -104,6 +116,7 @@ func runBench(fs *flag.FlagSet, args []string) error {
 	fs.StringVar(&mo.kvType, "kv", "f32", "model mode: KV cache type: f32, bf16 or int8")
 	fs.BoolVar(&mo.profile, "profile", false, "model mode: split each prefill and decode step by op class and layer kind, as shares of the step and ratios to the machine's limits")
 	fs.IntVar(&mo.abDispatch, "ab-dispatch", 0, "model mode: rounds of an interleaved A/B at each -decode-ctx: decode with one pool dispatch per matrix product (the path before grouping) against grouped products (0 = off)")
+	fs.IntVar(&mo.abPrefill, "ab-prefill", 0, "model mode: rounds of an interleaved A/B at each -prefill length: the prefill before issue 17's expert work (experts cut between threads by output columns, 14-row kernels for partial panels) against after (experts in one dispatch cut by tokens, edge kernels) (0 = off)")
 	fs.BoolVar(&mo.lazy, "lazy-weights", false, "model mode: do not prefault the weights at load (the behaviour before prefaulting, to compare the first prefill)")
 	fs.BoolVar(&mo.bf16Dot, "bf16-dot", false, "model mode: multiply BF16 attention/expert matrices with the lossy VDPBF16PS path (activations rounded to bf16)")
 	fs.BoolVar(&mo.ggufBlocks, "gguf-blocks", false, "model mode: "+ggufBlocksHelp)

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/lightninglm/lightning/attention"
+	"github.com/lightninglm/lightning/internal/cpu"
 	"github.com/lightninglm/lightning/internal/trace"
 	"github.com/lightninglm/lightning/kernels"
 	"github.com/lightninglm/lightning/model"
@@ -38,6 +39,7 @@ type modelBenchOptions struct {
 	profile     bool // split each measured step by op class (trace.Profile)
 	lazy        bool // minimax01.Options.LazyWeights: do not prefault the weights at load
 	abDispatch  int  // rounds of the interleaved solo/grouped dispatch A/B (0 = off)
+	abPrefill   int  // rounds of the interleaved expert column/token split A/B (0 = off)
 }
 
 // modelReport is what bench's model mode prints (-json gives it verbatim).
@@ -60,6 +62,7 @@ type modelReport struct {
 	Long         *longRun       `json:"long,omitempty"`
 	Profiles     []*stepProfile `json:"profiles,omitempty"` // -profile: one per prefill and decode point
 	DispatchAB   []dispatchAB   `json:"dispatch_ab,omitempty"`
+	PrefillAB    []prefillAB    `json:"prefill_ab,omitempty"`
 	ElapsedSecs  float64        `json:"elapsed_seconds"`
 }
 
@@ -184,6 +187,108 @@ func runDispatchAB(m *minimax01.Model, o modelBenchOptions, ctx int, prompt func
 		}
 	}
 	m.SetSoloDispatch(false)
+	return ab
+}
+
+// prefillAB is the interleaved A/B of one prefill length between the
+// prefill paths before and after issue 17's expert work. Before: the
+// experts' products cut between the threads by output columns, each
+// packing its activations in a dispatch of its own, and a product's last
+// partial row panel computed by the 14-row microkernel. After: all the
+// experts of a layer in one dispatch cut by tokens
+// (minimax01.Model.SetExpertColumnSplit), and the GEMM's smaller edge
+// microkernels (the "matmul.edge" fast path). The results are bitwise the
+// same.
+type prefillAB struct {
+	Tokens       int     `json:"tokens"`
+	Rounds       int     `json:"rounds"`
+	OldTokPerSec float64 `json:"old_tok_per_s"` // medians over the rounds
+	NewTokPerSec float64 `json:"new_tok_per_s"`
+	OldFMARatio  float64 `json:"old_fma_ratio"` // useful GFLOP/s at the median ÷ the FMA peak of this run
+	NewFMARatio  float64 `json:"new_fma_ratio"`
+	Ratio        float64 `json:"ratio_new_to_old"` // median of the rounds' paired ratios
+	RatioMin     float64 `json:"ratio_min"`
+	RatioMax     float64 `json:"ratio_max"`
+	// The experts' share of a prefill (their products, SwiGLU and the pool
+	// waits after them) and pool dispatches per step, from one profiled
+	// prefill of each path after the rounds.
+	OldExpertShare float64 `json:"old_expert_share"`
+	NewExpertShare float64 `json:"new_expert_share"`
+	OldDispatches  float64 `json:"old_pool_dispatches"`
+	NewDispatches  float64 `json:"new_pool_dispatches"`
+}
+
+// setPrefillPath switches m and the kernels to the prefill path before
+// (old) or after issue 17's expert work (prefillAB).
+func setPrefillPath(m *minimax01.Model, old bool) {
+	m.SetExpertColumnSplit(old)
+	if old {
+		cpu.Select("matmul.edge", "")
+	} else {
+		cpu.Select("matmul.edge", "avx512")
+	}
+}
+
+// runPrefillAB times prefill(n) o.abPrefill times with each path,
+// alternating which goes first, and reports the medians; with -profile the
+// two profiled prefills join the report's profiles.
+func runPrefillAB(m *minimax01.Model, o modelBenchOptions, n int, prefill func(int) time.Duration, r *modelReport, stderr io.Writer) prefillAB {
+	defer cpu.Select("matmul.edge", "avx512") // restores the flag only if it was available
+	defer m.SetExpertColumnSplit(false)
+	ab := prefillAB{Tokens: n, Rounds: o.abPrefill}
+	for _, old := range []bool{true, false} { // warm both paths
+		setPrefillPath(m, old)
+		prefill(n)
+	}
+	var tps [2][]float64
+	var ratios []float64
+	bar := newProgress(stderr, fmt.Sprintf("A/B of prefill %d", n), "rounds")
+	for round := 0; round < o.abPrefill; round++ {
+		var t [2]float64
+		for k := range 2 {
+			path := (k + round) % 2 // 0 old, 1 new; the first alternates
+			setPrefillPath(m, path == 0)
+			t[path] = float64(n) / prefill(n).Seconds()
+		}
+		tps[0], tps[1] = append(tps[0], t[0]), append(tps[1], t[1])
+		ratios = append(ratios, t[1]/t[0])
+		bar.update(int64(round+1), int64(o.abPrefill))
+	}
+	ab.OldTokPerSec, ab.NewTokPerSec, ab.Ratio = median(tps[0]), median(tps[1]), median(ratios)
+	ab.RatioMin, ab.RatioMax = slices.Min(ratios), slices.Max(ratios)
+	flopsTok := r.FlopsPerTok + attentionFlops(m.Config, 0, n)/float64(n)
+	ab.OldFMARatio = flopsTok * ab.OldTokPerSec / 1e9 / r.FMAPeak
+	ab.NewFMARatio = flopsTok * ab.NewTokPerSec / 1e9 / r.FMAPeak
+	for path := range 2 {
+		setPrefillPath(m, path == 0)
+		prof := &trace.Profile{}
+		m.SetProfile(prof)
+		el := prefill(n)
+		ph := m.TakeProfile()
+		m.SetProfile(nil)
+		name := [...]string{"before (experts by columns, no edge kernels)", "after (experts by tokens, edge kernels)"}[path]
+		sp := newStepProfile(fmt.Sprintf("A/B prefill %d, %s", n, name), trace.Prefill, &ph[trace.Prefill], el, r.FMAPeak, r.ReadBW)
+		if sp == nil {
+			continue
+		}
+		var ms float64
+		for _, op := range sp.Ops {
+			// Before, SwiGLU was an activation lap of its own; after, it runs
+			// inside the experts' dispatch.
+			if op.Op == trace.OpExperts.String() || (path == 0 && op.Op == trace.OpAct.String() && op.Kind != "model") {
+				ms += op.Ms + op.WaitMs
+			}
+		}
+		share := ms / sp.StepMs
+		if path == 0 {
+			ab.OldExpertShare, ab.OldDispatches = share, sp.Dispatches
+		} else {
+			ab.NewExpertShare, ab.NewDispatches = share, sp.Dispatches
+		}
+		if o.profile {
+			r.Profiles = append(r.Profiles, sp)
+		}
+	}
 	return ab
 }
 
@@ -381,6 +486,11 @@ func benchModelMode(w io.Writer, stderr io.Writer, o modelBenchOptions) error {
 	if o.abDispatch > 0 {
 		for _, ctx := range o.decodeCtx {
 			r.DispatchAB = append(r.DispatchAB, runDispatchAB(m, o, ctx, prompt, r, logits, stderr))
+		}
+	}
+	if o.abPrefill > 0 {
+		for _, n := range o.prefill {
+			r.PrefillAB = append(r.PrefillAB, runPrefillAB(m, o, n, prefill, r, stderr))
 		}
 	}
 	if o.long > 0 {
@@ -590,6 +700,17 @@ func printModelReport(w io.Writer, r *modelReport) {
 			fmt.Fprintln(w)
 		}
 		fmt.Fprintf(w, "  grouped ÷ solo tok/s: median of paired rounds %.3f (range %.3f … %.3f)\n", ab.Ratio, ab.RatioMin, ab.RatioMax)
+	}
+	for _, ab := range r.PrefillAB {
+		fmt.Fprintf(w, "\nA/B of the prefill paths, %d tokens: %d interleaved rounds\n", ab.Tokens, ab.Rounds)
+		for _, x := range []struct {
+			name              string
+			tps, fma, sh, dsp float64
+		}{{"before (experts by columns)", ab.OldTokPerSec, ab.OldFMARatio, ab.OldExpertShare, ab.OldDispatches},
+			{"after (experts by tokens)", ab.NewTokPerSec, ab.NewFMARatio, ab.NewExpertShare, ab.NewDispatches}} {
+			fmt.Fprintf(w, "  %-28s %8.1f tok/s  %.2f× FMA peak  experts %4.1f%% of the step  %5.1f dispatches/step\n", x.name, x.tps, x.fma, 100*x.sh, x.dsp)
+		}
+		fmt.Fprintf(w, "  after ÷ before tok/s: median of paired rounds %.3f (range %.3f … %.3f)\n", ab.Ratio, ab.RatioMin, ab.RatioMax)
 	}
 	for _, sp := range r.Profiles {
 		sp.print(w)

@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/lightninglm/lightning/format/safetensors"
+	"github.com/lightninglm/lightning/model/minimax01"
 )
 
 // goldenDir holds the official reference outputs copied for the model tests.
@@ -279,6 +280,47 @@ func TestBenchDispatchAB(t *testing.T) {
 				t.Errorf("per-layer dispatches add up to %g, more than the step's %g: %+v", sum, c.total, ab)
 			}
 		}
+	}
+}
+
+// TestBenchPrefillAB checks bench -ab-prefill: one A/B per prefill length
+// with both paths' medians, their paired ratio within the rounds' range,
+// FMA-peak ratios that follow from tok/s and the run's peak, and fewer
+// pool dispatches after than before where the experts get enough tokens
+// to split them by tokens (512 tokens of the tiny preset: about 256 rows
+// per expert), the same where they do not (8 tokens: 16 rows in all, fewer
+// than any path's SplitMinRows times the experts used).
+func TestBenchPrefillAB(t *testing.T) {
+	out, stderr, code := runCLI(t, "bench", "-preset", "tiny", "-prefill", "8,512", "-decode-ctx", "", "-ab-prefill", "3", "-json")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	var r modelReport
+	if err := json.Unmarshal([]byte(out), &r); err != nil {
+		t.Fatal(err)
+	}
+	if len(r.PrefillAB) != 2 || r.PrefillAB[0].Tokens != 8 || r.PrefillAB[1].Tokens != 512 {
+		t.Fatalf("A/B points %+v", r.PrefillAB)
+	}
+	c, err := minimax01.PresetConfig("tiny")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ab := range r.PrefillAB {
+		fma := func(tps float64) float64 {
+			return (r.FlopsPerTok + attentionFlops(c, 0, ab.Tokens)/float64(ab.Tokens)) * tps / 1e9 / r.FMAPeak
+		}
+		if ab.Rounds != 3 || ab.OldTokPerSec <= 0 || ab.NewTokPerSec <= 0 ||
+			ab.Ratio < ab.RatioMin || ab.Ratio > ab.RatioMax || ab.RatioMin <= 0 ||
+			math.Abs(ab.OldFMARatio-fma(ab.OldTokPerSec)) > 1e-9*ab.OldFMARatio ||
+			math.Abs(ab.NewFMARatio-fma(ab.NewTokPerSec)) > 1e-9*ab.NewFMARatio ||
+			!(ab.OldExpertShare > 0 && ab.OldExpertShare < 1 && ab.NewExpertShare > 0 && ab.NewExpertShare < 1) {
+			t.Errorf("inconsistent A/B %+v", ab)
+		}
+	}
+	if short, long := r.PrefillAB[0], r.PrefillAB[1]; short.NewDispatches != short.OldDispatches || long.NewDispatches >= long.OldDispatches {
+		t.Errorf("pool dispatches per step: 8 tokens %.1f after, %.1f before; 512 tokens %.1f after, %.1f before",
+			short.NewDispatches, short.OldDispatches, long.NewDispatches, long.OldDispatches)
 	}
 }
 

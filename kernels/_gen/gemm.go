@@ -1,5 +1,7 @@
 package main
 
+import "fmt"
+
 // AVX-512 GEMM pieces: the 14×32 register-blocked microkernels (fp32 FMA and
 // bf16 VDPBF16PS) and the gather-based panel packers. The Go driver that
 // blocks for the caches is kernels/gemm_amd64.go; the reference loop is
@@ -10,11 +12,19 @@ const (
 	nr = 32 // columns of B (outputs) per tile: two zmm
 )
 
-// genGemmKernel emits a 14×32 microkernel. With bf16 false it computes, for
-// p < k:  C[i][j] (+)= Σ_p A[p][i]·B[p][j]  (A panel [k][14] fp32, B panel
-// [k][32] fp32), one VFMADD231PS per (i, 16 j). With bf16 true, A and B hold
-// bf16 pairs (k counts pairs) and each VDPBF16PS adds two products.
-func genGemmKernel(f *file, name string, bf16 bool) {
+// edgeRows are the row counts of the smaller microkernels for a row panel's
+// last rows when T is not a multiple of mr: the panel runs the smallest
+// kernel that covers its rows instead of computing 14 rows, most of them
+// padding (an expert with 128 tokens would spend 12 of its 140 rows on it).
+var edgeRows = []int{4, 7, 10}
+
+// genGemmKernel emits a rows×32 microkernel (rows ≤ mr). With bf16 false
+// it computes, for p < k:  C[i][j] (+)= Σ_p A[p][i]·B[p][j]  (A panel
+// [k][14] fp32, of which the first rows are read; B panel [k][32] fp32),
+// one VFMADD231PS per (i, 16 j). With bf16 true, A and B hold bf16 pairs
+// (k counts pairs) and each VDPBF16PS adds two products. Every row is the
+// same sum whatever rows, so the edge kernels give the bits of the 14-row one.
+func genGemmKernel(f *file, name string, bf16 bool, rows int) {
 	what := "fp32 FMA"
 	if bf16 {
 		what = "bf16 pairs, VDPBF16PS (lossy: inputs are bf16, denormals flushed)"
@@ -22,9 +32,9 @@ func genGemmKernel(f *file, name string, bf16 bool) {
 	f.text(name, "$0-64",
 		"func "+name+"(k int, a unsafe.Pointer, as int, b unsafe.Pointer, bs int, c *float32, ldc int, acc int)",
 		"",
-		"Microkernel, "+what+": the inner two loops of matMulF32Generic for a 14×32",
+		fmt.Sprintf("Microkernel, %s: the inner two loops of matMulF32Generic for a %d×32", what, rows),
 		"tile of C (rows i = tokens, columns j = outputs), with the sum over p kept in",
-		"Z0–Z27 (row i in Z(2i), Z(2i+1)). A[p][i] is at a + p·as + 4i, B[p][j] at",
+		fmt.Sprintf("Z0–Z%d (row i in Z(2i), Z(2i+1)). A[p][i] is at a + p·as + 4i, B[p][j] at", 2*rows-1),
 		"b + p·bs + 4j, C[i][j] at c + i·ldc + 4j (strides in bytes). acc ≠ 0 adds",
 		"the tile into C, acc = 0 overwrites it.")
 	f.i("MOVQ k+0(FP), CX")
@@ -35,17 +45,17 @@ func genGemmKernel(f *file, name string, bf16 bool) {
 	f.i("MOVQ c+40(FP), DX")
 	f.i("MOVQ ldc+48(FP), R10")
 	f.i("MOVQ acc+56(FP), R11")
-	f.c("Warm C's 14 rows while the products run; it is read only at the end.")
+	f.c("Warm C's %d rows while the products run; it is read only at the end.", rows)
 	f.i("MOVQ DX, BX")
-	for i := 0; i < mr; i++ {
+	for i := 0; i < rows; i++ {
 		f.i("PREFETCHT0 (BX)")
 		f.i("PREFETCHT0 64(BX)")
-		if i < mr-1 {
+		if i < rows-1 {
 			f.i("ADDQ R10, BX")
 		}
 	}
 	f.c("acc[i][j] = 0")
-	for z := 0; z < 2*mr; z++ {
+	for z := 0; z < 2*rows; z++ {
 		f.i("VPXORD Z%d, Z%d, Z%d", z, z, z)
 	}
 	f.i("TESTQ CX, CX")
@@ -55,7 +65,7 @@ func genGemmKernel(f *file, name string, bf16 bool) {
 	f.c("accumulate into row i's two vectors")
 	f.i("VMOVUPS (DI), Z28")
 	f.i("VMOVUPS 64(DI), Z29")
-	for i := 0; i < mr; i++ {
+	for i := 0; i < rows; i++ {
 		t := 30 + i%2
 		if bf16 {
 			f.i("VPBROADCASTD %d(SI), Z%d", 4*i, t)
@@ -75,7 +85,7 @@ func genGemmKernel(f *file, name string, bf16 bool) {
 	f.i("TESTQ R11, R11")
 	f.i("JEQ %s_overwrite", name)
 	f.c("C[i][:] += acc[i][:]")
-	for i := 0; i < mr; i++ {
+	for i := 0; i < rows; i++ {
 		f.i("VADDPS (DX), Z%d, Z%d", 2*i, 2*i)
 		f.i("VADDPS 64(DX), Z%d, Z%d", 2*i+1, 2*i+1)
 		f.i("VMOVUPS Z%d, (DX)", 2*i)
@@ -86,7 +96,7 @@ func genGemmKernel(f *file, name string, bf16 bool) {
 	f.i("RET")
 	f.label(name + "_overwrite")
 	f.c("C[i][:] = acc[i][:]")
-	for i := 0; i < mr; i++ {
+	for i := 0; i < rows; i++ {
 		f.i("VMOVUPS Z%d, (DX)", 2*i)
 		f.i("VMOVUPS Z%d, 64(DX)", 2*i+1)
 		f.i("ADDQ R10, DX")

@@ -7,10 +7,16 @@
 // VCVTNE2PS2BF16); those are emitted as EVEX bytes by evexRRR.
 package main
 
+import "fmt"
+
 func main() {
 	g := newFile("!purego")
-	genGemmKernel(g, "gemmKernF32AVX512", false)
-	genGemmKernel(g, "gemmKernBF16DotAVX512", true)
+	genGemmKernel(g, "gemmKernF32AVX512", false, mr)
+	genGemmKernel(g, "gemmKernBF16DotAVX512", true, mr)
+	for _, r := range edgeRows {
+		genGemmKernel(g, fmt.Sprintf("gemmKernF32AVX512R%d", r), false, r)
+		genGemmKernel(g, fmt.Sprintf("gemmKernBF16DotAVX512R%d", r), true, r)
+	}
 	genPack(g, "packGatherDAVX512", "d")
 	genPack(g, "packGatherBF16AVX512", "bf16")
 	genPack(g, "packGatherF16AVX512", "f16")

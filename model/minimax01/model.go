@@ -430,6 +430,17 @@ func (m *Model) SetSoloDispatch(solo bool) {
 	m.s.moe.Group = m.s.grp()
 }
 
+// SetExpertColumnSplit makes later steps cut every expert product between
+// the threads by output columns, as before the prefill's experts ran in
+// one dispatch split by tokens (moe.Scratch.ColumnSplit): only for A/B
+// benchmarks (bench -ab-prefill); the results are bitwise the same either
+// way.
+func (m *Model) SetExpertColumnSplit(on bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.s.moe.ColumnSplit = on
+}
+
 // grp is the group the step's independent products share (nil with
 // SetSoloDispatch: one dispatch each).
 func (s *scratch) grp() *kernels.Group {
