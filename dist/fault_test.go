@@ -198,16 +198,20 @@ func TestDroppedStatesAreReleased(t *testing.T) {
 		hub.Forward([]model.Seq{{State: st, Tokens: []int32{1, 2}, Logits: model.LogitsLast}}, logits)
 	}
 	step(keep)
-	func() {
-		for range 5 {
-			st := hub.NewState()
-			step(st)
-			step(st.Clone())
-		}
-	}()
+	// live keeps the ten states reachable until they are counted: a GC
+	// during the loop would otherwise queue their drops early.
+	var live []model.State
+	for range 5 {
+		st := hub.NewState()
+		step(st)
+		c := st.Clone()
+		step(c)
+		live = append(live, st, c)
+	}
 	if n0, n1 := held(); n0 != 11 || n1 != 11 {
 		t.Fatalf("leaders hold %d and %d states, want 11 (1 kept + 5 + 5 clones)", n0, n1)
 	}
+	runtime.KeepAlive(live)
 	deadline := time.Now().Add(5 * time.Second)
 	for {
 		runtime.GC()
