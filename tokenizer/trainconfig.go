@@ -76,21 +76,9 @@ func (b *TrainedBPE) TokenizerConfigJSON(c TrainedConfig) ([]byte, error) {
 			return nil, fmt.Errorf("tokenizer: config names %q, which is not a special token", name)
 		}
 	}
-	var dec bytes.Buffer
-	dec.WriteString("{")
+	specials := make([]AddedToken, len(b.Specials))
 	for i, sp := range b.Specials {
-		if i > 0 {
-			dec.WriteByte(',')
-		}
-		fmt.Fprintf(&dec, "\n    \"%d\": {\"content\": %s, \"lstrip\": false, \"normalized\": false, \"rstrip\": false, \"single_word\": false, \"special\": true}",
-			256+len(b.Merges)+i, quoteJSON(sp))
-	}
-	dec.WriteString("\n  }")
-	nullable := func(s string) json.RawMessage {
-		if s == "" {
-			return json.RawMessage("null")
-		}
-		return json.RawMessage(quoteJSON(s))
+		specials[i] = AddedToken{ID: 256 + len(b.Merges) + i, Content: sp, Special: true}
 	}
 	cfg := struct {
 		AddBOS         bool            `json:"add_bos_token"`
@@ -104,13 +92,13 @@ func (b *TrainedBPE) TokenizerConfigJSON(c TrainedConfig) ([]byte, error) {
 		TokenizerClass string          `json:"tokenizer_class"`
 		UNK            json.RawMessage `json:"unk_token"`
 	}{
-		AddedTokens:    dec.Bytes(),
-		BOS:            nullable(c.BOS),
-		ChatTemplate:   nullable(c.ChatTemplate),
-		EOS:            nullable(c.EOS),
+		AddedTokens:    addedTokensDecoder(specials),
+		BOS:            jsonStringOrNull(c.BOS),
+		ChatTemplate:   jsonStringOrNull(c.ChatTemplate),
+		EOS:            jsonStringOrNull(c.EOS),
 		ModelMaxLength: c.ModelMaxLength,
 		TokenizerClass: "PreTrainedTokenizerFast",
-		UNK:            nullable(c.UNK),
+		UNK:            jsonStringOrNull(c.UNK),
 	}
 	var out bytes.Buffer
 	e := json.NewEncoder(&out)

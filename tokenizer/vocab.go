@@ -218,22 +218,6 @@ func (v *Vocab) TokenizerJSON() ([]byte, error) {
 func (v *Vocab) TokenizerConfigJSON(chatTemplate string) ([]byte, error) {
 	added := slices.Clone(v.Added)
 	slices.SortFunc(added, func(a, b AddedToken) int { return a.ID - b.ID })
-	var dec bytes.Buffer
-	dec.WriteString("{")
-	for i, a := range added {
-		if i > 0 {
-			dec.WriteByte(',')
-		}
-		fmt.Fprintf(&dec, "\n    %s: {\"content\": %s, \"lstrip\": false, \"normalized\": false, \"rstrip\": false, \"single_word\": false, \"special\": %t}",
-			strconv.Quote(strconv.Itoa(a.ID)), quoteJSON(a.Content), a.Special)
-	}
-	dec.WriteString("\n  }")
-	name := func(s string) json.RawMessage {
-		if s == "" {
-			return json.RawMessage("null")
-		}
-		return json.RawMessage(quoteJSON(s))
-	}
 	cfg := struct {
 		AddBOS         bool            `json:"add_bos_token"`
 		AddPrefixSpace bool            `json:"add_prefix_space"`
@@ -245,10 +229,10 @@ func (v *Vocab) TokenizerConfigJSON(chatTemplate string) ([]byte, error) {
 		TokenizerClass string          `json:"tokenizer_class"`
 	}{
 		AddBOS:         v.AddBOS,
-		AddedTokens:    dec.Bytes(),
-		BOS:            name(v.BOS),
+		AddedTokens:    addedTokensDecoder(added),
+		BOS:            jsonStringOrNull(v.BOS),
 		ChatTemplate:   chatTemplate,
-		EOS:            name(v.EOS),
+		EOS:            jsonStringOrNull(v.EOS),
 		TokenizerClass: "PreTrainedTokenizerFast",
 	}
 	var out bytes.Buffer
@@ -288,4 +272,29 @@ func (t *Tokenizer) Merges() [][2]string {
 		out[i] = [2]string{t.model.idTok[r.a], t.model.idTok[r.b]}
 	}
 	return out
+}
+
+// addedTokensDecoder writes tokenizer_config.json's added_tokens_decoder
+// object for tokens in id order: each id's content and special flag, the
+// other flags false.
+func addedTokensDecoder(added []AddedToken) json.RawMessage {
+	var dec bytes.Buffer
+	dec.WriteString("{")
+	for i, a := range added {
+		if i > 0 {
+			dec.WriteByte(',')
+		}
+		fmt.Fprintf(&dec, "\n    %s: {\"content\": %s, \"lstrip\": false, \"normalized\": false, \"rstrip\": false, \"single_word\": false, \"special\": %t}",
+			strconv.Quote(strconv.Itoa(a.ID)), quoteJSON(a.Content), a.Special)
+	}
+	dec.WriteString("\n  }")
+	return dec.Bytes()
+}
+
+// jsonStringOrNull is s as a JSON string, or null when s is empty.
+func jsonStringOrNull(s string) json.RawMessage {
+	if s == "" {
+		return json.RawMessage("null")
+	}
+	return json.RawMessage(quoteJSON(s))
 }
