@@ -2,8 +2,8 @@
 # A miniature of the recipe, run by scripts/test.sh so that train.sh keeps working. Offline, under a minute on
 # 2 idle cores: train.sh on the small corpus in testdata/corpus with a 384-id tokenizer, config.json shrunk (the
 # same layers and experts, hidden 64) and 80 steps of 512 tokens; then the same again, stopped with SIGTERM and
-# resumed with -resume, which must give the same tokenizer, mix, losses and weights; then run and perplexity on
-# the result.
+# resumed with -resume, which must give the same tokenizer, mix, losses and weights; then a few steps of phase 2
+# (retrieval.sh); then run and perplexity on the result.
 # usage: recipes/mini/ci.sh   (from anywhere; needs go)
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -61,6 +61,13 @@ fi
 [ "$(wc -l <"$tmp/a/run/metrics.jsonl")" = "$steps" ] || fail "metrics.jsonl has $(wc -l <"$tmp/a/run/metrics.jsonl") lines, want $steps"
 cmp "$tmp/a/run/$last/model.safetensors" "$tmp/b/run/$last/model.safetensors" ||
 	fail "the resumed run's final weights differ from the uninterrupted run's"
+
+echo "-- phase 2 (retrieval.sh) from the resumed run: passkey documents never cut by a sequence boundary" >&2
+# Its passkey documents need longer sequences than the miniature's 64 tokens: the shortest is about 150 tokens.
+MINI_SEQ_LEN=512 MINI_BATCH_TOKENS=1024 MINI_RETRIEVAL_STEPS=6 MINI_RETRIEVAL_PASSKEYS=8 MINI_RETRIEVAL_REPEATS=0:2 \
+	MINI_RETRIEVAL_FILL=400 "$here/retrieval.sh" "$tmp/b" 2>"$tmp/r.log" || { cat "$tmp/r.log" >&2; fail "retrieval.sh"; }
+grep -q 'whole documents 8 ' "$tmp/r.log" || { cat "$tmp/r.log" >&2; fail "retrieval.sh did not arrange its 8 passkey documents"; }
+[ -d "$tmp/b/retrieval/step-00000006" ] || fail "retrieval.sh wrote no step-00000006 checkpoint"
 
 echo "-- run and perplexity on $last" >&2
 model=$tmp/b/run/$last

@@ -515,3 +515,54 @@ func TestUnigram(t *testing.T) {
 		t.Errorf("a line without ids: %v, want an error naming line 2", err)
 	}
 }
+
+// TestArrange packs the arranged documents back to back the way the trainer
+// does and checks that no whole document crosses a sequence boundary, that
+// both sets keep their order, and that the whole documents' share is met.
+func TestArrange(t *testing.T) {
+	// The recipe's shape: sequences of 1,024 tokens, passkey documents of
+	// 150 to 950 tokens, fill documents of 1 to 300.
+	const seqLen = 1024
+	var whole, fill []countedDoc
+	for i := 0; i < 300; i++ {
+		whole = append(whole, countedDoc{line: fmt.Sprint("w", i), tokens: 150 + (i*37)%800})
+	}
+	for i := 0; i < 6000; i++ {
+		fill = append(fill, countedDoc{line: fmt.Sprint("f", i), tokens: 1 + (i*53)%300})
+	}
+	got, err := arrange(whole, fill, seqLen, 0.4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pos, wholeTokens, wi, fi := 0, 0, 0, 0
+	for _, d := range got {
+		if d.whole {
+			if d.line != whole[wi].line {
+				t.Fatalf("whole document %q out of order, want %q", d.line, whole[wi].line)
+			}
+			if pos/seqLen != (pos+d.tokens-1)/seqLen {
+				t.Errorf("whole document %q (%d tokens) at %d crosses a %d-token boundary", d.line, d.tokens, pos, seqLen)
+			}
+			wi++
+			wholeTokens += d.tokens
+		} else {
+			if d.line != fill[fi].line {
+				t.Fatalf("fill document %q out of order, want %q", d.line, fill[fi].line)
+			}
+			fi++
+		}
+		pos += d.tokens
+	}
+	if wi != len(whole) {
+		t.Errorf("%d of %d whole documents placed", wi, len(whole))
+	}
+	if share := float64(wholeTokens) / float64(pos); share < 0.3 || share > 0.42 {
+		t.Errorf("whole documents are %.3f of the tokens, want about 0.4", share)
+	}
+	if _, err := arrange([]countedDoc{{tokens: seqLen + 1}}, fill, seqLen, 0.4); err == nil {
+		t.Error("a whole document longer than a sequence was accepted")
+	}
+	if _, err := arrange(whole, fill[:10], seqLen, 0.4); err == nil || !strings.Contains(err.Error(), "ran out") {
+		t.Errorf("too few fill documents: err = %v", err)
+	}
+}

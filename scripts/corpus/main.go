@@ -5,6 +5,8 @@
 //
 //	corpus build -root DIR -goroot DIR -inputs FILE -out DIR [-passkey N]
 //	corpus passkey -lengths 100,200 -depths 0,0.5,1 -per-cell 10 [-seed S] > grid.jsonl
+//	corpus passkey -train N [-repeats MIN:MAX] [-seed S] > passkey-train.jsonl
+//	corpus arrange -seq-len N -whole DOCS:IDS -fill DOCS:IDS [-share F] -o OUT.jsonl
 //	corpus score -heldout chat-heldout.jsonl -answers answers.jsonl
 //	corpus mix -o mix.jsonl [-seed N] train.jsonl chat-rendered.jsonl...
 //	corpus unigram -train train-ids.jsonl heldout-ids.json...
@@ -43,7 +45,7 @@ type record struct {
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: corpus build|passkey|score|mix|unigram [flags]")
+		fmt.Fprintln(os.Stderr, "usage: corpus build|passkey|score|mix|arrange|unigram [flags]")
 		os.Exit(2)
 	}
 	var err error
@@ -58,8 +60,10 @@ func main() {
 		err = runMix(os.Args[2:])
 	case "unigram":
 		err = runUnigram(os.Args[2:], os.Stdout)
+	case "arrange":
+		err = runArrange(os.Args[2:])
 	default:
-		err = fmt.Errorf("unknown command %q (want build, passkey, score, mix or unigram)", os.Args[1])
+		err = fmt.Errorf("unknown command %q (want build, passkey, score, mix, arrange or unigram)", os.Args[1])
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "corpus:", err)
@@ -433,8 +437,27 @@ func runPasskey(args []string, w io.Writer) error {
 	depths := fs.String("depths", "0,0.25,0.5,0.75,1", "needle depths in [0, 1], comma-separated")
 	perCell := fs.Int("per-cell", 10, "documents per (length, depth)")
 	seed := fs.Uint64("seed", 2, "random seed for the keys")
+	train := fs.Int("train", 0, "write this many training documents (answer appended, random depth and length) instead of a grid")
+	repeats := fs.String("repeats", "5:30", "with -train: haystack lengths MIN:MAX in filler groups")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	bw := bufio.NewWriter(w)
+	enc := json.NewEncoder(bw)
+	enc.SetEscapeHTML(false)
+	if *train > 0 {
+		lo, hi, ok := strings.Cut(*repeats, ":")
+		minR, err1 := strconv.Atoi(lo)
+		maxR, err2 := strconv.Atoi(hi)
+		if !ok || err1 != nil || err2 != nil || minR < 0 || maxR < minR {
+			return fmt.Errorf("passkey: bad -repeats %q: want MIN:MAX with 0 <= MIN <= MAX", *repeats)
+		}
+		for _, d := range passkeyTrainingSet(*train, minR, maxR, *seed) {
+			if err := enc.Encode(d); err != nil {
+				return err
+			}
+		}
+		return bw.Flush()
 	}
 	var ls []int
 	for _, s := range strings.Split(*lengths, ",") {
@@ -452,9 +475,6 @@ func runPasskey(args []string, w io.Writer) error {
 		}
 		ds = append(ds, d)
 	}
-	bw := bufio.NewWriter(w)
-	enc := json.NewEncoder(bw)
-	enc.SetEscapeHTML(false)
 	for _, d := range passkeyGrid(ls, ds, *perCell, *seed) {
 		if err := enc.Encode(d); err != nil {
 			return err
