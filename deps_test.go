@@ -18,6 +18,7 @@ var allowed = map[string][]string{
 	"internal/cpu":            {"golang.org/x/sys/cpu"},
 	"internal/trace":          {},
 	"internal/numtest":        {"internal/cpu"},
+	"internal/testpki":        {}, // throw-away CAs and certificates for the mutual-TLS tests of dist and cmd/lightning
 	"kernels":                 {"internal/cpu"},
 	"quant":                   {"kernels"},
 	"tensor":                  {"quant", "kernels"},
@@ -131,19 +132,24 @@ func TestImportRules(t *testing.T) {
 	}
 }
 
-// TestNumtestOnlyInTests checks that internal/numtest is never linked into a
-// binary: only _test.go files may import it.
-func TestNumtestOnlyInTests(t *testing.T) {
+// testOnly are the helper packages that only _test.go files may import.
+var testOnly = []string{"internal/numtest", "internal/testpki"}
+
+// TestHelpersOnlyInTests checks that the test helper packages are never
+// linked into a binary: only _test.go files may import them.
+func TestHelpersOnlyInTests(t *testing.T) {
 	var bad []string
 	for _, p := range listPackages(t, "./...") {
 		for _, imp := range p.Imports {
-			if imp == module+"/internal/numtest" {
-				bad = append(bad, p.ImportPath)
+			for _, h := range testOnly {
+				if imp == module+"/"+h {
+					bad = append(bad, p.ImportPath+" imports "+h)
+				}
 			}
 		}
 	}
 	sort.Strings(bad)
 	if len(bad) > 0 {
-		t.Errorf("internal/numtest imported by non-test code in %v", bad)
+		t.Errorf("test helpers imported by non-test code: %v", bad)
 	}
 }

@@ -188,6 +188,29 @@ func TestInspectPlan(t *testing.T) {
 	}
 }
 
+// tinyWithTokenizer returns a model folder (in a temporary directory, by
+// absolute symlinks) holding the golden tiny-a and the test tokenizer of
+// train/data, so that serve can take text.
+func tinyWithTokenizer(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	for src, dst := range map[string]string{
+		filepath.Join(goldenDir, "tiny-a", "config.json"):       "config.json",
+		filepath.Join(goldenDir, "tiny-a", "model.safetensors"): "model.safetensors",
+		"../../train/data/testdata/tok/tokenizer.json":          "tokenizer.json",
+		"../../train/data/testdata/tok/tokenizer_config.json":   "tokenizer_config.json",
+	} {
+		abs, err := filepath.Abs(src)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Symlink(abs, filepath.Join(dir, dst)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
 // serveChild runs 'lightning serve' as a child process (the test binary
 // acting as the command) and returns its base URL once it is ready; the
 // child is stopped with SIGTERM at cleanup, which also stops its workers.
@@ -252,21 +275,7 @@ func serveChild(t *testing.T, args ...string) string {
 // and checks that concurrent greedy requests (batched by the engine, one of
 // them streamed) give the same text both ways.
 func TestServeThroughWorkers(t *testing.T) {
-	dir := t.TempDir()
-	for src, dst := range map[string]string{
-		filepath.Join(goldenDir, "tiny-a", "config.json"):       "config.json",
-		filepath.Join(goldenDir, "tiny-a", "model.safetensors"): "model.safetensors",
-		"../../train/data/testdata/tok/tokenizer.json":          "tokenizer.json",
-		"../../train/data/testdata/tok/tokenizer_config.json":   "tokenizer_config.json",
-	} {
-		abs, err := filepath.Abs(src)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := os.Symlink(abs, filepath.Join(dir, dst)); err != nil {
-			t.Fatal(err)
-		}
-	}
+	dir := tinyWithTokenizer(t)
 	prompts := []string{"the cat sat on", "hello world, hello", "abc abc abc", "once upon a time there"}
 	complete := func(base string) []string {
 		client := openai.NewClient(option.WithBaseURL(base+"/v1"), option.WithAPIKey("unused"))
@@ -316,11 +325,23 @@ func TestServeThroughWorkers(t *testing.T) {
 // its address and its probe address (with -probe-listen).
 func workerChild(t *testing.T, args ...string) (cmd *exec.Cmd, addr, probe string) {
 	t.Helper()
+	return workerChildIn(t, "", args...)
+}
+
+// workerChildIn is workerChild in the network namespace netns, entered by
+// 'ip netns exec' (which execs the worker: cmd's process is the worker);
+// "" is this process's namespace.
+func workerChildIn(t *testing.T, netns string, args ...string) (cmd *exec.Cmd, addr, probe string) {
+	t.Helper()
 	exe, err := os.Executable()
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd = exec.Command(exe, append([]string{"worker"}, args...)...)
+	args = append([]string{exe, "worker"}, args...)
+	if netns != "" {
+		args = append([]string{"ip", "netns", "exec", netns}, args...)
+	}
+	cmd = exec.Command(args[0], args[1:]...)
 	cmd.Env = append(os.Environ(), childEnv+"=1")
 	out, err := cmd.StdoutPipe()
 	if err != nil {
@@ -348,20 +369,7 @@ func workerChild(t *testing.T, args ...string) (cmd *exec.Cmd, addr, probe strin
 // next request fails with 503 and a clear message, and once the worker is
 // restarted on its address requests succeed again.
 func TestServeWorkerDies(t *testing.T) {
-	dir := filepath.Join(goldenDir, "tiny-a")
-	tmp := t.TempDir()
-	for _, f := range []string{"config.json", "model.safetensors"} {
-		abs, _ := filepath.Abs(filepath.Join(dir, f))
-		if err := os.Symlink(abs, filepath.Join(tmp, f)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	for _, f := range []string{"tokenizer.json", "tokenizer_config.json"} {
-		abs, _ := filepath.Abs(filepath.Join("../../train/data/testdata/tok", f))
-		if err := os.Symlink(abs, filepath.Join(tmp, f)); err != nil {
-			t.Fatal(err)
-		}
-	}
+	tmp := tinyWithTokenizer(t)
 	const tok = "serve-test-token"
 	wargs := func(rank int, listen string) []string {
 		return []string{"-model", tmp, "-plan", "pp=2", "-rank", fmt.Sprint(rank), "-listen", listen, "-token", tok}
