@@ -38,7 +38,10 @@ import (
 //
 // with the two sums exact in int32, and a row's blocks are summed in
 // float32. The fast paths compute the integer sums lane by lane and convert
-// each lane, so they equal the twin up to float32 rounding.
+// each lane, so they equal the twin up to float32 rounding. With several
+// tokens (prefill) they unpack each block once for 4 tokens (AVX-512) or 2
+// (AVX2) and run every token's instructions as for one token, so the
+// results are bit for bit those of one token per call.
 
 // KQuant is a ggml K-quant block layout.
 type KQuant uint8
@@ -163,7 +166,7 @@ const ggmlMaxTokens = 4
 // rows computes outputs [lo, hi) for every token, several tokens per
 // kernel call where the path has multi-token kernels.
 func (j *ggmlJob) rows(lo, hi int) {
-	nt := 1
+	nt := kqTokens()
 	if j.b32 != 0 {
 		nt = b32Tokens()
 	}
@@ -176,7 +179,7 @@ func (j *ggmlJob) rows(lo, hi int) {
 			if j.b32 != 0 {
 				b32Dots(j.b32, row, rec, j.in/b32Block, res[:n])
 			} else {
-				res[0] = kqDot(j.k, row, rec, j.in/kqBlock)
+				kqDots(j.k, row, rec, j.in/kqBlock, res[:n])
 			}
 			for i, v := range res[:n] {
 				j.dst[(t+i)*j.out+o] = v

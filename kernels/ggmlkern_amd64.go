@@ -5,6 +5,82 @@
 package kernels
 
 //go:noescape
+func kqDotQ4KAVX512(w, rec *byte, nb int, dst *float32)
+
+//go:noescape
+func kqDotQ5KAVX512(w, rec *byte, nb int, dst *float32)
+
+//go:noescape
+func kqDotQ6KAVX512(w, rec *byte, nb int, dst *float32)
+
+//go:noescape
+func kqDotQ4KAVX512x4(w, rec *byte, nb int, dst *float32)
+
+//go:noescape
+func kqDotQ5KAVX512x4(w, rec *byte, nb int, dst *float32)
+
+//go:noescape
+func kqDotQ6KAVX512x4(w, rec *byte, nb int, dst *float32)
+
+//go:noescape
+func kqDotQ4KAVX2(w, rec *byte, nb int, dst *float32)
+
+//go:noescape
+func kqDotQ5KAVX2(w, rec *byte, nb int, dst *float32)
+
+//go:noescape
+func kqDotQ6KAVX2(w, rec *byte, nb int, dst *float32)
+
+//go:noescape
+func kqDotQ4KAVX2x2(w, rec *byte, nb int, dst *float32)
+
+//go:noescape
+func kqDotQ5KAVX2x2(w, rec *byte, nb int, dst *float32)
+
+//go:noescape
+func kqDotQ6KAVX2x2(w, rec *byte, nb int, dst *float32)
+
+// kqCall runs the K-quant kernel of layout k for nt tokens (1, or ggmlTokens of
+// the path) on AVX-512 (else AVX2).
+func kqCall(avx512 bool, k KQuant, nt int, w, rec *byte, nb int, dst *float32) {
+	switch k {
+	case Q4K:
+		switch {
+		case avx512 && nt == 1:
+			kqDotQ4KAVX512(w, rec, nb, dst)
+		case avx512 && nt == 4:
+			kqDotQ4KAVX512x4(w, rec, nb, dst)
+		case !avx512 && nt == 1:
+			kqDotQ4KAVX2(w, rec, nb, dst)
+		case !avx512 && nt == 2:
+			kqDotQ4KAVX2x2(w, rec, nb, dst)
+		}
+	case Q5K:
+		switch {
+		case avx512 && nt == 1:
+			kqDotQ5KAVX512(w, rec, nb, dst)
+		case avx512 && nt == 4:
+			kqDotQ5KAVX512x4(w, rec, nb, dst)
+		case !avx512 && nt == 1:
+			kqDotQ5KAVX2(w, rec, nb, dst)
+		case !avx512 && nt == 2:
+			kqDotQ5KAVX2x2(w, rec, nb, dst)
+		}
+	case Q6K:
+		switch {
+		case avx512 && nt == 1:
+			kqDotQ6KAVX512(w, rec, nb, dst)
+		case avx512 && nt == 4:
+			kqDotQ6KAVX512x4(w, rec, nb, dst)
+		case !avx512 && nt == 1:
+			kqDotQ6KAVX2(w, rec, nb, dst)
+		case !avx512 && nt == 2:
+			kqDotQ6KAVX2x2(w, rec, nb, dst)
+		}
+	}
+}
+
+//go:noescape
 func b32DotQ4_0AVX512(w, rec *byte, nb int, dst *float32)
 
 //go:noescape
@@ -64,8 +140,8 @@ func b32DotQ5_1AVX2x2(w, rec *byte, nb int, dst *float32)
 //go:noescape
 func b32DotQ8_0AVX2x2(w, rec *byte, nb int, dst *float32)
 
-// b32Call runs the kernel of layout k for nt tokens (1, or b32Tokens of the
-// path) on AVX-512 (else AVX2).
+// b32Call runs the block-of-32 kernel of layout k for nt tokens (1, or ggmlTokens of
+// the path) on AVX-512 (else AVX2).
 func b32Call(avx512 bool, k Block32, nt int, w, rec *byte, nb int, dst *float32) {
 	switch k {
 	case Q4_0:
@@ -126,8 +202,8 @@ func b32Call(avx512 bool, k Block32, nt int, w, rec *byte, nb int, dst *float32)
 	}
 }
 
-// b32Tokens is the tokens per call of the multi-token kernels: AVX-512, AVX2.
+// The tokens per call of the multi-token kernels: AVX-512, AVX2.
 const (
-	b32TokensAVX512 = 4
-	b32TokensAVX2   = 2
+	ggmlTokensAVX512 = 4
+	ggmlTokensAVX2   = 2
 )
