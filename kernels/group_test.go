@@ -82,6 +82,12 @@ func groupProducts(seed uint64) []*groupProduct {
 			solo: func(d []float32) { MatMulKQuant(d, x, w, k, T, in, out) },
 			add:  func(g *Group, d []float32) { g.MatMulKQuant(d, x, w, k, T, in, out) }})
 	}
+	addB32 := func(k Block32, T, in, out int) {
+		w, x := randB32(k, in, out, r), randActs(T, in, r)
+		ps = append(ps, &groupProduct{name: fmt.Sprintf("block32 %d T%d %d→%d", k, T, in, out), out: out, T: T,
+			solo: func(d []float32) { MatMulBlock32(d, x, w, k, T, in, out) },
+			add:  func(g *Group, d []float32) { g.MatMulBlock32(d, x, w, k, T, in, out) }})
+	}
 	for _, s := range []struct{ T, in, out int }{{1, 256, 75}, {1, 100, 33}, {3, 64, 29}, {20, 96, 41}, {130, 64, 70}} {
 		addMM(s.T, s.in, s.out)
 	}
@@ -91,6 +97,8 @@ func groupProducts(seed uint64) []*groupProduct {
 	}
 	addKQ(Q4K, 1, 512, 19)
 	addKQ(Q6K, 2, 256, 13)
+	addB32(Q5_0, 1, 96, 21)
+	addB32(Q5_1, 6, 256, 9)
 	for _, p := range ps {
 		p.dst, p.ref = make([]float32, p.T*p.out), make([]float32, p.T*p.out)
 	}

@@ -38,7 +38,10 @@ import (
 //
 // with the two sums exact in int32, and a row's blocks are summed in
 // float32. The fast paths compute the integer sums lane by lane and convert
-// each lane, so they equal the twin up to float32 rounding.
+// each lane, so they equal the twin up to float32 rounding. With several
+// tokens (prefill) they unpack each block once for 4 tokens (AVX-512) or 2
+// (AVX2) and run every token's instructions as for one token, so the
+// results are bit for bit those of one token per call.
 
 // KQuant is a ggml K-quant block layout.
 type KQuant uint8
@@ -93,65 +96,94 @@ func (g *Group) MatMulKQuant(dst, x []float32, w []byte, k KQuant, T, in, out in
 	if T == 0 || out == 0 {
 		return
 	}
-	j := kqJobs.Get().(*kqJob)
-	j.dst, j.x, j.w, j.k, j.T, j.in, j.out = dst, x, w, k, T, in, out
-	j.rec = grow(j.rec, T*nb*kqRecBytes/4)
-	if T*in < serialWork/16 {
-		j.quantize(0, T)
-	} else {
-		ParallelFor(T, 1, j.quantizeRange)
-	}
-	if !g.add(groupItem{n: out, align: 1, rowWork: T * in, rowBytes: rb, run: j.rowsRange, job: j}) {
-		j.release()
-	}
+	j := ggmlJobs.Get().(*ggmlJob)
+	j.dst, j.x, j.w, j.k, j.b32, j.T, j.in, j.out = dst, x, w, k, 0, T, in, out
+	j.run(g, rb, nb*kqRecBytes)
 }
 
-// release returns the job to its pool.
-func (j *kqJob) release() {
-	j.dst, j.x, j.w = nil, nil, nil
-	kqJobs.Put(j)
-}
-
-// kqJob carries one K-quant product through the worker pool; pooled with
-// its activation records so a warm product allocates nothing.
-type kqJob struct {
+// ggmlJob carries one product of ggml blocks used in place (a K-quant
+// layout k, or a layout of blocks of 32, b32) through the worker pool;
+// pooled with its activation records so a warm product allocates nothing.
+type ggmlJob struct {
 	dst, x     []float32 // [T, out], [T, in]
-	w          []byte    // [out, in/256 blocks]
-	k          KQuant
+	w          []byte    // [out, rowBytes]
+	k          KQuant    // the K-quant layout, or 0
+	b32        Block32   // the layout of blocks of 32, or 0
 	T, in, out int
-	rec        []float32 // [T, in/256 records of kqRecBytes]
+	rowBytes   int       // weight bytes per row
+	recBytes   int       // activation record bytes per token
+	rec        []float32 // [T, recBytes/4]
 
 	quantizeRange, rowsRange func(lo, hi int)
 }
 
-var kqJobs = sync.Pool{New: func() any {
-	j := new(kqJob)
+var ggmlJobs = sync.Pool{New: func() any {
+	j := new(ggmlJob)
 	j.quantizeRange = j.quantize
 	j.rowsRange = j.rows
 	return j
 }}
 
+// run quantizes the activations into records of recBytes per token, then
+// computes the outputs, or queues that last stage in g (non-nil).
+func (j *ggmlJob) run(g *Group, rowBytes, recBytes int) {
+	j.rowBytes, j.recBytes = rowBytes, recBytes
+	j.rec = grow(j.rec, j.T*recBytes/4)
+	if j.T*j.in < serialWork/16 {
+		j.quantize(0, j.T)
+	} else {
+		ParallelFor(j.T, 1, j.quantizeRange)
+	}
+	if !g.add(groupItem{n: j.out, align: 1, rowWork: j.T * j.in, rowBytes: rowBytes, run: j.rowsRange, job: j}) {
+		j.release()
+	}
+}
+
+// release returns the job to its pool.
+func (j *ggmlJob) release() {
+	j.dst, j.x, j.w = nil, nil, nil
+	ggmlJobs.Put(j)
+}
+
 // quantize writes the records of tokens [lo, hi).
-func (j *kqJob) quantize(lo, hi int) {
-	nb := j.in / kqBlock
+func (j *ggmlJob) quantize(lo, hi int) {
 	for t := lo; t < hi; t++ {
-		rec := recBytes(j.rec[t*nb*kqRecBytes/4 : (t+1)*nb*kqRecBytes/4])
-		for b := range nb {
-			quantizeKQAct(rec[b*kqRecBytes:(b+1)*kqRecBytes], j.x[t*j.in+b*kqBlock:t*j.in+(b+1)*kqBlock])
+		rec := recBytes(j.rec[t*j.recBytes/4 : (t+1)*j.recBytes/4])
+		x := j.x[t*j.in : (t+1)*j.in]
+		if j.b32 != 0 {
+			quantizeB32Act(rec, x)
+			continue
+		}
+		for b := range j.in / kqBlock {
+			quantizeKQAct(rec[b*kqRecBytes:(b+1)*kqRecBytes], x[b*kqBlock:(b+1)*kqBlock])
 		}
 	}
 }
 
-// rows computes outputs [lo, hi) for every token.
-func (j *kqJob) rows(lo, hi int) {
-	nb := j.in / kqBlock
-	rb := nb * j.k.BlockBytes()
-	ldt := nb * kqRecBytes
+// ggmlMaxTokens bounds the tokens one multi-token kernel call takes.
+const ggmlMaxTokens = 4
+
+// rows computes outputs [lo, hi) for every token, several tokens per
+// kernel call where the path has multi-token kernels.
+func (j *ggmlJob) rows(lo, hi int) {
+	nt := kqTokens()
+	if j.b32 != 0 {
+		nt = b32Tokens()
+	}
+	var res [ggmlMaxTokens]float32
 	for o := lo; o < hi; o++ {
-		row := j.w[o*rb : (o+1)*rb]
-		for t := range j.T {
-			rec := recBytes(j.rec[t*ldt/4 : (t+1)*ldt/4])
-			j.dst[t*j.out+o] = kqDot(j.k, row, rec, nb)
+		row := j.w[o*j.rowBytes : (o+1)*j.rowBytes]
+		for t := 0; t < j.T; t += nt {
+			n := min(nt, j.T-t)
+			rec := recBytes(j.rec[t*j.recBytes/4 : (t+n)*j.recBytes/4])
+			if j.b32 != 0 {
+				b32Dots(j.b32, row, rec, j.in/b32Block, res[:n])
+			} else {
+				kqDots(j.k, row, rec, j.in/kqBlock, res[:n])
+			}
+			for i, v := range res[:n] {
+				j.dst[(t+i)*j.out+o] = v
+			}
 		}
 	}
 }

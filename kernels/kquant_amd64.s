@@ -143,13 +143,14 @@ DATA kqConst<>+1072(SB)/8, $0x0f0e0f0e0f0e0f0e
 DATA kqConst<>+1080(SB)/8, $0x0f0e0f0e0f0e0f0e
 GLOBL kqConst<>(SB), RODATA|NOPTR, $1088
 
-// func kqDotQ4KAVX512(w, rec *byte, nb int) float32
+// func kqDotQ4KAVX512(w, rec *byte, nb int, dst *float32)
 //
-// One row of nb Q4K blocks against one token's records (kqDotGeneric).
-TEXT ·kqDotQ4KAVX512(SB), NOSPLIT, $0-28
+// One row of nb Q4K blocks against 1 token records (kqDotGeneric), results in dst[0…0].
+TEXT ·kqDotQ4KAVX512(SB), NOSPLIT, $0-32
 	MOVQ w+0(FP), SI
 	MOVQ rec+8(FP), DI
 	MOVQ nb+16(FP), CX
+	MOVQ dst+24(FP), R11
 	MOVL $0x0f0f0f0f, AX
 	VPBROADCASTD AX, Z31
 	VMOVDQU64 kqConst<>+0(SB), Z24
@@ -157,9 +158,9 @@ TEXT ·kqDotQ4KAVX512(SB), NOSPLIT, $0-28
 	VMOVDQU64 kqConst<>+128(SB), Z26
 	VMOVDQU64 kqConst<>+192(SB), Z27
 	VPXORD Z0, Z0, Z0
-	VPXOR Y5, Y5, Y5
+	VPXORD Y16, Y16, Y16
 kqDotQ4KAVX512_loop:
-	// the 6-bit scales (R8) and mins (R10) of the 8 sub-blocks, as bytes, then words in X1 and X2
+	// the 6-bit scales (R8) and mins (R10) of the 8 sub-blocks, as bytes, then words in X4 and X5
 	MOVL 4(SI), AX
 	MOVL 8(SI), BX
 	MOVL 12(SI), DX
@@ -183,88 +184,92 @@ kqDotQ4KAVX512_loop:
 	ORL BX, DX
 	SHLQ $32, DX
 	ORQ DX, R10
-	VMOVQ R8, X1
-	VPMOVZXBW X1, X1
-	VMOVQ R10, X2
-	VPMOVZXBW X2, X2
-	// mins: Y5 += dmin·dx · m_s·(bs[2s]+bs[2s+1])
-	VPUNPCKLWD X2, X2, X3
-	VPUNPCKHWD X2, X2, X7
-	VINSERTI128 $1, X7, Y3, Y3
-	VPMADDWD 256(DI), Y3, Y3
-	VCVTDQ2PS Y3, Y3
-	MOVL 0(SI), AX
-	VMOVD AX, X4
-	VCVTPH2PS X4, X4
-	VBROADCASTSS 288(DI), X6
-	VMULPS X6, X4, X4
-	VMOVSHDUP X4, X8
-	VBROADCASTSS X8, Y8
-	VBROADCASTSS X4, Z4
-	VFMADD231PS Y8, Y3, Y5
-	// sub-blocks 0 and 1: 64 quants, times xq, times their scales
-	VMOVDQU 16(SI), Y6
-	VPSRLW $4, Y6, Y7
-	VINSERTI64X4 $1, Y7, Z6, Z6
-	VPANDD Z31, Z6, Z6
-	VPMADDUBSW 0(DI), Z6, Z6
-	VPERMW Z1, Z24, Z8
-	VPMADDWD Z8, Z6, Z9
-	// sub-blocks 2 and 3: 64 quants, times xq, times their scales
-	VMOVDQU 48(SI), Y6
-	VPSRLW $4, Y6, Y7
-	VINSERTI64X4 $1, Y7, Z6, Z6
-	VPANDD Z31, Z6, Z6
-	VPMADDUBSW 64(DI), Z6, Z6
-	VPERMW Z1, Z25, Z8
-	VPMADDWD Z8, Z6, Z6
-	VPADDD Z6, Z9, Z9
-	// sub-blocks 4 and 5: 64 quants, times xq, times their scales
-	VMOVDQU 80(SI), Y6
-	VPSRLW $4, Y6, Y7
-	VINSERTI64X4 $1, Y7, Z6, Z6
-	VPANDD Z31, Z6, Z6
-	VPMADDUBSW 128(DI), Z6, Z6
-	VPERMW Z1, Z26, Z8
-	VPMADDWD Z8, Z6, Z6
-	VPADDD Z6, Z9, Z9
-	// sub-blocks 6 and 7: 64 quants, times xq, times their scales
-	VMOVDQU 112(SI), Y6
-	VPSRLW $4, Y6, Y7
-	VINSERTI64X4 $1, Y7, Z6, Z6
-	VPANDD Z31, Z6, Z6
-	VPMADDUBSW 192(DI), Z6, Z6
-	VPERMW Z1, Z27, Z8
-	VPMADDWD Z8, Z6, Z6
-	VPADDD Z6, Z9, Z9
-	// acc += d·dx · Σ_s sc_s·Σ q·xq, lane by lane (d·dx in register 4)
-	VCVTDQ2PS Z9, Z9
-	VFMADD231PS Z4, Z9, Z0
+	VMOVQ R8, X4
+	VPMOVZXBW X4, X4
+	VMOVQ R10, X5
+	VPMOVZXBW X5, X5
+	// d and dmin as float32 in X7
+	MOVL (SI), AX
+	VMOVD AX, X7
+	VCVTPH2PS X7, X7
+	// mins: each token's mins accumulator += dmin·dx · m_s·(bs[2s]+bs[2s+1])
+	VPUNPCKLWD X5, X5, X6
+	VPUNPCKHWD X5, X5, X8
+	VINSERTI128 $1, X8, Y6, Y6
+	VPMADDWD 256(DI), Y6, Y11
+	VCVTDQ2PS Y11, Y11
+	VBROADCASTSS 288(DI), X14
+	VMULPS X14, X7, X14
+	VMOVSHDUP X14, X15
+	VBROADCASTSS X15, Y15
+	VFMADD231PS Y15, Y11, Y16
+	// sub-blocks 0 and 1: 64 quants, times each token's xq, times their scales
+	VMOVDQU 16(SI), Y8
+	VPSRLW $4, Y8, Y10
+	VINSERTI64X4 $1, Y10, Z8, Z8
+	VPANDD Z31, Z8, Z8
+	VPERMW Z4, Z24, Z9
+	VPMADDUBSW 0(DI), Z8, Z10
+	VPMADDWD Z9, Z10, Z20
+	// sub-blocks 2 and 3: 64 quants, times each token's xq, times their scales
+	VMOVDQU 48(SI), Y8
+	VPSRLW $4, Y8, Y10
+	VINSERTI64X4 $1, Y10, Z8, Z8
+	VPANDD Z31, Z8, Z8
+	VPERMW Z4, Z25, Z9
+	VPMADDUBSW 64(DI), Z8, Z10
+	VPMADDWD Z9, Z10, Z10
+	VPADDD Z10, Z20, Z20
+	// sub-blocks 4 and 5: 64 quants, times each token's xq, times their scales
+	VMOVDQU 80(SI), Y8
+	VPSRLW $4, Y8, Y10
+	VINSERTI64X4 $1, Y10, Z8, Z8
+	VPANDD Z31, Z8, Z8
+	VPERMW Z4, Z26, Z9
+	VPMADDUBSW 128(DI), Z8, Z10
+	VPMADDWD Z9, Z10, Z10
+	VPADDD Z10, Z20, Z20
+	// sub-blocks 6 and 7: 64 quants, times each token's xq, times their scales
+	VMOVDQU 112(SI), Y8
+	VPSRLW $4, Y8, Y10
+	VINSERTI64X4 $1, Y10, Z8, Z8
+	VPANDD Z31, Z8, Z8
+	VPERMW Z4, Z27, Z9
+	VPMADDUBSW 192(DI), Z8, Z10
+	VPMADDWD Z9, Z10, Z10
+	VPADDD Z10, Z20, Z20
+	// token 0: acc += d·dx · lanes
+	VCVTDQ2PS Z20, Z20
+	VBROADCASTSS 288(DI), X14
+	VMULPS X14, X7, X14
+	VBROADCASTSS X14, Z28
+	VFMADD231PS Z28, Z20, Z0
 	ADDQ $144, SI
 	ADDQ $320, DI
 	DECQ CX
 	JNZ kqDotQ4KAVX512_loop
-	// sum the lanes: Z0 − Y5
-	VEXTRACTF64X4 $1, Z0, Y1
-	VADDPS Y1, Y0, Y0
-	VSUBPS Y5, Y0, Y0
-	VEXTRACTF128 $1, Y0, X1
-	VADDPS X1, X0, X0
-	VPERMILPS $0x4e, X0, X1
-	VADDPS X1, X0, X0
-	VPERMILPS $0xb1, X0, X1
-	VADDSS X1, X0, X0
-	VMOVSS X0, ret+24(FP)
+	// token 0: the sum of the lanes, minus the mins' (Y16)
+	VEXTRACTF64X4 $1, Z0, Y14
+	VADDPS Y14, Y0, Y0
+	VSUBPS Y16, Y0, Y0
+	VEXTRACTF128 $1, Y0, X14
+	VADDPS X14, X0, X0
+	VPERMILPS $0x4e, X0, X14
+	VADDPS X14, X0, X0
+	VPERMILPS $0xb1, X0, X14
+	VADDSS X14, X0, X0
+	VMOVSS X0, 0(R11)
 	VZEROUPPER
 	RET
 
-// func kqDotQ5KAVX512(w, rec *byte, nb int) float32
+// func kqDotQ5KAVX512(w, rec *byte, nb int, dst *float32)
 //
-// One row of nb Q5K blocks against one token's records (kqDotGeneric).
-TEXT ·kqDotQ5KAVX512(SB), NOSPLIT, $0-28
+// One row of nb Q5K blocks against 1 token records (kqDotGeneric), results in dst[0…0].
+TEXT ·kqDotQ5KAVX512(SB), NOSPLIT, $0-32
 	MOVQ w+0(FP), SI
 	MOVQ rec+8(FP), DI
 	MOVQ nb+16(FP), CX
+	MOVQ dst+24(FP), R11
 	MOVL $0x0f0f0f0f, AX
 	VPBROADCASTD AX, Z31
 	VMOVDQU64 kqConst<>+0(SB), Z24
@@ -275,9 +280,9 @@ TEXT ·kqDotQ5KAVX512(SB), NOSPLIT, $0-28
 	VPBROADCASTD AX, Z30
 	VMOVDQU64 kqConst<>+640(SB), Z29
 	VPXORD Z0, Z0, Z0
-	VPXOR Y5, Y5, Y5
+	VPXORD Y16, Y16, Y16
 kqDotQ5KAVX512_loop:
-	// the 6-bit scales (R8) and mins (R10) of the 8 sub-blocks, as bytes, then words in X1 and X2
+	// the 6-bit scales (R8) and mins (R10) of the 8 sub-blocks, as bytes, then words in X4 and X5
 	MOVL 4(SI), AX
 	MOVL 8(SI), BX
 	MOVL 12(SI), DX
@@ -301,100 +306,104 @@ kqDotQ5KAVX512_loop:
 	ORL BX, DX
 	SHLQ $32, DX
 	ORQ DX, R10
-	VMOVQ R8, X1
-	VPMOVZXBW X1, X1
-	VMOVQ R10, X2
-	VPMOVZXBW X2, X2
-	// mins: Y5 += dmin·dx · m_s·(bs[2s]+bs[2s+1])
-	VPUNPCKLWD X2, X2, X3
-	VPUNPCKHWD X2, X2, X7
-	VINSERTI128 $1, X7, Y3, Y3
-	VPMADDWD 256(DI), Y3, Y3
-	VCVTDQ2PS Y3, Y3
-	MOVL 0(SI), AX
-	VMOVD AX, X4
-	VCVTPH2PS X4, X4
-	VBROADCASTSS 288(DI), X6
-	VMULPS X6, X4, X4
-	VMOVSHDUP X4, X8
-	VBROADCASTSS X8, Y8
-	VBROADCASTSS X4, Z4
-	VFMADD231PS Y8, Y3, Y5
+	VMOVQ R8, X4
+	VPMOVZXBW X4, X4
+	VMOVQ R10, X5
+	VPMOVZXBW X5, X5
+	// d and dmin as float32 in X7
+	MOVL (SI), AX
+	VMOVD AX, X7
+	VCVTPH2PS X7, X7
+	// mins: each token's mins accumulator += dmin·dx · m_s·(bs[2s]+bs[2s+1])
+	VPUNPCKLWD X5, X5, X6
+	VPUNPCKHWD X5, X5, X8
+	VINSERTI128 $1, X8, Y6, Y6
+	VPMADDWD 256(DI), Y6, Y11
+	VCVTDQ2PS Y11, Y11
+	VBROADCASTSS 288(DI), X14
+	VMULPS X14, X7, X14
+	VMOVSHDUP X14, X15
+	VBROADCASTSS X15, Y15
+	VFMADD231PS Y15, Y11, Y16
 	VBROADCASTI64X4 16(SI), Z12
-	// sub-blocks 0 and 1: 64 quants, times xq, times their scales
-	VMOVDQU 48(SI), Y6
-	VPSRLW $4, Y6, Y7
-	VINSERTI64X4 $1, Y7, Z6, Z6
-	VPANDD Z31, Z6, Z6
+	// sub-blocks 0 and 1: 64 quants, times each token's xq, times their scales
+	VMOVDQU 48(SI), Y8
+	VPSRLW $4, Y8, Y10
+	VINSERTI64X4 $1, Y10, Z8, Z8
+	VPANDD Z31, Z8, Z8
 	VPTESTMB Z29, Z12, K1
-	VPADDB Z30, Z6, K1, Z6
-	VPMADDUBSW 0(DI), Z6, Z6
-	VPERMW Z1, Z24, Z8
-	VPMADDWD Z8, Z6, Z9
-	// sub-blocks 2 and 3: 64 quants, times xq, times their scales
-	VMOVDQU 80(SI), Y6
-	VPSRLW $4, Y6, Y7
-	VINSERTI64X4 $1, Y7, Z6, Z6
-	VPANDD Z31, Z6, Z6
+	VPADDB Z30, Z8, K1, Z8
+	VPERMW Z4, Z24, Z9
+	VPMADDUBSW 0(DI), Z8, Z10
+	VPMADDWD Z9, Z10, Z20
+	// sub-blocks 2 and 3: 64 quants, times each token's xq, times their scales
+	VMOVDQU 80(SI), Y8
+	VPSRLW $4, Y8, Y10
+	VINSERTI64X4 $1, Y10, Z8, Z8
+	VPANDD Z31, Z8, Z8
 	VPSLLW $2, Z29, Z13
 	VPTESTMB Z13, Z12, K1
-	VPADDB Z30, Z6, K1, Z6
-	VPMADDUBSW 64(DI), Z6, Z6
-	VPERMW Z1, Z25, Z8
-	VPMADDWD Z8, Z6, Z6
-	VPADDD Z6, Z9, Z9
-	// sub-blocks 4 and 5: 64 quants, times xq, times their scales
-	VMOVDQU 112(SI), Y6
-	VPSRLW $4, Y6, Y7
-	VINSERTI64X4 $1, Y7, Z6, Z6
-	VPANDD Z31, Z6, Z6
+	VPADDB Z30, Z8, K1, Z8
+	VPERMW Z4, Z25, Z9
+	VPMADDUBSW 64(DI), Z8, Z10
+	VPMADDWD Z9, Z10, Z10
+	VPADDD Z10, Z20, Z20
+	// sub-blocks 4 and 5: 64 quants, times each token's xq, times their scales
+	VMOVDQU 112(SI), Y8
+	VPSRLW $4, Y8, Y10
+	VINSERTI64X4 $1, Y10, Z8, Z8
+	VPANDD Z31, Z8, Z8
 	VPSLLW $4, Z29, Z13
 	VPTESTMB Z13, Z12, K1
-	VPADDB Z30, Z6, K1, Z6
-	VPMADDUBSW 128(DI), Z6, Z6
-	VPERMW Z1, Z26, Z8
-	VPMADDWD Z8, Z6, Z6
-	VPADDD Z6, Z9, Z9
-	// sub-blocks 6 and 7: 64 quants, times xq, times their scales
-	VMOVDQU 144(SI), Y6
-	VPSRLW $4, Y6, Y7
-	VINSERTI64X4 $1, Y7, Z6, Z6
-	VPANDD Z31, Z6, Z6
+	VPADDB Z30, Z8, K1, Z8
+	VPERMW Z4, Z26, Z9
+	VPMADDUBSW 128(DI), Z8, Z10
+	VPMADDWD Z9, Z10, Z10
+	VPADDD Z10, Z20, Z20
+	// sub-blocks 6 and 7: 64 quants, times each token's xq, times their scales
+	VMOVDQU 144(SI), Y8
+	VPSRLW $4, Y8, Y10
+	VINSERTI64X4 $1, Y10, Z8, Z8
+	VPANDD Z31, Z8, Z8
 	VPSLLW $6, Z29, Z13
 	VPTESTMB Z13, Z12, K1
-	VPADDB Z30, Z6, K1, Z6
-	VPMADDUBSW 192(DI), Z6, Z6
-	VPERMW Z1, Z27, Z8
-	VPMADDWD Z8, Z6, Z6
-	VPADDD Z6, Z9, Z9
-	// acc += d·dx · Σ_s sc_s·Σ q·xq, lane by lane (d·dx in register 4)
-	VCVTDQ2PS Z9, Z9
-	VFMADD231PS Z4, Z9, Z0
+	VPADDB Z30, Z8, K1, Z8
+	VPERMW Z4, Z27, Z9
+	VPMADDUBSW 192(DI), Z8, Z10
+	VPMADDWD Z9, Z10, Z10
+	VPADDD Z10, Z20, Z20
+	// token 0: acc += d·dx · lanes
+	VCVTDQ2PS Z20, Z20
+	VBROADCASTSS 288(DI), X14
+	VMULPS X14, X7, X14
+	VBROADCASTSS X14, Z28
+	VFMADD231PS Z28, Z20, Z0
 	ADDQ $176, SI
 	ADDQ $320, DI
 	DECQ CX
 	JNZ kqDotQ5KAVX512_loop
-	// sum the lanes: Z0 − Y5
-	VEXTRACTF64X4 $1, Z0, Y1
-	VADDPS Y1, Y0, Y0
-	VSUBPS Y5, Y0, Y0
-	VEXTRACTF128 $1, Y0, X1
-	VADDPS X1, X0, X0
-	VPERMILPS $0x4e, X0, X1
-	VADDPS X1, X0, X0
-	VPERMILPS $0xb1, X0, X1
-	VADDSS X1, X0, X0
-	VMOVSS X0, ret+24(FP)
+	// token 0: the sum of the lanes, minus the mins' (Y16)
+	VEXTRACTF64X4 $1, Z0, Y14
+	VADDPS Y14, Y0, Y0
+	VSUBPS Y16, Y0, Y0
+	VEXTRACTF128 $1, Y0, X14
+	VADDPS X14, X0, X0
+	VPERMILPS $0x4e, X0, X14
+	VADDPS X14, X0, X0
+	VPERMILPS $0xb1, X0, X14
+	VADDSS X14, X0, X0
+	VMOVSS X0, 0(R11)
 	VZEROUPPER
 	RET
 
-// func kqDotQ6KAVX512(w, rec *byte, nb int) float32
+// func kqDotQ6KAVX512(w, rec *byte, nb int, dst *float32)
 //
-// One row of nb Q6K blocks against one token's records (kqDotGeneric).
-TEXT ·kqDotQ6KAVX512(SB), NOSPLIT, $0-28
+// One row of nb Q6K blocks against 1 token records (kqDotGeneric), results in dst[0…0].
+TEXT ·kqDotQ6KAVX512(SB), NOSPLIT, $0-32
 	MOVQ w+0(FP), SI
 	MOVQ rec+8(FP), DI
 	MOVQ nb+16(FP), CX
+	MOVQ dst+24(FP), R11
 	MOVL $0x0f0f0f0f, AX
 	VPBROADCASTD AX, Z31
 	MOVL $0x30303030, AX
@@ -406,10 +415,12 @@ TEXT ·kqDotQ6KAVX512(SB), NOSPLIT, $0-28
 	VMOVDQU64 kqConst<>+384(SB), Z22
 	VMOVDQU64 kqConst<>+448(SB), Z23
 	VPXORD Z0, Z0, Z0
-	VPXOR Y5, Y5, Y5
 kqDotQ6KAVX512_loop:
-	// the 16 int8 scales as words in Y1
-	VPMOVSXBW 192(SI), Y1
+	// the 16 int8 scales as words in Y4, d as float32 in X15
+	VPMOVSXBW 192(SI), Y4
+	MOVWLZX 208(SI), AX
+	VMOVD AX, X15
+	VCVTPH2PS X15, X15
 	// half 0: elements 0…127 from ql (Z6) and qh (Z12, twice)
 	VMOVDQU64 0(SI), Z6
 	VBROADCASTI64X4 128(SI), Z12
@@ -418,19 +429,19 @@ kqDotQ6KAVX512_loop:
 	VPANDD Z28, Z7, Z7
 	VPANDD Z31, Z6, Z8
 	VPORD Z7, Z8, Z8
-	VPMADDUBSW 0(DI), Z8, Z8
-	VPERMW Z1, Z20, Z10
-	VPMADDWD Z10, Z8, Z9
+	VPERMW Z4, Z20, Z10
+	VPMADDUBSW 0(DI), Z8, Z9
+	VPMADDWD Z10, Z9, Z16
 	// elements 64…127: high nibbles, qh bits 4–5 (then 6–7)
 	VPSRLVW Z27, Z12, Z7
 	VPANDD Z28, Z7, Z7
 	VPSRLW $4, Z6, Z8
 	VPANDD Z31, Z8, Z8
 	VPORD Z7, Z8, Z8
-	VPMADDUBSW 64(DI), Z8, Z8
-	VPERMW Z1, Z21, Z10
-	VPMADDWD Z10, Z8, Z8
-	VPADDD Z8, Z9, Z9
+	VPERMW Z4, Z21, Z10
+	VPMADDUBSW 64(DI), Z8, Z9
+	VPMADDWD Z10, Z9, Z9
+	VPADDD Z9, Z16, Z16
 	// half 1: elements 128…255 from ql (Z6) and qh (Z12, twice)
 	VMOVDQU64 64(SI), Z6
 	VBROADCASTI64X4 160(SI), Z12
@@ -439,62 +450,732 @@ kqDotQ6KAVX512_loop:
 	VPANDD Z28, Z7, Z7
 	VPANDD Z31, Z6, Z8
 	VPORD Z7, Z8, Z8
-	VPMADDUBSW 128(DI), Z8, Z8
-	VPERMW Z1, Z22, Z10
-	VPMADDWD Z10, Z8, Z8
-	VPADDD Z8, Z9, Z9
+	VPERMW Z4, Z22, Z10
+	VPMADDUBSW 128(DI), Z8, Z9
+	VPMADDWD Z10, Z9, Z9
+	VPADDD Z9, Z16, Z16
 	// elements 64…127: high nibbles, qh bits 4–5 (then 6–7)
 	VPSRLVW Z27, Z12, Z7
 	VPANDD Z28, Z7, Z7
 	VPSRLW $4, Z6, Z8
 	VPANDD Z31, Z8, Z8
 	VPORD Z7, Z8, Z8
-	VPMADDUBSW 192(DI), Z8, Z8
-	VPERMW Z1, Z23, Z10
-	VPMADDWD Z10, Z8, Z8
-	VPADDD Z8, Z9, Z9
-	// the offset: lanes −= 32·sc_j·bs[j]
-	VPMADDWD 256(DI), Y1, Y3
-	VPSLLD $5, Y3, Y3
-	MOVWLZX 208(SI), AX
-	VMOVD AX, X4
-	VCVTPH2PS X4, X4
-	VBROADCASTSS 288(DI), X6
-	VMULPS X6, X4, X4
-	VBROADCASTSS X4, Z4
-	VPSUBD Z3, Z9, Z9
-	VCVTDQ2PS Z9, Z9
-	VFMADD231PS Z4, Z9, Z0
+	VPERMW Z4, Z23, Z10
+	VPMADDUBSW 192(DI), Z8, Z9
+	VPMADDWD Z10, Z9, Z9
+	VPADDD Z9, Z16, Z16
+	// token 0: the offset, lanes −= 32·sc_j·bs[j]
+	VPMADDWD 256(DI), Y4, Y11
+	VPSLLD $5, Y11, Y11
+	VPSUBD Z11, Z16, Z16
+	// token 0: acc += d·dx · lanes
+	VCVTDQ2PS Z16, Z16
+	VBROADCASTSS 288(DI), X14
+	VMULPS X14, X15, X14
+	VBROADCASTSS X14, Z13
+	VFMADD231PS Z13, Z16, Z0
 	ADDQ $210, SI
 	ADDQ $320, DI
 	DECQ CX
 	JNZ kqDotQ6KAVX512_loop
-	// sum the lanes: Z0 − Y5
-	VEXTRACTF64X4 $1, Z0, Y1
-	VADDPS Y1, Y0, Y0
-	VSUBPS Y5, Y0, Y0
-	VEXTRACTF128 $1, Y0, X1
-	VADDPS X1, X0, X0
-	VPERMILPS $0x4e, X0, X1
-	VADDPS X1, X0, X0
-	VPERMILPS $0xb1, X0, X1
-	VADDSS X1, X0, X0
-	VMOVSS X0, ret+24(FP)
+	// token 0: the sum of the lanes
+	VEXTRACTF64X4 $1, Z0, Y14
+	VADDPS Y14, Y0, Y0
+	VEXTRACTF128 $1, Y0, X14
+	VADDPS X14, X0, X0
+	VPERMILPS $0x4e, X0, X14
+	VADDPS X14, X0, X0
+	VPERMILPS $0xb1, X0, X14
+	VADDSS X14, X0, X0
+	VMOVSS X0, 0(R11)
 	VZEROUPPER
 	RET
 
-// func kqDotQ4KAVX2(w, rec *byte, nb int) float32
+// func kqDotQ4KAVX512x4(w, rec *byte, nb int, dst *float32)
 //
-// One row of nb Q4K blocks against one token's records (kqDotGeneric).
-TEXT ·kqDotQ4KAVX2(SB), NOSPLIT, $0-28
+// One row of nb Q4K blocks against 4 token records (kqDotGeneric), results in dst[0…3].
+TEXT ·kqDotQ4KAVX512x4(SB), NOSPLIT, $0-32
 	MOVQ w+0(FP), SI
 	MOVQ rec+8(FP), DI
 	MOVQ nb+16(FP), CX
+	MOVQ dst+24(FP), R11
+	IMUL3Q $320, CX, R12
+	LEAQ (R12)(R12*2), R13
+	MOVL $0x0f0f0f0f, AX
+	VPBROADCASTD AX, Z31
+	VMOVDQU64 kqConst<>+0(SB), Z24
+	VMOVDQU64 kqConst<>+64(SB), Z25
+	VMOVDQU64 kqConst<>+128(SB), Z26
+	VMOVDQU64 kqConst<>+192(SB), Z27
+	VPXORD Z0, Z0, Z0
+	VPXORD Y16, Y16, Y16
+	VPXORD Z1, Z1, Z1
+	VPXORD Y17, Y17, Y17
+	VPXORD Z2, Z2, Z2
+	VPXORD Y18, Y18, Y18
+	VPXORD Z3, Z3, Z3
+	VPXORD Y19, Y19, Y19
+kqDotQ4KAVX512x4_loop:
+	// the 6-bit scales (R8) and mins (R10) of the 8 sub-blocks, as bytes, then words in X4 and X5
+	MOVL 4(SI), AX
+	MOVL 8(SI), BX
+	MOVL 12(SI), DX
+	MOVL AX, R8
+	ANDL $0x3f3f3f3f, R8
+	MOVL DX, R9
+	ANDL $0x0f0f0f0f, R9
+	SHRL $6, AX
+	ANDL $0x03030303, AX
+	SHLL $4, AX
+	ORL AX, R9
+	SHLQ $32, R9
+	ORQ R9, R8
+	MOVL BX, R10
+	ANDL $0x3f3f3f3f, R10
+	SHRL $4, DX
+	ANDL $0x0f0f0f0f, DX
+	SHRL $6, BX
+	ANDL $0x03030303, BX
+	SHLL $4, BX
+	ORL BX, DX
+	SHLQ $32, DX
+	ORQ DX, R10
+	VMOVQ R8, X4
+	VPMOVZXBW X4, X4
+	VMOVQ R10, X5
+	VPMOVZXBW X5, X5
+	// d and dmin as float32 in X7
+	MOVL (SI), AX
+	VMOVD AX, X7
+	VCVTPH2PS X7, X7
+	// mins: each token's mins accumulator += dmin·dx · m_s·(bs[2s]+bs[2s+1])
+	VPUNPCKLWD X5, X5, X6
+	VPUNPCKHWD X5, X5, X8
+	VINSERTI128 $1, X8, Y6, Y6
+	VPMADDWD 256(DI), Y6, Y11
+	VCVTDQ2PS Y11, Y11
+	VBROADCASTSS 288(DI), X14
+	VMULPS X14, X7, X14
+	VMOVSHDUP X14, X15
+	VBROADCASTSS X15, Y15
+	VFMADD231PS Y15, Y11, Y16
+	VPMADDWD 256(DI)(R12*1), Y6, Y11
+	VCVTDQ2PS Y11, Y11
+	VBROADCASTSS 288(DI)(R12*1), X14
+	VMULPS X14, X7, X14
+	VMOVSHDUP X14, X15
+	VBROADCASTSS X15, Y15
+	VFMADD231PS Y15, Y11, Y17
+	VPMADDWD 256(DI)(R12*2), Y6, Y11
+	VCVTDQ2PS Y11, Y11
+	VBROADCASTSS 288(DI)(R12*2), X14
+	VMULPS X14, X7, X14
+	VMOVSHDUP X14, X15
+	VBROADCASTSS X15, Y15
+	VFMADD231PS Y15, Y11, Y18
+	VPMADDWD 256(DI)(R13*1), Y6, Y11
+	VCVTDQ2PS Y11, Y11
+	VBROADCASTSS 288(DI)(R13*1), X14
+	VMULPS X14, X7, X14
+	VMOVSHDUP X14, X15
+	VBROADCASTSS X15, Y15
+	VFMADD231PS Y15, Y11, Y19
+	// sub-blocks 0 and 1: 64 quants, times each token's xq, times their scales
+	VMOVDQU 16(SI), Y8
+	VPSRLW $4, Y8, Y10
+	VINSERTI64X4 $1, Y10, Z8, Z8
+	VPANDD Z31, Z8, Z8
+	VPERMW Z4, Z24, Z9
+	VPMADDUBSW 0(DI), Z8, Z10
+	VPMADDWD Z9, Z10, Z20
+	VPMADDUBSW 0(DI)(R12*1), Z8, Z10
+	VPMADDWD Z9, Z10, Z21
+	VPMADDUBSW 0(DI)(R12*2), Z8, Z10
+	VPMADDWD Z9, Z10, Z22
+	VPMADDUBSW 0(DI)(R13*1), Z8, Z10
+	VPMADDWD Z9, Z10, Z23
+	// sub-blocks 2 and 3: 64 quants, times each token's xq, times their scales
+	VMOVDQU 48(SI), Y8
+	VPSRLW $4, Y8, Y10
+	VINSERTI64X4 $1, Y10, Z8, Z8
+	VPANDD Z31, Z8, Z8
+	VPERMW Z4, Z25, Z9
+	VPMADDUBSW 64(DI), Z8, Z10
+	VPMADDWD Z9, Z10, Z10
+	VPADDD Z10, Z20, Z20
+	VPMADDUBSW 64(DI)(R12*1), Z8, Z10
+	VPMADDWD Z9, Z10, Z10
+	VPADDD Z10, Z21, Z21
+	VPMADDUBSW 64(DI)(R12*2), Z8, Z10
+	VPMADDWD Z9, Z10, Z10
+	VPADDD Z10, Z22, Z22
+	VPMADDUBSW 64(DI)(R13*1), Z8, Z10
+	VPMADDWD Z9, Z10, Z10
+	VPADDD Z10, Z23, Z23
+	// sub-blocks 4 and 5: 64 quants, times each token's xq, times their scales
+	VMOVDQU 80(SI), Y8
+	VPSRLW $4, Y8, Y10
+	VINSERTI64X4 $1, Y10, Z8, Z8
+	VPANDD Z31, Z8, Z8
+	VPERMW Z4, Z26, Z9
+	VPMADDUBSW 128(DI), Z8, Z10
+	VPMADDWD Z9, Z10, Z10
+	VPADDD Z10, Z20, Z20
+	VPMADDUBSW 128(DI)(R12*1), Z8, Z10
+	VPMADDWD Z9, Z10, Z10
+	VPADDD Z10, Z21, Z21
+	VPMADDUBSW 128(DI)(R12*2), Z8, Z10
+	VPMADDWD Z9, Z10, Z10
+	VPADDD Z10, Z22, Z22
+	VPMADDUBSW 128(DI)(R13*1), Z8, Z10
+	VPMADDWD Z9, Z10, Z10
+	VPADDD Z10, Z23, Z23
+	// sub-blocks 6 and 7: 64 quants, times each token's xq, times their scales
+	VMOVDQU 112(SI), Y8
+	VPSRLW $4, Y8, Y10
+	VINSERTI64X4 $1, Y10, Z8, Z8
+	VPANDD Z31, Z8, Z8
+	VPERMW Z4, Z27, Z9
+	VPMADDUBSW 192(DI), Z8, Z10
+	VPMADDWD Z9, Z10, Z10
+	VPADDD Z10, Z20, Z20
+	VPMADDUBSW 192(DI)(R12*1), Z8, Z10
+	VPMADDWD Z9, Z10, Z10
+	VPADDD Z10, Z21, Z21
+	VPMADDUBSW 192(DI)(R12*2), Z8, Z10
+	VPMADDWD Z9, Z10, Z10
+	VPADDD Z10, Z22, Z22
+	VPMADDUBSW 192(DI)(R13*1), Z8, Z10
+	VPMADDWD Z9, Z10, Z10
+	VPADDD Z10, Z23, Z23
+	// token 0: acc += d·dx · lanes
+	VCVTDQ2PS Z20, Z20
+	VBROADCASTSS 288(DI), X14
+	VMULPS X14, X7, X14
+	VBROADCASTSS X14, Z28
+	VFMADD231PS Z28, Z20, Z0
+	// token 1: acc += d·dx · lanes
+	VCVTDQ2PS Z21, Z21
+	VBROADCASTSS 288(DI)(R12*1), X14
+	VMULPS X14, X7, X14
+	VBROADCASTSS X14, Z28
+	VFMADD231PS Z28, Z21, Z1
+	// token 2: acc += d·dx · lanes
+	VCVTDQ2PS Z22, Z22
+	VBROADCASTSS 288(DI)(R12*2), X14
+	VMULPS X14, X7, X14
+	VBROADCASTSS X14, Z28
+	VFMADD231PS Z28, Z22, Z2
+	// token 3: acc += d·dx · lanes
+	VCVTDQ2PS Z23, Z23
+	VBROADCASTSS 288(DI)(R13*1), X14
+	VMULPS X14, X7, X14
+	VBROADCASTSS X14, Z28
+	VFMADD231PS Z28, Z23, Z3
+	ADDQ $144, SI
+	ADDQ $320, DI
+	DECQ CX
+	JNZ kqDotQ4KAVX512x4_loop
+	// token 0: the sum of the lanes, minus the mins' (Y16)
+	VEXTRACTF64X4 $1, Z0, Y14
+	VADDPS Y14, Y0, Y0
+	VSUBPS Y16, Y0, Y0
+	VEXTRACTF128 $1, Y0, X14
+	VADDPS X14, X0, X0
+	VPERMILPS $0x4e, X0, X14
+	VADDPS X14, X0, X0
+	VPERMILPS $0xb1, X0, X14
+	VADDSS X14, X0, X0
+	VMOVSS X0, 0(R11)
+	// token 1: the sum of the lanes, minus the mins' (Y17)
+	VEXTRACTF64X4 $1, Z1, Y14
+	VADDPS Y14, Y1, Y1
+	VSUBPS Y17, Y1, Y1
+	VEXTRACTF128 $1, Y1, X14
+	VADDPS X14, X1, X1
+	VPERMILPS $0x4e, X1, X14
+	VADDPS X14, X1, X1
+	VPERMILPS $0xb1, X1, X14
+	VADDSS X14, X1, X1
+	VMOVSS X1, 4(R11)
+	// token 2: the sum of the lanes, minus the mins' (Y18)
+	VEXTRACTF64X4 $1, Z2, Y14
+	VADDPS Y14, Y2, Y2
+	VSUBPS Y18, Y2, Y2
+	VEXTRACTF128 $1, Y2, X14
+	VADDPS X14, X2, X2
+	VPERMILPS $0x4e, X2, X14
+	VADDPS X14, X2, X2
+	VPERMILPS $0xb1, X2, X14
+	VADDSS X14, X2, X2
+	VMOVSS X2, 8(R11)
+	// token 3: the sum of the lanes, minus the mins' (Y19)
+	VEXTRACTF64X4 $1, Z3, Y14
+	VADDPS Y14, Y3, Y3
+	VSUBPS Y19, Y3, Y3
+	VEXTRACTF128 $1, Y3, X14
+	VADDPS X14, X3, X3
+	VPERMILPS $0x4e, X3, X14
+	VADDPS X14, X3, X3
+	VPERMILPS $0xb1, X3, X14
+	VADDSS X14, X3, X3
+	VMOVSS X3, 12(R11)
+	VZEROUPPER
+	RET
+
+// func kqDotQ5KAVX512x4(w, rec *byte, nb int, dst *float32)
+//
+// One row of nb Q5K blocks against 4 token records (kqDotGeneric), results in dst[0…3].
+TEXT ·kqDotQ5KAVX512x4(SB), NOSPLIT, $0-32
+	MOVQ w+0(FP), SI
+	MOVQ rec+8(FP), DI
+	MOVQ nb+16(FP), CX
+	MOVQ dst+24(FP), R11
+	IMUL3Q $320, CX, R12
+	LEAQ (R12)(R12*2), R13
+	MOVL $0x0f0f0f0f, AX
+	VPBROADCASTD AX, Z31
+	VMOVDQU64 kqConst<>+0(SB), Z24
+	VMOVDQU64 kqConst<>+64(SB), Z25
+	VMOVDQU64 kqConst<>+128(SB), Z26
+	VMOVDQU64 kqConst<>+192(SB), Z27
+	MOVL $0x10101010, AX
+	VPBROADCASTD AX, Z30
+	VMOVDQU64 kqConst<>+640(SB), Z29
+	VPXORD Z0, Z0, Z0
+	VPXORD Y16, Y16, Y16
+	VPXORD Z1, Z1, Z1
+	VPXORD Y17, Y17, Y17
+	VPXORD Z2, Z2, Z2
+	VPXORD Y18, Y18, Y18
+	VPXORD Z3, Z3, Z3
+	VPXORD Y19, Y19, Y19
+kqDotQ5KAVX512x4_loop:
+	// the 6-bit scales (R8) and mins (R10) of the 8 sub-blocks, as bytes, then words in X4 and X5
+	MOVL 4(SI), AX
+	MOVL 8(SI), BX
+	MOVL 12(SI), DX
+	MOVL AX, R8
+	ANDL $0x3f3f3f3f, R8
+	MOVL DX, R9
+	ANDL $0x0f0f0f0f, R9
+	SHRL $6, AX
+	ANDL $0x03030303, AX
+	SHLL $4, AX
+	ORL AX, R9
+	SHLQ $32, R9
+	ORQ R9, R8
+	MOVL BX, R10
+	ANDL $0x3f3f3f3f, R10
+	SHRL $4, DX
+	ANDL $0x0f0f0f0f, DX
+	SHRL $6, BX
+	ANDL $0x03030303, BX
+	SHLL $4, BX
+	ORL BX, DX
+	SHLQ $32, DX
+	ORQ DX, R10
+	VMOVQ R8, X4
+	VPMOVZXBW X4, X4
+	VMOVQ R10, X5
+	VPMOVZXBW X5, X5
+	// d and dmin as float32 in X7
+	MOVL (SI), AX
+	VMOVD AX, X7
+	VCVTPH2PS X7, X7
+	// mins: each token's mins accumulator += dmin·dx · m_s·(bs[2s]+bs[2s+1])
+	VPUNPCKLWD X5, X5, X6
+	VPUNPCKHWD X5, X5, X8
+	VINSERTI128 $1, X8, Y6, Y6
+	VPMADDWD 256(DI), Y6, Y11
+	VCVTDQ2PS Y11, Y11
+	VBROADCASTSS 288(DI), X14
+	VMULPS X14, X7, X14
+	VMOVSHDUP X14, X15
+	VBROADCASTSS X15, Y15
+	VFMADD231PS Y15, Y11, Y16
+	VPMADDWD 256(DI)(R12*1), Y6, Y11
+	VCVTDQ2PS Y11, Y11
+	VBROADCASTSS 288(DI)(R12*1), X14
+	VMULPS X14, X7, X14
+	VMOVSHDUP X14, X15
+	VBROADCASTSS X15, Y15
+	VFMADD231PS Y15, Y11, Y17
+	VPMADDWD 256(DI)(R12*2), Y6, Y11
+	VCVTDQ2PS Y11, Y11
+	VBROADCASTSS 288(DI)(R12*2), X14
+	VMULPS X14, X7, X14
+	VMOVSHDUP X14, X15
+	VBROADCASTSS X15, Y15
+	VFMADD231PS Y15, Y11, Y18
+	VPMADDWD 256(DI)(R13*1), Y6, Y11
+	VCVTDQ2PS Y11, Y11
+	VBROADCASTSS 288(DI)(R13*1), X14
+	VMULPS X14, X7, X14
+	VMOVSHDUP X14, X15
+	VBROADCASTSS X15, Y15
+	VFMADD231PS Y15, Y11, Y19
+	VBROADCASTI64X4 16(SI), Z12
+	// sub-blocks 0 and 1: 64 quants, times each token's xq, times their scales
+	VMOVDQU 48(SI), Y8
+	VPSRLW $4, Y8, Y10
+	VINSERTI64X4 $1, Y10, Z8, Z8
+	VPANDD Z31, Z8, Z8
+	VPTESTMB Z29, Z12, K1
+	VPADDB Z30, Z8, K1, Z8
+	VPERMW Z4, Z24, Z9
+	VPMADDUBSW 0(DI), Z8, Z10
+	VPMADDWD Z9, Z10, Z20
+	VPMADDUBSW 0(DI)(R12*1), Z8, Z10
+	VPMADDWD Z9, Z10, Z21
+	VPMADDUBSW 0(DI)(R12*2), Z8, Z10
+	VPMADDWD Z9, Z10, Z22
+	VPMADDUBSW 0(DI)(R13*1), Z8, Z10
+	VPMADDWD Z9, Z10, Z23
+	// sub-blocks 2 and 3: 64 quants, times each token's xq, times their scales
+	VMOVDQU 80(SI), Y8
+	VPSRLW $4, Y8, Y10
+	VINSERTI64X4 $1, Y10, Z8, Z8
+	VPANDD Z31, Z8, Z8
+	VPSLLW $2, Z29, Z13
+	VPTESTMB Z13, Z12, K1
+	VPADDB Z30, Z8, K1, Z8
+	VPERMW Z4, Z25, Z9
+	VPMADDUBSW 64(DI), Z8, Z10
+	VPMADDWD Z9, Z10, Z10
+	VPADDD Z10, Z20, Z20
+	VPMADDUBSW 64(DI)(R12*1), Z8, Z10
+	VPMADDWD Z9, Z10, Z10
+	VPADDD Z10, Z21, Z21
+	VPMADDUBSW 64(DI)(R12*2), Z8, Z10
+	VPMADDWD Z9, Z10, Z10
+	VPADDD Z10, Z22, Z22
+	VPMADDUBSW 64(DI)(R13*1), Z8, Z10
+	VPMADDWD Z9, Z10, Z10
+	VPADDD Z10, Z23, Z23
+	// sub-blocks 4 and 5: 64 quants, times each token's xq, times their scales
+	VMOVDQU 112(SI), Y8
+	VPSRLW $4, Y8, Y10
+	VINSERTI64X4 $1, Y10, Z8, Z8
+	VPANDD Z31, Z8, Z8
+	VPSLLW $4, Z29, Z13
+	VPTESTMB Z13, Z12, K1
+	VPADDB Z30, Z8, K1, Z8
+	VPERMW Z4, Z26, Z9
+	VPMADDUBSW 128(DI), Z8, Z10
+	VPMADDWD Z9, Z10, Z10
+	VPADDD Z10, Z20, Z20
+	VPMADDUBSW 128(DI)(R12*1), Z8, Z10
+	VPMADDWD Z9, Z10, Z10
+	VPADDD Z10, Z21, Z21
+	VPMADDUBSW 128(DI)(R12*2), Z8, Z10
+	VPMADDWD Z9, Z10, Z10
+	VPADDD Z10, Z22, Z22
+	VPMADDUBSW 128(DI)(R13*1), Z8, Z10
+	VPMADDWD Z9, Z10, Z10
+	VPADDD Z10, Z23, Z23
+	// sub-blocks 6 and 7: 64 quants, times each token's xq, times their scales
+	VMOVDQU 144(SI), Y8
+	VPSRLW $4, Y8, Y10
+	VINSERTI64X4 $1, Y10, Z8, Z8
+	VPANDD Z31, Z8, Z8
+	VPSLLW $6, Z29, Z13
+	VPTESTMB Z13, Z12, K1
+	VPADDB Z30, Z8, K1, Z8
+	VPERMW Z4, Z27, Z9
+	VPMADDUBSW 192(DI), Z8, Z10
+	VPMADDWD Z9, Z10, Z10
+	VPADDD Z10, Z20, Z20
+	VPMADDUBSW 192(DI)(R12*1), Z8, Z10
+	VPMADDWD Z9, Z10, Z10
+	VPADDD Z10, Z21, Z21
+	VPMADDUBSW 192(DI)(R12*2), Z8, Z10
+	VPMADDWD Z9, Z10, Z10
+	VPADDD Z10, Z22, Z22
+	VPMADDUBSW 192(DI)(R13*1), Z8, Z10
+	VPMADDWD Z9, Z10, Z10
+	VPADDD Z10, Z23, Z23
+	// token 0: acc += d·dx · lanes
+	VCVTDQ2PS Z20, Z20
+	VBROADCASTSS 288(DI), X14
+	VMULPS X14, X7, X14
+	VBROADCASTSS X14, Z28
+	VFMADD231PS Z28, Z20, Z0
+	// token 1: acc += d·dx · lanes
+	VCVTDQ2PS Z21, Z21
+	VBROADCASTSS 288(DI)(R12*1), X14
+	VMULPS X14, X7, X14
+	VBROADCASTSS X14, Z28
+	VFMADD231PS Z28, Z21, Z1
+	// token 2: acc += d·dx · lanes
+	VCVTDQ2PS Z22, Z22
+	VBROADCASTSS 288(DI)(R12*2), X14
+	VMULPS X14, X7, X14
+	VBROADCASTSS X14, Z28
+	VFMADD231PS Z28, Z22, Z2
+	// token 3: acc += d·dx · lanes
+	VCVTDQ2PS Z23, Z23
+	VBROADCASTSS 288(DI)(R13*1), X14
+	VMULPS X14, X7, X14
+	VBROADCASTSS X14, Z28
+	VFMADD231PS Z28, Z23, Z3
+	ADDQ $176, SI
+	ADDQ $320, DI
+	DECQ CX
+	JNZ kqDotQ5KAVX512x4_loop
+	// token 0: the sum of the lanes, minus the mins' (Y16)
+	VEXTRACTF64X4 $1, Z0, Y14
+	VADDPS Y14, Y0, Y0
+	VSUBPS Y16, Y0, Y0
+	VEXTRACTF128 $1, Y0, X14
+	VADDPS X14, X0, X0
+	VPERMILPS $0x4e, X0, X14
+	VADDPS X14, X0, X0
+	VPERMILPS $0xb1, X0, X14
+	VADDSS X14, X0, X0
+	VMOVSS X0, 0(R11)
+	// token 1: the sum of the lanes, minus the mins' (Y17)
+	VEXTRACTF64X4 $1, Z1, Y14
+	VADDPS Y14, Y1, Y1
+	VSUBPS Y17, Y1, Y1
+	VEXTRACTF128 $1, Y1, X14
+	VADDPS X14, X1, X1
+	VPERMILPS $0x4e, X1, X14
+	VADDPS X14, X1, X1
+	VPERMILPS $0xb1, X1, X14
+	VADDSS X14, X1, X1
+	VMOVSS X1, 4(R11)
+	// token 2: the sum of the lanes, minus the mins' (Y18)
+	VEXTRACTF64X4 $1, Z2, Y14
+	VADDPS Y14, Y2, Y2
+	VSUBPS Y18, Y2, Y2
+	VEXTRACTF128 $1, Y2, X14
+	VADDPS X14, X2, X2
+	VPERMILPS $0x4e, X2, X14
+	VADDPS X14, X2, X2
+	VPERMILPS $0xb1, X2, X14
+	VADDSS X14, X2, X2
+	VMOVSS X2, 8(R11)
+	// token 3: the sum of the lanes, minus the mins' (Y19)
+	VEXTRACTF64X4 $1, Z3, Y14
+	VADDPS Y14, Y3, Y3
+	VSUBPS Y19, Y3, Y3
+	VEXTRACTF128 $1, Y3, X14
+	VADDPS X14, X3, X3
+	VPERMILPS $0x4e, X3, X14
+	VADDPS X14, X3, X3
+	VPERMILPS $0xb1, X3, X14
+	VADDSS X14, X3, X3
+	VMOVSS X3, 12(R11)
+	VZEROUPPER
+	RET
+
+// func kqDotQ6KAVX512x4(w, rec *byte, nb int, dst *float32)
+//
+// One row of nb Q6K blocks against 4 token records (kqDotGeneric), results in dst[0…3].
+TEXT ·kqDotQ6KAVX512x4(SB), NOSPLIT, $0-32
+	MOVQ w+0(FP), SI
+	MOVQ rec+8(FP), DI
+	MOVQ nb+16(FP), CX
+	MOVQ dst+24(FP), R11
+	IMUL3Q $320, CX, R12
+	LEAQ (R12)(R12*2), R13
+	MOVL $0x0f0f0f0f, AX
+	VPBROADCASTD AX, Z31
+	MOVL $0x30303030, AX
+	VPBROADCASTD AX, Z28
+	VMOVDQU64 kqConst<>+512(SB), Z26
+	VMOVDQU64 kqConst<>+576(SB), Z27
+	VMOVDQU64 kqConst<>+256(SB), Z20
+	VMOVDQU64 kqConst<>+320(SB), Z21
+	VMOVDQU64 kqConst<>+384(SB), Z22
+	VMOVDQU64 kqConst<>+448(SB), Z23
+	VPXORD Z0, Z0, Z0
+	VPXORD Z1, Z1, Z1
+	VPXORD Z2, Z2, Z2
+	VPXORD Z3, Z3, Z3
+kqDotQ6KAVX512x4_loop:
+	// the 16 int8 scales as words in Y4, d as float32 in X15
+	VPMOVSXBW 192(SI), Y4
+	MOVWLZX 208(SI), AX
+	VMOVD AX, X15
+	VCVTPH2PS X15, X15
+	// half 0: elements 0…127 from ql (Z6) and qh (Z12, twice)
+	VMOVDQU64 0(SI), Z6
+	VBROADCASTI64X4 128(SI), Z12
+	// elements 0…63 of the half: low nibbles, qh bits 0–1 (then 2–3) as bits 4–5
+	VPSLLVW Z26, Z12, Z7
+	VPANDD Z28, Z7, Z7
+	VPANDD Z31, Z6, Z8
+	VPORD Z7, Z8, Z8
+	VPERMW Z4, Z20, Z10
+	VPMADDUBSW 0(DI), Z8, Z9
+	VPMADDWD Z10, Z9, Z16
+	VPMADDUBSW 0(DI)(R12*1), Z8, Z9
+	VPMADDWD Z10, Z9, Z17
+	VPMADDUBSW 0(DI)(R12*2), Z8, Z9
+	VPMADDWD Z10, Z9, Z18
+	VPMADDUBSW 0(DI)(R13*1), Z8, Z9
+	VPMADDWD Z10, Z9, Z19
+	// elements 64…127: high nibbles, qh bits 4–5 (then 6–7)
+	VPSRLVW Z27, Z12, Z7
+	VPANDD Z28, Z7, Z7
+	VPSRLW $4, Z6, Z8
+	VPANDD Z31, Z8, Z8
+	VPORD Z7, Z8, Z8
+	VPERMW Z4, Z21, Z10
+	VPMADDUBSW 64(DI), Z8, Z9
+	VPMADDWD Z10, Z9, Z9
+	VPADDD Z9, Z16, Z16
+	VPMADDUBSW 64(DI)(R12*1), Z8, Z9
+	VPMADDWD Z10, Z9, Z9
+	VPADDD Z9, Z17, Z17
+	VPMADDUBSW 64(DI)(R12*2), Z8, Z9
+	VPMADDWD Z10, Z9, Z9
+	VPADDD Z9, Z18, Z18
+	VPMADDUBSW 64(DI)(R13*1), Z8, Z9
+	VPMADDWD Z10, Z9, Z9
+	VPADDD Z9, Z19, Z19
+	// half 1: elements 128…255 from ql (Z6) and qh (Z12, twice)
+	VMOVDQU64 64(SI), Z6
+	VBROADCASTI64X4 160(SI), Z12
+	// elements 0…63 of the half: low nibbles, qh bits 0–1 (then 2–3) as bits 4–5
+	VPSLLVW Z26, Z12, Z7
+	VPANDD Z28, Z7, Z7
+	VPANDD Z31, Z6, Z8
+	VPORD Z7, Z8, Z8
+	VPERMW Z4, Z22, Z10
+	VPMADDUBSW 128(DI), Z8, Z9
+	VPMADDWD Z10, Z9, Z9
+	VPADDD Z9, Z16, Z16
+	VPMADDUBSW 128(DI)(R12*1), Z8, Z9
+	VPMADDWD Z10, Z9, Z9
+	VPADDD Z9, Z17, Z17
+	VPMADDUBSW 128(DI)(R12*2), Z8, Z9
+	VPMADDWD Z10, Z9, Z9
+	VPADDD Z9, Z18, Z18
+	VPMADDUBSW 128(DI)(R13*1), Z8, Z9
+	VPMADDWD Z10, Z9, Z9
+	VPADDD Z9, Z19, Z19
+	// elements 64…127: high nibbles, qh bits 4–5 (then 6–7)
+	VPSRLVW Z27, Z12, Z7
+	VPANDD Z28, Z7, Z7
+	VPSRLW $4, Z6, Z8
+	VPANDD Z31, Z8, Z8
+	VPORD Z7, Z8, Z8
+	VPERMW Z4, Z23, Z10
+	VPMADDUBSW 192(DI), Z8, Z9
+	VPMADDWD Z10, Z9, Z9
+	VPADDD Z9, Z16, Z16
+	VPMADDUBSW 192(DI)(R12*1), Z8, Z9
+	VPMADDWD Z10, Z9, Z9
+	VPADDD Z9, Z17, Z17
+	VPMADDUBSW 192(DI)(R12*2), Z8, Z9
+	VPMADDWD Z10, Z9, Z9
+	VPADDD Z9, Z18, Z18
+	VPMADDUBSW 192(DI)(R13*1), Z8, Z9
+	VPMADDWD Z10, Z9, Z9
+	VPADDD Z9, Z19, Z19
+	// token 0: the offset, lanes −= 32·sc_j·bs[j]
+	VPMADDWD 256(DI), Y4, Y11
+	VPSLLD $5, Y11, Y11
+	VPSUBD Z11, Z16, Z16
+	// token 1: the offset, lanes −= 32·sc_j·bs[j]
+	VPMADDWD 256(DI)(R12*1), Y4, Y11
+	VPSLLD $5, Y11, Y11
+	VPSUBD Z11, Z17, Z17
+	// token 2: the offset, lanes −= 32·sc_j·bs[j]
+	VPMADDWD 256(DI)(R12*2), Y4, Y11
+	VPSLLD $5, Y11, Y11
+	VPSUBD Z11, Z18, Z18
+	// token 3: the offset, lanes −= 32·sc_j·bs[j]
+	VPMADDWD 256(DI)(R13*1), Y4, Y11
+	VPSLLD $5, Y11, Y11
+	VPSUBD Z11, Z19, Z19
+	// token 0: acc += d·dx · lanes
+	VCVTDQ2PS Z16, Z16
+	VBROADCASTSS 288(DI), X14
+	VMULPS X14, X15, X14
+	VBROADCASTSS X14, Z13
+	VFMADD231PS Z13, Z16, Z0
+	// token 1: acc += d·dx · lanes
+	VCVTDQ2PS Z17, Z17
+	VBROADCASTSS 288(DI)(R12*1), X14
+	VMULPS X14, X15, X14
+	VBROADCASTSS X14, Z13
+	VFMADD231PS Z13, Z17, Z1
+	// token 2: acc += d·dx · lanes
+	VCVTDQ2PS Z18, Z18
+	VBROADCASTSS 288(DI)(R12*2), X14
+	VMULPS X14, X15, X14
+	VBROADCASTSS X14, Z13
+	VFMADD231PS Z13, Z18, Z2
+	// token 3: acc += d·dx · lanes
+	VCVTDQ2PS Z19, Z19
+	VBROADCASTSS 288(DI)(R13*1), X14
+	VMULPS X14, X15, X14
+	VBROADCASTSS X14, Z13
+	VFMADD231PS Z13, Z19, Z3
+	ADDQ $210, SI
+	ADDQ $320, DI
+	DECQ CX
+	JNZ kqDotQ6KAVX512x4_loop
+	// token 0: the sum of the lanes
+	VEXTRACTF64X4 $1, Z0, Y14
+	VADDPS Y14, Y0, Y0
+	VEXTRACTF128 $1, Y0, X14
+	VADDPS X14, X0, X0
+	VPERMILPS $0x4e, X0, X14
+	VADDPS X14, X0, X0
+	VPERMILPS $0xb1, X0, X14
+	VADDSS X14, X0, X0
+	VMOVSS X0, 0(R11)
+	// token 1: the sum of the lanes
+	VEXTRACTF64X4 $1, Z1, Y14
+	VADDPS Y14, Y1, Y1
+	VEXTRACTF128 $1, Y1, X14
+	VADDPS X14, X1, X1
+	VPERMILPS $0x4e, X1, X14
+	VADDPS X14, X1, X1
+	VPERMILPS $0xb1, X1, X14
+	VADDSS X14, X1, X1
+	VMOVSS X1, 4(R11)
+	// token 2: the sum of the lanes
+	VEXTRACTF64X4 $1, Z2, Y14
+	VADDPS Y14, Y2, Y2
+	VEXTRACTF128 $1, Y2, X14
+	VADDPS X14, X2, X2
+	VPERMILPS $0x4e, X2, X14
+	VADDPS X14, X2, X2
+	VPERMILPS $0xb1, X2, X14
+	VADDSS X14, X2, X2
+	VMOVSS X2, 8(R11)
+	// token 3: the sum of the lanes
+	VEXTRACTF64X4 $1, Z3, Y14
+	VADDPS Y14, Y3, Y3
+	VEXTRACTF128 $1, Y3, X14
+	VADDPS X14, X3, X3
+	VPERMILPS $0x4e, X3, X14
+	VADDPS X14, X3, X3
+	VPERMILPS $0xb1, X3, X14
+	VADDSS X14, X3, X3
+	VMOVSS X3, 12(R11)
+	VZEROUPPER
+	RET
+
+// func kqDotQ4KAVX2(w, rec *byte, nb int, dst *float32)
+//
+// One row of nb Q4K blocks against 1 token records (kqDotGeneric), results in dst[0…0].
+TEXT ·kqDotQ4KAVX2(SB), NOSPLIT, $0-32
+	MOVQ w+0(FP), SI
+	MOVQ rec+8(FP), DI
+	MOVQ nb+16(FP), CX
+	MOVQ dst+24(FP), R11
 	MOVL $0x0f0f0f0f, AX
 	VMOVD AX, X15
 	VPBROADCASTD X15, Y15
 	VPXOR Y0, Y0, Y0
-	VPXOR Y5, Y5, Y5
+	VPXORD Y5, Y5, Y5
 kqDotQ4KAVX2_loop:
 	// the 6-bit scales (R8) and mins (R10) of the 8 sub-blocks, as bytes, then words in X1 and X2
 	MOVL 4(SI), AX
@@ -524,99 +1205,103 @@ kqDotQ4KAVX2_loop:
 	VPMOVZXBW X1, X1
 	VMOVQ R10, X2
 	VPMOVZXBW X2, X2
-	// mins: Y5 += dmin·dx · m_s·(bs[2s]+bs[2s+1])
+	// d and dmin as float32 in X4
+	MOVL (SI), AX
+	VMOVD AX, X4
+	VCVTPH2PS X4, X4
+	// mins: each token's mins accumulator += dmin·dx · m_s·(bs[2s]+bs[2s+1])
 	VPUNPCKLWD X2, X2, X3
 	VPUNPCKHWD X2, X2, X7
 	VINSERTI128 $1, X7, Y3, Y3
-	VPMADDWD 256(DI), Y3, Y3
-	VCVTDQ2PS Y3, Y3
-	MOVL 0(SI), AX
-	VMOVD AX, X4
-	VCVTPH2PS X4, X4
+	VPMADDWD 256(DI), Y3, Y13
+	VCVTDQ2PS Y13, Y13
 	VBROADCASTSS 288(DI), X6
-	VMULPS X6, X4, X4
-	VMOVSHDUP X4, X8
+	VMULPS X6, X4, X6
+	VMOVSHDUP X6, X8
 	VBROADCASTSS X8, Y8
-	VBROADCASTSS X4, Y4
-	VFMADD231PS Y8, Y3, Y5
+	VFMADD231PS Y8, Y13, Y5
 	VINSERTI128 $1, X1, Y1, Y1
-	// sub-blocks 0 (Y7) and 1 (Y6): 32 quants each, times xq, times their scales
+	// sub-blocks 0 (Y7) and 1 (Y6): 32 quants each, times each token's xq, times their scales
 	VMOVDQU 16(SI), Y6
 	VPAND Y15, Y6, Y7
 	VPSRLW $4, Y6, Y6
 	VPAND Y15, Y6, Y6
-	VPMADDUBSW 0(DI), Y7, Y7
-	VPMADDUBSW 32(DI), Y6, Y6
 	VPSHUFB kqConst<>+704(SB), Y1, Y8
-	VPMADDWD Y8, Y7, Y7
+	VPMADDUBSW 0(DI), Y7, Y3
+	VPMADDWD Y8, Y3, Y9
 	VPSHUFB kqConst<>+736(SB), Y1, Y8
-	VPMADDWD Y8, Y6, Y6
-	VPADDD Y7, Y6, Y9
-	// sub-blocks 2 (Y7) and 3 (Y6): 32 quants each, times xq, times their scales
+	VPMADDUBSW 32(DI), Y6, Y3
+	VPMADDWD Y8, Y3, Y3
+	VPADDD Y3, Y9, Y9
+	// sub-blocks 2 (Y7) and 3 (Y6): 32 quants each, times each token's xq, times their scales
 	VMOVDQU 48(SI), Y6
 	VPAND Y15, Y6, Y7
 	VPSRLW $4, Y6, Y6
 	VPAND Y15, Y6, Y6
-	VPMADDUBSW 64(DI), Y7, Y7
-	VPMADDUBSW 96(DI), Y6, Y6
 	VPSHUFB kqConst<>+768(SB), Y1, Y8
-	VPMADDWD Y8, Y7, Y7
+	VPMADDUBSW 64(DI), Y7, Y3
+	VPMADDWD Y8, Y3, Y3
+	VPADDD Y3, Y9, Y9
 	VPSHUFB kqConst<>+800(SB), Y1, Y8
-	VPMADDWD Y8, Y6, Y6
-	VPADDD Y7, Y9, Y9
-	VPADDD Y6, Y9, Y9
-	// sub-blocks 4 (Y7) and 5 (Y6): 32 quants each, times xq, times their scales
+	VPMADDUBSW 96(DI), Y6, Y3
+	VPMADDWD Y8, Y3, Y3
+	VPADDD Y3, Y9, Y9
+	// sub-blocks 4 (Y7) and 5 (Y6): 32 quants each, times each token's xq, times their scales
 	VMOVDQU 80(SI), Y6
 	VPAND Y15, Y6, Y7
 	VPSRLW $4, Y6, Y6
 	VPAND Y15, Y6, Y6
-	VPMADDUBSW 128(DI), Y7, Y7
-	VPMADDUBSW 160(DI), Y6, Y6
 	VPSHUFB kqConst<>+832(SB), Y1, Y8
-	VPMADDWD Y8, Y7, Y7
+	VPMADDUBSW 128(DI), Y7, Y3
+	VPMADDWD Y8, Y3, Y3
+	VPADDD Y3, Y9, Y9
 	VPSHUFB kqConst<>+864(SB), Y1, Y8
-	VPMADDWD Y8, Y6, Y6
-	VPADDD Y7, Y9, Y9
-	VPADDD Y6, Y9, Y9
-	// sub-blocks 6 (Y7) and 7 (Y6): 32 quants each, times xq, times their scales
+	VPMADDUBSW 160(DI), Y6, Y3
+	VPMADDWD Y8, Y3, Y3
+	VPADDD Y3, Y9, Y9
+	// sub-blocks 6 (Y7) and 7 (Y6): 32 quants each, times each token's xq, times their scales
 	VMOVDQU 112(SI), Y6
 	VPAND Y15, Y6, Y7
 	VPSRLW $4, Y6, Y6
 	VPAND Y15, Y6, Y6
-	VPMADDUBSW 192(DI), Y7, Y7
-	VPMADDUBSW 224(DI), Y6, Y6
 	VPSHUFB kqConst<>+896(SB), Y1, Y8
-	VPMADDWD Y8, Y7, Y7
+	VPMADDUBSW 192(DI), Y7, Y3
+	VPMADDWD Y8, Y3, Y3
+	VPADDD Y3, Y9, Y9
 	VPSHUFB kqConst<>+928(SB), Y1, Y8
-	VPMADDWD Y8, Y6, Y6
-	VPADDD Y7, Y9, Y9
-	VPADDD Y6, Y9, Y9
-	// acc += d·dx · Σ_s sc_s·Σ q·xq, lane by lane (d·dx in register 4)
+	VPMADDUBSW 224(DI), Y6, Y3
+	VPMADDWD Y8, Y3, Y3
+	VPADDD Y3, Y9, Y9
+	// token 0: acc += d·dx · lanes
 	VCVTDQ2PS Y9, Y9
-	VFMADD231PS Y4, Y9, Y0
+	VBROADCASTSS 288(DI), X6
+	VMULPS X6, X4, X6
+	VBROADCASTSS X6, Y6
+	VFMADD231PS Y6, Y9, Y0
 	ADDQ $144, SI
 	ADDQ $320, DI
 	DECQ CX
 	JNZ kqDotQ4KAVX2_loop
-	// sum the lanes: Y0 − Y5
+	// token 0: the sum of the lanes, minus the mins' (Y5)
 	VSUBPS Y5, Y0, Y0
-	VEXTRACTF128 $1, Y0, X1
-	VADDPS X1, X0, X0
-	VPERMILPS $0x4e, X0, X1
-	VADDPS X1, X0, X0
-	VPERMILPS $0xb1, X0, X1
-	VADDSS X1, X0, X0
-	VMOVSS X0, ret+24(FP)
+	VEXTRACTF128 $1, Y0, X13
+	VADDPS X13, X0, X0
+	VPERMILPS $0x4e, X0, X13
+	VADDPS X13, X0, X0
+	VPERMILPS $0xb1, X0, X13
+	VADDSS X13, X0, X0
+	VMOVSS X0, 0(R11)
 	VZEROUPPER
 	RET
 
-// func kqDotQ5KAVX2(w, rec *byte, nb int) float32
+// func kqDotQ5KAVX2(w, rec *byte, nb int, dst *float32)
 //
-// One row of nb Q5K blocks against one token's records (kqDotGeneric).
-TEXT ·kqDotQ5KAVX2(SB), NOSPLIT, $0-28
+// One row of nb Q5K blocks against 1 token records (kqDotGeneric), results in dst[0…0].
+TEXT ·kqDotQ5KAVX2(SB), NOSPLIT, $0-32
 	MOVQ w+0(FP), SI
 	MOVQ rec+8(FP), DI
 	MOVQ nb+16(FP), CX
+	MOVQ dst+24(FP), R11
 	MOVL $0x0f0f0f0f, AX
 	VMOVD AX, X15
 	VPBROADCASTD X15, Y15
@@ -624,7 +1309,7 @@ TEXT ·kqDotQ5KAVX2(SB), NOSPLIT, $0-28
 	VMOVD AX, X14
 	VPBROADCASTD X14, Y14
 	VPXOR Y0, Y0, Y0
-	VPXOR Y5, Y5, Y5
+	VPXORD Y5, Y5, Y5
 kqDotQ5KAVX2_loop:
 	// the 6-bit scales (R8) and mins (R10) of the 8 sub-blocks, as bytes, then words in X1 and X2
 	MOVL 4(SI), AX
@@ -654,24 +1339,24 @@ kqDotQ5KAVX2_loop:
 	VPMOVZXBW X1, X1
 	VMOVQ R10, X2
 	VPMOVZXBW X2, X2
-	// mins: Y5 += dmin·dx · m_s·(bs[2s]+bs[2s+1])
+	// d and dmin as float32 in X4
+	MOVL (SI), AX
+	VMOVD AX, X4
+	VCVTPH2PS X4, X4
+	// mins: each token's mins accumulator += dmin·dx · m_s·(bs[2s]+bs[2s+1])
 	VPUNPCKLWD X2, X2, X3
 	VPUNPCKHWD X2, X2, X7
 	VINSERTI128 $1, X7, Y3, Y3
-	VPMADDWD 256(DI), Y3, Y3
-	VCVTDQ2PS Y3, Y3
-	MOVL 0(SI), AX
-	VMOVD AX, X4
-	VCVTPH2PS X4, X4
+	VPMADDWD 256(DI), Y3, Y13
+	VCVTDQ2PS Y13, Y13
 	VBROADCASTSS 288(DI), X6
-	VMULPS X6, X4, X4
-	VMOVSHDUP X4, X8
+	VMULPS X6, X4, X6
+	VMOVSHDUP X6, X8
 	VBROADCASTSS X8, Y8
-	VBROADCASTSS X4, Y4
-	VFMADD231PS Y8, Y3, Y5
+	VFMADD231PS Y8, Y13, Y5
 	VINSERTI128 $1, X1, Y1, Y1
 	VMOVDQU 16(SI), Y12
-	// sub-blocks 0 (Y7) and 1 (Y6): 32 quants each, times xq, times their scales
+	// sub-blocks 0 (Y7) and 1 (Y6): 32 quants each, times each token's xq, times their scales
 	VMOVDQU 48(SI), Y6
 	VPAND Y15, Y6, Y7
 	VPSRLW $4, Y6, Y6
@@ -682,14 +1367,14 @@ kqDotQ5KAVX2_loop:
 	VPSLLW $3, Y12, Y13
 	VPAND Y14, Y13, Y13
 	VPOR Y13, Y6, Y6
-	VPMADDUBSW 0(DI), Y7, Y7
-	VPMADDUBSW 32(DI), Y6, Y6
 	VPSHUFB kqConst<>+704(SB), Y1, Y8
-	VPMADDWD Y8, Y7, Y7
+	VPMADDUBSW 0(DI), Y7, Y3
+	VPMADDWD Y8, Y3, Y9
 	VPSHUFB kqConst<>+736(SB), Y1, Y8
-	VPMADDWD Y8, Y6, Y6
-	VPADDD Y7, Y6, Y9
-	// sub-blocks 2 (Y7) and 3 (Y6): 32 quants each, times xq, times their scales
+	VPMADDUBSW 32(DI), Y6, Y3
+	VPMADDWD Y8, Y3, Y3
+	VPADDD Y3, Y9, Y9
+	// sub-blocks 2 (Y7) and 3 (Y6): 32 quants each, times each token's xq, times their scales
 	VMOVDQU 80(SI), Y6
 	VPAND Y15, Y6, Y7
 	VPSRLW $4, Y6, Y6
@@ -700,15 +1385,15 @@ kqDotQ5KAVX2_loop:
 	VPSLLW $1, Y12, Y13
 	VPAND Y14, Y13, Y13
 	VPOR Y13, Y6, Y6
-	VPMADDUBSW 64(DI), Y7, Y7
-	VPMADDUBSW 96(DI), Y6, Y6
 	VPSHUFB kqConst<>+768(SB), Y1, Y8
-	VPMADDWD Y8, Y7, Y7
+	VPMADDUBSW 64(DI), Y7, Y3
+	VPMADDWD Y8, Y3, Y3
+	VPADDD Y3, Y9, Y9
 	VPSHUFB kqConst<>+800(SB), Y1, Y8
-	VPMADDWD Y8, Y6, Y6
-	VPADDD Y7, Y9, Y9
-	VPADDD Y6, Y9, Y9
-	// sub-blocks 4 (Y7) and 5 (Y6): 32 quants each, times xq, times their scales
+	VPMADDUBSW 96(DI), Y6, Y3
+	VPMADDWD Y8, Y3, Y3
+	VPADDD Y3, Y9, Y9
+	// sub-blocks 4 (Y7) and 5 (Y6): 32 quants each, times each token's xq, times their scales
 	VMOVDQU 112(SI), Y6
 	VPAND Y15, Y6, Y7
 	VPSRLW $4, Y6, Y6
@@ -719,15 +1404,15 @@ kqDotQ5KAVX2_loop:
 	VPSRLW $1, Y12, Y13
 	VPAND Y14, Y13, Y13
 	VPOR Y13, Y6, Y6
-	VPMADDUBSW 128(DI), Y7, Y7
-	VPMADDUBSW 160(DI), Y6, Y6
 	VPSHUFB kqConst<>+832(SB), Y1, Y8
-	VPMADDWD Y8, Y7, Y7
+	VPMADDUBSW 128(DI), Y7, Y3
+	VPMADDWD Y8, Y3, Y3
+	VPADDD Y3, Y9, Y9
 	VPSHUFB kqConst<>+864(SB), Y1, Y8
-	VPMADDWD Y8, Y6, Y6
-	VPADDD Y7, Y9, Y9
-	VPADDD Y6, Y9, Y9
-	// sub-blocks 6 (Y7) and 7 (Y6): 32 quants each, times xq, times their scales
+	VPMADDUBSW 160(DI), Y6, Y3
+	VPMADDWD Y8, Y3, Y3
+	VPADDD Y3, Y9, Y9
+	// sub-blocks 6 (Y7) and 7 (Y6): 32 quants each, times each token's xq, times their scales
 	VMOVDQU 144(SI), Y6
 	VPAND Y15, Y6, Y7
 	VPSRLW $4, Y6, Y6
@@ -738,40 +1423,44 @@ kqDotQ5KAVX2_loop:
 	VPSRLW $3, Y12, Y13
 	VPAND Y14, Y13, Y13
 	VPOR Y13, Y6, Y6
-	VPMADDUBSW 192(DI), Y7, Y7
-	VPMADDUBSW 224(DI), Y6, Y6
 	VPSHUFB kqConst<>+896(SB), Y1, Y8
-	VPMADDWD Y8, Y7, Y7
+	VPMADDUBSW 192(DI), Y7, Y3
+	VPMADDWD Y8, Y3, Y3
+	VPADDD Y3, Y9, Y9
 	VPSHUFB kqConst<>+928(SB), Y1, Y8
-	VPMADDWD Y8, Y6, Y6
-	VPADDD Y7, Y9, Y9
-	VPADDD Y6, Y9, Y9
-	// acc += d·dx · Σ_s sc_s·Σ q·xq, lane by lane (d·dx in register 4)
+	VPMADDUBSW 224(DI), Y6, Y3
+	VPMADDWD Y8, Y3, Y3
+	VPADDD Y3, Y9, Y9
+	// token 0: acc += d·dx · lanes
 	VCVTDQ2PS Y9, Y9
-	VFMADD231PS Y4, Y9, Y0
+	VBROADCASTSS 288(DI), X6
+	VMULPS X6, X4, X6
+	VBROADCASTSS X6, Y6
+	VFMADD231PS Y6, Y9, Y0
 	ADDQ $176, SI
 	ADDQ $320, DI
 	DECQ CX
 	JNZ kqDotQ5KAVX2_loop
-	// sum the lanes: Y0 − Y5
+	// token 0: the sum of the lanes, minus the mins' (Y5)
 	VSUBPS Y5, Y0, Y0
-	VEXTRACTF128 $1, Y0, X1
-	VADDPS X1, X0, X0
-	VPERMILPS $0x4e, X0, X1
-	VADDPS X1, X0, X0
-	VPERMILPS $0xb1, X0, X1
-	VADDSS X1, X0, X0
-	VMOVSS X0, ret+24(FP)
+	VEXTRACTF128 $1, Y0, X13
+	VADDPS X13, X0, X0
+	VPERMILPS $0x4e, X0, X13
+	VADDPS X13, X0, X0
+	VPERMILPS $0xb1, X0, X13
+	VADDSS X13, X0, X0
+	VMOVSS X0, 0(R11)
 	VZEROUPPER
 	RET
 
-// func kqDotQ6KAVX2(w, rec *byte, nb int) float32
+// func kqDotQ6KAVX2(w, rec *byte, nb int, dst *float32)
 //
-// One row of nb Q6K blocks against one token's records (kqDotGeneric).
-TEXT ·kqDotQ6KAVX2(SB), NOSPLIT, $0-28
+// One row of nb Q6K blocks against 1 token records (kqDotGeneric), results in dst[0…0].
+TEXT ·kqDotQ6KAVX2(SB), NOSPLIT, $0-32
 	MOVQ w+0(FP), SI
 	MOVQ rec+8(FP), DI
 	MOVQ nb+16(FP), CX
+	MOVQ dst+24(FP), R11
 	MOVL $0x0f0f0f0f, AX
 	VMOVD AX, X15
 	VPBROADCASTD X15, Y15
@@ -779,10 +1468,12 @@ TEXT ·kqDotQ6KAVX2(SB), NOSPLIT, $0-28
 	VMOVD AX, X14
 	VPBROADCASTD X14, Y14
 	VPXOR Y0, Y0, Y0
-	VPXOR Y5, Y5, Y5
 kqDotQ6KAVX2_loop:
-	// the 16 int8 scales as words in Y1
+	// the 16 int8 scales as words in Y1, d as float32 in X4
 	VPMOVSXBW 192(SI), Y1
+	MOVWLZX 208(SI), AX
+	VMOVD AX, X4
+	VCVTPH2PS X4, X4
 	// half 0: qh in Y12, the half's 8 scales in both lanes of Y11
 	VMOVDQU 128(SI), Y12
 	VPERMQ $0x44, Y1, Y11
@@ -792,20 +1483,19 @@ kqDotQ6KAVX2_loop:
 	VPSLLW $4, Y12, Y7
 	VPAND Y14, Y7, Y7
 	VPOR Y7, Y6, Y6
-	VPMADDUBSW 0(DI), Y6, Y6
 	VPSHUFB kqConst<>+960(SB), Y11, Y10
-	VPMADDWD Y10, Y6, Y6
-	VMOVDQU Y6, Y9
+	VPMADDUBSW 0(DI), Y6, Y8
+	VPMADDWD Y10, Y8, Y9
 	// elements 32…63 of the half
 	VMOVDQU 32(SI), Y6
 	VPAND Y15, Y6, Y6
 	VPSLLW $2, Y12, Y7
 	VPAND Y14, Y7, Y7
 	VPOR Y7, Y6, Y6
-	VPMADDUBSW 32(DI), Y6, Y6
 	VPSHUFB kqConst<>+992(SB), Y11, Y10
-	VPMADDWD Y10, Y6, Y6
-	VPADDD Y6, Y9, Y9
+	VPMADDUBSW 32(DI), Y6, Y8
+	VPMADDWD Y10, Y8, Y8
+	VPADDD Y8, Y9, Y9
 	// elements 64…95 of the half
 	VMOVDQU 0(SI), Y6
 	VPSRLW $4, Y6, Y6
@@ -813,10 +1503,10 @@ kqDotQ6KAVX2_loop:
 	VMOVDQU Y12, Y7
 	VPAND Y14, Y7, Y7
 	VPOR Y7, Y6, Y6
-	VPMADDUBSW 64(DI), Y6, Y6
 	VPSHUFB kqConst<>+1024(SB), Y11, Y10
-	VPMADDWD Y10, Y6, Y6
-	VPADDD Y6, Y9, Y9
+	VPMADDUBSW 64(DI), Y6, Y8
+	VPMADDWD Y10, Y8, Y8
+	VPADDD Y8, Y9, Y9
 	// elements 96…127 of the half
 	VMOVDQU 32(SI), Y6
 	VPSRLW $4, Y6, Y6
@@ -824,10 +1514,10 @@ kqDotQ6KAVX2_loop:
 	VPSRLW $2, Y12, Y7
 	VPAND Y14, Y7, Y7
 	VPOR Y7, Y6, Y6
-	VPMADDUBSW 96(DI), Y6, Y6
 	VPSHUFB kqConst<>+1056(SB), Y11, Y10
-	VPMADDWD Y10, Y6, Y6
-	VPADDD Y6, Y9, Y9
+	VPMADDUBSW 96(DI), Y6, Y8
+	VPMADDWD Y10, Y8, Y8
+	VPADDD Y8, Y9, Y9
 	// half 1: qh in Y12, the half's 8 scales in both lanes of Y11
 	VMOVDQU 160(SI), Y12
 	VPERMQ $0xee, Y1, Y11
@@ -837,20 +1527,20 @@ kqDotQ6KAVX2_loop:
 	VPSLLW $4, Y12, Y7
 	VPAND Y14, Y7, Y7
 	VPOR Y7, Y6, Y6
-	VPMADDUBSW 128(DI), Y6, Y6
 	VPSHUFB kqConst<>+960(SB), Y11, Y10
-	VPMADDWD Y10, Y6, Y6
-	VPADDD Y6, Y9, Y9
+	VPMADDUBSW 128(DI), Y6, Y8
+	VPMADDWD Y10, Y8, Y8
+	VPADDD Y8, Y9, Y9
 	// elements 32…63 of the half
 	VMOVDQU 96(SI), Y6
 	VPAND Y15, Y6, Y6
 	VPSLLW $2, Y12, Y7
 	VPAND Y14, Y7, Y7
 	VPOR Y7, Y6, Y6
-	VPMADDUBSW 160(DI), Y6, Y6
 	VPSHUFB kqConst<>+992(SB), Y11, Y10
-	VPMADDWD Y10, Y6, Y6
-	VPADDD Y6, Y9, Y9
+	VPMADDUBSW 160(DI), Y6, Y8
+	VPMADDWD Y10, Y8, Y8
+	VPADDD Y8, Y9, Y9
 	// elements 64…95 of the half
 	VMOVDQU 64(SI), Y6
 	VPSRLW $4, Y6, Y6
@@ -858,10 +1548,10 @@ kqDotQ6KAVX2_loop:
 	VMOVDQU Y12, Y7
 	VPAND Y14, Y7, Y7
 	VPOR Y7, Y6, Y6
-	VPMADDUBSW 192(DI), Y6, Y6
 	VPSHUFB kqConst<>+1024(SB), Y11, Y10
-	VPMADDWD Y10, Y6, Y6
-	VPADDD Y6, Y9, Y9
+	VPMADDUBSW 192(DI), Y6, Y8
+	VPMADDWD Y10, Y8, Y8
+	VPADDD Y8, Y9, Y9
 	// elements 96…127 of the half
 	VMOVDQU 96(SI), Y6
 	VPSRLW $4, Y6, Y6
@@ -869,34 +1559,598 @@ kqDotQ6KAVX2_loop:
 	VPSRLW $2, Y12, Y7
 	VPAND Y14, Y7, Y7
 	VPOR Y7, Y6, Y6
-	VPMADDUBSW 224(DI), Y6, Y6
 	VPSHUFB kqConst<>+1056(SB), Y11, Y10
-	VPMADDWD Y10, Y6, Y6
-	VPADDD Y6, Y9, Y9
-	// the offset: lanes −= 32·sc_j·bs[j]
+	VPMADDUBSW 224(DI), Y6, Y8
+	VPMADDWD Y10, Y8, Y8
+	VPADDD Y8, Y9, Y9
+	// token 0: the offset, lanes −= 32·sc_j·bs[j]
 	VPMADDWD 256(DI), Y1, Y3
 	VPSLLD $5, Y3, Y3
-	MOVWLZX 208(SI), AX
-	VMOVD AX, X4
-	VCVTPH2PS X4, X4
-	VBROADCASTSS 288(DI), X6
-	VMULPS X6, X4, X4
-	VBROADCASTSS X4, Y4
 	VPSUBD Y3, Y9, Y9
+	// token 0: acc += d·dx · lanes
 	VCVTDQ2PS Y9, Y9
-	VFMADD231PS Y4, Y9, Y0
+	VBROADCASTSS 288(DI), X13
+	VMULPS X13, X4, X13
+	VBROADCASTSS X13, Y13
+	VFMADD231PS Y13, Y9, Y0
 	ADDQ $210, SI
 	ADDQ $320, DI
 	DECQ CX
 	JNZ kqDotQ6KAVX2_loop
-	// sum the lanes: Y0 − Y5
+	// token 0: the sum of the lanes
+	VEXTRACTF128 $1, Y0, X13
+	VADDPS X13, X0, X0
+	VPERMILPS $0x4e, X0, X13
+	VADDPS X13, X0, X0
+	VPERMILPS $0xb1, X0, X13
+	VADDSS X13, X0, X0
+	VMOVSS X0, 0(R11)
+	VZEROUPPER
+	RET
+
+// func kqDotQ4KAVX2x2(w, rec *byte, nb int, dst *float32)
+//
+// One row of nb Q4K blocks against 2 token records (kqDotGeneric), results in dst[0…1].
+TEXT ·kqDotQ4KAVX2x2(SB), NOSPLIT, $0-32
+	MOVQ w+0(FP), SI
+	MOVQ rec+8(FP), DI
+	MOVQ nb+16(FP), CX
+	MOVQ dst+24(FP), R11
+	IMUL3Q $320, CX, R12
+	LEAQ (R12)(R12*2), R13
+	MOVL $0x0f0f0f0f, AX
+	VMOVD AX, X15
+	VPBROADCASTD X15, Y15
+	VPXOR Y0, Y0, Y0
+	VPXORD Y5, Y5, Y5
+	VPXOR Y10, Y10, Y10
+	VPXORD Y11, Y11, Y11
+kqDotQ4KAVX2x2_loop:
+	// the 6-bit scales (R8) and mins (R10) of the 8 sub-blocks, as bytes, then words in X1 and X2
+	MOVL 4(SI), AX
+	MOVL 8(SI), BX
+	MOVL 12(SI), DX
+	MOVL AX, R8
+	ANDL $0x3f3f3f3f, R8
+	MOVL DX, R9
+	ANDL $0x0f0f0f0f, R9
+	SHRL $6, AX
+	ANDL $0x03030303, AX
+	SHLL $4, AX
+	ORL AX, R9
+	SHLQ $32, R9
+	ORQ R9, R8
+	MOVL BX, R10
+	ANDL $0x3f3f3f3f, R10
+	SHRL $4, DX
+	ANDL $0x0f0f0f0f, DX
+	SHRL $6, BX
+	ANDL $0x03030303, BX
+	SHLL $4, BX
+	ORL BX, DX
+	SHLQ $32, DX
+	ORQ DX, R10
+	VMOVQ R8, X1
+	VPMOVZXBW X1, X1
+	VMOVQ R10, X2
+	VPMOVZXBW X2, X2
+	// d and dmin as float32 in X4
+	MOVL (SI), AX
+	VMOVD AX, X4
+	VCVTPH2PS X4, X4
+	// mins: each token's mins accumulator += dmin·dx · m_s·(bs[2s]+bs[2s+1])
+	VPUNPCKLWD X2, X2, X3
+	VPUNPCKHWD X2, X2, X7
+	VINSERTI128 $1, X7, Y3, Y3
+	VPMADDWD 256(DI), Y3, Y13
+	VCVTDQ2PS Y13, Y13
+	VBROADCASTSS 288(DI), X6
+	VMULPS X6, X4, X6
+	VMOVSHDUP X6, X8
+	VBROADCASTSS X8, Y8
+	VFMADD231PS Y8, Y13, Y5
+	VPMADDWD 256(DI)(R12*1), Y3, Y13
+	VCVTDQ2PS Y13, Y13
+	VBROADCASTSS 288(DI)(R12*1), X6
+	VMULPS X6, X4, X6
+	VMOVSHDUP X6, X8
+	VBROADCASTSS X8, Y8
+	VFMADD231PS Y8, Y13, Y11
+	VINSERTI128 $1, X1, Y1, Y1
+	// sub-blocks 0 (Y7) and 1 (Y6): 32 quants each, times each token's xq, times their scales
+	VMOVDQU 16(SI), Y6
+	VPAND Y15, Y6, Y7
+	VPSRLW $4, Y6, Y6
+	VPAND Y15, Y6, Y6
+	VPSHUFB kqConst<>+704(SB), Y1, Y8
+	VPMADDUBSW 0(DI), Y7, Y3
+	VPMADDWD Y8, Y3, Y9
+	VPMADDUBSW 0(DI)(R12*1), Y7, Y3
+	VPMADDWD Y8, Y3, Y2
+	VPSHUFB kqConst<>+736(SB), Y1, Y8
+	VPMADDUBSW 32(DI), Y6, Y3
+	VPMADDWD Y8, Y3, Y3
+	VPADDD Y3, Y9, Y9
+	VPMADDUBSW 32(DI)(R12*1), Y6, Y3
+	VPMADDWD Y8, Y3, Y3
+	VPADDD Y3, Y2, Y2
+	// sub-blocks 2 (Y7) and 3 (Y6): 32 quants each, times each token's xq, times their scales
+	VMOVDQU 48(SI), Y6
+	VPAND Y15, Y6, Y7
+	VPSRLW $4, Y6, Y6
+	VPAND Y15, Y6, Y6
+	VPSHUFB kqConst<>+768(SB), Y1, Y8
+	VPMADDUBSW 64(DI), Y7, Y3
+	VPMADDWD Y8, Y3, Y3
+	VPADDD Y3, Y9, Y9
+	VPMADDUBSW 64(DI)(R12*1), Y7, Y3
+	VPMADDWD Y8, Y3, Y3
+	VPADDD Y3, Y2, Y2
+	VPSHUFB kqConst<>+800(SB), Y1, Y8
+	VPMADDUBSW 96(DI), Y6, Y3
+	VPMADDWD Y8, Y3, Y3
+	VPADDD Y3, Y9, Y9
+	VPMADDUBSW 96(DI)(R12*1), Y6, Y3
+	VPMADDWD Y8, Y3, Y3
+	VPADDD Y3, Y2, Y2
+	// sub-blocks 4 (Y7) and 5 (Y6): 32 quants each, times each token's xq, times their scales
+	VMOVDQU 80(SI), Y6
+	VPAND Y15, Y6, Y7
+	VPSRLW $4, Y6, Y6
+	VPAND Y15, Y6, Y6
+	VPSHUFB kqConst<>+832(SB), Y1, Y8
+	VPMADDUBSW 128(DI), Y7, Y3
+	VPMADDWD Y8, Y3, Y3
+	VPADDD Y3, Y9, Y9
+	VPMADDUBSW 128(DI)(R12*1), Y7, Y3
+	VPMADDWD Y8, Y3, Y3
+	VPADDD Y3, Y2, Y2
+	VPSHUFB kqConst<>+864(SB), Y1, Y8
+	VPMADDUBSW 160(DI), Y6, Y3
+	VPMADDWD Y8, Y3, Y3
+	VPADDD Y3, Y9, Y9
+	VPMADDUBSW 160(DI)(R12*1), Y6, Y3
+	VPMADDWD Y8, Y3, Y3
+	VPADDD Y3, Y2, Y2
+	// sub-blocks 6 (Y7) and 7 (Y6): 32 quants each, times each token's xq, times their scales
+	VMOVDQU 112(SI), Y6
+	VPAND Y15, Y6, Y7
+	VPSRLW $4, Y6, Y6
+	VPAND Y15, Y6, Y6
+	VPSHUFB kqConst<>+896(SB), Y1, Y8
+	VPMADDUBSW 192(DI), Y7, Y3
+	VPMADDWD Y8, Y3, Y3
+	VPADDD Y3, Y9, Y9
+	VPMADDUBSW 192(DI)(R12*1), Y7, Y3
+	VPMADDWD Y8, Y3, Y3
+	VPADDD Y3, Y2, Y2
+	VPSHUFB kqConst<>+928(SB), Y1, Y8
+	VPMADDUBSW 224(DI), Y6, Y3
+	VPMADDWD Y8, Y3, Y3
+	VPADDD Y3, Y9, Y9
+	VPMADDUBSW 224(DI)(R12*1), Y6, Y3
+	VPMADDWD Y8, Y3, Y3
+	VPADDD Y3, Y2, Y2
+	// token 0: acc += d·dx · lanes
+	VCVTDQ2PS Y9, Y9
+	VBROADCASTSS 288(DI), X6
+	VMULPS X6, X4, X6
+	VBROADCASTSS X6, Y6
+	VFMADD231PS Y6, Y9, Y0
+	// token 1: acc += d·dx · lanes
+	VCVTDQ2PS Y2, Y2
+	VBROADCASTSS 288(DI)(R12*1), X6
+	VMULPS X6, X4, X6
+	VBROADCASTSS X6, Y6
+	VFMADD231PS Y6, Y2, Y10
+	ADDQ $144, SI
+	ADDQ $320, DI
+	DECQ CX
+	JNZ kqDotQ4KAVX2x2_loop
+	// token 0: the sum of the lanes, minus the mins' (Y5)
 	VSUBPS Y5, Y0, Y0
-	VEXTRACTF128 $1, Y0, X1
-	VADDPS X1, X0, X0
-	VPERMILPS $0x4e, X0, X1
-	VADDPS X1, X0, X0
-	VPERMILPS $0xb1, X0, X1
-	VADDSS X1, X0, X0
-	VMOVSS X0, ret+24(FP)
+	VEXTRACTF128 $1, Y0, X13
+	VADDPS X13, X0, X0
+	VPERMILPS $0x4e, X0, X13
+	VADDPS X13, X0, X0
+	VPERMILPS $0xb1, X0, X13
+	VADDSS X13, X0, X0
+	VMOVSS X0, 0(R11)
+	// token 1: the sum of the lanes, minus the mins' (Y11)
+	VSUBPS Y11, Y10, Y10
+	VEXTRACTF128 $1, Y10, X13
+	VADDPS X13, X10, X10
+	VPERMILPS $0x4e, X10, X13
+	VADDPS X13, X10, X10
+	VPERMILPS $0xb1, X10, X13
+	VADDSS X13, X10, X10
+	VMOVSS X10, 4(R11)
+	VZEROUPPER
+	RET
+
+// func kqDotQ5KAVX2x2(w, rec *byte, nb int, dst *float32)
+//
+// One row of nb Q5K blocks against 2 token records (kqDotGeneric), results in dst[0…1].
+TEXT ·kqDotQ5KAVX2x2(SB), NOSPLIT, $0-32
+	MOVQ w+0(FP), SI
+	MOVQ rec+8(FP), DI
+	MOVQ nb+16(FP), CX
+	MOVQ dst+24(FP), R11
+	IMUL3Q $320, CX, R12
+	LEAQ (R12)(R12*2), R13
+	MOVL $0x0f0f0f0f, AX
+	VMOVD AX, X15
+	VPBROADCASTD X15, Y15
+	MOVL $0x10101010, AX
+	VMOVD AX, X14
+	VPBROADCASTD X14, Y14
+	VPXOR Y0, Y0, Y0
+	VPXORD Y5, Y5, Y5
+	VPXOR Y10, Y10, Y10
+	VPXORD Y11, Y11, Y11
+kqDotQ5KAVX2x2_loop:
+	// the 6-bit scales (R8) and mins (R10) of the 8 sub-blocks, as bytes, then words in X1 and X2
+	MOVL 4(SI), AX
+	MOVL 8(SI), BX
+	MOVL 12(SI), DX
+	MOVL AX, R8
+	ANDL $0x3f3f3f3f, R8
+	MOVL DX, R9
+	ANDL $0x0f0f0f0f, R9
+	SHRL $6, AX
+	ANDL $0x03030303, AX
+	SHLL $4, AX
+	ORL AX, R9
+	SHLQ $32, R9
+	ORQ R9, R8
+	MOVL BX, R10
+	ANDL $0x3f3f3f3f, R10
+	SHRL $4, DX
+	ANDL $0x0f0f0f0f, DX
+	SHRL $6, BX
+	ANDL $0x03030303, BX
+	SHLL $4, BX
+	ORL BX, DX
+	SHLQ $32, DX
+	ORQ DX, R10
+	VMOVQ R8, X1
+	VPMOVZXBW X1, X1
+	VMOVQ R10, X2
+	VPMOVZXBW X2, X2
+	// d and dmin as float32 in X4
+	MOVL (SI), AX
+	VMOVD AX, X4
+	VCVTPH2PS X4, X4
+	// mins: each token's mins accumulator += dmin·dx · m_s·(bs[2s]+bs[2s+1])
+	VPUNPCKLWD X2, X2, X3
+	VPUNPCKHWD X2, X2, X7
+	VINSERTI128 $1, X7, Y3, Y3
+	VPMADDWD 256(DI), Y3, Y13
+	VCVTDQ2PS Y13, Y13
+	VBROADCASTSS 288(DI), X6
+	VMULPS X6, X4, X6
+	VMOVSHDUP X6, X8
+	VBROADCASTSS X8, Y8
+	VFMADD231PS Y8, Y13, Y5
+	VPMADDWD 256(DI)(R12*1), Y3, Y13
+	VCVTDQ2PS Y13, Y13
+	VBROADCASTSS 288(DI)(R12*1), X6
+	VMULPS X6, X4, X6
+	VMOVSHDUP X6, X8
+	VBROADCASTSS X8, Y8
+	VFMADD231PS Y8, Y13, Y11
+	VINSERTI128 $1, X1, Y1, Y1
+	VMOVDQU 16(SI), Y12
+	// sub-blocks 0 (Y7) and 1 (Y6): 32 quants each, times each token's xq, times their scales
+	VMOVDQU 48(SI), Y6
+	VPAND Y15, Y6, Y7
+	VPSRLW $4, Y6, Y6
+	VPAND Y15, Y6, Y6
+	VPSLLW $4, Y12, Y13
+	VPAND Y14, Y13, Y13
+	VPOR Y13, Y7, Y7
+	VPSLLW $3, Y12, Y13
+	VPAND Y14, Y13, Y13
+	VPOR Y13, Y6, Y6
+	VPSHUFB kqConst<>+704(SB), Y1, Y8
+	VPMADDUBSW 0(DI), Y7, Y3
+	VPMADDWD Y8, Y3, Y9
+	VPMADDUBSW 0(DI)(R12*1), Y7, Y3
+	VPMADDWD Y8, Y3, Y2
+	VPSHUFB kqConst<>+736(SB), Y1, Y8
+	VPMADDUBSW 32(DI), Y6, Y3
+	VPMADDWD Y8, Y3, Y3
+	VPADDD Y3, Y9, Y9
+	VPMADDUBSW 32(DI)(R12*1), Y6, Y3
+	VPMADDWD Y8, Y3, Y3
+	VPADDD Y3, Y2, Y2
+	// sub-blocks 2 (Y7) and 3 (Y6): 32 quants each, times each token's xq, times their scales
+	VMOVDQU 80(SI), Y6
+	VPAND Y15, Y6, Y7
+	VPSRLW $4, Y6, Y6
+	VPAND Y15, Y6, Y6
+	VPSLLW $2, Y12, Y13
+	VPAND Y14, Y13, Y13
+	VPOR Y13, Y7, Y7
+	VPSLLW $1, Y12, Y13
+	VPAND Y14, Y13, Y13
+	VPOR Y13, Y6, Y6
+	VPSHUFB kqConst<>+768(SB), Y1, Y8
+	VPMADDUBSW 64(DI), Y7, Y3
+	VPMADDWD Y8, Y3, Y3
+	VPADDD Y3, Y9, Y9
+	VPMADDUBSW 64(DI)(R12*1), Y7, Y3
+	VPMADDWD Y8, Y3, Y3
+	VPADDD Y3, Y2, Y2
+	VPSHUFB kqConst<>+800(SB), Y1, Y8
+	VPMADDUBSW 96(DI), Y6, Y3
+	VPMADDWD Y8, Y3, Y3
+	VPADDD Y3, Y9, Y9
+	VPMADDUBSW 96(DI)(R12*1), Y6, Y3
+	VPMADDWD Y8, Y3, Y3
+	VPADDD Y3, Y2, Y2
+	// sub-blocks 4 (Y7) and 5 (Y6): 32 quants each, times each token's xq, times their scales
+	VMOVDQU 112(SI), Y6
+	VPAND Y15, Y6, Y7
+	VPSRLW $4, Y6, Y6
+	VPAND Y15, Y6, Y6
+	VMOVDQU Y12, Y13
+	VPAND Y14, Y13, Y13
+	VPOR Y13, Y7, Y7
+	VPSRLW $1, Y12, Y13
+	VPAND Y14, Y13, Y13
+	VPOR Y13, Y6, Y6
+	VPSHUFB kqConst<>+832(SB), Y1, Y8
+	VPMADDUBSW 128(DI), Y7, Y3
+	VPMADDWD Y8, Y3, Y3
+	VPADDD Y3, Y9, Y9
+	VPMADDUBSW 128(DI)(R12*1), Y7, Y3
+	VPMADDWD Y8, Y3, Y3
+	VPADDD Y3, Y2, Y2
+	VPSHUFB kqConst<>+864(SB), Y1, Y8
+	VPMADDUBSW 160(DI), Y6, Y3
+	VPMADDWD Y8, Y3, Y3
+	VPADDD Y3, Y9, Y9
+	VPMADDUBSW 160(DI)(R12*1), Y6, Y3
+	VPMADDWD Y8, Y3, Y3
+	VPADDD Y3, Y2, Y2
+	// sub-blocks 6 (Y7) and 7 (Y6): 32 quants each, times each token's xq, times their scales
+	VMOVDQU 144(SI), Y6
+	VPAND Y15, Y6, Y7
+	VPSRLW $4, Y6, Y6
+	VPAND Y15, Y6, Y6
+	VPSRLW $2, Y12, Y13
+	VPAND Y14, Y13, Y13
+	VPOR Y13, Y7, Y7
+	VPSRLW $3, Y12, Y13
+	VPAND Y14, Y13, Y13
+	VPOR Y13, Y6, Y6
+	VPSHUFB kqConst<>+896(SB), Y1, Y8
+	VPMADDUBSW 192(DI), Y7, Y3
+	VPMADDWD Y8, Y3, Y3
+	VPADDD Y3, Y9, Y9
+	VPMADDUBSW 192(DI)(R12*1), Y7, Y3
+	VPMADDWD Y8, Y3, Y3
+	VPADDD Y3, Y2, Y2
+	VPSHUFB kqConst<>+928(SB), Y1, Y8
+	VPMADDUBSW 224(DI), Y6, Y3
+	VPMADDWD Y8, Y3, Y3
+	VPADDD Y3, Y9, Y9
+	VPMADDUBSW 224(DI)(R12*1), Y6, Y3
+	VPMADDWD Y8, Y3, Y3
+	VPADDD Y3, Y2, Y2
+	// token 0: acc += d·dx · lanes
+	VCVTDQ2PS Y9, Y9
+	VBROADCASTSS 288(DI), X6
+	VMULPS X6, X4, X6
+	VBROADCASTSS X6, Y6
+	VFMADD231PS Y6, Y9, Y0
+	// token 1: acc += d·dx · lanes
+	VCVTDQ2PS Y2, Y2
+	VBROADCASTSS 288(DI)(R12*1), X6
+	VMULPS X6, X4, X6
+	VBROADCASTSS X6, Y6
+	VFMADD231PS Y6, Y2, Y10
+	ADDQ $176, SI
+	ADDQ $320, DI
+	DECQ CX
+	JNZ kqDotQ5KAVX2x2_loop
+	// token 0: the sum of the lanes, minus the mins' (Y5)
+	VSUBPS Y5, Y0, Y0
+	VEXTRACTF128 $1, Y0, X13
+	VADDPS X13, X0, X0
+	VPERMILPS $0x4e, X0, X13
+	VADDPS X13, X0, X0
+	VPERMILPS $0xb1, X0, X13
+	VADDSS X13, X0, X0
+	VMOVSS X0, 0(R11)
+	// token 1: the sum of the lanes, minus the mins' (Y11)
+	VSUBPS Y11, Y10, Y10
+	VEXTRACTF128 $1, Y10, X13
+	VADDPS X13, X10, X10
+	VPERMILPS $0x4e, X10, X13
+	VADDPS X13, X10, X10
+	VPERMILPS $0xb1, X10, X13
+	VADDSS X13, X10, X10
+	VMOVSS X10, 4(R11)
+	VZEROUPPER
+	RET
+
+// func kqDotQ6KAVX2x2(w, rec *byte, nb int, dst *float32)
+//
+// One row of nb Q6K blocks against 2 token records (kqDotGeneric), results in dst[0…1].
+TEXT ·kqDotQ6KAVX2x2(SB), NOSPLIT, $0-32
+	MOVQ w+0(FP), SI
+	MOVQ rec+8(FP), DI
+	MOVQ nb+16(FP), CX
+	MOVQ dst+24(FP), R11
+	IMUL3Q $320, CX, R12
+	LEAQ (R12)(R12*2), R13
+	MOVL $0x0f0f0f0f, AX
+	VMOVD AX, X15
+	VPBROADCASTD X15, Y15
+	MOVL $0x30303030, AX
+	VMOVD AX, X14
+	VPBROADCASTD X14, Y14
+	VPXOR Y0, Y0, Y0
+	VPXOR Y2, Y2, Y2
+kqDotQ6KAVX2x2_loop:
+	// the 16 int8 scales as words in Y1, d as float32 in X4
+	VPMOVSXBW 192(SI), Y1
+	MOVWLZX 208(SI), AX
+	VMOVD AX, X4
+	VCVTPH2PS X4, X4
+	// half 0: qh in Y12, the half's 8 scales in both lanes of Y11
+	VMOVDQU 128(SI), Y12
+	VPERMQ $0x44, Y1, Y11
+	// elements 0…31 of the half
+	VMOVDQU 0(SI), Y6
+	VPAND Y15, Y6, Y6
+	VPSLLW $4, Y12, Y7
+	VPAND Y14, Y7, Y7
+	VPOR Y7, Y6, Y6
+	VPSHUFB kqConst<>+960(SB), Y11, Y10
+	VPMADDUBSW 0(DI), Y6, Y8
+	VPMADDWD Y10, Y8, Y9
+	VPMADDUBSW 0(DI)(R12*1), Y6, Y8
+	VPMADDWD Y10, Y8, Y5
+	// elements 32…63 of the half
+	VMOVDQU 32(SI), Y6
+	VPAND Y15, Y6, Y6
+	VPSLLW $2, Y12, Y7
+	VPAND Y14, Y7, Y7
+	VPOR Y7, Y6, Y6
+	VPSHUFB kqConst<>+992(SB), Y11, Y10
+	VPMADDUBSW 32(DI), Y6, Y8
+	VPMADDWD Y10, Y8, Y8
+	VPADDD Y8, Y9, Y9
+	VPMADDUBSW 32(DI)(R12*1), Y6, Y8
+	VPMADDWD Y10, Y8, Y8
+	VPADDD Y8, Y5, Y5
+	// elements 64…95 of the half
+	VMOVDQU 0(SI), Y6
+	VPSRLW $4, Y6, Y6
+	VPAND Y15, Y6, Y6
+	VMOVDQU Y12, Y7
+	VPAND Y14, Y7, Y7
+	VPOR Y7, Y6, Y6
+	VPSHUFB kqConst<>+1024(SB), Y11, Y10
+	VPMADDUBSW 64(DI), Y6, Y8
+	VPMADDWD Y10, Y8, Y8
+	VPADDD Y8, Y9, Y9
+	VPMADDUBSW 64(DI)(R12*1), Y6, Y8
+	VPMADDWD Y10, Y8, Y8
+	VPADDD Y8, Y5, Y5
+	// elements 96…127 of the half
+	VMOVDQU 32(SI), Y6
+	VPSRLW $4, Y6, Y6
+	VPAND Y15, Y6, Y6
+	VPSRLW $2, Y12, Y7
+	VPAND Y14, Y7, Y7
+	VPOR Y7, Y6, Y6
+	VPSHUFB kqConst<>+1056(SB), Y11, Y10
+	VPMADDUBSW 96(DI), Y6, Y8
+	VPMADDWD Y10, Y8, Y8
+	VPADDD Y8, Y9, Y9
+	VPMADDUBSW 96(DI)(R12*1), Y6, Y8
+	VPMADDWD Y10, Y8, Y8
+	VPADDD Y8, Y5, Y5
+	// half 1: qh in Y12, the half's 8 scales in both lanes of Y11
+	VMOVDQU 160(SI), Y12
+	VPERMQ $0xee, Y1, Y11
+	// elements 0…31 of the half
+	VMOVDQU 64(SI), Y6
+	VPAND Y15, Y6, Y6
+	VPSLLW $4, Y12, Y7
+	VPAND Y14, Y7, Y7
+	VPOR Y7, Y6, Y6
+	VPSHUFB kqConst<>+960(SB), Y11, Y10
+	VPMADDUBSW 128(DI), Y6, Y8
+	VPMADDWD Y10, Y8, Y8
+	VPADDD Y8, Y9, Y9
+	VPMADDUBSW 128(DI)(R12*1), Y6, Y8
+	VPMADDWD Y10, Y8, Y8
+	VPADDD Y8, Y5, Y5
+	// elements 32…63 of the half
+	VMOVDQU 96(SI), Y6
+	VPAND Y15, Y6, Y6
+	VPSLLW $2, Y12, Y7
+	VPAND Y14, Y7, Y7
+	VPOR Y7, Y6, Y6
+	VPSHUFB kqConst<>+992(SB), Y11, Y10
+	VPMADDUBSW 160(DI), Y6, Y8
+	VPMADDWD Y10, Y8, Y8
+	VPADDD Y8, Y9, Y9
+	VPMADDUBSW 160(DI)(R12*1), Y6, Y8
+	VPMADDWD Y10, Y8, Y8
+	VPADDD Y8, Y5, Y5
+	// elements 64…95 of the half
+	VMOVDQU 64(SI), Y6
+	VPSRLW $4, Y6, Y6
+	VPAND Y15, Y6, Y6
+	VMOVDQU Y12, Y7
+	VPAND Y14, Y7, Y7
+	VPOR Y7, Y6, Y6
+	VPSHUFB kqConst<>+1024(SB), Y11, Y10
+	VPMADDUBSW 192(DI), Y6, Y8
+	VPMADDWD Y10, Y8, Y8
+	VPADDD Y8, Y9, Y9
+	VPMADDUBSW 192(DI)(R12*1), Y6, Y8
+	VPMADDWD Y10, Y8, Y8
+	VPADDD Y8, Y5, Y5
+	// elements 96…127 of the half
+	VMOVDQU 96(SI), Y6
+	VPSRLW $4, Y6, Y6
+	VPAND Y15, Y6, Y6
+	VPSRLW $2, Y12, Y7
+	VPAND Y14, Y7, Y7
+	VPOR Y7, Y6, Y6
+	VPSHUFB kqConst<>+1056(SB), Y11, Y10
+	VPMADDUBSW 224(DI), Y6, Y8
+	VPMADDWD Y10, Y8, Y8
+	VPADDD Y8, Y9, Y9
+	VPMADDUBSW 224(DI)(R12*1), Y6, Y8
+	VPMADDWD Y10, Y8, Y8
+	VPADDD Y8, Y5, Y5
+	// token 0: the offset, lanes −= 32·sc_j·bs[j]
+	VPMADDWD 256(DI), Y1, Y3
+	VPSLLD $5, Y3, Y3
+	VPSUBD Y3, Y9, Y9
+	// token 1: the offset, lanes −= 32·sc_j·bs[j]
+	VPMADDWD 256(DI)(R12*1), Y1, Y3
+	VPSLLD $5, Y3, Y3
+	VPSUBD Y3, Y5, Y5
+	// token 0: acc += d·dx · lanes
+	VCVTDQ2PS Y9, Y9
+	VBROADCASTSS 288(DI), X13
+	VMULPS X13, X4, X13
+	VBROADCASTSS X13, Y13
+	VFMADD231PS Y13, Y9, Y0
+	// token 1: acc += d·dx · lanes
+	VCVTDQ2PS Y5, Y5
+	VBROADCASTSS 288(DI)(R12*1), X13
+	VMULPS X13, X4, X13
+	VBROADCASTSS X13, Y13
+	VFMADD231PS Y13, Y5, Y2
+	ADDQ $210, SI
+	ADDQ $320, DI
+	DECQ CX
+	JNZ kqDotQ6KAVX2x2_loop
+	// token 0: the sum of the lanes
+	VEXTRACTF128 $1, Y0, X13
+	VADDPS X13, X0, X0
+	VPERMILPS $0x4e, X0, X13
+	VADDPS X13, X0, X0
+	VPERMILPS $0xb1, X0, X13
+	VADDSS X13, X0, X0
+	VMOVSS X0, 0(R11)
+	// token 1: the sum of the lanes
+	VEXTRACTF128 $1, Y2, X13
+	VADDPS X13, X2, X2
+	VPERMILPS $0x4e, X2, X13
+	VADDPS X13, X2, X2
+	VPERMILPS $0xb1, X2, X13
+	VADDSS X13, X2, X2
+	VMOVSS X2, 4(R11)
 	VZEROUPPER
 	RET

@@ -80,52 +80,79 @@ var kqCases = []qCase{
 	{0, 256, 3}, {2, 256, 0}, {1, 256, 1}, {1, 512, 5}, {3, 768, 4}, {1, 4096, 9}, {5, 1024, 3}, {17, 256, 2},
 }
 
-// TestMatMulKQuant checks every K-quant layout on every path against a
-// float64 product of the dequantized weights (kqElem64) and the quantized
-// activations, within DotTol of the magnitudes of the terms the paths sum;
-// dst sits between guard bands.
+// TestMatMulKQuant checks every K-quant layout on every path, with and
+// without the multi-token kernels, against a float64 product of the
+// dequantized weights (kqElem64) and the quantized activations, within
+// DotTol of the magnitudes of the terms the paths sum; dst sits between
+// guard bands.
 func TestMatMulKQuant(t *testing.T) {
 	numtest.EachImpl(t, "matmul.kquant", func(t *testing.T) {
-		for _, k := range []KQuant{Q4K, Q5K, Q6K} {
-			for ci, c := range kqCases {
-				t.Run(fmt.Sprintf("%d/T%d_in%d_out%d", k, c.T, c.in, c.out), func(t *testing.T) {
-					r := rand.New(rand.NewPCG(uint64(k), uint64(ci)))
-					w := randKQ(k, c.in, c.out, r)
-					x := numtest.Offset(randActs(c.T, c.in, r), 1+ci%3)
-					if c.T > 1 { // an all-zero block: dx = 0
-						clear(x[c.in : c.in+256])
-					}
-					dst, check := numtest.Guarded(t, c.T*c.out, 23)
-					for i := range dst {
-						dst[i] = float32(math.NaN())
-					}
-					MatMulKQuant(dst, x, w, k, c.T, c.in, c.out)
-					check()
-					rec := make([]byte, kqRecBytes)
-					bad := 0
-					for tt := range c.T {
-						for o := range c.out {
-							var want, mag float64
-							for b := range c.in / 256 {
-								quantizeKQAct(rec, x[tt*c.in+256*b:])
-								dx := float64(math.Float32frombits(binary.LittleEndian.Uint32(rec[288:])))
-								blk := w[(o*c.in/256+b)*k.BlockBytes():]
-								for e := range 256 {
-									wv, m := kqElem64(k, blk, e)
-									xv := dx * float64(int8(rec[e]))
-									want += wv * xv
-									mag += m * math.Abs(xv)
+		numtest.EachImpl(t, "matmul.ggml.tokens", func(t *testing.T) {
+			for _, k := range []KQuant{Q4K, Q5K, Q6K} {
+				for ci, c := range kqCases {
+					t.Run(fmt.Sprintf("%d/T%d_in%d_out%d", k, c.T, c.in, c.out), func(t *testing.T) {
+						r := rand.New(rand.NewPCG(uint64(k), uint64(ci)))
+						w := randKQ(k, c.in, c.out, r)
+						x := numtest.Offset(randActs(c.T, c.in, r), 1+ci%3)
+						if c.T > 1 { // an all-zero block: dx = 0
+							clear(x[c.in : c.in+256])
+						}
+						dst, check := numtest.Guarded(t, c.T*c.out, 23)
+						for i := range dst {
+							dst[i] = float32(math.NaN())
+						}
+						MatMulKQuant(dst, x, w, k, c.T, c.in, c.out)
+						check()
+						rec := make([]byte, kqRecBytes)
+						bad := 0
+						for tt := range c.T {
+							for o := range c.out {
+								var want, mag float64
+								for b := range c.in / 256 {
+									quantizeKQAct(rec, x[tt*c.in+256*b:])
+									dx := float64(math.Float32frombits(binary.LittleEndian.Uint32(rec[288:])))
+									blk := w[(o*c.in/256+b)*k.BlockBytes():]
+									for e := range 256 {
+										wv, m := kqElem64(k, blk, e)
+										xv := dx * float64(int8(rec[e]))
+										want += wv * xv
+										mag += m * math.Abs(xv)
+									}
+								}
+								tol := numtest.DotTol(c.in, mag)
+								got := float64(dst[tt*c.out+o])
+								if !(math.Abs(got-want) <= tol) && bad < 5 {
+									bad++
+									t.Errorf("dst[%d,%d] = %g, want %g ± %g", tt, o, got, want, tol)
 								}
 							}
-							tol := numtest.DotTol(c.in, mag)
-							got := float64(dst[tt*c.out+o])
-							if !(math.Abs(got-want) <= tol) && bad < 5 {
-								bad++
-								t.Errorf("dst[%d,%d] = %g, want %g ± %g", tt, o, got, want, tol)
-							}
 						}
+					})
+				}
+			}
+		})
+	})
+}
+
+// TestKQuantTokensBitwise checks that the multi-token kernels give the
+// same bits as one call per token, on every path.
+func TestKQuantTokensBitwise(t *testing.T) {
+	numtest.EachImpl(t, "matmul.kquant", func(t *testing.T) {
+		r := rand.New(rand.NewPCG(5, 6))
+		for _, k := range []KQuant{Q4K, Q5K, Q6K} {
+			for _, c := range []qCase{{4, 512, 7}, {9, 768, 5}, {2, 256, 3}} {
+				w := randKQ(k, c.in, c.out, r)
+				x := randActs(c.T, c.in, r)
+				multi, single := make([]float32, c.T*c.out), make([]float32, c.T*c.out)
+				MatMulKQuant(multi, x, w, k, c.T, c.in, c.out)
+				restore := cpu.Select("matmul.ggml.tokens", "")
+				MatMulKQuant(single, x, w, k, c.T, c.in, c.out)
+				restore()
+				for i := range multi {
+					if math.Float32bits(multi[i]) != math.Float32bits(single[i]) {
+						t.Fatalf("layout %d T%d in%d: dst[%d] = %v with several tokens per call, %v with one", k, c.T, c.in, i, multi[i], single[i])
 					}
-				})
+				}
 			}
 		}
 	})
@@ -174,32 +201,44 @@ func TestQuantizeKQAct(t *testing.T) {
 }
 
 // BenchmarkMatMulKQuant measures decode-shaped products (T = 1, 4096 →
-// 4096, 7–12 MB of weights: more than the caches) on every path; bytes/s
-// is weight bytes read, to be set against the machine's measured read
-// bandwidth.
+// 4096, 7–12 MB of weights: more than the caches) on every path, and
+// prefill-shaped ones (T = 64, 4096 → 1024) with the multi-token kernels
+// (tokens=multi) and with one token per call (tokens=one); bytes/s is
+// weight bytes read per product, to be set against the machine's measured
+// read bandwidth.
 func BenchmarkMatMulKQuant(b *testing.B) {
-	const in, out = 4096, 4096
 	r := rand.New(rand.NewPCG(7, 8))
-	x := randActs(1, in, r)
-	dst := make([]float32, out)
-	for _, k := range []KQuant{Q4K, Q5K, Q6K} {
-		w := randKQ(k, in, out, r)
-		name := map[KQuant]string{Q4K: "Q4_K", Q5K: "Q5_K", Q6K: "Q6_K"}[k]
-		paths := []string{""}
-		for _, im := range cpu.Impls("matmul.kquant") {
-			if im.Available {
-				paths = append(paths, im.Name)
-			}
+	paths := []string{""}
+	for _, im := range cpu.Impls("matmul.kquant") {
+		if im.Available {
+			paths = append(paths, im.Name)
 		}
-		for _, p := range paths {
-			restore := cpu.Select("matmul.kquant", p)
-			b.Run(name+"/"+cmp.Or(p, "generic"), func(b *testing.B) {
-				b.SetBytes(int64(len(w)))
-				for b.Loop() {
-					MatMulKQuant(dst, x, w, k, 1, in, out)
+	}
+	for _, s := range []struct {
+		name   string
+		T, out int
+		tokens []string
+	}{{"decode", 1, 4096, []string{"multi"}}, {"prefill", 64, 1024, []string{"multi", ""}}} {
+		const in = 4096
+		x := randActs(s.T, in, r)
+		dst := make([]float32, s.T*s.out)
+		for _, k := range []KQuant{Q4K, Q5K, Q6K} {
+			w := randKQ(k, in, s.out, r)
+			name := map[KQuant]string{Q4K: "Q4_K", Q5K: "Q5_K", Q6K: "Q6_K"}[k]
+			for _, p := range paths {
+				for _, tk := range s.tokens {
+					restore := cpu.Select("matmul.kquant", p)
+					restoreT := cpu.Select("matmul.ggml.tokens", tk)
+					b.Run(fmt.Sprintf("%s/%s/%s/tokens=%s", s.name, name, cmp.Or(p, "generic"), cmp.Or(tk, "one")), func(b *testing.B) {
+						b.SetBytes(int64(len(w)))
+						for b.Loop() {
+							MatMulKQuant(dst, x, w, k, s.T, in, s.out)
+						}
+					})
+					restoreT()
+					restore()
 				}
-			})
-			restore()
+			}
 		}
 	}
 }

@@ -3,7 +3,6 @@ package quant
 import (
 	"encoding/binary"
 	"math"
-	"sync"
 
 	"github.com/lightninglm/lightning/kernels"
 )
@@ -11,12 +10,12 @@ import (
 // ggml block formats (llama.cpp's GGUF types). Their scales (and mins) live
 // inside each block next to the quants, so a matrix of these formats is
 // just its file bytes, used in place: Weights.Scales and Mins are empty and
-// the scale type is Invalid. Lightning computes with them: the K-quants
-// (Q4_K, Q5_K, Q6_K) with SIMD int8 kernels that read the blocks as they
-// are (kernels.MatMulKQuant); the others by dequantizing each weight row to
-// fp32 once per call and taking fp32 dot products with every token
-// (kernels.Dot). Q8_0, Q4_0 and Q4_1 files normally load as q8b32, q4g32
-// and q4g32m instead (model/minimax01), which have SIMD int8 kernels.
+// the scale type is Invalid. Lightning multiplies them with SIMD int8
+// kernels that read the blocks as they are: kernels.MatMulKQuant for the
+// K-quants (Q4_K, Q5_K, Q6_K; activations in int8 blocks of 256) and
+// kernels.MatMulBlock32 for the others (activations in int8 blocks of 32).
+// Q8_0, Q4_0 and Q4_1 files normally load as q8b32, q4g32 and q4g32m
+// instead (model/minimax01), whose kernels also take several rows per call.
 //
 // Block layouts (ggml-common.h); d, dmin and m are IEEE binary16:
 //
@@ -34,53 +33,30 @@ import (
 // arithmetic in the same order, so the values are bit-exact
 // (testdata/ggml_dequant_ref.json).
 
-// ggmlFormat returns the table row of a ggml block format.
-func ggmlFormat(name string, blockLen, blockBytes, bits int, deq func(dst []float32, src []byte)) Format {
+// ggmlFormat returns the table row of a ggml block format whose product is
+// matMul.
+func ggmlFormat(name string, blockLen, blockBytes, bits int, deq func(dst []float32, src []byte), matMul func(g *kernels.Group, dst, x []float32, T, in, out int, w Weights)) Format {
 	return Format{
 		Name: name, BlockLen: blockLen, BlockBytes: blockBytes, Bits: bits, Inline: true, RowAlign: blockLen,
 		dequant: func(dst []float32, q, _, _ []byte, _ Type) { deq(dst, q) },
-		matMul:  matMulInline(deq),
+		matMul:  matMul,
 	}
+}
+
+// ggmlB32Format is ggmlFormat for a format of blocks of 32, whose product
+// is kernels.MatMulBlock32 on the blocks in place.
+func ggmlB32Format(name string, blockBytes, bits int, deq func(dst []float32, src []byte), k kernels.Block32) Format {
+	return ggmlFormat(name, 32, blockBytes, bits, deq, func(g *kernels.Group, dst, x []float32, T, in, out int, w Weights) {
+		g.MatMulBlock32(dst, x, w.Q, k, T, in, out)
+	})
 }
 
 // ggmlKFormat is ggmlFormat for a K-quant (blocks of 256), whose product
 // is kernels.MatMulKQuant on the blocks in place.
 func ggmlKFormat(name string, blockBytes, bits int, deq func(dst []float32, src []byte), k kernels.KQuant) Format {
-	f := ggmlFormat(name, 256, blockBytes, bits, deq)
-	f.matMul = func(g *kernels.Group, dst, x []float32, T, in, out int, w Weights) {
+	return ggmlFormat(name, 256, blockBytes, bits, deq, func(g *kernels.Group, dst, x []float32, T, in, out int, w Weights) {
 		g.MatMulKQuant(dst, x, w.Q, k, T, in, out)
-	}
-	return f
-}
-
-// rowPool holds fp32 row buffers for matMulInline.
-var rowPool sync.Pool
-
-// matMulInline computes dst[T, out] = x[T, in] · wᵀ for a ggml block format:
-// each weight row is dequantized once (deq) and dotted with every token's
-// activations in fp32.
-func matMulInline(deq func(dst []float32, src []byte)) func(g *kernels.Group, dst, x []float32, T, in, out int, w Weights) {
-	return func(g *kernels.Group, dst, x []float32, T, in, out int, w Weights) {
-		if out == 0 {
-			return
-		}
-		rb := len(w.Q) / out
-		g.Rows(out, 1, T*in, rb, func(lo, hi int) {
-			bp, _ := rowPool.Get().(*[]float32)
-			if bp == nil || cap(*bp) < in {
-				b := make([]float32, in)
-				bp = &b
-			}
-			row := (*bp)[:in]
-			for r := lo; r < hi; r++ {
-				deq(row, w.Q[r*rb:(r+1)*rb])
-				for t := range T {
-					dst[t*out+r] = kernels.Dot(x[t*in:(t+1)*in], row)
-				}
-			}
-			rowPool.Put(bp)
-		})
-	}
+	})
 }
 
 func f16(b []byte) float32 { return kernels.HalfToFloat(binary.LittleEndian.Uint16(b)) }
@@ -230,6 +206,76 @@ func dequantQ6_K(dst []float32, src []byte) {
 			}
 		}
 	}
+}
+
+// EncodeQ5_0 writes x (a multiple of 32 elements) as Q5_0 blocks into dst
+// (len(x)/32·22 bytes), for GGUF files, with ggml's scheme: per block the
+// element of largest |x|, v, sets d = v/−16 (rounded to F16 first), so v
+// takes level 0 and the levels d·(q − 16), q ∈ [0, 31], span [−16·d,
+// 15·d]; each element takes the nearest level (−v clamps to 31, one step
+// short).
+func EncodeQ5_0(dst []byte, x []float32) {
+	if len(x)%32 != 0 || len(dst) != len(x)/32*22 {
+		panic("quant: EncodeQ5_0: x must be whole blocks of 32 and dst 22 bytes per block")
+	}
+	for b := 0; b < len(x)/32; b++ {
+		xs, blk := x[32*b:32*b+32], dst[22*b:22*b+22]
+		var v float32
+		for _, e := range xs {
+			if abs32(e) > abs32(v) {
+				v = e
+			}
+		}
+		d := roundHalf(v / -16)
+		binary.LittleEndian.PutUint16(blk, kernels.FloatToHalf(d))
+		putQ5(blk[2:6], blk[6:], xs, func(e float32) float32 {
+			if d == 0 {
+				return 16
+			}
+			return roundClamp(e/d+16, 0, 31)
+		})
+	}
+}
+
+// EncodeQ5_1 writes x (a multiple of 32 elements) as Q5_1 blocks into dst
+// (len(x)/32·24 bytes): per block m = min(x) and d = (max(x) − m)/31, both
+// rounded to F16, and each element the nearest of the levels d·q + m, q ∈
+// [0, 31].
+func EncodeQ5_1(dst []byte, x []float32) {
+	if len(x)%32 != 0 || len(dst) != len(x)/32*24 {
+		panic("quant: EncodeQ5_1: x must be whole blocks of 32 and dst 24 bytes per block")
+	}
+	for b := 0; b < len(x)/32; b++ {
+		xs, blk := x[32*b:32*b+32], dst[24*b:24*b+24]
+		lo, hi := xs[0], xs[0]
+		for _, e := range xs {
+			lo, hi = min(lo, e), max(hi, e)
+		}
+		d, m := roundHalf((hi-lo)/31), roundHalf(lo)
+		binary.LittleEndian.PutUint16(blk, kernels.FloatToHalf(d))
+		binary.LittleEndian.PutUint16(blk[2:], kernels.FloatToHalf(m))
+		putQ5(blk[4:8], blk[8:], xs, func(e float32) float32 {
+			if d == 0 {
+				return 0
+			}
+			return roundClamp((e-m)/d, 0, 31)
+		})
+	}
+}
+
+// putQ5 stores the 5-bit quants q(x[i]) of a block: the fifth bit of
+// element i as bit i of the little-endian qh, the low four bits in qs as
+// Q4_0 packs them (element j in the low nibble of byte j, element 16+j in
+// its high one).
+func putQ5(qh, qs []byte, x []float32, q func(float32) float32) {
+	var h uint32
+	clear(qs[:16])
+	for i, e := range x {
+		v := uint8(q(e))
+		h |= uint32(v>>4) << i
+		qs[i%16] |= (v & 15) << (4 * (i / 16))
+	}
+	binary.LittleEndian.PutUint32(qh, h)
 }
 
 // EncodeQ4_K writes x (a multiple of 256 elements) as Q4_K blocks into dst

@@ -89,7 +89,7 @@ func TestGGMLDequantReference(t *testing.T) {
 	}
 }
 
-// TestGGMLHandBlocks checks one block of three 32-element types worked out
+// TestGGMLHandBlocks checks one block of each 32-element type worked out
 // by hand from the published layout, with power-of-two scales so every
 // product is exact.
 func TestGGMLHandBlocks(t *testing.T) {
@@ -115,11 +115,42 @@ func TestGGMLHandBlocks(t *testing.T) {
 	for range 16 {
 		q5 = append(q5, 0x21)
 	}
+	// Q5_0: d = 2, qh = bits 0 and 31, qs = 0x21: element 0 = 2·(1+16−16)
+	// = 2; 1…15 = 2·(1−16) = −30; 16…30 = 2·(2−16) = −28; 31 =
+	// 2·(2+16−16) = 4.
+	q50 := h(2)
+	q50 = binary.LittleEndian.AppendUint32(q50, 1|1<<31)
+	for range 16 {
+		q50 = append(q50, 0x21)
+	}
+	// Q4_1: d = 0.5, m = −1, byte j = j | (15−j)<<4: element j (< 16) =
+	// 0.5·j − 1, element 16+j = 0.5·(15−j) − 1.
+	q41 := append(h(0.5), h(-1)...)
+	for j := range 16 {
+		q41 = append(q41, byte(j|(15-j)<<4))
+	}
 	cases := []struct {
 		typ  Type
 		src  []byte
 		want func(j int) float32
 	}{
+		{GQ5_0, q50, func(j int) float32 {
+			switch {
+			case j == 0:
+				return 2
+			case j == 31:
+				return 4
+			case j < 16:
+				return -30
+			}
+			return -28
+		}},
+		{GQ4_1, q41, func(j int) float32 {
+			if j < 16 {
+				return 0.5*float32(j) - 1
+			}
+			return 0.5*float32(31-j) - 1
+		}},
 		{GQ8_0, q8, func(j int) float32 {
 			if j == 0 {
 				return -64
@@ -175,9 +206,10 @@ func randomGGML(r *rand.Rand, typ Type, rows, cols int) []byte {
 // TestGGMLMatMul checks the product of each ggml format against the fp64
 // dot products of its dequantized rows, on every kernel path. Bound: a
 // length-n fp32 dot product of terms |wᵢxᵢ| errs by at most n·ε·Σ|wᵢxᵢ|
-// (ε = 2⁻²⁴), whatever the order; the K-quants also round each activation
-// to a multiple of its 256-block's dx = amax/127, so they may err by
-// Σ|wᵢ|·dx/2 more (and the fp32 bound is taken over |wᵢ|·(|xᵢ| + dx/2)).
+// (ε = 2⁻²⁴), whatever the order; the kernels also round each activation
+// to a multiple of its block's dx = amax/127 (blocks of 256 for the
+// K-quants, of 32 for the others), so they may err by Σ|wᵢ|·dx/2 more (and
+// the fp32 bound is taken over |wᵢ|·(|xᵢ| + dx/2)).
 func TestGGMLMatMul(t *testing.T) {
 	const T, in, out = 3, 512, 5
 	for _, typ := range ggmlTypes {
@@ -187,40 +219,40 @@ func TestGGMLMatMul(t *testing.T) {
 		for i := range x {
 			x[i] = float32(r.NormFloat64())
 		}
-		clear(x[in+256 : 2*in]) // an all-zero activation block
+		clear(x[in+256 : 2*in]) // all-zero activation blocks
 		rb, _ := typ.RowBytes(in)
 		row := make([]float32, in)
-		kquant := typ.Info().BlockLen == 256
-		numtest.EachImpl(t, "matmul.kquant", func(t *testing.T) {
-			dst := make([]float32, T*out)
-			typ.MatMul(dst, x, T, in, out, Weights{Q: w})
-			for o := range out {
-				typ.DequantRow(row, w[o*rb:(o+1)*rb], nil, nil, Invalid)
-				for tk := range T {
-					var want, mag, actErr float64
-					for b := 0; b < in; b += 256 {
-						xs := x[tk*in+b : tk*in+b+256]
-						var halfStep float64
-						if kquant {
+		bl := typ.Info().BlockLen // the activation blocks: as long as the weight blocks
+		kernel := map[int]string{32: "matmul.block32", 256: "matmul.kquant"}[bl]
+		t.Run(typ.String(), func(t *testing.T) {
+			numtest.EachImpl(t, kernel, func(t *testing.T) {
+				dst := make([]float32, T*out)
+				typ.MatMul(dst, x, T, in, out, Weights{Q: w})
+				for o := range out {
+					typ.DequantRow(row, w[o*rb:(o+1)*rb], nil, nil, Invalid)
+					for tk := range T {
+						var want, mag, actErr float64
+						for b := 0; b < in; b += bl {
+							xs := x[tk*in+b : tk*in+b+bl]
 							var amax float64
 							for _, v := range xs {
 								amax = max(amax, math.Abs(float64(v)))
 							}
-							halfStep = amax / 127 / 2
+							halfStep := amax / 127 / 2
+							for i, v := range xs {
+								wi := float64(row[b+i])
+								want += wi * float64(v)
+								mag += math.Abs(wi) * (math.Abs(float64(v)) + halfStep)
+								actErr += math.Abs(wi) * halfStep
+							}
 						}
-						for i, v := range xs {
-							wi := float64(row[b+i])
-							want += wi * float64(v)
-							mag += math.Abs(wi) * (math.Abs(float64(v)) + halfStep)
-							actErr += math.Abs(wi) * halfStep
+						tol := float64(in)*0x1p-24*mag + actErr
+						if d := math.Abs(float64(dst[tk*out+o]) - want); !(d <= tol) {
+							t.Errorf("dst[%d,%d] = %v, want %v (|Δ| %.3g > %.3g)", tk, o, dst[tk*out+o], want, d, tol)
 						}
-					}
-					tol := float64(in)*0x1p-24*mag + actErr
-					if d := math.Abs(float64(dst[tk*out+o]) - want); !(d <= tol) {
-						t.Errorf("%s: dst[%d,%d] = %v, want %v (|Δ| %.3g > %.3g)", typ, tk, o, dst[tk*out+o], want, d, tol)
 					}
 				}
-			}
+			})
 		})
 	}
 }
@@ -350,6 +382,53 @@ func TestEncodeQ5_KQ6_K(t *testing.T) {
 			}
 			if e := math.Abs(float64(x[i] - y[i])); e > tol {
 				t.Fatalf("%s block %d element %d: %v encodes as %v (|Δ| %.3g > %.3g)", typ, b, i, x[i], y[i], e, tol)
+			}
+			se += float64(x[i]-y[i]) * float64(x[i]-y[i])
+			sx += float64(x[i]) * float64(x[i])
+		}
+		t.Logf("%s NMSE %.4g", typ, se/sx)
+	}
+}
+
+// TestEncodeQ5_0Q5_1 encodes Gaussian rows of growing scale (and constant,
+// all-positive and all-zero blocks) and checks every element, read back
+// with the reference dequantization, against what the layout allows. Q5_0:
+// half a step |d|, or a whole step at level 31 (the values opposite the
+// largest clamp there), plus the rounding of d to F16 (16 steps of 2⁻¹¹
+// relative). Q5_1: half a step d, plus the rounding of d (31 steps)
+// and of m to F16.
+func TestEncodeQ5_0Q5_1(t *testing.T) {
+	r := rand.New(rand.NewPCG(13, 14))
+	x := make([]float32, 8*32)
+	for i := range x {
+		x[i] = float32(r.NormFloat64()) * float32(1+i/32)
+	}
+	for i := range 32 {
+		x[32+i], x[64+i], x[96+i] = 0.75, 3+float32(i)/8, 0
+	}
+	for _, typ := range []Type{GQ5_0, GQ5_1} {
+		rb, _ := typ.RowBytes(len(x))
+		q := make([]byte, rb)
+		if typ == GQ5_0 {
+			EncodeQ5_0(q, x)
+		} else {
+			EncodeQ5_1(q, x)
+		}
+		y := make([]float32, len(x))
+		typ.DequantRow(y, q, nil, nil, Invalid)
+		var se, sx float64
+		for i := range x {
+			blk := q[typ.Info().BlockBytes*(i/32):]
+			d := math.Abs(float64(f16(blk)))
+			tol := d/2 + 16*d*0x1p-11
+			if d > 0 && math.Round(float64(y[i]/f16(blk)))+16 == 31 { // perhaps clamped
+				tol += d / 2
+			}
+			if typ == GQ5_1 {
+				tol = d/2 + 31*d*0x1p-11 + math.Abs(float64(f16(blk[2:])))*0x1p-11
+			}
+			if e := math.Abs(float64(x[i] - y[i])); e > tol {
+				t.Fatalf("%s element %d: %v encodes as %v (|Δ| %.3g > %.3g)", typ, i, x[i], y[i], e, tol)
 			}
 			se += float64(x[i]-y[i]) * float64(x[i]-y[i])
 			sx += float64(x[i]) * float64(x[i])

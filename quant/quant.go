@@ -136,11 +136,11 @@ var formats = [...]Format{
 	BF16Dot: {Name: "BF16dot", BlockLen: 1, BlockBytes: 2, Dequant: dequantBF16, matMul: matMulBF16Dot},
 	Q4G128M: {Name: "q4g128m", BlockLen: 128, BlockBytes: 64, Bits: 4, Mins: true, RowAlign: 128, quantize: quantizeQ4Min, dequant: dequantQ4(128), matMul: matMulQ4(128, true)},
 
-	GQ4_0: ggmlFormat("Q4_0", 32, 18, 4, dequantQ4_0),
-	GQ4_1: ggmlFormat("Q4_1", 32, 20, 4, dequantQ4_1),
-	GQ5_0: ggmlFormat("Q5_0", 32, 22, 5, dequantQ5_0),
-	GQ5_1: ggmlFormat("Q5_1", 32, 24, 5, dequantQ5_1),
-	GQ8_0: ggmlFormat("Q8_0", 32, 34, 8, dequantQ8_0),
+	GQ4_0: ggmlB32Format("Q4_0", 18, 4, dequantQ4_0, kernels.Q4_0),
+	GQ4_1: ggmlB32Format("Q4_1", 20, 4, dequantQ4_1, kernels.Q4_1),
+	GQ5_0: ggmlB32Format("Q5_0", 22, 5, dequantQ5_0, kernels.Q5_0),
+	GQ5_1: ggmlB32Format("Q5_1", 24, 5, dequantQ5_1, kernels.Q5_1),
+	GQ8_0: ggmlB32Format("Q8_0", 34, 8, dequantQ8_0, kernels.Q8_0),
 	GQ4_K: ggmlKFormat("Q4_K", 144, 4, dequantQ4_K, kernels.Q4K),
 	GQ5_K: ggmlKFormat("Q5_K", 176, 5, dequantQ5_K, kernels.Q5K),
 	GQ6_K: ggmlKFormat("Q6_K", 210, 6, dequantQ6_K, kernels.Q6K),
@@ -304,14 +304,13 @@ func (t Type) DequantRow(dst []float32, q, sc, mn []byte, st Type) {
 }
 
 // MatMul computes dst[T, out] = x[T, in] · wᵀ for a weight matrix [out, in]
-// of format t, accumulating in float32. For the ggml K-quants (Q4_K, Q5_K,
-// Q6_K) it quantizes the activations per token to int8 in blocks of 256
-// (kernels.MatMulKQuant: an error of at most amax/254 per activation);
-// for the other ggml block formats it dequantizes each weight row and takes
-// fp32 dot products (ggml.go); for Lightning's quantized formats it quantizes the activations per token to
-// int8 first, in blocks of 32 (64 for int4
-// with groups of 64 or more; kernels.MatMulQ8 and friends): an error of at
-// most amax/254 per activation, amax being its block's largest |x|.
+// of format t, accumulating in float32. For the quantized formats it
+// quantizes the activations per token to int8 first, in blocks of 32
+// (kernels.MatMulQ8 and friends, and kernels.MatMulBlock32 for ggml's Q4_0,
+// Q4_1, Q5_0, Q5_1 and Q8_0), 64 (Lightning's int4 with groups of 64 or
+// more) or 256 (kernels.MatMulKQuant for ggml's Q4_K, Q5_K and Q6_K): an
+// error of at most amax/254 per activation, amax being its block's largest
+// |x|.
 func (t Type) MatMul(dst, x []float32, T, in, out int, w Weights) {
 	t.Info().matMul(nil, dst, x, T, in, out, w)
 }

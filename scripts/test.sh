@@ -12,9 +12,9 @@ if [ -n "$bad" ]; then echo "not gofmt-clean:"; echo "$bad"; exit 1; fi
 
 echo "== generated assembly is current (kernels/_gen)"
 before=$(mktemp -d)
-cp kernels/*.s "$before"/
+cp kernels/*.s kernels/*kern_amd64.go "$before"/
 (cd kernels/_gen && go run . && go run ./q8)
-for f in kernels/*.s; do
+for f in kernels/*.s kernels/*kern_amd64.go; do
 	cmp -s "$f" "$before/$(basename "$f")" || { echo "$f differs from what kernels/_gen generates: run (cd kernels/_gen && go run . && go run ./q8) and commit"; exit 1; }
 done
 rm -rf "$before"

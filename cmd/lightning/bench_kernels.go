@@ -119,7 +119,6 @@ func runBench(fs *flag.FlagSet, args []string) error {
 	fs.IntVar(&mo.abPrefill, "ab-prefill", 0, "model mode: rounds of an interleaved A/B at each -prefill length: the prefill before issue 17's expert work (experts cut between threads by output columns, 14-row kernels for partial panels) against after (experts in one dispatch cut by tokens, edge kernels) (0 = off)")
 	fs.BoolVar(&mo.lazy, "lazy-weights", false, "model mode: do not prefault the weights at load (the behaviour before prefaulting, to compare the first prefill)")
 	fs.BoolVar(&mo.bf16Dot, "bf16-dot", false, "model mode: multiply BF16 attention/expert matrices with the lossy VDPBF16PS path (activations rounded to bf16)")
-	fs.BoolVar(&mo.ggufBlocks, "gguf-blocks", false, "model mode: "+ggufBlocksHelp)
 	if err := parseFlags(fs, args, false); err != nil {
 		return err
 	}

@@ -34,7 +34,6 @@ type modelBenchOptions struct {
 	long        int   // one long prefill of this many tokens (0 = off)
 	kvType      string
 	bf16Dot     bool
-	ggufBlocks  bool
 	json        bool
 	profile     bool // split each measured step by op class (trace.Profile)
 	lazy        bool // minimax01.Options.LazyWeights: do not prefault the weights at load
@@ -367,7 +366,7 @@ func benchModelMode(w io.Writer, stderr io.Writer, o modelBenchOptions) error {
 		}
 	}
 	t0 := time.Now()
-	m, err := loadModel(dir, minimax01.Options{MaxBatchTokens: o.chunk, KVType: kv, BF16Dot: o.bf16Dot, GGUFBlocks: o.ggufBlocks, LazyWeights: o.lazy}, stderr)
+	m, err := loadModel(dir, minimax01.Options{MaxBatchTokens: o.chunk, KVType: kv, BF16Dot: o.bf16Dot, LazyWeights: o.lazy}, stderr)
 	if err != nil {
 		return err
 	}
@@ -499,7 +498,7 @@ func benchModelMode(w io.Writer, stderr io.Writer, o modelBenchOptions) error {
 		for l, k := range c.LayerKinds {
 			timer.softmax[l] = k == minimax01.Softmax
 		}
-		lm, err := loadModelAt(dir, minimax01.Options{MaxBatchTokens: o.chunk, KVType: kv, BF16Dot: o.bf16Dot, GGUFBlocks: o.ggufBlocks, Tracer: timer})
+		lm, err := loadModelAt(dir, minimax01.Options{MaxBatchTokens: o.chunk, KVType: kv, BF16Dot: o.bf16Dot, Tracer: timer})
 		if err != nil {
 			return err
 		}

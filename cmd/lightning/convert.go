@@ -16,17 +16,18 @@ func init() {
 	register(&command{
 		name:    "convert",
 		summary: "convert a model to GGUF (llama.cpp, ollama) or back to a Hugging Face folder",
-		usage:   "[-model DIR|FILE.gguf] -to gguf|hf [-type f32|f16|bf16|q8_0|q4_k|q4_k_m|q5_k|q5_k_m|q6_k] -o OUT",
+		usage:   "[-model DIR|FILE.gguf] -to gguf|hf [-type f32|f16|bf16|q8_0|q5_0|q5_1|q4_k|q4_k_m|q5_k|q5_k_m|q6_k] -o OUT",
 		help: `-to gguf writes one .gguf file in llama.cpp's minimax-01 layout (tensor names, metadata, and the
 tokenizer and chat template when the model folder has them), so llama.cpp and ollama can load it; every
 Lightning command also takes it as -model FILE.gguf. -type picks the matrices' type (default bf16); norm
 weights and router gates stay F32. q8_0 blocks are rounded as Lightning's q8b32, so the file loads back
-into exactly the weights of 'lightning quantize -format q8b32 -lm-head q8b32 -embed q8b32'. q4_k, q5_k
-and q6_k use ggml's plain min/max (absmax for q6_k) scales (no iterative search: llama-quantize from an
-f32 file does better); matrices whose rows are not a multiple of 256 are written as q8_0. q4_k_m and
-q5_k_m are llama.cpp's popular mixes: q4_k (q5_k) with q6_k for the output matrix, q5_k (q6_k) for the
-lightning layers' attn_qkv, and q6_k for attn_v and ffn_down_exps in the layers llama-quantize favours
-(the first and last eighth, every third between). 'lightning inspect -tensors OUT.gguf' lists the types.
+into exactly the weights of 'lightning quantize -format q8b32 -lm-head q8b32 -embed q8b32'. q5_0 and
+q5_1 take ggml's scales (d = the signed largest |x| / -16; d = (max-min)/31 and m = min), rounded to
+F16 before quantizing. q4_k, q5_k and q6_k use ggml's plain min/max (absmax for q6_k) scales (no
+iterative search: llama-quantize from an f32 file does better); matrices whose rows are not a multiple
+of 256 are written as q8_0. q4_k_m and q5_k_m are llama.cpp's popular mixes: q4_k (q5_k) with q6_k
+for the output matrix, q5_k (q6_k) for the lightning layers' attn_qkv, and q6_k for attn_v and
+ffn_down_exps in the layers llama-quantize favours (the first and last eighth, every third between). 'lightning inspect -tensors OUT.gguf' lists the types.
 
 -to hf writes a Hugging Face folder (config.json + model.safetensors, official names) from any model,
 a GGUF file included; -type f32|f16|bf16 (default bf16). A model folder's tokenizer files are copied; a
@@ -47,7 +48,7 @@ Examples:
 func runConvert(fs *flag.FlagSet, args []string) error {
 	src := fs.String("model", "", "model folder or .gguf file (default: the built-in model)")
 	to := fs.String("to", "", "gguf or hf")
-	typ := fs.String("type", "bf16", "type of the matrices: f32, f16, bf16 (q8_0, q4_k, q4_k_m, q5_k, q5_k_m, q6_k for gguf)")
+	typ := fs.String("type", "bf16", "type of the matrices: f32, f16, bf16 (q8_0, q5_0, q5_1, q4_k, q4_k_m, q5_k, q5_k_m, q6_k for gguf)")
 	out := fs.String("o", "", "output file (gguf) or folder (hf)")
 	if err := parseFlags(fs, args, false); err != nil {
 		return err
@@ -66,9 +67,9 @@ func runConvert(fs *flag.FlagSet, args []string) error {
 		name := strings.ToLower(*typ)
 		mixed := strings.HasSuffix(name, "_m")
 		t, ok := map[string]gguf.Type{"f32": gguf.F32, "f16": gguf.F16, "bf16": gguf.BF16, "q8_0": gguf.Q8_0,
-			"q4_k": gguf.Q4_K, "q4_k_m": gguf.Q4_K, "q5_k": gguf.Q5_K, "q5_k_m": gguf.Q5_K, "q6_k": gguf.Q6_K}[name]
+			"q5_0": gguf.Q5_0, "q5_1": gguf.Q5_1, "q4_k": gguf.Q4_K, "q4_k_m": gguf.Q4_K, "q5_k": gguf.Q5_K, "q5_k_m": gguf.Q5_K, "q6_k": gguf.Q6_K}[name]
 		if !ok {
-			return fmt.Errorf("%w: -type %q: want f32, f16, bf16, q8_0, q4_k, q4_k_m, q5_k, q5_k_m or q6_k for GGUF (other llama.cpp types: convert to f32 and run llama-quantize)", errUsage, *typ)
+			return fmt.Errorf("%w: -type %q: want f32, f16, bf16, q8_0, q5_0, q5_1, q4_k, q4_k_m, q5_k, q5_k_m or q6_k for GGUF (other llama.cpp types: convert to f32 and run llama-quantize)", errUsage, *typ)
 		}
 		warn := func(s string) { fmt.Fprintf(fs.Output(), "note: %s\n", s) }
 		opt := minimax01.GGUFExportOptions{Type: t, Mixed: mixed, Progress: bar.update, Warn: warn}

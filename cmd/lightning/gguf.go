@@ -30,9 +30,6 @@ const (
 	keyChatTemplate = "tokenizer.chat_template"
 )
 
-// ggufBlocksHelp describes the -gguf-blocks flag of run, chat and serve.
-const ggufBlocksHelp = "keep a GGUF file's Q5_0/Q5_1 matrices as their blocks (lossless, a third of BF16's memory, but much slower products) instead of widening them to BF16 (Q4_K/Q5_K/Q6_K always stay blocks: they have SIMD kernels)"
-
 // llama.cpp's token types (llama_token_type).
 const (
 	tokNormal      = 1

@@ -446,7 +446,7 @@ func inspectGGUF(path string, asJSON, tensors bool) error {
 		if len(t.Shape) < 2 {
 			continue
 		}
-		_, how, err := minimax01.GGUFLoadPlan(t.Type, t.Shape[len(t.Shape)-1], false)
+		_, how, err := minimax01.GGUFLoadPlan(t.Type, t.Shape[len(t.Shape)-1])
 		if err != nil {
 			g.Errors = append(g.Errors, fmt.Sprintf("%s: %v", t.Name, err))
 			continue

@@ -128,7 +128,6 @@ func runServe(fs *flag.FlagSet, args []string) error {
 	maxSeqs := fs.Int("max-seqs", 8, "sequences decoding at once (the batch size of a decode step)")
 	maxQueue := fs.Int("max-queue", 64, "requests that may wait for a slot; beyond it the server answers 429")
 	batchTokens := fs.Int("batch-tokens", defaultBatchTokens, "tokens per engine step (decode tokens + prefill chunks); smaller steps shorten the pauses of decoding streams while a long prompt is read, larger ones read prompts faster")
-	ggufBlocks := fs.Bool("gguf-blocks", false, ggufBlocksHelp)
 	prefixMB := fs.Int64("prefix-cache-mb", 1024, "prefix cache budget in MiB (0 turns prefix reuse off)")
 	ckEvery := fs.Int("checkpoint-every", 2048, "also snapshot long prompts every this many tokens")
 	cacheMin := fs.Int("cache-min-tokens", 32, "shortest prompt prefix the prefix cache copies a state for (a finished turn is kept whatever its length)")
@@ -211,7 +210,7 @@ func runServe(fs *flag.FlagSet, args []string) error {
 
 	start := time.Now()
 	var m model.Model
-	opt := minimax01.Options{MaxBatchTokens: *batchTokens, GGUFBlocks: *ggufBlocks}
+	opt := minimax01.Options{MaxBatchTokens: *batchTokens}
 	if df.enabled() {
 		var closeModel func()
 		m, _, closeModel, err = openModel(*dir, opt, df, fs)

@@ -46,7 +46,6 @@ type textFlags struct {
 	kv       string
 	batch    int
 	template string
-	blocks   bool
 	quant    string
 }
 
@@ -61,7 +60,6 @@ func (f *textFlags) registerModel(fs *flag.FlagSet) {
 	fs.StringVar(&f.dir, "model", "", modelFlagHelp)
 	fs.StringVar(&f.kv, "kv", "f32", "KV cache type of the softmax layers: f32, bf16 or int8")
 	fs.IntVar(&f.batch, "batch-tokens", defaultBatchTokens, "tokens per forward step (prefill chunk); larger chunks give each expert more tokens per matrix product")
-	fs.BoolVar(&f.blocks, "gguf-blocks", false, ggufBlocksHelp)
 	fs.StringVar(&f.quant, "quant", "", "quantize the weights at load to this format (q8, q8b32, q4g64, …; see 'lightning quantize')")
 }
 
@@ -79,7 +77,7 @@ func loadText(f *textFlags, ec engine.Config, stderr io.Writer) (*textModel, err
 	if err != nil {
 		return nil, err
 	}
-	m, err := loadModel(f.dir, minimax01.Options{MaxBatchTokens: f.batch, KVType: kv, GGUFBlocks: f.blocks, Quant: spec}, stderr)
+	m, err := loadModel(f.dir, minimax01.Options{MaxBatchTokens: f.batch, KVType: kv, Quant: spec}, stderr)
 	if err != nil {
 		return nil, err
 	}

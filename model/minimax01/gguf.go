@@ -1,7 +1,6 @@
 package minimax01
 
 import (
-	"encoding/binary"
 	"fmt"
 	"math"
 	"os"
@@ -10,7 +9,6 @@ import (
 	"strings"
 
 	"github.com/lightninglm/lightning/format/gguf"
-	"github.com/lightninglm/lightning/kernels"
 	"github.com/lightninglm/lightning/moe"
 	"github.com/lightninglm/lightning/quant"
 	"github.com/lightninglm/lightning/tensor"
@@ -202,10 +200,9 @@ func ConfigFromGGUF(f *gguf.File) (*Config, error) {
 // ggufLoader maps GGUF tensors onto weights, converting quantized types at
 // load, and records what it did for inspect.
 type ggufLoader struct {
-	f          *gguf.File
-	keepBlocks bool // Options.GGUFBlocks
-	used       map[string]bool
-	plans      map[string]int // "Q4_K → BF16 (dequantized)" → tensor count
+	f     *gguf.File
+	used  map[string]bool
+	plans map[string]int // "Q8_0 → q8b32 (lossless)" → tensor count
 }
 
 func (l *ggufLoader) get(name string, shape ...int) (gguf.Tensor, error) {
@@ -252,7 +249,7 @@ func (l *ggufLoader) mat(name string, e, experts, rows, cols int) (tensor.Mat, e
 		n := len(data) / experts
 		data = data[e*n : (e+1)*n]
 	}
-	m, how, err := ggufMat(t.Type, rows, cols, data, l.keepBlocks)
+	m, how, err := ggufMat(t.Type, rows, cols, data)
 	if err != nil {
 		return m, fmt.Errorf("%w: %s (in %s): %v", ErrWeights, name, t.File, err)
 	}
@@ -263,17 +260,16 @@ func (l *ggufLoader) mat(name string, e, experts, rows, cols int) (tensor.Mat, e
 }
 
 // GGUFLoadPlan says what a matrix of ggml type typ with cols inputs becomes
-// at load (ggufMat), for inspect: F32, F16 and BF16 are used in place;
-// Q8_0, Q4_0 and Q4_1 convert without loss to q8b32, q4g32 and q4g32m (F16
-// scales and mins split from the quants, int4 nibbles repacked; int4 needs
-// rows of a multiple of 64), whose products have SIMD int8 kernels; Q4_K,
-// Q5_K and Q6_K are used in place as ggml blocks, whose products have SIMD
-// int8 kernels of their own (kernels.MatMulKQuant); Q5_0 and Q5_1 (and
-// Q8_0, Q4_0, Q4_1 when they cannot convert) are widened to BF16, or with
-// keepBlocks used in place as ggml blocks (lossless and small, but their
-// fp32 products are far slower than the SIMD kernels). It returns an error
-// naming the type when Lightning cannot read it.
-func GGUFLoadPlan(typ gguf.Type, cols int, keepBlocks bool) (quant.Type, string, error) {
+// at load (ggufMat), for inspect; every readable type loads without loss.
+// F32, F16 and BF16 are used in place. Q8_0, Q4_0 and Q4_1 convert to
+// q8b32, q4g32 and q4g32m (F16 scales and mins split from the quants, int4
+// nibbles repacked; int4 needs rows of a multiple of 64), whose SIMD int8
+// kernels take several rows per call. Q5_0, Q5_1, Q4_K, Q5_K and Q6_K,
+// and Q4_0 and Q4_1 rows that are not a multiple of 64, are used in place
+// as ggml blocks, whose products have SIMD int8 kernels of their own
+// (kernels.MatMulBlock32, kernels.MatMulKQuant). It returns an error naming
+// the type when Lightning cannot read it.
+func GGUFLoadPlan(typ gguf.Type, cols int) (quant.Type, string, error) {
 	switch typ {
 	case gguf.Q8_0:
 		return quant.Q8B32, "q8b32 (lossless)", nil
@@ -289,22 +285,16 @@ func GGUFLoadPlan(typ gguf.Type, cols int, keepBlocks bool) (quant.Type, string,
 	switch {
 	case ok && !q.Quantized():
 		return q, typ.String() + " (as stored)", nil
-	case ok && q.Info().Inline && q.Info().BlockLen == 256:
-		return q, typ.String() + " blocks (as stored, lossless; SIMD int8 products)", nil
-	case ok && q.Info().Inline && keepBlocks:
-		return q, typ.String() + " blocks (as stored, lossless; fp32 products, slow)", nil
-	case typ == gguf.Q4_0 || typ == gguf.Q4_1:
-		return quant.F32, "F32 (dequantized exactly: rows not a multiple of 64)", nil
 	case ok && q.Info().Inline:
-		return quant.BF16, "BF16 (dequantized at load: rounding ≤ 2⁻⁸ relative; -gguf-blocks keeps the blocks)", nil
+		return q, typ.String() + " blocks (as stored, lossless; SIMD int8 products)", nil
 	}
 	return quant.Invalid, "", fmt.Errorf("%w: ggml type %s is not supported (readable: F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K)", gguf.ErrUnsupported, typ)
 }
 
 // ggufMat turns the bytes of one [rows, cols] matrix of ggml type typ into a
 // Lightning matrix as GGUFLoadPlan says; how describes it.
-func ggufMat(typ gguf.Type, rows, cols int, data []byte, keepBlocks bool) (tensor.Mat, string, error) {
-	to, how, err := GGUFLoadPlan(typ, cols, keepBlocks)
+func ggufMat(typ gguf.Type, rows, cols int, data []byte) (tensor.Mat, string, error) {
+	to, how, err := GGUFLoadPlan(typ, cols)
 	if err != nil {
 		return tensor.Mat{}, "", err
 	}
@@ -316,46 +306,15 @@ func ggufMat(typ gguf.Type, rows, cols int, data []byte, keepBlocks bool) (tenso
 	case to == stored:
 		m, err := tensor.NewQMat(rows, cols, to, data, nil, nil, quant.Invalid)
 		return m, how, err
-	case to == quant.BF16 || to == quant.F32:
-		m, err := widen(stored, rows, cols, data, to)
-		return m, how, err
 	case typ == gguf.Q8_0:
 		if m, ok := q8_0ToQ8B32(rows, cols, data); ok {
 			return m, how, nil
 		}
-		if keepBlocks {
-			m, err := tensor.NewQMat(rows, cols, stored, data, nil, nil, quant.Invalid)
-			return m, "Q8_0 blocks (as stored: a quant of −128 is outside q8b32)", err
-		}
-		m, err := widen(stored, rows, cols, data, quant.F32)
-		return m, "F32 (dequantized exactly: a quant of −128 is outside q8b32)", err
+		m, err := tensor.NewQMat(rows, cols, stored, data, nil, nil, quant.Invalid)
+		return m, "Q8_0 blocks (as stored, lossless: a quant of −128 is outside q8b32; SIMD int8 products)", err
 	}
 	m, err := q4ToLightning(typ, rows, cols, data)
 	return m, how, err
-}
-
-// widen dequantizes a matrix of ggml blocks (quant format t) row by row
-// into F32, or rounded to BF16.
-func widen(t quant.Type, rows, cols int, data []byte, to quant.Type) (tensor.Mat, error) {
-	rb, err := t.RowBytes(cols)
-	if err != nil {
-		return tensor.Mat{}, err
-	}
-	esz := to.Info().BlockBytes
-	out := make([]byte, esz*rows*cols)
-	row := make([]float32, cols)
-	for r := range rows {
-		t.DequantRow(row, data[r*rb:(r+1)*rb], nil, nil, quant.Invalid)
-		o := out[esz*r*cols:]
-		for i, v := range row {
-			if to == quant.F32 {
-				binary.LittleEndian.PutUint32(o[4*i:], math.Float32bits(v))
-			} else {
-				binary.LittleEndian.PutUint16(o[2*i:], kernels.RoundBF16(v))
-			}
-		}
-	}
-	return tensor.NewMat(rows, cols, to, out)
 }
 
 // q8_0ToQ8B32 splits Q8_0 blocks (F16 d, 32 int8) into q8b32's quants and
@@ -426,8 +385,8 @@ func q4ToLightning(typ gguf.Type, rows, cols int, data []byte) (tensor.Mat, erro
 }
 
 // loadGGUFWeights maps every tensor the config calls for.
-func loadGGUFWeights(c *Config, f *gguf.File, keepBlocks bool) (*Weights, *ggufLoader, error) {
-	l := &ggufLoader{f: f, keepBlocks: keepBlocks, used: map[string]bool{}, plans: map[string]int{}}
+func loadGGUFWeights(c *Config, f *gguf.File) (*Weights, *ggufLoader, error) {
+	l := &ggufLoader{f: f, used: map[string]bool{}, plans: map[string]int{}}
 	w := &Weights{Layers: make([]LayerWeights, c.Layers)}
 	var err error
 	if w.Embed, err = l.mat("token_embd.weight", -1, 0, c.Vocab, c.Dim); err != nil {
@@ -528,7 +487,7 @@ func loadGGUF(path string, opt Options) (*Model, error) {
 		f.Close()
 		return nil, err
 	}
-	w, l, err := loadGGUFWeights(cfg, f, opt.GGUFBlocks)
+	w, l, err := loadGGUFWeights(cfg, f)
 	var qnotes []string
 	if err == nil && opt.Quant != nil {
 		qnotes, err = quantizeWeights(cfg, w, *opt.Quant)

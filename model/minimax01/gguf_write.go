@@ -17,10 +17,10 @@ import (
 
 // GGUFExportOptions controls WriteGGUF.
 type GGUFExportOptions struct {
-	// Type is the ggml type of the matrices: F32, F16, BF16, Q8_0, Q4_K,
-	// Q5_K or Q6_K (quant.EncodeQ4_K and friends; a matrix whose rows are
-	// not a multiple of 256 falls back to Q8_0, or F16 when not a multiple
-	// of 32). Norm weights and the router gates are always written as F32
+	// Type is the ggml type of the matrices: F32, F16, BF16, Q8_0, Q5_0,
+	// Q5_1, Q4_K, Q5_K or Q6_K (quant.EncodeQ4_K and friends; a matrix
+	// whose rows are not a multiple of the type's block falls back to Q8_0,
+	// or F16 when not a multiple of 32). Norm weights and the router gates are always written as F32
 	// (llama.cpp's converter and llama-quantize do the same).
 	Type gguf.Type
 	// Mixed, with Type Q4_K or Q5_K, writes llama.cpp's Q4_K_M or Q5_K_M
@@ -37,7 +37,7 @@ type GGUFExportOptions struct {
 
 // ggufFileType is general.file_type (llama_ftype) for each matrix type
 // (Q4_K and Q5_K alone are llama.cpp's Q4_K_S and Q5_K_S numbers).
-var ggufFileType = map[gguf.Type]uint32{gguf.F32: 0, gguf.F16: 1, gguf.Q8_0: 7, gguf.Q4_K: 14, gguf.Q5_K: 16, gguf.Q6_K: 18, gguf.BF16: 32}
+var ggufFileType = map[gguf.Type]uint32{gguf.F32: 0, gguf.F16: 1, gguf.Q8_0: 7, gguf.Q5_0: 8, gguf.Q5_1: 9, gguf.Q4_K: 14, gguf.Q5_K: 16, gguf.Q6_K: 18, gguf.BF16: 32}
 
 // ggufMixedFileType is general.file_type of the mixes: Q4_K_M, Q5_K_M.
 var ggufMixedFileType = map[gguf.Type]uint32{gguf.Q4_K: 15, gguf.Q5_K: 17}
@@ -102,7 +102,7 @@ type ggufOut struct {
 // than 1, pre-norm residuals).
 func WriteGGUF(dst string, c *Config, w *Weights, opt GGUFExportOptions) error {
 	if _, ok := ggufFileType[opt.Type]; !ok {
-		return fmt.Errorf("minimax01: GGUF export type %s: want F32, F16, BF16, Q8_0, Q4_K, Q5_K or Q6_K", opt.Type)
+		return fmt.Errorf("minimax01: GGUF export type %s: want F32, F16, BF16, Q8_0, Q5_0, Q5_1, Q4_K, Q5_K or Q6_K", opt.Type)
 	}
 	if _, ok := ggufMixedFileType[opt.Type]; opt.Mixed && !ok {
 		return fmt.Errorf("minimax01: GGUF export: a mix is made from Q4_K or Q5_K, not %s", opt.Type)
@@ -132,7 +132,7 @@ func WriteGGUF(dst string, c *Config, w *Weights, opt GGUFExportOptions) error {
 	}
 	if opt.Warn != nil {
 		for k, n := range fallbacks {
-			opt.Warn(fmt.Sprintf("%d tensors written as %s: their rows do not fit K-quant or %s blocks", n, k, opt.Type))
+			opt.Warn(fmt.Sprintf("%d tensors written as %s: their rows do not fit %s blocks", n, k, opt.Type))
 		}
 	}
 	gw, err := gguf.Create(dst, meta, infos)
@@ -334,6 +334,10 @@ func encodeMat(m tensor.Mat, typ gguf.Type) ([]byte, error) {
 					copy(o[34*b:], sc[2*b:2*b+2])
 					copy(o[34*b+2:34*b+34], q[32*b:32*b+32])
 				}
+			case gguf.Q5_0:
+				quant.EncodeQ5_0(o, row)
+			case gguf.Q5_1:
+				quant.EncodeQ5_1(o, row)
 			case gguf.Q4_K:
 				quant.EncodeQ4_K(o, row)
 			case gguf.Q5_K:

@@ -56,12 +56,6 @@ type Options struct {
 	// processes, package dist); such a model is driven through Embed,
 	// RunLayers, ExpertsForward and Head, not Forward.
 	Part *Part
-	// GGUFBlocks keeps a GGUF file's Q5_0 and Q5_1 matrices as their ggml
-	// blocks (lossless, 5.5–6 bits per weight) instead of widening them to
-	// BF16 at load; their products then run in fp32 Go code, many times
-	// slower than the SIMD kernels (gguf.go). Q4_K, Q5_K and Q6_K are always
-	// kept as blocks: they have SIMD kernels.
-	GGUFBlocks bool
 }
 
 // Model is a loaded MiniMax-01 model. Forward calls are serialised.

@@ -1,7 +1,9 @@
 // Command q8 writes the quantized matmul kernels of Lightning (issue 7):
-// kernels/q8_amd64.s and the Go declarations kernels/q8kern_amd64.go. Run it
-// from kernels/_gen with "go run ./q8" after changing it; the generated files
-// are committed.
+// kernels/q8_amd64.s and the Go declarations kernels/q8kern_amd64.go, and
+// the kernels of ggml blocks used in place (issue 15): kernels/kquant_amd64.s
+// (kquant.go), kernels/block32_amd64.s (block32.go) and their declarations
+// kernels/ggmlkern_amd64.go. Run it from kernels/_gen with "go run ./q8" after changing
+// it; the generated files are committed.
 //
 // Every kernel computes, for R rows of a quantized weight matrix and T ≤
 // maxT tokens, the products of kernels/q8.go's reference q8DotGeneric (see
@@ -1030,7 +1032,7 @@ func main() {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	for path, text := range map[string]string{"../q8_amd64.s": g.b.String(), "../q8kern_amd64.go": string(src), "../kquant_amd64.s": kquantAsm()} {
+	for path, text := range map[string]string{"../q8_amd64.s": g.b.String(), "../q8kern_amd64.go": string(src), "../kquant_amd64.s": kquantAsm(), "../block32_amd64.s": block32Asm(), "../ggmlkern_amd64.go": string(ggmlGo())} {
 		if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			os.Exit(1)
