@@ -13,9 +13,9 @@ repo=$(cd "$here/../.." && pwd)
 work=$(cd "${1:?usage: retrieval.sh WORK_DIR}" && pwd)
 lightning=${LIGHTNING:-lightning}
 corpus=${MINI_CORPUS:-$work/corpus}
-steps=${MINI_RETRIEVAL_STEPS:-500}
-passkeys=${MINI_RETRIEVAL_PASSKEYS:-2900}
-repeats=${MINI_RETRIEVAL_REPEATS:-5:37}
+steps=${MINI_RETRIEVAL_STEPS:-380}
+short=${MINI_RETRIEVAL_SHORT:-6000}     # passkey documents with 0 to 8 filler groups
+long=${MINI_RETRIEVAL_LONG:-1000}       # and with 9 to 37
 fill=${MINI_RETRIEVAL_FILL:-24000}
 seq_len=${MINI_SEQ_LEN:-1024}
 batch_tokens=${MINI_BATCH_TOKENS:-8192}
@@ -25,9 +25,12 @@ from=$(ls -d "$work"/run/step-* | tail -n 1)
 data=$work/retrieval-data
 mkdir -p "$data"
 if [ ! -f "$data/arranged.jsonl" ]; then
-	# 1. 2,900 new passkey documents (seed 3; phase 1's were seed 1): haystacks of 5 to 37 filler groups, up to
-	#    about 960 tokens, so that the longest fits a 1,024-token sequence whole.
-	(cd "$repo" && go run ./scripts/corpus passkey -train "$passkeys" -repeats "$repeats" -seed 3) >"$data/passkey.jsonl"
+	# 1. New passkey documents (phase 1's were seed 1): 6,000 short ones, 0 to 8 filler groups (about 60 to 300
+	#    tokens; many answers per token), seed 3, and 1,000 of 9 to 37 groups (up to about 960 tokens, so the
+	#    longest fits a 1,024-token sequence whole), seed 4; shuffled together, seed 3.
+	(cd "$repo" && go run ./scripts/corpus passkey -train "$short" -repeats 0:8 -seed 3) >"$data/passkey-short.jsonl"
+	(cd "$repo" && go run ./scripts/corpus passkey -train "$long" -repeats 9:37 -seed 4) >"$data/passkey-long.jsonl"
+	(cd "$repo" && go run ./scripts/corpus mix -o "$data/passkey.jsonl" -seed 3 "$data/passkey-short.jsonl" "$data/passkey-long.jsonl")
 	# 2. Fill: the next documents of the pretraining mix after the last shuffle window phase 1 reached (then from
 	#    its start again, if it runs out), without its passkey documents (they could be cut).
 	reached=$(grep -m 1 '"doc":' "$from/trainer_state.json" | tr -dc 0-9)
@@ -35,18 +38,18 @@ if [ ! -f "$data/arranged.jsonl" ]; then
 	awk -v first="$first" -v n="$fill" 'NR == FNR && FNR < first { next }
 		!/^\{"text": "There is an important piece of information hidden/ { print; if (++c == n) exit }' \
 		"$work/mix.jsonl" "$work/mix.jsonl" >"$data/fill.jsonl"
-	# 3. Token counts with the tokenizer, then the order: passkey documents at about 40% of the tokens, never cut.
+	# 3. Token counts with the tokenizer, then the order: passkey documents at about half of the tokens, never cut.
 	for f in passkey fill; do
 		"$lightning" tokenize -tokenizer "$work/tok" -jsonl -add-special-tokens <"$data/$f.jsonl" >"$data/$f.ids.jsonl"
 	done
-	(cd "$repo" && go run ./scripts/corpus arrange -seq-len "$seq_len" -share 0.4 \
+	(cd "$repo" && go run ./scripts/corpus arrange -seq-len "$seq_len" -share 0.5 \
 		-whole "$data/passkey.jsonl:$data/passkey.ids.jsonl" -fill "$data/fill.jsonl:$data/fill.ids.jsonl" \
 		-o "$data/arranged.jsonl.tmp")
 	mv "$data/arranged.jsonl.tmp" "$data/arranged.jsonl"
 fi
-# 4. 500 steps of 8,192 tokens (4.1M tokens) from phase 1's weights with a fresh optimizer, in file order
-#    (-shuffle 0 keeps the arrangement), learning rate 4e-4 after 25 warm-up steps, down to 4e-5.
+# 4. 380 steps of 8,192 tokens (3.1M tokens) from phase 1's weights with a fresh optimizer, in file order
+#    (-shuffle 0 keeps the arrangement), learning rate 5e-4 after 25 warm-up steps, down to 5e-5.
 exec "$lightning" train -init "$from" -data "$data/arranged.jsonl" -shuffle 0 -eval-data "$corpus/heldout-prose.jsonl" \
 	-tokenizer "$work/tok" -seed 1 -threads 2 \
-	-steps "$steps" -seq-len "$seq_len" -batch-tokens "$batch_tokens" -lr 4e-4 -min-lr 4e-5 -warmup 25 \
+	-steps "$steps" -seq-len "$seq_len" -batch-tokens "$batch_tokens" -lr 5e-4 -min-lr 5e-5 -warmup 25 \
 	-eval-every 50 -eval-tokens 32768 -save-every 50 -keep 3 -o "$work/retrieval"
