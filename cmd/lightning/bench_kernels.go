@@ -83,11 +83,12 @@ computing (moving and encoding messages, waiting for expert peers or for the pre
 ring).
 
 For sp=N it also projects the prefill onto N machines like this one joined by -link-gbps links: each
-prefill is run once more per round with the ranks of each chunk round one after another, so each
-computes alone as on a machine of its own, and the projected time is the hub's own work + the sum
-over chunk rounds of the slowest rank's compute + (the ring bytes of the busiest rank boundary + the
-hub's bytes) ÷ the link rate, transfers not overlapped with compute and link latency left out;
-the speed-up is the single-process time ÷ that. With -local-workers the workers share this
+round runs the prefill once more, next to the single process, with the ranks of each chunk round one
+after another, so each computes alone as on a machine of its own; the projected time is the hub's own
+work + the sum over chunk rounds of the slowest rank's compute + (the ring bytes of the busiest rank
+boundary + the hub's bytes) ÷ the link rate, transfers not overlapped with compute and link latency
+left out, and the speed-up is the median of the rounds' single-process time ÷ projected time. It also
+gives every rank's compute summed against the single process: the work LASP adds. With -local-workers the workers share this
 machine's cores, so the measured plan is slower than one process; the projection is the figure to
 read. -quant quantizes both at load.
 

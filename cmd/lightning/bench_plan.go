@@ -90,18 +90,25 @@ type spProjection struct {
 	SingleSeconds float64 `json:"single_seconds"` // median single-process prefill
 	// Medians over the rounds of the prefill run with each rank alone
 	// (dist.Model.SerialRounds): summed over the chunk rounds, the slowest
-	// rank's compute; every rank's compute; and the hub's own work
-	// (embedding, LM head, packing: the wall time less its waits).
+	// rank's compute; every rank's compute, also as the median of its
+	// paired ratios to the single process (the work LASP adds); and the
+	// hub's own work (embedding, LM head, packing: the wall time less its
+	// waits).
 	SlowestRankSeconds float64 `json:"slowest_rank_seconds"`
 	AllRanksSeconds    float64 `json:"all_ranks_seconds"`
+	AllRanksRatio      float64 `json:"all_ranks_to_single"`
 	HubSeconds         float64 `json:"hub_seconds"`
-	// Bytes: summed over the rounds, the ring bytes of the busiest rank
-	// boundary; and everything between the hub and the ranks.
-	RingBytes        uint64  `json:"ring_busiest_boundary_bytes"`
-	HubBytes         uint64  `json:"hub_bytes"`
-	TransferSeconds  float64 `json:"transfer_seconds"`
+	// Bytes: summed over the chunk rounds, the ring bytes of the busiest
+	// rank boundary; and everything between the hub and the ranks.
+	RingBytes       uint64  `json:"ring_busiest_boundary_bytes"`
+	HubBytes        uint64  `json:"hub_bytes"`
+	TransferSeconds float64 `json:"transfer_seconds"`
+	// The projected time (median over the rounds) and the speed-up: the
+	// median of the rounds' paired single-process time ÷ projected time.
 	ProjectedSeconds float64 `json:"projected_seconds"`
 	SpeedUp          float64 `json:"speed_up"`
+	SpeedUpMin       float64 `json:"speed_up_min"`
+	SpeedUpMax       float64 `json:"speed_up_max"`
 	Model            string  `json:"model"`
 }
 
@@ -182,8 +189,8 @@ func benchPlanMode(w io.Writer, fs *flag.FlagSet, o modelBenchOptions, po planBe
 type distRunner func(st model.State, toks []int32) (time.Duration, dist.Stats, error)
 
 // benchPlanPrefill times a prompt of n tokens po.rounds times in each
-// process, alternating which goes first, and under sp once more per round
-// with the ranks alone for the projection.
+// process, alternating which goes first, and under sp once more per round,
+// next to the single process, with the ranks alone for the projection.
 func benchPlanPrefill(single *minimax01.Model, dm model.Model, hub *dist.Model, distRun distRunner, n int, po planBenchOptions, stderr io.Writer) (planPrefill, error) {
 	V := single.Config.Vocab
 	prompt := benchPrompt(n, V)
@@ -192,39 +199,58 @@ func benchPlanPrefill(single *minimax01.Model, dm model.Model, hub *dist.Model, 
 	var singleSec, distSec, ratios, shares []float64
 	var last dist.Stats
 	sp := hub.Plan().SP > 1
-	var serialHub, serialSlowest, serialAll []float64
-	var serial dist.Stats
+	var pr *spProjection
+	var hubSec, slowest, all, allRatios, projected, speedUps []float64
+	if sp {
+		pr = &spProjection{Machines: hub.Plan().SP, LinkGbps: po.linkGbps, Model: projectionModel}
+	}
 	for round := range po.rounds {
 		fmt.Fprintf(stderr, "prefill %d tokens: round %d of %d...\n", n, round+1, po.rounds)
 		var ts, td float64
-		for k := range 2 {
-			if (k+round)%2 == 0 {
-				st := single.NewStateCap(n)
-				t0 := time.Now()
-				single.Forward([]model.Seq{{State: st, Tokens: prompt, Logits: model.LogitsLast}}, logits)
-				ts = time.Since(t0).Seconds()
-				continue
-			}
+		runSingle := func() error {
+			st := single.NewStateCap(n)
+			t0 := time.Now()
+			single.Forward([]model.Seq{{State: st, Tokens: prompt, Logits: model.LogitsLast}}, logits)
+			ts = time.Since(t0).Seconds()
+			return nil
+		}
+		runDist := func() error {
 			el, s, err := distRun(dm.NewState(), prompt)
-			if err != nil {
-				return pp, err
-			}
 			td, last = el.Seconds(), s
 			shares = append(shares, networkShare(s))
+			return err
+		}
+		var serialEl time.Duration
+		var serial dist.Stats
+		runSerial := func() error {
+			if !sp {
+				return nil
+			}
+			hub.SerialRounds = true
+			defer func() { hub.SerialRounds = false }()
+			var err error
+			serialEl, serial, err = distRun(dm.NewState(), prompt)
+			return err
+		}
+		order := []func() error{runSingle, runSerial, runDist} // the serial run next to the single one
+		if round%2 == 1 {
+			slices.Reverse(order)
+		}
+		for _, f := range order {
+			if err := f(); err != nil {
+				return pp, err
+			}
 		}
 		singleSec, distSec = append(singleSec, ts), append(distSec, td)
 		ratios = append(ratios, ts/td)
 		if sp {
-			hub.SerialRounds = true
-			el, s, err := distRun(dm.NewState(), prompt)
-			hub.SerialRounds = false
-			if err != nil {
-				return pp, err
-			}
-			serial = s
-			serialHub = append(serialHub, (el - s.Wait).Seconds())
-			serialSlowest = append(serialSlowest, s.RoundCompute.Seconds())
-			serialAll = append(serialAll, s.Compute.Seconds())
+			pr.RingBytes, pr.HubBytes = serial.RoundRing, serial.HubSent+serial.HubRecv
+			pr.TransferSeconds = float64(pr.RingBytes+pr.HubBytes) * 8 / (po.linkGbps * 1e9)
+			h, sl := (serialEl - serial.Wait).Seconds(), serial.RoundCompute.Seconds()
+			proj := h + sl + pr.TransferSeconds
+			hubSec, slowest, projected = append(hubSec, h), append(slowest, sl), append(projected, proj)
+			all, allRatios = append(all, serial.Compute.Seconds()), append(allRatios, serial.Compute.Seconds()/ts)
+			speedUps = append(speedUps, ts/proj)
 		}
 	}
 	pp.SingleTokPerSec, pp.DistTokPerSec = float64(n)/median(slices.Clone(singleSec)), float64(n)/median(slices.Clone(distSec))
@@ -232,12 +258,9 @@ func benchPlanPrefill(single *minimax01.Model, dm model.Model, hub *dist.Model, 
 	pp.NetworkShare = median(shares)
 	pp.Bytes = trafficPerToken(last, hub.Traffic(0, n, int(last.Ops)), n)
 	if sp {
-		pr := &spProjection{Machines: hub.Plan().SP, LinkGbps: po.linkGbps, SingleSeconds: median(singleSec),
-			SlowestRankSeconds: median(serialSlowest), AllRanksSeconds: median(serialAll), HubSeconds: median(serialHub),
-			RingBytes: serial.RoundRing, HubBytes: serial.HubSent + serial.HubRecv, Model: projectionModel}
-		pr.TransferSeconds = float64(pr.RingBytes+pr.HubBytes) * 8 / (po.linkGbps * 1e9)
-		pr.ProjectedSeconds = pr.HubSeconds + pr.SlowestRankSeconds + pr.TransferSeconds
-		pr.SpeedUp = pr.SingleSeconds / pr.ProjectedSeconds
+		pr.SingleSeconds, pr.SlowestRankSeconds, pr.AllRanksSeconds = median(singleSec), median(slowest), median(all)
+		pr.AllRanksRatio, pr.HubSeconds, pr.ProjectedSeconds = median(allRatios), median(hubSec), median(projected)
+		pr.SpeedUp, pr.SpeedUpMin, pr.SpeedUpMax = median(slices.Clone(speedUps)), slices.Min(speedUps), slices.Max(speedUps)
 		pp.Projection = pr
 	}
 	return pp, nil
@@ -379,9 +402,9 @@ func printPlanReport(w io.Writer, r *planReport) {
 			continue
 		}
 		fmt.Fprintf(w, "\nprojected, %d tokens on %d machines at %g Gb/s: single process %.3f s; ranks alone: slowest %.3f s (all ranks %.3f s = %.2f× the single process), hub %.3f s;\n",
-			p.Tokens, pr.Machines, pr.LinkGbps, pr.SingleSeconds, pr.SlowestRankSeconds, pr.AllRanksSeconds, pr.AllRanksSeconds/pr.SingleSeconds, pr.HubSeconds)
-		fmt.Fprintf(w, "  transfer %s on the busiest ring boundary + %s hub, %.3f s → %.3f s: speed-up %.2f×\n",
-			human(float64(pr.RingBytes), "B"), human(float64(pr.HubBytes), "B"), pr.TransferSeconds, pr.ProjectedSeconds, pr.SpeedUp)
+			p.Tokens, pr.Machines, pr.LinkGbps, pr.SingleSeconds, pr.SlowestRankSeconds, pr.AllRanksSeconds, pr.AllRanksRatio, pr.HubSeconds)
+		fmt.Fprintf(w, "  transfer %s on the busiest ring boundary + %s hub, %.3f s → %.3f s: speed-up %.2f× (rounds %.2f … %.2f)\n",
+			human(float64(pr.RingBytes), "B"), human(float64(pr.HubBytes), "B"), pr.TransferSeconds, pr.ProjectedSeconds, pr.SpeedUp, pr.SpeedUpMin, pr.SpeedUpMax)
 	}
 	if len(r.Prefill) > 0 && r.Prefill[0].Projection != nil {
 		fmt.Fprintf(w, "  (%s)\n", projectionModel)
