@@ -404,3 +404,45 @@ func TestSPMatchesSingleProcess(t *testing.T) {
 		}
 	}
 }
+
+// TestSPSerialRounds checks that SerialRounds (each rank of a round run
+// alone, one after another) gives bitwise the logits of the parallel
+// rounds on p700 under sp=2 and sp=4 (several rounds of steps of 128 rows),
+// and that the round counters sum the slowest rank and the busiest ring
+// boundary of each round.
+func TestSPSerialRounds(t *testing.T) {
+	sec := Security{Token: testToken}
+	p := loadPrompts(t, "p700")[0]
+	for _, S := range []int{2, 4} {
+		plan := Plan{PP: 1, EP: 1, SP: S}
+		hub, err := Dial(loadEnds(t), plan, startWorkers(t, plan, sec), sec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		V := hub.cfg.Vocab
+		var logits [2][]float32
+		var stats [2]Stats
+		for i, serial := range []bool{false, true} {
+			hub.SerialRounds = serial
+			logits[i] = make([]float32, V)
+			hub.Forward([]model.Seq{{State: hub.NewState(), Tokens: p, Logits: model.LogitsLast}}, logits[i])
+			stats[i] = hub.Stats()
+		}
+		hub.Close()
+		rounds := int64((len(p) + S*testMaxT - 1) / (S * testMaxT))
+		s := stats[1]
+		t.Logf("sp=%d serial: %v; %d rounds, slowest ranks %v, busiest boundary %d B", S, s, s.Rounds, s.RoundCompute, s.RoundRing)
+		if !slices.Equal(logits[0], logits[1]) {
+			t.Errorf("sp=%d: serial rounds change the logits by up to %.3g", S, maxAbsDiff(logits[0], logits[1]))
+		}
+		if s.Rounds != rounds || stats[0].Rounds != rounds {
+			t.Errorf("sp=%d: %d and %d rounds counted, want %d", S, stats[0].Rounds, s.Rounds, rounds)
+		}
+		if s.RoundCompute <= 0 || s.RoundCompute > s.Compute || s.Compute > s.Wait {
+			t.Errorf("sp=%d serial: slowest ranks %v, all ranks %v, waited %v", S, s.RoundCompute, s.Compute, s.Wait)
+		}
+		if s.RoundRing == 0 || s.RoundRing > s.PeersSent || s.RoundRing*uint64(S-1) < s.PeersSent {
+			t.Errorf("sp=%d: busiest boundary %d B per round summed, ring %d B in all", S, s.RoundRing, s.PeersSent)
+		}
+	}
+}

@@ -1,12 +1,15 @@
 package dist
 
 import (
+	"context"
 	"errors"
 	"net"
 	"runtime"
 	"strings"
 	"testing"
 	"time"
+
+	"google.golang.org/grpc/stats"
 
 	"github.com/lightninglm/lightning/model"
 	"github.com/lightninglm/lightning/model/minimax01"
@@ -318,5 +321,112 @@ func TestDialWaitsForWorkers(t *testing.T) {
 	start := time.Now()
 	if _, err := DialWait(loadEnds(t), plan, addrs, Security{Token: "wrong-token"}, time.Minute); err == nil || time.Since(start) > 10*time.Second {
 		t.Errorf("wrong token with DialWait: %v after %v, want a refusal at once", err, time.Since(start))
+	}
+}
+
+// TestStatesReleasedWhenHubDisconnects checks that a worker releases the
+// sequence states of a hub whose connection ends, and only those: two hubs
+// share the workers of pp=2 and of sp=2; the first disconnects mid-sequence
+// (its state still referenced, so no drop was ever queued) and the workers'
+// held states return to the second hub's alone, whose sequence goes on.
+// Then a hub that disconnects while a step of a new sequence is running
+// (the worker slowed to 300 ms) leaves nothing behind either, nor does a
+// step whose request arrived just before its connection ended but that ran
+// after the release.
+func TestStatesReleasedWhenHubDisconnects(t *testing.T) {
+	sec := Security{Token: testToken}
+	prompt := loadPrompts(t, "p257")[0]
+	for _, ps := range []string{"pp=2", "sp=2"} {
+		t.Run(ps, func(t *testing.T) {
+			plan, _ := ParsePlan(ps)
+			var workers []*Worker
+			var addrs []string
+			for r := range plan.Workers() {
+				w, a := serveRank(t, plan, r, sec, "127.0.0.1:0")
+				workers, addrs = append(workers, w), append(addrs, a)
+			}
+			held := func() int {
+				n := 0
+				for _, w := range workers {
+					n += w.heldStates()
+				}
+				return n
+			}
+			// waitHeld polls until the workers hold want states.
+			waitHeld := func(want int, what string) {
+				t.Helper()
+				deadline := time.Now().Add(10 * time.Second)
+				for held() != want {
+					if time.Now().After(deadline) {
+						t.Fatalf("%s: the workers hold %d states, want %d", what, held(), want)
+					}
+					time.Sleep(10 * time.Millisecond)
+				}
+			}
+			perSeq := plan.PP // every stage leader holds a sequence's layers; sp: its home alone
+			dial := func() *Model {
+				h, err := Dial(loadEnds(t), plan, addrs, sec)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return h
+			}
+			a, b := dial(), dial()
+			defer b.Close()
+			logits := make([]float32, a.cfg.Vocab)
+			sa, sb := a.NewState(), b.NewState()
+			for _, x := range []struct {
+				h  *Model
+				st model.State
+			}{{a, sa}, {b, sb}} {
+				x.h.Forward([]model.Seq{{State: x.st, Tokens: prompt[:100], Logits: model.LogitsLast}}, logits)
+				x.h.Forward([]model.Seq{{State: x.st, Tokens: []int32{1}, Logits: model.LogitsLast}}, logits)
+			}
+			if n := held(); n != 2*perSeq {
+				t.Fatalf("the workers hold %d states for two sequences, want %d", n, 2*perSeq)
+			}
+			a.Close()
+			waitHeld(perSeq, "after the first hub disconnected")
+			runtime.KeepAlive(sa)
+			if err := forward(b, []model.Seq{{State: sb, Tokens: []int32{2}, Logits: model.LogitsLast}}, logits); err != nil {
+				t.Fatalf("the second hub's sequence after the first hub left: %v", err)
+			}
+
+			// A hub that leaves during a step that creates a state.
+			for _, w := range workers {
+				w.mu.Lock()
+				w.delay = 300 * time.Millisecond
+				w.mu.Unlock()
+			}
+			c := dial()
+			done := make(chan error, 1)
+			go func() {
+				done <- forward(c, []model.Seq{{State: c.NewState(), Tokens: []int32{3, 4}, Logits: model.LogitsLast}}, make([]float32, c.cfg.Vocab))
+			}()
+			time.Sleep(100 * time.Millisecond)
+			for _, cn := range c.conns { // as when the hub's process dies; Close must not run during a Forward
+				cn.Close()
+			}
+			<-done
+			c.Close()
+			waitHeld(perSeq, "after a hub disconnected during a step")
+			for _, w := range workers {
+				w.mu.Lock()
+				w.delay = 0
+				w.mu.Unlock()
+			}
+			w := workers[0]
+			ctx := w.conns.TagConn(context.Background(), &stats.ConnTagInfo{})
+			w.conns.HandleConn(ctx, &stats.ConnEnd{})
+			dim := w.m.Config.Dim
+			req := &stepRequest{Rows: []row{{ID: 42, N: 1}}, X: make([]float32, dim)}
+			if _, err := w.step(req, &stepReply{}, nil, dim, connOf(ctx)); err != nil {
+				t.Fatal(err)
+			}
+			if n := held(); n != perSeq {
+				t.Errorf("a step run after its connection ended left %d states, want %d", n, perSeq)
+			}
+			runtime.KeepAlive(sb)
+		})
 	}
 }

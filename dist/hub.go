@@ -46,6 +46,12 @@ type Model struct {
 	// a sequence's new tokens into chunks over every rank (sp.go); shorter
 	// inputs run whole on the rank that holds the sequence.
 	SPMinChunk int
+	// SerialRounds makes an sp plan send a round's chunks one after
+	// another, each once the previous rank has answered, instead of all at
+	// once: each rank then computes alone, as it would on a machine of its
+	// own, and the ring messages wait in its inbox. The results are the
+	// same; bench uses it to measure each rank's compute on one machine.
+	SerialRounds bool
 
 	mu       sync.Mutex // serialises Forward; guards everything below
 	nextID   uint64
@@ -101,22 +107,18 @@ func (s *stage) close() {
 	}
 }
 
-// roundTrip sends req and waits up to timeout for the reply; on any
-// failure the stream is dropped.
-func (s *stage) roundTrip(req *stepRequest, reply *stepReply, timeout time.Duration) error {
+// roundTrip sends req and waits up to timeout for the reply, and returns
+// how long it waited; on any failure the stream is dropped.
+func (s *stage) roundTrip(req *stepRequest, reply *stepReply, timeout time.Duration) (time.Duration, error) {
 	if s.stream == nil {
 		ctx, cancel := context.WithTimeout(context.Background(), timeout)
 		err := s.open(ctx)
 		cancel()
 		if err != nil {
-			return err
+			return 0, err
 		}
 	}
 	start := time.Now()
-	defer func() {
-		s.steps.Add(1)
-		s.wait.Add(int64(time.Since(start)))
-	}()
 	done := make(chan error, 1)
 	go func() {
 		err := s.stream.SendMsg(req)
@@ -135,10 +137,13 @@ func (s *stage) roundTrip(req *stepRequest, reply *stepReply, timeout time.Durat
 		<-done
 		err = fmt.Errorf("%w: no reply within %v", ErrTimeout, timeout)
 	}
+	wait := time.Since(start)
+	s.steps.Add(1)
+	s.wait.Add(int64(wait))
 	if err != nil {
 		s.close()
 	}
-	return err
+	return wait, err
 }
 
 // ErrTimeout is the error of a step whose worker did not answer in time.
@@ -295,6 +300,13 @@ func (h *Model) Workers(ctx context.Context) []model.WorkerStatus {
 // leaders' memory (inspect -plan).
 func (h *Model) Info() model.Info { return h.ends.Info() }
 
+// Plan is the plan the hub drives.
+func (h *Model) Plan() Plan { return h.plan }
+
+// MaxBatchTokens is the most rows of one step message: the smallest step
+// size of the hub and its workers.
+func (h *Model) MaxBatchTokens() int { return h.maxT }
+
 // TotalWeightBytes is the weight memory of the hub and every worker.
 func (h *Model) TotalWeightBytes() int64 { return h.wbytes }
 
@@ -450,16 +462,16 @@ func (h *Model) Forward(seqs []model.Seq, logits []float32) {
 				if mb.err == nil {
 					*req = stepRequest{Ops: mb.ops, Rows: mb.rows, X: mb.x}
 					reply.X = mb.x // decode in place
-					err := s.roundTrip(req, reply, h.StepTimeout)
+					wait, err := s.roundTrip(req, reply, h.StepTimeout)
 					if err == nil && len(reply.X) != len(mb.x) {
 						err = fmt.Errorf("returned %d floats, want %d", len(reply.X), len(mb.x))
 					}
 					if err != nil {
 						mb.err = fmt.Errorf("%w: stage %d (%s): %w", model.ErrUnavailable, si, s.addr, err)
 						failed.Store(true)
+					} else {
+						mb.acct.message(len(mb.ops), wait, reply)
 					}
-					mb.peerSent += reply.PeerSent
-					mb.peerRecv += reply.PeerRecv
 					s.peerSent.Add(reply.PeerSent)
 					s.peerRecv.Add(reply.PeerRecv)
 				}
@@ -492,8 +504,7 @@ func (h *Model) Forward(seqs []model.Seq, logits []float32) {
 			out += R
 		}
 		h.free <- mb.x[:cap(mb.x)]
-		h.st.PeersSent += mb.peerSent
-		h.st.PeersRecv += mb.peerRecv
+		h.st.Add(mb.acct)
 		h.st.Steps++
 		h.st.Tokens += int64(mb.T)
 	}
@@ -518,13 +529,13 @@ func (h *Model) microRows(total int) int {
 
 // microBatch is one message's worth of rows on its way through the stages.
 type microBatch struct {
-	ops                []stateOp
-	rows               []row
-	spans              []hubSpan
-	T                  int
-	x                  []float32 // [T, dim], from h.free
-	err                error
-	peerSent, peerRecv uint64
+	ops   []stateOp
+	rows  []row
+	spans []hubSpan
+	T     int
+	x     []float32 // [T, dim], from h.free
+	err   error
+	acct  Stats // what its messages to the stages add to the counters
 }
 
 // hubSpan is one sequence's tokens in a micro-batch and which of their rows

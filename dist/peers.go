@@ -22,8 +22,9 @@ type peerSet struct {
 	timeout   time.Duration // per exchange; a peer that does not answer fails the step
 
 	// Per step (reset by the leader before each step).
-	sent, recv uint64 // payload bytes to and from the peers
-	err        error  // the first failure; later layers are skipped
+	sent, recv uint64        // payload bytes to and from the peers
+	blocked    time.Duration // waiting in Recv for the peers' replies
+	err        error         // the first failure; later layers are skipped
 }
 
 type peer struct {
@@ -102,7 +103,7 @@ func (ps *peerSet) reset() {
 	for _, p := range ps.peers {
 		p.stats.take()
 	}
-	ps.sent, ps.recv = 0, 0
+	ps.sent, ps.recv, ps.blocked = 0, 0, 0
 }
 
 // Send implements minimax01.ExpertPeers.
@@ -165,7 +166,9 @@ func (ps *peerSet) Send(l int, h []float32, T int, ids []int32, wts []float32) {
 // Recv implements minimax01.ExpertPeers: out[t] += the peers' sums, in
 // peer order.
 func (ps *peerSet) Recv(out []float32) {
+	start := time.Now()
 	ps.wg.Wait()
+	ps.blocked += time.Since(start)
 	if ps.err != nil {
 		return
 	}

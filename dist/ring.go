@@ -102,7 +102,8 @@ func (l *ringLink) close() {
 // chunkRing is the minimax01.ChunkRing of one chunk on a worker: it sends
 // to the next rank through out and takes the previous rank's messages of
 // its round from in. The first failure sticks in err; after it every
-// receive returns nothing and every send is skipped.
+// receive returns nothing and every send is skipped. blocked sums the time
+// spent waiting for the previous rank's messages and for sends to go out.
 type chunkRing struct {
 	round      uint64
 	prev, next bool
@@ -111,6 +112,7 @@ type chunkRing struct {
 	timeout    time.Duration
 	buf        []float32 // a KV block being sent
 	err        error
+	blocked    time.Duration
 }
 
 func (r *chunkRing) Prev() bool { return r.prev }
@@ -122,6 +124,8 @@ func (r *chunkRing) recv(l int, kind uint32) *ringMsg {
 	if r.err != nil {
 		return nil
 	}
+	start := time.Now()
+	defer func() { r.blocked += time.Since(start) }()
 	timer := time.NewTimer(r.timeout)
 	defer timer.Stop()
 	for {
@@ -146,6 +150,8 @@ func (r *chunkRing) send(m *ringMsg) {
 	if r.err != nil {
 		return
 	}
+	start := time.Now()
+	defer func() { r.blocked += time.Since(start) }()
 	if err := r.out.send(m); err != nil {
 		r.err = fmt.Errorf("dist: ring to the next rank: %w", err)
 	}
@@ -183,8 +189,9 @@ func (r *chunkRing) SendKV(l, pos, n int, k, v []float32) {
 // with earlier chunks before it starts from an empty state at its position
 // (the sequence's state is on the rank of the first chunk); a rank whose
 // chunk is not the last drops the sequence's state afterwards: it has
-// moved on with the ring.
-func (w *Worker) stepChunk(req *stepRequest, reply *stepReply) error {
+// moved on with the ring. The state it keeps belongs to connection conn;
+// start is when the step began.
+func (w *Worker) stepChunk(req *stepRequest, reply *stepReply, conn uint64, start time.Time) error {
 	if len(req.Rows) != 1 {
 		return status.Errorf(codes.InvalidArgument, "dist: a sequence-parallel chunk with %d rows, want 1", len(req.Rows))
 	}
@@ -198,7 +205,7 @@ func (w *Worker) stepChunk(req *stepRequest, reply *stepReply) error {
 		st = w.m.NewStateAt(int(r.Pos))
 	} else {
 		var err error
-		if st, err = w.state(r); err != nil {
+		if st, err = w.state(r, conn); err != nil {
 			return err
 		}
 	}
@@ -212,6 +219,7 @@ func (w *Worker) stepChunk(req *stepRequest, reply *stepReply) error {
 	}
 	w.m.RunChunk(req.X, st, int(r.N), ring)
 	reply.X = req.X
+	reply.setTimes(time.Since(start), ring.blocked)
 	reply.PeerSent, reply.PeerRecv = 0, 0
 	if w.ringOut != nil {
 		reply.PeerSent = w.ringOut.stats.total[0].Load() - sent0
@@ -219,7 +227,7 @@ func (w *Worker) stepChunk(req *stepRequest, reply *stepReply) error {
 	if next || ring.err != nil {
 		delete(w.states, r.ID)
 	} else {
-		w.states[r.ID] = st
+		w.keep(r.ID, st, conn)
 	}
 	if ring.err != nil {
 		return status.Errorf(codes.Unavailable, "dist: rank %d: %v", w.rank, ring.err)

@@ -36,7 +36,7 @@ type spMessage struct {
 	req   stepRequest
 	parts []spPart // where the rows' hidden states come from and go back to
 	err   error
-	peer  uint64 // ring bytes the rank sent for it
+	acct  Stats // what it adds to the counters (ring bytes, times)
 }
 
 // spPart is n rows of a sequence's hidden states xs[seq][lo:lo+n].
@@ -137,6 +137,12 @@ func (h *Model) forwardSP(seqs []model.Seq, logits []float32) {
 				m.req.Rows = []row{{ID: st.id, N: uint32(chi - clo), Pos: uint32(st.n + clo)}}
 				m.req.Ops, h.rankOps[r] = h.rankOps[r], nil
 				msgs[k] = m
+				if h.SerialRounds {
+					if m.err = h.spSend(r, m, xs); m.err != nil {
+						break
+					}
+					continue
+				}
 				wg.Add(1)
 				go func() {
 					defer wg.Done()
@@ -144,9 +150,16 @@ func (h *Model) forwardSP(seqs []model.Seq, logits []float32) {
 				}()
 			}
 			wg.Wait()
+			slowest := Stats{Rounds: 1}
 			for _, m := range msgs {
+				if m == nil { // not sent after a failure (SerialRounds)
+					continue
+				}
 				first = h.spAccount(m, first)
+				slowest.RoundCompute = max(slowest.RoundCompute, m.acct.Compute)
+				slowest.RoundRing = max(slowest.RoundRing, m.acct.PeersSent)
 			}
+			h.st.Add(slowest)
 			st.n += hi - lo
 			st.loc.home = (start + S - 1) % S
 		}
@@ -193,7 +206,7 @@ func (h *Model) spSend(r int, m *spMessage, xs [][]float32) error {
 	var reply stepReply
 	reply.X = x
 	s := h.stages[r]
-	err := s.roundTrip(&m.req, &reply, h.StepTimeout)
+	wait, err := s.roundTrip(&m.req, &reply, h.StepTimeout)
 	if err == nil && len(reply.X) != len(x) {
 		err = fmt.Errorf("returned %d floats, want %d", len(reply.X), len(x))
 	}
@@ -205,7 +218,7 @@ func (h *Model) spSend(r int, m *spMessage, xs [][]float32) error {
 		copy(xs[p.seq][p.lo*dim:(p.lo+p.n)*dim], reply.X[off:off+p.n*dim])
 		off += p.n * dim
 	}
-	m.peer = reply.PeerSent
+	m.acct.message(len(m.req.Ops), wait, &reply)
 	s.peerSent.Add(reply.PeerSent)
 	return nil
 }
@@ -220,9 +233,9 @@ func (h *Model) spAccount(m *spMessage, first error) error {
 		return first
 	}
 	if m.req.X != nil {
+		h.st.Add(m.acct)
 		h.st.Steps++
 		h.st.Tokens += int64(rowsOf(m))
-		h.st.PeersSent += m.peer
 	}
 	return first
 }

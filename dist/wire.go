@@ -269,20 +269,25 @@ func (m *stepRequest) unmarshal(r *reader) error {
 	return r.err
 }
 
-// stepReply carries the stage's output hidden states and the bytes the
-// leader exchanged with its expert peers for this step.
+// stepReply carries the stage's output hidden states, the bytes the
+// leader exchanged with its expert peers (sp: sent to the next rank of the
+// ring) for this step, and how the worker spent the step: nanoseconds
+// computing, and blocked waiting for expert peers or the ring.
 type stepReply struct {
 	X                  []float32
 	PeerSent, PeerRecv uint64
+	Compute, Blocked   uint64 // ns
 }
 
 func (m *stepReply) marshal(b []byte) []byte {
-	return putU64(putU64(putF32s(b, m.X), m.PeerSent), m.PeerRecv)
+	b = putU64(putU64(putF32s(b, m.X), m.PeerSent), m.PeerRecv)
+	return putU64(putU64(b, m.Compute), m.Blocked)
 }
 
 func (m *stepReply) unmarshal(r *reader) error {
 	m.X = r.f32s(m.X)
 	m.PeerSent, m.PeerRecv = r.u64(), r.u64()
+	m.Compute, m.Blocked = r.u64(), r.u64()
 	return r.err
 }
 

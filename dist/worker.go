@@ -8,10 +8,12 @@ import (
 	"io"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/stats"
 	"google.golang.org/grpc/status"
 
 	"github.com/lightninglm/lightning/model/minimax01"
@@ -83,10 +85,11 @@ type Worker struct {
 	srv  *grpc.Server
 
 	mu      sync.Mutex // guards states, peers and ringOut; a step holds it throughout
-	states  map[uint64]*minimax01.State
+	states  map[uint64]heldState
 	peers   *peerSet
 	ringOut *ringLink     // sp: the stream to the next rank
 	ringIn  chan *ringMsg // sp: the previous rank's messages (ring.go)
+	conns   *connOwner    // the live connections, which own the states
 
 	// PeerTimeout bounds a leader's exchange with an expert peer (set before
 	// Serve; NewWorker sets DefaultStepTimeout/2, below the hub's wait).
@@ -119,8 +122,100 @@ func NewWorker(m *minimax01.Model, plan Plan, rank int, sec Security) (*Worker, 
 	if err := sec.Check(); err != nil {
 		return nil, err
 	}
-	return &Worker{m: m, plan: plan, rank: rank, part: part, sec: sec, states: map[uint64]*minimax01.State{},
-		ringIn: make(chan *ringMsg, ringInbox), PeerTimeout: DefaultStepTimeout / 2}, nil
+	w := &Worker{m: m, plan: plan, rank: rank, part: part, sec: sec, states: map[uint64]heldState{},
+		ringIn: make(chan *ringMsg, ringInbox), PeerTimeout: DefaultStepTimeout / 2}
+	w.conns = &connOwner{w: w, live: map[uint64]bool{}}
+	return w, nil
+}
+
+// heldState is a sequence's state on a worker and the connection whose
+// steps made it (0: none known, kept until dropped).
+type heldState struct {
+	st   *minimax01.State
+	conn uint64
+}
+
+// A sequence's state belongs to the connection whose steps created it: the
+// hub's (or one hub's, when several share the workers). When that
+// connection ends — the hub closed it or exited, or its machine vanished
+// and TCP keep-alive gave up on it — nothing can reach the states any more,
+// and the worker releases them. A step stream that fails and is reopened on
+// the same connection keeps them.
+
+// connKey is the context key of a connection's id.
+type connKey struct{}
+
+// connOwner is the worker's gRPC stats handler: it gives each connection
+// an id (in its context) and releases the connection's states when it
+// ends. It has its own lock: a connection may open while a step holds the
+// worker's (the ring stream a running chunk waits for).
+type connOwner struct {
+	w    *Worker
+	next atomic.Uint64
+	mu   sync.Mutex
+	live map[uint64]bool
+}
+
+func (o *connOwner) TagConn(ctx context.Context, _ *stats.ConnTagInfo) context.Context {
+	id := o.next.Add(1)
+	o.mu.Lock()
+	o.live[id] = true
+	o.mu.Unlock()
+	return context.WithValue(ctx, connKey{}, id)
+}
+
+func (o *connOwner) HandleConn(ctx context.Context, s stats.ConnStats) {
+	if _, ok := s.(*stats.ConnEnd); !ok {
+		return
+	}
+	id := connOf(ctx)
+	o.mu.Lock()
+	delete(o.live, id)
+	o.mu.Unlock()
+	o.w.release(id)
+}
+
+func (o *connOwner) TagRPC(ctx context.Context, _ *stats.RPCTagInfo) context.Context { return ctx }
+func (o *connOwner) HandleRPC(context.Context, stats.RPCStats)                       {}
+
+// alive reports whether connection id is still open (0, no connection, is).
+func (o *connOwner) alive(id uint64) bool {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return id == 0 || o.live[id]
+}
+
+// connOf is the id of the connection of a stream's context (0: none).
+func connOf(ctx context.Context) uint64 {
+	id, _ := ctx.Value(connKey{}).(uint64)
+	return id
+}
+
+// keep stores st as sequence id's state, owned by connection conn, unless
+// that connection has ended (its states were released; the step's reply
+// cannot reach anyone). Called with w.mu held.
+func (w *Worker) keep(id uint64, st *minimax01.State, conn uint64) {
+	if w.conns.alive(conn) {
+		w.states[id] = heldState{st: st, conn: conn}
+	}
+}
+
+// release forgets the states owned by connection conn.
+func (w *Worker) release(conn uint64) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for id, h := range w.states {
+		if h.conn == conn {
+			delete(w.states, id)
+		}
+	}
+}
+
+// heldStates is the number of sequence states the worker holds.
+func (w *Worker) heldStates() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return len(w.states)
 }
 
 // Part is what the worker holds.
@@ -132,7 +227,7 @@ func (w *Worker) Serve(lis net.Listener) error {
 	if err != nil {
 		return err
 	}
-	opts = append(opts, grpc.MaxRecvMsgSize(1<<30), grpc.MaxSendMsgSize(1<<30))
+	opts = append(opts, grpc.MaxRecvMsgSize(1<<30), grpc.MaxSendMsgSize(1<<30), grpc.StatsHandler(w.conns))
 	w.mu.Lock()
 	w.srv = grpc.NewServer(opts...)
 	w.srv.RegisterService(&serviceDesc, w)
@@ -215,6 +310,7 @@ func (w *Worker) steps(ss grpc.ServerStream) error {
 	var reply stepReply
 	var rows []minimax01.Rows
 	dim := w.m.Config.Dim
+	conn := connOf(ss.Context())
 	for {
 		if err := ss.RecvMsg(&req); err != nil {
 			if errors.Is(err, io.EOF) {
@@ -223,7 +319,7 @@ func (w *Worker) steps(ss grpc.ServerStream) error {
 			return err
 		}
 		var err error
-		if rows, err = w.step(&req, &reply, rows[:0], dim); err != nil {
+		if rows, err = w.step(&req, &reply, rows[:0], dim, conn); err != nil {
 			return err
 		}
 		if err := ss.SendMsg(&reply); err != nil {
@@ -232,9 +328,10 @@ func (w *Worker) steps(ss grpc.ServerStream) error {
 	}
 }
 
-// step applies req's state operations and runs its rows; it returns rows
+// step applies req's state operations and runs its rows, for the hub on
+// connection conn (which owns the states it creates); it returns rows
 // (reused by the next step).
-func (w *Worker) step(req *stepRequest, reply *stepReply, rows []minimax01.Rows, dim int) ([]minimax01.Rows, error) {
+func (w *Worker) step(req *stepRequest, reply *stepReply, rows []minimax01.Rows, dim int, conn uint64) ([]minimax01.Rows, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.busy != nil {
@@ -242,17 +339,17 @@ func (w *Worker) step(req *stepRequest, reply *stepReply, rows []minimax01.Rows,
 		defer w.busy.add(-1)
 	}
 	time.Sleep(w.delay)
+	start := time.Now()
 	for _, o := range req.Ops {
 		switch o.Kind {
 		case opClone:
-			if st, ok := w.states[o.A]; ok {
-				w.states[o.B] = st.Clone().(*minimax01.State)
-			} else {
-				delete(w.states, o.B)
+			delete(w.states, o.B)
+			if h, ok := w.states[o.A]; ok {
+				w.keep(o.B, h.st.Clone().(*minimax01.State), conn)
 			}
 		case opReset:
-			if st, ok := w.states[o.A]; ok {
-				st.Reset()
+			if h, ok := w.states[o.A]; ok {
+				h.st.Reset()
 			}
 		case opDrop:
 			delete(w.states, o.A)
@@ -261,11 +358,11 @@ func (w *Worker) step(req *stepRequest, reply *stepReply, rows []minimax01.Rows,
 		}
 	}
 	if req.Round != 0 {
-		return rows, w.stepChunk(req, reply) // ring.go
+		return rows, w.stepChunk(req, reply, conn, start) // ring.go
 	}
 	T := 0
 	for _, r := range req.Rows {
-		st, err := w.state(r)
+		st, err := w.state(r, conn)
 		if err != nil {
 			return rows, err
 		}
@@ -283,6 +380,11 @@ func (w *Worker) step(req *stepRequest, reply *stepReply, rows []minimax01.Rows,
 	w.m.RunLayers(req.X, rows, w.part.First, w.part.Last, peers)
 	reply.X = req.X
 	reply.PeerSent, reply.PeerRecv = 0, 0
+	var blocked time.Duration
+	if w.peers != nil {
+		blocked = w.peers.blocked
+	}
+	reply.setTimes(time.Since(start), blocked)
 	if w.peers != nil {
 		reply.PeerSent, reply.PeerRecv = w.peers.sent, w.peers.recv
 		if err := w.peers.err; err != nil {
@@ -295,20 +397,27 @@ func (w *Worker) step(req *stepRequest, reply *stepReply, rows []minimax01.Rows,
 	return rows, nil
 }
 
+// setTimes records in the reply how the worker spent a step of busy
+// wall time, blocked of it waiting for expert peers or the ring.
+func (m *stepReply) setTimes(busy, blocked time.Duration) {
+	m.Compute, m.Blocked = uint64(max(busy-blocked, 0)), uint64(blocked)
+}
+
 // state returns the state of r's sequence, which must be at r.Pos (a new
-// one at position 0).
-func (w *Worker) state(r row) (*minimax01.State, error) {
-	st, ok := w.states[r.ID]
+// one at position 0, owned by connection conn).
+func (w *Worker) state(r row, conn uint64) (*minimax01.State, error) {
+	h, ok := w.states[r.ID]
+	st := h.st
 	if !ok && r.Pos == 0 {
 		st = w.m.NewStateCap(0)
-		w.states[r.ID] = st
+		w.keep(r.ID, st, conn)
 	}
 	if !ok && r.Pos != 0 || ok && st.Len() != int(r.Pos) {
 		have := -1
 		if ok {
 			have = st.Len()
 		}
-		return nil, status.Errorf(codes.FailedPrecondition, "dist: rank %d: sequence %x at position %d, worker has %d tokens (-1: unknown); was the worker restarted?", w.rank, r.ID, r.Pos, have)
+		return nil, status.Errorf(codes.FailedPrecondition, "dist: rank %d: sequence %x at position %d, worker has %d tokens (-1: unknown); was the worker restarted, or the hub's connection lost?", w.rank, r.ID, r.Pos, have)
 	}
 	return st, nil
 }

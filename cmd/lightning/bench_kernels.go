@@ -20,8 +20,8 @@ import (
 func init() {
 	register(&command{
 		name:    "bench",
-		summary: "measure the machine's limits and the kernels' throughput against them",
-		usage:   "-kernels [-json] [-threads N]  |  [-model DIR | -preset NAME] [-prefill N,...] [-decode-ctx N,...] [-long N] [-kv f32|bf16|int8] [-profile] [-json]  |  -train [-preset NAME,...] [-seq-len N] [-steps N] [-json]",
+		summary: "measure the machine's limits, the kernels against them, the model end to end (or against a plan of workers) and training steps",
+		usage:   "-kernels [-json] [-threads N]  |  [-model DIR | -preset NAME] [-prefill N,...] [-decode-ctx N,...] [-long N] [-kv f32|bf16|int8] [-profile] [-json]  |  [-model DIR | -preset NAME] -plan PLAN (-workers ADDR,... | -local-workers N) [-prefill N,...] [-decode-ctx N,...] [-rounds N] [-link-gbps G] [-json]  |  -train [-preset NAME,...] [-seq-len N] [-steps N] [-json]",
 		help: `-kernels measures, in one run, the machine's read bandwidth (1 GiB streamed), its fp32 FMA peak
 and its VDPBF16PS peak on the chosen threads, then times each kernel at MiniMax shapes and reports
 it as a ratio to those limits: GEMM GFLOP/s ÷ FMA peak (bf16-dot GEMM ÷ bf16 peak), decode GEMV
@@ -67,6 +67,31 @@ ratios, and from one profiled prefill of each path the experts' share of the ste
 SwiGLU, pool waits) and the pool dispatches per step; with -profile both profiles are printed.
 The two paths give bitwise the same results.
 
+-plan PLAN with -workers ADDR,… or -local-workers N (the flags of serve, generate and logits; see
+'lightning worker') compares, in one run, the single-process engine with the same model run under the
+plan (pp=N, ep=N, pp=N,ep=M, sp=N), on the same prompts: -rounds interleaved rounds of each
+measurement, alternating which goes first, and their medians. Each -prefill length is one forward
+pass of the whole prompt from a fresh state (as generate and logits run it; sp cuts it into rounds of
+N chunks); each -decode-ctx context is -decode-n one-token steps after a prompt of that length. For
+each it reports the tok/s of both and the median of the paired ratios plan ÷ single (for decode also
+the latency the plan adds per step), the bytes per prompt or generated token that crossed between the
+processes as the dist layer counted them (between the hub and the workers, and between workers:
+expert exchanges or the sp ring), next to the analytic figure for the same messages (exact, except
+ep's expert exchanges, which depend on the router: "~", expected under uniform routing), and the
+network share: of the time the hub waited for the workers' replies, the share they did not spend
+computing (moving and encoding messages, waiting for expert peers or for the previous rank of the
+ring).
+
+For sp=N it also projects the prefill onto N machines like this one joined by -link-gbps links: each
+round runs the prefill once more, next to the single process, with the ranks of each chunk round one
+after another, so each computes alone as on a machine of its own; the projected time is the hub's own
+work + the sum over chunk rounds of the slowest rank's compute + (the ring bytes of the busiest rank
+boundary + the hub's bytes) ÷ the link rate, transfers not overlapped with compute and link latency
+left out, and the speed-up is the median of the rounds' single-process time ÷ projected time. It also
+gives every rank's compute summed against the single process: the work LASP adds. With -local-workers the workers share this
+machine's cores, so the measured plan is slower than one process; the projection is the figure to
+read. -quant quantizes both at load.
+
 -train times training steps of random fp32 presets (-preset, default tiny,m300): one packed
 sequence of -seq-len tokens per step, split into the layers' forward, the LM head with the loss
 (forward and backward fused), the layers' backward and the AdamW step; the fastest of -steps after
@@ -83,7 +108,10 @@ Examples:
   lightning bench -preset m300 -prefill '' -decode-ctx 0 -ab-dispatch 15
   lightning bench -preset m300 -prefill 512,2048 -decode-ctx '' -ab-prefill 9
   lightning bench -preset long -prefill '' -decode-ctx '' -long 1M -chunk 4096
-  lightning bench -train -threads 2`,
+  lightning bench -train -threads 2
+  lightning bench -preset long -plan sp=2 -local-workers 2 -prefill 64K -decode-ctx ''
+  lightning bench -preset m300 -plan pp=2 -local-workers 2 -prefill 2048 -decode-ctx 0,2048 -rounds 5
+  lightning bench -model DIR -plan ep=4 -workers h1:7000,h2:7000,h3:7000,h4:7000 -quant q8 -json`,
 		run: runBench,
 	})
 }
@@ -119,6 +147,11 @@ func runBench(fs *flag.FlagSet, args []string) error {
 	fs.IntVar(&mo.abPrefill, "ab-prefill", 0, "model mode: rounds of an interleaved A/B at each -prefill length: the prefill before issue 17's expert work (experts cut between threads by output columns, 14-row kernels for partial panels) against after (experts in one dispatch cut by tokens, edge kernels) (0 = off)")
 	fs.BoolVar(&mo.lazy, "lazy-weights", false, "model mode: do not prefault the weights at load (the behaviour before prefaulting, to compare the first prefill)")
 	fs.BoolVar(&mo.bf16Dot, "bf16-dot", false, "model mode: multiply BF16 attention/expert matrices with the lossy VDPBF16PS path (activations rounded to bf16)")
+	d := addDistFlags(fs, true)
+	var po planBenchOptions
+	fs.StringVar(&mo.quant, "quant", "", "model mode: quantize the weights at load (q8, q8b32, q4g64, …; see 'lightning quantize')")
+	fs.IntVar(&po.rounds, "rounds", 3, "with -plan: interleaved rounds of the single process and the plan per measurement (medians)")
+	fs.Float64Var(&po.linkGbps, "link-gbps", 25, "with -plan sp=N: the link rate, in Gbit/s, of the projected speed-up on N machines")
 	if err := parseFlags(fs, args, false); err != nil {
 		return err
 	}
@@ -141,7 +174,28 @@ func runBench(fs *flag.FlagSet, args []string) error {
 	if f.threads < 0 {
 		return fmt.Errorf("%w: -threads %d: must be ≥ 0", errUsage, f.threads)
 	}
+	if *d.plan != "" || d.enabled() {
+		for _, name := range []string{"kernels", "train", "threads", "long", "profile", "ab-dispatch", "ab-prefill", "lazy-weights", "kv", "bf16-dot", "gguf-blocks"} {
+			if flagSet(fs, name) {
+				return fmt.Errorf("%w: -%s is not available with -plan (it compares the single process with the plan as serve runs them)", errUsage, name)
+			}
+		}
+		if po.rounds < 1 || po.linkGbps <= 0 {
+			return fmt.Errorf("%w: -rounds must be ≥ 1 and -link-gbps > 0", errUsage)
+		}
+		if mo.dir != "" && mo.preset != "" {
+			return fmt.Errorf("%w: give -model DIR or -preset NAME, not both", errUsage)
+		}
+		return benchPlanMode(stdout, fs, mo, po, d)
+	}
+	for _, name := range []string{"rounds", "link-gbps"} {
+		if flagSet(fs, name) {
+			return fmt.Errorf("%w: -%s needs -plan", errUsage, name)
+		}
+	}
 	switch {
+	case (f.train || f.kernels) && mo.quant != "":
+		return fmt.Errorf("%w: -quant is for model mode (-model, -preset or the built-in model)", errUsage)
 	case f.train:
 		if f.kernels || mo.dir != "" {
 			return fmt.Errorf("%w: -train runs presets only; -kernels and -model are separate runs", errUsage)

@@ -33,6 +33,7 @@ type modelBenchOptions struct {
 	chunk       int   // prefill chunk (MaxBatchTokens)
 	long        int   // one long prefill of this many tokens (0 = off)
 	kvType      string
+	quant       string // -quant: quantize the weights at load
 	bf16Dot     bool
 	json        bool
 	profile     bool // split each measured step by op class (trace.Profile)
@@ -365,8 +366,12 @@ func benchModelMode(w io.Writer, stderr io.Writer, o modelBenchOptions) error {
 			return err
 		}
 	}
+	q, err := quantOption(o.quant)
+	if err != nil {
+		return err
+	}
 	t0 := time.Now()
-	m, err := loadModel(dir, minimax01.Options{MaxBatchTokens: o.chunk, KVType: kv, BF16Dot: o.bf16Dot, LazyWeights: o.lazy}, stderr)
+	m, err := loadModel(dir, minimax01.Options{MaxBatchTokens: o.chunk, KVType: kv, Quant: q, BF16Dot: o.bf16Dot, LazyWeights: o.lazy}, stderr)
 	if err != nil {
 		return err
 	}
@@ -374,13 +379,7 @@ func benchModelMode(w io.Writer, stderr io.Writer, o modelBenchOptions) error {
 	r := &modelReport{Model: modelLabel(dir), Threads: kernels.Threads(), LoadAvg: loadAvg(), LoadSecs: time.Since(t0).Seconds(), LazyWeights: o.lazy}
 	c := m.Config
 	V := c.Vocab
-	prompt := func(n int) []int32 {
-		p := make([]int32, n)
-		for i := range p {
-			p[i] = int32((i*7919 + 13) % V)
-		}
-		return p
-	}
+	prompt := func(n int) []int32 { return benchPrompt(n, V) }
 	logits := make([]float32, V)
 	var prof *trace.Profile
 	if o.profile {
@@ -498,7 +497,7 @@ func benchModelMode(w io.Writer, stderr io.Writer, o modelBenchOptions) error {
 		for l, k := range c.LayerKinds {
 			timer.softmax[l] = k == minimax01.Softmax
 		}
-		lm, err := loadModelAt(dir, minimax01.Options{MaxBatchTokens: o.chunk, KVType: kv, BF16Dot: o.bf16Dot, Tracer: timer})
+		lm, err := loadModelAt(dir, minimax01.Options{MaxBatchTokens: o.chunk, KVType: kv, Quant: q, BF16Dot: o.bf16Dot, Tracer: timer})
 		if err != nil {
 			return err
 		}
