@@ -21,7 +21,7 @@ func init() {
 	register(&command{
 		name:    "bench",
 		summary: "measure the machine's limits, the kernels against them, the model end to end (or against a plan of workers) and training steps",
-		usage:   "-kernels [-json] [-threads N]  |  [-model DIR | -preset NAME] [-prefill N,...] [-decode-ctx N,...] [-long N] [-kv f32|bf16|int8] [-profile] [-json]  |  [-model DIR | -preset NAME] -plan PLAN (-workers ADDR,... | -local-workers N) [-prefill N,...] [-decode-ctx N,...] [-rounds N] [-link-gbps G] [-json]  |  -train [-preset NAME,...] [-seq-len N] [-steps N] [-json]",
+		usage:   "-kernels [-json] [-threads N]  |  [-model DIR | -preset NAME] [-prefill N,...] [-decode-ctx N,...] [-long N] [-kv f32|bf16|int8] [-profile] [-json]  |  [-model DIR | -preset NAME] -plan PLAN (-workers ADDR,... | -local-workers N) [-prefill N,...] [-decode-ctx N,...] [-rounds N] [-link-gbps G] [-json]  |  -compare SPEC[:FORMAT],... [-rounds N] [-prefill N,...] [-decode-ctx N,...] [-bw-mb N] [-json]  |  -train [-preset NAME,...] [-seq-len N] [-steps N] [-json]",
 		help: `-kernels measures, in one run, the machine's read bandwidth (1 GiB streamed), its fp32 FMA peak
 and its VDPBF16PS peak on the chosen threads, then times each kernel at MiniMax shapes and reports
 it as a ratio to those limits: GEMM GFLOP/s ÷ FMA peak (bf16-dot GEMM ÷ bf16 peak), decode GEMV
@@ -39,6 +39,23 @@ tokens reporting ms/token at 8K, 32K, 128K, 512K and 1M and the peak RSS against
 It also reports the load time and the first prefill after load (the first -prefill length, run
 before anything else) against the same length warm; -lazy-weights loads without prefaulting.
 Presets are written once as random BF16 models into the temp folder.
+
+-compare SPEC,SPEC,… times several models, or one model in several weight formats, in one process.
+A SPEC is a model folder, a .gguf file, ORG/REPO pulled, a preset or builtin (the built-in model),
+optionally with :FORMAT, a format of 'lightning quantize' (q8, q8b32, q4g64, …) to quantize it to at
+load as -quant does. Each of -rounds rounds measures the read bandwidth (-bw-mb MiB streamed twice),
+then runs every model in turn (A, B, C, then B, C, A, …: each round starts one model later), each
+timing a prefill of every -prefill length from a fresh state and -decode-n tokens at every
+-decode-ctx context (a state prefilled once to that context, which each round continues). It reports
+per model the weight bytes one decoded token reads in their stored formats (a GGUF file's blocks at
+their real size: Q8_0 34 B per 32 weights, as q8b32; Q4_K 144 B, Q5_K 176 B, Q6_K 210 B per 256,
+used in place), split by format; for each point the median tok/s and the median of the rounds'
+paired ratios to the first SPEC, with their range; and for decode the bytes moved per token (weights,
+KV cache read, lightning states read and written) × tok/s ÷ the same round's read bandwidth (median).
+The models stay loaded together when their weights fit in 70% of the available memory; otherwise each
+is loaded in its turn of every round (and its decode states prefilled again). Giving a SPEC twice is an
+A/A run: how far its ratio strays from 1 is the noise of the machine. -chunk, -kv, -decode-n,
+-threads and -bf16-dot apply to every model.
 
 -profile splits the wall time of each measured prefill and decode point's steps by op class (each
 GEMM by the role of its weights, MoE routing, gather and scatter, the lightning inter- and
@@ -104,6 +121,10 @@ Examples:
   lightning bench -prefill 512 -decode-ctx 0
   lightning bench -preset m300
   lightning bench -preset b2 -prefill 2048 -decode-ctx 0 -json
+  lightning random-model -preset b2 -o /tmp/b2
+  lightning convert -model /tmp/b2 -to gguf -type q8_0 -o /tmp/b2-q8_0.gguf
+  lightning convert -model /tmp/b2 -to gguf -type q4_k_m -o /tmp/b2-q4_k_m.gguf
+  lightning bench -compare /tmp/b2:q8,/tmp/b2:q4g64,/tmp/b2-q8_0.gguf,/tmp/b2-q4_k_m.gguf -prefill '' -decode-ctx 0
   lightning bench -preset m300 -prefill 2048 -decode-ctx 0 -profile
   lightning bench -preset m300 -prefill '' -decode-ctx 0 -ab-dispatch 15
   lightning bench -preset m300 -prefill 512,2048 -decode-ctx '' -ab-prefill 9
@@ -150,8 +171,9 @@ func runBench(fs *flag.FlagSet, args []string) error {
 	d := addDistFlags(fs, true)
 	var po planBenchOptions
 	fs.StringVar(&mo.quant, "quant", "", "model mode: quantize the weights at load (q8, q8b32, q4g64, …; see 'lightning quantize')")
-	fs.IntVar(&po.rounds, "rounds", 3, "with -plan: interleaved rounds of the single process and the plan per measurement (medians)")
+	fs.IntVar(&po.rounds, "rounds", 3, "with -plan or -compare: interleaved rounds per measurement (medians, and paired ratios)")
 	fs.Float64Var(&po.linkGbps, "link-gbps", 25, "with -plan sp=N: the link rate, in Gbit/s, of the projected speed-up on N machines")
+	cf := addCompareFlags(fs, &po.rounds)
 	if err := parseFlags(fs, args, false); err != nil {
 		return err
 	}
@@ -174,8 +196,11 @@ func runBench(fs *flag.FlagSet, args []string) error {
 	if f.threads < 0 {
 		return fmt.Errorf("%w: -threads %d: must be ≥ 0", errUsage, f.threads)
 	}
+	if cf.given(fs) {
+		return runBenchCompare(fs, cf, mo, f.threads)
+	}
 	if *d.plan != "" || d.enabled() {
-		for _, name := range []string{"kernels", "train", "threads", "long", "profile", "ab-dispatch", "ab-prefill", "lazy-weights", "kv", "bf16-dot", "gguf-blocks"} {
+		for _, name := range []string{"kernels", "train", "threads", "long", "profile", "ab-dispatch", "ab-prefill", "lazy-weights", "kv", "bf16-dot"} {
 			if flagSet(fs, name) {
 				return fmt.Errorf("%w: -%s is not available with -plan (it compares the single process with the plan as serve runs them)", errUsage, name)
 			}
@@ -188,10 +213,11 @@ func runBench(fs *flag.FlagSet, args []string) error {
 		}
 		return benchPlanMode(stdout, fs, mo, po, d)
 	}
-	for _, name := range []string{"rounds", "link-gbps"} {
-		if flagSet(fs, name) {
-			return fmt.Errorf("%w: -%s needs -plan", errUsage, name)
-		}
+	if flagSet(fs, "rounds") {
+		return fmt.Errorf("%w: -rounds needs -plan or -compare", errUsage)
+	}
+	if flagSet(fs, "link-gbps") {
+		return fmt.Errorf("%w: -link-gbps needs -plan", errUsage)
 	}
 	switch {
 	case (f.train || f.kernels) && mo.quant != "":

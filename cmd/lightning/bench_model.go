@@ -135,8 +135,7 @@ func runDispatchAB(m *minimax01.Model, o modelBenchOptions, ctx int, prompt func
 	}
 	tok := []int32{1}
 	step := func() { m.Forward([]model.Seq{{State: st, Tokens: tok, Logits: model.LogitsLast}}, logits) }
-	info := m.Info()
-	moved := r.WeightBytes + info.BytesPerTok*int64(ctx) + 2*info.StateBytes
+	moved := m.DecodeBytes(ctx)
 	cost, rate, serial := kernels.DispatchCost()
 	ab := dispatchAB{Context: ctx, Rounds: o.abDispatch, Tokens: o.decodeN, BytesTok: moved,
 		DispatchCostNs: float64(cost.Nanoseconds()), ThreadReadGBs: rate / 1e9, SerialBytesMeasured: serial}
@@ -475,8 +474,7 @@ func benchModelMode(w io.Writer, stderr io.Writer, o modelBenchOptions) error {
 			addProfile(fmt.Sprintf("decode at context %d", ctx), trace.Decode, &prof.Phases[trace.Decode], el)
 		}
 		tps := float64(o.decodeN) / sec
-		info := m.Info()
-		moved := r.WeightBytes + info.BytesPerTok*int64(ctx) + 2*info.StateBytes
+		moved := m.DecodeBytes(ctx)
 		r.Decode = append(r.Decode, decodePoint{Context: ctx, Tokens: o.decodeN, TokPerSec: tps, BytesTok: moved,
 			GBs: float64(moved) * tps / 1e9, Roofline: float64(moved) * tps / 1e9 / r.ReadBW})
 	}

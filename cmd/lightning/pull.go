@@ -104,30 +104,42 @@ func resolveModelFlag(fs *flag.FlagSet) error {
 		if f == nil || f.Value.String() == "" {
 			continue
 		}
-		v := f.Value.String()
-		if _, err := os.Stat(v); err == nil {
-			continue
-		}
-		parts := strings.SplitN(v, "/", 3)
-		if len(parts) < 2 || !hub.IsRepoID(parts[0]+"/"+parts[1]) {
-			continue
-		}
-		snap, err := hub.FromEnv().Resolve(parts[0]+"/"+parts[1], "")
+		p, ok, err := resolvePulled(f.Value.String())
 		if err != nil {
-			return fmt.Errorf("-%s %s: %w", name, v, err)
+			return fmt.Errorf("-%s %w", name, err)
 		}
-		p := snap
-		if len(parts) == 3 {
-			p = filepath.Join(snap, filepath.FromSlash(parts[2]))
-		} else if p, err = pickInSnapshot(snap); err != nil {
-			return fmt.Errorf("-%s %s: %w", name, v, err)
+		if ok {
+			if err := f.Value.Set(p); err != nil {
+				return err
+			}
 		}
-		if err := f.Value.Set(p); err != nil {
-			return err
-		}
-		pulledAs[p] = v
 	}
 	return nil
+}
+
+// resolvePulled maps v, when it is ORG/REPO or ORG/REPO/PATH and not a
+// local path, to its place in the cached snapshot of the repository
+// (ok false: v is left as it is).
+func resolvePulled(v string) (path string, ok bool, err error) {
+	if _, err := os.Stat(v); err == nil {
+		return "", false, nil
+	}
+	parts := strings.SplitN(v, "/", 3)
+	if len(parts) < 2 || !hub.IsRepoID(parts[0]+"/"+parts[1]) {
+		return "", false, nil
+	}
+	snap, err := hub.FromEnv().Resolve(parts[0]+"/"+parts[1], "")
+	if err != nil {
+		return "", false, fmt.Errorf("%s: %w", v, err)
+	}
+	p := snap
+	if len(parts) == 3 {
+		p = filepath.Join(snap, filepath.FromSlash(parts[2]))
+	} else if p, err = pickInSnapshot(snap); err != nil {
+		return "", false, fmt.Errorf("%s: %w", v, err)
+	}
+	pulledAs[p] = v
+	return p, true, nil
 }
 
 var splitPart = regexp.MustCompile(`-(\d{5})-of-\d{5}\.gguf$`)

@@ -260,7 +260,8 @@ func initParam(dst []float32, p Param, std float64, seed uint64) {
 }
 
 // WeightBytes are the memory of a model's weights as loaded: matrices in
-// their stored or quantized format (scales included), vectors as fp32.
+// their stored or quantized format (scales included; ggml blocks at their
+// block size), vectors as fp32.
 type WeightBytes struct {
 	Total int64 // every parameter once (a tied head is the embedding)
 	// PerToken is what one decoded token reads: one embedding row, the LM
@@ -268,32 +269,58 @@ type WeightBytes struct {
 	// each layer's experts at their average size. Norms count: they are
 	// read on every token like the rest.
 	PerToken int64
+	// PerTokenByType splits PerToken by the format the bytes are read in
+	// (vectors count as F32). The experts' share is rounded down per type,
+	// so the values may add up to a few bytes less than PerToken.
+	PerTokenByType map[quant.Type]int64
 }
 
 // Bytes measures w, whose shapes are c's, by walking the parameter table.
 func (w *Weights) Bytes(c *Config) WeightBytes {
-	var b WeightBytes
+	b := WeightBytes{PerTokenByType: map[quant.Type]int64{}}
 	var experts int64
+	expertsByType := map[quant.Type]int64{}
 	for _, p := range ParamTable(c) {
 		var n int64
+		typ := quant.F32
 		if m, v := w.Bind(p); m != nil {
-			n = int64(m.Bytes())
+			n, typ = int64(m.Bytes()), m.Type
 		} else {
 			n = int64(len(*v)) * 4
 		}
 		b.Total += n
+		var read int64 // bytes of p one token reads, experts aside
 		switch {
 		case p.Role == RoleEmbed:
-			b.PerToken += n / int64(c.Vocab) // the token's row
+			read = n / int64(c.Vocab) // the token's row
 			if c.TieEmbeddings {
-				b.PerToken += n // and all of it as the LM head
+				read += n // and all of it as the LM head
 			}
 		case p.Expert >= 0:
 			experts += n
+			expertsByType[typ] += n
 		default:
-			b.PerToken += n
+			read = n
+		}
+		b.PerToken += read
+		if read > 0 {
+			b.PerTokenByType[typ] += read
 		}
 	}
 	b.PerToken += experts * int64(c.TopK) / int64(c.Experts)
+	for typ, n := range expertsByType {
+		b.PerTokenByType[typ] += n * int64(c.TopK) / int64(c.Experts)
+	}
 	return b
+}
+
+// DecodeBytes is what one decode step of a sequence at context ctx moves
+// through memory: the weights one token reads, in the format they are
+// stored in (WeightBytes.PerToken), the softmax layers' KV cache of ctx
+// tokens, read, and the lightning layers' fp32 states, read and written.
+// Over the read bandwidth it is the floor of a decode step's time.
+func (m *Model) DecodeBytes(ctx int) int64 {
+	c := m.Config
+	kv := int64(c.Count(Softmax)) * m.kvType.BytesPerToken(c.KVHeads, c.HeadDim)
+	return m.Weights.Bytes(c).PerToken + kv*int64(ctx) + 2*c.Memory().StateBytes
 }
