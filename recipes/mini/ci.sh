@@ -64,9 +64,9 @@ cmp "$tmp/a/run/$last/model.safetensors" "$tmp/b/run/$last/model.safetensors" ||
 
 echo "-- phase 2 (retrieval.sh) from the resumed run: passkey documents never cut by a sequence boundary" >&2
 # Its passkey documents need longer sequences than the miniature's 64 tokens: with 384 ids the longest is about 2,000.
-MINI_SEQ_LEN=4096 MINI_BATCH_TOKENS=4096 MINI_RETRIEVAL_STEPS=6 MINI_RETRIEVAL_SHORT=6 MINI_RETRIEVAL_LONG=2 \
+MINI_SEQ_LEN=4096 MINI_BATCH_TOKENS=4096 MINI_RETRIEVAL_STEPS=6 MINI_RETRIEVAL_SHORT=6 MINI_RETRIEVAL_LONG=2 MINI_RETRIEVAL_REPEAT=4 \
 	MINI_RETRIEVAL_FILL=400 "$here/retrieval.sh" "$tmp/b" 2>"$tmp/r.log" || { cat "$tmp/r.log" >&2; fail "retrieval.sh"; }
-grep -q 'whole documents 8 ' "$tmp/r.log" || { cat "$tmp/r.log" >&2; fail "retrieval.sh did not arrange its 8 passkey documents"; }
+grep -q 'whole documents 12 ' "$tmp/r.log" || { cat "$tmp/r.log" >&2; fail "retrieval.sh did not arrange its 8 passkey and 4 copying documents"; }
 [ -d "$tmp/b/retrieval/step-00000006" ] || fail "retrieval.sh wrote no step-00000006 checkpoint"
 
 echo "-- run and perplexity on $last" >&2

@@ -7,9 +7,11 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -564,5 +566,44 @@ func TestArrange(t *testing.T) {
 	}
 	if _, err := arrange(whole, fill[:10], seqLen, 0.4); err == nil || !strings.Contains(err.Error(), "ran out") {
 		t.Errorf("too few fill documents: err = %v", err)
+	}
+}
+
+// TestRepeatDocs checks the copying documents: the list twice, its length
+// within bounds, about the asked share of numbers, and the same documents
+// from the same seed.
+func TestRepeatDocs(t *testing.T) {
+	words := distinctWords([]string{"The cat sat; the CAT ran. A dog's 42 bones", "naïve x"})
+	if got, want := strings.Join(words, " "), "bones cat ran sat the"; got != want {
+		t.Fatalf("distinctWords = %q, want %q: lower-case words of 2 to 12 letters a-z, once each, sorted", got, want)
+	}
+	draw := func() []string { return repeatDocs(rand.New(rand.NewPCG(7, 1)), words, 400, 3, 9, 0.3) }
+	docs := draw()
+	items, nums := 0, 0
+	for _, d := range docs {
+		body, ok := strings.CutPrefix(d, "Repeat the list.\n\n")
+		parts := strings.Split(strings.TrimSuffix(body, "\n"), "\n\n")
+		if !ok || len(parts) != 2 || parts[0] != parts[1] {
+			t.Fatalf("document %q is not the instruction and one list twice", d)
+		}
+		f := strings.Fields(parts[0])
+		if len(f) < 3 || len(f) > 9 {
+			t.Fatalf("list of %d items, want 3 to 9: %q", len(f), d)
+		}
+		for _, x := range f {
+			items++
+			if _, err := strconv.Atoi(x); err == nil {
+				nums++
+				if len(x) > 5 {
+					t.Fatalf("number %q has more than 5 digits", x)
+				}
+			}
+		}
+	}
+	if share := float64(nums) / float64(items); share < 0.25 || share > 0.35 {
+		t.Errorf("numbers are %.3f of the items, want about 0.3", share)
+	}
+	if !reflect.DeepEqual(docs, draw()) {
+		t.Error("the same seed gave other documents")
 	}
 }

@@ -6,6 +6,7 @@
 //	corpus build -root DIR -goroot DIR -inputs FILE -out DIR [-passkey N]
 //	corpus passkey -lengths 100,200 -depths 0,0.5,1 -per-cell 10 [-seed S] > grid.jsonl
 //	corpus passkey -train N [-repeats MIN:MAX] [-seed S] > passkey-train.jsonl
+//	corpus repeat -words train.jsonl -n N [-seed S] > repeat.jsonl
 //	corpus arrange -seq-len N -whole DOCS:IDS -fill DOCS:IDS [-share F] -o OUT.jsonl
 //	corpus score -heldout chat-heldout.jsonl -answers answers.jsonl
 //	corpus mix -o mix.jsonl [-seed N] train.jsonl chat-rendered.jsonl...
@@ -45,7 +46,7 @@ type record struct {
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: corpus build|passkey|score|mix|arrange|unigram [flags]")
+		fmt.Fprintln(os.Stderr, "usage: corpus build|passkey|score|mix|arrange|repeat|unigram [flags]")
 		os.Exit(2)
 	}
 	var err error
@@ -62,8 +63,10 @@ func main() {
 		err = runUnigram(os.Args[2:], os.Stdout)
 	case "arrange":
 		err = runArrange(os.Args[2:])
+	case "repeat":
+		err = runRepeat(os.Args[2:], os.Stdout)
 	default:
-		err = fmt.Errorf("unknown command %q (want build, passkey, score, mix, arrange or unigram)", os.Args[1])
+		err = fmt.Errorf("unknown command %q (want build, passkey, score, mix, arrange, repeat or unigram)", os.Args[1])
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "corpus:", err)
