@@ -21,6 +21,9 @@
 #                     other than 0 are skipped if this llama-bench has no -d)
 #   -decode-n N       tokens decoded per decode cell [32]
 #   -keep             keep the temporary folder (build, models, raw results)
+#   -llama-bench PATH use this llama-bench, already built from LLAMA_SRC (for
+#                     example with a quiet machine kept for the rounds), instead
+#                     of building one
 #
 # The GGUF files are written by 'lightning convert -to gguf' when this
 # Lightning has it, else by the snapshot's convert_hf_to_gguf.py when Python
@@ -33,10 +36,10 @@ set -euo pipefail
 
 die() { echo "vs-llamacpp: $*" >&2; exit 1; }
 
-[ $# -ge 1 ] || die "usage: $0 LLAMA_SRC [-preset m300] [-threads 2] [-rounds 5] [-types f32,bf16,bf16dot,q8] [-prefill 512,2048,8192] [-decode-ctx 0,8192] [-decode-n 32] [-keep]"
+[ $# -ge 1 ] || die "usage: $0 LLAMA_SRC [-preset m300] [-threads 2] [-rounds 5] [-types f32,bf16,bf16dot,q8] [-prefill 512,2048,8192] [-decode-ctx 0,8192] [-decode-n 32] [-keep] [-llama-bench PATH]"
 SRC=$1
 shift
-PRESET=m300 THREADS=2 ROUNDS=5 TYPES=f32,bf16,bf16dot,q8 PREFILL=512,2048,8192 DECODE_CTX=0,8192 DECODE_N=32 KEEP=0
+PRESET=m300 THREADS=2 ROUNDS=5 TYPES=f32,bf16,bf16dot,q8 PREFILL=512,2048,8192 DECODE_CTX=0,8192 DECODE_N=32 KEEP=0 PREBUILT=
 while [ $# -gt 0 ]; do
 	case $1 in
 	-preset) PRESET=$2; shift 2 ;;
@@ -47,6 +50,7 @@ while [ $# -gt 0 ]; do
 	-decode-ctx) DECODE_CTX=$2; shift 2 ;;
 	-decode-n) DECODE_N=$2; shift 2 ;;
 	-keep) KEEP=1; shift ;;
+	-llama-bench) PREBUILT=$2; shift 2 ;;
 	*) die "unknown flag $1" ;;
 	esac
 done
@@ -88,14 +92,20 @@ fi
 [ -f "$LLAMA/CMakeLists.txt" ] || die "$SRC: no CMakeLists.txt"
 
 # 2. Build llama-bench (CPU, native) and Lightning.
-log "building llama-bench ($LLAMA_COMMIT) in $WORK/build"
-cmake -S "$LLAMA" -B "$WORK/build" -DCMAKE_BUILD_TYPE=Release -DGGML_NATIVE=ON -DBUILD_SHARED_LIBS=OFF \
-	-DLLAMA_CURL=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_SERVER=OFF \
-	>"$WORK/cmake.log" 2>&1 || { tail -30 "$WORK/cmake.log" >&2; die "cmake configure failed (log above)"; }
-cmake --build "$WORK/build" --target llama-bench -j "$(nproc)" >>"$WORK/cmake.log" 2>&1 ||
-	{ tail -30 "$WORK/cmake.log" >&2; die "llama-bench build failed (log above)"; }
-LLAMA_BENCH=$(find "$WORK/build" -name llama-bench -type f -perm -u+x | head -1)
-[ -n "$LLAMA_BENCH" ] || die "llama-bench was not built"
+if [ -n "$PREBUILT" ]; then
+	[ -x "$PREBUILT" ] || die "-llama-bench $PREBUILT: not an executable"
+	LLAMA_BENCH=$PREBUILT
+	log "using the llama-bench given, $LLAMA_BENCH (built from $LLAMA_COMMIT, as the caller says)"
+else
+	log "building llama-bench ($LLAMA_COMMIT) in $WORK/build"
+	cmake -S "$LLAMA" -B "$WORK/build" -DCMAKE_BUILD_TYPE=Release -DGGML_NATIVE=ON -DBUILD_SHARED_LIBS=OFF \
+		-DLLAMA_CURL=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_SERVER=OFF \
+		>"$WORK/cmake.log" 2>&1 || { tail -30 "$WORK/cmake.log" >&2; die "cmake configure failed (log above)"; }
+	cmake --build "$WORK/build" --target llama-bench -j "$(nproc)" >>"$WORK/cmake.log" 2>&1 ||
+		{ tail -30 "$WORK/cmake.log" >&2; die "llama-bench build failed (log above)"; }
+	LLAMA_BENCH=$(find "$WORK/build" -name llama-bench -type f -perm -u+x | head -1)
+	[ -n "$LLAMA_BENCH" ] || die "llama-bench was not built"
+fi
 log "building lightning"
 (cd "$ROOT" && go build -o "$WORK/lightning" ./cmd/lightning)
 LIGHTNING=$WORK/lightning
