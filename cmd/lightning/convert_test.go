@@ -37,6 +37,18 @@ func TestConvertGGUF(t *testing.T) {
 	if code != 0 || gotChat != wantChat {
 		t.Errorf("chat on GGUF: exit %d, %q, want %q (%s)", code, gotChat, wantChat, stderr)
 	}
+	// tokenize -tokenizer takes the .gguf file (scripts/llamacpp-check.mjs
+	// relies on it) and encodes as the folder does (texts in NFC: Qwen3's
+	// normalizer has no GGUF form).
+	lines := `{"text": "<|im_start|>user\nHow many r's in 12345 strawberries?<|im_end|>\n"}` + "\n" +
+		`{"text": "  tabs\t\tand\r\nCRLF   \n\n", "add_special_tokens": true}` + "\n" + `{"text": "你好，世界！🌍 naïve café"}` + "\n"
+	wantIDs, stderr, code := runCLIStdin(t, lines, "tokenize", "-tokenizer", dir, "-jsonl")
+	if code != 0 {
+		t.Fatalf("tokenize folder: %s", stderr)
+	}
+	if gotIDs, stderr, code := runCLIStdin(t, lines, "tokenize", "-tokenizer", file, "-jsonl"); code != 0 || gotIDs != wantIDs {
+		t.Errorf("tokenize -tokenizer FILE.gguf: exit %d %s\n got %s\nwant %s", code, stderr, gotIDs, wantIDs)
+	}
 	out, stderr, code := runCLI(t, "inspect", "-model", file)
 	if code != 0 || !strings.Contains(out, "F32 matrices → F32 (as stored)") || !strings.Contains(out, "lightning output norm eps") {
 		t.Errorf("inspect: exit %d\n%s%s", code, out, stderr)

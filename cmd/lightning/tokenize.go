@@ -14,7 +14,7 @@ func init() {
 	register(&command{
 		name:    "tokenize",
 		summary: "encode text to token ids, or decode ids to text, with a tokenizer",
-		usage:   "[-tokenizer FILE|DIR] [-add-special-tokens] [-jsonl] [-decode [-skip-special-tokens]]",
+		usage:   "[-tokenizer FILE|DIR|FILE.gguf] [-add-special-tokens] [-jsonl] [-decode [-skip-special-tokens]]",
 		help: `Reads standard input and writes JSON to standard output.
 
 Encoding (the default) reads all of standard input as one text, byte for byte (a trailing
@@ -25,14 +25,15 @@ and defaults to -add-special-tokens) and each output line is {"ids": [...]}.
 With -decode, standard input is a JSON array of ids and the output is the decoded text as a JSON
 string; with -jsonl each line is {"ids": [...]} and each output line is {"text": "..."}.
 
--tokenizer takes a tokenizer.json file or a folder with tokenizer.json, or with vocab.json and
-merges.txt (GPT-2 style); without it, the tokenizer of the built-in model mini is used.`,
+-tokenizer takes a tokenizer.json file, a folder with tokenizer.json, or with vocab.json and
+merges.txt (GPT-2 style), or a .gguf file (its tokenizer.ggml.* section, as 'run -model FILE.gguf'
+uses it); without it, the tokenizer of the built-in model mini is used.`,
 		run: func(fs *flag.FlagSet, args []string) error { return runTokenize(fs, args, stdin, stdout) },
 	})
 }
 
 func runTokenize(fs *flag.FlagSet, args []string, in io.Reader, out io.Writer) error {
-	path := fs.String("tokenizer", "", "tokenizer.json file, or a folder with tokenizer.json or vocab.json + merges.txt (default: the built-in model's)")
+	path := fs.String("tokenizer", "", "tokenizer.json file, a folder with tokenizer.json or vocab.json + merges.txt, or a .gguf file (default: the built-in model's)")
 	addSpecial := fs.Bool("add-special-tokens", false, "let the post-processor add its special tokens (e.g. BOS)")
 	jsonl := fs.Bool("jsonl", false, "one JSON object per line in and out")
 	decode := fs.Bool("decode", false, "decode ids to text instead of encoding")
