@@ -209,6 +209,11 @@ func DialWait(ends *minimax01.Model, plan Plan, addrs []string, sec Security, wa
 			return nil, fmt.Errorf("dist: worker at %s is rank %d of plan %s for model %s; want rank %d of plan %s for model %s",
 				addr, info.Rank, info.Plan, info.Digest, r, plan, Digest(c))
 		}
+		if want := weightFormat(ends); info.Quant != want {
+			h.Close()
+			return nil, fmt.Errorf("dist: worker %d (%s) has %s weights, this hub %s: give the hub and every worker the same -quant (or the same checkpoint)",
+				r, addr, info.Quant, want)
+		}
 		h.roles = append(h.roles, info.Part)
 		h.maxT = min(h.maxT, int(info.MaxBatchTokens))
 		h.wbytes += int64(info.WeightBytes)

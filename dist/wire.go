@@ -154,11 +154,13 @@ func (*infoRequest) marshal(b []byte) []byte { return b }
 func (*infoRequest) unmarshal(*reader) error { return nil }
 
 // infoReply describes a worker: its place in the plan, the model it holds
-// (a digest of its configuration), its step size and memory.
+// (a digest of its configuration, and how its weights are quantized), its
+// step size and memory.
 type infoReply struct {
 	Rank           uint32
 	Plan           string
 	Digest         string
+	Quant          string // weightFormat
 	Part           string
 	MaxBatchTokens uint32
 	WeightBytes    uint64
@@ -168,13 +170,14 @@ func (m *infoReply) marshal(b []byte) []byte {
 	b = putU32(b, m.Rank)
 	b = putStr(b, m.Plan)
 	b = putStr(b, m.Digest)
+	b = putStr(b, m.Quant)
 	b = putStr(b, m.Part)
 	b = putU32(b, m.MaxBatchTokens)
 	return putU64(b, m.WeightBytes)
 }
 
 func (m *infoReply) unmarshal(r *reader) error {
-	m.Rank, m.Plan, m.Digest, m.Part = r.u32(), r.str(), r.str(), r.str()
+	m.Rank, m.Plan, m.Digest, m.Quant, m.Part = r.u32(), r.str(), r.str(), r.str(), r.str()
 	m.MaxBatchTokens, m.WeightBytes = r.u32(), r.u64()
 	return r.err
 }

@@ -75,6 +75,17 @@ func Digest(c *minimax01.Config) string {
 	return hex.EncodeToString(h[:8])
 }
 
+// weightFormat describes how m's weights are stored, "float" or
+// "quantized (SPEC)", so that a hub refuses workers whose weights differ
+// from its own: every process of a plan must quantize the same way for the
+// plan to give the single process's logits.
+func weightFormat(m *minimax01.Model) string {
+	if q := m.QuantSpec(); q != nil {
+		return "quantized (" + q.String() + ")"
+	}
+	return "float"
+}
+
 // Worker serves one rank's slice of a model.
 type Worker struct {
 	m    *minimax01.Model
@@ -254,7 +265,7 @@ func (w *Worker) Stop() {
 }
 
 func (w *Worker) info() (any, error) {
-	return &infoReply{Rank: uint32(w.rank), Plan: w.plan.String(), Digest: Digest(w.m.Config), Part: w.part.String(),
+	return &infoReply{Rank: uint32(w.rank), Plan: w.plan.String(), Digest: Digest(w.m.Config), Quant: weightFormat(w.m), Part: w.part.String(),
 		MaxBatchTokens: uint32(w.m.MaxBatchTokens()), WeightBytes: uint64(w.m.Info().WeightBytes)}, nil
 }
 

@@ -43,9 +43,12 @@ Kubernetes: in a LeaderWorkerSet group, -lws takes the rank from the pod's index
 the leader pod runs 'serve -lws-port PORT'), and -probe-listen serves /healthz and /readyz for the
 probes. deploy/kubernetes has the manifests.
 
+Weights: -quant FMT quantizes them at load as one process would; the hub (serve/generate/logits) must be
+given the same -quant, and refuses workers whose weights are quantized otherwise.
+
 Examples:
   lightning worker -model DIR -plan pp=2 -rank 1 -listen 127.0.0.1:7001 -token T
-  lightning worker -model /models/M -plan pp=4 -lws -listen 0.0.0.0:7000 -probe-listen 0.0.0.0:8081 \
+  lightning worker -model /models/M -plan pp=4 -quant q8 -lws -listen 0.0.0.0:7000 -probe-listen 0.0.0.0:8081 \
       -tls-cert tls.crt -tls-key tls.key -tls-ca ca.crt`,
 		run: runWorker,
 	})
@@ -225,8 +228,12 @@ func startLocalWorkers(dir string, plan dist.Plan, opt minimax01.Options, sec di
 		if sec.TLS() {
 			args = append(args, "-tls-cert", sec.CertFile, "-tls-key", sec.KeyFile, "-tls-ca", sec.CAFile)
 		}
-		if opt.Quant != nil {
-			args = append(args, "-quant", opt.Quant.String())
+		if q := opt.Quant; q != nil { // the workers quantize their layers as this process does (-quant FORMAT)
+			if *q != minimax01.DefaultQuantSpec(q.Format) {
+				stop()
+				return nil, nil, fmt.Errorf("local workers take -quant FORMAT with the default head, embedding and scale types, not %s", q)
+			}
+			args = append(args, "-quant", q.Format.String())
 		}
 		cmd := exec.Command(exe, args...)
 		cmd.Env = append(os.Environ(), dist.TokenEnv+"="+sec.Token)
@@ -240,7 +247,7 @@ func startLocalWorkers(dir string, plan dist.Plan, opt minimax01.Options, sec di
 			return nil, nil, fmt.Errorf("start worker %d: %w", r, err)
 		}
 		procs = append(procs, cmd)
-		addr := make(chan string, 1)
+		addr := make(chan string, 1) // closed if the worker's stdout ends first (it exited)
 		go func() {
 			sc := bufio.NewScanner(out)
 			for sc.Scan() {
@@ -249,10 +256,15 @@ func startLocalWorkers(dir string, plan dist.Plan, opt minimax01.Options, sec di
 					break
 				}
 			}
+			close(addr)
 			io.Copy(io.Discard, out)
 		}()
 		select {
-		case a := <-addr:
+		case a, ok := <-addr:
+			if !ok {
+				stop()
+				return nil, nil, fmt.Errorf("worker %d exited before it listened (its errors are above)", r)
+			}
 			addrs = append(addrs, a)
 		case <-time.After(localWorkerTimeout):
 			stop()
@@ -267,7 +279,7 @@ func runWorker(fs *flag.FlagSet, args []string) error {
 	rank := fs.Int("rank", -1, "this worker's rank in the plan (0-based)")
 	listen := fs.String("listen", "127.0.0.1:0", "address to serve on (port 0 picks a free one)")
 	batchTokens := fs.Int("batch-tokens", 512, "most tokens per step (the hub uses the smallest of all processes)")
-	quantFmt := fs.String("quant", "", "quantize the weights at load (q8, q8b32, q4g64, …; see 'lightning quantize')")
+	quantFmt := fs.String("quant", "", "quantize the weights at load (q8, q8b32, q4g64, …; see 'lightning quantize'); the hub must have the same -quant")
 	probe := fs.String("probe-listen", "", "also serve unauthenticated HTTP probes here: /healthz (alive) and /readyz (200 once serving, 503 while loading), for Kubernetes")
 	d := addDistFlags(fs, false)
 	d.insecureListen = fs.Bool("insecure-listen", false, "allow a plaintext listener on a non-loopback address")
