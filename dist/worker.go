@@ -389,7 +389,7 @@ func (w *Worker) step(req *stepRequest, reply *stepReply, rows []minimax01.Rows,
 		peers = w.peers
 	}
 	w.m.RunLayers(req.X, rows, w.part.First, w.part.Last, peers)
-	reply.X = req.X
+	reply.X, reply.BF16 = req.X, req.BF16
 	reply.PeerSent, reply.PeerRecv = 0, 0
 	var blocked time.Duration
 	if w.peers != nil {

@@ -22,6 +22,7 @@ import (
 	"github.com/lightninglm/lightning/dist"
 	"github.com/lightninglm/lightning/model"
 	"github.com/lightninglm/lightning/model/minimax01"
+	"github.com/lightninglm/lightning/quant"
 )
 
 func init() {
@@ -63,6 +64,7 @@ type distFlags struct {
 	micro                    *int
 	token, cert, key, ca     *string
 	insecureListen, showPlan *bool
+	wire                     *string
 }
 
 func addDistFlags(fs *flag.FlagSet, hub bool) *distFlags {
@@ -80,6 +82,7 @@ func addDistFlags(fs *flag.FlagSet, hub bool) *distFlags {
 		d.wait = fs.Duration("worker-wait", 0, "at start, wait this long for workers that are not up yet (still loading, or their names not resolving yet) instead of failing at once")
 		d.timeout = fs.Duration("worker-timeout", dist.DefaultStepTimeout, "a step whose workers do not answer within this fails")
 		d.micro = fs.Int("micro-batches", 0, "cut each forward pass into this many micro-batches so pipeline stages overlap (0 = the number of stages)")
+		d.wire = fs.String("wire", "fp32", "type of the hidden states between this hub and its workers: fp32 (exact) or bf16 (half the bytes; each stage's input and output rounded to bf16, which moves the logits: docs/distributed.md)")
 	} else {
 		d.timeout = fs.Duration("peer-timeout", dist.DefaultStepTimeout/2, "a stage leader's wait for an expert peer (keep below the hub's -worker-timeout)")
 		d.lws = fs.Bool("lws", false, "run as a worker of a Kubernetes LeaderWorkerSet group: the rank is $"+lwsWorkerIndexEnv+" − 1 (pod 0 is the hub), and $"+lwsGroupSizeEnv+" must be 1 + the plan's workers (deploy/kubernetes)")
@@ -100,6 +103,29 @@ func (d *distFlags) security() dist.Security {
 	return dist.Security{Token: tok, CertFile: *d.cert, KeyFile: *d.key, CAFile: *d.ca}
 }
 
+// wireType reads -wire: quant.F32 or quant.BF16.
+func (d *distFlags) wireType() (quant.Type, error) {
+	switch *d.wire {
+	case "fp32":
+		return quant.F32, nil
+	case "bf16":
+		return quant.BF16, nil
+	}
+	return quant.Invalid, fmt.Errorf("%w: -wire %q: want fp32 or bf16", errUsage, *d.wire)
+}
+
+// checkSingle refuses the flags that need workers when the command runs
+// the model in this process (!d.enabled()).
+func (d *distFlags) checkSingle() error {
+	if *d.plan != "" {
+		return fmt.Errorf("%w: -plan needs -workers, -local-workers or -lws-port", errUsage)
+	}
+	if *d.wire != "fp32" {
+		return fmt.Errorf("%w: -wire %s needs -plan and workers: one process sends no hidden states", errUsage, *d.wire)
+	}
+	return nil
+}
+
 // checkPartable refuses a model that cannot be loaded in parts: a GGUF file
 // (minimax01 loads GGUF whole only).
 func checkPartable(dir string) error {
@@ -115,9 +141,13 @@ func checkPartable(dir string) error {
 // safe for concurrent writes.
 func openModel(dir string, opt minimax01.Options, d *distFlags, fs *flag.FlagSet) (model.Model, *dist.Model, func(), error) {
 	stderr := fs.Output()
+	wire, err := d.wireType()
+	if err != nil {
+		return nil, nil, nil, err
+	}
 	if !d.enabled() {
-		if *d.plan != "" {
-			return nil, nil, nil, fmt.Errorf("%w: -plan needs -workers, -local-workers or -lws-port", errUsage)
+		if err := d.checkSingle(); err != nil {
+			return nil, nil, nil, err
 		}
 		m, err := loadModel(dir, opt, stderr)
 		if err != nil {
@@ -187,7 +217,7 @@ func openModel(dir string, opt minimax01.Options, d *distFlags, fs *flag.FlagSet
 		stop()
 		return nil, nil, nil, err
 	}
-	hub.StepTimeout = *d.timeout
+	hub.StepTimeout, hub.Wire = *d.timeout, wire
 	if *d.micro > 0 {
 		hub.MicroBatches = *d.micro
 	}

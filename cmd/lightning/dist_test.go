@@ -168,6 +168,42 @@ func TestLocalWorkersQuant(t *testing.T) {
 	}
 }
 
+// TestWireFlag runs 'logits' on p257 through pp=2 local workers with fp32
+// and with bf16 on the wire: bf16 saves 2 bytes per float of each row to
+// and from each stage, 2·257·64·2 = 65792 B each way on tiny-a (dim 64), and
+// moves the logits (dist's TestWireBF16 checks the values).
+func TestWireFlag(t *testing.T) {
+	t.Setenv(childEnv, "1")
+	dir := filepath.Join(goldenDir, "tiny-a")
+	man := readManifest(t, dir)
+	run := func(wire string) (sent, recv int64, logits []float32) {
+		out := filepath.Join(t.TempDir(), "logits.safetensors")
+		_, stderr, code := runCLI(t, "logits", "-model", dir, "-ids", joinIDs(man.Prompts["p257"]), "-plan", "pp=2", "-local-workers", "2",
+			"-wire", wire, "-o", out)
+		if code != 0 {
+			t.Fatalf("-wire %s: exit %d: %s", wire, code, stderr)
+		}
+		if _, err := fmt.Sscanf(stderr[strings.Index(stderr, "hub sent"):], "hub sent %d B, received %d B", &sent, &recv); err != nil {
+			t.Fatalf("-wire %s: no traffic line: %v\n%s", wire, err, stderr)
+		}
+		f, err := safetensors.Open(out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		l, _ := f.Tensor("logits")
+		return sent, recv, slices.Clone(l.F32())
+	}
+	s32, r32, l32 := run("fp32")
+	s16, r16, l16 := run("bf16")
+	if s32-s16 != 65792 || r32-r16 != 65792 {
+		t.Errorf("fp32 sent %d B, received %d; bf16 %d and %d: want 65792 B fewer each way", s32, r32, s16, r16)
+	}
+	if slices.Equal(l32, l16) {
+		t.Error("bf16 on the wire gave the fp32 logits")
+	}
+}
+
 func TestDistFlagErrors(t *testing.T) {
 	dir := filepath.Join(goldenDir, "tiny-a")
 	gguf := filepath.Join(t.TempDir(), "m.gguf")
@@ -185,6 +221,8 @@ func TestDistFlagErrors(t *testing.T) {
 		{[]string{"worker", "-model", gguf, "-plan", "pp=2", "-rank", "0", "-token", "t"}, "GGUF file cannot be served across processes"},
 		{[]string{"logits", "-model", gguf, "-ids", "1", "-plan", "pp=2", "-local-workers", "2", "-o", gguf + ".out"}, "GGUF file cannot be served across processes"},
 		{[]string{"inspect", "-model", gguf, "-plan", "pp=2"}, "GGUF file cannot be loaded in parts"},
+		{[]string{"logits", "-model", dir, "-ids", "1", "-wire", "bf16", "-o", gguf + ".out"}, "-wire bf16 needs -plan"},
+		{[]string{"generate", "-model", dir, "-ids", "1", "-plan", "pp=2", "-local-workers", "2", "-wire", "f16"}, "want fp32 or bf16"},
 	} {
 		_, stderr, code := runCLI(t, tc.args...)
 		if code != 2 || !strings.Contains(stderr, tc.msg) {
@@ -219,6 +257,12 @@ func TestInspectPlan(t *testing.T) {
 	}
 	if want := c.PartBytes(nil, quant.BF16, &q); sum != want {
 		t.Errorf("processes hold %d B, the q8 model %d B", sum, want)
+	}
+	// The hub holds the ends as -quant q8 makes them: the bf16 embedding
+	// (200064 × 6144 × 2 B) and the q8 LM head (a byte per weight and an F32
+	// scale per row), plus the bf16 final norm.
+	if got, want := r.PlanMemory[0].WeightBytes, int64(200064*6144*2+200064*6144+200064*4+6144*2); got != want {
+		t.Errorf("the hub holds %d B, want %d (bf16 embedding, q8 head)", got, want)
 	}
 	if _, stderr, code := runCLI(t, "inspect", "-preset", "tiny", "-plan", "sp=2,ep=2"); code != 2 || !strings.Contains(stderr, "not yet supported") {
 		t.Errorf("sp=2,ep=2: exit %d: %s", code, stderr)

@@ -230,9 +230,9 @@ func runServe(fs *flag.FlagSet, args []string) error {
 		}
 		defer closeModel()
 	} else {
-		if *df.plan != "" {
+		if err := df.checkSingle(); err != nil {
 			hs.Close()
-			return fmt.Errorf("%w: -plan needs -workers, -local-workers or -lws-port", errUsage)
+			return err
 		}
 		if *dir == "" {
 			logger.Info("model", "using", builtin.Describe())
