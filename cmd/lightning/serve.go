@@ -107,7 +107,9 @@ machine) the model's layers and experts run on 'lightning worker' processes and 
 embedding and LM head; the API is the same. -quant quantizes the LM head here as one process would; the
 workers need the same -quant (-local-workers passes it on; workers quantized otherwise are refused). When a
 worker fails, the requests of that step get 503 and the prefix cache is emptied (a restarted worker has lost
-the states it held). Sessions need the model in this process.
+the states it held). -wire bf16 sends the hidden states to and from the workers as bf16, half the bytes, at
+the cost of a bf16 rounding of each stage's input and output (docs/distributed.md measures it). Sessions
+need the model in this process.
 
 SIGINT/SIGTERM drain the server: /health turns to "draining", new requests get 503, requests in flight
 finish for up to -drain-timeout, then the rest are aborted.
