@@ -41,8 +41,9 @@ var allowed = map[string][]string{
 	"train/data":              {"tokenizer"},
 	// dist: serving across processes (docs/distributed.md). gRPC is its data
 	// plane (streams, TLS, deadlines); its messages use a raw codec, not
-	// protobuf, so hidden states cross as raw fp32 bytes.
-	"dist": {"model", "model/minimax01", "quant", "google.golang.org/grpc", "google.golang.org/grpc/backoff", "google.golang.org/grpc/codes",
+	// protobuf, so hidden states cross as raw fp32 bytes (or bf16, rounded
+	// by kernels.RoundBF16, with -wire bf16).
+	"dist": {"model", "model/minimax01", "quant", "kernels", "google.golang.org/grpc", "google.golang.org/grpc/backoff", "google.golang.org/grpc/codes",
 		"google.golang.org/grpc/credentials", "google.golang.org/grpc/credentials/insecure", "google.golang.org/grpc/encoding",
 		"google.golang.org/grpc/metadata", "google.golang.org/grpc/stats", "google.golang.org/grpc/status"},
 	"cmd/lightning":  {"*"},

@@ -174,6 +174,13 @@ func startWorkers(t testing.TB, plan Plan, sec Security) []string {
 // startWorkersOf is startWorkers for the model in dir.
 func startWorkersOf(t testing.TB, dir string, plan Plan, sec Security) []string {
 	t.Helper()
+	return startQuantWorkers(t, dir, plan, sec, nil)
+}
+
+// startQuantWorkers is startWorkersOf with the weights quantized at load
+// by q (nil: float).
+func startQuantWorkers(t testing.TB, dir string, plan Plan, sec Security, q *minimax01.QuantSpec) []string {
+	t.Helper()
 	c, err := minimax01.LoadConfig(dir)
 	if err != nil {
 		t.Fatal(err)
@@ -184,7 +191,7 @@ func startWorkersOf(t testing.TB, dir string, plan Plan, sec Security) []string 
 		if err != nil {
 			t.Fatal(err)
 		}
-		m, err := minimax01.Load(dir, minimax01.Options{Part: &part, MaxBatchTokens: testMaxT})
+		m, err := minimax01.Load(dir, minimax01.Options{Part: &part, MaxBatchTokens: testMaxT, Quant: q})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -210,7 +217,14 @@ func loadEnds(t testing.TB) *minimax01.Model {
 
 func loadEndsOf(t testing.TB, dir string) *minimax01.Model {
 	t.Helper()
-	m, err := minimax01.Load(dir, minimax01.Options{Part: &HubPart, MaxBatchTokens: testMaxT})
+	return loadQuantEnds(t, dir, nil)
+}
+
+// loadQuantEnds is loadEndsOf with the weights quantized at load by q
+// (nil: float).
+func loadQuantEnds(t testing.TB, dir string, q *minimax01.QuantSpec) *minimax01.Model {
+	t.Helper()
+	m, err := minimax01.Load(dir, minimax01.Options{Part: &HubPart, MaxBatchTokens: testMaxT, Quant: q})
 	if err != nil {
 		t.Fatal(err)
 	}

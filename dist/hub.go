@@ -15,6 +15,7 @@ import (
 
 	"github.com/lightninglm/lightning/model"
 	"github.com/lightninglm/lightning/model/minimax01"
+	"github.com/lightninglm/lightning/quant"
 )
 
 // Model is the hub: a model.Model whose layers run on workers. It holds the
@@ -41,6 +42,12 @@ type Model struct {
 	// stages overlap (Dial sets the number of stages; 1 = no pipelining).
 	// Set it, like StepTimeout, before the first Forward.
 	MicroBatches int
+
+	// Wire is the type of the hidden states between the hub and the
+	// workers: quant.F32 (Dial's default), exact, or quant.BF16, half the
+	// bytes, each stage's input and output rounded to bf16 (to nearest
+	// even). Expert exchanges and the sp ring stay fp32.
+	Wire quant.Type
 
 	// SPMinChunk is the fewest tokens per rank for which an sp plan cuts
 	// a sequence's new tokens into chunks over every rank (sp.go); shorter
@@ -209,6 +216,11 @@ func DialWait(ends *minimax01.Model, plan Plan, addrs []string, sec Security, wa
 			return nil, fmt.Errorf("dist: worker at %s is rank %d of plan %s for model %s; want rank %d of plan %s for model %s",
 				addr, info.Rank, info.Plan, info.Digest, r, plan, Digest(c))
 		}
+		if want := weightFormat(ends); info.Quant != want {
+			h.Close()
+			return nil, fmt.Errorf("dist: worker %d (%s) has %s weights, this hub %s: give the hub and every worker the same -quant (or the same checkpoint)",
+				r, addr, info.Quant, want)
+		}
 		h.roles = append(h.roles, info.Part)
 		h.maxT = min(h.maxT, int(info.MaxBatchTokens))
 		h.wbytes += int64(info.WeightBytes)
@@ -233,6 +245,7 @@ func DialWait(ends *minimax01.Model, plan Plan, addrs []string, sec Security, wa
 	h.final = make([]float32, h.maxT*c.Dim)
 	h.rankOps = make([][]stateOp, plan.SP)
 	h.SPMinChunk = DefaultSPMinChunk
+	h.Wire = quant.F32
 	h.takeBytes()
 	return h, nil
 }
@@ -460,7 +473,7 @@ func (h *Model) Forward(seqs []model.Seq, logits []float32) {
 					mb.err = errSkipped
 				}
 				if mb.err == nil {
-					*req = stepRequest{Ops: mb.ops, Rows: mb.rows, X: mb.x}
+					*req = stepRequest{Ops: mb.ops, Rows: mb.rows, X: mb.x, BF16: h.Wire == quant.BF16}
 					reply.X = mb.x // decode in place
 					wait, err := s.roundTrip(req, reply, h.StepTimeout)
 					if err == nil && len(reply.X) != len(mb.x) {

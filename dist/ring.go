@@ -218,7 +218,7 @@ func (w *Worker) stepChunk(req *stepRequest, reply *stepReply, conn uint64, star
 		sent0 = w.ringOut.stats.total[0].Load()
 	}
 	w.m.RunChunk(req.X, st, int(r.N), ring)
-	reply.X = req.X
+	reply.X, reply.BF16 = req.X, req.BF16
 	reply.setTimes(time.Since(start), ring.blocked)
 	reply.PeerSent, reply.PeerRecv = 0, 0
 	if w.ringOut != nil {

@@ -5,6 +5,7 @@ import (
 	"sync"
 
 	"github.com/lightninglm/lightning/model"
+	"github.com/lightninglm/lightning/quant"
 )
 
 // Sequence parallelism (plan sp=S): S ranks that each hold every layer.
@@ -202,7 +203,7 @@ func (h *Model) spSend(r int, m *spMessage, xs [][]float32) error {
 	for _, p := range m.parts {
 		x = append(x, xs[p.seq][p.lo*dim:(p.lo+p.n)*dim]...)
 	}
-	m.req.X = x
+	m.req.X, m.req.BF16 = x, h.Wire == quant.BF16
 	var reply stepReply
 	reply.X = x
 	s := h.stages[r]

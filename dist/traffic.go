@@ -20,13 +20,15 @@ const (
 )
 
 // stepBytes is the size of a step message carrying T rows of hidden states
-// ([T, dim] fp32) in rows row records and ops state operations, and of its
-// reply: the request has the round and ring fields, the op and row counts,
-// 16 bytes per row and the float count; the reply the float count, two
-// uint64 peer byte counters and two uint64 times.
-func stepBytes(T, rows, ops, dim int) (req, reply int64) {
-	req = frameHeader + 12 + 4 + opBytes*int64(ops) + 4 + 16*int64(rows) + 4 + 4*int64(T*dim)
-	reply = frameHeader + 4 + 4*int64(T*dim) + 16 + 16
+// ([T, dim], elem bytes each: 4 for fp32, 2 for bf16) in rows row records
+// and ops state operations, and of its reply: the request has the round and
+// ring fields, the op and row counts, 16 bytes per row and the float count;
+// the reply the float count, two uint64 peer byte counters and two uint64
+// times.
+func stepBytes(T, rows, ops, dim, elem int) (req, reply int64) {
+	x := int64(elem) * int64(T*dim)
+	req = frameHeader + 12 + 4 + opBytes*int64(ops) + 4 + 16*int64(rows) + 4 + x
+	reply = frameHeader + 4 + x + 16 + 16
 	return req, reply
 }
 
@@ -54,13 +56,13 @@ func (t Traffic) Total() float64 { return float64(t.HubSent+t.HubRecv) + t.Peers
 
 // Traffic is the analytic traffic of one Forward of a single sequence of n
 // new tokens after pos0 earlier ones, cut into messages as this hub cuts
-// them, whose step messages carry ops state operations in all (Stats.Ops):
-// what Stats counts for that Forward.
+// them, with its Wire type, whose step messages carry ops state operations
+// in all (Stats.Ops): what Stats counts for that Forward.
 func (h *Model) Traffic(pos0, n, ops int) Traffic {
-	c, dim := h.cfg, h.cfg.Dim
+	c, dim, elem := h.cfg, h.cfg.Dim, h.Wire.Info().BlockBytes
 	t := Traffic{Exact: h.plan.EP == 1, HubSent: opBytes * int64(ops)}
 	step := func(T int) {
-		req, reply := stepBytes(T, 1, 0, dim)
+		req, reply := stepBytes(T, 1, 0, dim, elem)
 		t.HubSent += req
 		t.HubRecv += reply
 	}

@@ -9,11 +9,13 @@ import (
 
 	"github.com/lightninglm/lightning/model"
 	"github.com/lightninglm/lightning/model/minimax01"
+	"github.com/lightninglm/lightning/quant"
 )
 
 // TestTrafficMatchesFormula checks the hub's measured traffic for pp=2
-// against hubStepBytes: a 100-token prefill in two micro-batches, then
-// decode steps of one token.
+// against stepBytes: a 100-token prefill in two micro-batches, then decode
+// steps of one token; then a decode step with bf16 on the wire against the
+// layout worked out by hand.
 func TestTrafficMatchesFormula(t *testing.T) {
 	sec := Security{Token: testToken}
 	plan, _ := ParsePlan("pp=2")
@@ -29,7 +31,7 @@ func TestTrafficMatchesFormula(t *testing.T) {
 	hub.Forward([]model.Seq{{State: st, Tokens: prompt, Logits: model.LogitsLast}}, logits)
 	got := hub.Stats()
 	// Two stages, and the prompt cut into two micro-batches of 50 rows.
-	s, r := stepBytes(len(prompt)/2, 1, 0, dim)
+	s, r := stepBytes(len(prompt)/2, 1, 0, dim, 4)
 	if hub.MicroBatches != 2 || got.HubSent != uint64(4*s) || got.HubRecv != uint64(4*r) || got.Steps != 2 {
 		t.Errorf("prefill: %v in %d micro-batches; want 2, %d B sent, %d B received", got, hub.MicroBatches, 4*s, 4*r)
 	}
@@ -38,9 +40,22 @@ func TestTrafficMatchesFormula(t *testing.T) {
 		hub.Forward([]model.Seq{{State: st, Tokens: []int32{int32(argmax(logits))}, Logits: model.LogitsLast}}, logits)
 	}
 	got = hub.Stats()
-	s, r = stepBytes(1, 1, 0, dim)
+	s, r = stepBytes(1, 1, 0, dim, 4)
 	if got.HubSent != uint64(2*steps*s) || got.HubRecv != uint64(2*steps*r) || got.PeersSent != 0 {
 		t.Errorf("decode: %v; want %d B sent, %d B received", got, 2*steps*s, 2*steps*r)
+	}
+	// With -wire bf16 a decode step of one row at dim 64, worked out from
+	// wire.go by hand: the request is the frame header 5, round and ring 12,
+	// op count 4, row count 4, one row 16, the vector's count 4 and 64·2 B
+	// of bf16 = 173 B; the reply 5 + 4 + 128 + 16 (peer bytes) + 16
+	// (times) = 169 B; twice each for the two stages (fp32: 301 and 297).
+	hub.Wire = quant.BF16
+	hub.Forward([]model.Seq{{State: st, Tokens: []int32{int32(argmax(logits))}, Logits: model.LogitsLast}}, logits)
+	if got := hub.Stats(); got.HubSent != 2*173 || got.HubRecv != 2*169 || got.PeersSent != 0 {
+		t.Errorf("decode with bf16 on the wire: %v; want 346 B sent, 338 B received", got)
+	}
+	if s, r := stepBytes(1, 1, 0, dim, 2); s != 173 || r != 169 {
+		t.Errorf("stepBytes of a bf16 decode step: %d and %d B, want 173 and 169", s, r)
 	}
 }
 
@@ -196,7 +211,7 @@ func TestSPTrafficMatchesFormula(t *testing.T) {
 		var sent, recv int64
 		for k := 0; k < S; k++ {
 			lo, hi := split(len(prompt), S, k)
-			s, r := stepBytes(hi-lo, 1, 0, c.Dim)
+			s, r := stepBytes(hi-lo, 1, 0, c.Dim, 4)
 			sent, recv = sent+s, recv+r
 		}
 		t.Logf("sp=%d: %v; ring %.1f B per prompt token (analytic payload %d B)", S, got, float64(got.PeersSent)/float64(len(prompt)), plan.RingBytes(c, 0, len(prompt)))
@@ -208,7 +223,8 @@ func TestSPTrafficMatchesFormula(t *testing.T) {
 }
 
 // TestTrafficFormula checks Model.Traffic, the analytic figure bench
-// reports, against the byte counters: exactly for pp=2 (a prefill cut into
+// reports, against the byte counters (with fp32 on the wire, and bf16 for
+// pp and sp): exactly for pp=2 (a prefill cut into
 // micro-batches, carrying a reset, then decode steps) and sp=2 (a short
 // input run whole, a prompt cut into chunks in two rounds, a second prompt
 // continuing the sequence, decode steps); for ep=2 the hub's part exactly
@@ -225,22 +241,28 @@ func TestTrafficFormula(t *testing.T) {
 		n     int  // tokens
 		reset bool // reset the state first (a state operation)
 	}
+	ppSteps := []forward{{300, false}, {1, false}, {1, false}, {200, true}, {1, false}}
+	spSteps := []forward{{40, false}, {1, false}, {300, true}, {1, false}, {100, false}, {1, false}}
 	for _, tc := range []struct {
 		plan   string
+		wire   quant.Type
 		steps  []forward
 		rounds int64
 	}{
-		{"pp=2", []forward{{300, false}, {1, false}, {1, false}, {200, true}, {1, false}}, 0},
-		{"sp=2", []forward{{40, false}, {1, false}, {300, true}, {1, false}, {100, false}, {1, false}}, 3},
-		{"ep=2", append([]forward{{300, false}}, slices.Repeat([]forward{{1, false}}, 24)...), 0},
+		{"pp=2", quant.F32, ppSteps, 0},
+		{"sp=2", quant.F32, spSteps, 3},
+		{"ep=2", quant.F32, append([]forward{{300, false}}, slices.Repeat([]forward{{1, false}}, 24)...), 0},
+		{"pp=2", quant.BF16, ppSteps, 0},
+		{"sp=2", quant.BF16, spSteps, 3},
 	} {
-		t.Run(tc.plan, func(t *testing.T) {
+		t.Run(tc.plan+"/"+tc.wire.String(), func(t *testing.T) {
 			plan, _ := ParsePlan(tc.plan)
 			hub, err := Dial(loadEnds(t), plan, startWorkers(t, plan, sec), sec)
 			if err != nil {
 				t.Fatal(err)
 			}
 			defer hub.Close()
+			hub.Wire = tc.wire
 			logits := make([]float32, hub.cfg.Vocab)
 			st := hub.NewState()
 			var rounds int64

@@ -7,13 +7,17 @@ import (
 	"math"
 
 	"google.golang.org/grpc/encoding"
+
+	"github.com/lightninglm/lightning/kernels"
 )
 
 // The messages of the Worker service are not protobuf: each has a fixed
 // little-endian layout written by marshal and read by unmarshal, and the
 // codec below carries them under the gRPC content-subtype "lraw". Slices are
 // a uint32 count followed by the raw elements; float32 values are their IEEE
-// bits, so hidden states cross the wire as raw fp32 bytes.
+// bits, so hidden states cross the wire as raw fp32 bytes, or, between the
+// hub and the workers when asked (Model.Wire), as raw bf16 bytes: the
+// vector's count then has its top bit set (putVec).
 
 // codecName is the gRPC content-subtype of the raw codec.
 const codecName = "lraw"
@@ -107,6 +111,33 @@ func (r *reader) f32s(dst []float32) []float32 {
 	return dst
 }
 
+// bf16Tag marks, in a vector's count, elements sent as bf16 (putVec).
+const bf16Tag = 1 << 31
+
+// vec reads a vector of putVec into dst's storage and reports whether it
+// crossed as bf16 (then widened exactly to float32).
+func (r *reader) vec(dst []float32) ([]float32, bool) {
+	h := r.u32()
+	bf16, n := h&bf16Tag != 0, int(h&^bf16Tag)
+	elem := 4
+	if bf16 {
+		elem = 2
+	}
+	b := r.take(elem * n)
+	if r.err != nil {
+		return dst[:0], bf16
+	}
+	dst = grow(dst, n)
+	for i := range dst {
+		if bf16 {
+			dst[i] = math.Float32frombits(uint32(binary.LittleEndian.Uint16(b[2*i:])) << 16)
+		} else {
+			dst[i] = math.Float32frombits(binary.LittleEndian.Uint32(b[4*i:]))
+		}
+	}
+	return dst, bf16
+}
+
 func (r *reader) i32s(dst []int32) []int32 {
 	n := r.count(4)
 	b := r.take(4 * n)
@@ -137,6 +168,19 @@ func putF32s(b []byte, v []float32) []byte {
 	return b
 }
 
+// putVec writes hidden states v as fp32 (putF32s), or rounded to bf16
+// (round to nearest even) with bf16Tag in the count.
+func putVec(b []byte, v []float32, bf16 bool) []byte {
+	if !bf16 {
+		return putF32s(b, v)
+	}
+	b = putU32(b, uint32(len(v))|bf16Tag)
+	for _, x := range v {
+		b = binary.LittleEndian.AppendUint16(b, kernels.RoundBF16(x))
+	}
+	return b
+}
+
 func putI32s(b []byte, v []int32) []byte {
 	b = putU32(b, uint32(len(v)))
 	for _, x := range v {
@@ -154,11 +198,13 @@ func (*infoRequest) marshal(b []byte) []byte { return b }
 func (*infoRequest) unmarshal(*reader) error { return nil }
 
 // infoReply describes a worker: its place in the plan, the model it holds
-// (a digest of its configuration), its step size and memory.
+// (a digest of its configuration, and how its weights are quantized), its
+// step size and memory.
 type infoReply struct {
 	Rank           uint32
 	Plan           string
 	Digest         string
+	Quant          string // weightFormat
 	Part           string
 	MaxBatchTokens uint32
 	WeightBytes    uint64
@@ -168,13 +214,14 @@ func (m *infoReply) marshal(b []byte) []byte {
 	b = putU32(b, m.Rank)
 	b = putStr(b, m.Plan)
 	b = putStr(b, m.Digest)
+	b = putStr(b, m.Quant)
 	b = putStr(b, m.Part)
 	b = putU32(b, m.MaxBatchTokens)
 	return putU64(b, m.WeightBytes)
 }
 
 func (m *infoReply) unmarshal(r *reader) error {
-	m.Rank, m.Plan, m.Digest, m.Part = r.u32(), r.str(), r.str(), r.str()
+	m.Rank, m.Plan, m.Digest, m.Quant, m.Part = r.u32(), r.str(), r.str(), r.str(), r.str()
 	m.MaxBatchTokens, m.WeightBytes = r.u32(), r.u64()
 	return r.err
 }
@@ -234,6 +281,7 @@ type stepRequest struct {
 	Ops   []stateOp
 	Rows  []row
 	X     []float32
+	BF16  bool // X crosses as bf16 (putVec), and the reply's X too
 }
 
 // Bits of stepRequest.Ring.
@@ -252,7 +300,7 @@ func (m *stepRequest) marshal(b []byte) []byte {
 	for _, rw := range m.Rows {
 		b = putU32(putU32(putU64(b, rw.ID), rw.N), rw.Pos)
 	}
-	return putF32s(b, m.X)
+	return putVec(b, m.X, m.BF16)
 }
 
 func (m *stepRequest) unmarshal(r *reader) error {
@@ -265,7 +313,7 @@ func (m *stepRequest) unmarshal(r *reader) error {
 	for i := range m.Rows {
 		m.Rows[i] = row{ID: r.u64(), N: r.u32(), Pos: r.u32()}
 	}
-	m.X = r.f32s(m.X)
+	m.X, m.BF16 = r.vec(m.X)
 	return r.err
 }
 
@@ -275,17 +323,18 @@ func (m *stepRequest) unmarshal(r *reader) error {
 // computing, and blocked waiting for expert peers or the ring.
 type stepReply struct {
 	X                  []float32
+	BF16               bool // X crosses as bf16 (as the request's did)
 	PeerSent, PeerRecv uint64
 	Compute, Blocked   uint64 // ns
 }
 
 func (m *stepReply) marshal(b []byte) []byte {
-	b = putU64(putU64(putF32s(b, m.X), m.PeerSent), m.PeerRecv)
+	b = putU64(putU64(putVec(b, m.X, m.BF16), m.PeerSent), m.PeerRecv)
 	return putU64(putU64(b, m.Compute), m.Blocked)
 }
 
 func (m *stepReply) unmarshal(r *reader) error {
-	m.X = r.f32s(m.X)
+	m.X, m.BF16 = r.vec(m.X)
 	m.PeerSent, m.PeerRecv = r.u64(), r.u64()
 	m.Compute, m.Blocked = r.u64(), r.u64()
 	return r.err

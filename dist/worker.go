@@ -75,6 +75,17 @@ func Digest(c *minimax01.Config) string {
 	return hex.EncodeToString(h[:8])
 }
 
+// weightFormat describes how m's weights are stored, "float" or
+// "quantized (SPEC)", so that a hub refuses workers whose weights differ
+// from its own: every process of a plan must quantize the same way for the
+// plan to give the single process's logits.
+func weightFormat(m *minimax01.Model) string {
+	if q := m.QuantSpec(); q != nil {
+		return "quantized (" + q.String() + ")"
+	}
+	return "float"
+}
+
 // Worker serves one rank's slice of a model.
 type Worker struct {
 	m    *minimax01.Model
@@ -254,7 +265,7 @@ func (w *Worker) Stop() {
 }
 
 func (w *Worker) info() (any, error) {
-	return &infoReply{Rank: uint32(w.rank), Plan: w.plan.String(), Digest: Digest(w.m.Config), Part: w.part.String(),
+	return &infoReply{Rank: uint32(w.rank), Plan: w.plan.String(), Digest: Digest(w.m.Config), Quant: weightFormat(w.m), Part: w.part.String(),
 		MaxBatchTokens: uint32(w.m.MaxBatchTokens()), WeightBytes: uint64(w.m.Info().WeightBytes)}, nil
 }
 
@@ -378,7 +389,7 @@ func (w *Worker) step(req *stepRequest, reply *stepReply, rows []minimax01.Rows,
 		peers = w.peers
 	}
 	w.m.RunLayers(req.X, rows, w.part.First, w.part.Last, peers)
-	reply.X = req.X
+	reply.X, reply.BF16 = req.X, req.BF16
 	reply.PeerSent, reply.PeerRecv = 0, 0
 	var blocked time.Duration
 	if w.peers != nil {

@@ -35,6 +35,7 @@ package engine
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"runtime"
@@ -424,9 +425,11 @@ func (e *Engine) loop() {
 	}
 }
 
-// safeStep runs a step; if the model or a sampler panics (a bug), the
-// sequences of that step end with ErrPanic instead of taking the server
-// down, and the engine carries on with the next requests.
+// safeStep runs a step; if the model or a sampler panics (a bug, or a
+// worker process of the model failed: model.ErrUnavailable), the sequences
+// of that step end with ErrPanic instead of taking the server down, and the
+// engine carries on with the next requests. A failed worker also empties
+// the prefix cache.
 func (e *Engine) safeStep() {
 	defer func() {
 		if r := recover(); r != nil {
@@ -438,6 +441,12 @@ func (e *Engine) safeStep() {
 				if s.state != nil {
 					e.finish(s, FinishAborted, -1, err)
 				}
+			}
+			if errors.Is(err, model.ErrUnavailable) {
+				// A worker process failed, and one that restarted has lost
+				// the states it held: a cached prefix would fail every
+				// request that resumes from it.
+				e.cache.clear()
 			}
 			e.reap()
 			e.publish(time.Now(), 0, 0)

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -671,6 +672,53 @@ func TestPanicIsContained(t *testing.T) {
 	waitIdle(t, e) // results are delivered before the step publishes its figures
 	if st := e.Stats(); st.Running != 0 || st.Reserved != 0 {
 		t.Errorf("stats %+v", st)
+	}
+}
+
+// failingModel panics in Forward, as a model with worker processes does
+// when one fails (package dist), while fail is set: with err wrapping
+// model.ErrUnavailable, or with a plain string (a bug).
+type failingModel struct {
+	model.Model
+	fail        *atomic.Bool
+	unavailable bool
+}
+
+func (m failingModel) Forward(seqs []model.Seq, logits []float32) {
+	switch {
+	case !m.fail.Load():
+		m.Model.Forward(seqs, logits)
+	case m.unavailable:
+		panic(fmt.Errorf("%w: stage 1 (test): EOF", model.ErrUnavailable))
+	default:
+		panic("a bug")
+	}
+}
+
+// TestUnavailableWorkerEmptiesPrefixCache checks that a step failing with
+// model.ErrUnavailable empties the prefix cache (its states may have been on
+// a worker that restarted and lost them), so the next request reads its
+// prompt again instead of resuming from a lost state; and that another
+// panic leaves the cache alone.
+func TestUnavailableWorkerEmptiesPrefixCache(t *testing.T) {
+	for _, unavailable := range []bool{true, false} {
+		var fail atomic.Bool
+		e := newEngine(t, failingModel{tinyModel(t, 64), &fail, unavailable}, engine.Config{PrefixCacheBytes: 64 << 20, CacheMinTokens: 1})
+		prompt := []int32{1, 2, 3, 4, 5, 6}
+		run(t, e, engine.Request{Prompt: prompt, MaxTokens: 2, Params: greedy()})
+		if _, r := run(t, e, engine.Request{Prompt: prompt, MaxTokens: 2, Params: greedy()}); r.CachedTokens != len(prompt) {
+			t.Fatalf("the prompt again: %d tokens cached, want %d", r.CachedTokens, len(prompt))
+		}
+		fail.Store(true)
+		if _, r := run(t, e, engine.Request{Prompt: []int32{7, 8}, MaxTokens: 2, Params: greedy()}); r.Reason != engine.FinishAborted ||
+			errors.Is(r.Err, model.ErrUnavailable) != unavailable {
+			t.Fatalf("unavailable %v: the failing step: %+v", unavailable, r)
+		}
+		fail.Store(false)
+		_, r := run(t, e, engine.Request{Prompt: prompt, MaxTokens: 2, Params: greedy()})
+		if want := map[bool]int{true: 0, false: len(prompt)}[unavailable]; r.Reason != engine.FinishLength || r.CachedTokens != want {
+			t.Errorf("unavailable %v: after the failure: %+v, want %d tokens cached", unavailable, r, want)
+		}
 	}
 }
 

@@ -173,6 +173,15 @@ func (c *prefixCache) evict(keep *checkpoint) {
 	}
 }
 
+// clear removes every checkpoint.
+func (c *prefixCache) clear() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for c.lru.Len() > 0 {
+		c.remove(c.lru.Back().Value.(*checkpoint))
+	}
+}
+
 // remove deletes a checkpoint and prunes the trie.
 func (c *prefixCache) remove(ck *checkpoint) {
 	c.lru.Remove(ck.elem)

@@ -125,7 +125,8 @@ type WorkerStatus struct {
 // ErrUnavailable is wrapped by the error value a Forward panics with when
 // part of the model runs in other processes (package dist) and one of them
 // failed or did not answer in time; the engine ends that step's sequences
-// with it, and the server answers 503.
+// with it and empties its prefix cache (a restarted worker has lost the
+// states it held), and the server answers 503.
 var ErrUnavailable = errors.New("model: a worker process is unavailable")
 
 // ErrNoCheckpoint is returned when a state must go back to a length for which

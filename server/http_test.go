@@ -147,8 +147,8 @@ func TestBadInput(t *testing.T) {
 	waitFor(t, func() bool { st := ts.eng.Stats(); return st.Running == 0 && st.Submitted == st.Finished })
 }
 
-// TestModelsAndHealth covers GET /v1/models, /health before and after the
-// model is attached, and draining.
+// TestModelsAndHealth covers GET /v1/models, /health and /livez before
+// and after the model is attached, and draining.
 func TestModelsAndHealth(t *testing.T) {
 	srv := server.New(server.Config{ModelName: modelName, APIKey: apiKey, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	hs := httptest.NewServer(srv)
@@ -163,9 +163,23 @@ func TestModelsAndHealth(t *testing.T) {
 		json.NewDecoder(resp.Body).Decode(&v)
 		return resp.StatusCode, v.Status
 	}
+	live := func(when string) {
+		t.Helper()
+		resp, err := http.Get(hs.URL + "/livez")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var v struct{ Status string }
+		json.NewDecoder(resp.Body).Decode(&v)
+		if resp.StatusCode != 200 || v.Status != "alive" {
+			t.Errorf("/livez %s: %d %q, want 200 alive", when, resp.StatusCode, v.Status)
+		}
+	}
 	if code, st := health(); code != 503 || st != "loading" {
 		t.Errorf("health while loading: %d %s", code, st)
 	}
+	live("while loading")
 	status, h, _ := post(t, hs.URL, "/v1/chat/completions", apiKey, `{"model": "tiny-test", "messages": [{"role": "user", "content": "hi"}]}`)
 	if status != 503 || h.Get("Retry-After") == "" {
 		t.Errorf("request while loading: %d, Retry-After %q", status, h.Get("Retry-After"))
@@ -182,6 +196,7 @@ func TestModelsAndHealth(t *testing.T) {
 	if code, st := health(); code != 200 || st != "ok" {
 		t.Errorf("health when ready: %d %s", code, st)
 	}
+	live("when ready")
 	client := openai.NewClient(optionsFor(hs.URL)...)
 	models, err := client.Models.List(bg())
 	if err != nil {
@@ -206,6 +221,7 @@ func TestModelsAndHealth(t *testing.T) {
 	if code, st := health(); code != 503 || st != "draining" {
 		t.Errorf("health while draining: %d %s", code, st)
 	}
+	live("while draining")
 	status, h, _ = post(t, hs.URL, "/v1/chat/completions", apiKey, `{"model": "tiny-test", "messages": [{"role": "user", "content": "hi"}]}`)
 	if status != 503 || h.Get("Retry-After") == "" {
 		t.Errorf("request while draining: %d, Retry-After %q", status, h.Get("Retry-After"))

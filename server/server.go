@@ -133,6 +133,7 @@ func New(cfg Config) *Server {
 	s := &Server{cfg: cfg, log: cfg.Logger, mux: http.NewServeMux(), created: time.Now().Unix(), metrics: newMetrics()}
 	s.fingerprint = "fp_lightning_" + randomID(4)
 	s.mux.HandleFunc("GET /health", s.health)
+	s.mux.HandleFunc("GET /livez", s.live)
 	s.mux.Handle("GET /metrics", s.auth(http.HandlerFunc(s.serveMetrics)))
 	s.mux.Handle("GET /v1/models", s.auth(http.HandlerFunc(s.listModels)))
 	s.mux.Handle("GET /v1/models/{id}", s.auth(http.HandlerFunc(s.getModel)))
@@ -249,6 +250,14 @@ func (s *Server) health(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// live answers 200 whenever the process serves HTTP: while loading, while
+// draining, and with a worker down. It waits for nothing, so a liveness
+// probe on it restarts only a process that stopped answering (restarting a
+// hub does not bring a worker back); /health is the readiness.
+func (s *Server) live(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]string{"status": "alive"})
+}
+
 // workerCheckTimeout bounds the check of each model worker in /health and
 // /metrics (models served across processes).
 const workerCheckTimeout = 2 * time.Second
@@ -276,7 +285,7 @@ func (s *Server) auth(h http.Handler) http.Handler {
 
 func (s *Server) notFound(w http.ResponseWriter, r *http.Request) {
 	switch r.URL.Path {
-	case "/health", "/metrics", "/v1/models", "/v1/chat/completions", "/v1/completions", "/v1/sessions":
+	case "/health", "/livez", "/metrics", "/v1/models", "/v1/chat/completions", "/v1/completions", "/v1/sessions":
 		writeError(w, &apiError{Status: http.StatusMethodNotAllowed, Type: "invalid_request_error",
 			Message: fmt.Sprintf("method %s not allowed on %s", r.Method, r.URL.Path)})
 		return

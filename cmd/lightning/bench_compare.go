@@ -54,7 +54,7 @@ func runBenchCompare(fs *flag.FlagSet, cf compareFlags, mo modelBenchOptions, th
 	if *cf.specs == "" {
 		return fmt.Errorf("%w: -bw-mb needs -compare", errUsage)
 	}
-	for _, name := range []string{"kernels", "train", "model", "preset", "long", "profile", "ab-dispatch", "ab-prefill", "lazy-weights", "plan", "workers", "local-workers", "link-gbps", "quant"} {
+	for _, name := range []string{"kernels", "train", "model", "preset", "long", "profile", "ab-dispatch", "ab-prefill", "lazy-weights", "plan", "workers", "local-workers", "link-gbps", "quant", "wire"} {
 		if flagSet(fs, name) {
 			return fmt.Errorf("%w: -%s is not available with -compare (name the models in its specs; it times prefill and decode only)", errUsage, name)
 		}

@@ -213,6 +213,9 @@ func runBench(fs *flag.FlagSet, args []string) error {
 		}
 		return benchPlanMode(stdout, fs, mo, po, d)
 	}
+	if err := d.checkSingle(); err != nil {
+		return err
+	}
 	if flagSet(fs, "rounds") {
 		return fmt.Errorf("%w: -rounds needs -plan or -compare", errUsage)
 	}

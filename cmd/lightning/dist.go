@@ -22,6 +22,7 @@ import (
 	"github.com/lightninglm/lightning/dist"
 	"github.com/lightninglm/lightning/model"
 	"github.com/lightninglm/lightning/model/minimax01"
+	"github.com/lightninglm/lightning/quant"
 )
 
 func init() {
@@ -43,9 +44,12 @@ Kubernetes: in a LeaderWorkerSet group, -lws takes the rank from the pod's index
 the leader pod runs 'serve -lws-port PORT'), and -probe-listen serves /healthz and /readyz for the
 probes. deploy/kubernetes has the manifests.
 
+Weights: -quant FMT quantizes them at load as one process would; the hub (serve/generate/logits) must be
+given the same -quant, and refuses workers whose weights are quantized otherwise.
+
 Examples:
   lightning worker -model DIR -plan pp=2 -rank 1 -listen 127.0.0.1:7001 -token T
-  lightning worker -model /models/M -plan pp=4 -lws -listen 0.0.0.0:7000 -probe-listen 0.0.0.0:8081 \
+  lightning worker -model /models/M -plan pp=4 -quant q8 -lws -listen 0.0.0.0:7000 -probe-listen 0.0.0.0:8081 \
       -tls-cert tls.crt -tls-key tls.key -tls-ca ca.crt`,
 		run: runWorker,
 	})
@@ -60,6 +64,7 @@ type distFlags struct {
 	micro                    *int
 	token, cert, key, ca     *string
 	insecureListen, showPlan *bool
+	wire                     *string
 }
 
 func addDistFlags(fs *flag.FlagSet, hub bool) *distFlags {
@@ -77,6 +82,7 @@ func addDistFlags(fs *flag.FlagSet, hub bool) *distFlags {
 		d.wait = fs.Duration("worker-wait", 0, "at start, wait this long for workers that are not up yet (still loading, or their names not resolving yet) instead of failing at once")
 		d.timeout = fs.Duration("worker-timeout", dist.DefaultStepTimeout, "a step whose workers do not answer within this fails")
 		d.micro = fs.Int("micro-batches", 0, "cut each forward pass into this many micro-batches so pipeline stages overlap (0 = the number of stages)")
+		d.wire = fs.String("wire", "fp32", "type of the hidden states between this hub and its workers: fp32 (exact) or bf16 (half the bytes; each stage's input and output rounded to bf16, which moves the logits: docs/distributed.md)")
 	} else {
 		d.timeout = fs.Duration("peer-timeout", dist.DefaultStepTimeout/2, "a stage leader's wait for an expert peer (keep below the hub's -worker-timeout)")
 		d.lws = fs.Bool("lws", false, "run as a worker of a Kubernetes LeaderWorkerSet group: the rank is $"+lwsWorkerIndexEnv+" − 1 (pod 0 is the hub), and $"+lwsGroupSizeEnv+" must be 1 + the plan's workers (deploy/kubernetes)")
@@ -97,6 +103,29 @@ func (d *distFlags) security() dist.Security {
 	return dist.Security{Token: tok, CertFile: *d.cert, KeyFile: *d.key, CAFile: *d.ca}
 }
 
+// wireType reads -wire: quant.F32 or quant.BF16.
+func (d *distFlags) wireType() (quant.Type, error) {
+	switch *d.wire {
+	case "fp32":
+		return quant.F32, nil
+	case "bf16":
+		return quant.BF16, nil
+	}
+	return quant.Invalid, fmt.Errorf("%w: -wire %q: want fp32 or bf16", errUsage, *d.wire)
+}
+
+// checkSingle refuses the flags that need workers when the command runs
+// the model in this process (!d.enabled()).
+func (d *distFlags) checkSingle() error {
+	if *d.plan != "" {
+		return fmt.Errorf("%w: -plan needs -workers, -local-workers or -lws-port", errUsage)
+	}
+	if *d.wire != "fp32" {
+		return fmt.Errorf("%w: -wire %s needs -plan and workers: one process sends no hidden states", errUsage, *d.wire)
+	}
+	return nil
+}
+
 // checkPartable refuses a model that cannot be loaded in parts: a GGUF file
 // (minimax01 loads GGUF whole only).
 func checkPartable(dir string) error {
@@ -112,9 +141,13 @@ func checkPartable(dir string) error {
 // safe for concurrent writes.
 func openModel(dir string, opt minimax01.Options, d *distFlags, fs *flag.FlagSet) (model.Model, *dist.Model, func(), error) {
 	stderr := fs.Output()
+	wire, err := d.wireType()
+	if err != nil {
+		return nil, nil, nil, err
+	}
 	if !d.enabled() {
-		if *d.plan != "" {
-			return nil, nil, nil, fmt.Errorf("%w: -plan needs -workers, -local-workers or -lws-port", errUsage)
+		if err := d.checkSingle(); err != nil {
+			return nil, nil, nil, err
 		}
 		m, err := loadModel(dir, opt, stderr)
 		if err != nil {
@@ -184,7 +217,7 @@ func openModel(dir string, opt minimax01.Options, d *distFlags, fs *flag.FlagSet
 		stop()
 		return nil, nil, nil, err
 	}
-	hub.StepTimeout = *d.timeout
+	hub.StepTimeout, hub.Wire = *d.timeout, wire
 	if *d.micro > 0 {
 		hub.MicroBatches = *d.micro
 	}
@@ -225,8 +258,12 @@ func startLocalWorkers(dir string, plan dist.Plan, opt minimax01.Options, sec di
 		if sec.TLS() {
 			args = append(args, "-tls-cert", sec.CertFile, "-tls-key", sec.KeyFile, "-tls-ca", sec.CAFile)
 		}
-		if opt.Quant != nil {
-			args = append(args, "-quant", opt.Quant.String())
+		if q := opt.Quant; q != nil { // the workers quantize their layers as this process does (-quant FORMAT)
+			if *q != minimax01.DefaultQuantSpec(q.Format) {
+				stop()
+				return nil, nil, fmt.Errorf("local workers take -quant FORMAT with the default head, embedding and scale types, not %s", q)
+			}
+			args = append(args, "-quant", q.Format.String())
 		}
 		cmd := exec.Command(exe, args...)
 		cmd.Env = append(os.Environ(), dist.TokenEnv+"="+sec.Token)
@@ -240,7 +277,7 @@ func startLocalWorkers(dir string, plan dist.Plan, opt minimax01.Options, sec di
 			return nil, nil, fmt.Errorf("start worker %d: %w", r, err)
 		}
 		procs = append(procs, cmd)
-		addr := make(chan string, 1)
+		addr := make(chan string, 1) // closed if the worker's stdout ends first (it exited)
 		go func() {
 			sc := bufio.NewScanner(out)
 			for sc.Scan() {
@@ -249,10 +286,15 @@ func startLocalWorkers(dir string, plan dist.Plan, opt minimax01.Options, sec di
 					break
 				}
 			}
+			close(addr)
 			io.Copy(io.Discard, out)
 		}()
 		select {
-		case a := <-addr:
+		case a, ok := <-addr:
+			if !ok {
+				stop()
+				return nil, nil, fmt.Errorf("worker %d exited before it listened (its errors are above)", r)
+			}
 			addrs = append(addrs, a)
 		case <-time.After(localWorkerTimeout):
 			stop()
@@ -267,7 +309,7 @@ func runWorker(fs *flag.FlagSet, args []string) error {
 	rank := fs.Int("rank", -1, "this worker's rank in the plan (0-based)")
 	listen := fs.String("listen", "127.0.0.1:0", "address to serve on (port 0 picks a free one)")
 	batchTokens := fs.Int("batch-tokens", 512, "most tokens per step (the hub uses the smallest of all processes)")
-	quantFmt := fs.String("quant", "", "quantize the weights at load (q8, q8b32, q4g64, …; see 'lightning quantize')")
+	quantFmt := fs.String("quant", "", "quantize the weights at load (q8, q8b32, q4g64, …; see 'lightning quantize'); the hub must have the same -quant")
 	probe := fs.String("probe-listen", "", "also serve unauthenticated HTTP probes here: /healthz (alive) and /readyz (200 once serving, 503 while loading), for Kubernetes")
 	d := addDistFlags(fs, false)
 	d.insecureListen = fs.Bool("insecure-listen", false, "allow a plaintext listener on a non-loopback address")

@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -106,6 +107,103 @@ func TestLocalWorkersReproduceGolden(t *testing.T) {
 	}
 }
 
+// TestLocalWorkersQuant runs 'logits' and 'generate' with -quant through
+// -local-workers (which pass -quant on to the workers they start) and in one
+// process: with pp=2 and one micro-batch per step the hub quantizes its LM
+// head and the workers their layers exactly as the single process does, so
+// the logits are bitwise the same and the greedy tokens identical. (ep and
+// sp reorder float sums, which int8-rounded activations can turn into
+// larger differences; dist's TestQuantizedPlansMatchSingleProcess measures
+// them.) Then a hub with -quant refuses workers started without it.
+func TestLocalWorkersQuant(t *testing.T) {
+	t.Setenv(childEnv, "1")
+	dir := filepath.Join(goldenDir, "tiny-a")
+	man := readManifest(t, dir)
+	logits := func(args ...string) []float32 {
+		t.Helper()
+		out := filepath.Join(t.TempDir(), "logits.safetensors")
+		_, stderr, code := runCLI(t, append([]string{"logits", "-model", dir, "-ids", joinIDs(man.Prompts["p257"]), "-o", out}, args...)...)
+		if code != 0 {
+			t.Fatalf("logits %v: exit %d: %s", args, code, stderr)
+		}
+		f, err := safetensors.Open(out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		l, _ := f.Tensor("logits")
+		return slices.Clone(l.F32()) // a view of the file, closed on return
+	}
+	for _, q := range []string{"q8", "q4g64"} {
+		want := logits("-quant", q)
+		got := logits("-quant", q, "-plan", "pp=2", "-local-workers", "2", "-micro-batches", "1")
+		var worst float64
+		for i, v := range got {
+			worst = max(worst, math.Abs(float64(v-want[i])))
+		}
+		if len(got) != len(want) || worst != 0 {
+			t.Errorf("-quant %s: pp=2 logits (%d) differ from one process's (%d) by up to %g", q, len(got), len(want), worst)
+		}
+		gen := func(args ...string) string {
+			out, stderr, code := runCLI(t, append([]string{"generate", "-model", dir, "-ids", joinIDs(man.Prompts["p7"]), "-n", "16", "-quant", q}, args...)...)
+			if code != 0 {
+				t.Fatalf("generate %v: exit %d: %s", args, code, stderr)
+			}
+			return strings.TrimSpace(out)
+		}
+		if got, want := gen("-plan", "pp=2", "-local-workers", "2"), gen(); got != want {
+			t.Errorf("-quant %s: pp=2 generates %s, one process %s", q, got, want)
+		}
+	}
+	const tok = "quant-test-token"
+	var addrs []string
+	for r := range 2 {
+		_, a, _ := workerChild(t, "-model", dir, "-plan", "pp=2", "-rank", fmt.Sprint(r), "-token", tok)
+		addrs = append(addrs, a)
+	}
+	_, stderr, code := runCLI(t, "logits", "-model", dir, "-ids", "1,2,3", "-quant", "q8", "-plan", "pp=2", "-workers", strings.Join(addrs, ","),
+		"-token", tok, "-o", filepath.Join(t.TempDir(), "l.safetensors"))
+	if code != 1 || !strings.Contains(stderr, "has float weights, this hub quantized") || !strings.Contains(stderr, "same -quant") {
+		t.Errorf("a q8 hub with float workers: exit %d: %s", code, stderr)
+	}
+}
+
+// TestWireFlag runs 'logits' on p257 through pp=2 local workers with fp32
+// and with bf16 on the wire: bf16 saves 2 bytes per float of each row to
+// and from each stage, 2·257·64·2 = 65792 B each way on tiny-a (dim 64), and
+// moves the logits (dist's TestWireBF16 checks the values).
+func TestWireFlag(t *testing.T) {
+	t.Setenv(childEnv, "1")
+	dir := filepath.Join(goldenDir, "tiny-a")
+	man := readManifest(t, dir)
+	run := func(wire string) (sent, recv int64, logits []float32) {
+		out := filepath.Join(t.TempDir(), "logits.safetensors")
+		_, stderr, code := runCLI(t, "logits", "-model", dir, "-ids", joinIDs(man.Prompts["p257"]), "-plan", "pp=2", "-local-workers", "2",
+			"-wire", wire, "-o", out)
+		if code != 0 {
+			t.Fatalf("-wire %s: exit %d: %s", wire, code, stderr)
+		}
+		if _, err := fmt.Sscanf(stderr[strings.Index(stderr, "hub sent"):], "hub sent %d B, received %d B", &sent, &recv); err != nil {
+			t.Fatalf("-wire %s: no traffic line: %v\n%s", wire, err, stderr)
+		}
+		f, err := safetensors.Open(out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		l, _ := f.Tensor("logits")
+		return sent, recv, slices.Clone(l.F32())
+	}
+	s32, r32, l32 := run("fp32")
+	s16, r16, l16 := run("bf16")
+	if s32-s16 != 65792 || r32-r16 != 65792 {
+		t.Errorf("fp32 sent %d B, received %d; bf16 %d and %d: want 65792 B fewer each way", s32, r32, s16, r16)
+	}
+	if slices.Equal(l32, l16) {
+		t.Error("bf16 on the wire gave the fp32 logits")
+	}
+}
+
 func TestDistFlagErrors(t *testing.T) {
 	dir := filepath.Join(goldenDir, "tiny-a")
 	gguf := filepath.Join(t.TempDir(), "m.gguf")
@@ -123,6 +221,8 @@ func TestDistFlagErrors(t *testing.T) {
 		{[]string{"worker", "-model", gguf, "-plan", "pp=2", "-rank", "0", "-token", "t"}, "GGUF file cannot be served across processes"},
 		{[]string{"logits", "-model", gguf, "-ids", "1", "-plan", "pp=2", "-local-workers", "2", "-o", gguf + ".out"}, "GGUF file cannot be served across processes"},
 		{[]string{"inspect", "-model", gguf, "-plan", "pp=2"}, "GGUF file cannot be loaded in parts"},
+		{[]string{"logits", "-model", dir, "-ids", "1", "-wire", "bf16", "-o", gguf + ".out"}, "-wire bf16 needs -plan"},
+		{[]string{"generate", "-model", dir, "-ids", "1", "-plan", "pp=2", "-local-workers", "2", "-wire", "f16"}, "want fp32 or bf16"},
 	} {
 		_, stderr, code := runCLI(t, tc.args...)
 		if code != 2 || !strings.Contains(stderr, tc.msg) {
@@ -157,6 +257,12 @@ func TestInspectPlan(t *testing.T) {
 	}
 	if want := c.PartBytes(nil, quant.BF16, &q); sum != want {
 		t.Errorf("processes hold %d B, the q8 model %d B", sum, want)
+	}
+	// The hub holds the ends as -quant q8 makes them: the bf16 embedding
+	// (200064 × 6144 × 2 B) and the q8 LM head (a byte per weight and an F32
+	// scale per row), plus the bf16 final norm.
+	if got, want := r.PlanMemory[0].WeightBytes, int64(200064*6144*2+200064*6144+200064*4+6144*2); got != want {
+		t.Errorf("the hub holds %d B, want %d (bf16 embedding, q8 head)", got, want)
 	}
 	if _, stderr, code := runCLI(t, "inspect", "-preset", "tiny", "-plan", "sp=2,ep=2"); code != 2 || !strings.Contains(stderr, "not yet supported") {
 		t.Errorf("sp=2,ep=2: exit %d: %s", code, stderr)
@@ -321,6 +427,50 @@ func TestServeThroughWorkers(t *testing.T) {
 	}
 }
 
+// TestServeQuantThroughWorkers serves tiny-a with -quant q4g64 in one
+// process and over pp=2 worker processes with one micro-batch per step (the
+// workers started by -local-workers with the same -quant), and checks that
+// greedy completions, one request at a time so that both engines run the
+// same steps, give the same text; and /livez answers while /health lists
+// the workers.
+func TestServeQuantThroughWorkers(t *testing.T) {
+	dir := tinyWithTokenizer(t)
+	prompts := []string{"the cat sat on", "once upon a time there"}
+	complete := func(base string) []string {
+		client := openai.NewClient(option.WithBaseURL(base+"/v1"), option.WithAPIKey("unused"))
+		var out []string
+		for _, p := range prompts {
+			resp, err := client.Completions.New(context.Background(), openai.CompletionNewParams{Model: openai.CompletionNewParamsModel(filepath.Base(dir)),
+				Prompt: openai.CompletionNewParamsPromptUnion{OfString: openai.String(p)}, MaxTokens: openai.Int(16), Temperature: openai.Float(0)})
+			if err != nil {
+				t.Fatalf("%q: %v", p, err)
+			}
+			out = append(out, resp.Choices[0].Text)
+		}
+		return out
+	}
+	want := complete(serveChild(t, "-model", dir, "-quant", "q4g64"))
+	base := serveChild(t, "-model", dir, "-quant", "q4g64", "-plan", "pp=2", "-local-workers", "2", "-micro-batches", "1")
+	got := complete(base)
+	for i := range prompts {
+		t.Logf("%q → %q", prompts[i], got[i])
+		if got[i] != want[i] || want[i] == "" {
+			t.Errorf("%q: through workers %q, one process %q", prompts[i], got[i], want[i])
+		}
+	}
+	for path, want := range map[string]string{"/livez": `"status":"alive"`, "/health": `"ready":true`} {
+		resp, err := http.Get(base + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || !strings.Contains(string(b), want) {
+			t.Errorf("%s: %d %s", path, resp.StatusCode, b)
+		}
+	}
+}
+
 // workerChild starts 'lightning worker' as a child process and returns it,
 // its address and its probe address (with -probe-listen).
 func workerChild(t *testing.T, args ...string) (cmd *exec.Cmd, addr, probe string) {
@@ -367,7 +517,8 @@ func workerChildIn(t *testing.T, netns string, args ...string) (cmd *exec.Cmd, a
 
 // TestServeWorkerDies kills a worker process under 'serve -workers': the
 // next request fails with 503 and a clear message, and once the worker is
-// restarted on its address requests succeed again.
+// restarted on its address requests succeed again, the one whose prompt
+// state the prefix cache held before the restart included.
 func TestServeWorkerDies(t *testing.T) {
 	tmp := tinyWithTokenizer(t)
 	const tok = "serve-test-token"
@@ -386,15 +537,27 @@ func TestServeWorkerDies(t *testing.T) {
 		}
 	}
 	w1, a1, _ := workerChild(t, wargs(1, "127.0.0.1:0")...)
-	base := serveChild(t, "-model", tmp, "-plan", "pp=2", "-workers", a0+","+a1, "-token", tok, "-worker-timeout", "5s")
+	// The prefix cache keeps the prompt's state (on the workers): after
+	// the restart it is lost, and the hub must not resume from it.
+	base := serveChild(t, "-model", tmp, "-plan", "pp=2", "-workers", a0+","+a1, "-token", tok, "-worker-timeout", "5s",
+		"-prefix-cache-mb", "64", "-cache-min-tokens", "1")
 	client := openai.NewClient(option.WithBaseURL(base+"/v1"), option.WithAPIKey("unused"), option.WithMaxRetries(0))
+	var cached int64
 	complete := func() error {
-		_, err := client.Completions.New(context.Background(), openai.CompletionNewParams{Model: openai.CompletionNewParamsModel(filepath.Base(tmp)),
+		resp, err := client.Completions.New(context.Background(), openai.CompletionNewParams{Model: openai.CompletionNewParamsModel(filepath.Base(tmp)),
 			Prompt: openai.CompletionNewParamsPromptUnion{OfString: openai.String("hello")}, MaxTokens: openai.Int(4), Temperature: openai.Float(0)})
+		if err == nil {
+			cached = resp.Usage.PromptTokensDetails.CachedTokens
+		}
 		return err
 	}
-	if err := complete(); err != nil {
-		t.Fatal(err)
+	for range 2 {
+		if err := complete(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if cached == 0 {
+		t.Fatal("the second request reused no cached prompt state")
 	}
 	get := func(path string) (int, string) {
 		resp, err := http.Get(base + path)
@@ -424,6 +587,9 @@ func TestServeWorkerDies(t *testing.T) {
 	code, body = get("/health")
 	if code != 503 || !strings.Contains(body, `"status":"degraded"`) || strings.Count(body, `"ready":true`) != 1 {
 		t.Errorf("/health with worker 1 dead: %d %s", code, body)
+	}
+	if code, body := get("/livez"); code != 200 || !strings.Contains(body, `"status":"alive"`) { // the liveness probe: no restart of the hub
+		t.Errorf("/livez with worker 1 dead: %d %s", code, body)
 	}
 	start := time.Now()
 	err := complete()

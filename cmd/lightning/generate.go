@@ -15,11 +15,19 @@ func init() {
 	register(&command{
 		name:    "generate",
 		summary: "generate token ids from a token-id prompt (greedy)",
-		usage:   "[-model DIR] -ids 1,2,3 [-n 32] [-stop ID,...]",
+		usage:   "[-model DIR] -ids 1,2,3 [-n 32] [-stop ID,...] [-quant FMT] [-plan PLAN (-workers ADDR,… | -local-workers N)]",
 		help: `Feeds the prompt, then generates -n new tokens and prints them comma-separated on stdout. Always
 greedy (argmax, ties to the lowest id): a reproducible check of a checkpoint; 'lightning run' samples text.
 Timing goes to stderr with -v.
-Without -model it runs the built-in model mini, embedded in this binary (no download, no file written).`,
+Without -model it runs the built-in model mini, embedded in this binary (no download, no file written).
+
+Across processes: -plan with -workers or -local-workers runs the layers on 'lightning worker' processes
+('lightning serve -help', docs/distributed.md); -v adds each worker's memory and the bytes sent. -quant
+applies here (the LM head) and, through -local-workers, to the workers.
+
+Examples:
+  lightning generate -model DIR -ids 1,2,3 -n 16
+  lightning generate -model DIR -ids 1,2,3 -n 16 -quant q8 -plan pp=2 -local-workers 2 -v`,
 		run: runGenerate,
 	})
 }

@@ -29,8 +29,9 @@ Formats (bits per weight with F16 scales):
   q4gG     int4, one scale per G = 32, 64 or 128 inputs, symmetric (4 + 16/G)
   q4gGm    int4, a scale and a min per G inputs (4 + 32/G)
 
--quant FORMAT on generate, logits, eval and perplexity applies the same quantization at load, with the
-same defaults; it gives exactly the weights of quantize-then-load.
+-quant FORMAT on run, chat, generate, logits, serve, bench, eval and perplexity applies the same
+quantization at load, with the same defaults; it gives exactly the weights of quantize-then-load. Across
+processes (-plan) the hub and every worker take the same -quant.
 
 Example:
   lightning quantize -model /tmp/b2 -format q4g64 -o /tmp/b2-q4g64`,
@@ -52,9 +53,10 @@ func addQuantSpecFlags(fs *flag.FlagSet) quantFlags {
 	}
 }
 
-// spec builds the QuantSpec of format (a quantized format name).
-func (q quantFlags) spec(format string) (*minimax01.QuantSpec, error) {
-	t, err := parseQuantType("-format", format, false)
+// spec builds the QuantSpec of format (a quantized format name), the
+// value of flagName.
+func (q quantFlags) spec(flagName, format string) (*minimax01.QuantSpec, error) {
+	t, err := parseQuantType(flagName, format, false)
 	if err != nil {
 		return nil, err
 	}
@@ -99,7 +101,7 @@ func quantOption(v string) (*minimax01.QuantSpec, error) {
 	if v == "" {
 		return nil, nil
 	}
-	return quantFlags{}.spec(v)
+	return quantFlags{}.spec("-quant", v)
 }
 
 func runQuantize(fs *flag.FlagSet, args []string) error {
@@ -113,7 +115,7 @@ func runQuantize(fs *flag.FlagSet, args []string) error {
 	if *dir == "" || *out == "" || *format == "" {
 		return fmt.Errorf("%w: -model DIR, -format FORMAT and -o OUT are required", errUsage)
 	}
-	spec, err := qf.spec(*format)
+	spec, err := qf.spec("-format", *format)
 	if err != nil {
 		return err
 	}

@@ -30,9 +30,10 @@ func init() {
 	register(&command{
 		name:    "serve",
 		summary: "serve a model over an OpenAI-compatible HTTP API (chat, completions, streaming)",
-		usage:   "[-model DIR] [-host 127.0.0.1] [-port 8080] [-api-key KEY] [-session-dir DIR] [-plan PLAN (-workers ADDR,… | -local-workers N)] [flags]",
+		usage:   "[-model DIR] [-quant FMT] [-host 127.0.0.1] [-port 8080] [-api-key KEY] [-session-dir DIR] [-plan PLAN (-workers ADDR,… | -local-workers N)] [flags]",
 		help: `Serves POST /v1/chat/completions and /v1/completions (streaming with "stream": true), GET /v1/models,
-GET /health and GET /metrics (Prometheus). Existing OpenAI clients work unchanged: point their base URL at
+GET /health (200 when ready: loaded, not draining, every worker answering), GET /livez (200 while the process
+answers at all: for liveness probes) and GET /metrics (Prometheus). Existing OpenAI clients work unchanged: point their base URL at
 http://HOST:PORT/v1 and use the model name from /v1/models (the model folder's name unless -model-name).
 
 The tokenizer (tokenizer.json or vocab.json + merges.txt) and chat template (tokenizer_config.json or
@@ -80,7 +81,7 @@ is overwritten until DELETE. GET /v1/sessions lists them (id, tokens, bytes, cre
 GET /v1/sessions/NAME checks one and shows its conversation, DELETE /v1/sessions/NAME removes it.
 repetition_penalty sees only the tokens read by the request. One server per folder.
 
-Security: with -api-key (or $LIGHTNING_API_KEY) every endpoint except /health needs
+Security: with -api-key (or $LIGHTNING_API_KEY) every endpoint except /health and /livez needs
 "Authorization: Bearer KEY". Bodies over -max-body-mb are refused with 413. The server binds to
 127.0.0.1 by default; use -host 0.0.0.0 to listen on every interface.
 
@@ -103,7 +104,12 @@ conversation. The prefix cache still skips everything up to the previous reply.
 
 Across processes: with -plan and -workers ADDR,… (or -local-workers N, which starts the workers on this
 machine) the model's layers and experts run on 'lightning worker' processes and this process keeps the
-embedding and LM head; the API is the same. Sessions need the model in this process.
+embedding and LM head; the API is the same. -quant quantizes the LM head here as one process would; the
+workers need the same -quant (-local-workers passes it on; workers quantized otherwise are refused). When a
+worker fails, the requests of that step get 503 and the prefix cache is emptied (a restarted worker has lost
+the states it held). -wire bf16 sends the hidden states to and from the workers as bf16, half the bytes, at
+the cost of a bf16 rounding of each stage's input and output (docs/distributed.md measures it). Sessions
+need the model in this process.
 
 SIGINT/SIGTERM drain the server: /health turns to "draining", new requests get 503, requests in flight
 finish for up to -drain-timeout, then the rest are aborted.
@@ -111,6 +117,7 @@ finish for up to -drain-timeout, then the rest are aborted.
 Example:
   lightning random-model -preset tiny -tokenizer /path/to/qwen3-tokenizer -o /tmp/tiny
   lightning serve -model /tmp/tiny -port 8080
+  lightning serve -model /tmp/tiny -quant q8 -plan pp=2 -local-workers 2
   curl -s localhost:8080/v1/chat/completions -H 'Content-Type: application/json' \
     -d '{"model": "tiny", "messages": [{"role": "user", "content": "Hello"}], "max_tokens": 16}'`,
 		run: runServe,
@@ -139,6 +146,7 @@ func runServe(fs *flag.FlagSet, args []string) error {
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn or error")
 	sessionDir := fs.String("session-dir", "", "save chat sessions (\"session\": NAME) in this folder, created if missing (default: sessions off)")
 	profile := fs.Duration("profile", 0, "log the op-by-op profile of the prefill and decode steps of each such period (e.g. 1m; 0 = off)")
+	quantFmt := fs.String("quant", "", "quantize the weights at load to this format (q8, q8b32, q4g64, …; see 'lightning quantize'); with -plan, the hub's LM head and the workers' layers alike")
 	reasoning := fs.String("reasoning-parser", "none", "minimax_m1 (or think): send a chat reply's leading <think>…</think> as reasoning_content; none: leave it in content")
 	df := addDistFlags(fs, true)
 	if err := parseFlags(fs, args, false); err != nil {
@@ -165,6 +173,10 @@ func runServe(fs *flag.FlagSet, args []string) error {
 		if err := os.MkdirAll(*sessionDir, 0o700); err != nil {
 			return fmt.Errorf("%w: -session-dir: %v", errUsage, err)
 		}
+	}
+	spec, err := quantOption(*quantFmt)
+	if err != nil {
+		return err
 	}
 	budget, auto, err := parseBytes(*maxMem)
 	if err != nil {
@@ -210,7 +222,7 @@ func runServe(fs *flag.FlagSet, args []string) error {
 
 	start := time.Now()
 	var m model.Model
-	opt := minimax01.Options{MaxBatchTokens: *batchTokens}
+	opt := minimax01.Options{MaxBatchTokens: *batchTokens, Quant: spec}
 	if df.enabled() {
 		var closeModel func()
 		m, _, closeModel, err = openModel(*dir, opt, df, fs)
@@ -220,9 +232,9 @@ func runServe(fs *flag.FlagSet, args []string) error {
 		}
 		defer closeModel()
 	} else {
-		if *df.plan != "" {
+		if err := df.checkSingle(); err != nil {
 			hs.Close()
-			return fmt.Errorf("%w: -plan needs -workers, -local-workers or -lws-port", errUsage)
+			return err
 		}
 		if *dir == "" {
 			logger.Info("model", "using", builtin.Describe())

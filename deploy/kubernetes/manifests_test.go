@@ -128,7 +128,7 @@ func TestStrictDecodingRejects(t *testing.T) {
 		{"containerPort: 8080", "containerPrt: 8080"},                     // a container field (k8s.io/api)
 		{"            periodSeconds: 10", "            periodSecond: 10"}, // a probe field
 		{"memory: 8Gi", "memory: 8 gigabytes"},                            // a quantity
-		{"restartPolicy: RecreateGroupOnPodRestart", "restartPolicy: Always"},
+		{"restartPolicy: None", "restartPolicy: Always"},
 		{"kind: LeaderWorkerSet", "kind: LeaderWorkerSets"},
 	} {
 		bad := strings.Replace(string(data), tc.old, tc.new, 1)
@@ -214,8 +214,10 @@ func TestManifestsAreConsistent(t *testing.T) {
 	if got, want := portOf(t, flagValue(t, worker.Args, "probe-listen")), namedPort(t, worker, "probes"); got != want {
 		t.Errorf("worker -probe-listen port %d, container port probes %d", got, want)
 	}
-	if flagValue(t, hub.Args, "plan") != flagValue(t, worker.Args, "plan") || flagValue(t, hub.Args, "model") != flagValue(t, worker.Args, "model") {
-		t.Errorf("hub and workers disagree on -plan or -model")
+	for _, f := range []string{"plan", "model", "quant"} { // the hub refuses workers that differ
+		if flagValue(t, hub.Args, f) != flagValue(t, worker.Args, f) {
+			t.Errorf("hub and workers disagree on -%s", f)
+		}
 	}
 	for _, c := range []*corev1.Container{hub, worker} {
 		for _, p := range []*corev1.Probe{c.StartupProbe, c.LivenessProbe, c.ReadinessProbe} {
@@ -234,10 +236,16 @@ func TestManifestsAreConsistent(t *testing.T) {
 			namedPort(t, c, port.Port.String())
 		}
 	}
-	// The hub's readiness is /health (503 while loading or degraded); the
-	// workers' is /readyz on the probe listener.
+	// The hub's readiness is /health (503 while loading or degraded), its
+	// liveness /livez (200 whatever the workers do); the workers' readiness
+	// is /readyz on the probe listener.
 	if p := hub.ReadinessProbe.HTTPGet; p == nil || p.Path != "/health" {
 		t.Errorf("serve readiness probe %+v, want GET /health", hub.ReadinessProbe)
+	}
+	for _, p := range []*corev1.Probe{hub.StartupProbe, hub.LivenessProbe} {
+		if p.HTTPGet == nil || p.HTTPGet.Path != "/livez" {
+			t.Errorf("serve startup or liveness probe %+v, want GET /livez", p)
+		}
 	}
 	if p := worker.ReadinessProbe.HTTPGet; p == nil || p.Path != "/readyz" {
 		t.Errorf("worker readiness probe %+v, want GET /readyz", worker.ReadinessProbe)

@@ -69,6 +69,7 @@ type Model struct {
 	rope   *attention.RoPE
 	maxT   int
 	kvType attention.KVType
+	qspec  *QuantSpec // how the weights were quantized (QuantSpec); nil for float weights
 	tracer trace.Tracer
 	prof   *trace.Profile // nil: off
 	ck     *safetensors.Checkpoint
@@ -167,7 +168,10 @@ func prefaultWeights(cfg *Config, w *Weights, opt Options) string {
 
 // New builds a model from a config and weights already in memory.
 func New(cfg *Config, w *Weights, opt Options) *Model {
-	m := &Model{Config: cfg, Weights: w, maxT: opt.MaxBatchTokens, tracer: opt.Tracer, kvType: opt.KVType}
+	m := &Model{Config: cfg, Weights: w, maxT: opt.MaxBatchTokens, tracer: opt.Tracer, kvType: opt.KVType, qspec: opt.Quant}
+	if m.qspec == nil {
+		m.qspec = cfg.Quant
+	}
 	if m.maxT <= 0 {
 		m.maxT = 512
 	}
@@ -183,6 +187,12 @@ func New(cfg *Config, w *Weights, opt Options) *Model {
 	m.SetProfile(opt.Profile)
 	return m
 }
+
+// QuantSpec returns how the weights were quantized: Options.Quant when at
+// load, the checkpoint's quantization_config when stored quantized, nil for
+// float weights. Processes that serve parts of one model must agree on it
+// (package dist checks).
+func (m *Model) QuantSpec() *QuantSpec { return m.qspec }
 
 // SetProfile makes later steps accumulate their op-by-op wall time into p
 // (nil turns profiling off). It turns the kernel pool's wait timing on

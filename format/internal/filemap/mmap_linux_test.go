@@ -55,3 +55,21 @@ func TestPrefault(t *testing.T) {
 		t.Errorf("after Prefault %d of %d pages are mapped", n, pages)
 	}
 }
+
+// TestPrefaultHeap prefaults a small slice of the Go heap (as weights
+// quantized at load are) that does not start a page: the page-aligned start
+// lies outside its allocation, where -race's checkptr refuses a Go pointer,
+// so the start must reach madvise as a number. Run with -race to check.
+func TestPrefaultHeap(t *testing.T) {
+	page := uintptr(os.Getpagesize())
+	var keep [][]byte // the allocations tried, alive until the end
+	for range 100 {
+		b := make([]byte, 64)
+		keep = append(keep, b)
+		if uintptr(unsafe.Pointer(&b[0]))%page != 0 {
+			Prefault(b)
+			return
+		}
+	}
+	t.Skipf("%d small allocations all started a page", len(keep))
+}

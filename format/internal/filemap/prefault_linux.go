@@ -2,6 +2,7 @@ package filemap
 
 import (
 	"os"
+	"runtime"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -15,15 +16,21 @@ func Prefault(data []byte) {
 	if len(data) == 0 {
 		return
 	}
-	page := os.Getpagesize()
-	off := int(uintptr(unsafe.Pointer(&data[0])) % uintptr(page)) // madvise wants a page-aligned start; the page holding data[0] is mapped too
-	whole := unsafe.Slice((*byte)(unsafe.Add(unsafe.Pointer(&data[0]), -off)), len(data)+off)
-	if unix.Madvise(whole, unix.MADV_POPULATE_READ) == nil {
+	page := uintptr(os.Getpagesize())
+	start := uintptr(unsafe.Pointer(&data[0]))
+	off := start % page // madvise wants a page-aligned start; the page holding data[0] is mapped too
+	// The aligned start goes to the kernel as a number, not as a Go
+	// pointer: before data[0] it may lie outside data's allocation (data
+	// on the heap, e.g. weights quantized at load), which -race's checkptr
+	// refuses.
+	_, _, errno := unix.Syscall(unix.SYS_MADVISE, start-off, uintptr(len(data))+off, unix.MADV_POPULATE_READ)
+	runtime.KeepAlive(data)
+	if errno == 0 {
 		return
 	}
 	var sum byte
-	for i := 0; i < len(whole); i += page {
-		sum += whole[i]
+	for i := 0; i < len(data); i += int(page - (start+uintptr(i))%page) { // data[0], then the first byte of each later page
+		sum += data[i]
 	}
 	prefaultSink = sum
 }
