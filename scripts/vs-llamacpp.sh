@@ -21,6 +21,10 @@
 #                     other than 0 are skipped if this llama-bench has no -d)
 #   -decode-n N       tokens decoded per decode cell [32]
 #   -keep             keep the temporary folder (build, models, raw results)
+#   -tokenizer DIR    tokenizer folder given to the random models, which
+#                     llama.cpp needs to load a GGUF file (required); one of
+#                     32,000 ids keeps the presets' vocabulary, e.g.
+#                     lightning train-tokenizer -data text.jsonl -vocab 32000 -o DIR
 #   -llama-bench PATH use this llama-bench, already built from LLAMA_SRC (for
 #                     example with a quiet machine kept for the rounds), instead
 #                     of building one
@@ -36,10 +40,10 @@ set -euo pipefail
 
 die() { echo "vs-llamacpp: $*" >&2; exit 1; }
 
-[ $# -ge 1 ] || die "usage: $0 LLAMA_SRC [-preset m300] [-threads 2] [-rounds 5] [-types f32,bf16,bf16dot,q8] [-prefill 512,2048,8192] [-decode-ctx 0,8192] [-decode-n 32] [-keep] [-llama-bench PATH]"
+[ $# -ge 1 ] || die "usage: $0 LLAMA_SRC [-preset m300] [-threads 2] [-rounds 5] [-types f32,bf16,bf16dot,q8] [-prefill 512,2048,8192] [-decode-ctx 0,8192] [-decode-n 32] -tokenizer DIR [-keep] [-llama-bench PATH]"
 SRC=$1
 shift
-PRESET=m300 THREADS=2 ROUNDS=5 TYPES=f32,bf16,bf16dot,q8 PREFILL=512,2048,8192 DECODE_CTX=0,8192 DECODE_N=32 KEEP=0 PREBUILT=
+PRESET=m300 THREADS=2 ROUNDS=5 TYPES=f32,bf16,bf16dot,q8 PREFILL=512,2048,8192 DECODE_CTX=0,8192 DECODE_N=32 KEEP=0 PREBUILT= TOKENIZER=
 while [ $# -gt 0 ]; do
 	case $1 in
 	-preset) PRESET=$2; shift 2 ;;
@@ -51,10 +55,14 @@ while [ $# -gt 0 ]; do
 	-decode-n) DECODE_N=$2; shift 2 ;;
 	-keep) KEEP=1; shift ;;
 	-llama-bench) PREBUILT=$2; shift 2 ;;
+	-tokenizer) TOKENIZER=$2; shift 2 ;;
 	*) die "unknown flag $1" ;;
 	esac
 done
 
+[ -n "$TOKENIZER" ] && [ -f "$TOKENIZER/tokenizer.json" ] ||
+	die "-tokenizer DIR (a folder with tokenizer.json) is required: llama.cpp loads no GGUF file without a vocabulary"
+TOKENIZER=$(cd "$TOKENIZER" && pwd)
 for tool in go cmake c++ python3; do
 	command -v $tool >/dev/null || die "$tool not found (Debian: apt-get install cmake g++ python3; Go from go.dev)"
 done
@@ -115,9 +123,9 @@ LIGHTNING_COMMIT=$(cd "$ROOT" && git rev-parse --short=8 HEAD)$(cd "$ROOT" && gi
 # weights as GGUF for llama.cpp.
 has() { case ",$TYPES," in *",$1,"*) return 0 ;; esac; return 1; }
 log "writing the $PRESET models"
-"$LIGHTNING" random-model -preset "$PRESET" -dtype f32 -seed 1 -o "$WORK/hf-f32" >/dev/null 2>&1
+"$LIGHTNING" random-model -preset "$PRESET" -dtype f32 -seed 1 -tokenizer "$TOKENIZER" -o "$WORK/hf-f32" >/dev/null 2>&1
 if has bf16 || has bf16dot; then
-	"$LIGHTNING" random-model -preset "$PRESET" -dtype bf16 -seed 1 -o "$WORK/hf-bf16" >/dev/null 2>&1
+	"$LIGHTNING" random-model -preset "$PRESET" -dtype bf16 -seed 1 -tokenizer "$TOKENIZER" -o "$WORK/hf-bf16" >/dev/null 2>&1
 fi
 if has q8; then
 	"$LIGHTNING" quantize -model "$WORK/hf-f32" -format q8b32 -lm-head q8b32 -embed q8b32 -o "$WORK/hf-q8b32" >/dev/null 2>&1

@@ -75,7 +75,13 @@ func runConvert(fs *flag.FlagSet, args []string) error {
 		opt := minimax01.GGUFExportOptions{Type: t, Mixed: mixed, Progress: bar.update, Warn: warn}
 		if !minimax01.IsGGUF(*src) {
 			if opt.Meta, err = ggufTokenizerMeta(*src, m.Config.Vocab, warn); err != nil {
-				fmt.Fprintf(fs.Output(), "warning: no tokenizer section written (%v)\n", err)
+				// llama.cpp refuses a file without tokenizer.ggml.model; "none" is
+				// its mark of a model without a vocabulary (random models for
+				// benchmarks): it loads, and token ids still run.
+				opt.Meta = gguf.NewMetadata()
+				opt.Meta.Set(keyTokModel, tokModelNone)
+				opt.Meta.Set(minimax01.GGUFArch+".vocab_size", uint32(m.Config.Vocab)) // llama.cpp sizes a vocabulary-less model by it
+				fmt.Fprintf(fs.Output(), "warning: no tokenizer (%v): wrote %s = %q, a model without a vocabulary\n", err, keyTokModel, tokModelNone)
 			}
 		} else {
 			opt.Meta, err = ggufTokenizerSection(*src)

@@ -20,6 +20,7 @@ import (
 // "a b" strings, the BOS/EOS ids and the chat template.
 const (
 	keyTokModel     = "tokenizer.ggml.model"
+	tokModelNone    = "none" // llama.cpp's tokenizer.ggml.model of a model without a vocabulary
 	keyTokPre       = "tokenizer.ggml.pre"
 	keyTokTokens    = "tokenizer.ggml.tokens"
 	keyTokTypes     = "tokenizer.ggml.token_type"
@@ -75,6 +76,9 @@ func ggufVocab(m *gguf.Metadata, path string) (*tokenizer.Vocab, error) {
 	model, err := m.String(keyTokModel)
 	if err != nil {
 		return nil, fmt.Errorf("%s: no tokenizer section (%v)", path, err)
+	}
+	if model == tokModelNone {
+		return nil, fmt.Errorf("%s: no tokenizer (%s is %q: the model was written without a vocabulary)", path, keyTokModel, model)
 	}
 	if model != "gpt2" {
 		return nil, fmt.Errorf("%s: %s is %q; Lightning reads byte-level BPE (\"gpt2\") tokenizers only", path, keyTokModel, model)
