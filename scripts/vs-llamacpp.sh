@@ -161,11 +161,11 @@ llama_round() { # round type gguf
 	local out=$WORK/llama-$1-$2.json
 	# A llama-bench that fails (or crashes) on a file leaves its cells empty ("—" in the table).
 	"$LLAMA_BENCH" -m "$3" -t "$THREADS" -r 1 -o json -p "$PREFILL" -n 0 >"$out.p" 2>>"$WORK/llama.log" ||
-		{ log "llama-bench failed on $(basename "$3") (prefill, status $?; see llama.log)"; echo '[]' >"$out.p"; }
+		{ st=$?; log "llama-bench failed on $(basename "$3") (prefill, status $st; see llama.log)"; echo '[]' >"$out.p"; }
 	local depth=()
 	[ $DEPTH_OK = 1 ] && depth=(-d "$DECODE_CTX")
 	"$LLAMA_BENCH" -m "$3" -t "$THREADS" -r 1 -o json -p 0 -n "$DECODE_N" "${depth[@]}" >"$out.d" 2>>"$WORK/llama.log" ||
-		{ log "llama-bench failed on $(basename "$3") (decode, status $?; see llama.log)"; echo '[]' >"$out.d"; }
+		{ st=$?; log "llama-bench failed on $(basename "$3") (decode, status $st; see llama.log)"; echo '[]' >"$out.d"; }
 	python3 - "$1" "$2" "$out.p" "$out.d" >>"$RESULTS" <<'EOF'
 import json, sys
 rnd, typ = sys.argv[1], sys.argv[2]

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/lightninglm/lightning/format/gguf"
 	"github.com/lightninglm/lightning/tokenizer"
 )
 
@@ -143,5 +144,38 @@ func TestConvertHFTokenizer(t *testing.T) {
 		if err != nil || !bytes.Equal(a, b) {
 			t.Errorf("%s not copied (%v)", n, err)
 		}
+	}
+}
+
+// TestConvertGGUFWithoutTokenizer converts a model that has no tokenizer:
+// the file says so the way llama.cpp reads it (tokenizer.ggml.model "none"
+// and the vocabulary size), token ids run from it as from the folder, and
+// text is refused with the reason.
+func TestConvertGGUFWithoutTokenizer(t *testing.T) {
+	tmp := t.TempDir()
+	dir, file := filepath.Join(tmp, "m"), filepath.Join(tmp, "m.gguf")
+	if _, stderr, code := runCLI(t, "random-model", "-preset", "tiny", "-dtype", "f32", "-o", dir); code != 0 {
+		t.Fatalf("random-model: %s", stderr)
+	}
+	_, stderr, code := runCLI(t, "convert", "-model", dir, "-to", "gguf", "-type", "f32", "-o", file)
+	if code != 0 || !strings.Contains(stderr, `tokenizer.ggml.model = "none"`) {
+		t.Fatalf("convert: exit %d, stderr %q; want success and a warning naming tokenizer.ggml.model = \"none\"", code, stderr)
+	}
+	f, err := gguf.Open(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	model, err := f.Metadata().String("tokenizer.ggml.model")
+	vocab, err2 := f.Metadata().Uint("minimax-01.vocab_size")
+	f.Close()
+	if err != nil || err2 != nil || model != "none" || vocab != 512 {
+		t.Fatalf("tokenizer.ggml.model = %q (%v), minimax-01.vocab_size = %d (%v); want \"none\" and 512", model, err, vocab, err2)
+	}
+	want, _, _ := runCLI(t, "generate", "-model", dir, "-ids", "1,2,3", "-n", "4")
+	if got, stderr, code := runCLI(t, "generate", "-model", file, "-ids", "1,2,3", "-n", "4"); code != 0 || got != want {
+		t.Fatalf("generate from the GGUF file: %q (exit %d, %s), want %q as from the folder", got, code, stderr, want)
+	}
+	if _, stderr, code := runCLI(t, "run", "-model", file, "-raw", "hi"); code == 0 || !strings.Contains(stderr, "without a vocabulary") {
+		t.Fatalf("run with text: exit %d, stderr %q; want a failure saying the model has no vocabulary", code, stderr)
 	}
 }
