@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -269,9 +270,17 @@ func TestCapacityAndDisconnect(t *testing.T) {
 // generation with 504 and frees the slot. The timeout leaves room to read the
 // prompt even under the race detector (~150 tokens/s here): a prompt that
 // cannot be read in time is refused with 413 instead (TestPromptTooSlowForTimeout).
+//
+// The random model must not end the generation itself: on a fast machine it
+// samples thousands of tokens in the timeout, and one of them could be a stop
+// token, so logit_bias rules those out.
 func TestRequestTimeout(t *testing.T) {
 	ts := start(t, setup{template: "vllm_minimax_m1_tool", server: server.Config{RequestTimeout: 2 * time.Second, MaxTokens: 1 << 20}})
-	status, _, e := post(t, ts.url, "/v1/chat/completions", apiKey, `{"model": "tiny-test", "messages": [{"role": "user", "content": "go"}], "max_tokens": 1000000}`)
+	var bias []string
+	for _, id := range server.DefaultStopTokens(loadTokenizer(t, "llama2")) {
+		bias = append(bias, fmt.Sprintf(`"%d": -100`, id))
+	}
+	status, _, e := post(t, ts.url, "/v1/chat/completions", apiKey, `{"model": "tiny-test", "messages": [{"role": "user", "content": "go"}], "max_tokens": 1000000, "logit_bias": {`+strings.Join(bias, ", ")+`}}`)
 	if status != 504 || e.Type != "timeout_error" {
 		t.Errorf("timeout: %d %+v", status, e)
 	}
