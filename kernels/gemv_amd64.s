@@ -4,13 +4,13 @@
 
 #include "textflag.h"
 
-// func skinnyF32T1R10AVX512(n int, x *float32, ldx int, w unsafe.Pointer, ldw int, dst *float32, ldd int, mask int)
+// func skinnyF32T1R10AVX512(n int, x *float32, ldx int, w unsafe.Pointer, ldw int, dst *float32, ldd int, mask int, pf int)
 // 
 // Skinny kernel, 1 token(s) × 10 weight rows: for t < 1, r < 10 with bit r of mask set,
 // dst[t·ldd + 4r] = Σ_{k < 32n} x_t[k]·w_r[k], where w_r = w + r·ldw and
 // x_t = x + t·ldx (strides in bytes): the inner loop of matMulF32Generic.
 // The 16-lane partial sums acc[t][r] live in Z(10·t+r) and are reduced after the loop.
-TEXT ·skinnyF32T1R10AVX512(SB), NOSPLIT, $0-64
+TEXT ·skinnyF32T1R10AVX512(SB), NOSPLIT, $0-72
 	MOVQ n+0(FP), CX
 	MOVQ x+8(FP), SI
 	MOVQ ldx+16(FP), R8
@@ -21,6 +21,10 @@ TEXT ·skinnyF32T1R10AVX512(SB), NOSPLIT, $0-64
 	LEAQ (R10)(R10*2), R11
 	LEAQ (R10)(R10*4), R13
 	ADDQ DI, R13
+	// DX and AX walk the rows pf bytes ahead of DI and R13, for the prefetches
+	MOVQ pf+64(FP), DX
+	LEAQ (R13)(DX*1), AX
+	ADDQ DI, DX
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -34,27 +38,27 @@ TEXT ·skinnyF32T1R10AVX512(SB), NOSPLIT, $0-64
 	TESTQ CX, CX
 	JEQ skinnyF32T1R10AVX512_reduce
 skinnyF32T1R10AVX512_loop:
-	// prefetch each row 1024 bytes ahead (past a row's end: the next rows, read soon)
-	PREFETCHT0 1024(DI)
-	PREFETCHT0 1088(DI)
-	PREFETCHT0 1024(DI)(R10*1)
-	PREFETCHT0 1088(DI)(R10*1)
-	PREFETCHT0 1024(DI)(R10*2)
-	PREFETCHT0 1088(DI)(R10*2)
-	PREFETCHT0 1024(DI)(R11*1)
-	PREFETCHT0 1088(DI)(R11*1)
-	PREFETCHT0 1024(DI)(R10*4)
-	PREFETCHT0 1088(DI)(R10*4)
-	PREFETCHT0 1024(R13)
-	PREFETCHT0 1088(R13)
-	PREFETCHT0 1024(R13)(R10*1)
-	PREFETCHT0 1088(R13)(R10*1)
-	PREFETCHT0 1024(R13)(R10*2)
-	PREFETCHT0 1088(R13)(R10*2)
-	PREFETCHT0 1024(R13)(R11*1)
-	PREFETCHT0 1088(R13)(R11*1)
-	PREFETCHT0 1024(R13)(R10*4)
-	PREFETCHT0 1088(R13)(R10*4)
+	// prefetch each row pf bytes ahead
+	PREFETCHT0 (DX)
+	PREFETCHT0 64(DX)
+	PREFETCHT0 (DX)(R10*1)
+	PREFETCHT0 64(DX)(R10*1)
+	PREFETCHT0 (DX)(R10*2)
+	PREFETCHT0 64(DX)(R10*2)
+	PREFETCHT0 (DX)(R11*1)
+	PREFETCHT0 64(DX)(R11*1)
+	PREFETCHT0 (DX)(R10*4)
+	PREFETCHT0 64(DX)(R10*4)
+	PREFETCHT0 (AX)
+	PREFETCHT0 64(AX)
+	PREFETCHT0 (AX)(R10*1)
+	PREFETCHT0 64(AX)(R10*1)
+	PREFETCHT0 (AX)(R10*2)
+	PREFETCHT0 64(AX)(R10*2)
+	PREFETCHT0 (AX)(R11*1)
+	PREFETCHT0 64(AX)(R11*1)
+	PREFETCHT0 (AX)(R10*4)
+	PREFETCHT0 64(AX)(R10*4)
 	// widen 32 weights of row r into Z10+2r (k 0..15, or the even k) and Z11+2r (k 16..31, or the odd k)
 	VMOVUPS (DI), Z10
 	VMOVUPS 64(DI), Z11
@@ -100,7 +104,9 @@ skinnyF32T1R10AVX512_loop:
 	VFMADD231PS Z27, Z31, Z8
 	VFMADD231PS Z29, Z31, Z9
 	ADDQ $128, DI
+	ADDQ $128, DX
 	ADDQ $128, R13
+	ADDQ $128, AX
 	ADDQ $128, SI
 	DECQ CX
 	JNZ skinnyF32T1R10AVX512_loop
@@ -154,13 +160,13 @@ skinnyF32T1R10AVX512_reduce:
 	VZEROUPPER
 	RET
 
-// func skinnyF32T2R7AVX512(n int, x *float32, ldx int, w unsafe.Pointer, ldw int, dst *float32, ldd int, mask int)
+// func skinnyF32T2R7AVX512(n int, x *float32, ldx int, w unsafe.Pointer, ldw int, dst *float32, ldd int, mask int, pf int)
 // 
 // Skinny kernel, 2 token(s) × 7 weight rows: for t < 2, r < 7 with bit r of mask set,
 // dst[t·ldd + 4r] = Σ_{k < 32n} x_t[k]·w_r[k], where w_r = w + r·ldw and
 // x_t = x + t·ldx (strides in bytes): the inner loop of matMulF32Generic.
 // The 16-lane partial sums acc[t][r] live in Z(7·t+r) and are reduced after the loop.
-TEXT ·skinnyF32T2R7AVX512(SB), NOSPLIT, $0-64
+TEXT ·skinnyF32T2R7AVX512(SB), NOSPLIT, $0-72
 	MOVQ n+0(FP), CX
 	MOVQ x+8(FP), SI
 	MOVQ ldx+16(FP), R8
@@ -171,6 +177,10 @@ TEXT ·skinnyF32T2R7AVX512(SB), NOSPLIT, $0-64
 	LEAQ (R10)(R10*2), R11
 	LEAQ (R10)(R10*4), R13
 	ADDQ DI, R13
+	// DX and AX walk the rows pf bytes ahead of DI and R13, for the prefetches
+	MOVQ pf+64(FP), DX
+	LEAQ (R13)(DX*1), AX
+	ADDQ DI, DX
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -188,21 +198,21 @@ TEXT ·skinnyF32T2R7AVX512(SB), NOSPLIT, $0-64
 	TESTQ CX, CX
 	JEQ skinnyF32T2R7AVX512_reduce
 skinnyF32T2R7AVX512_loop:
-	// prefetch each row 1024 bytes ahead (past a row's end: the next rows, read soon)
-	PREFETCHT0 1024(DI)
-	PREFETCHT0 1088(DI)
-	PREFETCHT0 1024(DI)(R10*1)
-	PREFETCHT0 1088(DI)(R10*1)
-	PREFETCHT0 1024(DI)(R10*2)
-	PREFETCHT0 1088(DI)(R10*2)
-	PREFETCHT0 1024(DI)(R11*1)
-	PREFETCHT0 1088(DI)(R11*1)
-	PREFETCHT0 1024(DI)(R10*4)
-	PREFETCHT0 1088(DI)(R10*4)
-	PREFETCHT0 1024(R13)
-	PREFETCHT0 1088(R13)
-	PREFETCHT0 1024(R13)(R10*1)
-	PREFETCHT0 1088(R13)(R10*1)
+	// prefetch each row pf bytes ahead
+	PREFETCHT0 (DX)
+	PREFETCHT0 64(DX)
+	PREFETCHT0 (DX)(R10*1)
+	PREFETCHT0 64(DX)(R10*1)
+	PREFETCHT0 (DX)(R10*2)
+	PREFETCHT0 64(DX)(R10*2)
+	PREFETCHT0 (DX)(R11*1)
+	PREFETCHT0 64(DX)(R11*1)
+	PREFETCHT0 (DX)(R10*4)
+	PREFETCHT0 64(DX)(R10*4)
+	PREFETCHT0 (AX)
+	PREFETCHT0 64(AX)
+	PREFETCHT0 (AX)(R10*1)
+	PREFETCHT0 64(AX)(R10*1)
 	// widen 32 weights of row r into Z14+2r (k 0..15, or the even k) and Z15+2r (k 16..31, or the odd k)
 	VMOVUPS (DI), Z14
 	VMOVUPS 64(DI), Z15
@@ -252,7 +262,9 @@ skinnyF32T2R7AVX512_loop:
 	VFMADD231PS Z25, Z31, Z12
 	VFMADD231PS Z27, Z31, Z13
 	ADDQ $128, DI
+	ADDQ $128, DX
 	ADDQ $128, R13
+	ADDQ $128, AX
 	ADDQ $128, SI
 	DECQ CX
 	JNZ skinnyF32T2R7AVX512_loop
@@ -315,13 +327,13 @@ skinnyF32T2R7AVX512_reduce:
 	VZEROUPPER
 	RET
 
-// func skinnyF32T3R6AVX512(n int, x *float32, ldx int, w unsafe.Pointer, ldw int, dst *float32, ldd int, mask int)
+// func skinnyF32T3R6AVX512(n int, x *float32, ldx int, w unsafe.Pointer, ldw int, dst *float32, ldd int, mask int, pf int)
 // 
 // Skinny kernel, 3 token(s) × 6 weight rows: for t < 3, r < 6 with bit r of mask set,
 // dst[t·ldd + 4r] = Σ_{k < 32n} x_t[k]·w_r[k], where w_r = w + r·ldw and
 // x_t = x + t·ldx (strides in bytes): the inner loop of matMulF32Generic.
 // The 16-lane partial sums acc[t][r] live in Z(6·t+r) and are reduced after the loop.
-TEXT ·skinnyF32T3R6AVX512(SB), NOSPLIT, $0-64
+TEXT ·skinnyF32T3R6AVX512(SB), NOSPLIT, $0-72
 	MOVQ n+0(FP), CX
 	MOVQ x+8(FP), SI
 	MOVQ ldx+16(FP), R8
@@ -332,6 +344,10 @@ TEXT ·skinnyF32T3R6AVX512(SB), NOSPLIT, $0-64
 	LEAQ (R10)(R10*2), R11
 	LEAQ (R10)(R10*4), R13
 	ADDQ DI, R13
+	// DX and AX walk the rows pf bytes ahead of DI and R13, for the prefetches
+	MOVQ pf+64(FP), DX
+	LEAQ (R13)(DX*1), AX
+	ADDQ DI, DX
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -353,19 +369,19 @@ TEXT ·skinnyF32T3R6AVX512(SB), NOSPLIT, $0-64
 	TESTQ CX, CX
 	JEQ skinnyF32T3R6AVX512_reduce
 skinnyF32T3R6AVX512_loop:
-	// prefetch each row 1024 bytes ahead (past a row's end: the next rows, read soon)
-	PREFETCHT0 1024(DI)
-	PREFETCHT0 1088(DI)
-	PREFETCHT0 1024(DI)(R10*1)
-	PREFETCHT0 1088(DI)(R10*1)
-	PREFETCHT0 1024(DI)(R10*2)
-	PREFETCHT0 1088(DI)(R10*2)
-	PREFETCHT0 1024(DI)(R11*1)
-	PREFETCHT0 1088(DI)(R11*1)
-	PREFETCHT0 1024(DI)(R10*4)
-	PREFETCHT0 1088(DI)(R10*4)
-	PREFETCHT0 1024(R13)
-	PREFETCHT0 1088(R13)
+	// prefetch each row pf bytes ahead
+	PREFETCHT0 (DX)
+	PREFETCHT0 64(DX)
+	PREFETCHT0 (DX)(R10*1)
+	PREFETCHT0 64(DX)(R10*1)
+	PREFETCHT0 (DX)(R10*2)
+	PREFETCHT0 64(DX)(R10*2)
+	PREFETCHT0 (DX)(R11*1)
+	PREFETCHT0 64(DX)(R11*1)
+	PREFETCHT0 (DX)(R10*4)
+	PREFETCHT0 64(DX)(R10*4)
+	PREFETCHT0 (AX)
+	PREFETCHT0 64(AX)
 	// widen 32 weights of row r into Z18+2r (k 0..15, or the even k) and Z19+2r (k 16..31, or the odd k)
 	VMOVUPS (DI), Z18
 	VMOVUPS 64(DI), Z19
@@ -423,7 +439,9 @@ skinnyF32T3R6AVX512_loop:
 	VFMADD231PS Z27, Z31, Z16
 	VFMADD231PS Z29, Z31, Z17
 	ADDQ $128, DI
+	ADDQ $128, DX
 	ADDQ $128, R13
+	ADDQ $128, AX
 	ADDQ $128, SI
 	DECQ CX
 	JNZ skinnyF32T3R6AVX512_loop
@@ -521,13 +539,13 @@ skinnyF32T3R6AVX512_reduce:
 	VZEROUPPER
 	RET
 
-// func skinnyF32T4R5AVX512(n int, x *float32, ldx int, w unsafe.Pointer, ldw int, dst *float32, ldd int, mask int)
+// func skinnyF32T4R5AVX512(n int, x *float32, ldx int, w unsafe.Pointer, ldw int, dst *float32, ldd int, mask int, pf int)
 // 
 // Skinny kernel, 4 token(s) × 5 weight rows: for t < 4, r < 5 with bit r of mask set,
 // dst[t·ldd + 4r] = Σ_{k < 32n} x_t[k]·w_r[k], where w_r = w + r·ldw and
 // x_t = x + t·ldx (strides in bytes): the inner loop of matMulF32Generic.
 // The 16-lane partial sums acc[t][r] live in Z(5·t+r) and are reduced after the loop.
-TEXT ·skinnyF32T4R5AVX512(SB), NOSPLIT, $0-64
+TEXT ·skinnyF32T4R5AVX512(SB), NOSPLIT, $0-72
 	MOVQ n+0(FP), CX
 	MOVQ x+8(FP), SI
 	MOVQ ldx+16(FP), R8
@@ -538,6 +556,10 @@ TEXT ·skinnyF32T4R5AVX512(SB), NOSPLIT, $0-64
 	LEAQ (R10)(R10*2), R11
 	LEAQ (R10)(R10*4), R13
 	ADDQ DI, R13
+	// DX and AX walk the rows pf bytes ahead of DI and R13, for the prefetches
+	MOVQ pf+64(FP), DX
+	LEAQ (R13)(DX*1), AX
+	ADDQ DI, DX
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -561,17 +583,17 @@ TEXT ·skinnyF32T4R5AVX512(SB), NOSPLIT, $0-64
 	TESTQ CX, CX
 	JEQ skinnyF32T4R5AVX512_reduce
 skinnyF32T4R5AVX512_loop:
-	// prefetch each row 1024 bytes ahead (past a row's end: the next rows, read soon)
-	PREFETCHT0 1024(DI)
-	PREFETCHT0 1088(DI)
-	PREFETCHT0 1024(DI)(R10*1)
-	PREFETCHT0 1088(DI)(R10*1)
-	PREFETCHT0 1024(DI)(R10*2)
-	PREFETCHT0 1088(DI)(R10*2)
-	PREFETCHT0 1024(DI)(R11*1)
-	PREFETCHT0 1088(DI)(R11*1)
-	PREFETCHT0 1024(DI)(R10*4)
-	PREFETCHT0 1088(DI)(R10*4)
+	// prefetch each row pf bytes ahead
+	PREFETCHT0 (DX)
+	PREFETCHT0 64(DX)
+	PREFETCHT0 (DX)(R10*1)
+	PREFETCHT0 64(DX)(R10*1)
+	PREFETCHT0 (DX)(R10*2)
+	PREFETCHT0 64(DX)(R10*2)
+	PREFETCHT0 (DX)(R11*1)
+	PREFETCHT0 64(DX)(R11*1)
+	PREFETCHT0 (DX)(R10*4)
+	PREFETCHT0 64(DX)(R10*4)
 	// widen 32 weights of row r into Z20+2r (k 0..15, or the even k) and Z21+2r (k 16..31, or the odd k)
 	VMOVUPS (DI), Z20
 	VMOVUPS 64(DI), Z21
@@ -633,6 +655,7 @@ skinnyF32T4R5AVX512_loop:
 	VFMADD231PS Z27, Z31, Z18
 	VFMADD231PS Z29, Z31, Z19
 	ADDQ $128, DI
+	ADDQ $128, DX
 	ADDQ $128, SI
 	DECQ CX
 	JNZ skinnyF32T4R5AVX512_loop
@@ -733,13 +756,13 @@ skinnyF32T4R5AVX512_reduce:
 	VZEROUPPER
 	RET
 
-// func skinnyF32T1R5AVX512(n int, x *float32, ldx int, w unsafe.Pointer, ldw int, dst *float32, ldd int, mask int)
+// func skinnyF32T1R5AVX512(n int, x *float32, ldx int, w unsafe.Pointer, ldw int, dst *float32, ldd int, mask int, pf int)
 // 
 // Skinny kernel, 1 token(s) × 5 weight rows: for t < 1, r < 5 with bit r of mask set,
 // dst[t·ldd + 4r] = Σ_{k < 32n} x_t[k]·w_r[k], where w_r = w + r·ldw and
 // x_t = x + t·ldx (strides in bytes): the inner loop of matMulF32Generic.
 // The 16-lane partial sums acc[t][r] live in Z(5·t+r) and are reduced after the loop.
-TEXT ·skinnyF32T1R5AVX512(SB), NOSPLIT, $0-64
+TEXT ·skinnyF32T1R5AVX512(SB), NOSPLIT, $0-72
 	MOVQ n+0(FP), CX
 	MOVQ x+8(FP), SI
 	MOVQ ldx+16(FP), R8
@@ -750,6 +773,10 @@ TEXT ·skinnyF32T1R5AVX512(SB), NOSPLIT, $0-64
 	LEAQ (R10)(R10*2), R11
 	LEAQ (R10)(R10*4), R13
 	ADDQ DI, R13
+	// DX and AX walk the rows pf bytes ahead of DI and R13, for the prefetches
+	MOVQ pf+64(FP), DX
+	LEAQ (R13)(DX*1), AX
+	ADDQ DI, DX
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -758,17 +785,17 @@ TEXT ·skinnyF32T1R5AVX512(SB), NOSPLIT, $0-64
 	TESTQ CX, CX
 	JEQ skinnyF32T1R5AVX512_reduce
 skinnyF32T1R5AVX512_loop:
-	// prefetch each row 1024 bytes ahead (past a row's end: the next rows, read soon)
-	PREFETCHT0 1024(DI)
-	PREFETCHT0 1088(DI)
-	PREFETCHT0 1024(DI)(R10*1)
-	PREFETCHT0 1088(DI)(R10*1)
-	PREFETCHT0 1024(DI)(R10*2)
-	PREFETCHT0 1088(DI)(R10*2)
-	PREFETCHT0 1024(DI)(R11*1)
-	PREFETCHT0 1088(DI)(R11*1)
-	PREFETCHT0 1024(DI)(R10*4)
-	PREFETCHT0 1088(DI)(R10*4)
+	// prefetch each row pf bytes ahead
+	PREFETCHT0 (DX)
+	PREFETCHT0 64(DX)
+	PREFETCHT0 (DX)(R10*1)
+	PREFETCHT0 64(DX)(R10*1)
+	PREFETCHT0 (DX)(R10*2)
+	PREFETCHT0 64(DX)(R10*2)
+	PREFETCHT0 (DX)(R11*1)
+	PREFETCHT0 64(DX)(R11*1)
+	PREFETCHT0 (DX)(R10*4)
+	PREFETCHT0 64(DX)(R10*4)
 	// widen 32 weights of row r into Z5+2r (k 0..15, or the even k) and Z6+2r (k 16..31, or the odd k)
 	VMOVUPS (DI), Z5
 	VMOVUPS 64(DI), Z6
@@ -794,6 +821,7 @@ skinnyF32T1R5AVX512_loop:
 	VFMADD231PS Z12, Z31, Z3
 	VFMADD231PS Z14, Z31, Z4
 	ADDQ $128, DI
+	ADDQ $128, DX
 	ADDQ $128, SI
 	DECQ CX
 	JNZ skinnyF32T1R5AVX512_loop
@@ -841,13 +869,13 @@ skinnyF32T1R5AVX512_reduce:
 	VZEROUPPER
 	RET
 
-// func skinnyF32T2R5AVX512(n int, x *float32, ldx int, w unsafe.Pointer, ldw int, dst *float32, ldd int, mask int)
+// func skinnyF32T2R5AVX512(n int, x *float32, ldx int, w unsafe.Pointer, ldw int, dst *float32, ldd int, mask int, pf int)
 // 
 // Skinny kernel, 2 token(s) × 5 weight rows: for t < 2, r < 5 with bit r of mask set,
 // dst[t·ldd + 4r] = Σ_{k < 32n} x_t[k]·w_r[k], where w_r = w + r·ldw and
 // x_t = x + t·ldx (strides in bytes): the inner loop of matMulF32Generic.
 // The 16-lane partial sums acc[t][r] live in Z(5·t+r) and are reduced after the loop.
-TEXT ·skinnyF32T2R5AVX512(SB), NOSPLIT, $0-64
+TEXT ·skinnyF32T2R5AVX512(SB), NOSPLIT, $0-72
 	MOVQ n+0(FP), CX
 	MOVQ x+8(FP), SI
 	MOVQ ldx+16(FP), R8
@@ -858,6 +886,10 @@ TEXT ·skinnyF32T2R5AVX512(SB), NOSPLIT, $0-64
 	LEAQ (R10)(R10*2), R11
 	LEAQ (R10)(R10*4), R13
 	ADDQ DI, R13
+	// DX and AX walk the rows pf bytes ahead of DI and R13, for the prefetches
+	MOVQ pf+64(FP), DX
+	LEAQ (R13)(DX*1), AX
+	ADDQ DI, DX
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -871,17 +903,17 @@ TEXT ·skinnyF32T2R5AVX512(SB), NOSPLIT, $0-64
 	TESTQ CX, CX
 	JEQ skinnyF32T2R5AVX512_reduce
 skinnyF32T2R5AVX512_loop:
-	// prefetch each row 1024 bytes ahead (past a row's end: the next rows, read soon)
-	PREFETCHT0 1024(DI)
-	PREFETCHT0 1088(DI)
-	PREFETCHT0 1024(DI)(R10*1)
-	PREFETCHT0 1088(DI)(R10*1)
-	PREFETCHT0 1024(DI)(R10*2)
-	PREFETCHT0 1088(DI)(R10*2)
-	PREFETCHT0 1024(DI)(R11*1)
-	PREFETCHT0 1088(DI)(R11*1)
-	PREFETCHT0 1024(DI)(R10*4)
-	PREFETCHT0 1088(DI)(R10*4)
+	// prefetch each row pf bytes ahead
+	PREFETCHT0 (DX)
+	PREFETCHT0 64(DX)
+	PREFETCHT0 (DX)(R10*1)
+	PREFETCHT0 64(DX)(R10*1)
+	PREFETCHT0 (DX)(R10*2)
+	PREFETCHT0 64(DX)(R10*2)
+	PREFETCHT0 (DX)(R11*1)
+	PREFETCHT0 64(DX)(R11*1)
+	PREFETCHT0 (DX)(R10*4)
+	PREFETCHT0 64(DX)(R10*4)
 	// widen 32 weights of row r into Z10+2r (k 0..15, or the even k) and Z11+2r (k 16..31, or the odd k)
 	VMOVUPS (DI), Z10
 	VMOVUPS 64(DI), Z11
@@ -919,6 +951,7 @@ skinnyF32T2R5AVX512_loop:
 	VFMADD231PS Z17, Z31, Z8
 	VFMADD231PS Z19, Z31, Z9
 	ADDQ $128, DI
+	ADDQ $128, DX
 	ADDQ $128, SI
 	DECQ CX
 	JNZ skinnyF32T2R5AVX512_loop
@@ -975,13 +1008,13 @@ skinnyF32T2R5AVX512_reduce:
 	VZEROUPPER
 	RET
 
-// func skinnyF32T3R5AVX512(n int, x *float32, ldx int, w unsafe.Pointer, ldw int, dst *float32, ldd int, mask int)
+// func skinnyF32T3R5AVX512(n int, x *float32, ldx int, w unsafe.Pointer, ldw int, dst *float32, ldd int, mask int, pf int)
 // 
 // Skinny kernel, 3 token(s) × 5 weight rows: for t < 3, r < 5 with bit r of mask set,
 // dst[t·ldd + 4r] = Σ_{k < 32n} x_t[k]·w_r[k], where w_r = w + r·ldw and
 // x_t = x + t·ldx (strides in bytes): the inner loop of matMulF32Generic.
 // The 16-lane partial sums acc[t][r] live in Z(5·t+r) and are reduced after the loop.
-TEXT ·skinnyF32T3R5AVX512(SB), NOSPLIT, $0-64
+TEXT ·skinnyF32T3R5AVX512(SB), NOSPLIT, $0-72
 	MOVQ n+0(FP), CX
 	MOVQ x+8(FP), SI
 	MOVQ ldx+16(FP), R8
@@ -992,6 +1025,10 @@ TEXT ·skinnyF32T3R5AVX512(SB), NOSPLIT, $0-64
 	LEAQ (R10)(R10*2), R11
 	LEAQ (R10)(R10*4), R13
 	ADDQ DI, R13
+	// DX and AX walk the rows pf bytes ahead of DI and R13, for the prefetches
+	MOVQ pf+64(FP), DX
+	LEAQ (R13)(DX*1), AX
+	ADDQ DI, DX
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -1010,17 +1047,17 @@ TEXT ·skinnyF32T3R5AVX512(SB), NOSPLIT, $0-64
 	TESTQ CX, CX
 	JEQ skinnyF32T3R5AVX512_reduce
 skinnyF32T3R5AVX512_loop:
-	// prefetch each row 1024 bytes ahead (past a row's end: the next rows, read soon)
-	PREFETCHT0 1024(DI)
-	PREFETCHT0 1088(DI)
-	PREFETCHT0 1024(DI)(R10*1)
-	PREFETCHT0 1088(DI)(R10*1)
-	PREFETCHT0 1024(DI)(R10*2)
-	PREFETCHT0 1088(DI)(R10*2)
-	PREFETCHT0 1024(DI)(R11*1)
-	PREFETCHT0 1088(DI)(R11*1)
-	PREFETCHT0 1024(DI)(R10*4)
-	PREFETCHT0 1088(DI)(R10*4)
+	// prefetch each row pf bytes ahead
+	PREFETCHT0 (DX)
+	PREFETCHT0 64(DX)
+	PREFETCHT0 (DX)(R10*1)
+	PREFETCHT0 64(DX)(R10*1)
+	PREFETCHT0 (DX)(R10*2)
+	PREFETCHT0 64(DX)(R10*2)
+	PREFETCHT0 (DX)(R11*1)
+	PREFETCHT0 64(DX)(R11*1)
+	PREFETCHT0 (DX)(R10*4)
+	PREFETCHT0 64(DX)(R10*4)
 	// widen 32 weights of row r into Z15+2r (k 0..15, or the even k) and Z16+2r (k 16..31, or the odd k)
 	VMOVUPS (DI), Z15
 	VMOVUPS 64(DI), Z16
@@ -1070,6 +1107,7 @@ skinnyF32T3R5AVX512_loop:
 	VFMADD231PS Z22, Z31, Z13
 	VFMADD231PS Z24, Z31, Z14
 	ADDQ $128, DI
+	ADDQ $128, DX
 	ADDQ $128, SI
 	DECQ CX
 	JNZ skinnyF32T3R5AVX512_loop
@@ -1135,13 +1173,13 @@ skinnyF32T3R5AVX512_reduce:
 	VZEROUPPER
 	RET
 
-// func skinnyF32T1R3AVX512(n int, x *float32, ldx int, w unsafe.Pointer, ldw int, dst *float32, ldd int, mask int)
+// func skinnyF32T1R3AVX512(n int, x *float32, ldx int, w unsafe.Pointer, ldw int, dst *float32, ldd int, mask int, pf int)
 // 
 // Skinny kernel, 1 token(s) × 3 weight rows: for t < 1, r < 3 with bit r of mask set,
 // dst[t·ldd + 4r] = Σ_{k < 32n} x_t[k]·w_r[k], where w_r = w + r·ldw and
 // x_t = x + t·ldx (strides in bytes): the inner loop of matMulF32Generic.
 // The 16-lane partial sums acc[t][r] live in Z(3·t+r) and are reduced after the loop.
-TEXT ·skinnyF32T1R3AVX512(SB), NOSPLIT, $0-64
+TEXT ·skinnyF32T1R3AVX512(SB), NOSPLIT, $0-72
 	MOVQ n+0(FP), CX
 	MOVQ x+8(FP), SI
 	MOVQ ldx+16(FP), R8
@@ -1152,19 +1190,23 @@ TEXT ·skinnyF32T1R3AVX512(SB), NOSPLIT, $0-64
 	LEAQ (R10)(R10*2), R11
 	LEAQ (R10)(R10*4), R13
 	ADDQ DI, R13
+	// DX and AX walk the rows pf bytes ahead of DI and R13, for the prefetches
+	MOVQ pf+64(FP), DX
+	LEAQ (R13)(DX*1), AX
+	ADDQ DI, DX
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
 	TESTQ CX, CX
 	JEQ skinnyF32T1R3AVX512_reduce
 skinnyF32T1R3AVX512_loop:
-	// prefetch each row 1024 bytes ahead (past a row's end: the next rows, read soon)
-	PREFETCHT0 1024(DI)
-	PREFETCHT0 1088(DI)
-	PREFETCHT0 1024(DI)(R10*1)
-	PREFETCHT0 1088(DI)(R10*1)
-	PREFETCHT0 1024(DI)(R10*2)
-	PREFETCHT0 1088(DI)(R10*2)
+	// prefetch each row pf bytes ahead
+	PREFETCHT0 (DX)
+	PREFETCHT0 64(DX)
+	PREFETCHT0 (DX)(R10*1)
+	PREFETCHT0 64(DX)(R10*1)
+	PREFETCHT0 (DX)(R10*2)
+	PREFETCHT0 64(DX)(R10*2)
 	// widen 32 weights of row r into Z3+2r (k 0..15, or the even k) and Z4+2r (k 16..31, or the odd k)
 	VMOVUPS (DI), Z3
 	VMOVUPS 64(DI), Z4
@@ -1182,6 +1224,7 @@ skinnyF32T1R3AVX512_loop:
 	VFMADD231PS Z6, Z31, Z1
 	VFMADD231PS Z8, Z31, Z2
 	ADDQ $128, DI
+	ADDQ $128, DX
 	ADDQ $128, SI
 	DECQ CX
 	JNZ skinnyF32T1R3AVX512_loop
@@ -1223,13 +1266,13 @@ skinnyF32T1R3AVX512_reduce:
 	VZEROUPPER
 	RET
 
-// func skinnyF32T2R3AVX512(n int, x *float32, ldx int, w unsafe.Pointer, ldw int, dst *float32, ldd int, mask int)
+// func skinnyF32T2R3AVX512(n int, x *float32, ldx int, w unsafe.Pointer, ldw int, dst *float32, ldd int, mask int, pf int)
 // 
 // Skinny kernel, 2 token(s) × 3 weight rows: for t < 2, r < 3 with bit r of mask set,
 // dst[t·ldd + 4r] = Σ_{k < 32n} x_t[k]·w_r[k], where w_r = w + r·ldw and
 // x_t = x + t·ldx (strides in bytes): the inner loop of matMulF32Generic.
 // The 16-lane partial sums acc[t][r] live in Z(3·t+r) and are reduced after the loop.
-TEXT ·skinnyF32T2R3AVX512(SB), NOSPLIT, $0-64
+TEXT ·skinnyF32T2R3AVX512(SB), NOSPLIT, $0-72
 	MOVQ n+0(FP), CX
 	MOVQ x+8(FP), SI
 	MOVQ ldx+16(FP), R8
@@ -1240,6 +1283,10 @@ TEXT ·skinnyF32T2R3AVX512(SB), NOSPLIT, $0-64
 	LEAQ (R10)(R10*2), R11
 	LEAQ (R10)(R10*4), R13
 	ADDQ DI, R13
+	// DX and AX walk the rows pf bytes ahead of DI and R13, for the prefetches
+	MOVQ pf+64(FP), DX
+	LEAQ (R13)(DX*1), AX
+	ADDQ DI, DX
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -1249,13 +1296,13 @@ TEXT ·skinnyF32T2R3AVX512(SB), NOSPLIT, $0-64
 	TESTQ CX, CX
 	JEQ skinnyF32T2R3AVX512_reduce
 skinnyF32T2R3AVX512_loop:
-	// prefetch each row 1024 bytes ahead (past a row's end: the next rows, read soon)
-	PREFETCHT0 1024(DI)
-	PREFETCHT0 1088(DI)
-	PREFETCHT0 1024(DI)(R10*1)
-	PREFETCHT0 1088(DI)(R10*1)
-	PREFETCHT0 1024(DI)(R10*2)
-	PREFETCHT0 1088(DI)(R10*2)
+	// prefetch each row pf bytes ahead
+	PREFETCHT0 (DX)
+	PREFETCHT0 64(DX)
+	PREFETCHT0 (DX)(R10*1)
+	PREFETCHT0 64(DX)(R10*1)
+	PREFETCHT0 (DX)(R10*2)
+	PREFETCHT0 64(DX)(R10*2)
 	// widen 32 weights of row r into Z6+2r (k 0..15, or the even k) and Z7+2r (k 16..31, or the odd k)
 	VMOVUPS (DI), Z6
 	VMOVUPS 64(DI), Z7
@@ -1281,6 +1328,7 @@ skinnyF32T2R3AVX512_loop:
 	VFMADD231PS Z9, Z31, Z4
 	VFMADD231PS Z11, Z31, Z5
 	ADDQ $128, DI
+	ADDQ $128, DX
 	ADDQ $128, SI
 	DECQ CX
 	JNZ skinnyF32T2R3AVX512_loop
@@ -1331,13 +1379,13 @@ skinnyF32T2R3AVX512_reduce:
 	VZEROUPPER
 	RET
 
-// func skinnyF32T3R3AVX512(n int, x *float32, ldx int, w unsafe.Pointer, ldw int, dst *float32, ldd int, mask int)
+// func skinnyF32T3R3AVX512(n int, x *float32, ldx int, w unsafe.Pointer, ldw int, dst *float32, ldd int, mask int, pf int)
 // 
 // Skinny kernel, 3 token(s) × 3 weight rows: for t < 3, r < 3 with bit r of mask set,
 // dst[t·ldd + 4r] = Σ_{k < 32n} x_t[k]·w_r[k], where w_r = w + r·ldw and
 // x_t = x + t·ldx (strides in bytes): the inner loop of matMulF32Generic.
 // The 16-lane partial sums acc[t][r] live in Z(3·t+r) and are reduced after the loop.
-TEXT ·skinnyF32T3R3AVX512(SB), NOSPLIT, $0-64
+TEXT ·skinnyF32T3R3AVX512(SB), NOSPLIT, $0-72
 	MOVQ n+0(FP), CX
 	MOVQ x+8(FP), SI
 	MOVQ ldx+16(FP), R8
@@ -1348,6 +1396,10 @@ TEXT ·skinnyF32T3R3AVX512(SB), NOSPLIT, $0-64
 	LEAQ (R10)(R10*2), R11
 	LEAQ (R10)(R10*4), R13
 	ADDQ DI, R13
+	// DX and AX walk the rows pf bytes ahead of DI and R13, for the prefetches
+	MOVQ pf+64(FP), DX
+	LEAQ (R13)(DX*1), AX
+	ADDQ DI, DX
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -1360,13 +1412,13 @@ TEXT ·skinnyF32T3R3AVX512(SB), NOSPLIT, $0-64
 	TESTQ CX, CX
 	JEQ skinnyF32T3R3AVX512_reduce
 skinnyF32T3R3AVX512_loop:
-	// prefetch each row 1024 bytes ahead (past a row's end: the next rows, read soon)
-	PREFETCHT0 1024(DI)
-	PREFETCHT0 1088(DI)
-	PREFETCHT0 1024(DI)(R10*1)
-	PREFETCHT0 1088(DI)(R10*1)
-	PREFETCHT0 1024(DI)(R10*2)
-	PREFETCHT0 1088(DI)(R10*2)
+	// prefetch each row pf bytes ahead
+	PREFETCHT0 (DX)
+	PREFETCHT0 64(DX)
+	PREFETCHT0 (DX)(R10*1)
+	PREFETCHT0 64(DX)(R10*1)
+	PREFETCHT0 (DX)(R10*2)
+	PREFETCHT0 64(DX)(R10*2)
 	// widen 32 weights of row r into Z9+2r (k 0..15, or the even k) and Z10+2r (k 16..31, or the odd k)
 	VMOVUPS (DI), Z9
 	VMOVUPS 64(DI), Z10
@@ -1400,6 +1452,7 @@ skinnyF32T3R3AVX512_loop:
 	VFMADD231PS Z12, Z31, Z7
 	VFMADD231PS Z14, Z31, Z8
 	ADDQ $128, DI
+	ADDQ $128, DX
 	ADDQ $128, SI
 	DECQ CX
 	JNZ skinnyF32T3R3AVX512_loop
@@ -1456,13 +1509,13 @@ skinnyF32T3R3AVX512_reduce:
 	VZEROUPPER
 	RET
 
-// func skinnyF32T4R3AVX512(n int, x *float32, ldx int, w unsafe.Pointer, ldw int, dst *float32, ldd int, mask int)
+// func skinnyF32T4R3AVX512(n int, x *float32, ldx int, w unsafe.Pointer, ldw int, dst *float32, ldd int, mask int, pf int)
 // 
 // Skinny kernel, 4 token(s) × 3 weight rows: for t < 4, r < 3 with bit r of mask set,
 // dst[t·ldd + 4r] = Σ_{k < 32n} x_t[k]·w_r[k], where w_r = w + r·ldw and
 // x_t = x + t·ldx (strides in bytes): the inner loop of matMulF32Generic.
 // The 16-lane partial sums acc[t][r] live in Z(3·t+r) and are reduced after the loop.
-TEXT ·skinnyF32T4R3AVX512(SB), NOSPLIT, $0-64
+TEXT ·skinnyF32T4R3AVX512(SB), NOSPLIT, $0-72
 	MOVQ n+0(FP), CX
 	MOVQ x+8(FP), SI
 	MOVQ ldx+16(FP), R8
@@ -1473,6 +1526,10 @@ TEXT ·skinnyF32T4R3AVX512(SB), NOSPLIT, $0-64
 	LEAQ (R10)(R10*2), R11
 	LEAQ (R10)(R10*4), R13
 	ADDQ DI, R13
+	// DX and AX walk the rows pf bytes ahead of DI and R13, for the prefetches
+	MOVQ pf+64(FP), DX
+	LEAQ (R13)(DX*1), AX
+	ADDQ DI, DX
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -1488,13 +1545,13 @@ TEXT ·skinnyF32T4R3AVX512(SB), NOSPLIT, $0-64
 	TESTQ CX, CX
 	JEQ skinnyF32T4R3AVX512_reduce
 skinnyF32T4R3AVX512_loop:
-	// prefetch each row 1024 bytes ahead (past a row's end: the next rows, read soon)
-	PREFETCHT0 1024(DI)
-	PREFETCHT0 1088(DI)
-	PREFETCHT0 1024(DI)(R10*1)
-	PREFETCHT0 1088(DI)(R10*1)
-	PREFETCHT0 1024(DI)(R10*2)
-	PREFETCHT0 1088(DI)(R10*2)
+	// prefetch each row pf bytes ahead
+	PREFETCHT0 (DX)
+	PREFETCHT0 64(DX)
+	PREFETCHT0 (DX)(R10*1)
+	PREFETCHT0 64(DX)(R10*1)
+	PREFETCHT0 (DX)(R10*2)
+	PREFETCHT0 64(DX)(R10*2)
 	// widen 32 weights of row r into Z12+2r (k 0..15, or the even k) and Z13+2r (k 16..31, or the odd k)
 	VMOVUPS (DI), Z12
 	VMOVUPS 64(DI), Z13
@@ -1536,6 +1593,7 @@ skinnyF32T4R3AVX512_loop:
 	VFMADD231PS Z15, Z31, Z10
 	VFMADD231PS Z17, Z31, Z11
 	ADDQ $128, DI
+	ADDQ $128, DX
 	ADDQ $128, SI
 	DECQ CX
 	JNZ skinnyF32T4R3AVX512_loop
@@ -1604,13 +1662,13 @@ skinnyF32T4R3AVX512_reduce:
 	VZEROUPPER
 	RET
 
-// func skinnyF32T5R3AVX512(n int, x *float32, ldx int, w unsafe.Pointer, ldw int, dst *float32, ldd int, mask int)
+// func skinnyF32T5R3AVX512(n int, x *float32, ldx int, w unsafe.Pointer, ldw int, dst *float32, ldd int, mask int, pf int)
 // 
 // Skinny kernel, 5 token(s) × 3 weight rows: for t < 5, r < 3 with bit r of mask set,
 // dst[t·ldd + 4r] = Σ_{k < 32n} x_t[k]·w_r[k], where w_r = w + r·ldw and
 // x_t = x + t·ldx (strides in bytes): the inner loop of matMulF32Generic.
 // The 16-lane partial sums acc[t][r] live in Z(3·t+r) and are reduced after the loop.
-TEXT ·skinnyF32T5R3AVX512(SB), NOSPLIT, $0-64
+TEXT ·skinnyF32T5R3AVX512(SB), NOSPLIT, $0-72
 	MOVQ n+0(FP), CX
 	MOVQ x+8(FP), SI
 	MOVQ ldx+16(FP), R8
@@ -1621,6 +1679,10 @@ TEXT ·skinnyF32T5R3AVX512(SB), NOSPLIT, $0-64
 	LEAQ (R10)(R10*2), R11
 	LEAQ (R10)(R10*4), R13
 	ADDQ DI, R13
+	// DX and AX walk the rows pf bytes ahead of DI and R13, for the prefetches
+	MOVQ pf+64(FP), DX
+	LEAQ (R13)(DX*1), AX
+	ADDQ DI, DX
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -1639,13 +1701,13 @@ TEXT ·skinnyF32T5R3AVX512(SB), NOSPLIT, $0-64
 	TESTQ CX, CX
 	JEQ skinnyF32T5R3AVX512_reduce
 skinnyF32T5R3AVX512_loop:
-	// prefetch each row 1024 bytes ahead (past a row's end: the next rows, read soon)
-	PREFETCHT0 1024(DI)
-	PREFETCHT0 1088(DI)
-	PREFETCHT0 1024(DI)(R10*1)
-	PREFETCHT0 1088(DI)(R10*1)
-	PREFETCHT0 1024(DI)(R10*2)
-	PREFETCHT0 1088(DI)(R10*2)
+	// prefetch each row pf bytes ahead
+	PREFETCHT0 (DX)
+	PREFETCHT0 64(DX)
+	PREFETCHT0 (DX)(R10*1)
+	PREFETCHT0 64(DX)(R10*1)
+	PREFETCHT0 (DX)(R10*2)
+	PREFETCHT0 64(DX)(R10*2)
 	// widen 32 weights of row r into Z15+2r (k 0..15, or the even k) and Z16+2r (k 16..31, or the odd k)
 	VMOVUPS (DI), Z15
 	VMOVUPS 64(DI), Z16
@@ -1695,6 +1757,7 @@ skinnyF32T5R3AVX512_loop:
 	VFMADD231PS Z18, Z31, Z13
 	VFMADD231PS Z20, Z31, Z14
 	ADDQ $128, DI
+	ADDQ $128, DX
 	ADDQ $128, SI
 	ADDQ $128, BX
 	DECQ CX
@@ -1767,13 +1830,13 @@ skinnyF32T5R3AVX512_reduce:
 	VZEROUPPER
 	RET
 
-// func skinnyF32T6R3AVX512(n int, x *float32, ldx int, w unsafe.Pointer, ldw int, dst *float32, ldd int, mask int)
+// func skinnyF32T6R3AVX512(n int, x *float32, ldx int, w unsafe.Pointer, ldw int, dst *float32, ldd int, mask int, pf int)
 // 
 // Skinny kernel, 6 token(s) × 3 weight rows: for t < 6, r < 3 with bit r of mask set,
 // dst[t·ldd + 4r] = Σ_{k < 32n} x_t[k]·w_r[k], where w_r = w + r·ldw and
 // x_t = x + t·ldx (strides in bytes): the inner loop of matMulF32Generic.
 // The 16-lane partial sums acc[t][r] live in Z(3·t+r) and are reduced after the loop.
-TEXT ·skinnyF32T6R3AVX512(SB), NOSPLIT, $0-64
+TEXT ·skinnyF32T6R3AVX512(SB), NOSPLIT, $0-72
 	MOVQ n+0(FP), CX
 	MOVQ x+8(FP), SI
 	MOVQ ldx+16(FP), R8
@@ -1784,6 +1847,10 @@ TEXT ·skinnyF32T6R3AVX512(SB), NOSPLIT, $0-64
 	LEAQ (R10)(R10*2), R11
 	LEAQ (R10)(R10*4), R13
 	ADDQ DI, R13
+	// DX and AX walk the rows pf bytes ahead of DI and R13, for the prefetches
+	MOVQ pf+64(FP), DX
+	LEAQ (R13)(DX*1), AX
+	ADDQ DI, DX
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -1805,13 +1872,13 @@ TEXT ·skinnyF32T6R3AVX512(SB), NOSPLIT, $0-64
 	TESTQ CX, CX
 	JEQ skinnyF32T6R3AVX512_reduce
 skinnyF32T6R3AVX512_loop:
-	// prefetch each row 1024 bytes ahead (past a row's end: the next rows, read soon)
-	PREFETCHT0 1024(DI)
-	PREFETCHT0 1088(DI)
-	PREFETCHT0 1024(DI)(R10*1)
-	PREFETCHT0 1088(DI)(R10*1)
-	PREFETCHT0 1024(DI)(R10*2)
-	PREFETCHT0 1088(DI)(R10*2)
+	// prefetch each row pf bytes ahead
+	PREFETCHT0 (DX)
+	PREFETCHT0 64(DX)
+	PREFETCHT0 (DX)(R10*1)
+	PREFETCHT0 64(DX)(R10*1)
+	PREFETCHT0 (DX)(R10*2)
+	PREFETCHT0 64(DX)(R10*2)
 	// widen 32 weights of row r into Z18+2r (k 0..15, or the even k) and Z19+2r (k 16..31, or the odd k)
 	VMOVUPS (DI), Z18
 	VMOVUPS 64(DI), Z19
@@ -1869,6 +1936,7 @@ skinnyF32T6R3AVX512_loop:
 	VFMADD231PS Z21, Z31, Z16
 	VFMADD231PS Z23, Z31, Z17
 	ADDQ $128, DI
+	ADDQ $128, DX
 	ADDQ $128, SI
 	ADDQ $128, BX
 	DECQ CX
@@ -1970,13 +2038,13 @@ skinnyF32T6R3AVX512_reduce:
 	VZEROUPPER
 	RET
 
-// func skinnyF32T7R3AVX512(n int, x *float32, ldx int, w unsafe.Pointer, ldw int, dst *float32, ldd int, mask int)
+// func skinnyF32T7R3AVX512(n int, x *float32, ldx int, w unsafe.Pointer, ldw int, dst *float32, ldd int, mask int, pf int)
 // 
 // Skinny kernel, 7 token(s) × 3 weight rows: for t < 7, r < 3 with bit r of mask set,
 // dst[t·ldd + 4r] = Σ_{k < 32n} x_t[k]·w_r[k], where w_r = w + r·ldw and
 // x_t = x + t·ldx (strides in bytes): the inner loop of matMulF32Generic.
 // The 16-lane partial sums acc[t][r] live in Z(3·t+r) and are reduced after the loop.
-TEXT ·skinnyF32T7R3AVX512(SB), NOSPLIT, $0-64
+TEXT ·skinnyF32T7R3AVX512(SB), NOSPLIT, $0-72
 	MOVQ n+0(FP), CX
 	MOVQ x+8(FP), SI
 	MOVQ ldx+16(FP), R8
@@ -1987,6 +2055,10 @@ TEXT ·skinnyF32T7R3AVX512(SB), NOSPLIT, $0-64
 	LEAQ (R10)(R10*2), R11
 	LEAQ (R10)(R10*4), R13
 	ADDQ DI, R13
+	// DX and AX walk the rows pf bytes ahead of DI and R13, for the prefetches
+	MOVQ pf+64(FP), DX
+	LEAQ (R13)(DX*1), AX
+	ADDQ DI, DX
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -2011,13 +2083,13 @@ TEXT ·skinnyF32T7R3AVX512(SB), NOSPLIT, $0-64
 	TESTQ CX, CX
 	JEQ skinnyF32T7R3AVX512_reduce
 skinnyF32T7R3AVX512_loop:
-	// prefetch each row 1024 bytes ahead (past a row's end: the next rows, read soon)
-	PREFETCHT0 1024(DI)
-	PREFETCHT0 1088(DI)
-	PREFETCHT0 1024(DI)(R10*1)
-	PREFETCHT0 1088(DI)(R10*1)
-	PREFETCHT0 1024(DI)(R10*2)
-	PREFETCHT0 1088(DI)(R10*2)
+	// prefetch each row pf bytes ahead
+	PREFETCHT0 (DX)
+	PREFETCHT0 64(DX)
+	PREFETCHT0 (DX)(R10*1)
+	PREFETCHT0 64(DX)(R10*1)
+	PREFETCHT0 (DX)(R10*2)
+	PREFETCHT0 64(DX)(R10*2)
 	// widen 32 weights of row r into Z21+2r (k 0..15, or the even k) and Z22+2r (k 16..31, or the odd k)
 	VMOVUPS (DI), Z21
 	VMOVUPS 64(DI), Z22
@@ -2083,6 +2155,7 @@ skinnyF32T7R3AVX512_loop:
 	VFMADD231PS Z24, Z31, Z19
 	VFMADD231PS Z26, Z31, Z20
 	ADDQ $128, DI
+	ADDQ $128, DX
 	ADDQ $128, SI
 	ADDQ $128, BX
 	DECQ CX
@@ -2193,13 +2266,13 @@ skinnyF32T7R3AVX512_reduce:
 	VZEROUPPER
 	RET
 
-// func skinnyF32T8R3AVX512(n int, x *float32, ldx int, w unsafe.Pointer, ldw int, dst *float32, ldd int, mask int)
+// func skinnyF32T8R3AVX512(n int, x *float32, ldx int, w unsafe.Pointer, ldw int, dst *float32, ldd int, mask int, pf int)
 // 
 // Skinny kernel, 8 token(s) × 3 weight rows: for t < 8, r < 3 with bit r of mask set,
 // dst[t·ldd + 4r] = Σ_{k < 32n} x_t[k]·w_r[k], where w_r = w + r·ldw and
 // x_t = x + t·ldx (strides in bytes): the inner loop of matMulF32Generic.
 // The 16-lane partial sums acc[t][r] live in Z(3·t+r) and are reduced after the loop.
-TEXT ·skinnyF32T8R3AVX512(SB), NOSPLIT, $0-64
+TEXT ·skinnyF32T8R3AVX512(SB), NOSPLIT, $0-72
 	MOVQ n+0(FP), CX
 	MOVQ x+8(FP), SI
 	MOVQ ldx+16(FP), R8
@@ -2210,6 +2283,10 @@ TEXT ·skinnyF32T8R3AVX512(SB), NOSPLIT, $0-64
 	LEAQ (R10)(R10*2), R11
 	LEAQ (R10)(R10*4), R13
 	ADDQ DI, R13
+	// DX and AX walk the rows pf bytes ahead of DI and R13, for the prefetches
+	MOVQ pf+64(FP), DX
+	LEAQ (R13)(DX*1), AX
+	ADDQ DI, DX
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -2237,13 +2314,13 @@ TEXT ·skinnyF32T8R3AVX512(SB), NOSPLIT, $0-64
 	TESTQ CX, CX
 	JEQ skinnyF32T8R3AVX512_reduce
 skinnyF32T8R3AVX512_loop:
-	// prefetch each row 1024 bytes ahead (past a row's end: the next rows, read soon)
-	PREFETCHT0 1024(DI)
-	PREFETCHT0 1088(DI)
-	PREFETCHT0 1024(DI)(R10*1)
-	PREFETCHT0 1088(DI)(R10*1)
-	PREFETCHT0 1024(DI)(R10*2)
-	PREFETCHT0 1088(DI)(R10*2)
+	// prefetch each row pf bytes ahead
+	PREFETCHT0 (DX)
+	PREFETCHT0 64(DX)
+	PREFETCHT0 (DX)(R10*1)
+	PREFETCHT0 64(DX)(R10*1)
+	PREFETCHT0 (DX)(R10*2)
+	PREFETCHT0 64(DX)(R10*2)
 	// widen 32 weights of row r into Z24+2r (k 0..15, or the even k) and Z25+2r (k 16..31, or the odd k)
 	VMOVUPS (DI), Z24
 	VMOVUPS 64(DI), Z25
@@ -2317,6 +2394,7 @@ skinnyF32T8R3AVX512_loop:
 	VFMADD231PS Z27, Z31, Z22
 	VFMADD231PS Z29, Z31, Z23
 	ADDQ $128, DI
+	ADDQ $128, DX
 	ADDQ $128, SI
 	ADDQ $128, BX
 	DECQ CX
@@ -2433,7 +2511,7 @@ skinnyF32T8R3AVX512_reduce:
 	VZEROUPPER
 	RET
 
-// func skinnyBF16T1R10AVX512(n int, x *float32, ldx int, w unsafe.Pointer, ldw int, dst *float32, ldd int, mask int)
+// func skinnyBF16T1R10AVX512(n int, x *float32, ldx int, w unsafe.Pointer, ldw int, dst *float32, ldd int, mask int, pf int)
 // 
 // Skinny kernel, 1 token(s) × 10 weight rows: for t < 1, r < 10 with bit r of mask set,
 // dst[t·ldd + 4r] = Σ_{k < 32n} x_t[k]·w_r[k], where w_r = w + r·ldw and
@@ -2443,7 +2521,7 @@ skinnyF32T8R3AVX512_reduce:
 // word<<16 gives the even ones, the word with its low half zeroed (a zero-masked
 // 16-bit load) the odd ones, so x_t is packed per 32-wide chunk as
 // [16 even | 16 odd] (packEvenOddAVX512).
-TEXT ·skinnyBF16T1R10AVX512(SB), NOSPLIT, $0-64
+TEXT ·skinnyBF16T1R10AVX512(SB), NOSPLIT, $0-72
 	MOVQ n+0(FP), CX
 	MOVQ x+8(FP), SI
 	MOVQ ldx+16(FP), R8
@@ -2457,6 +2535,10 @@ TEXT ·skinnyBF16T1R10AVX512(SB), NOSPLIT, $0-64
 	// K2 keeps the odd 16-bit words of a line
 	MOVL $0xaaaaaaaa, AX
 	KMOVD AX, K2
+	// DX and AX walk the rows pf bytes ahead of DI and R13, for the prefetches
+	MOVQ pf+64(FP), DX
+	LEAQ (R13)(DX*1), AX
+	ADDQ DI, DX
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -2470,17 +2552,17 @@ TEXT ·skinnyBF16T1R10AVX512(SB), NOSPLIT, $0-64
 	TESTQ CX, CX
 	JEQ skinnyBF16T1R10AVX512_reduce
 skinnyBF16T1R10AVX512_loop:
-	// prefetch each row 1024 bytes ahead (past a row's end: the next rows, read soon)
-	PREFETCHT0 1024(DI)
-	PREFETCHT0 1024(DI)(R10*1)
-	PREFETCHT0 1024(DI)(R10*2)
-	PREFETCHT0 1024(DI)(R11*1)
-	PREFETCHT0 1024(DI)(R10*4)
-	PREFETCHT0 1024(R13)
-	PREFETCHT0 1024(R13)(R10*1)
-	PREFETCHT0 1024(R13)(R10*2)
-	PREFETCHT0 1024(R13)(R11*1)
-	PREFETCHT0 1024(R13)(R10*4)
+	// prefetch each row pf bytes ahead
+	PREFETCHT0 (DX)
+	PREFETCHT0 (DX)(R10*1)
+	PREFETCHT0 (DX)(R10*2)
+	PREFETCHT0 (DX)(R11*1)
+	PREFETCHT0 (DX)(R10*4)
+	PREFETCHT0 (AX)
+	PREFETCHT0 (AX)(R10*1)
+	PREFETCHT0 (AX)(R10*2)
+	PREFETCHT0 (AX)(R11*1)
+	PREFETCHT0 (AX)(R10*4)
 	// widen 32 weights of row r into Z10+2r (k 0..15, or the even k) and Z11+2r (k 16..31, or the odd k)
 	VPSLLD $16, (DI), Z10
 	VMOVDQU16.Z (DI), K2, Z11
@@ -2526,7 +2608,9 @@ skinnyBF16T1R10AVX512_loop:
 	VFMADD231PS Z27, Z31, Z8
 	VFMADD231PS Z29, Z31, Z9
 	ADDQ $64, DI
+	ADDQ $64, DX
 	ADDQ $64, R13
+	ADDQ $64, AX
 	ADDQ $128, SI
 	DECQ CX
 	JNZ skinnyBF16T1R10AVX512_loop
@@ -2580,7 +2664,7 @@ skinnyBF16T1R10AVX512_reduce:
 	VZEROUPPER
 	RET
 
-// func skinnyBF16T2R7AVX512(n int, x *float32, ldx int, w unsafe.Pointer, ldw int, dst *float32, ldd int, mask int)
+// func skinnyBF16T2R7AVX512(n int, x *float32, ldx int, w unsafe.Pointer, ldw int, dst *float32, ldd int, mask int, pf int)
 // 
 // Skinny kernel, 2 token(s) × 7 weight rows: for t < 2, r < 7 with bit r of mask set,
 // dst[t·ldd + 4r] = Σ_{k < 32n} x_t[k]·w_r[k], where w_r = w + r·ldw and
@@ -2590,7 +2674,7 @@ skinnyBF16T1R10AVX512_reduce:
 // word<<16 gives the even ones, the word with its low half zeroed (a zero-masked
 // 16-bit load) the odd ones, so x_t is packed per 32-wide chunk as
 // [16 even | 16 odd] (packEvenOddAVX512).
-TEXT ·skinnyBF16T2R7AVX512(SB), NOSPLIT, $0-64
+TEXT ·skinnyBF16T2R7AVX512(SB), NOSPLIT, $0-72
 	MOVQ n+0(FP), CX
 	MOVQ x+8(FP), SI
 	MOVQ ldx+16(FP), R8
@@ -2604,6 +2688,10 @@ TEXT ·skinnyBF16T2R7AVX512(SB), NOSPLIT, $0-64
 	// K2 keeps the odd 16-bit words of a line
 	MOVL $0xaaaaaaaa, AX
 	KMOVD AX, K2
+	// DX and AX walk the rows pf bytes ahead of DI and R13, for the prefetches
+	MOVQ pf+64(FP), DX
+	LEAQ (R13)(DX*1), AX
+	ADDQ DI, DX
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -2621,14 +2709,14 @@ TEXT ·skinnyBF16T2R7AVX512(SB), NOSPLIT, $0-64
 	TESTQ CX, CX
 	JEQ skinnyBF16T2R7AVX512_reduce
 skinnyBF16T2R7AVX512_loop:
-	// prefetch each row 1024 bytes ahead (past a row's end: the next rows, read soon)
-	PREFETCHT0 1024(DI)
-	PREFETCHT0 1024(DI)(R10*1)
-	PREFETCHT0 1024(DI)(R10*2)
-	PREFETCHT0 1024(DI)(R11*1)
-	PREFETCHT0 1024(DI)(R10*4)
-	PREFETCHT0 1024(R13)
-	PREFETCHT0 1024(R13)(R10*1)
+	// prefetch each row pf bytes ahead
+	PREFETCHT0 (DX)
+	PREFETCHT0 (DX)(R10*1)
+	PREFETCHT0 (DX)(R10*2)
+	PREFETCHT0 (DX)(R11*1)
+	PREFETCHT0 (DX)(R10*4)
+	PREFETCHT0 (AX)
+	PREFETCHT0 (AX)(R10*1)
 	// widen 32 weights of row r into Z14+2r (k 0..15, or the even k) and Z15+2r (k 16..31, or the odd k)
 	VPSLLD $16, (DI), Z14
 	VMOVDQU16.Z (DI), K2, Z15
@@ -2678,7 +2766,9 @@ skinnyBF16T2R7AVX512_loop:
 	VFMADD231PS Z25, Z31, Z12
 	VFMADD231PS Z27, Z31, Z13
 	ADDQ $64, DI
+	ADDQ $64, DX
 	ADDQ $64, R13
+	ADDQ $64, AX
 	ADDQ $128, SI
 	DECQ CX
 	JNZ skinnyBF16T2R7AVX512_loop
@@ -2741,7 +2831,7 @@ skinnyBF16T2R7AVX512_reduce:
 	VZEROUPPER
 	RET
 
-// func skinnyBF16T3R6AVX512(n int, x *float32, ldx int, w unsafe.Pointer, ldw int, dst *float32, ldd int, mask int)
+// func skinnyBF16T3R6AVX512(n int, x *float32, ldx int, w unsafe.Pointer, ldw int, dst *float32, ldd int, mask int, pf int)
 // 
 // Skinny kernel, 3 token(s) × 6 weight rows: for t < 3, r < 6 with bit r of mask set,
 // dst[t·ldd + 4r] = Σ_{k < 32n} x_t[k]·w_r[k], where w_r = w + r·ldw and
@@ -2751,7 +2841,7 @@ skinnyBF16T2R7AVX512_reduce:
 // word<<16 gives the even ones, the word with its low half zeroed (a zero-masked
 // 16-bit load) the odd ones, so x_t is packed per 32-wide chunk as
 // [16 even | 16 odd] (packEvenOddAVX512).
-TEXT ·skinnyBF16T3R6AVX512(SB), NOSPLIT, $0-64
+TEXT ·skinnyBF16T3R6AVX512(SB), NOSPLIT, $0-72
 	MOVQ n+0(FP), CX
 	MOVQ x+8(FP), SI
 	MOVQ ldx+16(FP), R8
@@ -2765,6 +2855,10 @@ TEXT ·skinnyBF16T3R6AVX512(SB), NOSPLIT, $0-64
 	// K2 keeps the odd 16-bit words of a line
 	MOVL $0xaaaaaaaa, AX
 	KMOVD AX, K2
+	// DX and AX walk the rows pf bytes ahead of DI and R13, for the prefetches
+	MOVQ pf+64(FP), DX
+	LEAQ (R13)(DX*1), AX
+	ADDQ DI, DX
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -2786,13 +2880,13 @@ TEXT ·skinnyBF16T3R6AVX512(SB), NOSPLIT, $0-64
 	TESTQ CX, CX
 	JEQ skinnyBF16T3R6AVX512_reduce
 skinnyBF16T3R6AVX512_loop:
-	// prefetch each row 1024 bytes ahead (past a row's end: the next rows, read soon)
-	PREFETCHT0 1024(DI)
-	PREFETCHT0 1024(DI)(R10*1)
-	PREFETCHT0 1024(DI)(R10*2)
-	PREFETCHT0 1024(DI)(R11*1)
-	PREFETCHT0 1024(DI)(R10*4)
-	PREFETCHT0 1024(R13)
+	// prefetch each row pf bytes ahead
+	PREFETCHT0 (DX)
+	PREFETCHT0 (DX)(R10*1)
+	PREFETCHT0 (DX)(R10*2)
+	PREFETCHT0 (DX)(R11*1)
+	PREFETCHT0 (DX)(R10*4)
+	PREFETCHT0 (AX)
 	// widen 32 weights of row r into Z18+2r (k 0..15, or the even k) and Z19+2r (k 16..31, or the odd k)
 	VPSLLD $16, (DI), Z18
 	VMOVDQU16.Z (DI), K2, Z19
@@ -2850,7 +2944,9 @@ skinnyBF16T3R6AVX512_loop:
 	VFMADD231PS Z27, Z31, Z16
 	VFMADD231PS Z29, Z31, Z17
 	ADDQ $64, DI
+	ADDQ $64, DX
 	ADDQ $64, R13
+	ADDQ $64, AX
 	ADDQ $128, SI
 	DECQ CX
 	JNZ skinnyBF16T3R6AVX512_loop
@@ -2948,7 +3044,7 @@ skinnyBF16T3R6AVX512_reduce:
 	VZEROUPPER
 	RET
 
-// func skinnyBF16T4R5AVX512(n int, x *float32, ldx int, w unsafe.Pointer, ldw int, dst *float32, ldd int, mask int)
+// func skinnyBF16T4R5AVX512(n int, x *float32, ldx int, w unsafe.Pointer, ldw int, dst *float32, ldd int, mask int, pf int)
 // 
 // Skinny kernel, 4 token(s) × 5 weight rows: for t < 4, r < 5 with bit r of mask set,
 // dst[t·ldd + 4r] = Σ_{k < 32n} x_t[k]·w_r[k], where w_r = w + r·ldw and
@@ -2958,7 +3054,7 @@ skinnyBF16T3R6AVX512_reduce:
 // word<<16 gives the even ones, the word with its low half zeroed (a zero-masked
 // 16-bit load) the odd ones, so x_t is packed per 32-wide chunk as
 // [16 even | 16 odd] (packEvenOddAVX512).
-TEXT ·skinnyBF16T4R5AVX512(SB), NOSPLIT, $0-64
+TEXT ·skinnyBF16T4R5AVX512(SB), NOSPLIT, $0-72
 	MOVQ n+0(FP), CX
 	MOVQ x+8(FP), SI
 	MOVQ ldx+16(FP), R8
@@ -2972,6 +3068,10 @@ TEXT ·skinnyBF16T4R5AVX512(SB), NOSPLIT, $0-64
 	// K2 keeps the odd 16-bit words of a line
 	MOVL $0xaaaaaaaa, AX
 	KMOVD AX, K2
+	// DX and AX walk the rows pf bytes ahead of DI and R13, for the prefetches
+	MOVQ pf+64(FP), DX
+	LEAQ (R13)(DX*1), AX
+	ADDQ DI, DX
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -2995,12 +3095,12 @@ TEXT ·skinnyBF16T4R5AVX512(SB), NOSPLIT, $0-64
 	TESTQ CX, CX
 	JEQ skinnyBF16T4R5AVX512_reduce
 skinnyBF16T4R5AVX512_loop:
-	// prefetch each row 1024 bytes ahead (past a row's end: the next rows, read soon)
-	PREFETCHT0 1024(DI)
-	PREFETCHT0 1024(DI)(R10*1)
-	PREFETCHT0 1024(DI)(R10*2)
-	PREFETCHT0 1024(DI)(R11*1)
-	PREFETCHT0 1024(DI)(R10*4)
+	// prefetch each row pf bytes ahead
+	PREFETCHT0 (DX)
+	PREFETCHT0 (DX)(R10*1)
+	PREFETCHT0 (DX)(R10*2)
+	PREFETCHT0 (DX)(R11*1)
+	PREFETCHT0 (DX)(R10*4)
 	// widen 32 weights of row r into Z20+2r (k 0..15, or the even k) and Z21+2r (k 16..31, or the odd k)
 	VPSLLD $16, (DI), Z20
 	VMOVDQU16.Z (DI), K2, Z21
@@ -3062,6 +3162,7 @@ skinnyBF16T4R5AVX512_loop:
 	VFMADD231PS Z27, Z31, Z18
 	VFMADD231PS Z29, Z31, Z19
 	ADDQ $64, DI
+	ADDQ $64, DX
 	ADDQ $128, SI
 	DECQ CX
 	JNZ skinnyBF16T4R5AVX512_loop
@@ -3162,7 +3263,7 @@ skinnyBF16T4R5AVX512_reduce:
 	VZEROUPPER
 	RET
 
-// func skinnyBF16T1R5AVX512(n int, x *float32, ldx int, w unsafe.Pointer, ldw int, dst *float32, ldd int, mask int)
+// func skinnyBF16T1R5AVX512(n int, x *float32, ldx int, w unsafe.Pointer, ldw int, dst *float32, ldd int, mask int, pf int)
 // 
 // Skinny kernel, 1 token(s) × 5 weight rows: for t < 1, r < 5 with bit r of mask set,
 // dst[t·ldd + 4r] = Σ_{k < 32n} x_t[k]·w_r[k], where w_r = w + r·ldw and
@@ -3172,7 +3273,7 @@ skinnyBF16T4R5AVX512_reduce:
 // word<<16 gives the even ones, the word with its low half zeroed (a zero-masked
 // 16-bit load) the odd ones, so x_t is packed per 32-wide chunk as
 // [16 even | 16 odd] (packEvenOddAVX512).
-TEXT ·skinnyBF16T1R5AVX512(SB), NOSPLIT, $0-64
+TEXT ·skinnyBF16T1R5AVX512(SB), NOSPLIT, $0-72
 	MOVQ n+0(FP), CX
 	MOVQ x+8(FP), SI
 	MOVQ ldx+16(FP), R8
@@ -3186,6 +3287,10 @@ TEXT ·skinnyBF16T1R5AVX512(SB), NOSPLIT, $0-64
 	// K2 keeps the odd 16-bit words of a line
 	MOVL $0xaaaaaaaa, AX
 	KMOVD AX, K2
+	// DX and AX walk the rows pf bytes ahead of DI and R13, for the prefetches
+	MOVQ pf+64(FP), DX
+	LEAQ (R13)(DX*1), AX
+	ADDQ DI, DX
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -3194,12 +3299,12 @@ TEXT ·skinnyBF16T1R5AVX512(SB), NOSPLIT, $0-64
 	TESTQ CX, CX
 	JEQ skinnyBF16T1R5AVX512_reduce
 skinnyBF16T1R5AVX512_loop:
-	// prefetch each row 1024 bytes ahead (past a row's end: the next rows, read soon)
-	PREFETCHT0 1024(DI)
-	PREFETCHT0 1024(DI)(R10*1)
-	PREFETCHT0 1024(DI)(R10*2)
-	PREFETCHT0 1024(DI)(R11*1)
-	PREFETCHT0 1024(DI)(R10*4)
+	// prefetch each row pf bytes ahead
+	PREFETCHT0 (DX)
+	PREFETCHT0 (DX)(R10*1)
+	PREFETCHT0 (DX)(R10*2)
+	PREFETCHT0 (DX)(R11*1)
+	PREFETCHT0 (DX)(R10*4)
 	// widen 32 weights of row r into Z5+2r (k 0..15, or the even k) and Z6+2r (k 16..31, or the odd k)
 	VPSLLD $16, (DI), Z5
 	VMOVDQU16.Z (DI), K2, Z6
@@ -3225,6 +3330,7 @@ skinnyBF16T1R5AVX512_loop:
 	VFMADD231PS Z12, Z31, Z3
 	VFMADD231PS Z14, Z31, Z4
 	ADDQ $64, DI
+	ADDQ $64, DX
 	ADDQ $128, SI
 	DECQ CX
 	JNZ skinnyBF16T1R5AVX512_loop
@@ -3272,7 +3378,7 @@ skinnyBF16T1R5AVX512_reduce:
 	VZEROUPPER
 	RET
 
-// func skinnyBF16T2R5AVX512(n int, x *float32, ldx int, w unsafe.Pointer, ldw int, dst *float32, ldd int, mask int)
+// func skinnyBF16T2R5AVX512(n int, x *float32, ldx int, w unsafe.Pointer, ldw int, dst *float32, ldd int, mask int, pf int)
 // 
 // Skinny kernel, 2 token(s) × 5 weight rows: for t < 2, r < 5 with bit r of mask set,
 // dst[t·ldd + 4r] = Σ_{k < 32n} x_t[k]·w_r[k], where w_r = w + r·ldw and
@@ -3282,7 +3388,7 @@ skinnyBF16T1R5AVX512_reduce:
 // word<<16 gives the even ones, the word with its low half zeroed (a zero-masked
 // 16-bit load) the odd ones, so x_t is packed per 32-wide chunk as
 // [16 even | 16 odd] (packEvenOddAVX512).
-TEXT ·skinnyBF16T2R5AVX512(SB), NOSPLIT, $0-64
+TEXT ·skinnyBF16T2R5AVX512(SB), NOSPLIT, $0-72
 	MOVQ n+0(FP), CX
 	MOVQ x+8(FP), SI
 	MOVQ ldx+16(FP), R8
@@ -3296,6 +3402,10 @@ TEXT ·skinnyBF16T2R5AVX512(SB), NOSPLIT, $0-64
 	// K2 keeps the odd 16-bit words of a line
 	MOVL $0xaaaaaaaa, AX
 	KMOVD AX, K2
+	// DX and AX walk the rows pf bytes ahead of DI and R13, for the prefetches
+	MOVQ pf+64(FP), DX
+	LEAQ (R13)(DX*1), AX
+	ADDQ DI, DX
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -3309,12 +3419,12 @@ TEXT ·skinnyBF16T2R5AVX512(SB), NOSPLIT, $0-64
 	TESTQ CX, CX
 	JEQ skinnyBF16T2R5AVX512_reduce
 skinnyBF16T2R5AVX512_loop:
-	// prefetch each row 1024 bytes ahead (past a row's end: the next rows, read soon)
-	PREFETCHT0 1024(DI)
-	PREFETCHT0 1024(DI)(R10*1)
-	PREFETCHT0 1024(DI)(R10*2)
-	PREFETCHT0 1024(DI)(R11*1)
-	PREFETCHT0 1024(DI)(R10*4)
+	// prefetch each row pf bytes ahead
+	PREFETCHT0 (DX)
+	PREFETCHT0 (DX)(R10*1)
+	PREFETCHT0 (DX)(R10*2)
+	PREFETCHT0 (DX)(R11*1)
+	PREFETCHT0 (DX)(R10*4)
 	// widen 32 weights of row r into Z10+2r (k 0..15, or the even k) and Z11+2r (k 16..31, or the odd k)
 	VPSLLD $16, (DI), Z10
 	VMOVDQU16.Z (DI), K2, Z11
@@ -3352,6 +3462,7 @@ skinnyBF16T2R5AVX512_loop:
 	VFMADD231PS Z17, Z31, Z8
 	VFMADD231PS Z19, Z31, Z9
 	ADDQ $64, DI
+	ADDQ $64, DX
 	ADDQ $128, SI
 	DECQ CX
 	JNZ skinnyBF16T2R5AVX512_loop
@@ -3408,7 +3519,7 @@ skinnyBF16T2R5AVX512_reduce:
 	VZEROUPPER
 	RET
 
-// func skinnyBF16T3R5AVX512(n int, x *float32, ldx int, w unsafe.Pointer, ldw int, dst *float32, ldd int, mask int)
+// func skinnyBF16T3R5AVX512(n int, x *float32, ldx int, w unsafe.Pointer, ldw int, dst *float32, ldd int, mask int, pf int)
 // 
 // Skinny kernel, 3 token(s) × 5 weight rows: for t < 3, r < 5 with bit r of mask set,
 // dst[t·ldd + 4r] = Σ_{k < 32n} x_t[k]·w_r[k], where w_r = w + r·ldw and
@@ -3418,7 +3529,7 @@ skinnyBF16T2R5AVX512_reduce:
 // word<<16 gives the even ones, the word with its low half zeroed (a zero-masked
 // 16-bit load) the odd ones, so x_t is packed per 32-wide chunk as
 // [16 even | 16 odd] (packEvenOddAVX512).
-TEXT ·skinnyBF16T3R5AVX512(SB), NOSPLIT, $0-64
+TEXT ·skinnyBF16T3R5AVX512(SB), NOSPLIT, $0-72
 	MOVQ n+0(FP), CX
 	MOVQ x+8(FP), SI
 	MOVQ ldx+16(FP), R8
@@ -3432,6 +3543,10 @@ TEXT ·skinnyBF16T3R5AVX512(SB), NOSPLIT, $0-64
 	// K2 keeps the odd 16-bit words of a line
 	MOVL $0xaaaaaaaa, AX
 	KMOVD AX, K2
+	// DX and AX walk the rows pf bytes ahead of DI and R13, for the prefetches
+	MOVQ pf+64(FP), DX
+	LEAQ (R13)(DX*1), AX
+	ADDQ DI, DX
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -3450,12 +3565,12 @@ TEXT ·skinnyBF16T3R5AVX512(SB), NOSPLIT, $0-64
 	TESTQ CX, CX
 	JEQ skinnyBF16T3R5AVX512_reduce
 skinnyBF16T3R5AVX512_loop:
-	// prefetch each row 1024 bytes ahead (past a row's end: the next rows, read soon)
-	PREFETCHT0 1024(DI)
-	PREFETCHT0 1024(DI)(R10*1)
-	PREFETCHT0 1024(DI)(R10*2)
-	PREFETCHT0 1024(DI)(R11*1)
-	PREFETCHT0 1024(DI)(R10*4)
+	// prefetch each row pf bytes ahead
+	PREFETCHT0 (DX)
+	PREFETCHT0 (DX)(R10*1)
+	PREFETCHT0 (DX)(R10*2)
+	PREFETCHT0 (DX)(R11*1)
+	PREFETCHT0 (DX)(R10*4)
 	// widen 32 weights of row r into Z15+2r (k 0..15, or the even k) and Z16+2r (k 16..31, or the odd k)
 	VPSLLD $16, (DI), Z15
 	VMOVDQU16.Z (DI), K2, Z16
@@ -3505,6 +3620,7 @@ skinnyBF16T3R5AVX512_loop:
 	VFMADD231PS Z22, Z31, Z13
 	VFMADD231PS Z24, Z31, Z14
 	ADDQ $64, DI
+	ADDQ $64, DX
 	ADDQ $128, SI
 	DECQ CX
 	JNZ skinnyBF16T3R5AVX512_loop
@@ -3570,7 +3686,7 @@ skinnyBF16T3R5AVX512_reduce:
 	VZEROUPPER
 	RET
 
-// func skinnyBF16T1R3AVX512(n int, x *float32, ldx int, w unsafe.Pointer, ldw int, dst *float32, ldd int, mask int)
+// func skinnyBF16T1R3AVX512(n int, x *float32, ldx int, w unsafe.Pointer, ldw int, dst *float32, ldd int, mask int, pf int)
 // 
 // Skinny kernel, 1 token(s) × 3 weight rows: for t < 1, r < 3 with bit r of mask set,
 // dst[t·ldd + 4r] = Σ_{k < 32n} x_t[k]·w_r[k], where w_r = w + r·ldw and
@@ -3580,7 +3696,7 @@ skinnyBF16T3R5AVX512_reduce:
 // word<<16 gives the even ones, the word with its low half zeroed (a zero-masked
 // 16-bit load) the odd ones, so x_t is packed per 32-wide chunk as
 // [16 even | 16 odd] (packEvenOddAVX512).
-TEXT ·skinnyBF16T1R3AVX512(SB), NOSPLIT, $0-64
+TEXT ·skinnyBF16T1R3AVX512(SB), NOSPLIT, $0-72
 	MOVQ n+0(FP), CX
 	MOVQ x+8(FP), SI
 	MOVQ ldx+16(FP), R8
@@ -3594,16 +3710,20 @@ TEXT ·skinnyBF16T1R3AVX512(SB), NOSPLIT, $0-64
 	// K2 keeps the odd 16-bit words of a line
 	MOVL $0xaaaaaaaa, AX
 	KMOVD AX, K2
+	// DX and AX walk the rows pf bytes ahead of DI and R13, for the prefetches
+	MOVQ pf+64(FP), DX
+	LEAQ (R13)(DX*1), AX
+	ADDQ DI, DX
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
 	TESTQ CX, CX
 	JEQ skinnyBF16T1R3AVX512_reduce
 skinnyBF16T1R3AVX512_loop:
-	// prefetch each row 1024 bytes ahead (past a row's end: the next rows, read soon)
-	PREFETCHT0 1024(DI)
-	PREFETCHT0 1024(DI)(R10*1)
-	PREFETCHT0 1024(DI)(R10*2)
+	// prefetch each row pf bytes ahead
+	PREFETCHT0 (DX)
+	PREFETCHT0 (DX)(R10*1)
+	PREFETCHT0 (DX)(R10*2)
 	// widen 32 weights of row r into Z3+2r (k 0..15, or the even k) and Z4+2r (k 16..31, or the odd k)
 	VPSLLD $16, (DI), Z3
 	VMOVDQU16.Z (DI), K2, Z4
@@ -3621,6 +3741,7 @@ skinnyBF16T1R3AVX512_loop:
 	VFMADD231PS Z6, Z31, Z1
 	VFMADD231PS Z8, Z31, Z2
 	ADDQ $64, DI
+	ADDQ $64, DX
 	ADDQ $128, SI
 	DECQ CX
 	JNZ skinnyBF16T1R3AVX512_loop
@@ -3662,7 +3783,7 @@ skinnyBF16T1R3AVX512_reduce:
 	VZEROUPPER
 	RET
 
-// func skinnyBF16T2R3AVX512(n int, x *float32, ldx int, w unsafe.Pointer, ldw int, dst *float32, ldd int, mask int)
+// func skinnyBF16T2R3AVX512(n int, x *float32, ldx int, w unsafe.Pointer, ldw int, dst *float32, ldd int, mask int, pf int)
 // 
 // Skinny kernel, 2 token(s) × 3 weight rows: for t < 2, r < 3 with bit r of mask set,
 // dst[t·ldd + 4r] = Σ_{k < 32n} x_t[k]·w_r[k], where w_r = w + r·ldw and
@@ -3672,7 +3793,7 @@ skinnyBF16T1R3AVX512_reduce:
 // word<<16 gives the even ones, the word with its low half zeroed (a zero-masked
 // 16-bit load) the odd ones, so x_t is packed per 32-wide chunk as
 // [16 even | 16 odd] (packEvenOddAVX512).
-TEXT ·skinnyBF16T2R3AVX512(SB), NOSPLIT, $0-64
+TEXT ·skinnyBF16T2R3AVX512(SB), NOSPLIT, $0-72
 	MOVQ n+0(FP), CX
 	MOVQ x+8(FP), SI
 	MOVQ ldx+16(FP), R8
@@ -3686,6 +3807,10 @@ TEXT ·skinnyBF16T2R3AVX512(SB), NOSPLIT, $0-64
 	// K2 keeps the odd 16-bit words of a line
 	MOVL $0xaaaaaaaa, AX
 	KMOVD AX, K2
+	// DX and AX walk the rows pf bytes ahead of DI and R13, for the prefetches
+	MOVQ pf+64(FP), DX
+	LEAQ (R13)(DX*1), AX
+	ADDQ DI, DX
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -3695,10 +3820,10 @@ TEXT ·skinnyBF16T2R3AVX512(SB), NOSPLIT, $0-64
 	TESTQ CX, CX
 	JEQ skinnyBF16T2R3AVX512_reduce
 skinnyBF16T2R3AVX512_loop:
-	// prefetch each row 1024 bytes ahead (past a row's end: the next rows, read soon)
-	PREFETCHT0 1024(DI)
-	PREFETCHT0 1024(DI)(R10*1)
-	PREFETCHT0 1024(DI)(R10*2)
+	// prefetch each row pf bytes ahead
+	PREFETCHT0 (DX)
+	PREFETCHT0 (DX)(R10*1)
+	PREFETCHT0 (DX)(R10*2)
 	// widen 32 weights of row r into Z6+2r (k 0..15, or the even k) and Z7+2r (k 16..31, or the odd k)
 	VPSLLD $16, (DI), Z6
 	VMOVDQU16.Z (DI), K2, Z7
@@ -3724,6 +3849,7 @@ skinnyBF16T2R3AVX512_loop:
 	VFMADD231PS Z9, Z31, Z4
 	VFMADD231PS Z11, Z31, Z5
 	ADDQ $64, DI
+	ADDQ $64, DX
 	ADDQ $128, SI
 	DECQ CX
 	JNZ skinnyBF16T2R3AVX512_loop
@@ -3774,7 +3900,7 @@ skinnyBF16T2R3AVX512_reduce:
 	VZEROUPPER
 	RET
 
-// func skinnyBF16T3R3AVX512(n int, x *float32, ldx int, w unsafe.Pointer, ldw int, dst *float32, ldd int, mask int)
+// func skinnyBF16T3R3AVX512(n int, x *float32, ldx int, w unsafe.Pointer, ldw int, dst *float32, ldd int, mask int, pf int)
 // 
 // Skinny kernel, 3 token(s) × 3 weight rows: for t < 3, r < 3 with bit r of mask set,
 // dst[t·ldd + 4r] = Σ_{k < 32n} x_t[k]·w_r[k], where w_r = w + r·ldw and
@@ -3784,7 +3910,7 @@ skinnyBF16T2R3AVX512_reduce:
 // word<<16 gives the even ones, the word with its low half zeroed (a zero-masked
 // 16-bit load) the odd ones, so x_t is packed per 32-wide chunk as
 // [16 even | 16 odd] (packEvenOddAVX512).
-TEXT ·skinnyBF16T3R3AVX512(SB), NOSPLIT, $0-64
+TEXT ·skinnyBF16T3R3AVX512(SB), NOSPLIT, $0-72
 	MOVQ n+0(FP), CX
 	MOVQ x+8(FP), SI
 	MOVQ ldx+16(FP), R8
@@ -3798,6 +3924,10 @@ TEXT ·skinnyBF16T3R3AVX512(SB), NOSPLIT, $0-64
 	// K2 keeps the odd 16-bit words of a line
 	MOVL $0xaaaaaaaa, AX
 	KMOVD AX, K2
+	// DX and AX walk the rows pf bytes ahead of DI and R13, for the prefetches
+	MOVQ pf+64(FP), DX
+	LEAQ (R13)(DX*1), AX
+	ADDQ DI, DX
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -3810,10 +3940,10 @@ TEXT ·skinnyBF16T3R3AVX512(SB), NOSPLIT, $0-64
 	TESTQ CX, CX
 	JEQ skinnyBF16T3R3AVX512_reduce
 skinnyBF16T3R3AVX512_loop:
-	// prefetch each row 1024 bytes ahead (past a row's end: the next rows, read soon)
-	PREFETCHT0 1024(DI)
-	PREFETCHT0 1024(DI)(R10*1)
-	PREFETCHT0 1024(DI)(R10*2)
+	// prefetch each row pf bytes ahead
+	PREFETCHT0 (DX)
+	PREFETCHT0 (DX)(R10*1)
+	PREFETCHT0 (DX)(R10*2)
 	// widen 32 weights of row r into Z9+2r (k 0..15, or the even k) and Z10+2r (k 16..31, or the odd k)
 	VPSLLD $16, (DI), Z9
 	VMOVDQU16.Z (DI), K2, Z10
@@ -3847,6 +3977,7 @@ skinnyBF16T3R3AVX512_loop:
 	VFMADD231PS Z12, Z31, Z7
 	VFMADD231PS Z14, Z31, Z8
 	ADDQ $64, DI
+	ADDQ $64, DX
 	ADDQ $128, SI
 	DECQ CX
 	JNZ skinnyBF16T3R3AVX512_loop
@@ -3903,7 +4034,7 @@ skinnyBF16T3R3AVX512_reduce:
 	VZEROUPPER
 	RET
 
-// func skinnyBF16T4R3AVX512(n int, x *float32, ldx int, w unsafe.Pointer, ldw int, dst *float32, ldd int, mask int)
+// func skinnyBF16T4R3AVX512(n int, x *float32, ldx int, w unsafe.Pointer, ldw int, dst *float32, ldd int, mask int, pf int)
 // 
 // Skinny kernel, 4 token(s) × 3 weight rows: for t < 4, r < 3 with bit r of mask set,
 // dst[t·ldd + 4r] = Σ_{k < 32n} x_t[k]·w_r[k], where w_r = w + r·ldw and
@@ -3913,7 +4044,7 @@ skinnyBF16T3R3AVX512_reduce:
 // word<<16 gives the even ones, the word with its low half zeroed (a zero-masked
 // 16-bit load) the odd ones, so x_t is packed per 32-wide chunk as
 // [16 even | 16 odd] (packEvenOddAVX512).
-TEXT ·skinnyBF16T4R3AVX512(SB), NOSPLIT, $0-64
+TEXT ·skinnyBF16T4R3AVX512(SB), NOSPLIT, $0-72
 	MOVQ n+0(FP), CX
 	MOVQ x+8(FP), SI
 	MOVQ ldx+16(FP), R8
@@ -3927,6 +4058,10 @@ TEXT ·skinnyBF16T4R3AVX512(SB), NOSPLIT, $0-64
 	// K2 keeps the odd 16-bit words of a line
 	MOVL $0xaaaaaaaa, AX
 	KMOVD AX, K2
+	// DX and AX walk the rows pf bytes ahead of DI and R13, for the prefetches
+	MOVQ pf+64(FP), DX
+	LEAQ (R13)(DX*1), AX
+	ADDQ DI, DX
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -3942,10 +4077,10 @@ TEXT ·skinnyBF16T4R3AVX512(SB), NOSPLIT, $0-64
 	TESTQ CX, CX
 	JEQ skinnyBF16T4R3AVX512_reduce
 skinnyBF16T4R3AVX512_loop:
-	// prefetch each row 1024 bytes ahead (past a row's end: the next rows, read soon)
-	PREFETCHT0 1024(DI)
-	PREFETCHT0 1024(DI)(R10*1)
-	PREFETCHT0 1024(DI)(R10*2)
+	// prefetch each row pf bytes ahead
+	PREFETCHT0 (DX)
+	PREFETCHT0 (DX)(R10*1)
+	PREFETCHT0 (DX)(R10*2)
 	// widen 32 weights of row r into Z12+2r (k 0..15, or the even k) and Z13+2r (k 16..31, or the odd k)
 	VPSLLD $16, (DI), Z12
 	VMOVDQU16.Z (DI), K2, Z13
@@ -3987,6 +4122,7 @@ skinnyBF16T4R3AVX512_loop:
 	VFMADD231PS Z15, Z31, Z10
 	VFMADD231PS Z17, Z31, Z11
 	ADDQ $64, DI
+	ADDQ $64, DX
 	ADDQ $128, SI
 	DECQ CX
 	JNZ skinnyBF16T4R3AVX512_loop
@@ -4055,7 +4191,7 @@ skinnyBF16T4R3AVX512_reduce:
 	VZEROUPPER
 	RET
 
-// func skinnyBF16T5R3AVX512(n int, x *float32, ldx int, w unsafe.Pointer, ldw int, dst *float32, ldd int, mask int)
+// func skinnyBF16T5R3AVX512(n int, x *float32, ldx int, w unsafe.Pointer, ldw int, dst *float32, ldd int, mask int, pf int)
 // 
 // Skinny kernel, 5 token(s) × 3 weight rows: for t < 5, r < 3 with bit r of mask set,
 // dst[t·ldd + 4r] = Σ_{k < 32n} x_t[k]·w_r[k], where w_r = w + r·ldw and
@@ -4065,7 +4201,7 @@ skinnyBF16T4R3AVX512_reduce:
 // word<<16 gives the even ones, the word with its low half zeroed (a zero-masked
 // 16-bit load) the odd ones, so x_t is packed per 32-wide chunk as
 // [16 even | 16 odd] (packEvenOddAVX512).
-TEXT ·skinnyBF16T5R3AVX512(SB), NOSPLIT, $0-64
+TEXT ·skinnyBF16T5R3AVX512(SB), NOSPLIT, $0-72
 	MOVQ n+0(FP), CX
 	MOVQ x+8(FP), SI
 	MOVQ ldx+16(FP), R8
@@ -4079,6 +4215,10 @@ TEXT ·skinnyBF16T5R3AVX512(SB), NOSPLIT, $0-64
 	// K2 keeps the odd 16-bit words of a line
 	MOVL $0xaaaaaaaa, AX
 	KMOVD AX, K2
+	// DX and AX walk the rows pf bytes ahead of DI and R13, for the prefetches
+	MOVQ pf+64(FP), DX
+	LEAQ (R13)(DX*1), AX
+	ADDQ DI, DX
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -4097,10 +4237,10 @@ TEXT ·skinnyBF16T5R3AVX512(SB), NOSPLIT, $0-64
 	TESTQ CX, CX
 	JEQ skinnyBF16T5R3AVX512_reduce
 skinnyBF16T5R3AVX512_loop:
-	// prefetch each row 1024 bytes ahead (past a row's end: the next rows, read soon)
-	PREFETCHT0 1024(DI)
-	PREFETCHT0 1024(DI)(R10*1)
-	PREFETCHT0 1024(DI)(R10*2)
+	// prefetch each row pf bytes ahead
+	PREFETCHT0 (DX)
+	PREFETCHT0 (DX)(R10*1)
+	PREFETCHT0 (DX)(R10*2)
 	// widen 32 weights of row r into Z15+2r (k 0..15, or the even k) and Z16+2r (k 16..31, or the odd k)
 	VPSLLD $16, (DI), Z15
 	VMOVDQU16.Z (DI), K2, Z16
@@ -4150,6 +4290,7 @@ skinnyBF16T5R3AVX512_loop:
 	VFMADD231PS Z18, Z31, Z13
 	VFMADD231PS Z20, Z31, Z14
 	ADDQ $64, DI
+	ADDQ $64, DX
 	ADDQ $128, SI
 	ADDQ $128, BX
 	DECQ CX
@@ -4222,7 +4363,7 @@ skinnyBF16T5R3AVX512_reduce:
 	VZEROUPPER
 	RET
 
-// func skinnyBF16T6R3AVX512(n int, x *float32, ldx int, w unsafe.Pointer, ldw int, dst *float32, ldd int, mask int)
+// func skinnyBF16T6R3AVX512(n int, x *float32, ldx int, w unsafe.Pointer, ldw int, dst *float32, ldd int, mask int, pf int)
 // 
 // Skinny kernel, 6 token(s) × 3 weight rows: for t < 6, r < 3 with bit r of mask set,
 // dst[t·ldd + 4r] = Σ_{k < 32n} x_t[k]·w_r[k], where w_r = w + r·ldw and
@@ -4232,7 +4373,7 @@ skinnyBF16T5R3AVX512_reduce:
 // word<<16 gives the even ones, the word with its low half zeroed (a zero-masked
 // 16-bit load) the odd ones, so x_t is packed per 32-wide chunk as
 // [16 even | 16 odd] (packEvenOddAVX512).
-TEXT ·skinnyBF16T6R3AVX512(SB), NOSPLIT, $0-64
+TEXT ·skinnyBF16T6R3AVX512(SB), NOSPLIT, $0-72
 	MOVQ n+0(FP), CX
 	MOVQ x+8(FP), SI
 	MOVQ ldx+16(FP), R8
@@ -4246,6 +4387,10 @@ TEXT ·skinnyBF16T6R3AVX512(SB), NOSPLIT, $0-64
 	// K2 keeps the odd 16-bit words of a line
 	MOVL $0xaaaaaaaa, AX
 	KMOVD AX, K2
+	// DX and AX walk the rows pf bytes ahead of DI and R13, for the prefetches
+	MOVQ pf+64(FP), DX
+	LEAQ (R13)(DX*1), AX
+	ADDQ DI, DX
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -4267,10 +4412,10 @@ TEXT ·skinnyBF16T6R3AVX512(SB), NOSPLIT, $0-64
 	TESTQ CX, CX
 	JEQ skinnyBF16T6R3AVX512_reduce
 skinnyBF16T6R3AVX512_loop:
-	// prefetch each row 1024 bytes ahead (past a row's end: the next rows, read soon)
-	PREFETCHT0 1024(DI)
-	PREFETCHT0 1024(DI)(R10*1)
-	PREFETCHT0 1024(DI)(R10*2)
+	// prefetch each row pf bytes ahead
+	PREFETCHT0 (DX)
+	PREFETCHT0 (DX)(R10*1)
+	PREFETCHT0 (DX)(R10*2)
 	// widen 32 weights of row r into Z18+2r (k 0..15, or the even k) and Z19+2r (k 16..31, or the odd k)
 	VPSLLD $16, (DI), Z18
 	VMOVDQU16.Z (DI), K2, Z19
@@ -4328,6 +4473,7 @@ skinnyBF16T6R3AVX512_loop:
 	VFMADD231PS Z21, Z31, Z16
 	VFMADD231PS Z23, Z31, Z17
 	ADDQ $64, DI
+	ADDQ $64, DX
 	ADDQ $128, SI
 	ADDQ $128, BX
 	DECQ CX
@@ -4429,7 +4575,7 @@ skinnyBF16T6R3AVX512_reduce:
 	VZEROUPPER
 	RET
 
-// func skinnyBF16T7R3AVX512(n int, x *float32, ldx int, w unsafe.Pointer, ldw int, dst *float32, ldd int, mask int)
+// func skinnyBF16T7R3AVX512(n int, x *float32, ldx int, w unsafe.Pointer, ldw int, dst *float32, ldd int, mask int, pf int)
 // 
 // Skinny kernel, 7 token(s) × 3 weight rows: for t < 7, r < 3 with bit r of mask set,
 // dst[t·ldd + 4r] = Σ_{k < 32n} x_t[k]·w_r[k], where w_r = w + r·ldw and
@@ -4439,7 +4585,7 @@ skinnyBF16T6R3AVX512_reduce:
 // word<<16 gives the even ones, the word with its low half zeroed (a zero-masked
 // 16-bit load) the odd ones, so x_t is packed per 32-wide chunk as
 // [16 even | 16 odd] (packEvenOddAVX512).
-TEXT ·skinnyBF16T7R3AVX512(SB), NOSPLIT, $0-64
+TEXT ·skinnyBF16T7R3AVX512(SB), NOSPLIT, $0-72
 	MOVQ n+0(FP), CX
 	MOVQ x+8(FP), SI
 	MOVQ ldx+16(FP), R8
@@ -4453,6 +4599,10 @@ TEXT ·skinnyBF16T7R3AVX512(SB), NOSPLIT, $0-64
 	// K2 keeps the odd 16-bit words of a line
 	MOVL $0xaaaaaaaa, AX
 	KMOVD AX, K2
+	// DX and AX walk the rows pf bytes ahead of DI and R13, for the prefetches
+	MOVQ pf+64(FP), DX
+	LEAQ (R13)(DX*1), AX
+	ADDQ DI, DX
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -4477,10 +4627,10 @@ TEXT ·skinnyBF16T7R3AVX512(SB), NOSPLIT, $0-64
 	TESTQ CX, CX
 	JEQ skinnyBF16T7R3AVX512_reduce
 skinnyBF16T7R3AVX512_loop:
-	// prefetch each row 1024 bytes ahead (past a row's end: the next rows, read soon)
-	PREFETCHT0 1024(DI)
-	PREFETCHT0 1024(DI)(R10*1)
-	PREFETCHT0 1024(DI)(R10*2)
+	// prefetch each row pf bytes ahead
+	PREFETCHT0 (DX)
+	PREFETCHT0 (DX)(R10*1)
+	PREFETCHT0 (DX)(R10*2)
 	// widen 32 weights of row r into Z21+2r (k 0..15, or the even k) and Z22+2r (k 16..31, or the odd k)
 	VPSLLD $16, (DI), Z21
 	VMOVDQU16.Z (DI), K2, Z22
@@ -4546,6 +4696,7 @@ skinnyBF16T7R3AVX512_loop:
 	VFMADD231PS Z24, Z31, Z19
 	VFMADD231PS Z26, Z31, Z20
 	ADDQ $64, DI
+	ADDQ $64, DX
 	ADDQ $128, SI
 	ADDQ $128, BX
 	DECQ CX
@@ -4656,7 +4807,7 @@ skinnyBF16T7R3AVX512_reduce:
 	VZEROUPPER
 	RET
 
-// func skinnyBF16T8R3AVX512(n int, x *float32, ldx int, w unsafe.Pointer, ldw int, dst *float32, ldd int, mask int)
+// func skinnyBF16T8R3AVX512(n int, x *float32, ldx int, w unsafe.Pointer, ldw int, dst *float32, ldd int, mask int, pf int)
 // 
 // Skinny kernel, 8 token(s) × 3 weight rows: for t < 8, r < 3 with bit r of mask set,
 // dst[t·ldd + 4r] = Σ_{k < 32n} x_t[k]·w_r[k], where w_r = w + r·ldw and
@@ -4666,7 +4817,7 @@ skinnyBF16T7R3AVX512_reduce:
 // word<<16 gives the even ones, the word with its low half zeroed (a zero-masked
 // 16-bit load) the odd ones, so x_t is packed per 32-wide chunk as
 // [16 even | 16 odd] (packEvenOddAVX512).
-TEXT ·skinnyBF16T8R3AVX512(SB), NOSPLIT, $0-64
+TEXT ·skinnyBF16T8R3AVX512(SB), NOSPLIT, $0-72
 	MOVQ n+0(FP), CX
 	MOVQ x+8(FP), SI
 	MOVQ ldx+16(FP), R8
@@ -4680,6 +4831,10 @@ TEXT ·skinnyBF16T8R3AVX512(SB), NOSPLIT, $0-64
 	// K2 keeps the odd 16-bit words of a line
 	MOVL $0xaaaaaaaa, AX
 	KMOVD AX, K2
+	// DX and AX walk the rows pf bytes ahead of DI and R13, for the prefetches
+	MOVQ pf+64(FP), DX
+	LEAQ (R13)(DX*1), AX
+	ADDQ DI, DX
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -4707,10 +4862,10 @@ TEXT ·skinnyBF16T8R3AVX512(SB), NOSPLIT, $0-64
 	TESTQ CX, CX
 	JEQ skinnyBF16T8R3AVX512_reduce
 skinnyBF16T8R3AVX512_loop:
-	// prefetch each row 1024 bytes ahead (past a row's end: the next rows, read soon)
-	PREFETCHT0 1024(DI)
-	PREFETCHT0 1024(DI)(R10*1)
-	PREFETCHT0 1024(DI)(R10*2)
+	// prefetch each row pf bytes ahead
+	PREFETCHT0 (DX)
+	PREFETCHT0 (DX)(R10*1)
+	PREFETCHT0 (DX)(R10*2)
 	// widen 32 weights of row r into Z24+2r (k 0..15, or the even k) and Z25+2r (k 16..31, or the odd k)
 	VPSLLD $16, (DI), Z24
 	VMOVDQU16.Z (DI), K2, Z25
@@ -4784,6 +4939,7 @@ skinnyBF16T8R3AVX512_loop:
 	VFMADD231PS Z27, Z31, Z22
 	VFMADD231PS Z29, Z31, Z23
 	ADDQ $64, DI
+	ADDQ $64, DX
 	ADDQ $128, SI
 	ADDQ $128, BX
 	DECQ CX
@@ -4900,14 +5056,14 @@ skinnyBF16T8R3AVX512_reduce:
 	VZEROUPPER
 	RET
 
-// func skinnyF16T1R10AVX512(n int, x *float32, ldx int, w unsafe.Pointer, ldw int, dst *float32, ldd int, mask int)
+// func skinnyF16T1R10AVX512(n int, x *float32, ldx int, w unsafe.Pointer, ldw int, dst *float32, ldd int, mask int, pf int)
 // 
 // Skinny kernel, 1 token(s) × 10 weight rows: for t < 1, r < 10 with bit r of mask set,
 // dst[t·ldd + 4r] = Σ_{k < 32n} x_t[k]·w_r[k], where w_r = w + r·ldw and
 // x_t = x + t·ldx (strides in bytes): the inner loop of matMulF32Generic.
 // The 16-lane partial sums acc[t][r] live in Z(10·t+r) and are reduced after the loop.
 // f16 weights are widened with VCVTPH2PS.
-TEXT ·skinnyF16T1R10AVX512(SB), NOSPLIT, $0-64
+TEXT ·skinnyF16T1R10AVX512(SB), NOSPLIT, $0-72
 	MOVQ n+0(FP), CX
 	MOVQ x+8(FP), SI
 	MOVQ ldx+16(FP), R8
@@ -4918,6 +5074,10 @@ TEXT ·skinnyF16T1R10AVX512(SB), NOSPLIT, $0-64
 	LEAQ (R10)(R10*2), R11
 	LEAQ (R10)(R10*4), R13
 	ADDQ DI, R13
+	// DX and AX walk the rows pf bytes ahead of DI and R13, for the prefetches
+	MOVQ pf+64(FP), DX
+	LEAQ (R13)(DX*1), AX
+	ADDQ DI, DX
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -4931,17 +5091,17 @@ TEXT ·skinnyF16T1R10AVX512(SB), NOSPLIT, $0-64
 	TESTQ CX, CX
 	JEQ skinnyF16T1R10AVX512_reduce
 skinnyF16T1R10AVX512_loop:
-	// prefetch each row 1024 bytes ahead (past a row's end: the next rows, read soon)
-	PREFETCHT0 1024(DI)
-	PREFETCHT0 1024(DI)(R10*1)
-	PREFETCHT0 1024(DI)(R10*2)
-	PREFETCHT0 1024(DI)(R11*1)
-	PREFETCHT0 1024(DI)(R10*4)
-	PREFETCHT0 1024(R13)
-	PREFETCHT0 1024(R13)(R10*1)
-	PREFETCHT0 1024(R13)(R10*2)
-	PREFETCHT0 1024(R13)(R11*1)
-	PREFETCHT0 1024(R13)(R10*4)
+	// prefetch each row pf bytes ahead
+	PREFETCHT0 (DX)
+	PREFETCHT0 (DX)(R10*1)
+	PREFETCHT0 (DX)(R10*2)
+	PREFETCHT0 (DX)(R11*1)
+	PREFETCHT0 (DX)(R10*4)
+	PREFETCHT0 (AX)
+	PREFETCHT0 (AX)(R10*1)
+	PREFETCHT0 (AX)(R10*2)
+	PREFETCHT0 (AX)(R11*1)
+	PREFETCHT0 (AX)(R10*4)
 	// widen 32 weights of row r into Z10+2r (k 0..15, or the even k) and Z11+2r (k 16..31, or the odd k)
 	VCVTPH2PS (DI), Z10
 	VCVTPH2PS 32(DI), Z11
@@ -4987,7 +5147,9 @@ skinnyF16T1R10AVX512_loop:
 	VFMADD231PS Z27, Z31, Z8
 	VFMADD231PS Z29, Z31, Z9
 	ADDQ $64, DI
+	ADDQ $64, DX
 	ADDQ $64, R13
+	ADDQ $64, AX
 	ADDQ $128, SI
 	DECQ CX
 	JNZ skinnyF16T1R10AVX512_loop
@@ -5041,14 +5203,14 @@ skinnyF16T1R10AVX512_reduce:
 	VZEROUPPER
 	RET
 
-// func skinnyF16T2R7AVX512(n int, x *float32, ldx int, w unsafe.Pointer, ldw int, dst *float32, ldd int, mask int)
+// func skinnyF16T2R7AVX512(n int, x *float32, ldx int, w unsafe.Pointer, ldw int, dst *float32, ldd int, mask int, pf int)
 // 
 // Skinny kernel, 2 token(s) × 7 weight rows: for t < 2, r < 7 with bit r of mask set,
 // dst[t·ldd + 4r] = Σ_{k < 32n} x_t[k]·w_r[k], where w_r = w + r·ldw and
 // x_t = x + t·ldx (strides in bytes): the inner loop of matMulF32Generic.
 // The 16-lane partial sums acc[t][r] live in Z(7·t+r) and are reduced after the loop.
 // f16 weights are widened with VCVTPH2PS.
-TEXT ·skinnyF16T2R7AVX512(SB), NOSPLIT, $0-64
+TEXT ·skinnyF16T2R7AVX512(SB), NOSPLIT, $0-72
 	MOVQ n+0(FP), CX
 	MOVQ x+8(FP), SI
 	MOVQ ldx+16(FP), R8
@@ -5059,6 +5221,10 @@ TEXT ·skinnyF16T2R7AVX512(SB), NOSPLIT, $0-64
 	LEAQ (R10)(R10*2), R11
 	LEAQ (R10)(R10*4), R13
 	ADDQ DI, R13
+	// DX and AX walk the rows pf bytes ahead of DI and R13, for the prefetches
+	MOVQ pf+64(FP), DX
+	LEAQ (R13)(DX*1), AX
+	ADDQ DI, DX
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -5076,14 +5242,14 @@ TEXT ·skinnyF16T2R7AVX512(SB), NOSPLIT, $0-64
 	TESTQ CX, CX
 	JEQ skinnyF16T2R7AVX512_reduce
 skinnyF16T2R7AVX512_loop:
-	// prefetch each row 1024 bytes ahead (past a row's end: the next rows, read soon)
-	PREFETCHT0 1024(DI)
-	PREFETCHT0 1024(DI)(R10*1)
-	PREFETCHT0 1024(DI)(R10*2)
-	PREFETCHT0 1024(DI)(R11*1)
-	PREFETCHT0 1024(DI)(R10*4)
-	PREFETCHT0 1024(R13)
-	PREFETCHT0 1024(R13)(R10*1)
+	// prefetch each row pf bytes ahead
+	PREFETCHT0 (DX)
+	PREFETCHT0 (DX)(R10*1)
+	PREFETCHT0 (DX)(R10*2)
+	PREFETCHT0 (DX)(R11*1)
+	PREFETCHT0 (DX)(R10*4)
+	PREFETCHT0 (AX)
+	PREFETCHT0 (AX)(R10*1)
 	// widen 32 weights of row r into Z14+2r (k 0..15, or the even k) and Z15+2r (k 16..31, or the odd k)
 	VCVTPH2PS (DI), Z14
 	VCVTPH2PS 32(DI), Z15
@@ -5133,7 +5299,9 @@ skinnyF16T2R7AVX512_loop:
 	VFMADD231PS Z25, Z31, Z12
 	VFMADD231PS Z27, Z31, Z13
 	ADDQ $64, DI
+	ADDQ $64, DX
 	ADDQ $64, R13
+	ADDQ $64, AX
 	ADDQ $128, SI
 	DECQ CX
 	JNZ skinnyF16T2R7AVX512_loop
@@ -5196,14 +5364,14 @@ skinnyF16T2R7AVX512_reduce:
 	VZEROUPPER
 	RET
 
-// func skinnyF16T3R6AVX512(n int, x *float32, ldx int, w unsafe.Pointer, ldw int, dst *float32, ldd int, mask int)
+// func skinnyF16T3R6AVX512(n int, x *float32, ldx int, w unsafe.Pointer, ldw int, dst *float32, ldd int, mask int, pf int)
 // 
 // Skinny kernel, 3 token(s) × 6 weight rows: for t < 3, r < 6 with bit r of mask set,
 // dst[t·ldd + 4r] = Σ_{k < 32n} x_t[k]·w_r[k], where w_r = w + r·ldw and
 // x_t = x + t·ldx (strides in bytes): the inner loop of matMulF32Generic.
 // The 16-lane partial sums acc[t][r] live in Z(6·t+r) and are reduced after the loop.
 // f16 weights are widened with VCVTPH2PS.
-TEXT ·skinnyF16T3R6AVX512(SB), NOSPLIT, $0-64
+TEXT ·skinnyF16T3R6AVX512(SB), NOSPLIT, $0-72
 	MOVQ n+0(FP), CX
 	MOVQ x+8(FP), SI
 	MOVQ ldx+16(FP), R8
@@ -5214,6 +5382,10 @@ TEXT ·skinnyF16T3R6AVX512(SB), NOSPLIT, $0-64
 	LEAQ (R10)(R10*2), R11
 	LEAQ (R10)(R10*4), R13
 	ADDQ DI, R13
+	// DX and AX walk the rows pf bytes ahead of DI and R13, for the prefetches
+	MOVQ pf+64(FP), DX
+	LEAQ (R13)(DX*1), AX
+	ADDQ DI, DX
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -5235,13 +5407,13 @@ TEXT ·skinnyF16T3R6AVX512(SB), NOSPLIT, $0-64
 	TESTQ CX, CX
 	JEQ skinnyF16T3R6AVX512_reduce
 skinnyF16T3R6AVX512_loop:
-	// prefetch each row 1024 bytes ahead (past a row's end: the next rows, read soon)
-	PREFETCHT0 1024(DI)
-	PREFETCHT0 1024(DI)(R10*1)
-	PREFETCHT0 1024(DI)(R10*2)
-	PREFETCHT0 1024(DI)(R11*1)
-	PREFETCHT0 1024(DI)(R10*4)
-	PREFETCHT0 1024(R13)
+	// prefetch each row pf bytes ahead
+	PREFETCHT0 (DX)
+	PREFETCHT0 (DX)(R10*1)
+	PREFETCHT0 (DX)(R10*2)
+	PREFETCHT0 (DX)(R11*1)
+	PREFETCHT0 (DX)(R10*4)
+	PREFETCHT0 (AX)
 	// widen 32 weights of row r into Z18+2r (k 0..15, or the even k) and Z19+2r (k 16..31, or the odd k)
 	VCVTPH2PS (DI), Z18
 	VCVTPH2PS 32(DI), Z19
@@ -5299,7 +5471,9 @@ skinnyF16T3R6AVX512_loop:
 	VFMADD231PS Z27, Z31, Z16
 	VFMADD231PS Z29, Z31, Z17
 	ADDQ $64, DI
+	ADDQ $64, DX
 	ADDQ $64, R13
+	ADDQ $64, AX
 	ADDQ $128, SI
 	DECQ CX
 	JNZ skinnyF16T3R6AVX512_loop
@@ -5397,14 +5571,14 @@ skinnyF16T3R6AVX512_reduce:
 	VZEROUPPER
 	RET
 
-// func skinnyF16T4R5AVX512(n int, x *float32, ldx int, w unsafe.Pointer, ldw int, dst *float32, ldd int, mask int)
+// func skinnyF16T4R5AVX512(n int, x *float32, ldx int, w unsafe.Pointer, ldw int, dst *float32, ldd int, mask int, pf int)
 // 
 // Skinny kernel, 4 token(s) × 5 weight rows: for t < 4, r < 5 with bit r of mask set,
 // dst[t·ldd + 4r] = Σ_{k < 32n} x_t[k]·w_r[k], where w_r = w + r·ldw and
 // x_t = x + t·ldx (strides in bytes): the inner loop of matMulF32Generic.
 // The 16-lane partial sums acc[t][r] live in Z(5·t+r) and are reduced after the loop.
 // f16 weights are widened with VCVTPH2PS.
-TEXT ·skinnyF16T4R5AVX512(SB), NOSPLIT, $0-64
+TEXT ·skinnyF16T4R5AVX512(SB), NOSPLIT, $0-72
 	MOVQ n+0(FP), CX
 	MOVQ x+8(FP), SI
 	MOVQ ldx+16(FP), R8
@@ -5415,6 +5589,10 @@ TEXT ·skinnyF16T4R5AVX512(SB), NOSPLIT, $0-64
 	LEAQ (R10)(R10*2), R11
 	LEAQ (R10)(R10*4), R13
 	ADDQ DI, R13
+	// DX and AX walk the rows pf bytes ahead of DI and R13, for the prefetches
+	MOVQ pf+64(FP), DX
+	LEAQ (R13)(DX*1), AX
+	ADDQ DI, DX
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -5438,12 +5616,12 @@ TEXT ·skinnyF16T4R5AVX512(SB), NOSPLIT, $0-64
 	TESTQ CX, CX
 	JEQ skinnyF16T4R5AVX512_reduce
 skinnyF16T4R5AVX512_loop:
-	// prefetch each row 1024 bytes ahead (past a row's end: the next rows, read soon)
-	PREFETCHT0 1024(DI)
-	PREFETCHT0 1024(DI)(R10*1)
-	PREFETCHT0 1024(DI)(R10*2)
-	PREFETCHT0 1024(DI)(R11*1)
-	PREFETCHT0 1024(DI)(R10*4)
+	// prefetch each row pf bytes ahead
+	PREFETCHT0 (DX)
+	PREFETCHT0 (DX)(R10*1)
+	PREFETCHT0 (DX)(R10*2)
+	PREFETCHT0 (DX)(R11*1)
+	PREFETCHT0 (DX)(R10*4)
 	// widen 32 weights of row r into Z20+2r (k 0..15, or the even k) and Z21+2r (k 16..31, or the odd k)
 	VCVTPH2PS (DI), Z20
 	VCVTPH2PS 32(DI), Z21
@@ -5505,6 +5683,7 @@ skinnyF16T4R5AVX512_loop:
 	VFMADD231PS Z27, Z31, Z18
 	VFMADD231PS Z29, Z31, Z19
 	ADDQ $64, DI
+	ADDQ $64, DX
 	ADDQ $128, SI
 	DECQ CX
 	JNZ skinnyF16T4R5AVX512_loop
@@ -5605,14 +5784,14 @@ skinnyF16T4R5AVX512_reduce:
 	VZEROUPPER
 	RET
 
-// func skinnyF16T1R5AVX512(n int, x *float32, ldx int, w unsafe.Pointer, ldw int, dst *float32, ldd int, mask int)
+// func skinnyF16T1R5AVX512(n int, x *float32, ldx int, w unsafe.Pointer, ldw int, dst *float32, ldd int, mask int, pf int)
 // 
 // Skinny kernel, 1 token(s) × 5 weight rows: for t < 1, r < 5 with bit r of mask set,
 // dst[t·ldd + 4r] = Σ_{k < 32n} x_t[k]·w_r[k], where w_r = w + r·ldw and
 // x_t = x + t·ldx (strides in bytes): the inner loop of matMulF32Generic.
 // The 16-lane partial sums acc[t][r] live in Z(5·t+r) and are reduced after the loop.
 // f16 weights are widened with VCVTPH2PS.
-TEXT ·skinnyF16T1R5AVX512(SB), NOSPLIT, $0-64
+TEXT ·skinnyF16T1R5AVX512(SB), NOSPLIT, $0-72
 	MOVQ n+0(FP), CX
 	MOVQ x+8(FP), SI
 	MOVQ ldx+16(FP), R8
@@ -5623,6 +5802,10 @@ TEXT ·skinnyF16T1R5AVX512(SB), NOSPLIT, $0-64
 	LEAQ (R10)(R10*2), R11
 	LEAQ (R10)(R10*4), R13
 	ADDQ DI, R13
+	// DX and AX walk the rows pf bytes ahead of DI and R13, for the prefetches
+	MOVQ pf+64(FP), DX
+	LEAQ (R13)(DX*1), AX
+	ADDQ DI, DX
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -5631,12 +5814,12 @@ TEXT ·skinnyF16T1R5AVX512(SB), NOSPLIT, $0-64
 	TESTQ CX, CX
 	JEQ skinnyF16T1R5AVX512_reduce
 skinnyF16T1R5AVX512_loop:
-	// prefetch each row 1024 bytes ahead (past a row's end: the next rows, read soon)
-	PREFETCHT0 1024(DI)
-	PREFETCHT0 1024(DI)(R10*1)
-	PREFETCHT0 1024(DI)(R10*2)
-	PREFETCHT0 1024(DI)(R11*1)
-	PREFETCHT0 1024(DI)(R10*4)
+	// prefetch each row pf bytes ahead
+	PREFETCHT0 (DX)
+	PREFETCHT0 (DX)(R10*1)
+	PREFETCHT0 (DX)(R10*2)
+	PREFETCHT0 (DX)(R11*1)
+	PREFETCHT0 (DX)(R10*4)
 	// widen 32 weights of row r into Z5+2r (k 0..15, or the even k) and Z6+2r (k 16..31, or the odd k)
 	VCVTPH2PS (DI), Z5
 	VCVTPH2PS 32(DI), Z6
@@ -5662,6 +5845,7 @@ skinnyF16T1R5AVX512_loop:
 	VFMADD231PS Z12, Z31, Z3
 	VFMADD231PS Z14, Z31, Z4
 	ADDQ $64, DI
+	ADDQ $64, DX
 	ADDQ $128, SI
 	DECQ CX
 	JNZ skinnyF16T1R5AVX512_loop
@@ -5709,14 +5893,14 @@ skinnyF16T1R5AVX512_reduce:
 	VZEROUPPER
 	RET
 
-// func skinnyF16T2R5AVX512(n int, x *float32, ldx int, w unsafe.Pointer, ldw int, dst *float32, ldd int, mask int)
+// func skinnyF16T2R5AVX512(n int, x *float32, ldx int, w unsafe.Pointer, ldw int, dst *float32, ldd int, mask int, pf int)
 // 
 // Skinny kernel, 2 token(s) × 5 weight rows: for t < 2, r < 5 with bit r of mask set,
 // dst[t·ldd + 4r] = Σ_{k < 32n} x_t[k]·w_r[k], where w_r = w + r·ldw and
 // x_t = x + t·ldx (strides in bytes): the inner loop of matMulF32Generic.
 // The 16-lane partial sums acc[t][r] live in Z(5·t+r) and are reduced after the loop.
 // f16 weights are widened with VCVTPH2PS.
-TEXT ·skinnyF16T2R5AVX512(SB), NOSPLIT, $0-64
+TEXT ·skinnyF16T2R5AVX512(SB), NOSPLIT, $0-72
 	MOVQ n+0(FP), CX
 	MOVQ x+8(FP), SI
 	MOVQ ldx+16(FP), R8
@@ -5727,6 +5911,10 @@ TEXT ·skinnyF16T2R5AVX512(SB), NOSPLIT, $0-64
 	LEAQ (R10)(R10*2), R11
 	LEAQ (R10)(R10*4), R13
 	ADDQ DI, R13
+	// DX and AX walk the rows pf bytes ahead of DI and R13, for the prefetches
+	MOVQ pf+64(FP), DX
+	LEAQ (R13)(DX*1), AX
+	ADDQ DI, DX
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -5740,12 +5928,12 @@ TEXT ·skinnyF16T2R5AVX512(SB), NOSPLIT, $0-64
 	TESTQ CX, CX
 	JEQ skinnyF16T2R5AVX512_reduce
 skinnyF16T2R5AVX512_loop:
-	// prefetch each row 1024 bytes ahead (past a row's end: the next rows, read soon)
-	PREFETCHT0 1024(DI)
-	PREFETCHT0 1024(DI)(R10*1)
-	PREFETCHT0 1024(DI)(R10*2)
-	PREFETCHT0 1024(DI)(R11*1)
-	PREFETCHT0 1024(DI)(R10*4)
+	// prefetch each row pf bytes ahead
+	PREFETCHT0 (DX)
+	PREFETCHT0 (DX)(R10*1)
+	PREFETCHT0 (DX)(R10*2)
+	PREFETCHT0 (DX)(R11*1)
+	PREFETCHT0 (DX)(R10*4)
 	// widen 32 weights of row r into Z10+2r (k 0..15, or the even k) and Z11+2r (k 16..31, or the odd k)
 	VCVTPH2PS (DI), Z10
 	VCVTPH2PS 32(DI), Z11
@@ -5783,6 +5971,7 @@ skinnyF16T2R5AVX512_loop:
 	VFMADD231PS Z17, Z31, Z8
 	VFMADD231PS Z19, Z31, Z9
 	ADDQ $64, DI
+	ADDQ $64, DX
 	ADDQ $128, SI
 	DECQ CX
 	JNZ skinnyF16T2R5AVX512_loop
@@ -5839,14 +6028,14 @@ skinnyF16T2R5AVX512_reduce:
 	VZEROUPPER
 	RET
 
-// func skinnyF16T3R5AVX512(n int, x *float32, ldx int, w unsafe.Pointer, ldw int, dst *float32, ldd int, mask int)
+// func skinnyF16T3R5AVX512(n int, x *float32, ldx int, w unsafe.Pointer, ldw int, dst *float32, ldd int, mask int, pf int)
 // 
 // Skinny kernel, 3 token(s) × 5 weight rows: for t < 3, r < 5 with bit r of mask set,
 // dst[t·ldd + 4r] = Σ_{k < 32n} x_t[k]·w_r[k], where w_r = w + r·ldw and
 // x_t = x + t·ldx (strides in bytes): the inner loop of matMulF32Generic.
 // The 16-lane partial sums acc[t][r] live in Z(5·t+r) and are reduced after the loop.
 // f16 weights are widened with VCVTPH2PS.
-TEXT ·skinnyF16T3R5AVX512(SB), NOSPLIT, $0-64
+TEXT ·skinnyF16T3R5AVX512(SB), NOSPLIT, $0-72
 	MOVQ n+0(FP), CX
 	MOVQ x+8(FP), SI
 	MOVQ ldx+16(FP), R8
@@ -5857,6 +6046,10 @@ TEXT ·skinnyF16T3R5AVX512(SB), NOSPLIT, $0-64
 	LEAQ (R10)(R10*2), R11
 	LEAQ (R10)(R10*4), R13
 	ADDQ DI, R13
+	// DX and AX walk the rows pf bytes ahead of DI and R13, for the prefetches
+	MOVQ pf+64(FP), DX
+	LEAQ (R13)(DX*1), AX
+	ADDQ DI, DX
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -5875,12 +6068,12 @@ TEXT ·skinnyF16T3R5AVX512(SB), NOSPLIT, $0-64
 	TESTQ CX, CX
 	JEQ skinnyF16T3R5AVX512_reduce
 skinnyF16T3R5AVX512_loop:
-	// prefetch each row 1024 bytes ahead (past a row's end: the next rows, read soon)
-	PREFETCHT0 1024(DI)
-	PREFETCHT0 1024(DI)(R10*1)
-	PREFETCHT0 1024(DI)(R10*2)
-	PREFETCHT0 1024(DI)(R11*1)
-	PREFETCHT0 1024(DI)(R10*4)
+	// prefetch each row pf bytes ahead
+	PREFETCHT0 (DX)
+	PREFETCHT0 (DX)(R10*1)
+	PREFETCHT0 (DX)(R10*2)
+	PREFETCHT0 (DX)(R11*1)
+	PREFETCHT0 (DX)(R10*4)
 	// widen 32 weights of row r into Z15+2r (k 0..15, or the even k) and Z16+2r (k 16..31, or the odd k)
 	VCVTPH2PS (DI), Z15
 	VCVTPH2PS 32(DI), Z16
@@ -5930,6 +6123,7 @@ skinnyF16T3R5AVX512_loop:
 	VFMADD231PS Z22, Z31, Z13
 	VFMADD231PS Z24, Z31, Z14
 	ADDQ $64, DI
+	ADDQ $64, DX
 	ADDQ $128, SI
 	DECQ CX
 	JNZ skinnyF16T3R5AVX512_loop
@@ -5995,14 +6189,14 @@ skinnyF16T3R5AVX512_reduce:
 	VZEROUPPER
 	RET
 
-// func skinnyF16T1R3AVX512(n int, x *float32, ldx int, w unsafe.Pointer, ldw int, dst *float32, ldd int, mask int)
+// func skinnyF16T1R3AVX512(n int, x *float32, ldx int, w unsafe.Pointer, ldw int, dst *float32, ldd int, mask int, pf int)
 // 
 // Skinny kernel, 1 token(s) × 3 weight rows: for t < 1, r < 3 with bit r of mask set,
 // dst[t·ldd + 4r] = Σ_{k < 32n} x_t[k]·w_r[k], where w_r = w + r·ldw and
 // x_t = x + t·ldx (strides in bytes): the inner loop of matMulF32Generic.
 // The 16-lane partial sums acc[t][r] live in Z(3·t+r) and are reduced after the loop.
 // f16 weights are widened with VCVTPH2PS.
-TEXT ·skinnyF16T1R3AVX512(SB), NOSPLIT, $0-64
+TEXT ·skinnyF16T1R3AVX512(SB), NOSPLIT, $0-72
 	MOVQ n+0(FP), CX
 	MOVQ x+8(FP), SI
 	MOVQ ldx+16(FP), R8
@@ -6013,16 +6207,20 @@ TEXT ·skinnyF16T1R3AVX512(SB), NOSPLIT, $0-64
 	LEAQ (R10)(R10*2), R11
 	LEAQ (R10)(R10*4), R13
 	ADDQ DI, R13
+	// DX and AX walk the rows pf bytes ahead of DI and R13, for the prefetches
+	MOVQ pf+64(FP), DX
+	LEAQ (R13)(DX*1), AX
+	ADDQ DI, DX
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
 	TESTQ CX, CX
 	JEQ skinnyF16T1R3AVX512_reduce
 skinnyF16T1R3AVX512_loop:
-	// prefetch each row 1024 bytes ahead (past a row's end: the next rows, read soon)
-	PREFETCHT0 1024(DI)
-	PREFETCHT0 1024(DI)(R10*1)
-	PREFETCHT0 1024(DI)(R10*2)
+	// prefetch each row pf bytes ahead
+	PREFETCHT0 (DX)
+	PREFETCHT0 (DX)(R10*1)
+	PREFETCHT0 (DX)(R10*2)
 	// widen 32 weights of row r into Z3+2r (k 0..15, or the even k) and Z4+2r (k 16..31, or the odd k)
 	VCVTPH2PS (DI), Z3
 	VCVTPH2PS 32(DI), Z4
@@ -6040,6 +6238,7 @@ skinnyF16T1R3AVX512_loop:
 	VFMADD231PS Z6, Z31, Z1
 	VFMADD231PS Z8, Z31, Z2
 	ADDQ $64, DI
+	ADDQ $64, DX
 	ADDQ $128, SI
 	DECQ CX
 	JNZ skinnyF16T1R3AVX512_loop
@@ -6081,14 +6280,14 @@ skinnyF16T1R3AVX512_reduce:
 	VZEROUPPER
 	RET
 
-// func skinnyF16T2R3AVX512(n int, x *float32, ldx int, w unsafe.Pointer, ldw int, dst *float32, ldd int, mask int)
+// func skinnyF16T2R3AVX512(n int, x *float32, ldx int, w unsafe.Pointer, ldw int, dst *float32, ldd int, mask int, pf int)
 // 
 // Skinny kernel, 2 token(s) × 3 weight rows: for t < 2, r < 3 with bit r of mask set,
 // dst[t·ldd + 4r] = Σ_{k < 32n} x_t[k]·w_r[k], where w_r = w + r·ldw and
 // x_t = x + t·ldx (strides in bytes): the inner loop of matMulF32Generic.
 // The 16-lane partial sums acc[t][r] live in Z(3·t+r) and are reduced after the loop.
 // f16 weights are widened with VCVTPH2PS.
-TEXT ·skinnyF16T2R3AVX512(SB), NOSPLIT, $0-64
+TEXT ·skinnyF16T2R3AVX512(SB), NOSPLIT, $0-72
 	MOVQ n+0(FP), CX
 	MOVQ x+8(FP), SI
 	MOVQ ldx+16(FP), R8
@@ -6099,6 +6298,10 @@ TEXT ·skinnyF16T2R3AVX512(SB), NOSPLIT, $0-64
 	LEAQ (R10)(R10*2), R11
 	LEAQ (R10)(R10*4), R13
 	ADDQ DI, R13
+	// DX and AX walk the rows pf bytes ahead of DI and R13, for the prefetches
+	MOVQ pf+64(FP), DX
+	LEAQ (R13)(DX*1), AX
+	ADDQ DI, DX
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -6108,10 +6311,10 @@ TEXT ·skinnyF16T2R3AVX512(SB), NOSPLIT, $0-64
 	TESTQ CX, CX
 	JEQ skinnyF16T2R3AVX512_reduce
 skinnyF16T2R3AVX512_loop:
-	// prefetch each row 1024 bytes ahead (past a row's end: the next rows, read soon)
-	PREFETCHT0 1024(DI)
-	PREFETCHT0 1024(DI)(R10*1)
-	PREFETCHT0 1024(DI)(R10*2)
+	// prefetch each row pf bytes ahead
+	PREFETCHT0 (DX)
+	PREFETCHT0 (DX)(R10*1)
+	PREFETCHT0 (DX)(R10*2)
 	// widen 32 weights of row r into Z6+2r (k 0..15, or the even k) and Z7+2r (k 16..31, or the odd k)
 	VCVTPH2PS (DI), Z6
 	VCVTPH2PS 32(DI), Z7
@@ -6137,6 +6340,7 @@ skinnyF16T2R3AVX512_loop:
 	VFMADD231PS Z9, Z31, Z4
 	VFMADD231PS Z11, Z31, Z5
 	ADDQ $64, DI
+	ADDQ $64, DX
 	ADDQ $128, SI
 	DECQ CX
 	JNZ skinnyF16T2R3AVX512_loop
@@ -6187,14 +6391,14 @@ skinnyF16T2R3AVX512_reduce:
 	VZEROUPPER
 	RET
 
-// func skinnyF16T3R3AVX512(n int, x *float32, ldx int, w unsafe.Pointer, ldw int, dst *float32, ldd int, mask int)
+// func skinnyF16T3R3AVX512(n int, x *float32, ldx int, w unsafe.Pointer, ldw int, dst *float32, ldd int, mask int, pf int)
 // 
 // Skinny kernel, 3 token(s) × 3 weight rows: for t < 3, r < 3 with bit r of mask set,
 // dst[t·ldd + 4r] = Σ_{k < 32n} x_t[k]·w_r[k], where w_r = w + r·ldw and
 // x_t = x + t·ldx (strides in bytes): the inner loop of matMulF32Generic.
 // The 16-lane partial sums acc[t][r] live in Z(3·t+r) and are reduced after the loop.
 // f16 weights are widened with VCVTPH2PS.
-TEXT ·skinnyF16T3R3AVX512(SB), NOSPLIT, $0-64
+TEXT ·skinnyF16T3R3AVX512(SB), NOSPLIT, $0-72
 	MOVQ n+0(FP), CX
 	MOVQ x+8(FP), SI
 	MOVQ ldx+16(FP), R8
@@ -6205,6 +6409,10 @@ TEXT ·skinnyF16T3R3AVX512(SB), NOSPLIT, $0-64
 	LEAQ (R10)(R10*2), R11
 	LEAQ (R10)(R10*4), R13
 	ADDQ DI, R13
+	// DX and AX walk the rows pf bytes ahead of DI and R13, for the prefetches
+	MOVQ pf+64(FP), DX
+	LEAQ (R13)(DX*1), AX
+	ADDQ DI, DX
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -6217,10 +6425,10 @@ TEXT ·skinnyF16T3R3AVX512(SB), NOSPLIT, $0-64
 	TESTQ CX, CX
 	JEQ skinnyF16T3R3AVX512_reduce
 skinnyF16T3R3AVX512_loop:
-	// prefetch each row 1024 bytes ahead (past a row's end: the next rows, read soon)
-	PREFETCHT0 1024(DI)
-	PREFETCHT0 1024(DI)(R10*1)
-	PREFETCHT0 1024(DI)(R10*2)
+	// prefetch each row pf bytes ahead
+	PREFETCHT0 (DX)
+	PREFETCHT0 (DX)(R10*1)
+	PREFETCHT0 (DX)(R10*2)
 	// widen 32 weights of row r into Z9+2r (k 0..15, or the even k) and Z10+2r (k 16..31, or the odd k)
 	VCVTPH2PS (DI), Z9
 	VCVTPH2PS 32(DI), Z10
@@ -6254,6 +6462,7 @@ skinnyF16T3R3AVX512_loop:
 	VFMADD231PS Z12, Z31, Z7
 	VFMADD231PS Z14, Z31, Z8
 	ADDQ $64, DI
+	ADDQ $64, DX
 	ADDQ $128, SI
 	DECQ CX
 	JNZ skinnyF16T3R3AVX512_loop
@@ -6310,14 +6519,14 @@ skinnyF16T3R3AVX512_reduce:
 	VZEROUPPER
 	RET
 
-// func skinnyF16T4R3AVX512(n int, x *float32, ldx int, w unsafe.Pointer, ldw int, dst *float32, ldd int, mask int)
+// func skinnyF16T4R3AVX512(n int, x *float32, ldx int, w unsafe.Pointer, ldw int, dst *float32, ldd int, mask int, pf int)
 // 
 // Skinny kernel, 4 token(s) × 3 weight rows: for t < 4, r < 3 with bit r of mask set,
 // dst[t·ldd + 4r] = Σ_{k < 32n} x_t[k]·w_r[k], where w_r = w + r·ldw and
 // x_t = x + t·ldx (strides in bytes): the inner loop of matMulF32Generic.
 // The 16-lane partial sums acc[t][r] live in Z(3·t+r) and are reduced after the loop.
 // f16 weights are widened with VCVTPH2PS.
-TEXT ·skinnyF16T4R3AVX512(SB), NOSPLIT, $0-64
+TEXT ·skinnyF16T4R3AVX512(SB), NOSPLIT, $0-72
 	MOVQ n+0(FP), CX
 	MOVQ x+8(FP), SI
 	MOVQ ldx+16(FP), R8
@@ -6328,6 +6537,10 @@ TEXT ·skinnyF16T4R3AVX512(SB), NOSPLIT, $0-64
 	LEAQ (R10)(R10*2), R11
 	LEAQ (R10)(R10*4), R13
 	ADDQ DI, R13
+	// DX and AX walk the rows pf bytes ahead of DI and R13, for the prefetches
+	MOVQ pf+64(FP), DX
+	LEAQ (R13)(DX*1), AX
+	ADDQ DI, DX
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -6343,10 +6556,10 @@ TEXT ·skinnyF16T4R3AVX512(SB), NOSPLIT, $0-64
 	TESTQ CX, CX
 	JEQ skinnyF16T4R3AVX512_reduce
 skinnyF16T4R3AVX512_loop:
-	// prefetch each row 1024 bytes ahead (past a row's end: the next rows, read soon)
-	PREFETCHT0 1024(DI)
-	PREFETCHT0 1024(DI)(R10*1)
-	PREFETCHT0 1024(DI)(R10*2)
+	// prefetch each row pf bytes ahead
+	PREFETCHT0 (DX)
+	PREFETCHT0 (DX)(R10*1)
+	PREFETCHT0 (DX)(R10*2)
 	// widen 32 weights of row r into Z12+2r (k 0..15, or the even k) and Z13+2r (k 16..31, or the odd k)
 	VCVTPH2PS (DI), Z12
 	VCVTPH2PS 32(DI), Z13
@@ -6388,6 +6601,7 @@ skinnyF16T4R3AVX512_loop:
 	VFMADD231PS Z15, Z31, Z10
 	VFMADD231PS Z17, Z31, Z11
 	ADDQ $64, DI
+	ADDQ $64, DX
 	ADDQ $128, SI
 	DECQ CX
 	JNZ skinnyF16T4R3AVX512_loop
@@ -6456,14 +6670,14 @@ skinnyF16T4R3AVX512_reduce:
 	VZEROUPPER
 	RET
 
-// func skinnyF16T5R3AVX512(n int, x *float32, ldx int, w unsafe.Pointer, ldw int, dst *float32, ldd int, mask int)
+// func skinnyF16T5R3AVX512(n int, x *float32, ldx int, w unsafe.Pointer, ldw int, dst *float32, ldd int, mask int, pf int)
 // 
 // Skinny kernel, 5 token(s) × 3 weight rows: for t < 5, r < 3 with bit r of mask set,
 // dst[t·ldd + 4r] = Σ_{k < 32n} x_t[k]·w_r[k], where w_r = w + r·ldw and
 // x_t = x + t·ldx (strides in bytes): the inner loop of matMulF32Generic.
 // The 16-lane partial sums acc[t][r] live in Z(3·t+r) and are reduced after the loop.
 // f16 weights are widened with VCVTPH2PS.
-TEXT ·skinnyF16T5R3AVX512(SB), NOSPLIT, $0-64
+TEXT ·skinnyF16T5R3AVX512(SB), NOSPLIT, $0-72
 	MOVQ n+0(FP), CX
 	MOVQ x+8(FP), SI
 	MOVQ ldx+16(FP), R8
@@ -6474,6 +6688,10 @@ TEXT ·skinnyF16T5R3AVX512(SB), NOSPLIT, $0-64
 	LEAQ (R10)(R10*2), R11
 	LEAQ (R10)(R10*4), R13
 	ADDQ DI, R13
+	// DX and AX walk the rows pf bytes ahead of DI and R13, for the prefetches
+	MOVQ pf+64(FP), DX
+	LEAQ (R13)(DX*1), AX
+	ADDQ DI, DX
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -6492,10 +6710,10 @@ TEXT ·skinnyF16T5R3AVX512(SB), NOSPLIT, $0-64
 	TESTQ CX, CX
 	JEQ skinnyF16T5R3AVX512_reduce
 skinnyF16T5R3AVX512_loop:
-	// prefetch each row 1024 bytes ahead (past a row's end: the next rows, read soon)
-	PREFETCHT0 1024(DI)
-	PREFETCHT0 1024(DI)(R10*1)
-	PREFETCHT0 1024(DI)(R10*2)
+	// prefetch each row pf bytes ahead
+	PREFETCHT0 (DX)
+	PREFETCHT0 (DX)(R10*1)
+	PREFETCHT0 (DX)(R10*2)
 	// widen 32 weights of row r into Z15+2r (k 0..15, or the even k) and Z16+2r (k 16..31, or the odd k)
 	VCVTPH2PS (DI), Z15
 	VCVTPH2PS 32(DI), Z16
@@ -6545,6 +6763,7 @@ skinnyF16T5R3AVX512_loop:
 	VFMADD231PS Z18, Z31, Z13
 	VFMADD231PS Z20, Z31, Z14
 	ADDQ $64, DI
+	ADDQ $64, DX
 	ADDQ $128, SI
 	ADDQ $128, BX
 	DECQ CX
@@ -6617,14 +6836,14 @@ skinnyF16T5R3AVX512_reduce:
 	VZEROUPPER
 	RET
 
-// func skinnyF16T6R3AVX512(n int, x *float32, ldx int, w unsafe.Pointer, ldw int, dst *float32, ldd int, mask int)
+// func skinnyF16T6R3AVX512(n int, x *float32, ldx int, w unsafe.Pointer, ldw int, dst *float32, ldd int, mask int, pf int)
 // 
 // Skinny kernel, 6 token(s) × 3 weight rows: for t < 6, r < 3 with bit r of mask set,
 // dst[t·ldd + 4r] = Σ_{k < 32n} x_t[k]·w_r[k], where w_r = w + r·ldw and
 // x_t = x + t·ldx (strides in bytes): the inner loop of matMulF32Generic.
 // The 16-lane partial sums acc[t][r] live in Z(3·t+r) and are reduced after the loop.
 // f16 weights are widened with VCVTPH2PS.
-TEXT ·skinnyF16T6R3AVX512(SB), NOSPLIT, $0-64
+TEXT ·skinnyF16T6R3AVX512(SB), NOSPLIT, $0-72
 	MOVQ n+0(FP), CX
 	MOVQ x+8(FP), SI
 	MOVQ ldx+16(FP), R8
@@ -6635,6 +6854,10 @@ TEXT ·skinnyF16T6R3AVX512(SB), NOSPLIT, $0-64
 	LEAQ (R10)(R10*2), R11
 	LEAQ (R10)(R10*4), R13
 	ADDQ DI, R13
+	// DX and AX walk the rows pf bytes ahead of DI and R13, for the prefetches
+	MOVQ pf+64(FP), DX
+	LEAQ (R13)(DX*1), AX
+	ADDQ DI, DX
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -6656,10 +6879,10 @@ TEXT ·skinnyF16T6R3AVX512(SB), NOSPLIT, $0-64
 	TESTQ CX, CX
 	JEQ skinnyF16T6R3AVX512_reduce
 skinnyF16T6R3AVX512_loop:
-	// prefetch each row 1024 bytes ahead (past a row's end: the next rows, read soon)
-	PREFETCHT0 1024(DI)
-	PREFETCHT0 1024(DI)(R10*1)
-	PREFETCHT0 1024(DI)(R10*2)
+	// prefetch each row pf bytes ahead
+	PREFETCHT0 (DX)
+	PREFETCHT0 (DX)(R10*1)
+	PREFETCHT0 (DX)(R10*2)
 	// widen 32 weights of row r into Z18+2r (k 0..15, or the even k) and Z19+2r (k 16..31, or the odd k)
 	VCVTPH2PS (DI), Z18
 	VCVTPH2PS 32(DI), Z19
@@ -6717,6 +6940,7 @@ skinnyF16T6R3AVX512_loop:
 	VFMADD231PS Z21, Z31, Z16
 	VFMADD231PS Z23, Z31, Z17
 	ADDQ $64, DI
+	ADDQ $64, DX
 	ADDQ $128, SI
 	ADDQ $128, BX
 	DECQ CX
@@ -6818,14 +7042,14 @@ skinnyF16T6R3AVX512_reduce:
 	VZEROUPPER
 	RET
 
-// func skinnyF16T7R3AVX512(n int, x *float32, ldx int, w unsafe.Pointer, ldw int, dst *float32, ldd int, mask int)
+// func skinnyF16T7R3AVX512(n int, x *float32, ldx int, w unsafe.Pointer, ldw int, dst *float32, ldd int, mask int, pf int)
 // 
 // Skinny kernel, 7 token(s) × 3 weight rows: for t < 7, r < 3 with bit r of mask set,
 // dst[t·ldd + 4r] = Σ_{k < 32n} x_t[k]·w_r[k], where w_r = w + r·ldw and
 // x_t = x + t·ldx (strides in bytes): the inner loop of matMulF32Generic.
 // The 16-lane partial sums acc[t][r] live in Z(3·t+r) and are reduced after the loop.
 // f16 weights are widened with VCVTPH2PS.
-TEXT ·skinnyF16T7R3AVX512(SB), NOSPLIT, $0-64
+TEXT ·skinnyF16T7R3AVX512(SB), NOSPLIT, $0-72
 	MOVQ n+0(FP), CX
 	MOVQ x+8(FP), SI
 	MOVQ ldx+16(FP), R8
@@ -6836,6 +7060,10 @@ TEXT ·skinnyF16T7R3AVX512(SB), NOSPLIT, $0-64
 	LEAQ (R10)(R10*2), R11
 	LEAQ (R10)(R10*4), R13
 	ADDQ DI, R13
+	// DX and AX walk the rows pf bytes ahead of DI and R13, for the prefetches
+	MOVQ pf+64(FP), DX
+	LEAQ (R13)(DX*1), AX
+	ADDQ DI, DX
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -6860,10 +7088,10 @@ TEXT ·skinnyF16T7R3AVX512(SB), NOSPLIT, $0-64
 	TESTQ CX, CX
 	JEQ skinnyF16T7R3AVX512_reduce
 skinnyF16T7R3AVX512_loop:
-	// prefetch each row 1024 bytes ahead (past a row's end: the next rows, read soon)
-	PREFETCHT0 1024(DI)
-	PREFETCHT0 1024(DI)(R10*1)
-	PREFETCHT0 1024(DI)(R10*2)
+	// prefetch each row pf bytes ahead
+	PREFETCHT0 (DX)
+	PREFETCHT0 (DX)(R10*1)
+	PREFETCHT0 (DX)(R10*2)
 	// widen 32 weights of row r into Z21+2r (k 0..15, or the even k) and Z22+2r (k 16..31, or the odd k)
 	VCVTPH2PS (DI), Z21
 	VCVTPH2PS 32(DI), Z22
@@ -6929,6 +7157,7 @@ skinnyF16T7R3AVX512_loop:
 	VFMADD231PS Z24, Z31, Z19
 	VFMADD231PS Z26, Z31, Z20
 	ADDQ $64, DI
+	ADDQ $64, DX
 	ADDQ $128, SI
 	ADDQ $128, BX
 	DECQ CX
@@ -7039,14 +7268,14 @@ skinnyF16T7R3AVX512_reduce:
 	VZEROUPPER
 	RET
 
-// func skinnyF16T8R3AVX512(n int, x *float32, ldx int, w unsafe.Pointer, ldw int, dst *float32, ldd int, mask int)
+// func skinnyF16T8R3AVX512(n int, x *float32, ldx int, w unsafe.Pointer, ldw int, dst *float32, ldd int, mask int, pf int)
 // 
 // Skinny kernel, 8 token(s) × 3 weight rows: for t < 8, r < 3 with bit r of mask set,
 // dst[t·ldd + 4r] = Σ_{k < 32n} x_t[k]·w_r[k], where w_r = w + r·ldw and
 // x_t = x + t·ldx (strides in bytes): the inner loop of matMulF32Generic.
 // The 16-lane partial sums acc[t][r] live in Z(3·t+r) and are reduced after the loop.
 // f16 weights are widened with VCVTPH2PS.
-TEXT ·skinnyF16T8R3AVX512(SB), NOSPLIT, $0-64
+TEXT ·skinnyF16T8R3AVX512(SB), NOSPLIT, $0-72
 	MOVQ n+0(FP), CX
 	MOVQ x+8(FP), SI
 	MOVQ ldx+16(FP), R8
@@ -7057,6 +7286,10 @@ TEXT ·skinnyF16T8R3AVX512(SB), NOSPLIT, $0-64
 	LEAQ (R10)(R10*2), R11
 	LEAQ (R10)(R10*4), R13
 	ADDQ DI, R13
+	// DX and AX walk the rows pf bytes ahead of DI and R13, for the prefetches
+	MOVQ pf+64(FP), DX
+	LEAQ (R13)(DX*1), AX
+	ADDQ DI, DX
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -7084,10 +7317,10 @@ TEXT ·skinnyF16T8R3AVX512(SB), NOSPLIT, $0-64
 	TESTQ CX, CX
 	JEQ skinnyF16T8R3AVX512_reduce
 skinnyF16T8R3AVX512_loop:
-	// prefetch each row 1024 bytes ahead (past a row's end: the next rows, read soon)
-	PREFETCHT0 1024(DI)
-	PREFETCHT0 1024(DI)(R10*1)
-	PREFETCHT0 1024(DI)(R10*2)
+	// prefetch each row pf bytes ahead
+	PREFETCHT0 (DX)
+	PREFETCHT0 (DX)(R10*1)
+	PREFETCHT0 (DX)(R10*2)
 	// widen 32 weights of row r into Z24+2r (k 0..15, or the even k) and Z25+2r (k 16..31, or the odd k)
 	VCVTPH2PS (DI), Z24
 	VCVTPH2PS 32(DI), Z25
@@ -7161,6 +7394,7 @@ skinnyF16T8R3AVX512_loop:
 	VFMADD231PS Z27, Z31, Z22
 	VFMADD231PS Z29, Z31, Z23
 	ADDQ $64, DI
+	ADDQ $64, DX
 	ADDQ $128, SI
 	ADDQ $128, BX
 	DECQ CX

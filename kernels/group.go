@@ -2,6 +2,7 @@ package kernels
 
 import (
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -25,8 +26,9 @@ import (
 // for concurrent use; its zero value is empty and ready.
 type Group struct {
 	items    []groupItem
-	cuts     []groupCut       // [threads+1] share boundaries of the current Run
-	sharesFn func(lo, hi int) // g.runShares, bound once so Run does not allocate
+	cuts     []groupCut       // [shares+1] share boundaries of the current Run
+	next     atomic.Int32     // the next share a thread takes
+	sharesFn func(lo, hi int) // g.takeShares, bound once so Run does not allocate
 }
 
 // groupItem is the output stage of one queued product.
@@ -62,14 +64,22 @@ func (g *Group) add(it groupItem) (queued bool) {
 	if g == nil {
 		if it.n*it.rowWork < serialWork {
 			it.run(0, it.n)
-		} else {
-			ParallelFor(it.n, it.align, it.run)
+			return false
 		}
-		return false
+		// One product alone runs as a group of one, so that it too is
+		// cut into shares the threads take in turn.
+		solo := soloGroups.Get().(*Group)
+		solo.items = append(solo.items, it)
+		solo.run(true)
+		soloGroups.Put(solo)
+		return true
 	}
 	g.items = append(g.items, it)
 	return true
 }
+
+// soloGroups hold the groups of one that products added to a nil Group run in.
+var soloGroups = sync.Pool{New: func() any { return new(Group) }}
 
 // Len is the number of queued products.
 func (g *Group) Len() int {
@@ -80,7 +90,11 @@ func (g *Group) Len() int {
 }
 
 // Run computes every queued product and empties the group.
-func (g *Group) Run() {
+func (g *Group) Run() { g.run(false) }
+
+// run is Run; split makes it use the pool even when the group moves fewer
+// bytes than a dispatch is worth (a product alone above serialWork).
+func (g *Group) run(split bool) {
 	if g == nil || len(g.items) == 0 {
 		return
 	}
@@ -90,14 +104,15 @@ func (g *Group) Run() {
 		bytes += it.n * it.rowBytes
 	}
 	t := Threads()
-	if t <= 1 || bytes < SerialBytes() {
+	if t <= 1 || (!split && bytes < SerialBytes()) {
 		for _, it := range g.items {
 			it.run(0, it.n)
 		}
 	} else {
-		g.cutShares(t, work)
+		g.cutShares(t*min(maxSharesPerThread, max(1, bytes/(t*shareBytes))), work)
+		g.next.Store(0)
 		if g.sharesFn == nil {
-			g.sharesFn = g.runShares
+			g.sharesFn = g.takeShares
 		}
 		ParallelFor(t, 1, g.sharesFn)
 	}
@@ -134,6 +149,26 @@ func (g *Group) cutShares(t, work int) {
 		g.cuts = append(g.cuts, c)
 	}
 	g.cuts = append(g.cuts, groupCut{len(g.items), 0})
+}
+
+// Run cuts a group into several shares per thread, which the threads take
+// in turn, so that a thread that starts late or streams more slowly than
+// the others (two vCPUs of one core, a noisy neighbour) takes fewer shares
+// instead of keeping the others waiting at the barrier. A share streams at
+// least shareBytes of weights, so taking one (an atomic add) costs nothing
+// in comparison.
+const (
+	maxSharesPerThread = 8
+	shareBytes         = 256 << 10
+)
+
+// takeShares is each thread's part of Run: it takes shares until none is
+// left. The shares a thread takes do not change any row's result.
+func (g *Group) takeShares(_, _ int) {
+	n := int32(len(g.cuts) - 1)
+	for k := g.next.Add(1) - 1; k < n; k = g.next.Add(1) - 1 {
+		g.runShares(int(k), int(k+1))
+	}
 }
 
 // runShares runs shares [lo, hi) of the current Run.

@@ -487,7 +487,7 @@ func (j *mmJob) rowDot(t, r, k0, k1 int) float32 {
 }
 
 // skinnyKern is one AVX-512 skinny kernel (skinny_amd64.go).
-type skinnyKern func(n int, x *float32, ldx int, w unsafe.Pointer, ldw int, dst *float32, ldd int, mask int)
+type skinnyKern func(n int, x *float32, ldx int, w unsafe.Pointer, ldw int, dst *float32, ldd int, mask int, pf int)
 
 // skinnyMaxT returns the largest T the AVX-512 skinny kernels take for
 // weights of kind and rows of in. They read the weights in place, so they
@@ -593,15 +593,38 @@ func (j *mmJob) skinny(lo, hi int) {
 		w = unsafe.Pointer(unsafe.SliceData(j.wh))
 	}
 	kerns := &skinnyAVX512[j.kind]
+	rowBytes := in * esz
 	if kc > 0 {
-		for g := lo; g < hi; g += R {
+		g := lo
+		if p := rowsPerPage(rowBytes); p > 1 {
+			// Rows shorter than a page: the kernel meets R rows that lie
+			// a page apart (rows g+q, g+q+p, …), so that each page holds
+			// one ascending stream, the most the L2 streamer follows per
+			// page, and prefetches the same rows of the next group.
+			var part [8 * 10]float32 // tt tokens × R rows of one call
+			for ; g+R*p <= hi; g += R * p {
+				for q := range p {
+					for t0 := 0; t0 < T; t0 += j.tb {
+						tt := min(j.tb, T-t0)
+						kerns[tt][R](kc/32, &x[t0*ldx], ldx*4, unsafe.Add(w, (g+q)*rowBytes), p*rowBytes, &part[0], R*4, 1<<R-1, R*p*rowBytes)
+						for t := range tt {
+							d := j.dst[(t0+t)*out+g+q:]
+							for r := range R {
+								d[r*p] = part[t*R+r]
+							}
+						}
+					}
+				}
+			}
+		}
+		for ; g < hi; g += R {
 			g0, mask := g, 1<<R-1
 			if g+R > hi {
 				g0 = hi - R
 				mask &^= 1<<(g-g0) - 1
 			}
 			for t0 := 0; t0 < T; t0 += j.tb {
-				kerns[min(j.tb, T-t0)][R](kc/32, &x[t0*ldx], ldx*4, unsafe.Add(w, g0*in*esz), in*esz, &j.dst[t0*out+g0], out*4, mask)
+				kerns[min(j.tb, T-t0)][R](kc/32, &x[t0*ldx], ldx*4, unsafe.Add(w, g0*rowBytes), rowBytes, &j.dst[t0*out+g0], out*4, mask, skinnyPrefetch)
 			}
 		}
 	}
@@ -617,4 +640,25 @@ func (j *mmJob) skinny(lo, hi int) {
 			j.dst[t*out+r] = s
 		}
 	}
+}
+
+// skinnyPrefetch is how far ahead in its row a skinny kernel prefetches
+// the weights when rows are a page or longer, in bytes: 16 chunks of bf16,
+// enough to cover the DRAM latency at the kernels' pace (measured against no
+// prefetch and against prefetching the next group of rows, on DRAM-resident
+// b2 weights).
+const skinnyPrefetch = 1024
+
+// rowsPerPage returns how many weight rows of rowBytes one 4 KiB page holds
+// when a row is shorter than a page and divides it, else 1. The L2 streamer
+// of Intel cores follows one ascending stream per page: reading two rows of
+// one page side by side (m300's bf16 rows are 2 KiB) leaves one of them to
+// demand misses. Measured on 2 cores of a Xeon, 256 MiB of 1024-wide bf16
+// rows, 10 rows per call: 23.2 GB/s side by side, 28.6 with the rows a page
+// apart and the next group prefetched (26.8 without the prefetch).
+func rowsPerPage(rowBytes int) int {
+	if rowBytes >= 4096 || 4096%rowBytes != 0 {
+		return 1
+	}
+	return 4096 / rowBytes
 }

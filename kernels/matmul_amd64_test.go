@@ -6,6 +6,8 @@ import (
 	"math"
 	"testing"
 	"unsafe"
+
+	"github.com/lightninglm/lightning/internal/numtest"
 )
 
 func BenchmarkKernF32(b *testing.B) {
@@ -74,6 +76,70 @@ func TestGEMMEdgeKernels(t *testing.T) {
 				if math.Float32bits(v) != math.Float32bits(want[i]) {
 					t.Fatalf("%s, T = %d: dst[%d][%d] = %v, want %v (the 14-row kernel's)", name, T, i/out, i%out, v, want[i])
 				}
+			}
+		}
+	}
+}
+
+// TestSkinnyRowsApartBitwise checks that the skinny path (and the q8b32
+// kernels) gives a row bitwise the same result whether its kernel call met
+// the rows beside it or rows a page apart (rowsPerPage): the same products
+// over the rows from an offset on, which moves every row into another
+// group, and over fewer rows than one group of rows a page apart.
+func TestSkinnyRowsApartBitwise(t *testing.T) {
+	if !useMatMulAVX512 {
+		t.Skip("no AVX-512 skinny kernels on this CPU")
+	}
+	for _, in := range []int{256, 1024} {
+		for _, T := range []int{1, 2, 3, 4, 5, 8} {
+			const out = 205
+			x := numtest.Rand(T*in, uint64(T))
+			wf := numtest.Rand(out*in, uint64(in))
+			wh := make([]uint16, len(wf))
+			for i, v := range wf {
+				wh[i] = RoundBF16(v)
+			}
+			full32, full16 := make([]float32, T*out), make([]float32, T*out)
+			MatMulF32(full32, x, wf, T, in, out)
+			MatMulBF16(full16, x, wh, T, in, out)
+			for _, off := range []int{1, 7, 190} {
+				n := out - off
+				part32, part16 := make([]float32, T*n), make([]float32, T*n)
+				MatMulF32(part32, x, wf[off*in:], T, in, n)
+				MatMulBF16(part16, x, wh[off*in:], T, in, n)
+				sameRows(t, "f32", in, T, off, full32, part32, out, n)
+				sameRows(t, "bf16", in, T, off, full16, part16, out, n)
+			}
+			// q8b32: rows in multiples of the kernels' 4, since a last
+			// partial group runs on the Go twin, which rounds differently.
+			const out8 = 204
+			q, sc := make([]byte, out8*in), make([]uint16, out8*in/32)
+			for i := range q {
+				q[i] = byte(int8(wf[i] * 127))
+			}
+			for i := range sc {
+				sc[i] = FloatToHalf(wf[i] / 64)
+			}
+			full8 := make([]float32, T*out8)
+			MatMulQ8B32(full8, x, q, sc, false, T, in, out8)
+			for _, off := range []int{4, 8, 192} {
+				n := out8 - off
+				part8 := make([]float32, T*n)
+				MatMulQ8B32(part8, x, q[off*in:], sc[off*in/32:], false, T, in, n)
+				sameRows(t, "q8b32", in, T, off, full8, part8, out8, n)
+			}
+		}
+	}
+}
+
+// sameRows fails t unless rows [off, out) of full[T, out] are bitwise
+// part[T, n].
+func sameRows(t *testing.T, kind string, in, T, off int, full, part []float32, out, n int) {
+	t.Helper()
+	for tt := range T {
+		for r := range n {
+			if a, b := full[tt*out+off+r], part[tt*n+r]; math.Float32bits(a) != math.Float32bits(b) {
+				t.Fatalf("%s in=%d T=%d rows from %d: row %d token %d: %g vs %g", kind, in, T, off, off+r, tt, a, b)
 			}
 		}
 	}

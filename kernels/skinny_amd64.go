@@ -9,139 +9,139 @@ import "unsafe"
 // The skinny kernels of gemv_amd64.s; each one's comment there states its loop.
 
 //go:noescape
-func skinnyF32T1R10AVX512(n int, x *float32, ldx int, w unsafe.Pointer, ldw int, dst *float32, ldd int, mask int)
+func skinnyF32T1R10AVX512(n int, x *float32, ldx int, w unsafe.Pointer, ldw int, dst *float32, ldd int, mask int, pf int)
 
 //go:noescape
-func skinnyF32T2R7AVX512(n int, x *float32, ldx int, w unsafe.Pointer, ldw int, dst *float32, ldd int, mask int)
+func skinnyF32T2R7AVX512(n int, x *float32, ldx int, w unsafe.Pointer, ldw int, dst *float32, ldd int, mask int, pf int)
 
 //go:noescape
-func skinnyF32T3R6AVX512(n int, x *float32, ldx int, w unsafe.Pointer, ldw int, dst *float32, ldd int, mask int)
+func skinnyF32T3R6AVX512(n int, x *float32, ldx int, w unsafe.Pointer, ldw int, dst *float32, ldd int, mask int, pf int)
 
 //go:noescape
-func skinnyF32T4R5AVX512(n int, x *float32, ldx int, w unsafe.Pointer, ldw int, dst *float32, ldd int, mask int)
+func skinnyF32T4R5AVX512(n int, x *float32, ldx int, w unsafe.Pointer, ldw int, dst *float32, ldd int, mask int, pf int)
 
 //go:noescape
-func skinnyF32T1R5AVX512(n int, x *float32, ldx int, w unsafe.Pointer, ldw int, dst *float32, ldd int, mask int)
+func skinnyF32T1R5AVX512(n int, x *float32, ldx int, w unsafe.Pointer, ldw int, dst *float32, ldd int, mask int, pf int)
 
 //go:noescape
-func skinnyF32T2R5AVX512(n int, x *float32, ldx int, w unsafe.Pointer, ldw int, dst *float32, ldd int, mask int)
+func skinnyF32T2R5AVX512(n int, x *float32, ldx int, w unsafe.Pointer, ldw int, dst *float32, ldd int, mask int, pf int)
 
 //go:noescape
-func skinnyF32T3R5AVX512(n int, x *float32, ldx int, w unsafe.Pointer, ldw int, dst *float32, ldd int, mask int)
+func skinnyF32T3R5AVX512(n int, x *float32, ldx int, w unsafe.Pointer, ldw int, dst *float32, ldd int, mask int, pf int)
 
 //go:noescape
-func skinnyF32T1R3AVX512(n int, x *float32, ldx int, w unsafe.Pointer, ldw int, dst *float32, ldd int, mask int)
+func skinnyF32T1R3AVX512(n int, x *float32, ldx int, w unsafe.Pointer, ldw int, dst *float32, ldd int, mask int, pf int)
 
 //go:noescape
-func skinnyF32T2R3AVX512(n int, x *float32, ldx int, w unsafe.Pointer, ldw int, dst *float32, ldd int, mask int)
+func skinnyF32T2R3AVX512(n int, x *float32, ldx int, w unsafe.Pointer, ldw int, dst *float32, ldd int, mask int, pf int)
 
 //go:noescape
-func skinnyF32T3R3AVX512(n int, x *float32, ldx int, w unsafe.Pointer, ldw int, dst *float32, ldd int, mask int)
+func skinnyF32T3R3AVX512(n int, x *float32, ldx int, w unsafe.Pointer, ldw int, dst *float32, ldd int, mask int, pf int)
 
 //go:noescape
-func skinnyF32T4R3AVX512(n int, x *float32, ldx int, w unsafe.Pointer, ldw int, dst *float32, ldd int, mask int)
+func skinnyF32T4R3AVX512(n int, x *float32, ldx int, w unsafe.Pointer, ldw int, dst *float32, ldd int, mask int, pf int)
 
 //go:noescape
-func skinnyF32T5R3AVX512(n int, x *float32, ldx int, w unsafe.Pointer, ldw int, dst *float32, ldd int, mask int)
+func skinnyF32T5R3AVX512(n int, x *float32, ldx int, w unsafe.Pointer, ldw int, dst *float32, ldd int, mask int, pf int)
 
 //go:noescape
-func skinnyF32T6R3AVX512(n int, x *float32, ldx int, w unsafe.Pointer, ldw int, dst *float32, ldd int, mask int)
+func skinnyF32T6R3AVX512(n int, x *float32, ldx int, w unsafe.Pointer, ldw int, dst *float32, ldd int, mask int, pf int)
 
 //go:noescape
-func skinnyF32T7R3AVX512(n int, x *float32, ldx int, w unsafe.Pointer, ldw int, dst *float32, ldd int, mask int)
+func skinnyF32T7R3AVX512(n int, x *float32, ldx int, w unsafe.Pointer, ldw int, dst *float32, ldd int, mask int, pf int)
 
 //go:noescape
-func skinnyF32T8R3AVX512(n int, x *float32, ldx int, w unsafe.Pointer, ldw int, dst *float32, ldd int, mask int)
+func skinnyF32T8R3AVX512(n int, x *float32, ldx int, w unsafe.Pointer, ldw int, dst *float32, ldd int, mask int, pf int)
 
 //go:noescape
-func skinnyBF16T1R10AVX512(n int, x *float32, ldx int, w unsafe.Pointer, ldw int, dst *float32, ldd int, mask int)
+func skinnyBF16T1R10AVX512(n int, x *float32, ldx int, w unsafe.Pointer, ldw int, dst *float32, ldd int, mask int, pf int)
 
 //go:noescape
-func skinnyBF16T2R7AVX512(n int, x *float32, ldx int, w unsafe.Pointer, ldw int, dst *float32, ldd int, mask int)
+func skinnyBF16T2R7AVX512(n int, x *float32, ldx int, w unsafe.Pointer, ldw int, dst *float32, ldd int, mask int, pf int)
 
 //go:noescape
-func skinnyBF16T3R6AVX512(n int, x *float32, ldx int, w unsafe.Pointer, ldw int, dst *float32, ldd int, mask int)
+func skinnyBF16T3R6AVX512(n int, x *float32, ldx int, w unsafe.Pointer, ldw int, dst *float32, ldd int, mask int, pf int)
 
 //go:noescape
-func skinnyBF16T4R5AVX512(n int, x *float32, ldx int, w unsafe.Pointer, ldw int, dst *float32, ldd int, mask int)
+func skinnyBF16T4R5AVX512(n int, x *float32, ldx int, w unsafe.Pointer, ldw int, dst *float32, ldd int, mask int, pf int)
 
 //go:noescape
-func skinnyBF16T1R5AVX512(n int, x *float32, ldx int, w unsafe.Pointer, ldw int, dst *float32, ldd int, mask int)
+func skinnyBF16T1R5AVX512(n int, x *float32, ldx int, w unsafe.Pointer, ldw int, dst *float32, ldd int, mask int, pf int)
 
 //go:noescape
-func skinnyBF16T2R5AVX512(n int, x *float32, ldx int, w unsafe.Pointer, ldw int, dst *float32, ldd int, mask int)
+func skinnyBF16T2R5AVX512(n int, x *float32, ldx int, w unsafe.Pointer, ldw int, dst *float32, ldd int, mask int, pf int)
 
 //go:noescape
-func skinnyBF16T3R5AVX512(n int, x *float32, ldx int, w unsafe.Pointer, ldw int, dst *float32, ldd int, mask int)
+func skinnyBF16T3R5AVX512(n int, x *float32, ldx int, w unsafe.Pointer, ldw int, dst *float32, ldd int, mask int, pf int)
 
 //go:noescape
-func skinnyBF16T1R3AVX512(n int, x *float32, ldx int, w unsafe.Pointer, ldw int, dst *float32, ldd int, mask int)
+func skinnyBF16T1R3AVX512(n int, x *float32, ldx int, w unsafe.Pointer, ldw int, dst *float32, ldd int, mask int, pf int)
 
 //go:noescape
-func skinnyBF16T2R3AVX512(n int, x *float32, ldx int, w unsafe.Pointer, ldw int, dst *float32, ldd int, mask int)
+func skinnyBF16T2R3AVX512(n int, x *float32, ldx int, w unsafe.Pointer, ldw int, dst *float32, ldd int, mask int, pf int)
 
 //go:noescape
-func skinnyBF16T3R3AVX512(n int, x *float32, ldx int, w unsafe.Pointer, ldw int, dst *float32, ldd int, mask int)
+func skinnyBF16T3R3AVX512(n int, x *float32, ldx int, w unsafe.Pointer, ldw int, dst *float32, ldd int, mask int, pf int)
 
 //go:noescape
-func skinnyBF16T4R3AVX512(n int, x *float32, ldx int, w unsafe.Pointer, ldw int, dst *float32, ldd int, mask int)
+func skinnyBF16T4R3AVX512(n int, x *float32, ldx int, w unsafe.Pointer, ldw int, dst *float32, ldd int, mask int, pf int)
 
 //go:noescape
-func skinnyBF16T5R3AVX512(n int, x *float32, ldx int, w unsafe.Pointer, ldw int, dst *float32, ldd int, mask int)
+func skinnyBF16T5R3AVX512(n int, x *float32, ldx int, w unsafe.Pointer, ldw int, dst *float32, ldd int, mask int, pf int)
 
 //go:noescape
-func skinnyBF16T6R3AVX512(n int, x *float32, ldx int, w unsafe.Pointer, ldw int, dst *float32, ldd int, mask int)
+func skinnyBF16T6R3AVX512(n int, x *float32, ldx int, w unsafe.Pointer, ldw int, dst *float32, ldd int, mask int, pf int)
 
 //go:noescape
-func skinnyBF16T7R3AVX512(n int, x *float32, ldx int, w unsafe.Pointer, ldw int, dst *float32, ldd int, mask int)
+func skinnyBF16T7R3AVX512(n int, x *float32, ldx int, w unsafe.Pointer, ldw int, dst *float32, ldd int, mask int, pf int)
 
 //go:noescape
-func skinnyBF16T8R3AVX512(n int, x *float32, ldx int, w unsafe.Pointer, ldw int, dst *float32, ldd int, mask int)
+func skinnyBF16T8R3AVX512(n int, x *float32, ldx int, w unsafe.Pointer, ldw int, dst *float32, ldd int, mask int, pf int)
 
 //go:noescape
-func skinnyF16T1R10AVX512(n int, x *float32, ldx int, w unsafe.Pointer, ldw int, dst *float32, ldd int, mask int)
+func skinnyF16T1R10AVX512(n int, x *float32, ldx int, w unsafe.Pointer, ldw int, dst *float32, ldd int, mask int, pf int)
 
 //go:noescape
-func skinnyF16T2R7AVX512(n int, x *float32, ldx int, w unsafe.Pointer, ldw int, dst *float32, ldd int, mask int)
+func skinnyF16T2R7AVX512(n int, x *float32, ldx int, w unsafe.Pointer, ldw int, dst *float32, ldd int, mask int, pf int)
 
 //go:noescape
-func skinnyF16T3R6AVX512(n int, x *float32, ldx int, w unsafe.Pointer, ldw int, dst *float32, ldd int, mask int)
+func skinnyF16T3R6AVX512(n int, x *float32, ldx int, w unsafe.Pointer, ldw int, dst *float32, ldd int, mask int, pf int)
 
 //go:noescape
-func skinnyF16T4R5AVX512(n int, x *float32, ldx int, w unsafe.Pointer, ldw int, dst *float32, ldd int, mask int)
+func skinnyF16T4R5AVX512(n int, x *float32, ldx int, w unsafe.Pointer, ldw int, dst *float32, ldd int, mask int, pf int)
 
 //go:noescape
-func skinnyF16T1R5AVX512(n int, x *float32, ldx int, w unsafe.Pointer, ldw int, dst *float32, ldd int, mask int)
+func skinnyF16T1R5AVX512(n int, x *float32, ldx int, w unsafe.Pointer, ldw int, dst *float32, ldd int, mask int, pf int)
 
 //go:noescape
-func skinnyF16T2R5AVX512(n int, x *float32, ldx int, w unsafe.Pointer, ldw int, dst *float32, ldd int, mask int)
+func skinnyF16T2R5AVX512(n int, x *float32, ldx int, w unsafe.Pointer, ldw int, dst *float32, ldd int, mask int, pf int)
 
 //go:noescape
-func skinnyF16T3R5AVX512(n int, x *float32, ldx int, w unsafe.Pointer, ldw int, dst *float32, ldd int, mask int)
+func skinnyF16T3R5AVX512(n int, x *float32, ldx int, w unsafe.Pointer, ldw int, dst *float32, ldd int, mask int, pf int)
 
 //go:noescape
-func skinnyF16T1R3AVX512(n int, x *float32, ldx int, w unsafe.Pointer, ldw int, dst *float32, ldd int, mask int)
+func skinnyF16T1R3AVX512(n int, x *float32, ldx int, w unsafe.Pointer, ldw int, dst *float32, ldd int, mask int, pf int)
 
 //go:noescape
-func skinnyF16T2R3AVX512(n int, x *float32, ldx int, w unsafe.Pointer, ldw int, dst *float32, ldd int, mask int)
+func skinnyF16T2R3AVX512(n int, x *float32, ldx int, w unsafe.Pointer, ldw int, dst *float32, ldd int, mask int, pf int)
 
 //go:noescape
-func skinnyF16T3R3AVX512(n int, x *float32, ldx int, w unsafe.Pointer, ldw int, dst *float32, ldd int, mask int)
+func skinnyF16T3R3AVX512(n int, x *float32, ldx int, w unsafe.Pointer, ldw int, dst *float32, ldd int, mask int, pf int)
 
 //go:noescape
-func skinnyF16T4R3AVX512(n int, x *float32, ldx int, w unsafe.Pointer, ldw int, dst *float32, ldd int, mask int)
+func skinnyF16T4R3AVX512(n int, x *float32, ldx int, w unsafe.Pointer, ldw int, dst *float32, ldd int, mask int, pf int)
 
 //go:noescape
-func skinnyF16T5R3AVX512(n int, x *float32, ldx int, w unsafe.Pointer, ldw int, dst *float32, ldd int, mask int)
+func skinnyF16T5R3AVX512(n int, x *float32, ldx int, w unsafe.Pointer, ldw int, dst *float32, ldd int, mask int, pf int)
 
 //go:noescape
-func skinnyF16T6R3AVX512(n int, x *float32, ldx int, w unsafe.Pointer, ldw int, dst *float32, ldd int, mask int)
+func skinnyF16T6R3AVX512(n int, x *float32, ldx int, w unsafe.Pointer, ldw int, dst *float32, ldd int, mask int, pf int)
 
 //go:noescape
-func skinnyF16T7R3AVX512(n int, x *float32, ldx int, w unsafe.Pointer, ldw int, dst *float32, ldd int, mask int)
+func skinnyF16T7R3AVX512(n int, x *float32, ldx int, w unsafe.Pointer, ldw int, dst *float32, ldd int, mask int, pf int)
 
 //go:noescape
-func skinnyF16T8R3AVX512(n int, x *float32, ldx int, w unsafe.Pointer, ldw int, dst *float32, ldd int, mask int)
+func skinnyF16T8R3AVX512(n int, x *float32, ldx int, w unsafe.Pointer, ldw int, dst *float32, ldd int, mask int, pf int)
 
 //go:noescape
 func packEvenOddAVX512(dst, src *float32, n int)

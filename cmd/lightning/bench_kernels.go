@@ -31,7 +31,7 @@ used), so a busy machine slows both sides of a ratio alike; a kernel during whic
 more than 15%, or whose best run beats the limit, is marked as unsteady. It warns when the load average says other work shares the
 cores. Needs about 3 GB of memory.
 
-Model mode (-model DIR, -preset NAME, or neither: the built-in model) measures the same machine limits, then end-to-end prefill
+Model mode (-model DIR, -preset NAME, or neither: the built-in model) measures the same machine limits (the best of three probes each), then end-to-end prefill
 tok/s at each -prefill length (with the useful-FLOP rate as a ratio to the FMA peak) and decode tok/s
 at each -decode-ctx context (with bytes moved per token — active weights, KV cache read, lightning
 state read and written — as a ratio to the read bandwidth). -long N adds one chunked prefill of N

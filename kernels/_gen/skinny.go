@@ -15,12 +15,6 @@ import (
 // accumulators, 2R widened weights and two x registers: tt·R + 2R + 2 ≤ 32.
 // The Go driver (runSkinny in kernels/matmul_amd64.go) picks the shapes.
 
-// skinnyPrefetch is how far ahead in its row a kernel prefetches the
-// weights, in bytes: 16 chunks of bf16, enough to cover the DRAM latency at
-// the kernels' pace (measured against no prefetch and against prefetching
-// the next group of rows, on DRAM-resident b2 weights).
-const skinnyPrefetch = 1024
-
 // skinnyWeights are the weight types, in the order of the Go tables.
 var skinnyWeights = []string{"f32", "bf16", "f16"}
 
@@ -45,7 +39,7 @@ func skinnyName(w string, tt, r int) string {
 func genSkinny(f *file, w string, tt, R int) {
 	name := skinnyName(w, tt, R)
 	doc := []string{
-		"func " + name + "(n int, x *float32, ldx int, w unsafe.Pointer, ldw int, dst *float32, ldd int, mask int)",
+		"func " + name + "(n int, x *float32, ldx int, w unsafe.Pointer, ldw int, dst *float32, ldd int, mask int, pf int)",
 		"",
 		fmt.Sprintf("Skinny kernel, %d token(s) × %d weight rows: for t < %d, r < %d with bit r of mask set,", tt, R, tt, R),
 		"dst[t·ldd + 4r] = Σ_{k < 32n} x_t[k]·w_r[k], where w_r = w + r·ldw and",
@@ -65,7 +59,7 @@ func genSkinny(f *file, w string, tt, R int) {
 	if R == 0 || tt*R+2*R+2 > 32 || R > 10 || tt > 8 {
 		panic("skinny: shape does not fit the registers")
 	}
-	f.text(name, "$0-64", doc...)
+	f.text(name, "$0-72", doc...)
 	f.i("MOVQ n+0(FP), CX")
 	f.i("MOVQ x+8(FP), SI")
 	f.i("MOVQ ldx+16(FP), R8")
@@ -81,6 +75,10 @@ func genSkinny(f *file, w string, tt, R int) {
 		f.i("MOVL $0xaaaaaaaa, AX")
 		f.i("KMOVD AX, K2")
 	}
+	f.c("DX and AX walk the rows pf bytes ahead of DI and R13, for the prefetches")
+	f.i("MOVQ pf+64(FP), DX")
+	f.i("LEAQ (R13)(DX*1), AX")
+	f.i("ADDQ DI, DX")
 	acc := func(t, r int) int { return R*t + r }
 	wlo := func(r int) int { return tt*R + 2*r }
 	whi := func(r int) int { return tt*R + 2*r + 1 }
@@ -91,11 +89,11 @@ func genSkinny(f *file, w string, tt, R int) {
 			f.i("VPXORD Z%d, Z%d, Z%d", a, a, a)
 		}
 	}
-	wrow := func(r, off int) string {
+	wrowFrom := func(lo, hi string, r, off int) string {
 		idx := []string{"", "(R10*1)", "(R10*2)", "(R11*1)", "(R10*4)"}[r%5]
-		base := "(DI)"
+		base := lo
 		if r >= 5 {
-			base = "(R13)"
+			base = hi
 		}
 		o := ""
 		if off != 0 {
@@ -103,6 +101,8 @@ func genSkinny(f *file, w string, tt, R int) {
 		}
 		return o + base + idx
 	}
+	wrow := func(r, off int) string { return wrowFrom("(DI)", "(R13)", r, off) }
+	pfrow := func(r, off int) string { return wrowFrom("(DX)", "(AX)", r, off) }
 	xrow := func(t, off int) string {
 		idx := []string{"", "(R8*1)", "(R8*2)", "(R9*1)"}[t%4]
 		base := "(SI)"
@@ -122,10 +122,10 @@ func genSkinny(f *file, w string, tt, R int) {
 	if w == "f32" {
 		wstep = 128
 	}
-	f.c("prefetch each row %d bytes ahead (past a row's end: the next rows, read soon)", skinnyPrefetch)
+	f.c("prefetch each row pf bytes ahead")
 	for r := 0; r < R; r++ {
 		for o := 0; o < wstep; o += 64 {
-			f.i("PREFETCHT0 %s", wrow(r, skinnyPrefetch+o))
+			f.i("PREFETCHT0 %s", pfrow(r, o))
 		}
 	}
 	f.c("widen 32 weights of row r into Z%d+2r (k 0..15, or the even k) and Z%d+2r (k 16..31, or the odd k)", wlo(0), whi(0))
@@ -154,8 +154,10 @@ func genSkinny(f *file, w string, tt, R int) {
 		}
 	}
 	f.i("ADDQ $%d, DI", wstep)
+	f.i("ADDQ $%d, DX", wstep)
 	if R > 5 {
 		f.i("ADDQ $%d, R13", wstep)
+		f.i("ADDQ $%d, AX", wstep)
 	}
 	f.i("ADDQ $128, SI")
 	if tt > 4 {
@@ -303,7 +305,7 @@ func writeSkinnyGo(path string) {
 	for _, w := range skinnyWeights {
 		for _, s := range skinnyShapes() {
 			b.WriteString("//go:noescape\n")
-			b.WriteString(fmt.Sprintf("func %s(n int, x *float32, ldx int, w unsafe.Pointer, ldw int, dst *float32, ldd int, mask int)\n\n", skinnyName(w, s[0], s[1])))
+			b.WriteString(fmt.Sprintf("func %s(n int, x *float32, ldx int, w unsafe.Pointer, ldw int, dst *float32, ldd int, mask int, pf int)\n\n", skinnyName(w, s[0], s[1])))
 		}
 	}
 	b.WriteString("//go:noescape\nfunc packEvenOddAVX512(dst, src *float32, n int)\n\n")
