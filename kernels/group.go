@@ -68,18 +68,40 @@ func (g *Group) add(it groupItem) (queued bool) {
 		}
 		// One product alone runs as a group of one, so that it too is
 		// cut into shares the threads take in turn.
-		solo := soloGroups.Get().(*Group)
+		solo := getSolo()
 		solo.items = append(solo.items, it)
 		solo.run(true)
-		soloGroups.Put(solo)
+		putSolo(solo)
 		return true
 	}
 	g.items = append(g.items, it)
 	return true
 }
 
-// soloGroups hold the groups of one that products added to a nil Group run in.
-var soloGroups = sync.Pool{New: func() any { return new(Group) }}
+// soloGroups holds the groups of one that products added to a nil Group
+// run in, for reuse: a decode step must not allocate (a sync.Pool is
+// emptied by every garbage collection).
+var soloGroups struct {
+	mu   sync.Mutex
+	free []*Group
+}
+
+func getSolo() *Group {
+	soloGroups.mu.Lock()
+	defer soloGroups.mu.Unlock()
+	if n := len(soloGroups.free); n > 0 {
+		g := soloGroups.free[n-1]
+		soloGroups.free = soloGroups.free[:n-1]
+		return g
+	}
+	return new(Group)
+}
+
+func putSolo(g *Group) {
+	soloGroups.mu.Lock()
+	soloGroups.free = append(soloGroups.free, g)
+	soloGroups.mu.Unlock()
+}
 
 // Len is the number of queued products.
 func (g *Group) Len() int {
@@ -103,7 +125,7 @@ func (g *Group) run(split bool) {
 		work += it.n * it.rowWork
 		bytes += it.n * it.rowBytes
 	}
-	t := Threads()
+	t := int(pool.nthreads.Load()) // not Threads(): run may be nested in a ParallelFor, which holds pool.mu
 	if t <= 1 || (!split && bytes < SerialBytes()) {
 		for _, it := range g.items {
 			it.run(0, it.n)
@@ -222,7 +244,7 @@ func DispatchCost() (cost time.Duration, rate float64, serialBytes int) {
 }
 
 func calibrateSerial() (int, time.Duration, float64) {
-	t := Threads()
+	t := int(pool.nthreads.Load()) // not Threads(): it may run nested in a ParallelFor
 	serialCut.mu.Lock()
 	defer serialCut.mu.Unlock()
 	if serialCut.threads != t {
@@ -241,7 +263,7 @@ func calibrateSerial() (int, time.Duration, float64) {
 // least is what a dispatch costs when the machine lets it (other load only
 // adds to it).
 func measureDispatch() time.Duration {
-	t := Threads()
+	t := int(pool.nthreads.Load()) // not Threads(): called by calibrateSerial, which may run nested in a ParallelFor
 	nop := func(lo, hi int) {}
 	best := time.Duration(1 << 62)
 	for i := range 2200 {

@@ -5,6 +5,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"testing"
+	"time"
 
 	"github.com/lightninglm/lightning/internal/numtest"
 )
@@ -271,5 +272,42 @@ func BenchmarkDispatch(b *testing.B) {
 		b.ReportMetric(float64(cost.Nanoseconds()), "ns/dispatch")
 		b.ReportMetric(rate/1e9, "GB/s/thread")
 		b.ReportMetric(float64(bytes), "serial-bytes")
+	}
+}
+
+// TestProductNestedInParallelFor checks that a product large enough to
+// split, called from inside a ParallelFor (as the MoE runs each thread's
+// experts), runs on the calling thread instead of waiting for the pool.
+func TestProductNestedInParallelFor(t *testing.T) {
+	withThreads(t, 2)
+	const T, in, out = 64, 256, 256
+	x := numtest.Rand(T*in, 1)
+	w := make([]uint16, in*out)
+	for i, v := range numtest.Rand(in*out, 2) {
+		w[i] = RoundBF16(v)
+	}
+	ref := make([]float32, T*out)
+	MatMulBF16(ref, x, w, T, in, out)
+	got := [2][]float32{make([]float32, T*out), make([]float32, T*out)}
+	done := make(chan struct{})
+	go func() {
+		ParallelFor(2, 1, func(lo, hi int) {
+			for i := lo; i < hi; i++ {
+				MatMulBF16(got[i], x, w, T, in, out)
+			}
+		})
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(20 * time.Second):
+		t.Fatal("a product nested in ParallelFor did not return in 20 s")
+	}
+	for i := range got {
+		for k := range ref {
+			if math.Float32bits(got[i][k]) != math.Float32bits(ref[k]) {
+				t.Fatalf("thread %d: dst[%d] = %g, alone %g", i, k, got[i][k], ref[k])
+			}
+		}
 	}
 }

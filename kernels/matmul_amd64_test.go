@@ -81,8 +81,8 @@ func TestGEMMEdgeKernels(t *testing.T) {
 	}
 }
 
-// TestSkinnyRowsApartBitwise checks that the skinny path (and the q8b32
-// kernels) gives a row bitwise the same result whether its kernel call met
+// TestSkinnyRowsApartBitwise checks that the skinny path (and the q8 and
+// q8b32 kernels) gives a row bitwise the same result whether its kernel call met
 // the rows beside it or rows a page apart (rowsPerPage): the same products
 // over the rows from an offset on, which moves every row into another
 // group, and over fewer rows than one group of rows a page apart.
@@ -90,7 +90,7 @@ func TestSkinnyRowsApartBitwise(t *testing.T) {
 	if !useMatMulAVX512 {
 		t.Skip("no AVX-512 skinny kernels on this CPU")
 	}
-	for _, in := range []int{256, 1024} {
+	for _, in := range []int{512, 1024} {
 		for _, T := range []int{1, 2, 3, 4, 5, 8} {
 			const out = 205
 			x := numtest.Rand(T*in, uint64(T))
@@ -120,13 +120,17 @@ func TestSkinnyRowsApartBitwise(t *testing.T) {
 			for i := range sc {
 				sc[i] = FloatToHalf(wf[i] / 64)
 			}
-			full8 := make([]float32, T*out8)
+			rs := wf[:out8]
+			full8, fullRow := make([]float32, T*out8), make([]float32, T*out8)
 			MatMulQ8B32(full8, x, q, sc, false, T, in, out8)
+			MatMulQ8(fullRow, x, q, rs, T, in, out8)
 			for _, off := range []int{4, 8, 192} {
 				n := out8 - off
-				part8 := make([]float32, T*n)
+				part8, partRow := make([]float32, T*n), make([]float32, T*n)
 				MatMulQ8B32(part8, x, q[off*in:], sc[off*in/32:], false, T, in, n)
+				MatMulQ8(partRow, x, q[off*in:], rs[off:], T, in, n)
 				sameRows(t, "q8b32", in, T, off, full8, part8, out8, n)
+				sameRows(t, "q8", in, T, off, fullRow, partRow, out8, n)
 			}
 		}
 	}

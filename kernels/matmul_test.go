@@ -107,7 +107,7 @@ func TestMatMulSmallT(t *testing.T) {
 	shapes := []struct{ in, out, maxT int }{
 		{64, 37, 130}, {97, 11, 72}, {1031, 12, 40}, {1090, 4, 12},
 		{31, 5, 20}, {160, 3, 20}, {33, 2, 20}, {40, 1, 20},
-		{256, 173, 9}, {1024, 47, 9}, // rows a page apart, then the rest beside each other
+		{512, 173, 9}, {1024, 47, 9}, // rows a page apart, then the rest beside each other
 	}
 	numtest.EachImpl(t, "matmul", func(t *testing.T) {
 		for _, k := range mmKinds[:3] {

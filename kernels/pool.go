@@ -27,15 +27,16 @@ type poolWorker struct {
 }
 
 var pool struct {
-	mu      sync.Mutex // held for the duration of one ParallelFor
-	threads int
-	workers []*poolWorker
-	gen     atomic.Uint64 // job counter; a change means new work (or exit)
-	pending atomic.Int32  // workers that have not finished the current job
-	stop    atomic.Bool   // the current workers must exit (SetThreads)
-	fn      func(lo, hi int)
-	bounds  []int               // len threads+1
-	failure atomic.Pointer[any] // the first panic of the current job, re-raised by ParallelFor
+	mu       sync.Mutex // held for the duration of one ParallelFor
+	threads  int
+	nthreads atomic.Int32 // threads, readable without mu (by a call nested in a ParallelFor)
+	workers  []*poolWorker
+	gen      atomic.Uint64 // job counter; a change means new work (or exit)
+	pending  atomic.Int32  // workers that have not finished the current job
+	stop     atomic.Bool   // the current workers must exit (SetThreads)
+	fn       func(lo, hi int)
+	bounds   []int               // len threads+1
+	failure  atomic.Pointer[any] // the first panic of the current job, re-raised by ParallelFor
 
 	dispatches atomic.Uint64 // jobs handed to the workers since start (PoolDispatches)
 }
@@ -59,6 +60,7 @@ func SetThreads(n int) {
 		pool.stop.Store(false)
 	}
 	pool.threads = n
+	pool.nthreads.Store(int32(n))
 	pool.bounds = make([]int, n+1)
 	pool.workers = make([]*poolWorker, n-1)
 	for i := range pool.workers {
