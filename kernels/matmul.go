@@ -102,6 +102,7 @@ type mmJob struct {
 
 	a  []float32 // packed activations for the fast paths (layout is theirs)
 	xb []uint16  // activations rounded to bf16 (wBF16Dot)
+	ah []uint16  // [3][T rounded up to 32, in] the activations' three bf16 terms (AMX)
 
 	genericRange func(lo, hi int) // columns [lo, hi) by the twins
 	arch                          // per-architecture range functions

@@ -146,6 +146,7 @@ var (
 // product runs on.
 type arch struct {
 	packARange, gemmRange, gemvRange, skinnyRange, roundRange func(lo, hi int)
+	splitRange, amxRange                                      func(lo, hi int)
 
 	gi *gemmImpl
 	vi *gemvImpl
@@ -159,6 +160,7 @@ func (a *arch) bind(j *mmJob) {
 	a.gemvRange = j.gemv
 	a.skinnyRange = j.skinny
 	a.roundRange = j.roundX
+	a.splitRange, a.amxRange = j.splitAct, j.amx
 }
 
 // matMul runs the product, or queues its output stage in g (non-nil); it
@@ -176,6 +178,8 @@ func matMul(j *mmJob, g *Group) bool {
 		j.kind = wBF16
 	}
 	switch {
+	case j.kind == wBF16 && useAMX && useMatMulAVX512 && !skinny && j.in%32 == 0:
+		return j.runAMX(g)
 	case j.kind == wBF16Dot:
 		j.gi = gemmBF16AVX512
 	case skinny:
@@ -279,9 +283,10 @@ func packBGo(j *mmJob, buf *panelBuf, j0, nr, k0, kc int) {
 
 // panelBuf is one worker's packed B panel and edge tile.
 type panelBuf struct {
-	b    [gemmKC * gemmNR]float32 // [kc, 32] fp32, or [kc/2, 32] bf16 pairs
-	tile [gemmMR * gemmNR]float32 // C tile for edges: [14, 32]
-	idx  [32]int32
+	b     [gemmKC * gemmNR]float32 // [kc, 32] fp32, or [kc/2, 32] bf16 pairs
+	tile  [gemmMR * gemmNR]float32 // C tile for edges: [14, 32]
+	ctile [32 * 32]float32         // C tile for the AMX GEMM's edges
+	idx   [32]int32
 }
 
 var panelBufs = sync.Pool{New: func() any { return new(panelBuf) }}

@@ -18,7 +18,7 @@ var mmCases = []mmCase{
 	{1, 1, 1}, {1, 31, 3}, {1, 32, 4}, {1, 33, 5}, {1, 100, 70}, {1, 530, 64},
 	{2, 64, 9}, {3, 97, 13}, {4, 256, 8}, {5, 257, 17}, {15, 96, 33}, {16, 64, 40},
 	{17, 33, 33}, {14, 300, 32}, {29, 530, 70}, {40, 600, 100}, {64, 31, 65},
-	{520, 40, 40}, {700, 40, 40},
+	{520, 40, 40}, {700, 40, 40}, {130, 64, 40}, {300, 1056, 33}, // the last two: AMX's whole and partial panels and k blocks
 }
 
 // mmKind is one weight type of the matrix products under test.
@@ -84,10 +84,10 @@ func checkMM(t *testing.T, k mmKind, c mmCase, seed int) {
 }
 
 func TestMatMul(t *testing.T) {
-	for _, kernel := range []string{"matmul", "matmul.bf16dot"} {
+	for _, kernel := range []string{"matmul", "matmul.bf16dot", "matmul.amx"} {
 		numtest.EachImpl(t, kernel, func(t *testing.T) {
 			for _, k := range mmKinds {
-				if (kernel == "matmul.bf16dot") != (k.name == "bf16dot") {
+				if (kernel == "matmul.bf16dot") != (k.name == "bf16dot") || (kernel == "matmul.amx" && k.name != "bf16") {
 					continue
 				}
 				for ci, c := range mmCases {

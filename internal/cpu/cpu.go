@@ -21,6 +21,7 @@ var X86 struct {
 	AVX512VL, AVX512DQ     bool
 	AVX512BF16, AVX512VNNI bool
 	AVXVNNI                bool
+	AMXBF16                bool // AMX tiles with TDPBF16PS, and the OS lets this process use them
 }
 
 func init() {
@@ -34,6 +35,7 @@ func init() {
 	X86.AVX512BF16 = xcpu.X86.HasAVX512BF16
 	X86.AVX512VNNI = xcpu.X86.HasAVX512VNNI
 	X86.AVXVNNI = xcpu.X86.HasAVXVNNI
+	X86.AMXBF16 = amxUsable()
 }
 
 // Impl is one registered fast path of one kernel.

@@ -43,6 +43,10 @@ func main() {
 	genReadLoop(p, "readLoopAVX512")
 	p.write("../probe_amd64.s")
 
+	a := newFile("!purego")
+	genAMX(a)
+	a.write("../amx_amd64.s")
+
 	e := newFile("!purego")
 	genVec(e)
 	genArgmax(e)
