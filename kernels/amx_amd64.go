@@ -28,7 +28,13 @@ func init() {
 func amxKernBF16x3(np, kch int, a unsafe.Pointer, ldp, sp int, b, c unsafe.Pointer, ldc, acc int, cfg unsafe.Pointer)
 
 //go:noescape
+func amxKernBF16(np, kch int, a unsafe.Pointer, ldp, sp int, b, c unsafe.Pointer, ldc, acc int, cfg unsafe.Pointer)
+
+//go:noescape
 func splitBF16x3AVX512(dst unsafe.Pointer, sp int, x *float32, n, ds int)
+
+//go:noescape
+func roundBF16PackedAVX512(dst unsafe.Pointer, x *float32, n, ds int)
 
 // amxConfig is the tile configuration of amxKernBF16x3: palette 1, eight
 // tiles of 16 rows × 64 bytes.
@@ -62,18 +68,21 @@ func splitBF16x3Generic(hi, mid, lo []uint16, x []float32) {
 	}
 }
 
-// runAMX splits the activations into their three bf16 terms, padded with
-// zero rows to whole 32-token panels, and queues the output stage. Each
+// runAMX splits the activations into their three bf16 terms (terms = 3;
+// terms = 1 rounds them to bf16 instead, MatMulBF16Dot's lossy product),
+// padded with zero rows to whole 32-token panels, and queues the output
+// stage. Each
 // term is packed per panel of 32 tokens and chunk of 32 inputs as 32 rows
 // of 64 bytes (amxAt), so that a tile load reads 2 KB in a row: rows of
 // the activations 2 or 4 KB apart would all fall in the same L1 sets.
-func (j *mmJob) runAMX(g *Group) bool {
+func (j *mmJob) runAMX(g *Group, terms int) bool {
 	T, K := j.T, j.in
 	tp := (T + 31) &^ 31
-	j.ah = grow(j.ah, 3*tp*K)
+	j.terms = terms
+	j.ah = grow(j.ah, terms*tp*K)
 	ParallelFor(T, 1, j.splitRange)
 	if T%32 != 0 { // the padding rows of the last panel, in every chunk
-		for s := range 3 {
+		for s := range terms {
 			for c := range K / 32 {
 				at := s*tp*K + amxAt(T, 32*c, K)
 				clear(j.ah[at : at+(32-T%32)*32])
@@ -88,7 +97,11 @@ func (j *mmJob) splitAct(lo, hi int) {
 	K := j.in
 	tp := (j.T + 31) &^ 31
 	for r := lo; r < hi; r++ {
-		splitBF16x3AVX512(unsafe.Pointer(&j.ah[amxAt(r, 0, K)]), tp*K*2, &j.x[r*K], K/32, 2048)
+		if j.terms == 1 {
+			roundBF16PackedAVX512(unsafe.Pointer(&j.ah[amxAt(r, 0, K)]), &j.x[r*K], K/32, 2048)
+		} else {
+			splitBF16x3AVX512(unsafe.Pointer(&j.ah[amxAt(r, 0, K)]), tp*K*2, &j.x[r*K], K/32, 2048)
+		}
 	}
 }
 
@@ -104,6 +117,10 @@ func (j *mmJob) amx(plo, phi int) {
 	tp := (T + 31) &^ 31
 	sp := tp * K * 2
 	cfg := unsafe.Pointer(&amxConfig[0])
+	kern := amxKernBF16x3
+	if j.terms == 1 {
+		kern = amxKernBF16
+	}
 	b := unsafe.Pointer(&buf.b[0])
 	for ic := 0; ic < tp; ic += amxMC {
 		icEnd := min(ic+amxMC, tp)
@@ -127,7 +144,7 @@ func (j *mmJob) amx(plo, phi int) {
 				packGatherDAVX512(&buf.b[0], unsafe.Pointer(&j.wh[j0*K+k0]), &buf.idx, kc/2, 4, gemmNR*4, gm, ^uint32(0))
 				i0 := ic
 				if nr == 32 && fullEnd > ic {
-					amxKernBF16x3((fullEnd-ic)/32, kc/32, unsafe.Pointer(&j.ah[amxAt(ic, k0, K)]), 64*K, sp, b, unsafe.Pointer(&j.dst[ic*out+j0]), out*4, acc, cfg)
+					kern((fullEnd-ic)/32, kc/32, unsafe.Pointer(&j.ah[amxAt(ic, k0, K)]), 64*K, sp, b, unsafe.Pointer(&j.dst[ic*out+j0]), out*4, acc, cfg)
 					i0 = fullEnd
 				}
 				for ; i0 < icEnd; i0 += 32 { // a panel with padding rows or columns, through buf.ctile
@@ -137,7 +154,7 @@ func (j *mmJob) amx(plo, phi int) {
 							copy(buf.ctile[r*32:r*32+nr], j.dst[(i0+r)*out+j0:])
 						}
 					}
-					amxKernBF16x3(1, kc/32, unsafe.Pointer(&j.ah[amxAt(i0, k0, K)]), 64*K, sp, b, unsafe.Pointer(&buf.ctile[0]), 128, acc, cfg)
+					kern(1, kc/32, unsafe.Pointer(&j.ah[amxAt(i0, k0, K)]), 64*K, sp, b, unsafe.Pointer(&buf.ctile[0]), 128, acc, cfg)
 					for r := range rows {
 						copy(j.dst[(i0+r)*out+j0:(i0+r)*out+j0+nr], buf.ctile[r*32:])
 					}

@@ -6,8 +6,8 @@
 
 // func amxKernBF16x3(np, kch int, a unsafe.Pointer, ldp, sp int, b, c unsafe.Pointer, ldc, acc int, cfg unsafe.Pointer)
 // 
-// For np panels of 32 rows (tokens) each: C[32×32] (+)= Σ_s A_s · B over kch chunks of 32 inputs,
-// where A_0, A_1, A_2 = a, a+sp, a+2·sp hold the three bf16 terms of the activations, packed per
+// For np panels of 32 rows (tokens) each: C[32×32] (+)= Σ_{s<3} A_s · B over kch chunks of 32
+// inputs, where A_s = a + s·sp holds term s of the activations (bf16), packed per
 // chunk as 32 rows × 64 bytes (chunk c at +2048c, panel p at +p·ldp), and B is a panel of 32
 // outputs packed as [32·kch/2][32]
 // bf16 pairs (packBGather's wBF16Dot layout). C rows are ldc bytes apart, panel p at
@@ -100,6 +100,84 @@ amxKernBF16x3_chunk:
 	BYTE $0xC4; BYTE $0xE2; BYTE $0x78; BYTE $0x49; BYTE $0xC0 // TILERELEASE
 	RET
 
+// func amxKernBF16(np, kch int, a unsafe.Pointer, ldp, sp int, b, c unsafe.Pointer, ldc, acc int, cfg unsafe.Pointer)
+// 
+// For np panels of 32 rows (tokens) each: C[32×32] (+)= Σ_{s<1} A_s · B over kch chunks of 32
+// inputs, where A_s = a + s·sp holds term s of the activations (bf16), packed per
+// chunk as 32 rows × 64 bytes (chunk c at +2048c, panel p at +p·ldp), and B is a panel of 32
+// outputs packed as [32·kch/2][32]
+// bf16 pairs (packBGather's wBF16Dot layout). C rows are ldc bytes apart, panel p at
+// c + 32p·ldc; acc = 0 starts from zero, else adds to C. cfg is the 64-byte tile configuration
+// (amxConfig). Products and sums are fp32, inputs and outputs below 2⁻¹²⁶ flushed to zero.
+TEXT ·amxKernBF16(SB), NOSPLIT, $0-80
+	MOVQ cfg+72(FP), AX
+	BYTE $0xC4; BYTE $0xE2; BYTE $0x78; BYTE $0x49; BYTE $0x00 // LDTILECFG (AX)
+	MOVQ kch+8(FP), R12
+	MOVQ a+16(FP), R10
+	MOVQ $64, DX // bytes per row of an A chunk
+	MOVQ sp+32(FP), R8
+	MOVQ b+40(FP), R14
+	MOVQ c+48(FP), SI
+	MOVQ ldc+56(FP), DI
+	MOVQ $1024, R13 // 16 rows of an A chunk
+	MOVQ $128, R9 // bytes per pair row of the B panel
+amxKernBF16_panel:
+	CMPQ acc+64(FP), $0
+	JNE amxKernBF16_load
+	BYTE $0xC4; BYTE $0xE2; BYTE $0x7B; BYTE $0x49; BYTE $0xc0 // TILEZERO TMM0
+	BYTE $0xC4; BYTE $0xE2; BYTE $0x7B; BYTE $0x49; BYTE $0xc8 // TILEZERO TMM1
+	BYTE $0xC4; BYTE $0xE2; BYTE $0x7B; BYTE $0x49; BYTE $0xd0 // TILEZERO TMM2
+	BYTE $0xC4; BYTE $0xE2; BYTE $0x7B; BYTE $0x49; BYTE $0xd8 // TILEZERO TMM3
+	JMP amxKernBF16_k
+amxKernBF16_load:
+	BYTE $0xC4; BYTE $0xe2; BYTE $0x7b; BYTE $0x4B; BYTE $0x04; BYTE $0x3e // TILELOADD TMM0, (SI)(DI*1)
+	LEAQ 64(SI), R11
+	BYTE $0xC4; BYTE $0xc2; BYTE $0x7b; BYTE $0x4B; BYTE $0x0c; BYTE $0x3b // TILELOADD TMM1, (R11)(DI*1)
+	MOVQ DI, R11
+	SHLQ $4, R11
+	ADDQ SI, R11
+	BYTE $0xC4; BYTE $0xc2; BYTE $0x7b; BYTE $0x4B; BYTE $0x14; BYTE $0x3b // TILELOADD TMM2, (R11)(DI*1)
+	ADDQ $64, R11
+	BYTE $0xC4; BYTE $0xc2; BYTE $0x7b; BYTE $0x4B; BYTE $0x1c; BYTE $0x3b // TILELOADD TMM3, (R11)(DI*1)
+amxKernBF16_k:
+	MOVQ R10, AX
+	MOVQ R14, BX
+	MOVQ R12, CX
+amxKernBF16_chunk:
+	BYTE $0xC4; BYTE $0xa2; BYTE $0x7b; BYTE $0x4B; BYTE $0x34; BYTE $0x0b // TILELOADD TMM6, (BX)(R9*1)
+	LEAQ 64(BX), R11
+	BYTE $0xC4; BYTE $0x82; BYTE $0x7b; BYTE $0x4B; BYTE $0x3c; BYTE $0x0b // TILELOADD TMM7, (R11)(R9*1)
+	// term 0 of the activations
+	BYTE $0xC4; BYTE $0xe2; BYTE $0x7b; BYTE $0x4B; BYTE $0x24; BYTE $0x10 // TILELOADD TMM4, (AX)(DX*1)
+	LEAQ (AX)(R13*1), R11
+	BYTE $0xC4; BYTE $0xc2; BYTE $0x7b; BYTE $0x4B; BYTE $0x2c; BYTE $0x13 // TILELOADD TMM5, (R11)(DX*1)
+	BYTE $0xC4; BYTE $0xE2; BYTE $0x4a; BYTE $0x5C; BYTE $0xc4 // TDPBF16PS TMM0, TMM4, TMM6
+	BYTE $0xC4; BYTE $0xE2; BYTE $0x42; BYTE $0x5C; BYTE $0xcc // TDPBF16PS TMM1, TMM4, TMM7
+	BYTE $0xC4; BYTE $0xE2; BYTE $0x4a; BYTE $0x5C; BYTE $0xd5 // TDPBF16PS TMM2, TMM5, TMM6
+	BYTE $0xC4; BYTE $0xE2; BYTE $0x42; BYTE $0x5C; BYTE $0xdd // TDPBF16PS TMM3, TMM5, TMM7
+	ADDQ $2048, AX
+	ADDQ $2048, BX
+	DECQ CX
+	JNZ amxKernBF16_chunk
+	BYTE $0xC4; BYTE $0xe2; BYTE $0x7a; BYTE $0x4B; BYTE $0x04; BYTE $0x3e // TILESTORED (SI)(DI*1), TMM0
+	LEAQ 64(SI), R11
+	BYTE $0xC4; BYTE $0xc2; BYTE $0x7a; BYTE $0x4B; BYTE $0x0c; BYTE $0x3b // TILESTORED (R11)(DI*1), TMM1
+	MOVQ DI, R11
+	SHLQ $4, R11
+	ADDQ SI, R11
+	BYTE $0xC4; BYTE $0xc2; BYTE $0x7a; BYTE $0x4B; BYTE $0x14; BYTE $0x3b // TILESTORED (R11)(DI*1), TMM2
+	ADDQ $64, R11
+	BYTE $0xC4; BYTE $0xc2; BYTE $0x7a; BYTE $0x4B; BYTE $0x1c; BYTE $0x3b // TILESTORED (R11)(DI*1), TMM3
+	// next panel: 32 rows of A and C on
+	ADDQ ldp+24(FP), R10
+	MOVQ DI, R11
+	SHLQ $5, R11
+	ADDQ R11, SI
+	DECQ np+0(FP)
+	JNZ amxKernBF16_panel
+	BYTE $0xC4; BYTE $0xE2; BYTE $0x78; BYTE $0x49; BYTE $0xC0 // TILERELEASE
+	RET
+
 // func splitBF16x3AVX512(dst unsafe.Pointer, sp int, x *float32, n, ds int)
 // 
 // For each of n chunks of 32 inputs x[32c:32c+32]: x[i] = hi + mid + lo exactly, each term a bf16
@@ -145,5 +223,43 @@ splitBF16x3AVX512_loop:
 	DECQ CX
 	JNZ splitBF16x3AVX512_loop
 splitBF16x3AVX512_done:
+	VZEROUPPER
+	RET
+
+// func roundBF16PackedAVX512(dst unsafe.Pointer, x *float32, n, ds int)
+// 
+// For each of n chunks of 32 inputs x[32c:32c+32]: the 32 values rounded to bf16 (to nearest,
+// ties to even, as RoundBF16 rounds finite values) at dst + c·ds.
+TEXT ·roundBF16PackedAVX512(SB), NOSPLIT, $0-32
+	MOVQ dst+0(FP), DI
+	MOVQ x+8(FP), SI
+	MOVQ n+16(FP), CX
+	MOVQ ds+24(FP), R9
+	MOVL $0x7fff, AX
+	VPBROADCASTD AX, Z30
+	MOVL $1, AX
+	VPBROADCASTD AX, Z31
+	TESTQ CX, CX
+	JEQ roundBF16PackedAVX512_done
+roundBF16PackedAVX512_loop:
+	VMOVUPS 0(SI), Z0
+	VPSRLD $16, Z0, Z1
+	VPANDD Z31, Z1, Z1
+	VPADDD Z30, Z1, Z1
+	VPADDD Z1, Z0, Z0
+	VPSRLD $16, Z0, Z0
+	VPMOVDW Z0, (DI)
+	VMOVUPS 64(SI), Z0
+	VPSRLD $16, Z0, Z1
+	VPANDD Z31, Z1, Z1
+	VPADDD Z30, Z1, Z1
+	VPADDD Z1, Z0, Z0
+	VPSRLD $16, Z0, Z0
+	VPMOVDW Z0, 32(DI)
+	ADDQ $128, SI
+	ADDQ R9, DI
+	DECQ CX
+	JNZ roundBF16PackedAVX512_loop
+roundBF16PackedAVX512_done:
 	VZEROUPPER
 	RET

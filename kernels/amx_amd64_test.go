@@ -11,7 +11,8 @@ import (
 )
 
 // TestSplitBF16x3 checks that the three bf16 terms add up exactly to each
-// activation, and that the AVX-512 split equals its twin bitwise.
+// activation, that the AVX-512 split equals its twin bitwise, and that the
+// one-term packer rounds as RoundBF16 does.
 func TestSplitBF16x3(t *testing.T) {
 	if !useAMX {
 		t.Skip("no AMX-BF16 on this CPU")
@@ -35,6 +36,13 @@ func TestSplitBF16x3(t *testing.T) {
 		sum := float64(bf16ToF32(want[0][i])) + float64(bf16ToF32(want[1][i])) + float64(bf16ToF32(want[2][i]))
 		if sum != float64(v) {
 			t.Fatalf("x[%d] = %g: terms add up to %g", i, v, sum)
+		}
+	}
+	rounded := make([]uint16, n)
+	roundBF16PackedAVX512(unsafe.Pointer(&rounded[0]), &x[0], n/32, 64)
+	for i, v := range x {
+		if rounded[i] != RoundBF16(v) {
+			t.Fatalf("x[%d] = %g rounds to %#04x, RoundBF16 %#04x", i, v, rounded[i], RoundBF16(v))
 		}
 	}
 }

@@ -180,7 +180,7 @@ func (g *Group) cutShares(t, work int) {
 // least shareBytes of weights, so taking one (an atomic add) costs nothing
 // in comparison.
 const (
-	maxSharesPerThread = 8
+	maxSharesPerThread = 64
 	shareBytes         = 256 << 10
 )
 

@@ -100,9 +100,10 @@ type mmJob struct {
 	kind       wtype
 	T, in, out int
 
-	a  []float32 // packed activations for the fast paths (layout is theirs)
-	xb []uint16  // activations rounded to bf16 (wBF16Dot)
-	ah []uint16  // [3][T rounded up to 32, in] the activations' three bf16 terms (AMX)
+	a     []float32 // packed activations for the fast paths (layout is theirs)
+	xb    []uint16  // activations rounded to bf16 (wBF16Dot)
+	ah    []uint16  // [terms][T rounded up to 32, in] the activations' bf16 terms, packed (AMX)
+	terms int       // 3: the exact split, 1: rounded (AMX)
 
 	genericRange func(lo, hi int) // columns [lo, hi) by the twins
 	arch                          // per-architecture range functions

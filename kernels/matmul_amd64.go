@@ -174,12 +174,15 @@ func matMul(j *mmJob, g *Group) bool {
 		return false
 	}
 	skinny := useMatMulAVX512 && j.T <= skinnyMaxT(j.kind, j.in)
-	if j.kind == wBF16Dot && (!useBF16DotAVX512 || skinny || j.T <= gemvMaxT || j.in%2 != 0) {
+	amx := useAMX && useMatMulAVX512 && !skinny && j.in%32 == 0 && j.kind != wF32 && j.kind != wF16
+	if j.kind == wBF16Dot && !amx && (!useBF16DotAVX512 || skinny || j.T <= gemvMaxT || j.in%2 != 0) {
 		j.kind = wBF16
 	}
 	switch {
-	case j.kind == wBF16 && useAMX && useMatMulAVX512 && !skinny && j.in%32 == 0:
-		return j.runAMX(g)
+	case amx && j.kind == wBF16:
+		return j.runAMX(g, 3)
+	case amx:
+		return j.runAMX(g, 1) // wBF16Dot: the activations rounded to bf16, one term
 	case j.kind == wBF16Dot:
 		j.gi = gemmBF16AVX512
 	case skinny:

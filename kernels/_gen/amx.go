@@ -62,14 +62,22 @@ func (f *file) tilezero(tmm int) {
 	f.i("BYTE $0xC4; BYTE $0xE2; BYTE $0x7B; BYTE $0x49; BYTE $0x%02x // TILEZERO TMM%d", 0xC0|byte(tmm)<<3, tmm)
 }
 
-// genAMX emits amxKernBF16x3 and splitBF16x3AVX512.
+// genAMX emits the AMX kernels and the activation packers.
 func genAMX(f *file) {
-	const name = "amxKernBF16x3"
+	genAMXKernel(f, "amxKernBF16x3", 3)
+	genAMXKernel(f, "amxKernBF16", 1)
+	genSplit(f)
+	genRoundPacked(f)
+}
+
+// genAMXKernel emits the kernel that sums the products of terms activation
+// terms (3: the exact split, 1: activations rounded to bf16).
+func genAMXKernel(f *file, name string, terms int) {
 	f.text(name, "$0-80",
 		"func "+name+"(np, kch int, a unsafe.Pointer, ldp, sp int, b, c unsafe.Pointer, ldc, acc int, cfg unsafe.Pointer)",
 		"",
-		"For np panels of 32 rows (tokens) each: C[32×32] (+)= Σ_s A_s · B over kch chunks of 32 inputs,",
-		"where A_0, A_1, A_2 = a, a+sp, a+2·sp hold the three bf16 terms of the activations, packed per",
+		fmt.Sprintf("For np panels of 32 rows (tokens) each: C[32×32] (+)= Σ_{s<%d} A_s · B over kch chunks of 32", terms),
+		"inputs, where A_s = a + s·sp holds term s of the activations (bf16), packed per",
 		"chunk as 32 rows × 64 bytes (chunk c at +2048c, panel p at +p·ldp), and B is a panel of 32",
 		"outputs packed as [32·kch/2][32]",
 		"bf16 pairs (packBGather's wBF16Dot layout). C rows are ldc bytes apart, panel p at",
@@ -103,7 +111,7 @@ func genAMX(f *file) {
 	f.tileload(6, "BX", "R9")
 	f.i("LEAQ 64(BX), R11")
 	f.tileload(7, "R11", "R9")
-	for s := 0; s < 3; s++ {
+	for s := 0; s < terms; s++ {
 		f.c("term %d of the activations", s)
 		switch s {
 		case 0:
@@ -139,6 +147,10 @@ func genAMX(f *file) {
 	f.i("BYTE $0xC4; BYTE $0xE2; BYTE $0x78; BYTE $0x49; BYTE $0xC0 // TILERELEASE")
 	f.i("RET")
 
+}
+
+// genSplit emits splitBF16x3AVX512.
+func genSplit(f *file) {
 	f.text("splitBF16x3AVX512", "$0-40",
 		"func splitBF16x3AVX512(dst unsafe.Pointer, sp int, x *float32, n, ds int)",
 		"",
@@ -178,6 +190,48 @@ func genAMX(f *file) {
 	f.i("DECQ CX")
 	f.i("JNZ splitBF16x3AVX512_loop")
 	f.label("splitBF16x3AVX512_done")
+	f.i("VZEROUPPER")
+	f.i("RET")
+}
+
+// genRoundPacked emits roundBF16PackedAVX512, the one-term packer of the
+// lossy bf16-dot path.
+func genRoundPacked(f *file) {
+	const name = "roundBF16PackedAVX512"
+	f.text(name, "$0-32",
+		"func "+name+"(dst unsafe.Pointer, x *float32, n, ds int)",
+		"",
+		"For each of n chunks of 32 inputs x[32c:32c+32]: the 32 values rounded to bf16 (to nearest,",
+		"ties to even, as RoundBF16 rounds finite values) at dst + c·ds.")
+	f.i("MOVQ dst+0(FP), DI")
+	f.i("MOVQ x+8(FP), SI")
+	f.i("MOVQ n+16(FP), CX")
+	f.i("MOVQ ds+24(FP), R9")
+	f.i("MOVL $0x7fff, AX")
+	f.i("VPBROADCASTD AX, Z30")
+	f.i("MOVL $1, AX")
+	f.i("VPBROADCASTD AX, Z31")
+	f.i("TESTQ CX, CX")
+	f.i("JEQ %s_done", name)
+	f.label(name + "_loop")
+	for h := 0; h < 2; h++ {
+		f.i("VMOVUPS %d(SI), Z0", 64*h)
+		f.i("VPSRLD $16, Z0, Z1")
+		f.i("VPANDD Z31, Z1, Z1")
+		f.i("VPADDD Z30, Z1, Z1")
+		f.i("VPADDD Z1, Z0, Z0")
+		f.i("VPSRLD $16, Z0, Z0")
+		off := ""
+		if h > 0 {
+			off = "32"
+		}
+		f.i("VPMOVDW Z0, %s(DI)", off)
+	}
+	f.i("ADDQ $128, SI")
+	f.i("ADDQ R9, DI")
+	f.i("DECQ CX")
+	f.i("JNZ %s_loop", name)
+	f.label(name + "_done")
 	f.i("VZEROUPPER")
 	f.i("RET")
 }
