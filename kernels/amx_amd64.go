@@ -36,6 +36,19 @@ func splitBF16x3AVX512(dst unsafe.Pointer, sp int, x *float32, n, ds int)
 //go:noescape
 func roundBF16PackedAVX512(dst unsafe.Pointer, x *float32, n, ds int)
 
+//go:noescape
+func amxPeakLoop(n int, cfg unsafe.Pointer)
+
+func init() {
+	if cpu.X86.AMXBF16 {
+		amxChunk = func() float64 {
+			const n = 1 << 12
+			amxPeakLoop(n, unsafe.Pointer(&amxConfig[0]))
+			return n * 4 * 16 * 16 * 32 * 2
+		}
+	}
+}
+
 // amxConfig is the tile configuration of amxKernBF16x3: palette 1, eight
 // tiles of 16 rows × 64 bytes.
 var amxConfig = func() (c [64]byte) {

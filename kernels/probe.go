@@ -15,6 +15,22 @@ import (
 // times a scalar Go loop, which says little about the hardware.
 func FMAPeak(d time.Duration) float64 { return peak(d, fmaChunk) }
 
+// AMXPeak measures the TDPBF16PS throughput of the pool's threads in flop/s
+// (16×16 fp32 tiles from bf16 pairs, as the AMX GEMM runs them), for about
+// d. It returns 0 without AMX-BF16. The exact MatMulBF16 spends three tile
+// products per useful multiply-add (its limit is AMXPeak/3), MatMulBF16Dot
+// one.
+func AMXPeak(d time.Duration) float64 {
+	if amxChunk == nil {
+		return 0
+	}
+	return peak(d, amxChunk)
+}
+
+// amxChunk runs a fixed number of tile products and reports their flops
+// (nil without AMX).
+var amxChunk func() float64
+
 // BF16DotPeak measures the VDPBF16PS throughput of the pool's threads in
 // flop/s (each bf16 pair product and its add count as 2 flops per product),
 // for about d. It returns 0 when the CPU lacks AVX512_BF16.

@@ -22,9 +22,11 @@ func init() {
 		name:    "bench",
 		summary: "measure the machine's limits, the kernels against them, the model end to end (or against a plan of workers) and training steps",
 		usage:   "-kernels [-json] [-threads N]  |  [-model DIR | -preset NAME] [-prefill N,...] [-decode-ctx N,...] [-long N] [-kv f32|bf16|int8] [-profile] [-json]  |  [-model DIR | -preset NAME] -plan PLAN (-workers ADDR,... | -local-workers N) [-prefill N,...] [-decode-ctx N,...] [-rounds N] [-link-gbps G] [-json]  |  -compare SPEC[:FORMAT],... [-rounds N] [-prefill N,...] [-decode-ctx N,...] [-bw-mb N] [-json]  |  -train [-preset NAME,...] [-seq-len N] [-steps N] [-json]",
-		help: `-kernels measures, in one run, the machine's read bandwidth (1 GiB streamed), its fp32 FMA peak
-and its VDPBF16PS peak on the chosen threads, then times each kernel at MiniMax shapes and reports
-it as a ratio to those limits: GEMM GFLOP/s ÷ FMA peak (bf16-dot GEMM ÷ bf16 peak), decode GEMV
+		help: `-kernels measures, in one run, the machine's read bandwidth (1 GiB streamed), its fp32 FMA peak,
+its VDPBF16PS peak and its AMX-BF16 tile peak on the chosen threads, then times each kernel at
+MiniMax shapes and reports it as a ratio to those limits: GEMM GFLOP/s ÷ FMA peak (bf16-dot GEMM
+÷ bf16 peak; on a CPU with AMX-BF16 the bf16 GEMMs run on tiles and are quoted against the tile
+peak, ÷3 for the exact product, which spends three tile products per multiply-add), decode GEMV
 GB/s ÷ read bandwidth. Each kernel runs for about 0.3 s; best and median are shown. The limit a
 kernel is compared with is measured again just before and just after it (the higher of the two is
 used), so a busy machine slows both sides of a ratio alike; a kernel during which the two differ by
@@ -167,7 +169,7 @@ func runBench(fs *flag.FlagSet, args []string) error {
 	fs.IntVar(&mo.abDispatch, "ab-dispatch", 0, "model mode: rounds of an interleaved A/B at each -decode-ctx: decode with one pool dispatch per matrix product (the path before grouping) against grouped products (0 = off)")
 	fs.IntVar(&mo.abPrefill, "ab-prefill", 0, "model mode: rounds of an interleaved A/B at each -prefill length: the prefill before issue 17's expert work (experts cut between threads by output columns, 14-row kernels for partial panels) against after (experts in one dispatch cut by tokens, edge kernels) (0 = off)")
 	fs.BoolVar(&mo.lazy, "lazy-weights", false, "model mode: do not prefault the weights at load (the behaviour before prefaulting, to compare the first prefill)")
-	fs.BoolVar(&mo.bf16Dot, "bf16-dot", false, "model mode: multiply BF16 attention/expert matrices with the lossy VDPBF16PS path (activations rounded to bf16)")
+	fs.BoolVar(&mo.bf16Dot, "bf16-dot", false, "model mode: multiply BF16 attention/expert matrices with the lossy bf16-dot path (activations rounded to bf16: AMX tiles where the CPU has them, else VDPBF16PS)")
 	d := addDistFlags(fs, true)
 	var po planBenchOptions
 	fs.StringVar(&mo.quant, "quant", "", "model mode: quantize the weights at load (q8, q8b32, q4g64, …; see 'lightning quantize')")
@@ -265,6 +267,7 @@ type kernelsReport struct {
 	Warnings    []string       `json:"warnings,omitempty"`
 	FMAPeak     float64        `json:"fma_peak_gflops"`
 	BF16Peak    float64        `json:"bf16dot_peak_gflops"` // 0 without AVX512_BF16
+	AMXPeak     float64        `json:"amx_bf16_peak_gflops"` // TDPBF16PS on 16×16 tiles; 0 without AMX-BF16
 	ReadBW      float64        `json:"read_bandwidth_gbs"`
 	Kernels     []kernelResult `json:"kernels"`
 	ElapsedSecs float64        `json:"elapsed_seconds"`
@@ -281,7 +284,7 @@ type kernelResult struct {
 	GBS      float64 `json:"gbs"`             // bytes of weights (or operands) per best time
 	Ratio    float64 `json:"ratio"`           // of Limit, at the best time
 	RatioMed float64 `json:"ratio_median"`    // of Limit, at the median time
-	Limit    string  `json:"limit,omitempty"` // "fma", "bf16dot" or "read"
+	Limit    string  `json:"limit,omitempty"` // "fma", "bf16dot", "amx", "amx/3" (the exact bf16 product: three tile products per multiply-add) or "read"
 	// The limit measured just before and just after the kernel (GFLOP/s or
 	// GB/s); the ratios use the higher one, so they compare the kernel with
 	// the machine as it was while the kernel ran.
@@ -330,10 +333,19 @@ func benchKernels(w io.Writer, jsonOut bool, threads int) error {
 
 	r.FMAPeak = best3(func() float64 { return kernels.FMAPeak(300*time.Millisecond) / 1e9 })
 	r.BF16Peak = best3(func() float64 { return kernels.BF16DotPeak(300*time.Millisecond) / 1e9 })
+	r.AMXPeak = best3(func() float64 { return kernels.AMXPeak(300*time.Millisecond) / 1e9 })
 	r.ReadBW = best3(func() float64 { return kernels.ReadBandwidth(raw, 1) / 1e9 })
 	// Shorter probes, run around every kernel.
 	fmaProbe := func() float64 { return kernels.FMAPeak(100*time.Millisecond) / 1e9 }
 	bf16Probe := func() float64 { return kernels.BF16DotPeak(100*time.Millisecond) / 1e9 }
+	amxProbe := func() float64 { return kernels.AMXPeak(100*time.Millisecond) / 1e9 }
+	amx3Probe := func() float64 { return amxProbe() / 3 }
+	// With AMX, MatMulBF16 and MatMulBF16Dot run on tiles from T > 96 on:
+	// they are quoted against the tiles' peak instead.
+	bf16Limit, bf16Pr, dotLimit, dotPr := "fma", fmaProbe, "bf16dot", bf16Probe
+	if r.AMXPeak > 0 {
+		bf16Limit, bf16Pr, dotLimit, dotPr = "amx/3", amx3Probe, "amx", amxProbe
+	}
 	readProbe := func() float64 { return kernels.ReadBandwidth(raw, 1) / 1e9 }
 
 	x := make([]float32, 1024*9216)
@@ -356,11 +368,11 @@ func benchKernels(w io.Writer, jsonOut bool, threads int) error {
 		r.add("MatMulF32 "+g.name, shape, flops, 4*float64(g.in*g.out), "fma", fmaProbe, func() {
 			kernels.MatMulF32(dst, x, w32, g.T, g.in, g.out)
 		})
-		r.add("MatMulBF16 "+g.name, shape, flops, 2*float64(g.in*g.out), "fma", fmaProbe, func() {
+		r.add("MatMulBF16 "+g.name, shape, flops, 2*float64(g.in*g.out), bf16Limit, bf16Pr, func() {
 			kernels.MatMulBF16(dst, x, w16, g.T, g.in, g.out)
 		})
-		if r.BF16Peak > 0 {
-			r.add("MatMulBF16Dot "+g.name, shape, flops, 2*float64(g.in*g.out), "bf16dot", bf16Probe, func() {
+		if r.BF16Peak > 0 || r.AMXPeak > 0 {
+			r.add("MatMulBF16Dot "+g.name, shape, flops, 2*float64(g.in*g.out), dotLimit, dotPr, func() {
 				kernels.MatMulBF16Dot(dst, x, w16, g.T, g.in, g.out)
 			})
 		}
@@ -438,8 +450,8 @@ func benchKernels(w io.Writer, jsonOut bool, threads int) error {
 		return enc.Encode(r)
 	}
 	fmt.Fprintf(w, "threads %d of %d cores, load average %.2f\n", r.Threads, r.Cores, r.LoadAvg)
-	fmt.Fprintf(w, "limits: fp32 FMA peak %.1f GFLOP/s, VDPBF16PS peak %.1f GFLOP/s, read bandwidth %.1f GB/s\n\n",
-		r.FMAPeak, r.BF16Peak, r.ReadBW)
+	fmt.Fprintf(w, "limits: fp32 FMA peak %.1f GFLOP/s, VDPBF16PS peak %.1f GFLOP/s, AMX-BF16 peak %.1f GFLOP/s, read bandwidth %.1f GB/s\n\n",
+		r.FMAPeak, r.BF16Peak, r.AMXPeak, r.ReadBW)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "kernel\tshape\tbest ms\tmedian ms\tGFLOP/s\tGB/s\t% of limit (best/median)\tlimit before/after\t")
 	unsteady := 0

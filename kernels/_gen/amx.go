@@ -68,6 +68,36 @@ func genAMX(f *file) {
 	genAMXKernel(f, "amxKernBF16", 1)
 	genSplit(f)
 	genRoundPacked(f)
+	genAMXPeak(f)
+}
+
+// genAMXPeak emits amxPeakLoop, the AMX-BF16 throughput probe: n
+// iterations of 4 independent TDPBF16PS on 16×16 fp32 tiles (the kernels'
+// shape), 4·16·16·32·2 flops each.
+func genAMXPeak(f *file) {
+	const name = "amxPeakLoop"
+	f.text(name, "$0-16",
+		"func "+name+"(n int, cfg unsafe.Pointer)",
+		"",
+		"n iterations of TDPBF16PS into tiles 0–3 from tiles 4–7 (all zero).")
+	f.i("MOVQ cfg+8(FP), AX")
+	f.i("BYTE $0xC4; BYTE $0xE2; BYTE $0x78; BYTE $0x49; BYTE $0x00 // LDTILECFG (AX)")
+	for t := 0; t < 8; t++ {
+		f.tilezero(t)
+	}
+	f.i("MOVQ n+0(FP), CX")
+	f.i("TESTQ CX, CX")
+	f.i("JEQ %s_done", name)
+	f.label(name + "_loop")
+	f.tdpbf16ps(0, 4, 6)
+	f.tdpbf16ps(1, 4, 7)
+	f.tdpbf16ps(2, 5, 6)
+	f.tdpbf16ps(3, 5, 7)
+	f.i("DECQ CX")
+	f.i("JNZ %s_loop", name)
+	f.label(name + "_done")
+	f.i("BYTE $0xC4; BYTE $0xE2; BYTE $0x78; BYTE $0x49; BYTE $0xC0 // TILERELEASE")
+	f.i("RET")
 }
 
 // genAMXKernel emits the kernel that sums the products of terms activation
