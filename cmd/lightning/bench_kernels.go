@@ -266,7 +266,7 @@ type kernelsReport struct {
 	LoadAvg     float64        `json:"load_avg_1m"` // -1 when /proc/loadavg is unreadable
 	Warnings    []string       `json:"warnings,omitempty"`
 	FMAPeak     float64        `json:"fma_peak_gflops"`
-	BF16Peak    float64        `json:"bf16dot_peak_gflops"` // 0 without AVX512_BF16
+	BF16Peak    float64        `json:"bf16dot_peak_gflops"`  // 0 without AVX512_BF16
 	AMXPeak     float64        `json:"amx_bf16_peak_gflops"` // TDPBF16PS on 16×16 tiles; 0 without AMX-BF16
 	ReadBW      float64        `json:"read_bandwidth_gbs"`
 	Kernels     []kernelResult `json:"kernels"`
