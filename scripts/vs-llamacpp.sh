@@ -158,15 +158,22 @@ fi
 RESULTS=$WORK/results.tsv
 : >"$RESULTS"
 llama_round() { # round type gguf
-	local out=$WORK/llama-$1-$2.json
-	# A llama-bench that fails (or crashes) on a file leaves its cells empty ("—" in the table).
-	"$LLAMA_BENCH" -m "$3" -t "$THREADS" -r 1 -o json -p "$PREFILL" -n 0 >"$out.p" 2>>"$WORK/llama.log" ||
-		{ st=$?; log "llama-bench failed on $(basename "$3") (prefill, status $st; see llama.log)"; echo '[]' >"$out.p"; }
-	local depth=()
-	[ $DEPTH_OK = 1 ] && depth=(-d "$DECODE_CTX")
-	"$LLAMA_BENCH" -m "$3" -t "$THREADS" -r 1 -o json -p 0 -n "$DECODE_N" "${depth[@]}" >"$out.d" 2>>"$WORK/llama.log" ||
-		{ st=$?; log "llama-bench failed on $(basename "$3") (decode, status $st; see llama.log)"; echo '[]' >"$out.d"; }
-	python3 - "$1" "$2" "$out.p" "$out.d" >>"$RESULTS" <<'EOF'
+	local out=$WORK/llama-$1-$2 files=() p d
+	# One llama-bench per cell, so that one that fails (or crashes) on a
+	# file leaves only its own cell empty ("—" in the table).
+	for p in ${PREFILL//,/ }; do
+		"$LLAMA_BENCH" -m "$3" -t "$THREADS" -r 1 -o json -p "$p" -n 0 >"$out.p$p.json" 2>>"$WORK/llama.log" ||
+			{ st=$?; log "llama-bench failed on $(basename "$3") (prefill $p, status $st; see llama.log)"; echo '[]' >"$out.p$p.json"; }
+		files+=("$out.p$p.json")
+	done
+	for d in ${DECODE_CTX//,/ }; do
+		local depth=()
+		[ $DEPTH_OK = 1 ] && depth=(-d "$d")
+		"$LLAMA_BENCH" -m "$3" -t "$THREADS" -r 1 -o json -p 0 -n "$DECODE_N" "${depth[@]}" >"$out.d$d.json" 2>>"$WORK/llama.log" ||
+			{ st=$?; log "llama-bench failed on $(basename "$3") (decode at $d, status $st; see llama.log)"; echo '[]' >"$out.d$d.json"; }
+		files+=("$out.d$d.json")
+	done
+	python3 - "$1" "$2" "${files[@]}" >>"$RESULTS" <<'EOF'
 import json, sys
 rnd, typ = sys.argv[1], sys.argv[2]
 for path in sys.argv[3:]:
