@@ -22,6 +22,13 @@ var useAMX bool // MatMulBF16's GEMM path on AMX tiles
 
 func init() {
 	cpu.Register("matmul.amx", "amxbf16", &useAMX, cpu.X86.AMXBF16 && cpu.X86.AVX512F && cpu.X86.AVX512BW)
+	if cpu.X86.AMXBF16 {
+		amxChunk = func() float64 {
+			const n = 1 << 12
+			amxPeakLoop(n, unsafe.Pointer(&amxConfig[0]))
+			return n * 4 * 16 * 16 * 32 * 2
+		}
+	}
 }
 
 //go:noescape
@@ -38,16 +45,6 @@ func roundBF16PackedAVX512(dst unsafe.Pointer, x *float32, n, ds int)
 
 //go:noescape
 func amxPeakLoop(n int, cfg unsafe.Pointer)
-
-func init() {
-	if cpu.X86.AMXBF16 {
-		amxChunk = func() float64 {
-			const n = 1 << 12
-			amxPeakLoop(n, unsafe.Pointer(&amxConfig[0]))
-			return n * 4 * 16 * 16 * 32 * 2
-		}
-	}
-}
 
 // amxConfig is the tile configuration of amxKernBF16x3: palette 1, eight
 // tiles of 16 rows × 64 bytes.
