@@ -4,6 +4,7 @@ package kernels
 
 import (
 	"math"
+	"runtime"
 	"testing"
 	"unsafe"
 
@@ -111,4 +112,47 @@ func TestMatMulAMXExactTerms(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestMatMulAMXUnderPreemption checks that the tile state survives signals:
+// while another goroutine keeps the garbage collector and the scheduler's
+// preemption signals busy, repeated products give bitwise the first one.
+func TestMatMulAMXUnderPreemption(t *testing.T) {
+	if !useAMX {
+		t.Skip("no AMX-BF16 on this CPU")
+	}
+	const T, in, out = 256, 512, 256
+	x := numtest.Rand(T*in, 5)
+	wh := make([]uint16, in*out)
+	for i, v := range numtest.Rand(in*out, 6) {
+		wh[i] = RoundBF16(v)
+	}
+	ref := make([]float32, T*out)
+	MatMulBF16(ref, x, wh, T, in, out)
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+				runtime.GC()
+			}
+		}
+	}()
+	dst := make([]float32, T*out)
+	for i := range 100 {
+		MatMulBF16(dst, x, wh, T, in, out)
+		for k := range ref {
+			if math.Float32bits(dst[k]) != math.Float32bits(ref[k]) {
+				close(stop)
+				<-done
+				t.Fatalf("run %d: dst[%d] = %g, first run %g", i, k, dst[k], ref[k])
+			}
+		}
+	}
+	close(stop)
+	<-done
 }
