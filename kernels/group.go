@@ -11,18 +11,19 @@ import (
 // the pool and wait at a barrier about ten times). Adding a product to a
 // group chooses its path and packs or quantizes its activations at once;
 // Run then computes the output rows of every product in one ParallelFor,
-// cut into one share of about equal work per thread, or on the calling
-// goroutine when the whole group moves fewer bytes than a dispatch is
-// worth (SerialBytes). The products must not depend on one another, and
+// cut into shares of about equal work that the threads take in turn (up
+// to maxSharesPerThread each), or on the calling goroutine when the whole
+// group moves fewer bytes than a dispatch is worth (SerialBytes). The products must not depend on one another, and
 // their destinations are written only by Run.
 //
-// Each output row is computed by the same kernel call, in the same order,
-// whether it runs alone, in a group, or in any share of it: pieces start at
-// multiples of the product's own alignment, as ParallelFor's ranges do, so
-// the results are bitwise those of the package-level functions.
+// Each output row gets the same result whether it runs alone, in a group,
+// or in any share of it: pieces start at multiples of the product's own
+// alignment, as ParallelFor's ranges do, and no kernel's result for a row
+// depends on the rows computed beside it, so the results are bitwise
+// those of the package-level functions.
 //
-// A nil *Group is valid: its methods run each product at once, exactly as
-// the package-level functions do, and Run does nothing. A Group is not safe
+// A nil *Group is valid: its methods run each product at once (as a group
+// of one), exactly as the package-level functions do, and Run does nothing. A Group is not safe
 // for concurrent use; its zero value is empty and ready.
 type Group struct {
 	items    []groupItem
