@@ -148,10 +148,7 @@ func (j *mmJob) amx(plo, phi int) {
 				if nr == 32 {
 					gm = ^uint32(0)
 				}
-				for i := range nr {
-					buf.idx[i] = int32(i * K * 2)
-				}
-				packGatherDAVX512(&buf.b[0], unsafe.Pointer(&j.wh[j0*K+k0]), &buf.idx, kc/2, 4, gemmNR*4, gm, ^uint32(0))
+				packPairs(j, buf, j0, nr, k0, kc, gm)
 				i0 := ic
 				if nr == 32 && fullEnd > ic {
 					kern((fullEnd-ic)/32, kc/32, unsafe.Pointer(&j.ah[amxAt(ic, k0, K)]), 64*K, sp, b, unsafe.Pointer(&j.dst[ic*out+j0]), out*4, acc, cfg)

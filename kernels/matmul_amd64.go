@@ -310,10 +310,7 @@ func packBGather(j *mmJob, buf *panelBuf, j0, nr, k0, kc int) {
 		}
 		packGatherDAVX512(&buf.b[0], unsafe.Pointer(&j.wf[j0*j.in+k0]), &buf.idx, kc, 4, gemmNR*4, gm, ^uint32(0))
 	case wBF16Dot:
-		for i := range nr {
-			buf.idx[i] = int32(i * j.in * 2)
-		}
-		packGatherDAVX512(&buf.b[0], unsafe.Pointer(&j.wh[j0*j.in+k0]), &buf.idx, kc/2, 4, gemmNR*4, gm, ^uint32(0))
+		packPairs(j, buf, j0, nr, k0, kc, gm)
 	case wBF16, wF16:
 		for i := range nr {
 			buf.idx[i] = int32(i * j.in * 2)
@@ -338,6 +335,16 @@ func packBGather(j *mmJob, buf *panelBuf, j0, nr, k0, kc int) {
 			}
 		}
 	}
+}
+
+// packPairs packs columns [j0, j0+nr) × k [k0, k0+kc) of the 16-bit wᵀ
+// into buf.b as bf16 pairs: b[q][j] = (w[j0+j][k0+2q], w[j0+j][k0+2q+1]),
+// columns outside the gather mask gm zero (the bf16-dot GEMM and AMX).
+func packPairs(j *mmJob, buf *panelBuf, j0, nr, k0, kc int, gm uint32) {
+	for i := range nr {
+		buf.idx[i] = int32(i * j.in * 2)
+	}
+	packGatherDAVX512(&buf.b[0], unsafe.Pointer(&j.wh[j0*j.in+k0]), &buf.idx, kc/2, 4, gemmNR*4, gm, ^uint32(0))
 }
 
 // gemm computes column panels [plo, phi) of dst (32 outputs each) from the
