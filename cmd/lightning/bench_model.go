@@ -657,7 +657,7 @@ func printModelReport(w io.Writer, r *modelReport) {
 	}
 	fmt.Fprintf(w, "machine: read bandwidth %.1f GB/s, FMA peak %.1f GFLOP/s (measured in this run)\n", r.ReadBW, r.FMAPeak)
 	if r.AMXPeak > 0 {
-		fmt.Fprintf(w, "AMX-BF16 tile peak %.1f GFLOP/s: bf16 products of more than 96 tokens run on tiles (exact: three tile products per multiply-add), so bf16 prefill can pass the FMA peak\n", r.AMXPeak)
+		fmt.Fprintf(w, "AMX-BF16 tile peak %.1f GFLOP/s: bf16 products of more than 96 tokens (fewer for wide inputs) run on tiles (exact: three tile products per multiply-add), so bf16 prefill can pass the FMA peak\n", r.AMXPeak)
 	}
 	fmt.Fprintf(w, "active weights per decoded token: %s; matmul flops per token: %.3g\n", human(float64(r.WeightBytes), "B"), r.FlopsPerTok)
 	lazy := "weights prefaulted at load"
