@@ -254,3 +254,19 @@ func rowsPerPage(rowBytes int) int {
 	}
 	return 4096 / rowBytes
 }
+
+// orderPageApart puts rows [g, g+R·p) of dst[T, out] in row order after
+// kernel calls that met rows a page apart (rowsPerPage) wrote them call by
+// call: call q's R rows g+q, g+q+p, … beside each other at g+q·R.
+func orderPageApart(dst []float32, T, out, g, R, p int) {
+	var row [maxRowsPerPage * 10]float32 // R ≤ 10
+	for t := range T {
+		d := dst[t*out+g : t*out+g+R*p]
+		copy(row[:], d)
+		for q := range p {
+			for r := range R {
+				d[r*p+q] = row[q*R+r]
+			}
+		}
+	}
+}

@@ -619,22 +619,13 @@ func (j *mmJob) skinny(lo, hi int) {
 			// Each call writes its R rows beside each other at the
 			// group's start, call q after call q−1; the group's outputs
 			// are then put in row order.
-			var row [maxRowsPerPage * 10]float32
 			for ; g+R*p <= hi; g += R * p {
 				for q := range p {
 					for t0 := 0; t0 < T; t0 += j.tb {
 						kerns[min(j.tb, T-t0)][R](kc/32, &x[t0*ldx], ldx*4, unsafe.Add(w, (g+q)*rowBytes), p*rowBytes, &j.dst[t0*out+g+q*R], out*4, 1<<R-1, R*p*rowBytes)
 					}
 				}
-				for t := range T {
-					d := j.dst[t*out+g : t*out+g+R*p]
-					copy(row[:], d)
-					for q := range p {
-						for r := range R {
-							d[r*p+q] = row[q*R+r]
-						}
-					}
-				}
+				orderPageApart(j.dst, T, out, g, R, p)
 			}
 		}
 		for ; g < hi; g += R {

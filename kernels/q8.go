@@ -464,8 +464,7 @@ type q8Args struct {
 	T    int            // tokens, 1..maxT
 	idx  *int32         // q4IdxTable of the group size (AVX-512 int4, one token)
 
-	part [4 * 4]float32 // up to 4 tokens × 4 rows of one call, for runFast to scatter (not read by the kernels)
-	rsc  [4]float32     // the row scales (q8Row) of a call whose rows lie a page apart
+	rsc [4]float32 // the row scales (q8Row) of a call whose rows lie a page apart
 }
 
 // q4IdxTable holds, per int4 group size, the VPERMPS indices with which the
@@ -538,8 +537,8 @@ func (j *q8Job) runFast(lo, hi int) {
 			// call's R float32 row scales (q8Row) side by side, so
 			// those are copied together first. 1024-wide q8b32 rows,
 			// 128 MiB on 2 cores of a Xeon: 22.2 → 25.5 GB/s.
-			ldw, lds, ldd := a.ldw, a.lds, a.ldd
-			a.ldw, a.lds, a.ldd = p*rowBytes, 2*ng*p, 4*k.R
+			ldw, lds := a.ldw, a.lds
+			a.ldw, a.lds = p*rowBytes, 2*ng*p
 			for ; o+k.R*p <= rows; o += k.R * p {
 				for q := range p {
 					r := o + q
@@ -558,18 +557,13 @@ func (j *q8Job) runFast(lo, hi int) {
 					for t := t0; t < t1; t += k.maxT {
 						a.T = min(k.maxT, t1-t)
 						a.act = unsafe.Pointer(&j.rec[t*j.inPad])
-						a.dst = unsafe.Pointer(&a.part[0])
+						a.dst = unsafe.Pointer(&j.dst[t*j.out+o+q*k.R])
 						q8Call(k.id, &a)
-						for tt := range a.T {
-							d := j.dst[(t+tt)*j.out+r:]
-							for i := range k.R {
-								d[i*p] = a.part[tt*k.R+i]
-							}
-						}
 					}
 				}
+				orderPageApart(j.dst[t0*j.out:], t1-t0, j.out, o, k.R, p)
 			}
-			a.ldw, a.lds, a.ldd = ldw, lds, ldd
+			a.ldw, a.lds = ldw, lds
 		}
 		for ; o < rows; o += k.R {
 			a.w = unsafe.Pointer(&j.w[o*rowBytes])
