@@ -3,6 +3,7 @@
 package kernels
 
 import (
+	"fmt"
 	"math"
 	"testing"
 	"unsafe"
@@ -146,5 +147,70 @@ func sameRows(t *testing.T, kind string, in, T, off int, full, part []float32, o
 				t.Fatalf("%s in=%d T=%d rows from %d: row %d token %d: %g vs %g", kind, in, T, off, off+r, tt, a, b)
 			}
 		}
+	}
+}
+
+// TestPackTrans checks the transposing panel packers bitwise against the
+// gather packers they replace, for rows of several strides (2 and 4 KB
+// among them, where the gathers' lines share L1 sets) and lengths.
+func TestPackTrans(t *testing.T) {
+	if !useMatMulAVX512 {
+		t.Skip("no AVX-512")
+	}
+	for _, c := range []struct{ ld, n int }{{64, 16}, {4096, 256}, {2048, 128}, {1000 * 4, 48}, {6144 * 2, 512}} {
+		src := make([]uint32, 32*c.ld/4)
+		for i := range src {
+			src[i] = uint32(i)*2654435761 ^ 0x9e3779b9
+		}
+		var idx [32]int32
+		for r := range idx {
+			idx[r] = int32(r * c.ld)
+		}
+		for _, mode := range []string{"d", "bf16"} {
+			rows := c.n
+			if mode == "bf16" {
+				rows = 2 * c.n
+			}
+			want := make([]float32, rows*32)
+			got := make([]float32, rows*32)
+			for i := range got {
+				got[i] = -1
+			}
+			p := unsafe.Pointer(&src[0])
+			if mode == "d" {
+				packGatherDAVX512(&want[0], p, &idx, c.n, 4, 128, ^uint32(0), ^uint32(0))
+				packTransDAVX512(&got[0], p, c.ld, c.n, 128)
+			} else {
+				packGatherBF16AVX512(&want[0], p, &idx, c.n, 4, 128, ^uint32(0), ^uint32(0))
+				packTransBF16AVX512(&got[0], p, c.ld, c.n, 128)
+			}
+			for i := range want {
+				if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+					t.Fatalf("%s ld=%d n=%d: dst[%d] (row %d, lane %d) = %#x, want %#x", mode, c.ld, c.n, i, i/32, i%32, math.Float32bits(got[i]), math.Float32bits(want[i]))
+				}
+			}
+		}
+	}
+}
+
+func BenchmarkPackPanel(b *testing.B) {
+	for _, ld := range []int{2048, 4096} {
+		w := make([]uint16, 32*ld/2)
+		var idx [32]int32
+		for r := range idx {
+			idx[r] = int32(r * ld)
+		}
+		buf := new(panelBuf)
+		n := 256 // kc = 512 bf16: the AMX panel
+		b.Run(fmt.Sprintf("gather/ld=%d", ld), func(b *testing.B) {
+			for b.Loop() {
+				packGatherDAVX512(&buf.b[0], unsafe.Pointer(&w[0]), &idx, n, 4, 128, ^uint32(0), ^uint32(0))
+			}
+		})
+		b.Run(fmt.Sprintf("trans/ld=%d", ld), func(b *testing.B) {
+			for b.Loop() {
+				packTransDAVX512(&buf.b[0], unsafe.Pointer(&w[0]), ld, n, 128)
+			}
+		})
 	}
 }

@@ -84,10 +84,10 @@ func checkMM(t *testing.T, k mmKind, c mmCase, seed int) {
 }
 
 func TestMatMul(t *testing.T) {
-	for _, kernel := range []string{"matmul", "matmul.bf16dot", "matmul.amx"} {
+	for _, kernel := range []string{"matmul", "matmul.bf16dot", "matmul.amx", "matmul.packtrans"} {
 		numtest.EachImpl(t, kernel, func(t *testing.T) {
 			for _, k := range mmKinds {
-				if (kernel == "matmul.bf16dot") != (k.name == "bf16dot") || (kernel == "matmul.amx" && k.name != "bf16") {
+				if kernel != "matmul.packtrans" && ((kernel == "matmul.bf16dot") != (k.name == "bf16dot") || (kernel == "matmul.amx" && k.name != "bf16")) {
 					continue
 				}
 				for ci, c := range mmCases {

@@ -200,3 +200,126 @@ func genPack(f *file, name, mode string) {
 	f.i("VZEROUPPER")
 	f.i("RET")
 }
+
+// genPackTrans emits the transposing panel packer: the gather packers'
+// result for 32 whole rows a fixed stride apart, read a 64-byte line at a
+// time and transposed in registers. Gathering reads each line of the 32
+// rows sixteen times, one dword per pass, and rows 2 or 4 KB apart share
+// one or two L1 sets, so the lines fall out of L1 between passes.
+func genPackTrans(f *file, name, mode string) {
+	doc := []string{
+		"func " + name + "(dst *float32, src unsafe.Pointer, ld, n, dstride int)",
+		"",
+		"Panel packer for 32 rows at src + r·ld: for p < n (a multiple of 16), r < 32,",
+	}
+	switch mode {
+	case "d":
+		doc = append(doc, "dst[p·dstride + 4r] = dword p of row r: packGatherDAVX512 with idx[r] = r·ld,",
+			"kstep 4 and every lane gathered and stored.")
+	case "bf16":
+		doc = append(doc, "dword p of row r holds the pair (w[2p], w[2p+1]); row 2p of dst gets",
+			"float32(w[2p]) = word<<16 in lane r, row 2p+1 float32(w[2p+1]): packGatherBF16AVX512",
+			"with idx[r] = r·ld, kstep 4 and every lane gathered and stored.")
+	}
+	doc = append(doc, "Each 16×16 block of dwords is transposed in registers (unpack dwords, unpack",
+		"quadwords, then two rounds of 128-bit lane shuffles).")
+	f.text(name, "$0-40", doc...)
+	f.i("MOVQ dst+0(FP), DI")
+	f.i("MOVQ src+8(FP), SI")
+	f.i("MOVQ ld+16(FP), R8")
+	f.i("LEAQ (R8)(R8*2), R9")
+	f.i("MOVQ n+24(FP), CX")
+	f.i("SHRQ $4, CX")
+	f.i("MOVQ dstride+32(FP), R11")
+	f.i("LEAQ (R11)(R11*2), R12")
+	f.i("TESTQ CX, CX")
+	f.i("JEQ %s_done", name)
+	f.label(name + "_loop")
+	for g := 0; g < 2; g++ {
+		f.c("rows %d–%d: one line each into Z0–Z15", 16*g, 16*g+15)
+		if g == 0 {
+			f.i("MOVQ SI, BX")
+		}
+		for r := 0; r < 16; r++ {
+			sfx := []string{"", "(R8*1)", "(R8*2)", "(R9*1)"}[r%4]
+			f.i("VMOVDQU32 (BX)%s, Z%d", sfx, r)
+			if r%4 == 3 {
+				f.i("LEAQ (BX)(R8*4), BX")
+			}
+		}
+		f.c("dwords: Z16+i, Z17+i = unpack lo, hi of rows i, i+1")
+		for i := 0; i < 16; i += 2 {
+			f.i("VPUNPCKLDQ Z%d, Z%d, Z%d", i+1, i, 16+i)
+			f.i("VPUNPCKHDQ Z%d, Z%d, Z%d", i+1, i, 17+i)
+		}
+		f.c("quadwords: Z(i+c) holds, in 128-bit lane L, column 4L+c of rows i..i+3")
+		for i := 0; i < 16; i += 4 {
+			f.i("VPUNPCKLQDQ Z%d, Z%d, Z%d", 18+i, 16+i, i)
+			f.i("VPUNPCKHQDQ Z%d, Z%d, Z%d", 18+i, 16+i, i+1)
+			f.i("VPUNPCKLQDQ Z%d, Z%d, Z%d", 19+i, 17+i, i+2)
+			f.i("VPUNPCKHQDQ Z%d, Z%d, Z%d", 19+i, 17+i, i+3)
+		}
+		f.c("lanes: Z16+4c.. = lanes {0,1} and {2,3} of rows 0–7 and 8–15, for each c")
+		for c := 0; c < 4; c++ {
+			f.i("VSHUFI32X4 $0x44, Z%d, Z%d, Z%d", 4+c, c, 16+4*c)
+			f.i("VSHUFI32X4 $0xEE, Z%d, Z%d, Z%d", 4+c, c, 17+4*c)
+			f.i("VSHUFI32X4 $0x44, Z%d, Z%d, Z%d", 12+c, 8+c, 18+4*c)
+			f.i("VSHUFI32X4 $0xEE, Z%d, Z%d, Z%d", 12+c, 8+c, 19+4*c)
+		}
+		f.c("column 4L+c of the 16 rows into Z(4L+c)")
+		for c := 0; c < 4; c++ {
+			f.i("VSHUFI32X4 $0x88, Z%d, Z%d, Z%d", 18+4*c, 16+4*c, c)
+			f.i("VSHUFI32X4 $0xDD, Z%d, Z%d, Z%d", 18+4*c, 16+4*c, 4+c)
+			f.i("VSHUFI32X4 $0x88, Z%d, Z%d, Z%d", 19+4*c, 17+4*c, 8+c)
+			f.i("VSHUFI32X4 $0xDD, Z%d, Z%d, Z%d", 19+4*c, 17+4*c, 12+c)
+		}
+		off := ""
+		if g == 1 {
+			off = "64"
+		}
+		f.c("store columns 0–15 (rows %d–%d of each)", 16*g, 16*g+15)
+		f.i("MOVQ DI, DX")
+		switch mode {
+		case "d":
+			for p := 0; p < 16; p++ {
+				idx := []string{"(DX)", "(DX)(R11*1)", "(DX)(R11*2)", "(DX)(R12*1)"}[p%4]
+				f.i("VMOVDQU32 Z%d, %s%s", p, off, idx)
+				if p%4 == 3 && p < 15 {
+					f.i("LEAQ (DX)(R11*4), DX")
+				}
+			}
+		case "bf16":
+			for p := 0; p < 16; p++ {
+				f.i("VPSLLD $16, Z%d, Z16", p)
+				f.i("VPSRLD $16, Z%d, Z17", p)
+				f.i("VPSLLD $16, Z17, Z17")
+				f.i("VMOVDQU32 Z16, %s(DX)", off)
+				f.i("VMOVDQU32 Z17, %s(DX)(R11*1)", off)
+				if p < 15 {
+					f.i("LEAQ (DX)(R11*2), DX")
+				}
+			}
+		}
+		if g == 0 {
+			f.i("MOVQ R8, AX")
+			f.i("SHLQ $4, AX")
+			f.i("LEAQ (SI)(AX*1), BX")
+		}
+	}
+	f.c("next 16 dwords of each row; 16 (d) or 32 (bf16) rows of dst on")
+	f.i("ADDQ $64, SI")
+	if mode == "d" {
+		f.i("SHLQ $4, R11")
+		f.i("ADDQ R11, DI")
+		f.i("SHRQ $4, R11")
+	} else {
+		f.i("SHLQ $5, R11")
+		f.i("ADDQ R11, DI")
+		f.i("SHRQ $5, R11")
+	}
+	f.i("DECQ CX")
+	f.i("JNZ %s_loop", name)
+	f.label(name + "_done")
+	f.i("VZEROUPPER")
+	f.i("RET")
+}

@@ -20,6 +20,8 @@ func main() {
 	genPack(g, "packGatherDAVX512", "d")
 	genPack(g, "packGatherBF16AVX512", "bf16")
 	genPack(g, "packGatherF16AVX512", "f16")
+	genPackTrans(g, "packTransDAVX512", "d")
+	genPackTrans(g, "packTransBF16AVX512", "bf16")
 	genGemmKernAVX2(g, "gemmKernF32AVX2")
 	g.write("../gemm_amd64.s")
 
