@@ -137,35 +137,22 @@ func genAMXKernel(f *file, name string, terms int) {
 	f.i("MOVQ R10, AX")
 	f.i("MOVQ R14, BX")
 	f.i("MOVQ R12, CX")
-	f.label(name + "_chunk")
+	f.c("software pipeline: the tiles of chunk 0 now; each later load is issued as soon as")
+	f.c("the tile it replaces has been read, so that it overlaps the products still queued")
 	f.tileload(6, "BX", "R9")
 	f.i("LEAQ 64(BX), R11")
 	f.tileload(7, "R11", "R9")
-	for s := 0; s < terms; s++ {
-		f.c("term %d of the activations", s)
-		switch s {
-		case 0:
-			f.tileload(4, "AX", "DX")
-			f.i("LEAQ (AX)(R13*1), R11")
-		case 1:
-			f.i("LEAQ (AX)(R8*1), R11")
-			f.tileload(4, "R11", "DX")
-			f.i("ADDQ R13, R11")
-		case 2:
-			f.i("LEAQ (AX)(R8*2), R11")
-			f.tileload(4, "R11", "DX")
-			f.i("ADDQ R13, R11")
-		}
-		f.tileload(5, "R11", "DX")
-		f.tdpbf16ps(0, 4, 6)
-		f.tdpbf16ps(1, 4, 7)
-		f.tdpbf16ps(2, 5, 6)
-		f.tdpbf16ps(3, 5, 7)
-	}
-	f.i("ADDQ $2048, AX")
-	f.i("ADDQ $2048, BX")
+	f.tileload(4, "AX", "DX")
+	f.i("LEAQ (AX)(R13*1), R11")
+	f.tileload(5, "R11", "DX")
+	f.i("DECQ CX")
+	f.i("JEQ %s_last", name)
+	f.label(name + "_chunk")
+	amxChunkOps(f, terms, true)
 	f.i("DECQ CX")
 	f.i("JNZ %s_chunk", name)
+	f.label(name + "_last")
+	amxChunkOps(f, terms, false)
 	cQuarters(f, func(t int, base string) { f.tilestore(t, base, "DI") })
 	f.c("next panel: 32 rows of A and C on")
 	f.i("ADDQ ldp+24(FP), R10")
@@ -279,4 +266,55 @@ func cQuarters(f *file, op func(t int, base string)) {
 	op(2, "R11")
 	f.i("ADDQ $64, R11")
 	op(3, "R11")
+}
+
+// amxChunkOps emits the products of one chunk of 32 inputs, with the tile
+// loads of the next term (and, when next is set, of the next chunk: AX and
+// BX then move on by one chunk) placed right after the products that last
+// read the tile they overwrite. Term s of the activations is at AX + s·R8,
+// its second 16 rows 1024 bytes on (R13); B's halves at BX and BX+64.
+func amxChunkOps(f *file, terms int, next bool) {
+	loadA := func(tile, s int) { // rows 16·(tile−4) on of term s, from AX
+		base := "AX"
+		switch {
+		case s == 0 && tile == 4:
+		case s == 0:
+			f.i("LEAQ (AX)(R13*1), R11")
+			base = "R11"
+		default:
+			f.i("LEAQ (AX)(R8*%d), R11", s)
+			if tile == 5 {
+				f.i("ADDQ R13, R11")
+			}
+			base = "R11"
+		}
+		f.tileload(tile, base, "DX")
+	}
+	for s := 0; s < terms; s++ {
+		last := s == terms-1
+		f.c("term %d", s)
+		f.tdpbf16ps(0, 4, 6)
+		f.tdpbf16ps(1, 4, 7)
+		switch {
+		case !last:
+			loadA(4, s+1)
+		case next:
+			f.i("ADDQ $2048, AX")
+			f.i("ADDQ $2048, BX")
+			loadA(4, 0)
+		}
+		f.tdpbf16ps(2, 5, 6)
+		if last && next {
+			f.tileload(6, "BX", "R9")
+		}
+		f.tdpbf16ps(3, 5, 7)
+		switch {
+		case !last:
+			loadA(5, s+1)
+		case next:
+			f.i("LEAQ 64(BX), R11")
+			f.tileload(7, "R11", "R9")
+			loadA(5, 0)
+		}
+	}
 }
