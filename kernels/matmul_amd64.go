@@ -294,10 +294,9 @@ func packBGo(j *mmJob, buf *panelBuf, j0, nr, k0, kc int) {
 
 // panelBuf is one worker's packed B panel and edge tile.
 type panelBuf struct {
-	b     [gemmKC * gemmNR]float32 // [kc, 32] fp32, or [kc/2, 32] bf16 pairs
-	tile  [gemmMR * gemmNR]float32 // C tile for edges: [14, 32]
-	ctile [32 * 32]float32         // C tile for the AMX GEMM's edges
-	idx   [32]int32
+	b    [gemmKC * gemmNR]float32 // [kc, 32] fp32, or [kc/2, 32] bf16 pairs
+	tile [gemmMR * gemmNR]float32 // C tile for edges: [14, 32]
+	idx  [32]int32
 }
 
 var panelBufs = sync.Pool{New: func() any { return new(panelBuf) }}
@@ -327,7 +326,7 @@ func packBGather(j *mmJob, buf *panelBuf, j0, nr, k0, kc int) {
 		}
 		packGatherDAVX512(&buf.b[0], w, &buf.idx, kc, 4, gemmNR*4, gm, ^uint32(0))
 	case wBF16Dot:
-		packPairs(j, buf, j0, nr, k0, kc, gm)
+		packPairs(j, &buf.b[0], &buf.idx, j0, nr, k0, kc, gm)
 	case wBF16, wF16:
 		for i := range nr {
 			buf.idx[i] = int32(i * j.in * 2)
@@ -357,17 +356,19 @@ func packBGather(j *mmJob, buf *panelBuf, j0, nr, k0, kc int) {
 }
 
 // packPairs packs columns [j0, j0+nr) × k [k0, k0+kc) of the 16-bit wᵀ
-// into buf.b as bf16 pairs: b[q][j] = (w[j0+j][k0+2q], w[j0+j][k0+2q+1]),
-// columns outside the gather mask gm zero (the bf16-dot GEMM and AMX).
-func packPairs(j *mmJob, buf *panelBuf, j0, nr, k0, kc int, gm uint32) {
+// into dst as bf16 pairs: dst[q][j] = (w[j0+j][k0+2q], w[j0+j][k0+2q+1]),
+// columns outside the gather mask gm zero (the bf16-dot GEMM and AMX); idx
+// is the gather's scratch.
+func packPairs(j *mmJob, dst *float32, idx *[32]int32, j0, nr, k0, kc int, gm uint32) {
+	w := unsafe.Pointer(&j.wh[j0*j.in+k0])
 	if nr == 32 && kc/2%16 == 0 && usePackTrans {
-		packTransDAVX512(&buf.b[0], unsafe.Pointer(&j.wh[j0*j.in+k0]), j.in*2, kc/2, gemmNR*4)
+		packTransDAVX512(dst, w, j.in*2, kc/2, gemmNR*4)
 		return
 	}
 	for i := range nr {
-		buf.idx[i] = int32(i * j.in * 2)
+		idx[i] = int32(i * j.in * 2)
 	}
-	packGatherDAVX512(&buf.b[0], unsafe.Pointer(&j.wh[j0*j.in+k0]), &buf.idx, kc/2, 4, gemmNR*4, gm, ^uint32(0))
+	packGatherDAVX512(dst, w, idx, kc/2, 4, gemmNR*4, gm, ^uint32(0))
 }
 
 // gemm computes column panels [plo, phi) of dst (32 outputs each) from the
