@@ -675,11 +675,11 @@ q8KernRowAVX512VNNI_t1:
 	TESTQ CX, CX
 	JEQ q8KernRowAVX512VNNI_t1_tail
 q8KernRowAVX512VNNI_t1_loop:
-	// prefetch the weights 8192 bytes ahead in each row
-	PREFETCHT0 8192(SI)
-	PREFETCHT0 8192(SI)(BX*1)
-	PREFETCHT0 8192(SI)(BX*2)
-	PREFETCHT0 8192(SI)(R9*1)
+	// prefetch the weights 16384 bytes ahead in each row
+	PREFETCHT0 16384(SI)
+	PREFETCHT0 16384(SI)(BX*1)
+	PREFETCHT0 16384(SI)(BX*2)
+	PREFETCHT0 16384(SI)(R9*1)
 	// unit 0: weights of each row as bytes, and their scale (and min) vectors
 	VMOVDQU64 0(SI), Z16
 	VPXORD Z31, Z16, Z16
@@ -778,11 +778,11 @@ q8KernRowAVX512VNNI_t2:
 	TESTQ CX, CX
 	JEQ q8KernRowAVX512VNNI_t2_tail
 q8KernRowAVX512VNNI_t2_loop:
-	// prefetch the weights 8192 bytes ahead in each row
-	PREFETCHT0 8192(SI)
-	PREFETCHT0 8192(SI)(BX*1)
-	PREFETCHT0 8192(SI)(BX*2)
-	PREFETCHT0 8192(SI)(R9*1)
+	// prefetch the weights 16384 bytes ahead in each row
+	PREFETCHT0 16384(SI)
+	PREFETCHT0 16384(SI)(BX*1)
+	PREFETCHT0 16384(SI)(BX*2)
+	PREFETCHT0 16384(SI)(R9*1)
 	// unit 0: weights of each row as bytes, and their scale (and min) vectors
 	VMOVDQU64 0(SI), Z16
 	VPXORD Z31, Z16, Z16
@@ -939,11 +939,11 @@ q8KernRowAVX512VNNI_t3:
 	TESTQ CX, CX
 	JEQ q8KernRowAVX512VNNI_t3_tail
 q8KernRowAVX512VNNI_t3_loop:
-	// prefetch the weights 8192 bytes ahead in each row
-	PREFETCHT0 8192(SI)
-	PREFETCHT0 8192(SI)(BX*1)
-	PREFETCHT0 8192(SI)(BX*2)
-	PREFETCHT0 8192(SI)(R9*1)
+	// prefetch the weights 16384 bytes ahead in each row
+	PREFETCHT0 16384(SI)
+	PREFETCHT0 16384(SI)(BX*1)
+	PREFETCHT0 16384(SI)(BX*2)
+	PREFETCHT0 16384(SI)(R9*1)
 	// unit 0: weights of each row as bytes, and their scale (and min) vectors
 	VMOVDQU64 0(SI), Z16
 	VPXORD Z31, Z16, Z16
@@ -1158,11 +1158,11 @@ q8KernRowAVX512VNNI_t4:
 	TESTQ CX, CX
 	JEQ q8KernRowAVX512VNNI_t4_tail
 q8KernRowAVX512VNNI_t4_loop:
-	// prefetch the weights 8192 bytes ahead in each row
-	PREFETCHT0 8192(SI)
-	PREFETCHT0 8192(SI)(BX*1)
-	PREFETCHT0 8192(SI)(BX*2)
-	PREFETCHT0 8192(SI)(R9*1)
+	// prefetch the weights 16384 bytes ahead in each row
+	PREFETCHT0 16384(SI)
+	PREFETCHT0 16384(SI)(BX*1)
+	PREFETCHT0 16384(SI)(BX*2)
+	PREFETCHT0 16384(SI)(R9*1)
 	// unit 0: weights of each row as bytes, and their scale (and min) vectors
 	VMOVDQU64 0(SI), Z16
 	VPXORD Z31, Z16, Z16
@@ -1454,11 +1454,11 @@ q8KernBlkAVX512VNNI_t1:
 	TESTQ CX, CX
 	JEQ q8KernBlkAVX512VNNI_t1_tail
 q8KernBlkAVX512VNNI_t1_loop:
-	// prefetch the weights 8192 bytes ahead in each row
-	PREFETCHT0 8192(SI)
-	PREFETCHT0 8192(SI)(BX*1)
-	PREFETCHT0 8192(SI)(BX*2)
-	PREFETCHT0 8192(SI)(R9*1)
+	// prefetch the weights 16384 bytes ahead in each row
+	PREFETCHT0 16384(SI)
+	PREFETCHT0 16384(SI)(BX*1)
+	PREFETCHT0 16384(SI)(BX*2)
+	PREFETCHT0 16384(SI)(R9*1)
 	// unit 0: weights of each row as bytes, and their scale (and min) vectors
 	VMOVDQU64 0(SI), Z16
 	VPXORD Z31, Z16, Z16
@@ -1585,11 +1585,11 @@ q8KernBlkAVX512VNNI_t2:
 	TESTQ CX, CX
 	JEQ q8KernBlkAVX512VNNI_t2_tail
 q8KernBlkAVX512VNNI_t2_loop:
-	// prefetch the weights 8192 bytes ahead in each row
-	PREFETCHT0 8192(SI)
-	PREFETCHT0 8192(SI)(BX*1)
-	PREFETCHT0 8192(SI)(BX*2)
-	PREFETCHT0 8192(SI)(R9*1)
+	// prefetch the weights 16384 bytes ahead in each row
+	PREFETCHT0 16384(SI)
+	PREFETCHT0 16384(SI)(BX*1)
+	PREFETCHT0 16384(SI)(BX*2)
+	PREFETCHT0 16384(SI)(R9*1)
 	// unit 0: weights of each row as bytes, and their scale (and min) vectors
 	VMOVDQU64 0(SI), Z16
 	VPXORD Z31, Z16, Z16
@@ -1781,11 +1781,11 @@ q8KernBlkAVX512VNNI_t3:
 	TESTQ CX, CX
 	JEQ q8KernBlkAVX512VNNI_t3_tail
 q8KernBlkAVX512VNNI_t3_loop:
-	// prefetch the weights 8192 bytes ahead in each row
-	PREFETCHT0 8192(SI)
-	PREFETCHT0 8192(SI)(BX*1)
-	PREFETCHT0 8192(SI)(BX*2)
-	PREFETCHT0 8192(SI)(R9*1)
+	// prefetch the weights 16384 bytes ahead in each row
+	PREFETCHT0 16384(SI)
+	PREFETCHT0 16384(SI)(BX*1)
+	PREFETCHT0 16384(SI)(BX*2)
+	PREFETCHT0 16384(SI)(R9*1)
 	// unit 0: weights of each row as bytes, and their scale (and min) vectors
 	VMOVDQU64 0(SI), Z16
 	VPXORD Z31, Z16, Z16
@@ -2042,11 +2042,11 @@ q8KernBlkAVX512VNNI_t4:
 	TESTQ CX, CX
 	JEQ q8KernBlkAVX512VNNI_t4_tail
 q8KernBlkAVX512VNNI_t4_loop:
-	// prefetch the weights 8192 bytes ahead in each row
-	PREFETCHT0 8192(SI)
-	PREFETCHT0 8192(SI)(BX*1)
-	PREFETCHT0 8192(SI)(BX*2)
-	PREFETCHT0 8192(SI)(R9*1)
+	// prefetch the weights 16384 bytes ahead in each row
+	PREFETCHT0 16384(SI)
+	PREFETCHT0 16384(SI)(BX*1)
+	PREFETCHT0 16384(SI)(BX*2)
+	PREFETCHT0 16384(SI)(R9*1)
 	// unit 0: weights of each row as bytes, and their scale (and min) vectors
 	VMOVDQU64 0(SI), Z16
 	VPXORD Z31, Z16, Z16
@@ -2389,11 +2389,11 @@ q8KernBlkBAVX512VNNI_t1:
 	TESTQ CX, CX
 	JEQ q8KernBlkBAVX512VNNI_t1_tail
 q8KernBlkBAVX512VNNI_t1_loop:
-	// prefetch the weights 8192 bytes ahead in each row
-	PREFETCHT0 8192(SI)
-	PREFETCHT0 8192(SI)(BX*1)
-	PREFETCHT0 8192(SI)(BX*2)
-	PREFETCHT0 8192(SI)(R9*1)
+	// prefetch the weights 16384 bytes ahead in each row
+	PREFETCHT0 16384(SI)
+	PREFETCHT0 16384(SI)(BX*1)
+	PREFETCHT0 16384(SI)(BX*2)
+	PREFETCHT0 16384(SI)(R9*1)
 	// unit 0: weights of each row as bytes, and their scale (and min) vectors
 	VMOVDQU64 0(SI), Z16
 	VPXORD Z31, Z16, Z16
@@ -2524,11 +2524,11 @@ q8KernBlkBAVX512VNNI_t2:
 	TESTQ CX, CX
 	JEQ q8KernBlkBAVX512VNNI_t2_tail
 q8KernBlkBAVX512VNNI_t2_loop:
-	// prefetch the weights 8192 bytes ahead in each row
-	PREFETCHT0 8192(SI)
-	PREFETCHT0 8192(SI)(BX*1)
-	PREFETCHT0 8192(SI)(BX*2)
-	PREFETCHT0 8192(SI)(R9*1)
+	// prefetch the weights 16384 bytes ahead in each row
+	PREFETCHT0 16384(SI)
+	PREFETCHT0 16384(SI)(BX*1)
+	PREFETCHT0 16384(SI)(BX*2)
+	PREFETCHT0 16384(SI)(R9*1)
 	// unit 0: weights of each row as bytes, and their scale (and min) vectors
 	VMOVDQU64 0(SI), Z16
 	VPXORD Z31, Z16, Z16
@@ -2724,11 +2724,11 @@ q8KernBlkBAVX512VNNI_t3:
 	TESTQ CX, CX
 	JEQ q8KernBlkBAVX512VNNI_t3_tail
 q8KernBlkBAVX512VNNI_t3_loop:
-	// prefetch the weights 8192 bytes ahead in each row
-	PREFETCHT0 8192(SI)
-	PREFETCHT0 8192(SI)(BX*1)
-	PREFETCHT0 8192(SI)(BX*2)
-	PREFETCHT0 8192(SI)(R9*1)
+	// prefetch the weights 16384 bytes ahead in each row
+	PREFETCHT0 16384(SI)
+	PREFETCHT0 16384(SI)(BX*1)
+	PREFETCHT0 16384(SI)(BX*2)
+	PREFETCHT0 16384(SI)(R9*1)
 	// unit 0: weights of each row as bytes, and their scale (and min) vectors
 	VMOVDQU64 0(SI), Z16
 	VPXORD Z31, Z16, Z16
@@ -2989,11 +2989,11 @@ q8KernBlkBAVX512VNNI_t4:
 	TESTQ CX, CX
 	JEQ q8KernBlkBAVX512VNNI_t4_tail
 q8KernBlkBAVX512VNNI_t4_loop:
-	// prefetch the weights 8192 bytes ahead in each row
-	PREFETCHT0 8192(SI)
-	PREFETCHT0 8192(SI)(BX*1)
-	PREFETCHT0 8192(SI)(BX*2)
-	PREFETCHT0 8192(SI)(R9*1)
+	// prefetch the weights 16384 bytes ahead in each row
+	PREFETCHT0 16384(SI)
+	PREFETCHT0 16384(SI)(BX*1)
+	PREFETCHT0 16384(SI)(BX*2)
+	PREFETCHT0 16384(SI)(R9*1)
 	// unit 0: weights of each row as bytes, and their scale (and min) vectors
 	VMOVDQU64 0(SI), Z16
 	VPXORD Z31, Z16, Z16
@@ -3373,10 +3373,10 @@ q8KernG32AVX512VNNI_t1_window:
 	LEAQ (R13)(AX*1), DI
 	MOVQ R13, AX
 q8KernG32AVX512VNNI_t1_step:
-	PREFETCHT0 8192(SI)
-	PREFETCHT0 8192(SI)(BX*1)
-	PREFETCHT0 8192(SI)(BX*2)
-	PREFETCHT0 8192(SI)(R9*1)
+	PREFETCHT0 16384(SI)
+	PREFETCHT0 16384(SI)(BX*1)
+	PREFETCHT0 16384(SI)(BX*2)
+	PREFETCHT0 16384(SI)(R9*1)
 	VMOVDQU32 0(AX), Z30
 	VPERMPS Z8, Z30, Z20
 	VPERMPS Z9, Z30, Z21
@@ -3486,11 +3486,11 @@ q8KernG32AVX512VNNI_t2:
 	TESTQ CX, CX
 	JEQ q8KernG32AVX512VNNI_t2_tail
 q8KernG32AVX512VNNI_t2_loop:
-	// prefetch the weights 8192 bytes ahead in each row
-	PREFETCHT0 8192(SI)
-	PREFETCHT0 8192(SI)(BX*1)
-	PREFETCHT0 8192(SI)(BX*2)
-	PREFETCHT0 8192(SI)(R9*1)
+	// prefetch the weights 16384 bytes ahead in each row
+	PREFETCHT0 16384(SI)
+	PREFETCHT0 16384(SI)(BX*1)
+	PREFETCHT0 16384(SI)(BX*2)
+	PREFETCHT0 16384(SI)(R9*1)
 	// half 0: the low nibbles of each row, and the half's scale (and min) vectors
 	VPANDD 0(SI), Z31, Z16
 	VPBROADCASTQ 0(R8), Y20
@@ -3679,11 +3679,11 @@ q8KernG32AVX512VNNI_t3:
 	TESTQ CX, CX
 	JEQ q8KernG32AVX512VNNI_t3_tail
 q8KernG32AVX512VNNI_t3_loop:
-	// prefetch the weights 8192 bytes ahead in each row
-	PREFETCHT0 8192(SI)
-	PREFETCHT0 8192(SI)(BX*1)
-	PREFETCHT0 8192(SI)(BX*2)
-	PREFETCHT0 8192(SI)(R9*1)
+	// prefetch the weights 16384 bytes ahead in each row
+	PREFETCHT0 16384(SI)
+	PREFETCHT0 16384(SI)(BX*1)
+	PREFETCHT0 16384(SI)(BX*2)
+	PREFETCHT0 16384(SI)(R9*1)
 	// half 0: the low nibbles of each row, and the half's scale (and min) vectors
 	VPANDD 0(SI), Z31, Z16
 	VPBROADCASTQ 0(R8), Y20
@@ -3937,11 +3937,11 @@ q8KernG32AVX512VNNI_t4:
 	TESTQ CX, CX
 	JEQ q8KernG32AVX512VNNI_t4_tail
 q8KernG32AVX512VNNI_t4_loop:
-	// prefetch the weights 8192 bytes ahead in each row
-	PREFETCHT0 8192(SI)
-	PREFETCHT0 8192(SI)(BX*1)
-	PREFETCHT0 8192(SI)(BX*2)
-	PREFETCHT0 8192(SI)(R9*1)
+	// prefetch the weights 16384 bytes ahead in each row
+	PREFETCHT0 16384(SI)
+	PREFETCHT0 16384(SI)(BX*1)
+	PREFETCHT0 16384(SI)(BX*2)
+	PREFETCHT0 16384(SI)(R9*1)
 	// half 0: the low nibbles of each row, and the half's scale (and min) vectors
 	VPANDD 0(SI), Z31, Z16
 	VPBROADCASTQ 0(R8), Y20
@@ -4316,10 +4316,10 @@ q8KernG32BAVX512VNNI_t1_window:
 	LEAQ (R13)(AX*1), DI
 	MOVQ R13, AX
 q8KernG32BAVX512VNNI_t1_step:
-	PREFETCHT0 8192(SI)
-	PREFETCHT0 8192(SI)(BX*1)
-	PREFETCHT0 8192(SI)(BX*2)
-	PREFETCHT0 8192(SI)(R9*1)
+	PREFETCHT0 16384(SI)
+	PREFETCHT0 16384(SI)(BX*1)
+	PREFETCHT0 16384(SI)(BX*2)
+	PREFETCHT0 16384(SI)(R9*1)
 	VMOVDQU32 0(AX), Z30
 	VPERMPS Z8, Z30, Z20
 	VPERMPS Z9, Z30, Z21
@@ -4429,11 +4429,11 @@ q8KernG32BAVX512VNNI_t2:
 	TESTQ CX, CX
 	JEQ q8KernG32BAVX512VNNI_t2_tail
 q8KernG32BAVX512VNNI_t2_loop:
-	// prefetch the weights 8192 bytes ahead in each row
-	PREFETCHT0 8192(SI)
-	PREFETCHT0 8192(SI)(BX*1)
-	PREFETCHT0 8192(SI)(BX*2)
-	PREFETCHT0 8192(SI)(R9*1)
+	// prefetch the weights 16384 bytes ahead in each row
+	PREFETCHT0 16384(SI)
+	PREFETCHT0 16384(SI)(BX*1)
+	PREFETCHT0 16384(SI)(BX*2)
+	PREFETCHT0 16384(SI)(R9*1)
 	// half 0: the low nibbles of each row, and the half's scale (and min) vectors
 	VPANDD 0(SI), Z31, Z16
 	VPBROADCASTQ 0(R8), Z20
@@ -4622,11 +4622,11 @@ q8KernG32BAVX512VNNI_t3:
 	TESTQ CX, CX
 	JEQ q8KernG32BAVX512VNNI_t3_tail
 q8KernG32BAVX512VNNI_t3_loop:
-	// prefetch the weights 8192 bytes ahead in each row
-	PREFETCHT0 8192(SI)
-	PREFETCHT0 8192(SI)(BX*1)
-	PREFETCHT0 8192(SI)(BX*2)
-	PREFETCHT0 8192(SI)(R9*1)
+	// prefetch the weights 16384 bytes ahead in each row
+	PREFETCHT0 16384(SI)
+	PREFETCHT0 16384(SI)(BX*1)
+	PREFETCHT0 16384(SI)(BX*2)
+	PREFETCHT0 16384(SI)(R9*1)
 	// half 0: the low nibbles of each row, and the half's scale (and min) vectors
 	VPANDD 0(SI), Z31, Z16
 	VPBROADCASTQ 0(R8), Z20
@@ -4880,11 +4880,11 @@ q8KernG32BAVX512VNNI_t4:
 	TESTQ CX, CX
 	JEQ q8KernG32BAVX512VNNI_t4_tail
 q8KernG32BAVX512VNNI_t4_loop:
-	// prefetch the weights 8192 bytes ahead in each row
-	PREFETCHT0 8192(SI)
-	PREFETCHT0 8192(SI)(BX*1)
-	PREFETCHT0 8192(SI)(BX*2)
-	PREFETCHT0 8192(SI)(R9*1)
+	// prefetch the weights 16384 bytes ahead in each row
+	PREFETCHT0 16384(SI)
+	PREFETCHT0 16384(SI)(BX*1)
+	PREFETCHT0 16384(SI)(BX*2)
+	PREFETCHT0 16384(SI)(R9*1)
 	// half 0: the low nibbles of each row, and the half's scale (and min) vectors
 	VPANDD 0(SI), Z31, Z16
 	VPBROADCASTQ 0(R8), Z20
@@ -5263,10 +5263,10 @@ q8KernG32MAVX512VNNI_t1_window:
 	LEAQ (R13)(AX*1), DI
 	MOVQ R13, AX
 q8KernG32MAVX512VNNI_t1_step:
-	PREFETCHT0 8192(SI)
-	PREFETCHT0 8192(SI)(BX*1)
-	PREFETCHT0 8192(SI)(BX*2)
-	PREFETCHT0 8192(SI)(R9*1)
+	PREFETCHT0 16384(SI)
+	PREFETCHT0 16384(SI)(BX*1)
+	PREFETCHT0 16384(SI)(BX*2)
+	PREFETCHT0 16384(SI)(R9*1)
 	VMOVDQU32 0(AX), Z30
 	VPERMPS Z8, Z30, Z20
 	VPERMPS Z12, Z30, Z24
@@ -5393,11 +5393,11 @@ q8KernG32MAVX512VNNI_t2:
 	TESTQ CX, CX
 	JEQ q8KernG32MAVX512VNNI_t2_tail
 q8KernG32MAVX512VNNI_t2_loop:
-	// prefetch the weights 8192 bytes ahead in each row
-	PREFETCHT0 8192(SI)
-	PREFETCHT0 8192(SI)(BX*1)
-	PREFETCHT0 8192(SI)(BX*2)
-	PREFETCHT0 8192(SI)(R9*1)
+	// prefetch the weights 16384 bytes ahead in each row
+	PREFETCHT0 16384(SI)
+	PREFETCHT0 16384(SI)(BX*1)
+	PREFETCHT0 16384(SI)(BX*2)
+	PREFETCHT0 16384(SI)(R9*1)
 	// half 0: the low nibbles of each row, and the half's scale (and min) vectors
 	VPANDD 0(SI), Z31, Z16
 	VPBROADCASTQ 0(R8), Y20
@@ -5627,11 +5627,11 @@ q8KernG32MAVX512VNNI_t3:
 	TESTQ CX, CX
 	JEQ q8KernG32MAVX512VNNI_t3_tail
 q8KernG32MAVX512VNNI_t3_loop:
-	// prefetch the weights 8192 bytes ahead in each row
-	PREFETCHT0 8192(SI)
-	PREFETCHT0 8192(SI)(BX*1)
-	PREFETCHT0 8192(SI)(BX*2)
-	PREFETCHT0 8192(SI)(R9*1)
+	// prefetch the weights 16384 bytes ahead in each row
+	PREFETCHT0 16384(SI)
+	PREFETCHT0 16384(SI)(BX*1)
+	PREFETCHT0 16384(SI)(BX*2)
+	PREFETCHT0 16384(SI)(R9*1)
 	// half 0: the low nibbles of each row, and the half's scale (and min) vectors
 	VPANDD 0(SI), Z31, Z16
 	VPBROADCASTQ 0(R8), Y20
@@ -6000,10 +6000,10 @@ q8KernG32MBAVX512VNNI_t1_window:
 	LEAQ (R13)(AX*1), DI
 	MOVQ R13, AX
 q8KernG32MBAVX512VNNI_t1_step:
-	PREFETCHT0 8192(SI)
-	PREFETCHT0 8192(SI)(BX*1)
-	PREFETCHT0 8192(SI)(BX*2)
-	PREFETCHT0 8192(SI)(R9*1)
+	PREFETCHT0 16384(SI)
+	PREFETCHT0 16384(SI)(BX*1)
+	PREFETCHT0 16384(SI)(BX*2)
+	PREFETCHT0 16384(SI)(R9*1)
 	VMOVDQU32 0(AX), Z30
 	VPERMPS Z8, Z30, Z20
 	VPERMPS Z12, Z30, Z24
@@ -6130,11 +6130,11 @@ q8KernG32MBAVX512VNNI_t2:
 	TESTQ CX, CX
 	JEQ q8KernG32MBAVX512VNNI_t2_tail
 q8KernG32MBAVX512VNNI_t2_loop:
-	// prefetch the weights 8192 bytes ahead in each row
-	PREFETCHT0 8192(SI)
-	PREFETCHT0 8192(SI)(BX*1)
-	PREFETCHT0 8192(SI)(BX*2)
-	PREFETCHT0 8192(SI)(R9*1)
+	// prefetch the weights 16384 bytes ahead in each row
+	PREFETCHT0 16384(SI)
+	PREFETCHT0 16384(SI)(BX*1)
+	PREFETCHT0 16384(SI)(BX*2)
+	PREFETCHT0 16384(SI)(R9*1)
 	// half 0: the low nibbles of each row, and the half's scale (and min) vectors
 	VPANDD 0(SI), Z31, Z16
 	VPBROADCASTQ 0(R8), Z20
@@ -6364,11 +6364,11 @@ q8KernG32MBAVX512VNNI_t3:
 	TESTQ CX, CX
 	JEQ q8KernG32MBAVX512VNNI_t3_tail
 q8KernG32MBAVX512VNNI_t3_loop:
-	// prefetch the weights 8192 bytes ahead in each row
-	PREFETCHT0 8192(SI)
-	PREFETCHT0 8192(SI)(BX*1)
-	PREFETCHT0 8192(SI)(BX*2)
-	PREFETCHT0 8192(SI)(R9*1)
+	// prefetch the weights 16384 bytes ahead in each row
+	PREFETCHT0 16384(SI)
+	PREFETCHT0 16384(SI)(BX*1)
+	PREFETCHT0 16384(SI)(BX*2)
+	PREFETCHT0 16384(SI)(R9*1)
 	// half 0: the low nibbles of each row, and the half's scale (and min) vectors
 	VPANDD 0(SI), Z31, Z16
 	VPBROADCASTQ 0(R8), Z20
@@ -6722,10 +6722,10 @@ q8KernG64AVX512VNNI_t1_window:
 	LEAQ (R13)(AX*1), DI
 	MOVQ R13, AX
 q8KernG64AVX512VNNI_t1_step:
-	PREFETCHT0 8192(SI)
-	PREFETCHT0 8192(SI)(BX*1)
-	PREFETCHT0 8192(SI)(BX*2)
-	PREFETCHT0 8192(SI)(R9*1)
+	PREFETCHT0 16384(SI)
+	PREFETCHT0 16384(SI)(BX*1)
+	PREFETCHT0 16384(SI)(BX*2)
+	PREFETCHT0 16384(SI)(R9*1)
 	VMOVDQU32 0(AX), Z30
 	VPERMPS Z8, Z30, Z20
 	VPERMPS Z9, Z30, Z21
@@ -6814,11 +6814,11 @@ q8KernG64AVX512VNNI_t2:
 	TESTQ CX, CX
 	JEQ q8KernG64AVX512VNNI_t2_tail
 q8KernG64AVX512VNNI_t2_loop:
-	// prefetch the weights 8192 bytes ahead in each row
-	PREFETCHT0 8192(SI)
-	PREFETCHT0 8192(SI)(BX*1)
-	PREFETCHT0 8192(SI)(BX*2)
-	PREFETCHT0 8192(SI)(R9*1)
+	// prefetch the weights 16384 bytes ahead in each row
+	PREFETCHT0 16384(SI)
+	PREFETCHT0 16384(SI)(BX*1)
+	PREFETCHT0 16384(SI)(BX*2)
+	PREFETCHT0 16384(SI)(R9*1)
 	// half 0: the low nibbles of each row, and the half's scale (and min) vectors
 	VPANDD 0(SI), Z31, Z16
 	VPBROADCASTD 0(R8), Y20
@@ -6995,11 +6995,11 @@ q8KernG64AVX512VNNI_t3:
 	TESTQ CX, CX
 	JEQ q8KernG64AVX512VNNI_t3_tail
 q8KernG64AVX512VNNI_t3_loop:
-	// prefetch the weights 8192 bytes ahead in each row
-	PREFETCHT0 8192(SI)
-	PREFETCHT0 8192(SI)(BX*1)
-	PREFETCHT0 8192(SI)(BX*2)
-	PREFETCHT0 8192(SI)(R9*1)
+	// prefetch the weights 16384 bytes ahead in each row
+	PREFETCHT0 16384(SI)
+	PREFETCHT0 16384(SI)(BX*1)
+	PREFETCHT0 16384(SI)(BX*2)
+	PREFETCHT0 16384(SI)(R9*1)
 	// half 0: the low nibbles of each row, and the half's scale (and min) vectors
 	VPANDD 0(SI), Z31, Z16
 	VPBROADCASTD 0(R8), Y20
@@ -7241,11 +7241,11 @@ q8KernG64AVX512VNNI_t4:
 	TESTQ CX, CX
 	JEQ q8KernG64AVX512VNNI_t4_tail
 q8KernG64AVX512VNNI_t4_loop:
-	// prefetch the weights 8192 bytes ahead in each row
-	PREFETCHT0 8192(SI)
-	PREFETCHT0 8192(SI)(BX*1)
-	PREFETCHT0 8192(SI)(BX*2)
-	PREFETCHT0 8192(SI)(R9*1)
+	// prefetch the weights 16384 bytes ahead in each row
+	PREFETCHT0 16384(SI)
+	PREFETCHT0 16384(SI)(BX*1)
+	PREFETCHT0 16384(SI)(BX*2)
+	PREFETCHT0 16384(SI)(R9*1)
 	// half 0: the low nibbles of each row, and the half's scale (and min) vectors
 	VPANDD 0(SI), Z31, Z16
 	VPBROADCASTD 0(R8), Y20
@@ -7601,10 +7601,10 @@ q8KernG64BAVX512VNNI_t1_window:
 	LEAQ (R13)(AX*1), DI
 	MOVQ R13, AX
 q8KernG64BAVX512VNNI_t1_step:
-	PREFETCHT0 8192(SI)
-	PREFETCHT0 8192(SI)(BX*1)
-	PREFETCHT0 8192(SI)(BX*2)
-	PREFETCHT0 8192(SI)(R9*1)
+	PREFETCHT0 16384(SI)
+	PREFETCHT0 16384(SI)(BX*1)
+	PREFETCHT0 16384(SI)(BX*2)
+	PREFETCHT0 16384(SI)(R9*1)
 	VMOVDQU32 0(AX), Z30
 	VPERMPS Z8, Z30, Z20
 	VPERMPS Z9, Z30, Z21
@@ -7693,11 +7693,11 @@ q8KernG64BAVX512VNNI_t2:
 	TESTQ CX, CX
 	JEQ q8KernG64BAVX512VNNI_t2_tail
 q8KernG64BAVX512VNNI_t2_loop:
-	// prefetch the weights 8192 bytes ahead in each row
-	PREFETCHT0 8192(SI)
-	PREFETCHT0 8192(SI)(BX*1)
-	PREFETCHT0 8192(SI)(BX*2)
-	PREFETCHT0 8192(SI)(R9*1)
+	// prefetch the weights 16384 bytes ahead in each row
+	PREFETCHT0 16384(SI)
+	PREFETCHT0 16384(SI)(BX*1)
+	PREFETCHT0 16384(SI)(BX*2)
+	PREFETCHT0 16384(SI)(R9*1)
 	// half 0: the low nibbles of each row, and the half's scale (and min) vectors
 	VPANDD 0(SI), Z31, Z16
 	VPBROADCASTD 0(R8), Z26
@@ -7878,11 +7878,11 @@ q8KernG64BAVX512VNNI_t3:
 	TESTQ CX, CX
 	JEQ q8KernG64BAVX512VNNI_t3_tail
 q8KernG64BAVX512VNNI_t3_loop:
-	// prefetch the weights 8192 bytes ahead in each row
-	PREFETCHT0 8192(SI)
-	PREFETCHT0 8192(SI)(BX*1)
-	PREFETCHT0 8192(SI)(BX*2)
-	PREFETCHT0 8192(SI)(R9*1)
+	// prefetch the weights 16384 bytes ahead in each row
+	PREFETCHT0 16384(SI)
+	PREFETCHT0 16384(SI)(BX*1)
+	PREFETCHT0 16384(SI)(BX*2)
+	PREFETCHT0 16384(SI)(R9*1)
 	// half 0: the low nibbles of each row, and the half's scale (and min) vectors
 	VPANDD 0(SI), Z31, Z16
 	VPBROADCASTD 0(R8), Z26
@@ -8128,11 +8128,11 @@ q8KernG64BAVX512VNNI_t4:
 	TESTQ CX, CX
 	JEQ q8KernG64BAVX512VNNI_t4_tail
 q8KernG64BAVX512VNNI_t4_loop:
-	// prefetch the weights 8192 bytes ahead in each row
-	PREFETCHT0 8192(SI)
-	PREFETCHT0 8192(SI)(BX*1)
-	PREFETCHT0 8192(SI)(BX*2)
-	PREFETCHT0 8192(SI)(R9*1)
+	// prefetch the weights 16384 bytes ahead in each row
+	PREFETCHT0 16384(SI)
+	PREFETCHT0 16384(SI)(BX*1)
+	PREFETCHT0 16384(SI)(BX*2)
+	PREFETCHT0 16384(SI)(R9*1)
 	// half 0: the low nibbles of each row, and the half's scale (and min) vectors
 	VPANDD 0(SI), Z31, Z16
 	VPBROADCASTD 0(R8), Z26
@@ -8496,10 +8496,10 @@ q8KernG64MAVX512VNNI_t1_window:
 	LEAQ (R13)(AX*1), DI
 	MOVQ R13, AX
 q8KernG64MAVX512VNNI_t1_step:
-	PREFETCHT0 8192(SI)
-	PREFETCHT0 8192(SI)(BX*1)
-	PREFETCHT0 8192(SI)(BX*2)
-	PREFETCHT0 8192(SI)(R9*1)
+	PREFETCHT0 16384(SI)
+	PREFETCHT0 16384(SI)(BX*1)
+	PREFETCHT0 16384(SI)(BX*2)
+	PREFETCHT0 16384(SI)(R9*1)
 	VMOVDQU32 0(AX), Z30
 	VPERMPS Z8, Z30, Z20
 	VPERMPS Z12, Z30, Z24
@@ -8597,11 +8597,11 @@ q8KernG64MAVX512VNNI_t2:
 	TESTQ CX, CX
 	JEQ q8KernG64MAVX512VNNI_t2_tail
 q8KernG64MAVX512VNNI_t2_loop:
-	// prefetch the weights 8192 bytes ahead in each row
-	PREFETCHT0 8192(SI)
-	PREFETCHT0 8192(SI)(BX*1)
-	PREFETCHT0 8192(SI)(BX*2)
-	PREFETCHT0 8192(SI)(R9*1)
+	// prefetch the weights 16384 bytes ahead in each row
+	PREFETCHT0 16384(SI)
+	PREFETCHT0 16384(SI)(BX*1)
+	PREFETCHT0 16384(SI)(BX*2)
+	PREFETCHT0 16384(SI)(R9*1)
 	// half 0: the low nibbles of each row, and the half's scale (and min) vectors
 	VPANDD 0(SI), Z31, Z16
 	VPBROADCASTD 0(R8), Y20
@@ -8807,11 +8807,11 @@ q8KernG64MAVX512VNNI_t3:
 	TESTQ CX, CX
 	JEQ q8KernG64MAVX512VNNI_t3_tail
 q8KernG64MAVX512VNNI_t3_loop:
-	// prefetch the weights 8192 bytes ahead in each row
-	PREFETCHT0 8192(SI)
-	PREFETCHT0 8192(SI)(BX*1)
-	PREFETCHT0 8192(SI)(BX*2)
-	PREFETCHT0 8192(SI)(R9*1)
+	// prefetch the weights 16384 bytes ahead in each row
+	PREFETCHT0 16384(SI)
+	PREFETCHT0 16384(SI)(BX*1)
+	PREFETCHT0 16384(SI)(BX*2)
+	PREFETCHT0 16384(SI)(R9*1)
 	// half 0: the low nibbles of each row, and the half's scale (and min) vectors
 	VPANDD 0(SI), Z31, Z16
 	VPBROADCASTD 0(R8), Y20
@@ -9149,10 +9149,10 @@ q8KernG64MBAVX512VNNI_t1_window:
 	LEAQ (R13)(AX*1), DI
 	MOVQ R13, AX
 q8KernG64MBAVX512VNNI_t1_step:
-	PREFETCHT0 8192(SI)
-	PREFETCHT0 8192(SI)(BX*1)
-	PREFETCHT0 8192(SI)(BX*2)
-	PREFETCHT0 8192(SI)(R9*1)
+	PREFETCHT0 16384(SI)
+	PREFETCHT0 16384(SI)(BX*1)
+	PREFETCHT0 16384(SI)(BX*2)
+	PREFETCHT0 16384(SI)(R9*1)
 	VMOVDQU32 0(AX), Z30
 	VPERMPS Z8, Z30, Z20
 	VPERMPS Z12, Z30, Z24
@@ -9250,11 +9250,11 @@ q8KernG64MBAVX512VNNI_t2:
 	TESTQ CX, CX
 	JEQ q8KernG64MBAVX512VNNI_t2_tail
 q8KernG64MBAVX512VNNI_t2_loop:
-	// prefetch the weights 8192 bytes ahead in each row
-	PREFETCHT0 8192(SI)
-	PREFETCHT0 8192(SI)(BX*1)
-	PREFETCHT0 8192(SI)(BX*2)
-	PREFETCHT0 8192(SI)(R9*1)
+	// prefetch the weights 16384 bytes ahead in each row
+	PREFETCHT0 16384(SI)
+	PREFETCHT0 16384(SI)(BX*1)
+	PREFETCHT0 16384(SI)(BX*2)
+	PREFETCHT0 16384(SI)(R9*1)
 	// half 0: the low nibbles of each row, and the half's scale (and min) vectors
 	VPANDD 0(SI), Z31, Z16
 	VPBROADCASTD 0(R8), Z26
@@ -9468,11 +9468,11 @@ q8KernG64MBAVX512VNNI_t3:
 	TESTQ CX, CX
 	JEQ q8KernG64MBAVX512VNNI_t3_tail
 q8KernG64MBAVX512VNNI_t3_loop:
-	// prefetch the weights 8192 bytes ahead in each row
-	PREFETCHT0 8192(SI)
-	PREFETCHT0 8192(SI)(BX*1)
-	PREFETCHT0 8192(SI)(BX*2)
-	PREFETCHT0 8192(SI)(R9*1)
+	// prefetch the weights 16384 bytes ahead in each row
+	PREFETCHT0 16384(SI)
+	PREFETCHT0 16384(SI)(BX*1)
+	PREFETCHT0 16384(SI)(BX*2)
+	PREFETCHT0 16384(SI)(R9*1)
 	// half 0: the low nibbles of each row, and the half's scale (and min) vectors
 	VPANDD 0(SI), Z31, Z16
 	VPBROADCASTD 0(R8), Z26
@@ -9809,10 +9809,10 @@ q8KernG128AVX512VNNI_t1_window:
 	LEAQ (R13)(AX*1), DI
 	MOVQ R13, AX
 q8KernG128AVX512VNNI_t1_step:
-	PREFETCHT0 8192(SI)
-	PREFETCHT0 8192(SI)(BX*1)
-	PREFETCHT0 8192(SI)(BX*2)
-	PREFETCHT0 8192(SI)(R9*1)
+	PREFETCHT0 16384(SI)
+	PREFETCHT0 16384(SI)(BX*1)
+	PREFETCHT0 16384(SI)(BX*2)
+	PREFETCHT0 16384(SI)(R9*1)
 	VMOVDQU32 0(AX), Z30
 	VPERMPS Z8, Z30, Z20
 	VPERMPS Z9, Z30, Z21
@@ -9901,11 +9901,11 @@ q8KernG128AVX512VNNI_t2:
 	TESTQ CX, CX
 	JEQ q8KernG128AVX512VNNI_t2_tail
 q8KernG128AVX512VNNI_t2_loop:
-	// prefetch the weights 8192 bytes ahead in each row
-	PREFETCHT0 8192(SI)
-	PREFETCHT0 8192(SI)(BX*1)
-	PREFETCHT0 8192(SI)(BX*2)
-	PREFETCHT0 8192(SI)(R9*1)
+	// prefetch the weights 16384 bytes ahead in each row
+	PREFETCHT0 16384(SI)
+	PREFETCHT0 16384(SI)(BX*1)
+	PREFETCHT0 16384(SI)(BX*2)
+	PREFETCHT0 16384(SI)(R9*1)
 	// half 0: the low nibbles of each row, and the half's scale (and min) vectors
 	VPANDD 0(SI), Z31, Z16
 	VPBROADCASTW 0(R8), Y20
@@ -10078,11 +10078,11 @@ q8KernG128AVX512VNNI_t3:
 	TESTQ CX, CX
 	JEQ q8KernG128AVX512VNNI_t3_tail
 q8KernG128AVX512VNNI_t3_loop:
-	// prefetch the weights 8192 bytes ahead in each row
-	PREFETCHT0 8192(SI)
-	PREFETCHT0 8192(SI)(BX*1)
-	PREFETCHT0 8192(SI)(BX*2)
-	PREFETCHT0 8192(SI)(R9*1)
+	// prefetch the weights 16384 bytes ahead in each row
+	PREFETCHT0 16384(SI)
+	PREFETCHT0 16384(SI)(BX*1)
+	PREFETCHT0 16384(SI)(BX*2)
+	PREFETCHT0 16384(SI)(R9*1)
 	// half 0: the low nibbles of each row, and the half's scale (and min) vectors
 	VPANDD 0(SI), Z31, Z16
 	VPBROADCASTW 0(R8), Y20
@@ -10320,11 +10320,11 @@ q8KernG128AVX512VNNI_t4:
 	TESTQ CX, CX
 	JEQ q8KernG128AVX512VNNI_t4_tail
 q8KernG128AVX512VNNI_t4_loop:
-	// prefetch the weights 8192 bytes ahead in each row
-	PREFETCHT0 8192(SI)
-	PREFETCHT0 8192(SI)(BX*1)
-	PREFETCHT0 8192(SI)(BX*2)
-	PREFETCHT0 8192(SI)(R9*1)
+	// prefetch the weights 16384 bytes ahead in each row
+	PREFETCHT0 16384(SI)
+	PREFETCHT0 16384(SI)(BX*1)
+	PREFETCHT0 16384(SI)(BX*2)
+	PREFETCHT0 16384(SI)(R9*1)
 	// half 0: the low nibbles of each row, and the half's scale (and min) vectors
 	VPANDD 0(SI), Z31, Z16
 	VPBROADCASTW 0(R8), Y20
@@ -10675,10 +10675,10 @@ q8KernG128BAVX512VNNI_t1_window:
 	LEAQ (R13)(AX*1), DI
 	MOVQ R13, AX
 q8KernG128BAVX512VNNI_t1_step:
-	PREFETCHT0 8192(SI)
-	PREFETCHT0 8192(SI)(BX*1)
-	PREFETCHT0 8192(SI)(BX*2)
-	PREFETCHT0 8192(SI)(R9*1)
+	PREFETCHT0 16384(SI)
+	PREFETCHT0 16384(SI)(BX*1)
+	PREFETCHT0 16384(SI)(BX*2)
+	PREFETCHT0 16384(SI)(R9*1)
 	VMOVDQU32 0(AX), Z30
 	VPERMPS Z8, Z30, Z20
 	VPERMPS Z9, Z30, Z21
@@ -10767,11 +10767,11 @@ q8KernG128BAVX512VNNI_t2:
 	TESTQ CX, CX
 	JEQ q8KernG128BAVX512VNNI_t2_tail
 q8KernG128BAVX512VNNI_t2_loop:
-	// prefetch the weights 8192 bytes ahead in each row
-	PREFETCHT0 8192(SI)
-	PREFETCHT0 8192(SI)(BX*1)
-	PREFETCHT0 8192(SI)(BX*2)
-	PREFETCHT0 8192(SI)(R9*1)
+	// prefetch the weights 16384 bytes ahead in each row
+	PREFETCHT0 16384(SI)
+	PREFETCHT0 16384(SI)(BX*1)
+	PREFETCHT0 16384(SI)(BX*2)
+	PREFETCHT0 16384(SI)(R9*1)
 	// half 0: the low nibbles of each row, and the half's scale (and min) vectors
 	VPANDD 0(SI), Z31, Z16
 	VPBROADCASTW 0(R8), Z20
@@ -10944,11 +10944,11 @@ q8KernG128BAVX512VNNI_t3:
 	TESTQ CX, CX
 	JEQ q8KernG128BAVX512VNNI_t3_tail
 q8KernG128BAVX512VNNI_t3_loop:
-	// prefetch the weights 8192 bytes ahead in each row
-	PREFETCHT0 8192(SI)
-	PREFETCHT0 8192(SI)(BX*1)
-	PREFETCHT0 8192(SI)(BX*2)
-	PREFETCHT0 8192(SI)(R9*1)
+	// prefetch the weights 16384 bytes ahead in each row
+	PREFETCHT0 16384(SI)
+	PREFETCHT0 16384(SI)(BX*1)
+	PREFETCHT0 16384(SI)(BX*2)
+	PREFETCHT0 16384(SI)(R9*1)
 	// half 0: the low nibbles of each row, and the half's scale (and min) vectors
 	VPANDD 0(SI), Z31, Z16
 	VPBROADCASTW 0(R8), Z20
@@ -11186,11 +11186,11 @@ q8KernG128BAVX512VNNI_t4:
 	TESTQ CX, CX
 	JEQ q8KernG128BAVX512VNNI_t4_tail
 q8KernG128BAVX512VNNI_t4_loop:
-	// prefetch the weights 8192 bytes ahead in each row
-	PREFETCHT0 8192(SI)
-	PREFETCHT0 8192(SI)(BX*1)
-	PREFETCHT0 8192(SI)(BX*2)
-	PREFETCHT0 8192(SI)(R9*1)
+	// prefetch the weights 16384 bytes ahead in each row
+	PREFETCHT0 16384(SI)
+	PREFETCHT0 16384(SI)(BX*1)
+	PREFETCHT0 16384(SI)(BX*2)
+	PREFETCHT0 16384(SI)(R9*1)
 	// half 0: the low nibbles of each row, and the half's scale (and min) vectors
 	VPANDD 0(SI), Z31, Z16
 	VPBROADCASTW 0(R8), Z20
@@ -11545,10 +11545,10 @@ q8KernG128MAVX512VNNI_t1_window:
 	LEAQ (R13)(AX*1), DI
 	MOVQ R13, AX
 q8KernG128MAVX512VNNI_t1_step:
-	PREFETCHT0 8192(SI)
-	PREFETCHT0 8192(SI)(BX*1)
-	PREFETCHT0 8192(SI)(BX*2)
-	PREFETCHT0 8192(SI)(R9*1)
+	PREFETCHT0 16384(SI)
+	PREFETCHT0 16384(SI)(BX*1)
+	PREFETCHT0 16384(SI)(BX*2)
+	PREFETCHT0 16384(SI)(R9*1)
 	VMOVDQU32 0(AX), Z30
 	VPERMPS Z8, Z30, Z20
 	VPERMPS Z12, Z30, Z24
@@ -11646,11 +11646,11 @@ q8KernG128MAVX512VNNI_t2:
 	TESTQ CX, CX
 	JEQ q8KernG128MAVX512VNNI_t2_tail
 q8KernG128MAVX512VNNI_t2_loop:
-	// prefetch the weights 8192 bytes ahead in each row
-	PREFETCHT0 8192(SI)
-	PREFETCHT0 8192(SI)(BX*1)
-	PREFETCHT0 8192(SI)(BX*2)
-	PREFETCHT0 8192(SI)(R9*1)
+	// prefetch the weights 16384 bytes ahead in each row
+	PREFETCHT0 16384(SI)
+	PREFETCHT0 16384(SI)(BX*1)
+	PREFETCHT0 16384(SI)(BX*2)
+	PREFETCHT0 16384(SI)(R9*1)
 	// half 0: the low nibbles of each row, and the half's scale (and min) vectors
 	VPANDD 0(SI), Z31, Z16
 	VPBROADCASTW 0(R8), Y20
@@ -11848,11 +11848,11 @@ q8KernG128MAVX512VNNI_t3:
 	TESTQ CX, CX
 	JEQ q8KernG128MAVX512VNNI_t3_tail
 q8KernG128MAVX512VNNI_t3_loop:
-	// prefetch the weights 8192 bytes ahead in each row
-	PREFETCHT0 8192(SI)
-	PREFETCHT0 8192(SI)(BX*1)
-	PREFETCHT0 8192(SI)(BX*2)
-	PREFETCHT0 8192(SI)(R9*1)
+	// prefetch the weights 16384 bytes ahead in each row
+	PREFETCHT0 16384(SI)
+	PREFETCHT0 16384(SI)(BX*1)
+	PREFETCHT0 16384(SI)(BX*2)
+	PREFETCHT0 16384(SI)(R9*1)
 	// half 0: the low nibbles of each row, and the half's scale (and min) vectors
 	VPANDD 0(SI), Z31, Z16
 	VPBROADCASTW 0(R8), Y20
@@ -12181,10 +12181,10 @@ q8KernG128MBAVX512VNNI_t1_window:
 	LEAQ (R13)(AX*1), DI
 	MOVQ R13, AX
 q8KernG128MBAVX512VNNI_t1_step:
-	PREFETCHT0 8192(SI)
-	PREFETCHT0 8192(SI)(BX*1)
-	PREFETCHT0 8192(SI)(BX*2)
-	PREFETCHT0 8192(SI)(R9*1)
+	PREFETCHT0 16384(SI)
+	PREFETCHT0 16384(SI)(BX*1)
+	PREFETCHT0 16384(SI)(BX*2)
+	PREFETCHT0 16384(SI)(R9*1)
 	VMOVDQU32 0(AX), Z30
 	VPERMPS Z8, Z30, Z20
 	VPERMPS Z12, Z30, Z24
@@ -12282,11 +12282,11 @@ q8KernG128MBAVX512VNNI_t2:
 	TESTQ CX, CX
 	JEQ q8KernG128MBAVX512VNNI_t2_tail
 q8KernG128MBAVX512VNNI_t2_loop:
-	// prefetch the weights 8192 bytes ahead in each row
-	PREFETCHT0 8192(SI)
-	PREFETCHT0 8192(SI)(BX*1)
-	PREFETCHT0 8192(SI)(BX*2)
-	PREFETCHT0 8192(SI)(R9*1)
+	// prefetch the weights 16384 bytes ahead in each row
+	PREFETCHT0 16384(SI)
+	PREFETCHT0 16384(SI)(BX*1)
+	PREFETCHT0 16384(SI)(BX*2)
+	PREFETCHT0 16384(SI)(R9*1)
 	// half 0: the low nibbles of each row, and the half's scale (and min) vectors
 	VPANDD 0(SI), Z31, Z16
 	VPBROADCASTW 0(R8), Z20
@@ -12484,11 +12484,11 @@ q8KernG128MBAVX512VNNI_t3:
 	TESTQ CX, CX
 	JEQ q8KernG128MBAVX512VNNI_t3_tail
 q8KernG128MBAVX512VNNI_t3_loop:
-	// prefetch the weights 8192 bytes ahead in each row
-	PREFETCHT0 8192(SI)
-	PREFETCHT0 8192(SI)(BX*1)
-	PREFETCHT0 8192(SI)(BX*2)
-	PREFETCHT0 8192(SI)(R9*1)
+	// prefetch the weights 16384 bytes ahead in each row
+	PREFETCHT0 16384(SI)
+	PREFETCHT0 16384(SI)(BX*1)
+	PREFETCHT0 16384(SI)(BX*2)
+	PREFETCHT0 16384(SI)(R9*1)
 	// half 0: the low nibbles of each row, and the half's scale (and min) vectors
 	VPANDD 0(SI), Z31, Z16
 	VPBROADCASTW 0(R8), Z20
@@ -12770,9 +12770,9 @@ q8KernRowAVXVNNI_t1:
 	TESTQ CX, CX
 	JEQ q8KernRowAVXVNNI_t1_tail
 q8KernRowAVXVNNI_t1_loop:
-	// prefetch the weights 8192 bytes ahead in each row
-	PREFETCHT0 8192(SI)
-	PREFETCHT0 8192(SI)(BX*1)
+	// prefetch the weights 16384 bytes ahead in each row
+	PREFETCHT0 16384(SI)
+	PREFETCHT0 16384(SI)(BX*1)
 	// unit 0: weights of each row as bytes, and their scale (and min) vectors
 	VMOVDQU 0(SI), Y8
 	VPXOR Y15, Y8, Y8
@@ -12816,9 +12816,9 @@ q8KernRowAVXVNNI_t2:
 	TESTQ CX, CX
 	JEQ q8KernRowAVXVNNI_t2_tail
 q8KernRowAVXVNNI_t2_loop:
-	// prefetch the weights 8192 bytes ahead in each row
-	PREFETCHT0 8192(SI)
-	PREFETCHT0 8192(SI)(BX*1)
+	// prefetch the weights 16384 bytes ahead in each row
+	PREFETCHT0 16384(SI)
+	PREFETCHT0 16384(SI)(BX*1)
 	// unit 0: weights of each row as bytes, and their scale (and min) vectors
 	VMOVDQU 0(SI), Y8
 	VPXOR Y15, Y8, Y8
@@ -12904,9 +12904,9 @@ q8KernBlkAVXVNNI_t1:
 	TESTQ CX, CX
 	JEQ q8KernBlkAVXVNNI_t1_tail
 q8KernBlkAVXVNNI_t1_loop:
-	// prefetch the weights 8192 bytes ahead in each row
-	PREFETCHT0 8192(SI)
-	PREFETCHT0 8192(SI)(BX*1)
+	// prefetch the weights 16384 bytes ahead in each row
+	PREFETCHT0 16384(SI)
+	PREFETCHT0 16384(SI)(BX*1)
 	// unit 0: weights of each row as bytes, and their scale (and min) vectors
 	VMOVDQU 0(SI), Y8
 	VPXOR Y15, Y8, Y8
@@ -12955,9 +12955,9 @@ q8KernBlkAVXVNNI_t2:
 	TESTQ CX, CX
 	JEQ q8KernBlkAVXVNNI_t2_tail
 q8KernBlkAVXVNNI_t2_loop:
-	// prefetch the weights 8192 bytes ahead in each row
-	PREFETCHT0 8192(SI)
-	PREFETCHT0 8192(SI)(BX*1)
+	// prefetch the weights 16384 bytes ahead in each row
+	PREFETCHT0 16384(SI)
+	PREFETCHT0 16384(SI)(BX*1)
 	// unit 0: weights of each row as bytes, and their scale (and min) vectors
 	VMOVDQU 0(SI), Y8
 	VPXOR Y15, Y8, Y8
@@ -13048,9 +13048,9 @@ q8KernBlkBAVXVNNI_t1:
 	TESTQ CX, CX
 	JEQ q8KernBlkBAVXVNNI_t1_tail
 q8KernBlkBAVXVNNI_t1_loop:
-	// prefetch the weights 8192 bytes ahead in each row
-	PREFETCHT0 8192(SI)
-	PREFETCHT0 8192(SI)(BX*1)
+	// prefetch the weights 16384 bytes ahead in each row
+	PREFETCHT0 16384(SI)
+	PREFETCHT0 16384(SI)(BX*1)
 	// unit 0: weights of each row as bytes, and their scale (and min) vectors
 	VMOVDQU 0(SI), Y8
 	VPXOR Y15, Y8, Y8
@@ -13099,9 +13099,9 @@ q8KernBlkBAVXVNNI_t2:
 	TESTQ CX, CX
 	JEQ q8KernBlkBAVXVNNI_t2_tail
 q8KernBlkBAVXVNNI_t2_loop:
-	// prefetch the weights 8192 bytes ahead in each row
-	PREFETCHT0 8192(SI)
-	PREFETCHT0 8192(SI)(BX*1)
+	// prefetch the weights 16384 bytes ahead in each row
+	PREFETCHT0 16384(SI)
+	PREFETCHT0 16384(SI)(BX*1)
 	// unit 0: weights of each row as bytes, and their scale (and min) vectors
 	VMOVDQU 0(SI), Y8
 	VPXOR Y15, Y8, Y8
@@ -13192,9 +13192,9 @@ q8KernG32AVXVNNI_t1:
 	TESTQ CX, CX
 	JEQ q8KernG32AVXVNNI_t1_tail
 q8KernG32AVXVNNI_t1_loop:
-	// prefetch the weights 8192 bytes ahead in each row
-	PREFETCHT0 8192(SI)
-	PREFETCHT0 8192(SI)(BX*1)
+	// prefetch the weights 16384 bytes ahead in each row
+	PREFETCHT0 16384(SI)
+	PREFETCHT0 16384(SI)(BX*1)
 	// unit 0: weights of each row as bytes, and their scale (and min) vectors
 	VPAND 0(SI), Y15, Y8
 	VPBROADCASTW 0(R8), X6
@@ -13263,9 +13263,9 @@ q8KernG32AVXVNNI_t2:
 	TESTQ CX, CX
 	JEQ q8KernG32AVXVNNI_t2_tail
 q8KernG32AVXVNNI_t2_loop:
-	// prefetch the weights 8192 bytes ahead in each row
-	PREFETCHT0 8192(SI)
-	PREFETCHT0 8192(SI)(BX*1)
+	// prefetch the weights 16384 bytes ahead in each row
+	PREFETCHT0 16384(SI)
+	PREFETCHT0 16384(SI)(BX*1)
 	// unit 0: weights of each row as bytes, and their scale (and min) vectors
 	VPAND 0(SI), Y15, Y8
 	VPBROADCASTW 0(R8), X6
@@ -13387,9 +13387,9 @@ q8KernG32BAVXVNNI_t1:
 	TESTQ CX, CX
 	JEQ q8KernG32BAVXVNNI_t1_tail
 q8KernG32BAVXVNNI_t1_loop:
-	// prefetch the weights 8192 bytes ahead in each row
-	PREFETCHT0 8192(SI)
-	PREFETCHT0 8192(SI)(BX*1)
+	// prefetch the weights 16384 bytes ahead in each row
+	PREFETCHT0 16384(SI)
+	PREFETCHT0 16384(SI)(BX*1)
 	// unit 0: weights of each row as bytes, and their scale (and min) vectors
 	VPAND 0(SI), Y15, Y8
 	VPBROADCASTW 0(R8), Y6
@@ -13458,9 +13458,9 @@ q8KernG32BAVXVNNI_t2:
 	TESTQ CX, CX
 	JEQ q8KernG32BAVXVNNI_t2_tail
 q8KernG32BAVXVNNI_t2_loop:
-	// prefetch the weights 8192 bytes ahead in each row
-	PREFETCHT0 8192(SI)
-	PREFETCHT0 8192(SI)(BX*1)
+	// prefetch the weights 16384 bytes ahead in each row
+	PREFETCHT0 16384(SI)
+	PREFETCHT0 16384(SI)(BX*1)
 	// unit 0: weights of each row as bytes, and their scale (and min) vectors
 	VPAND 0(SI), Y15, Y8
 	VPBROADCASTW 0(R8), Y6
@@ -13582,9 +13582,9 @@ q8KernG32MAVXVNNI_t1:
 	TESTQ CX, CX
 	JEQ q8KernG32MAVXVNNI_t1_tail
 q8KernG32MAVXVNNI_t1_loop:
-	// prefetch the weights 8192 bytes ahead in each row
-	PREFETCHT0 8192(SI)
-	PREFETCHT0 8192(SI)(BX*1)
+	// prefetch the weights 16384 bytes ahead in each row
+	PREFETCHT0 16384(SI)
+	PREFETCHT0 16384(SI)(BX*1)
 	// unit 0: weights of each row as bytes, and their scale (and min) vectors
 	VPAND 0(SI), Y15, Y8
 	VPBROADCASTW 0(R8), X6
@@ -13666,9 +13666,9 @@ q8KernG32MAVXVNNI_t2:
 	TESTQ CX, CX
 	JEQ q8KernG32MAVXVNNI_t2_tail
 q8KernG32MAVXVNNI_t2_loop:
-	// prefetch the weights 8192 bytes ahead in each row
-	PREFETCHT0 8192(SI)
-	PREFETCHT0 8192(SI)(BX*1)
+	// prefetch the weights 16384 bytes ahead in each row
+	PREFETCHT0 16384(SI)
+	PREFETCHT0 16384(SI)(BX*1)
 	// unit 0: weights of each row as bytes, and their scale (and min) vectors
 	VPAND 0(SI), Y15, Y8
 	VPBROADCASTW 0(R8), X6
@@ -13807,9 +13807,9 @@ q8KernG32MBAVXVNNI_t1:
 	TESTQ CX, CX
 	JEQ q8KernG32MBAVXVNNI_t1_tail
 q8KernG32MBAVXVNNI_t1_loop:
-	// prefetch the weights 8192 bytes ahead in each row
-	PREFETCHT0 8192(SI)
-	PREFETCHT0 8192(SI)(BX*1)
+	// prefetch the weights 16384 bytes ahead in each row
+	PREFETCHT0 16384(SI)
+	PREFETCHT0 16384(SI)(BX*1)
 	// unit 0: weights of each row as bytes, and their scale (and min) vectors
 	VPAND 0(SI), Y15, Y8
 	VPBROADCASTW 0(R8), Y6
@@ -13891,9 +13891,9 @@ q8KernG32MBAVXVNNI_t2:
 	TESTQ CX, CX
 	JEQ q8KernG32MBAVXVNNI_t2_tail
 q8KernG32MBAVXVNNI_t2_loop:
-	// prefetch the weights 8192 bytes ahead in each row
-	PREFETCHT0 8192(SI)
-	PREFETCHT0 8192(SI)(BX*1)
+	// prefetch the weights 16384 bytes ahead in each row
+	PREFETCHT0 16384(SI)
+	PREFETCHT0 16384(SI)(BX*1)
 	// unit 0: weights of each row as bytes, and their scale (and min) vectors
 	VPAND 0(SI), Y15, Y8
 	VPBROADCASTW 0(R8), Y6
@@ -14032,9 +14032,9 @@ q8KernG64AVXVNNI_t1:
 	TESTQ CX, CX
 	JEQ q8KernG64AVXVNNI_t1_tail
 q8KernG64AVXVNNI_t1_loop:
-	// prefetch the weights 8192 bytes ahead in each row
-	PREFETCHT0 8192(SI)
-	PREFETCHT0 8192(SI)(BX*1)
+	// prefetch the weights 16384 bytes ahead in each row
+	PREFETCHT0 16384(SI)
+	PREFETCHT0 16384(SI)(BX*1)
 	// unit 0: weights of each row as bytes, and their scale (and min) vectors
 	VPAND 0(SI), Y15, Y8
 	VPBROADCASTW 0(R8), X6
@@ -14099,9 +14099,9 @@ q8KernG64AVXVNNI_t2:
 	TESTQ CX, CX
 	JEQ q8KernG64AVXVNNI_t2_tail
 q8KernG64AVXVNNI_t2_loop:
-	// prefetch the weights 8192 bytes ahead in each row
-	PREFETCHT0 8192(SI)
-	PREFETCHT0 8192(SI)(BX*1)
+	// prefetch the weights 16384 bytes ahead in each row
+	PREFETCHT0 16384(SI)
+	PREFETCHT0 16384(SI)(BX*1)
 	// unit 0: weights of each row as bytes, and their scale (and min) vectors
 	VPAND 0(SI), Y15, Y8
 	VPBROADCASTW 0(R8), X6
@@ -14219,9 +14219,9 @@ q8KernG64BAVXVNNI_t1:
 	TESTQ CX, CX
 	JEQ q8KernG64BAVXVNNI_t1_tail
 q8KernG64BAVXVNNI_t1_loop:
-	// prefetch the weights 8192 bytes ahead in each row
-	PREFETCHT0 8192(SI)
-	PREFETCHT0 8192(SI)(BX*1)
+	// prefetch the weights 16384 bytes ahead in each row
+	PREFETCHT0 16384(SI)
+	PREFETCHT0 16384(SI)(BX*1)
 	// unit 0: weights of each row as bytes, and their scale (and min) vectors
 	VPAND 0(SI), Y15, Y8
 	VPBROADCASTW 0(R8), Y6
@@ -14286,9 +14286,9 @@ q8KernG64BAVXVNNI_t2:
 	TESTQ CX, CX
 	JEQ q8KernG64BAVXVNNI_t2_tail
 q8KernG64BAVXVNNI_t2_loop:
-	// prefetch the weights 8192 bytes ahead in each row
-	PREFETCHT0 8192(SI)
-	PREFETCHT0 8192(SI)(BX*1)
+	// prefetch the weights 16384 bytes ahead in each row
+	PREFETCHT0 16384(SI)
+	PREFETCHT0 16384(SI)(BX*1)
 	// unit 0: weights of each row as bytes, and their scale (and min) vectors
 	VPAND 0(SI), Y15, Y8
 	VPBROADCASTW 0(R8), Y6
@@ -14406,9 +14406,9 @@ q8KernG64MAVXVNNI_t1:
 	TESTQ CX, CX
 	JEQ q8KernG64MAVXVNNI_t1_tail
 q8KernG64MAVXVNNI_t1_loop:
-	// prefetch the weights 8192 bytes ahead in each row
-	PREFETCHT0 8192(SI)
-	PREFETCHT0 8192(SI)(BX*1)
+	// prefetch the weights 16384 bytes ahead in each row
+	PREFETCHT0 16384(SI)
+	PREFETCHT0 16384(SI)(BX*1)
 	// unit 0: weights of each row as bytes, and their scale (and min) vectors
 	VPAND 0(SI), Y15, Y8
 	VPBROADCASTW 0(R8), X6
@@ -14482,9 +14482,9 @@ q8KernG64MAVXVNNI_t2:
 	TESTQ CX, CX
 	JEQ q8KernG64MAVXVNNI_t2_tail
 q8KernG64MAVXVNNI_t2_loop:
-	// prefetch the weights 8192 bytes ahead in each row
-	PREFETCHT0 8192(SI)
-	PREFETCHT0 8192(SI)(BX*1)
+	// prefetch the weights 16384 bytes ahead in each row
+	PREFETCHT0 16384(SI)
+	PREFETCHT0 16384(SI)(BX*1)
 	// unit 0: weights of each row as bytes, and their scale (and min) vectors
 	VPAND 0(SI), Y15, Y8
 	VPBROADCASTW 0(R8), X6
@@ -14615,9 +14615,9 @@ q8KernG64MBAVXVNNI_t1:
 	TESTQ CX, CX
 	JEQ q8KernG64MBAVXVNNI_t1_tail
 q8KernG64MBAVXVNNI_t1_loop:
-	// prefetch the weights 8192 bytes ahead in each row
-	PREFETCHT0 8192(SI)
-	PREFETCHT0 8192(SI)(BX*1)
+	// prefetch the weights 16384 bytes ahead in each row
+	PREFETCHT0 16384(SI)
+	PREFETCHT0 16384(SI)(BX*1)
 	// unit 0: weights of each row as bytes, and their scale (and min) vectors
 	VPAND 0(SI), Y15, Y8
 	VPBROADCASTW 0(R8), Y6
@@ -14691,9 +14691,9 @@ q8KernG64MBAVXVNNI_t2:
 	TESTQ CX, CX
 	JEQ q8KernG64MBAVXVNNI_t2_tail
 q8KernG64MBAVXVNNI_t2_loop:
-	// prefetch the weights 8192 bytes ahead in each row
-	PREFETCHT0 8192(SI)
-	PREFETCHT0 8192(SI)(BX*1)
+	// prefetch the weights 16384 bytes ahead in each row
+	PREFETCHT0 16384(SI)
+	PREFETCHT0 16384(SI)(BX*1)
 	// unit 0: weights of each row as bytes, and their scale (and min) vectors
 	VPAND 0(SI), Y15, Y8
 	VPBROADCASTW 0(R8), Y6
@@ -14824,9 +14824,9 @@ q8KernG128AVXVNNI_t1:
 	TESTQ CX, CX
 	JEQ q8KernG128AVXVNNI_t1_tail
 q8KernG128AVXVNNI_t1_loop:
-	// prefetch the weights 8192 bytes ahead in each row
-	PREFETCHT0 8192(SI)
-	PREFETCHT0 8192(SI)(BX*1)
+	// prefetch the weights 16384 bytes ahead in each row
+	PREFETCHT0 16384(SI)
+	PREFETCHT0 16384(SI)(BX*1)
 	// unit 0: weights of each row as bytes, and their scale (and min) vectors
 	VPAND 0(SI), Y15, Y8
 	VPBROADCASTW 0(R8), X6
@@ -14923,9 +14923,9 @@ q8KernG128AVXVNNI_t2:
 	TESTQ CX, CX
 	JEQ q8KernG128AVXVNNI_t2_tail
 q8KernG128AVXVNNI_t2_loop:
-	// prefetch the weights 8192 bytes ahead in each row
-	PREFETCHT0 8192(SI)
-	PREFETCHT0 8192(SI)(BX*1)
+	// prefetch the weights 16384 bytes ahead in each row
+	PREFETCHT0 16384(SI)
+	PREFETCHT0 16384(SI)(BX*1)
 	// unit 0: weights of each row as bytes, and their scale (and min) vectors
 	VPAND 0(SI), Y15, Y8
 	VPBROADCASTW 0(R8), X6
@@ -15097,9 +15097,9 @@ q8KernG128BAVXVNNI_t1:
 	TESTQ CX, CX
 	JEQ q8KernG128BAVXVNNI_t1_tail
 q8KernG128BAVXVNNI_t1_loop:
-	// prefetch the weights 8192 bytes ahead in each row
-	PREFETCHT0 8192(SI)
-	PREFETCHT0 8192(SI)(BX*1)
+	// prefetch the weights 16384 bytes ahead in each row
+	PREFETCHT0 16384(SI)
+	PREFETCHT0 16384(SI)(BX*1)
 	// unit 0: weights of each row as bytes, and their scale (and min) vectors
 	VPAND 0(SI), Y15, Y8
 	VPBROADCASTW 0(R8), Y6
@@ -15196,9 +15196,9 @@ q8KernG128BAVXVNNI_t2:
 	TESTQ CX, CX
 	JEQ q8KernG128BAVXVNNI_t2_tail
 q8KernG128BAVXVNNI_t2_loop:
-	// prefetch the weights 8192 bytes ahead in each row
-	PREFETCHT0 8192(SI)
-	PREFETCHT0 8192(SI)(BX*1)
+	// prefetch the weights 16384 bytes ahead in each row
+	PREFETCHT0 16384(SI)
+	PREFETCHT0 16384(SI)(BX*1)
 	// unit 0: weights of each row as bytes, and their scale (and min) vectors
 	VPAND 0(SI), Y15, Y8
 	VPBROADCASTW 0(R8), Y6
@@ -15370,9 +15370,9 @@ q8KernG128MAVXVNNI_t1:
 	TESTQ CX, CX
 	JEQ q8KernG128MAVXVNNI_t1_tail
 q8KernG128MAVXVNNI_t1_loop:
-	// prefetch the weights 8192 bytes ahead in each row
-	PREFETCHT0 8192(SI)
-	PREFETCHT0 8192(SI)(BX*1)
+	// prefetch the weights 16384 bytes ahead in each row
+	PREFETCHT0 16384(SI)
+	PREFETCHT0 16384(SI)(BX*1)
 	// unit 0: weights of each row as bytes, and their scale (and min) vectors
 	VPAND 0(SI), Y15, Y8
 	VPBROADCASTW 0(R8), X6
@@ -15482,9 +15482,9 @@ q8KernG128MAVXVNNI_t2:
 	TESTQ CX, CX
 	JEQ q8KernG128MAVXVNNI_t2_tail
 q8KernG128MAVXVNNI_t2_loop:
-	// prefetch the weights 8192 bytes ahead in each row
-	PREFETCHT0 8192(SI)
-	PREFETCHT0 8192(SI)(BX*1)
+	// prefetch the weights 16384 bytes ahead in each row
+	PREFETCHT0 16384(SI)
+	PREFETCHT0 16384(SI)(BX*1)
 	// unit 0: weights of each row as bytes, and their scale (and min) vectors
 	VPAND 0(SI), Y15, Y8
 	VPBROADCASTW 0(R8), X6
@@ -15677,9 +15677,9 @@ q8KernG128MBAVXVNNI_t1:
 	TESTQ CX, CX
 	JEQ q8KernG128MBAVXVNNI_t1_tail
 q8KernG128MBAVXVNNI_t1_loop:
-	// prefetch the weights 8192 bytes ahead in each row
-	PREFETCHT0 8192(SI)
-	PREFETCHT0 8192(SI)(BX*1)
+	// prefetch the weights 16384 bytes ahead in each row
+	PREFETCHT0 16384(SI)
+	PREFETCHT0 16384(SI)(BX*1)
 	// unit 0: weights of each row as bytes, and their scale (and min) vectors
 	VPAND 0(SI), Y15, Y8
 	VPBROADCASTW 0(R8), Y6
@@ -15789,9 +15789,9 @@ q8KernG128MBAVXVNNI_t2:
 	TESTQ CX, CX
 	JEQ q8KernG128MBAVXVNNI_t2_tail
 q8KernG128MBAVXVNNI_t2_loop:
-	// prefetch the weights 8192 bytes ahead in each row
-	PREFETCHT0 8192(SI)
-	PREFETCHT0 8192(SI)(BX*1)
+	// prefetch the weights 16384 bytes ahead in each row
+	PREFETCHT0 16384(SI)
+	PREFETCHT0 16384(SI)(BX*1)
 	// unit 0: weights of each row as bytes, and their scale (and min) vectors
 	VPAND 0(SI), Y15, Y8
 	VPBROADCASTW 0(R8), Y6
@@ -15984,9 +15984,9 @@ q8KernRowAVX2_t1:
 	TESTQ CX, CX
 	JEQ q8KernRowAVX2_t1_tail
 q8KernRowAVX2_t1_loop:
-	// prefetch the weights 8192 bytes ahead in each row
-	PREFETCHT0 8192(SI)
-	PREFETCHT0 8192(SI)(BX*1)
+	// prefetch the weights 16384 bytes ahead in each row
+	PREFETCHT0 16384(SI)
+	PREFETCHT0 16384(SI)(BX*1)
 	// unit 0: weights of each row as bytes, and their scale (and min) vectors
 	VMOVDQU 0(SI), Y8
 	VMOVDQU 0(SI)(BX*1), Y9
@@ -16031,9 +16031,9 @@ q8KernRowAVX2_t2:
 	TESTQ CX, CX
 	JEQ q8KernRowAVX2_t2_tail
 q8KernRowAVX2_t2_loop:
-	// prefetch the weights 8192 bytes ahead in each row
-	PREFETCHT0 8192(SI)
-	PREFETCHT0 8192(SI)(BX*1)
+	// prefetch the weights 16384 bytes ahead in each row
+	PREFETCHT0 16384(SI)
+	PREFETCHT0 16384(SI)(BX*1)
 	// unit 0: weights of each row as bytes, and their scale (and min) vectors
 	VMOVDQU 0(SI), Y8
 	VMOVDQU 0(SI)(BX*1), Y9
@@ -16123,9 +16123,9 @@ q8KernBlkAVX2_t1:
 	TESTQ CX, CX
 	JEQ q8KernBlkAVX2_t1_tail
 q8KernBlkAVX2_t1_loop:
-	// prefetch the weights 8192 bytes ahead in each row
-	PREFETCHT0 8192(SI)
-	PREFETCHT0 8192(SI)(BX*1)
+	// prefetch the weights 16384 bytes ahead in each row
+	PREFETCHT0 16384(SI)
+	PREFETCHT0 16384(SI)(BX*1)
 	// unit 0: weights of each row as bytes, and their scale (and min) vectors
 	VMOVDQU 0(SI), Y8
 	VPBROADCASTW 0(R8), X6
@@ -16175,9 +16175,9 @@ q8KernBlkAVX2_t2:
 	TESTQ CX, CX
 	JEQ q8KernBlkAVX2_t2_tail
 q8KernBlkAVX2_t2_loop:
-	// prefetch the weights 8192 bytes ahead in each row
-	PREFETCHT0 8192(SI)
-	PREFETCHT0 8192(SI)(BX*1)
+	// prefetch the weights 16384 bytes ahead in each row
+	PREFETCHT0 16384(SI)
+	PREFETCHT0 16384(SI)(BX*1)
 	// unit 0: weights of each row as bytes, and their scale (and min) vectors
 	VMOVDQU 0(SI), Y8
 	VPBROADCASTW 0(R8), X6
@@ -16272,9 +16272,9 @@ q8KernBlkBAVX2_t1:
 	TESTQ CX, CX
 	JEQ q8KernBlkBAVX2_t1_tail
 q8KernBlkBAVX2_t1_loop:
-	// prefetch the weights 8192 bytes ahead in each row
-	PREFETCHT0 8192(SI)
-	PREFETCHT0 8192(SI)(BX*1)
+	// prefetch the weights 16384 bytes ahead in each row
+	PREFETCHT0 16384(SI)
+	PREFETCHT0 16384(SI)(BX*1)
 	// unit 0: weights of each row as bytes, and their scale (and min) vectors
 	VMOVDQU 0(SI), Y8
 	VPBROADCASTW 0(R8), Y6
@@ -16324,9 +16324,9 @@ q8KernBlkBAVX2_t2:
 	TESTQ CX, CX
 	JEQ q8KernBlkBAVX2_t2_tail
 q8KernBlkBAVX2_t2_loop:
-	// prefetch the weights 8192 bytes ahead in each row
-	PREFETCHT0 8192(SI)
-	PREFETCHT0 8192(SI)(BX*1)
+	// prefetch the weights 16384 bytes ahead in each row
+	PREFETCHT0 16384(SI)
+	PREFETCHT0 16384(SI)(BX*1)
 	// unit 0: weights of each row as bytes, and their scale (and min) vectors
 	VMOVDQU 0(SI), Y8
 	VPBROADCASTW 0(R8), Y6
@@ -16424,9 +16424,9 @@ q8KernG32AVX2_t1:
 	TESTQ CX, CX
 	JEQ q8KernG32AVX2_t1_tail
 q8KernG32AVX2_t1_loop:
-	// prefetch the weights 8192 bytes ahead in each row
-	PREFETCHT0 8192(SI)
-	PREFETCHT0 8192(SI)(BX*1)
+	// prefetch the weights 16384 bytes ahead in each row
+	PREFETCHT0 16384(SI)
+	PREFETCHT0 16384(SI)(BX*1)
 	// unit 0: weights of each row as bytes, and their scale (and min) vectors
 	VPAND 0(SI), Y15, Y8
 	VPBROADCASTW 0(R8), X6
@@ -16499,9 +16499,9 @@ q8KernG32AVX2_t2:
 	TESTQ CX, CX
 	JEQ q8KernG32AVX2_t2_tail
 q8KernG32AVX2_t2_loop:
-	// prefetch the weights 8192 bytes ahead in each row
-	PREFETCHT0 8192(SI)
-	PREFETCHT0 8192(SI)(BX*1)
+	// prefetch the weights 16384 bytes ahead in each row
+	PREFETCHT0 16384(SI)
+	PREFETCHT0 16384(SI)(BX*1)
 	// unit 0: weights of each row as bytes, and their scale (and min) vectors
 	VPAND 0(SI), Y15, Y8
 	VPBROADCASTW 0(R8), X6
@@ -16634,9 +16634,9 @@ q8KernG32BAVX2_t1:
 	TESTQ CX, CX
 	JEQ q8KernG32BAVX2_t1_tail
 q8KernG32BAVX2_t1_loop:
-	// prefetch the weights 8192 bytes ahead in each row
-	PREFETCHT0 8192(SI)
-	PREFETCHT0 8192(SI)(BX*1)
+	// prefetch the weights 16384 bytes ahead in each row
+	PREFETCHT0 16384(SI)
+	PREFETCHT0 16384(SI)(BX*1)
 	// unit 0: weights of each row as bytes, and their scale (and min) vectors
 	VPAND 0(SI), Y15, Y8
 	VPBROADCASTW 0(R8), Y6
@@ -16709,9 +16709,9 @@ q8KernG32BAVX2_t2:
 	TESTQ CX, CX
 	JEQ q8KernG32BAVX2_t2_tail
 q8KernG32BAVX2_t2_loop:
-	// prefetch the weights 8192 bytes ahead in each row
-	PREFETCHT0 8192(SI)
-	PREFETCHT0 8192(SI)(BX*1)
+	// prefetch the weights 16384 bytes ahead in each row
+	PREFETCHT0 16384(SI)
+	PREFETCHT0 16384(SI)(BX*1)
 	// unit 0: weights of each row as bytes, and their scale (and min) vectors
 	VPAND 0(SI), Y15, Y8
 	VPBROADCASTW 0(R8), Y6
@@ -16844,9 +16844,9 @@ q8KernG32MAVX2_t1:
 	TESTQ CX, CX
 	JEQ q8KernG32MAVX2_t1_tail
 q8KernG32MAVX2_t1_loop:
-	// prefetch the weights 8192 bytes ahead in each row
-	PREFETCHT0 8192(SI)
-	PREFETCHT0 8192(SI)(BX*1)
+	// prefetch the weights 16384 bytes ahead in each row
+	PREFETCHT0 16384(SI)
+	PREFETCHT0 16384(SI)(BX*1)
 	// unit 0: weights of each row as bytes, and their scale (and min) vectors
 	VPAND 0(SI), Y15, Y8
 	VPBROADCASTW 0(R8), X6
@@ -16932,9 +16932,9 @@ q8KernG32MAVX2_t2:
 	TESTQ CX, CX
 	JEQ q8KernG32MAVX2_t2_tail
 q8KernG32MAVX2_t2_loop:
-	// prefetch the weights 8192 bytes ahead in each row
-	PREFETCHT0 8192(SI)
-	PREFETCHT0 8192(SI)(BX*1)
+	// prefetch the weights 16384 bytes ahead in each row
+	PREFETCHT0 16384(SI)
+	PREFETCHT0 16384(SI)(BX*1)
 	// unit 0: weights of each row as bytes, and their scale (and min) vectors
 	VPAND 0(SI), Y15, Y8
 	VPBROADCASTW 0(R8), X6
@@ -17084,9 +17084,9 @@ q8KernG32MBAVX2_t1:
 	TESTQ CX, CX
 	JEQ q8KernG32MBAVX2_t1_tail
 q8KernG32MBAVX2_t1_loop:
-	// prefetch the weights 8192 bytes ahead in each row
-	PREFETCHT0 8192(SI)
-	PREFETCHT0 8192(SI)(BX*1)
+	// prefetch the weights 16384 bytes ahead in each row
+	PREFETCHT0 16384(SI)
+	PREFETCHT0 16384(SI)(BX*1)
 	// unit 0: weights of each row as bytes, and their scale (and min) vectors
 	VPAND 0(SI), Y15, Y8
 	VPBROADCASTW 0(R8), Y6
@@ -17172,9 +17172,9 @@ q8KernG32MBAVX2_t2:
 	TESTQ CX, CX
 	JEQ q8KernG32MBAVX2_t2_tail
 q8KernG32MBAVX2_t2_loop:
-	// prefetch the weights 8192 bytes ahead in each row
-	PREFETCHT0 8192(SI)
-	PREFETCHT0 8192(SI)(BX*1)
+	// prefetch the weights 16384 bytes ahead in each row
+	PREFETCHT0 16384(SI)
+	PREFETCHT0 16384(SI)(BX*1)
 	// unit 0: weights of each row as bytes, and their scale (and min) vectors
 	VPAND 0(SI), Y15, Y8
 	VPBROADCASTW 0(R8), Y6
@@ -17324,9 +17324,9 @@ q8KernG64AVX2_t1:
 	TESTQ CX, CX
 	JEQ q8KernG64AVX2_t1_tail
 q8KernG64AVX2_t1_loop:
-	// prefetch the weights 8192 bytes ahead in each row
-	PREFETCHT0 8192(SI)
-	PREFETCHT0 8192(SI)(BX*1)
+	// prefetch the weights 16384 bytes ahead in each row
+	PREFETCHT0 16384(SI)
+	PREFETCHT0 16384(SI)(BX*1)
 	// unit 0: weights of each row as bytes, and their scale (and min) vectors
 	VPAND 0(SI), Y15, Y8
 	VPBROADCASTW 0(R8), X6
@@ -17395,9 +17395,9 @@ q8KernG64AVX2_t2:
 	TESTQ CX, CX
 	JEQ q8KernG64AVX2_t2_tail
 q8KernG64AVX2_t2_loop:
-	// prefetch the weights 8192 bytes ahead in each row
-	PREFETCHT0 8192(SI)
-	PREFETCHT0 8192(SI)(BX*1)
+	// prefetch the weights 16384 bytes ahead in each row
+	PREFETCHT0 16384(SI)
+	PREFETCHT0 16384(SI)(BX*1)
 	// unit 0: weights of each row as bytes, and their scale (and min) vectors
 	VPAND 0(SI), Y15, Y8
 	VPBROADCASTW 0(R8), X6
@@ -17526,9 +17526,9 @@ q8KernG64BAVX2_t1:
 	TESTQ CX, CX
 	JEQ q8KernG64BAVX2_t1_tail
 q8KernG64BAVX2_t1_loop:
-	// prefetch the weights 8192 bytes ahead in each row
-	PREFETCHT0 8192(SI)
-	PREFETCHT0 8192(SI)(BX*1)
+	// prefetch the weights 16384 bytes ahead in each row
+	PREFETCHT0 16384(SI)
+	PREFETCHT0 16384(SI)(BX*1)
 	// unit 0: weights of each row as bytes, and their scale (and min) vectors
 	VPAND 0(SI), Y15, Y8
 	VPBROADCASTW 0(R8), Y6
@@ -17597,9 +17597,9 @@ q8KernG64BAVX2_t2:
 	TESTQ CX, CX
 	JEQ q8KernG64BAVX2_t2_tail
 q8KernG64BAVX2_t2_loop:
-	// prefetch the weights 8192 bytes ahead in each row
-	PREFETCHT0 8192(SI)
-	PREFETCHT0 8192(SI)(BX*1)
+	// prefetch the weights 16384 bytes ahead in each row
+	PREFETCHT0 16384(SI)
+	PREFETCHT0 16384(SI)(BX*1)
 	// unit 0: weights of each row as bytes, and their scale (and min) vectors
 	VPAND 0(SI), Y15, Y8
 	VPBROADCASTW 0(R8), Y6
@@ -17728,9 +17728,9 @@ q8KernG64MAVX2_t1:
 	TESTQ CX, CX
 	JEQ q8KernG64MAVX2_t1_tail
 q8KernG64MAVX2_t1_loop:
-	// prefetch the weights 8192 bytes ahead in each row
-	PREFETCHT0 8192(SI)
-	PREFETCHT0 8192(SI)(BX*1)
+	// prefetch the weights 16384 bytes ahead in each row
+	PREFETCHT0 16384(SI)
+	PREFETCHT0 16384(SI)(BX*1)
 	// unit 0: weights of each row as bytes, and their scale (and min) vectors
 	VPAND 0(SI), Y15, Y8
 	VPBROADCASTW 0(R8), X6
@@ -17808,9 +17808,9 @@ q8KernG64MAVX2_t2:
 	TESTQ CX, CX
 	JEQ q8KernG64MAVX2_t2_tail
 q8KernG64MAVX2_t2_loop:
-	// prefetch the weights 8192 bytes ahead in each row
-	PREFETCHT0 8192(SI)
-	PREFETCHT0 8192(SI)(BX*1)
+	// prefetch the weights 16384 bytes ahead in each row
+	PREFETCHT0 16384(SI)
+	PREFETCHT0 16384(SI)(BX*1)
 	// unit 0: weights of each row as bytes, and their scale (and min) vectors
 	VPAND 0(SI), Y15, Y8
 	VPBROADCASTW 0(R8), X6
@@ -17952,9 +17952,9 @@ q8KernG64MBAVX2_t1:
 	TESTQ CX, CX
 	JEQ q8KernG64MBAVX2_t1_tail
 q8KernG64MBAVX2_t1_loop:
-	// prefetch the weights 8192 bytes ahead in each row
-	PREFETCHT0 8192(SI)
-	PREFETCHT0 8192(SI)(BX*1)
+	// prefetch the weights 16384 bytes ahead in each row
+	PREFETCHT0 16384(SI)
+	PREFETCHT0 16384(SI)(BX*1)
 	// unit 0: weights of each row as bytes, and their scale (and min) vectors
 	VPAND 0(SI), Y15, Y8
 	VPBROADCASTW 0(R8), Y6
@@ -18032,9 +18032,9 @@ q8KernG64MBAVX2_t2:
 	TESTQ CX, CX
 	JEQ q8KernG64MBAVX2_t2_tail
 q8KernG64MBAVX2_t2_loop:
-	// prefetch the weights 8192 bytes ahead in each row
-	PREFETCHT0 8192(SI)
-	PREFETCHT0 8192(SI)(BX*1)
+	// prefetch the weights 16384 bytes ahead in each row
+	PREFETCHT0 16384(SI)
+	PREFETCHT0 16384(SI)(BX*1)
 	// unit 0: weights of each row as bytes, and their scale (and min) vectors
 	VPAND 0(SI), Y15, Y8
 	VPBROADCASTW 0(R8), Y6
@@ -18176,9 +18176,9 @@ q8KernG128AVX2_t1:
 	TESTQ CX, CX
 	JEQ q8KernG128AVX2_t1_tail
 q8KernG128AVX2_t1_loop:
-	// prefetch the weights 8192 bytes ahead in each row
-	PREFETCHT0 8192(SI)
-	PREFETCHT0 8192(SI)(BX*1)
+	// prefetch the weights 16384 bytes ahead in each row
+	PREFETCHT0 16384(SI)
+	PREFETCHT0 16384(SI)(BX*1)
 	// unit 0: weights of each row as bytes, and their scale (and min) vectors
 	VPAND 0(SI), Y15, Y8
 	VPBROADCASTW 0(R8), X6
@@ -18283,9 +18283,9 @@ q8KernG128AVX2_t2:
 	TESTQ CX, CX
 	JEQ q8KernG128AVX2_t2_tail
 q8KernG128AVX2_t2_loop:
-	// prefetch the weights 8192 bytes ahead in each row
-	PREFETCHT0 8192(SI)
-	PREFETCHT0 8192(SI)(BX*1)
+	// prefetch the weights 16384 bytes ahead in each row
+	PREFETCHT0 16384(SI)
+	PREFETCHT0 16384(SI)(BX*1)
 	// unit 0: weights of each row as bytes, and their scale (and min) vectors
 	VPAND 0(SI), Y15, Y8
 	VPBROADCASTW 0(R8), X6
@@ -18476,9 +18476,9 @@ q8KernG128BAVX2_t1:
 	TESTQ CX, CX
 	JEQ q8KernG128BAVX2_t1_tail
 q8KernG128BAVX2_t1_loop:
-	// prefetch the weights 8192 bytes ahead in each row
-	PREFETCHT0 8192(SI)
-	PREFETCHT0 8192(SI)(BX*1)
+	// prefetch the weights 16384 bytes ahead in each row
+	PREFETCHT0 16384(SI)
+	PREFETCHT0 16384(SI)(BX*1)
 	// unit 0: weights of each row as bytes, and their scale (and min) vectors
 	VPAND 0(SI), Y15, Y8
 	VPBROADCASTW 0(R8), Y6
@@ -18583,9 +18583,9 @@ q8KernG128BAVX2_t2:
 	TESTQ CX, CX
 	JEQ q8KernG128BAVX2_t2_tail
 q8KernG128BAVX2_t2_loop:
-	// prefetch the weights 8192 bytes ahead in each row
-	PREFETCHT0 8192(SI)
-	PREFETCHT0 8192(SI)(BX*1)
+	// prefetch the weights 16384 bytes ahead in each row
+	PREFETCHT0 16384(SI)
+	PREFETCHT0 16384(SI)(BX*1)
 	// unit 0: weights of each row as bytes, and their scale (and min) vectors
 	VPAND 0(SI), Y15, Y8
 	VPBROADCASTW 0(R8), Y6
@@ -18776,9 +18776,9 @@ q8KernG128MAVX2_t1:
 	TESTQ CX, CX
 	JEQ q8KernG128MAVX2_t1_tail
 q8KernG128MAVX2_t1_loop:
-	// prefetch the weights 8192 bytes ahead in each row
-	PREFETCHT0 8192(SI)
-	PREFETCHT0 8192(SI)(BX*1)
+	// prefetch the weights 16384 bytes ahead in each row
+	PREFETCHT0 16384(SI)
+	PREFETCHT0 16384(SI)(BX*1)
 	// unit 0: weights of each row as bytes, and their scale (and min) vectors
 	VPAND 0(SI), Y15, Y8
 	VPBROADCASTW 0(R8), X6
@@ -18896,9 +18896,9 @@ q8KernG128MAVX2_t2:
 	TESTQ CX, CX
 	JEQ q8KernG128MAVX2_t2_tail
 q8KernG128MAVX2_t2_loop:
-	// prefetch the weights 8192 bytes ahead in each row
-	PREFETCHT0 8192(SI)
-	PREFETCHT0 8192(SI)(BX*1)
+	// prefetch the weights 16384 bytes ahead in each row
+	PREFETCHT0 16384(SI)
+	PREFETCHT0 16384(SI)(BX*1)
 	// unit 0: weights of each row as bytes, and their scale (and min) vectors
 	VPAND 0(SI), Y15, Y8
 	VPBROADCASTW 0(R8), X6
@@ -19110,9 +19110,9 @@ q8KernG128MBAVX2_t1:
 	TESTQ CX, CX
 	JEQ q8KernG128MBAVX2_t1_tail
 q8KernG128MBAVX2_t1_loop:
-	// prefetch the weights 8192 bytes ahead in each row
-	PREFETCHT0 8192(SI)
-	PREFETCHT0 8192(SI)(BX*1)
+	// prefetch the weights 16384 bytes ahead in each row
+	PREFETCHT0 16384(SI)
+	PREFETCHT0 16384(SI)(BX*1)
 	// unit 0: weights of each row as bytes, and their scale (and min) vectors
 	VPAND 0(SI), Y15, Y8
 	VPBROADCASTW 0(R8), Y6
@@ -19230,9 +19230,9 @@ q8KernG128MBAVX2_t2:
 	TESTQ CX, CX
 	JEQ q8KernG128MBAVX2_t2_tail
 q8KernG128MBAVX2_t2_loop:
-	// prefetch the weights 8192 bytes ahead in each row
-	PREFETCHT0 8192(SI)
-	PREFETCHT0 8192(SI)(BX*1)
+	// prefetch the weights 16384 bytes ahead in each row
+	PREFETCHT0 16384(SI)
+	PREFETCHT0 16384(SI)(BX*1)
 	// unit 0: weights of each row as bytes, and their scale (and min) vectors
 	VPAND 0(SI), Y15, Y8
 	VPBROADCASTW 0(R8), Y6

@@ -105,8 +105,12 @@ const (
 )
 
 // prefetch is how far ahead (bytes) each step prefetches its rows' weights
-// (0: no prefetch instructions).
-const prefetch = 8192
+// (0: no prefetch instructions). Rows shorter than a page are read a page
+// apart (kernels/q8.go), R = 4 per call, so 16 KB on is the same rows of the
+// next group of calls; at 8 KB the prefetches fell on rows the same call
+// was reading. Decode with q8b32 weights, three interleaved runs per binary:
+// m300 201–210 → 221–246 tok/s, b2 25.3–26.0 → 27.0–27.6 (32 KB: no better).
+const prefetch = 16384
 
 // gen accumulates assembly text.
 type gen struct{ b strings.Builder }
