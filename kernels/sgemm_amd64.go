@@ -114,6 +114,12 @@ func sgemm(transA, transB bool, m, n, k int, a []float32, lda int, b []float32, 
 // packStrided writes the panel dst[p*width + l] = src[base + l*ls + p*ps] for
 // p < kc, l < lanes, and 0 for lanes ≤ l < width.
 func packStrided(buf *sgemmBuf, dst, src []float32, base, ls, ps, lanes, width, kc int, gather bool) {
+	if gather && lanes == 32 && width == 32 && ps == 1 && kc%16 == 0 && usePackTrans {
+		// 32 whole rows (Q·Kᵀ's K): transposed in registers, as the
+		// weight panels are (packBGather)
+		packTransDAVX512(&dst[0], unsafe.Pointer(&src[base]), 4*ls, kc, 4*width)
+		return
+	}
 	if gather {
 		for l := range lanes {
 			buf.idx[l] = int32(4 * l * ls)
