@@ -69,6 +69,9 @@ func packTransDAVX512(dst *float32, src unsafe.Pointer, ld, n, dstride int)
 func packTransBF16AVX512(dst *float32, src unsafe.Pointer, ld, n, dstride int)
 
 //go:noescape
+func packTrans14DAVX512(dst *float32, src unsafe.Pointer, ld, n, dstride int)
+
+//go:noescape
 func packGatherF16AVX512(dst *float32, src unsafe.Pointer, idx *[32]int32, n, kstep, dstride int, gmask, smask uint32)
 
 //go:noescape
@@ -234,7 +237,8 @@ func (j *mmJob) packA(lo, hi int) {
 	}
 }
 
-// packAGather is packA for one panel with AVX-512 gathers.
+// packAGather is packA for one panel with AVX-512 gathers, or in-register
+// transposes for a whole panel (packTrans14DAVX512).
 func packAGather(j *mmJob, p int) {
 	var idx [32]int32
 	esz, src, kn := 4, unsafe.Pointer(unsafe.SliceData(j.x)), j.in
@@ -245,6 +249,10 @@ func packAGather(j *mmJob, p int) {
 		idx[i] = int32(i * j.in * esz)
 	}
 	rows := min(gemmMR, j.T-p*gemmMR)
+	if rows == gemmMR && kn%16 == 0 && usePackTrans {
+		packTrans14DAVX512(&j.a[p*kn*gemmMR], unsafe.Add(src, p*gemmMR*j.in*esz), j.in*esz, kn, gemmMR*4)
+		return
+	}
 	packGatherDAVX512(&j.a[p*kn*gemmMR], unsafe.Add(src, p*gemmMR*j.in*esz), &idx,
 		kn, 4, gemmMR*4, 1<<rows-1, 1<<gemmMR-1)
 }

@@ -190,6 +190,21 @@ func TestPackTrans(t *testing.T) {
 				}
 			}
 		}
+		// 14 rows into 14 lanes (the GEMM's activation panels); the rows
+		// past 14 must not be read into the result, nor lanes past 14 written
+		want := make([]float32, c.n*gemmMR+8)
+		got := make([]float32, c.n*gemmMR+8)
+		for i := range got {
+			got[i], want[i] = -1, -1
+		}
+		p := unsafe.Pointer(&src[0])
+		packGatherDAVX512(&want[0], p, &idx, c.n, 4, gemmMR*4, 1<<gemmMR-1, 1<<gemmMR-1)
+		packTrans14DAVX512(&got[0], p, c.ld, c.n, gemmMR*4)
+		for i := range want {
+			if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+				t.Fatalf("14 rows ld=%d n=%d: dst[%d] = %#x, want %#x", c.ld, c.n, i, math.Float32bits(got[i]), math.Float32bits(want[i]))
+			}
+		}
 	}
 }
 

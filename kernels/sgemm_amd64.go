@@ -115,9 +115,13 @@ func sgemm(transA, transB bool, m, n, k int, a []float32, lda int, b []float32, 
 // p < kc, l < lanes, and 0 for lanes ≤ l < width.
 func packStrided(buf *sgemmBuf, dst, src []float32, base, ls, ps, lanes, width, kc int, gather bool) {
 	if gather && lanes == 32 && width == 32 && ps == 1 && kc%16 == 0 && usePackTrans {
-		// 32 whole rows (Q·Kᵀ's K): transposed in registers, as the
-		// weight panels are (packBGather)
+		// 32 whole rows (Q·Kᵀ's K), or below 14 (a row panel of A):
+		// transposed in registers, as the weight panels are (packBGather)
 		packTransDAVX512(&dst[0], unsafe.Pointer(&src[base]), 4*ls, kc, 4*width)
+		return
+	}
+	if gather && lanes == gemmMR && width == gemmMR && ps == 1 && kc%16 == 0 && usePackTrans {
+		packTrans14DAVX512(&dst[0], unsafe.Pointer(&src[base]), 4*ls, kc, 4*width)
 		return
 	}
 	if gather {

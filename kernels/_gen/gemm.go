@@ -247,32 +247,7 @@ func genPackTrans(f *file, name, mode string) {
 				f.i("LEAQ (BX)(R8*4), BX")
 			}
 		}
-		f.c("dwords: Z16+i, Z17+i = unpack lo, hi of rows i, i+1")
-		for i := 0; i < 16; i += 2 {
-			f.i("VPUNPCKLDQ Z%d, Z%d, Z%d", i+1, i, 16+i)
-			f.i("VPUNPCKHDQ Z%d, Z%d, Z%d", i+1, i, 17+i)
-		}
-		f.c("quadwords: Z(i+c) holds, in 128-bit lane L, column 4L+c of rows i..i+3")
-		for i := 0; i < 16; i += 4 {
-			f.i("VPUNPCKLQDQ Z%d, Z%d, Z%d", 18+i, 16+i, i)
-			f.i("VPUNPCKHQDQ Z%d, Z%d, Z%d", 18+i, 16+i, i+1)
-			f.i("VPUNPCKLQDQ Z%d, Z%d, Z%d", 19+i, 17+i, i+2)
-			f.i("VPUNPCKHQDQ Z%d, Z%d, Z%d", 19+i, 17+i, i+3)
-		}
-		f.c("lanes: Z16+4c.. = lanes {0,1} and {2,3} of rows 0–7 and 8–15, for each c")
-		for c := 0; c < 4; c++ {
-			f.i("VSHUFI32X4 $0x44, Z%d, Z%d, Z%d", 4+c, c, 16+4*c)
-			f.i("VSHUFI32X4 $0xEE, Z%d, Z%d, Z%d", 4+c, c, 17+4*c)
-			f.i("VSHUFI32X4 $0x44, Z%d, Z%d, Z%d", 12+c, 8+c, 18+4*c)
-			f.i("VSHUFI32X4 $0xEE, Z%d, Z%d, Z%d", 12+c, 8+c, 19+4*c)
-		}
-		f.c("column 4L+c of the 16 rows into Z(4L+c)")
-		for c := 0; c < 4; c++ {
-			f.i("VSHUFI32X4 $0x88, Z%d, Z%d, Z%d", 18+4*c, 16+4*c, c)
-			f.i("VSHUFI32X4 $0xDD, Z%d, Z%d, Z%d", 18+4*c, 16+4*c, 4+c)
-			f.i("VSHUFI32X4 $0x88, Z%d, Z%d, Z%d", 19+4*c, 17+4*c, 8+c)
-			f.i("VSHUFI32X4 $0xDD, Z%d, Z%d, Z%d", 19+4*c, 17+4*c, 12+c)
-		}
+		transpose16(f)
 		off := ""
 		if g == 1 {
 			off = "64"
@@ -317,6 +292,94 @@ func genPackTrans(f *file, name, mode string) {
 		f.i("ADDQ R11, DI")
 		f.i("SHRQ $5, R11")
 	}
+	f.i("DECQ CX")
+	f.i("JNZ %s_loop", name)
+	f.label(name + "_done")
+	f.i("VZEROUPPER")
+	f.i("RET")
+}
+
+// transpose16 emits the in-register transpose of the 16×16 dwords in
+// Z0–Z15 (row i in Zi) into Z0–Z15 (column c in Zc), with Z16–Z31 as
+// scratch: unpack dwords, unpack quadwords, then two rounds of 128-bit lane
+// shuffles, 64 instructions.
+func transpose16(f *file) {
+	f.c("dwords: Z16+i, Z17+i = unpack lo, hi of rows i, i+1")
+	for i := 0; i < 16; i += 2 {
+		f.i("VPUNPCKLDQ Z%d, Z%d, Z%d", i+1, i, 16+i)
+		f.i("VPUNPCKHDQ Z%d, Z%d, Z%d", i+1, i, 17+i)
+	}
+	f.c("quadwords: Z(i+c) holds, in 128-bit lane L, column 4L+c of rows i..i+3")
+	for i := 0; i < 16; i += 4 {
+		f.i("VPUNPCKLQDQ Z%d, Z%d, Z%d", 18+i, 16+i, i)
+		f.i("VPUNPCKHQDQ Z%d, Z%d, Z%d", 18+i, 16+i, i+1)
+		f.i("VPUNPCKLQDQ Z%d, Z%d, Z%d", 19+i, 17+i, i+2)
+		f.i("VPUNPCKHQDQ Z%d, Z%d, Z%d", 19+i, 17+i, i+3)
+	}
+	f.c("lanes: Z16+4c.. = lanes {0,1} and {2,3} of rows 0–7 and 8–15, for each c")
+	for c := 0; c < 4; c++ {
+		f.i("VSHUFI32X4 $0x44, Z%d, Z%d, Z%d", 4+c, c, 16+4*c)
+		f.i("VSHUFI32X4 $0xEE, Z%d, Z%d, Z%d", 4+c, c, 17+4*c)
+		f.i("VSHUFI32X4 $0x44, Z%d, Z%d, Z%d", 12+c, 8+c, 18+4*c)
+		f.i("VSHUFI32X4 $0xEE, Z%d, Z%d, Z%d", 12+c, 8+c, 19+4*c)
+	}
+	f.c("column 4L+c of the 16 rows into Z(4L+c)")
+	for c := 0; c < 4; c++ {
+		f.i("VSHUFI32X4 $0x88, Z%d, Z%d, Z%d", 18+4*c, 16+4*c, c)
+		f.i("VSHUFI32X4 $0xDD, Z%d, Z%d, Z%d", 18+4*c, 16+4*c, 4+c)
+		f.i("VSHUFI32X4 $0x88, Z%d, Z%d, Z%d", 19+4*c, 17+4*c, 8+c)
+		f.i("VSHUFI32X4 $0xDD, Z%d, Z%d, Z%d", 19+4*c, 17+4*c, 12+c)
+	}
+}
+
+// genPackTrans14 emits the transposing packer of the GEMM's 14-row
+// activation panels: packGatherDAVX512's result for 14 whole rows a fixed
+// stride apart, kstep 4, every lane stored.
+func genPackTrans14(f *file, name string) {
+	f.text(name, "$0-40",
+		"func "+name+"(dst *float32, src unsafe.Pointer, ld, n, dstride int)",
+		"",
+		"Panel packer for 14 rows at src + r·ld: for p < n (a multiple of 16), r < 14,",
+		"dst[p·dstride + 4r] = dword p of row r (packGatherDAVX512 with idx[r] = r·ld, kstep 4).",
+		"Each 16×16 block is transposed in registers with rows 14 and 15 copies of row 13;",
+		"their lanes are not stored.")
+	f.i("MOVQ dst+0(FP), DI")
+	f.i("MOVQ src+8(FP), SI")
+	f.i("MOVQ ld+16(FP), R8")
+	f.i("LEAQ (R8)(R8*2), R9")
+	f.i("MOVQ n+24(FP), CX")
+	f.i("SHRQ $4, CX")
+	f.i("MOVQ dstride+32(FP), R11")
+	f.i("LEAQ (R11)(R11*2), R12")
+	f.i("MOVL $0x3fff, AX")
+	f.i("KMOVW AX, K1")
+	f.i("TESTQ CX, CX")
+	f.i("JEQ %s_done", name)
+	f.label(name + "_loop")
+	f.i("MOVQ SI, BX")
+	for r := 0; r < 14; r++ {
+		sfx := []string{"", "(R8*1)", "(R8*2)", "(R9*1)"}[r%4]
+		f.i("VMOVDQU32 (BX)%s, Z%d", sfx, r)
+		if r%4 == 3 {
+			f.i("LEAQ (BX)(R8*4), BX")
+		}
+	}
+	f.i("VMOVDQA32 Z13, Z14")
+	f.i("VMOVDQA32 Z13, Z15")
+	transpose16(f)
+	f.c("store columns 0–15, lanes 0–13")
+	f.i("MOVQ DI, DX")
+	for p := 0; p < 16; p++ {
+		idx := []string{"(DX)", "(DX)(R11*1)", "(DX)(R11*2)", "(DX)(R12*1)"}[p%4]
+		f.i("VMOVDQU32 Z%d, K1, %s", p, idx)
+		if p%4 == 3 && p < 15 {
+			f.i("LEAQ (DX)(R11*4), DX")
+		}
+	}
+	f.i("ADDQ $64, SI")
+	f.i("SHLQ $4, R11")
+	f.i("ADDQ R11, DI")
+	f.i("SHRQ $4, R11")
 	f.i("DECQ CX")
 	f.i("JNZ %s_loop", name)
 	f.label(name + "_done")

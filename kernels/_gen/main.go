@@ -22,6 +22,7 @@ func main() {
 	genPack(g, "packGatherF16AVX512", "f16")
 	genPackTrans(g, "packTransDAVX512", "d")
 	genPackTrans(g, "packTransBF16AVX512", "bf16")
+	genPackTrans14(g, "packTrans14DAVX512")
 	genGemmKernAVX2(g, "gemmKernF32AVX2")
 	g.write("../gemm_amd64.s")
 
