@@ -224,14 +224,7 @@ func genPackTrans(f *file, name, mode string) {
 	doc = append(doc, "Each 16×16 block of dwords is transposed in registers (unpack dwords, unpack",
 		"quadwords, then two rounds of 128-bit lane shuffles).")
 	f.text(name, "$0-40", doc...)
-	f.i("MOVQ dst+0(FP), DI")
-	f.i("MOVQ src+8(FP), SI")
-	f.i("MOVQ ld+16(FP), R8")
-	f.i("LEAQ (R8)(R8*2), R9")
-	f.i("MOVQ n+24(FP), CX")
-	f.i("SHRQ $4, CX")
-	f.i("MOVQ dstride+32(FP), R11")
-	f.i("LEAQ (R11)(R11*2), R12")
+	packTransArgs(f)
 	f.i("TESTQ CX, CX")
 	f.i("JEQ %s_done", name)
 	f.label(name + "_loop")
@@ -343,14 +336,7 @@ func genPackTrans14(f *file, name string) {
 		"dst[p·dstride + 4r] = dword p of row r (packGatherDAVX512 with idx[r] = r·ld, kstep 4).",
 		"Each 16×16 block is transposed in registers with rows 14 and 15 copies of row 13;",
 		"their lanes are not stored.")
-	f.i("MOVQ dst+0(FP), DI")
-	f.i("MOVQ src+8(FP), SI")
-	f.i("MOVQ ld+16(FP), R8")
-	f.i("LEAQ (R8)(R8*2), R9")
-	f.i("MOVQ n+24(FP), CX")
-	f.i("SHRQ $4, CX")
-	f.i("MOVQ dstride+32(FP), R11")
-	f.i("LEAQ (R11)(R11*2), R12")
+	packTransArgs(f)
 	f.i("MOVL $0x3fff, AX")
 	f.i("KMOVW AX, K1")
 	f.i("TESTQ CX, CX")
@@ -385,4 +371,17 @@ func genPackTrans14(f *file, name string) {
 	f.label(name + "_done")
 	f.i("VZEROUPPER")
 	f.i("RET")
+}
+
+// packTransArgs loads the transposing packers' arguments: DI = dst, SI =
+// src, R8 = ld, R9 = 3·ld, CX = n/16 blocks, R11 = dstride, R12 = 3·dstride.
+func packTransArgs(f *file) {
+	f.i("MOVQ dst+0(FP), DI")
+	f.i("MOVQ src+8(FP), SI")
+	f.i("MOVQ ld+16(FP), R8")
+	f.i("LEAQ (R8)(R8*2), R9")
+	f.i("MOVQ n+24(FP), CX")
+	f.i("SHRQ $4, CX")
+	f.i("MOVQ dstride+32(FP), R11")
+	f.i("LEAQ (R11)(R11*2), R12")
 }
